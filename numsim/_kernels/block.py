@@ -1,0 +1,255 @@
+"""Block-format kernels: shared scale selection, microexponents, element encoding, decoding.
+
+Input arrive as a 2-D array of IEEE bits, one block per row (the block axis moved last and zero
+padded by the wrapper). Blocks are independent, so the kernels run ``prange`` over blocks.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit, prange
+
+from .codec import stochastic_bits, table_index
+from .core import (K_FINITE, K_ZERO, bit_length, decode_value, encode_special, encode_value, unpack)
+
+# ScaleRule values (numsim.policies.ScaleRule)
+FLOOR, CEIL, EVEN, FLOOR_LOG2F = 0, 1, 2, 3
+
+
+class Pow2(NamedTuple):
+    """A power-of-two block format as ints."""
+
+    emax: int  #: element's emax
+    man_bits: int  #: element's mantissa width (rule ``even``)
+    max_sig62: int  #: element max's significand with its leading one at bit 62 (rule ``ceil``)
+    scale_emin: int  #: smallest scale exponent
+    scale_emax: int  #: largest scale exponent
+    scale_nan: int  #: NaN scale code
+    sub_size: int  #: elements per microexponent (0: none)
+    sub_max: int  #: largest microexponent
+
+
+@njit(inline="always")
+def amax_bits(row, j0, j1, absmask):
+    """Largest magnitude, as IEEE bits, of ``row[j0:j1]`` (NaN and Inf compare above every number)."""
+    m = 0
+    for j in range(j0, j1):
+        v = np.int64(row[j]) & absmask
+        if v > m:
+            m = v
+    return m
+
+
+@njit(inline="always")
+def _log2f_rounds_up(k, a62):
+    """True if float32(log2(a)) >= k for a = a62 * 2**(k - 63) in [2**(k-1), 2**k), correctly rounded.
+
+    log2(a) = k - d rounds up to k when d is below half a float32 ulp at k - d. The threshold
+    2**-h is transcendental, so a float64 comparison decides it (microxcaling's bug, modelled).
+    """
+    if k == 0:
+        return False
+    if k > 0:
+        bl = bit_length(k)
+        h = math.ldexp(1.0, bl - 26) if (k & (k - 1)) == 0 else math.ldexp(1.0, bl - 25)
+    else:
+        h = math.ldexp(1.0, bit_length(-k) - 25)
+    gap = float((1 << 62) - (a62 >> 1)) * 2.0**-62  # 1 - a / 2**k
+    return gap <= -math.expm1(-h * math.log(2.0))
+
+
+@njit(inline="always")
+def shared_exponent(amax, se, sm, sbias, rule, bp):
+    """Scale exponent of a block whose largest magnitude has IEEE bits ``amax`` (finite, nonzero)."""
+    kind, sign, e, sig, pos = unpack(amax, se, sm, sbias)
+    a62 = sig << (62 - pos)
+    if rule == FLOOR:
+        s = e - bp.emax
+    elif rule == CEIL:
+        s = e - bp.emax + (1 if a62 > bp.max_sig62 else 0)
+    elif rule == EVEN:
+        man = bp.man_bits
+        frac = a62 & ((1 << 62) - 1)
+        carry = (frac >> (62 - man - 1)) == (1 << (man + 1)) - 1
+        s = e + (1 if carry else 0) - bp.emax
+    else:
+        s = e + (1 if _log2f_rounds_up(e + 1, a62) else 0) - bp.emax
+    if s < bp.scale_emin:
+        return bp.scale_emin
+    if s > bp.scale_emax:
+        return bp.scale_emax
+    return s
+
+
+@njit(parallel=True, cache=True)
+def encode_pow2(bits, src, p, bp, rule, mode, ovf, nanpol, seed, rbits, rand, table, codes, scales, micro):
+    """Encode blocks (rows of ``bits``) with power-of-two scales.
+
+    ``table`` (non-empty for float32 input and non-stochastic rounding) is the element's float32
+    encoding table; other inputs take the scalar path. ``rand`` holds explicit random bits per
+    element (row-major) or is empty.
+    """
+    se, sm, sbias = src
+    absmask = (1 << (se + sm)) - 1
+    special = ((1 << se) - 1) << sm
+    nblk, bs = bits.shape
+    use_table = table.size > 0
+    for i in prange(nblk):
+        row = bits[i]
+        m = amax_bits(row, 0, bs, absmask)
+        if m >= special:  # a NaN or an Inf: the block is NaN
+            scales[i] = bp.scale_nan
+            for j in range(bs):
+                codes[i, j] = 0
+            for j in range(micro.shape[1]):
+                micro[i, j] = 0
+            continue
+        s = bp.scale_emin if m == 0 else shared_exponent(m, se, sm, sbias, rule, bp)
+        scales[i] = s - bp.scale_emin
+        nsub = bs // bp.sub_size if bp.sub_size else 1
+        width = bp.sub_size if bp.sub_size else bs
+        for k in range(nsub):
+            tau = 0
+            if bp.sub_size:
+                ms = amax_bits(row, k * width, (k + 1) * width, absmask)
+                if ms == 0:
+                    tau = bp.sub_max
+                else:
+                    t = unpack(ms, se, sm, sbias)[2] - bp.emax
+                    tau = min(bp.sub_max, max(0, s - t))
+                micro[i, k] = tau
+            off = s - tau
+            for j in range(k * width, (k + 1) * width):
+                b = np.int64(row[j])
+                f = (b >> sm) & ((1 << se) - 1)
+                if use_table and f != 0 and f - off < 255:
+                    if f - off <= 0:  # far below the element's range: any tiny value rounds alike
+                        b = (b & (1 << 31)) | (1 << 23)
+                    else:
+                        b -= off << 23
+                    codes[i, j] = table[table_index(b)]
+                else:
+                    kind, sign, e, sig, pos = unpack(b, se, sm, sbias)
+                    if kind == K_FINITE:
+                        r = stochastic_bits(mode, seed, rand, i * bs + j, rbits)
+                        codes[i, j] = encode_value(sign, e - off, sig, pos, p, mode, ovf, r, rbits)
+                    else:
+                        codes[i, j] = encode_special(K_ZERO, sign, p, ovf, nanpol)
+
+
+@njit(parallel=True, cache=True)
+def decode_pow2(codes, scales, micro, p, scale_emin, scale_nan, sub_size, out):
+    """Decode power-of-two-scaled blocks into ``out`` (float32 or float64).
+
+    Returns the number of values not exact in ``out``'s dtype (overflow or underflow).
+    """
+    nblk, bs = codes.shape
+    inexact = 0
+    for i in prange(nblk):
+        sc = np.int64(scales[i])
+        for j in range(bs):
+            if sc == scale_nan:
+                out[i, j] = np.nan
+                continue
+            tau = np.int64(micro[i, j // sub_size]) if sub_size else 0
+            v = math.ldexp(decode_value(np.int64(codes[i, j]), p), sc + scale_emin - tau)
+            out[i, j] = v
+            if out[i, j] != v and v == v:
+                inexact += 1
+    return inexact
+
+
+class FpScale(NamedTuple):
+    """A floating-point-scaled (NVFP4-style) block format as ints and floats."""
+
+    elem_max: float  #: element max (6 for E2M1)
+    scale_max: float  #: scale max (448 for UE4M3)
+    scale_nan: int  #: NaN scale code
+    one_code: int  #: scale code of 1.0
+
+
+@njit(inline="always")
+def f32(v):
+    """Round a float64 to float32 (RNE) and back: one float32 operation's rounding."""
+    return np.float64(np.float32(v))
+
+
+@njit(cache=True)
+def tensor_amax(x):
+    """Largest finite magnitude of ``x`` as float64 (0 if none)."""
+    m = 0.0
+    for v in x.ravel():
+        a = abs(v)
+        if a > m and a != np.inf:
+            m = a
+    return np.float64(m)
+
+
+@njit(parallel=True, cache=True)
+def encode_fpscale(x, s2, p, sp, scale_p, mode, ovf, nanpol, seed, rbits, rand, table, codes, scales):
+    """Encode blocks (rows of float array ``x``) as NVIDIA's NVFP4 reference quantizer does.
+
+    All scale arithmetic is float32, one rounding per operation, as in TensorRT-Model-Optimizer
+    ``nvfp4_tensor.py``: ``r = amax_b / (6 * s2)`` (1.0 if zero) rounded to the scale format;
+    element = E2M1(float32(x / float32(scale * s2))). ``s2`` is the float32 tensor scale. The
+    quotient is a float32, so ``table`` (the element's float32 table, empty for stochastic
+    rounding) encodes it.
+    """
+    nblk, bs = x.shape
+    den = f32(sp.elem_max * s2)
+    use_table = table.size > 0
+    for i in prange(nblk):
+        amax = 0.0
+        special = False
+        for j in range(bs):
+            a = abs(np.float64(x[i, j]))
+            if not (a < np.inf):
+                special = True
+            elif a > amax:
+                amax = a
+        if special:
+            scales[i] = sp.scale_nan
+            codes[i, :] = 0
+            continue
+        if s2 == 0.0:
+            scales[i] = sp.one_code
+            codes[i, :] = 0
+            continue
+        r = f32(f32(amax) / den)
+        if r == 0.0:
+            r = 1.0
+        kind, sign, e, sig, pos = unpack(np.int64(np.float32(r).view(np.uint32)), 8, 23, 127)
+        sc = encode_value(sign, e, sig, pos, scale_p, 0, 0, 0, 1)
+        scales[i] = sc
+        sdec = f32(decode_value(sc, scale_p) * s2)
+        if sdec == 0.0:  # the scale underflowed: every element decodes to zero
+            codes[i, :] = 0
+            continue
+        for j in range(bs):
+            b = np.int64(np.float32(np.float64(x[i, j]) / sdec).view(np.uint32))
+            if use_table:
+                codes[i, j] = table[table_index(b)]
+                continue
+            kind, sign, e, sig, pos = unpack(b, 8, 23, 127)
+            if kind == K_FINITE:
+                rr = stochastic_bits(mode, seed, rand, i * bs + j, rbits)
+                codes[i, j] = encode_value(sign, e, sig, pos, p, mode, ovf, rr, rbits)
+            else:
+                codes[i, j] = encode_special(kind, sign, p, ovf, nanpol)
+
+
+@njit(parallel=True, cache=True)
+def decode_fpscale(codes, scales, s2, p, scale_p, scale_nan, out):
+    """Decode NVFP4-style blocks: float32(element * scale * s2), one float32 rounding."""
+    nblk, bs = codes.shape
+    for i in prange(nblk):
+        sc = np.int64(scales[i])
+        if sc == scale_nan:
+            out[i, :] = np.nan
+            continue
+        scale = decode_value(sc, scale_p)
+        for j in range(bs):
+            out[i, j] = f32(decode_value(np.int64(codes[i, j]), p) * scale * s2)

@@ -1,0 +1,260 @@
+"""Block formats: encode into a :class:`BlockArray`, decode, pack.
+
+Semantics (OCP MX v1.0 §5-§6.3, formats.md §1.4, §3.1, §4):
+
+* Blocks run along ``axis``; a length that is not a multiple of the block is zero-padded (padding
+  never changes a scale: zeros do not raise a block maximum).
+* Power-of-two scales: the scale exponent follows the :class:`~numsim.policies.ScaleRule` from
+  the block maximum's bits, clamped to the scale format's range; an all-zero block takes the
+  smallest scale. A NaN or Inf anywhere in a block makes its scale NaN and the whole block NaN.
+* Microexponents (MX9/MX6/MX4): each sub-block shifts its scale down by
+  ``tau = min(2**bits - 1, s - (floor(log2 amax_sub) - emax))`` binades (the largest shift when the
+  sub-block is zero).
+* Elements are rounded once, from the exact input value divided by the scale.
+* Floating-point scales (NVFP4): NVIDIA's reference quantizer, float32 arithmetic throughout,
+  with the FP32 tensor scale ``amax_tensor / (6 * 448)`` from the finite values of the input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from . import formats as _formats
+from ._inputs import as_source, parse_policies, to_output
+from ._kernels import block as _kb
+from ._kernels.lower import lower
+from .codec import encode_table, table_ok
+from .formats import BlockFormat
+from .packing import pack as _pack
+from .packing import packed_size
+from .packing import unpack as _unpack
+from .policies import RoundMode, ScaleRule
+
+
+@dataclass(frozen=True, eq=False)
+class BlockArray:
+    """Encoded block-format data.
+
+    Attributes:
+        codes: element codes, shape ``(*rest, nblocks, block_size)`` where ``rest`` is ``shape``
+            without ``axis`` (the block axis moved last and zero-padded).
+        scales: scale codes, shape ``(*rest, nblocks)``.
+        format: the block format.
+        axis: the block axis of the original array (non-negative).
+        shape: the original shape.
+        micro: microexponents, shape ``(*rest, nblocks, block_size // sub_block_size)``, or None.
+        tensor_scale: the FP32 per-tensor scale (NVFP4), or None.
+    """
+
+    codes: np.ndarray
+    scales: np.ndarray
+    format: BlockFormat
+    axis: int
+    shape: tuple[int, ...]
+    micro: np.ndarray | None = None
+    tensor_scale: float | None = None
+
+    @property
+    def nblocks(self) -> int:
+        """Blocks along the block axis."""
+        return self.scales.shape[-1]
+
+    def pack(self) -> bytes:
+        """Serialize to bytes.
+
+        Layout: [tensor scale: float32 little-endian, NVFP4 only] [scale codes, one per block, each
+        in the format's scale storage width] [microexponents, ``sub_scale_bits`` each] [element
+        codes, ``element.total_bits`` each, padding included]. Blocks are in C order of the array
+        with the block axis moved last; every section is a bit stream as :mod:`numsim.packing`
+        describes.
+        """
+        fmt = self.format
+        parts = []
+        if fmt.tensor_scale:
+            parts.append(np.float32(self.tensor_scale).astype("<f4").tobytes())
+        parts.append(_pack(self.scales, fmt.scale_storage_bits or fmt.scale.total_bits))
+        if self.micro is not None:
+            parts.append(_pack(self.micro, fmt.sub_scale_bits))
+        parts.append(_pack(self.codes, fmt.element.total_bits))
+        return b"".join(parts)
+
+    @staticmethod
+    def unpack(data: bytes, format: Any, shape: tuple[int, ...], axis: int = -1) -> "BlockArray":
+        """Inverse of :meth:`pack`.
+
+        Raises:
+            ValueError: ``data`` has the wrong length for ``format``, ``shape`` and ``axis``.
+        """
+        fmt = _block_format(format)
+        shape = tuple(int(n) for n in shape)
+        ax = _check_axis(axis, len(shape))
+        rest = shape[:ax] + shape[ax + 1:]
+        nblocks = -(-shape[ax] // fmt.block_size) if shape else 0
+        nrest = int(np.prod(rest)) if rest else 1
+        nb = nrest * nblocks
+        sbits = fmt.scale_storage_bits or fmt.scale.total_bits
+        sizes = [4 if fmt.tensor_scale else 0, packed_size(nb, sbits)]
+        nsub = fmt.block_size // fmt.sub_block_size if fmt.sub_block_size else 0
+        sizes.append(packed_size(nb * nsub, fmt.sub_scale_bits) if nsub else 0)
+        sizes.append(packed_size(nb * fmt.block_size, fmt.element.total_bits))
+        if len(data) != sum(sizes):
+            raise ValueError(f"data: {len(data)} bytes, expected {sum(sizes)} for {fmt} with shape {shape}, "
+                             f"axis {axis}")
+        off = np.cumsum([0, *sizes])
+        tensor_scale = float(np.frombuffer(data[: off[1]], "<f4")[0]) if fmt.tensor_scale else None
+        scales = _unpack(data[off[1]: off[2]], sbits, nb, fmt.scale.code_dtype).reshape(*rest, nblocks)
+        micro = (_unpack(data[off[2]: off[3]], fmt.sub_scale_bits, nb * nsub).reshape(*rest, nblocks, nsub)
+                 if nsub else None)
+        codes = _unpack(data[off[3]: off[4]], fmt.element.total_bits, nb * fmt.block_size,
+                        fmt.element.code_dtype).reshape(*rest, nblocks, fmt.block_size)
+        return BlockArray(codes, scales, fmt, ax, shape, micro, tensor_scale)
+
+
+def _block_format(format: Any) -> BlockFormat:
+    fmt = _formats.get(format)
+    if not isinstance(fmt, BlockFormat):
+        raise ValueError(f"format {fmt} is an element format; expected a block format")
+    return fmt
+
+
+def _check_axis(axis: Any, ndim: int) -> int:
+    if not isinstance(axis, (int, np.integer)) or not -ndim <= axis < ndim:
+        raise ValueError(f"axis={axis!r} is out of range for an array of {ndim} dimension(s)")
+    return int(axis) % ndim
+
+
+def _blocked(a: np.ndarray, ax: int, bs: int) -> np.ndarray:
+    """Move ``ax`` last, zero-pad it to a multiple of ``bs``, return rows of ``bs``."""
+    a = np.moveaxis(a, ax, -1)
+    pad = -a.shape[-1] % bs
+    if pad:
+        a = np.concatenate([a, np.zeros(a.shape[:-1] + (pad,), a.dtype)], axis=-1)
+    return np.ascontiguousarray(a).reshape(-1, bs)
+
+
+@lru_cache(maxsize=None)
+def _pow2_params(fmt: BlockFormat) -> _kb.Pow2:
+    elem = fmt.element
+    if isinstance(elem, _formats.IntFormat):
+        sig = elem.max_int
+    else:
+        sig = (1 << elem.man_bits) | (elem.max_code_magnitude & ((1 << elem.man_bits) - 1))
+    sig62 = sig << (62 - (sig.bit_length() - 1))
+    return _kb.Pow2(elem.emax, elem.man_bits, sig62, fmt.scale.emin, fmt.scale.emax, fmt.scale.nan_code,
+                    fmt.sub_block_size, (1 << fmt.sub_scale_bits) - 1 if fmt.sub_block_size else 0)
+
+
+@lru_cache(maxsize=None)
+def _fp_params(fmt: BlockFormat) -> _kb.FpScale:
+    one = fmt.scale.bias << fmt.scale.man_bits  # exponent field = bias, fraction 0: 1.0
+    return _kb.FpScale(fmt.element.max, fmt.scale.max, fmt.scale.nan_code, one)
+
+
+def nvfp4_tensor_scale(amax: float, fmt: Any = "nvfp4") -> float:
+    """The FP32 per-tensor scale ``float32(amax / float32(elem_max * scale_max))`` (NVFP4: /2688)."""
+    fmt = _block_format(fmt)
+    den = np.float32(fmt.element.max) * np.float32(fmt.scale.max)
+    return float(np.float32(np.float32(amax) / den))
+
+
+def encode_block(x: Any, fmt: BlockFormat, *, axis: int, rounding: Any, overflow: Any, scale_rule: Any, nan: Any,
+                 seed: Any, random_bits: Any, sr_bits: int, tensor_amax: Any) -> BlockArray:
+    """Encode ``x`` into ``fmt`` (arguments as :func:`numsim.encode`, already defaulted)."""
+    source = as_source(x)
+    shape = source.bits.shape
+    if not shape:
+        raise ValueError("x: a block format needs at least one dimension")
+    ax = _check_axis(axis, len(shape))
+    pol = parse_policies(rounding, overflow, nan, seed, random_bits, sr_bits, shape)
+    rule = ScaleRule.parse(scale_rule, "scale_rule")
+    bs = fmt.block_size
+    rest = shape[:ax] + shape[ax + 1:]
+    nblocks = -(-shape[ax] // bs)
+    rand = _blocked(pol.rand.reshape(shape), ax, bs) if pol.rand.size else pol.rand.reshape(0, 0)
+    elem = fmt.element
+    table = (encode_table(elem, pol.mode, pol.overflow, pol.nan) if pol.mode != RoundMode.stochastic and table_ok(elem)
+             else np.empty(0, np.int16))
+    pe = lower(elem)
+    micro = None
+    if fmt.pow2_scale:
+        if tensor_amax is not None:
+            raise ValueError(f"tensor_amax applies to formats with a tensor scale; {fmt} has none")
+        bits = _blocked(source.bits, ax, bs)
+        if source.dtype != "float32":
+            table = np.empty(0, np.int16)
+        codes = np.empty(bits.shape, elem.code_dtype)
+        scales = np.empty(bits.shape[0], fmt.scale.code_dtype)
+        nsub = bs // fmt.sub_block_size if fmt.sub_block_size else 0
+        micro_flat = np.zeros((bits.shape[0], nsub), np.uint8)
+        _kb.encode_pow2(bits, source.src, pe, _pow2_params(fmt), int(rule), int(pol.mode), int(pol.overflow),
+                        int(pol.nan), pol.seed, pol.rbits, rand.reshape(-1), table, codes, scales, micro_flat)
+        if nsub:
+            micro = micro_flat.reshape(*rest, nblocks, nsub)
+        tensor_scale = None
+    else:
+        xf = _float_values(x, source)
+        if fmt.tensor_scale:
+            amax = _kb.tensor_amax(xf) if tensor_amax is None else _check_amax(tensor_amax)
+            tensor_scale = nvfp4_tensor_scale(amax, fmt)
+        else:
+            tensor_scale = 1.0
+        xb = _blocked(xf, ax, bs)
+        codes = np.empty(xb.shape, elem.code_dtype)
+        scales = np.empty(xb.shape[0], fmt.scale.code_dtype)
+        _kb.encode_fpscale(xb, tensor_scale, pe, _fp_params(fmt), lower(fmt.scale), int(pol.mode),
+                           int(pol.overflow), int(pol.nan), pol.seed, pol.rbits, rand.reshape(-1), table, codes,
+                           scales)
+        if not fmt.tensor_scale:
+            tensor_scale = None
+    return BlockArray(codes.reshape(*rest, nblocks, bs), scales.reshape(*rest, nblocks), fmt, ax, tuple(shape),
+                      micro, tensor_scale)
+
+
+def _check_amax(v: Any) -> float:
+    a = float(v)
+    if not (a >= 0 and np.isfinite(a)):
+        raise ValueError(f"tensor_amax={v!r}: expected a finite number >= 0")
+    return a
+
+
+def _float_values(x: Any, source: Any) -> np.ndarray:
+    """The input as float32 (float16/bfloat16/float32, exact) or float64."""
+    if source.dtype == "float64":
+        return np.asarray(x.detach().cpu().numpy() if source.torch else x, dtype=np.float64)
+    if source.dtype == "bfloat16":
+        return (source.bits.astype(np.uint32) << 16).view(np.float32)
+    arr = x.detach().cpu().numpy() if source.torch else np.asarray(x)
+    return arr.astype(np.float32, copy=False)
+
+
+def decode_block(blk: BlockArray, dtype: Any = np.float32) -> Any:
+    """Decode a :class:`BlockArray` to ``dtype`` values of the original shape.
+
+    Raises:
+        ValueError: a value is not exact in float32 (beyond its range); pass ``dtype=np.float64``.
+    """
+    fmt = blk.format
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise TypeError(f"dtype={dtype}: expected float32 or float64")
+    bs = fmt.block_size
+    codes = blk.codes.reshape(-1, bs)
+    out = np.empty(codes.shape, dtype)
+    pe = lower(fmt.element)
+    if fmt.pow2_scale:
+        micro = blk.micro.reshape(codes.shape[0], -1) if blk.micro is not None else np.zeros((codes.shape[0], 0), np.uint8)
+        inexact = _kb.decode_pow2(codes, blk.scales.reshape(-1), micro, pe, fmt.scale.emin, fmt.scale.nan_code,
+                                  fmt.sub_block_size, out)
+        if inexact:
+            raise ValueError(f"{inexact} decoded value(s) are outside the float32 range; pass dtype=np.float64")
+    else:
+        s2 = blk.tensor_scale if fmt.tensor_scale else 1.0
+        _kb.decode_fpscale(codes, blk.scales.reshape(-1), float(s2), pe, lower(fmt.scale), fmt.scale.nan_code, out)
+    ax = blk.axis
+    rest = blk.shape[:ax] + blk.shape[ax + 1:]
+    vals = out.reshape(*rest, -1)[..., : blk.shape[ax]]
+    return np.ascontiguousarray(np.moveaxis(vals, -1, ax))

@@ -1,0 +1,164 @@
+"""Public encode / decode / quantize for element and block formats.
+
+Each function validates its arguments, lowers the format to ints and makes one kernel call. Block
+formats are handled by :mod:`numsim.block`; this module dispatches to it.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from . import formats as _formats
+from . import profiles as _profiles
+from ._inputs import as_source, is_torch, parse_policies, to_float_dtype, to_output
+from ._kernels import codec as _k
+from ._kernels.lower import lower
+from .formats import BlockFormat, FloatFormat, IntFormat
+from .policies import NanPolicy, Overflow, RoundMode
+
+
+def _resolve(profile: Any, rounding: Any, overflow: Any, nan: Any) -> tuple[Any, Any, Any, _profiles.Profile]:
+    prof = _profiles.get(profile)
+    return (prof.rounding if rounding is None else rounding, prof.overflow if overflow is None else overflow,
+            prof.nan if nan is None else nan, prof)
+
+
+def encode(x: Any, format: Any, *, axis: int = -1, rounding: Any = None, overflow: Any = None,
+           scale_rule: Any = None, nan: Any = None, seed: int | None = None, random_bits: Any = None,
+           sr_bits: int = 32, tensor_amax: float | None = None, profile: Any = "ocp") -> Any:
+    """Encode ``x`` into the codes of ``format``.
+
+    Args:
+        x: float16, bfloat16 (torch or ml_dtypes), float32 or float64 array or tensor.
+        format: a format name or descriptor (element or block).
+        axis: block axis (block formats only).
+        rounding: a :class:`~numsim.policies.RoundMode` (default from ``profile``: nearest_even).
+        overflow: an :class:`~numsim.policies.Overflow` (default from ``profile``: saturate).
+        scale_rule: a :class:`~numsim.policies.ScaleRule` for power-of-two block scales.
+        nan: a :class:`~numsim.policies.NanPolicy` for NaN into a format without NaN
+            (default ``"raise"``).
+        seed: seed of the stochastic-rounding stream (element ``i`` of the C-ordered input draws
+            its own counter-based random word).
+        random_bits: explicit unsigned random integers, one per element (instead of ``seed``).
+        sr_bits: random bits per stochastic rounding (1..32).
+        tensor_amax: NVFP4 only: the per-tensor amax to derive the FP32 tensor scale from
+            (default: the input's finite max).
+        profile: a compatibility profile supplying the defaults (:mod:`numsim.profiles`).
+
+    Returns:
+        Element formats: unsigned integer codes of ``x``'s shape (torch in, torch out).
+        Block formats: a :class:`~numsim.block.BlockArray`.
+
+    Raises:
+        KeyError: unknown format name. TypeError: unsupported input dtype.
+        ValueError: bad policy, NaN into a format without NaN under ``nan="raise"``, stochastic
+            rounding without ``seed``/``random_bits``.
+    """
+    fmt = _formats.get(format)
+    rounding, overflow, nan, prof = _resolve(profile, rounding, overflow, nan)
+    if isinstance(fmt, BlockFormat):
+        from .block import encode_block
+
+        if scale_rule is not None and not fmt.pow2_scale:
+            raise ValueError(f"scale_rule applies to power-of-two scales; {fmt} rounds its {fmt.scale} scale to "
+                             "nearest as NVIDIA's reference quantizer does")
+
+        return encode_block(x, fmt, axis=axis, rounding=rounding, overflow=overflow,
+                            scale_rule=prof.scale_rule if scale_rule is None else scale_rule, nan=nan, seed=seed,
+                            random_bits=random_bits, sr_bits=sr_bits, tensor_amax=tensor_amax)
+    if scale_rule is not None or tensor_amax is not None:
+        raise ValueError(f"scale_rule/tensor_amax apply to block formats only; {fmt} is an element format")
+    return _encode_element(x, fmt, rounding, overflow, nan, seed, random_bits, sr_bits)
+
+
+def _encode_element(x: Any, fmt: FloatFormat | IntFormat, rounding: Any, overflow: Any, nan: Any, seed: Any,
+                    random_bits: Any, sr_bits: int) -> Any:
+    source = as_source(x)
+    pol = parse_policies(rounding, overflow, nan, seed, random_bits, sr_bits, source.bits.shape)
+    bits = np.ascontiguousarray(source.bits).reshape(-1)
+    out = np.empty(bits.size, dtype=fmt.code_dtype)
+    if source.dtype == "float32" and pol.mode != RoundMode.stochastic and table_ok(fmt):
+        nerr = _k.encode_table(bits, encode_table(fmt, pol.mode, pol.overflow, pol.nan), out)
+    else:
+        nerr = _k.encode_array(bits, source.src, lower(fmt), int(pol.mode), int(pol.overflow), int(pol.nan),
+                               pol.seed, pol.rbits, pol.rand, out)
+    if nerr:
+        raise ValueError(f"x contains {nerr} NaN value(s) but format {fmt} has no NaN; pass nan='zero' (or "
+                         "another numsim.NanPolicy) to choose what they become")
+    return to_output(out.reshape(source.bits.shape), source.torch)
+
+
+def table_ok(fmt: FloatFormat | IntFormat) -> bool:
+    """True if float32 inputs can be encoded into ``fmt`` through a 2**17-entry table."""
+    return fmt.total_bits <= 8 and fmt.man_bits <= 7 and fmt.smallest_subnormal >= 2.0**-124
+
+
+@lru_cache(maxsize=None)
+def encode_table(fmt: FloatFormat | IntFormat, mode: RoundMode, overflow: Overflow, nan: NanPolicy) -> np.ndarray:
+    """The float32 encoding table of ``fmt`` under non-stochastic policies (read-only)."""
+    table = _k.build_table(lower(fmt), int(mode), int(overflow), int(nan))
+    table.flags.writeable = False
+    return table
+
+
+@lru_cache(maxsize=None)
+def value_table(fmt: FloatFormat | IntFormat) -> np.ndarray:
+    """Every code's value (read-only), for formats of at most 16 bits."""
+    codes = np.arange(1 << fmt.total_bits, dtype=fmt.code_dtype)
+    table = np.empty(codes.size, dtype=fmt.decode_dtype)
+    _k.decode_array(codes, lower(fmt), table)
+    table.flags.writeable = False
+    return table
+
+
+def decode(codes: Any, format: Any = None) -> Any:
+    """Decode element codes (or a :class:`~numsim.block.BlockArray`) into values.
+
+    Args:
+        codes: unsigned integer codes (numpy or torch) or a BlockArray.
+        format: the element format (not needed for a BlockArray).
+
+    Returns:
+        float32 values (float64 for formats that float32 cannot hold exactly), same shape.
+    """
+    from .block import BlockArray, decode_block
+
+    if isinstance(codes, BlockArray):
+        if format is not None and _formats.get(format) != codes.format:
+            raise ValueError(f"format={format!r} does not match the BlockArray's format {codes.format}")
+        return decode_block(codes)
+    if format is None:
+        raise TypeError("decode() needs format= for element codes")
+    fmt = _formats.get(format)
+    if isinstance(fmt, BlockFormat):
+        raise TypeError(f"format {fmt} is a block format: decode its BlockArray instead of bare codes")
+    torch_in = is_torch(codes)
+    arr = codes.detach().cpu().numpy() if torch_in else np.asarray(codes)
+    if arr.dtype.kind not in "ui":
+        raise TypeError(f"codes: dtype {arr.dtype}: expected unsigned integer codes")
+    if arr.size and (int(arr.min()) < 0 or int(arr.max()) >> fmt.total_bits):
+        raise ValueError(f"codes: values outside 0..{(1 << fmt.total_bits) - 1} for the {fmt.total_bits}-bit format {fmt}")
+    flat = np.ascontiguousarray(arr).reshape(-1).astype(fmt.code_dtype, copy=False)
+    out = np.empty(flat.size, dtype=fmt.decode_dtype)
+    if fmt.total_bits <= 16:
+        _k.gather(flat, value_table(fmt), out)
+    else:
+        _k.decode_array(flat, lower(fmt), out)
+    return to_output(out.reshape(arr.shape), torch_in)
+
+
+def quantize(x: Any, format: Any, **kwargs: Any) -> Any:
+    """Round ``x`` onto ``format`` and return the values in ``x``'s dtype and shape (fake quantization).
+
+    Equal to ``decode(encode(x, format, **kwargs))`` cast to ``x``'s dtype; raises ValueError when a
+    quantized value is not exact in that dtype (e.g. bf16 values into float16). Arguments as
+    :func:`encode`.
+    """
+    source = as_source(x)
+    vals = decode(encode(x, format, **kwargs))
+    if is_torch(vals):
+        vals = vals.numpy()
+    return to_float_dtype(vals, source)
