@@ -27,7 +27,7 @@ from . import formats as _formats
 from ._inputs import as_source, parse_policies, to_output
 from ._kernels import block as _kb
 from ._kernels.lower import lower
-from .codec import encode_table, table_ok
+from .codec import encode_table, table_ok, value_table
 from .formats import BlockFormat
 from .packing import pack as _pack
 from .packing import packed_size
@@ -247,8 +247,10 @@ def decode_block(blk: BlockArray, dtype: Any = np.float32) -> Any:
     pe = lower(fmt.element)
     if fmt.pow2_scale:
         micro = blk.micro.reshape(codes.shape[0], -1) if blk.micro is not None else np.zeros((codes.shape[0], 0), np.uint8)
-        inexact = _kb.decode_pow2(codes, blk.scales.reshape(-1), micro, pe, fmt.scale.emin, fmt.scale.nan_code,
-                                  fmt.sub_block_size, out)
+        values = (value_table(fmt.element).astype(np.float64) if fmt.element.total_bits <= 16
+                  else np.empty(0, np.float64))
+        inexact = _kb.decode_pow2(codes, blk.scales.reshape(-1), micro, pe, values, fmt.scale.emin,
+                                  fmt.scale.nan_code, fmt.sub_block_size, out)
         if inexact:
             raise ValueError(f"{inexact} decoded value(s) are outside the float32 range; pass dtype=np.float64")
     else:

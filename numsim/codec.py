@@ -158,7 +158,9 @@ def quantize(x: Any, format: Any, **kwargs: Any) -> Any:
     :func:`encode`.
     """
     source = as_source(x)
-    vals = decode(encode(x, format, **kwargs))
+    fmt = _formats.get(format)
+    encoded = encode(x, fmt, **kwargs)
+    vals = decode(encoded) if isinstance(fmt, BlockFormat) else decode(encoded, fmt)
     if is_torch(vals):
         vals = vals.numpy()
     return to_float_dtype(vals, source)

@@ -141,24 +141,29 @@ def encode_pow2(bits, src, p, bp, rule, mode, ovf, nanpol, seed, rbits, rand, ta
 
 
 @njit(parallel=True, cache=True)
-def decode_pow2(codes, scales, micro, p, scale_emin, scale_nan, sub_size, out):
+def decode_pow2(codes, scales, micro, p, values, scale_emin, scale_nan, sub_size, out):
     """Decode power-of-two-scaled blocks into ``out`` (float32 or float64).
 
+    ``values`` holds every element code's value (float64) or is empty (decode from the bits).
     Returns the number of values not exact in ``out``'s dtype (overflow or underflow).
     """
     nblk, bs = codes.shape
+    width = sub_size if sub_size else bs
     inexact = 0
     for i in prange(nblk):
         sc = np.int64(scales[i])
-        for j in range(bs):
-            if sc == scale_nan:
-                out[i, j] = np.nan
-                continue
-            tau = np.int64(micro[i, j // sub_size]) if sub_size else 0
-            v = math.ldexp(decode_value(np.int64(codes[i, j]), p), sc + scale_emin - tau)
-            out[i, j] = v
-            if out[i, j] != v and v == v:
-                inexact += 1
+        if sc == scale_nan:
+            out[i, :] = np.nan
+            continue
+        for k in range(bs // width):
+            tau = np.int64(micro[i, k]) if sub_size else 0
+            factor = math.ldexp(1.0, sc + scale_emin - tau)  # exact: |exponent| < 1023 - 60
+            for j in range(k * width, (k + 1) * width):
+                c = codes[i, j]
+                v = (values[c] if values.size else decode_value(np.int64(c), p)) * factor
+                out[i, j] = v
+                if out[i, j] != v and v == v:  # NaN elements (non-saturating FP8) are exact
+                    inexact += 1
     return inexact
 
 

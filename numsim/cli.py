@@ -1,0 +1,115 @@
+"""Command line: ``numsim formats`` and ``numsim demo``."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from importlib import resources
+from typing import Sequence
+
+import numpy as np
+
+from . import formats as F
+from .codec import quantize
+
+
+def _num(v: float) -> str:
+    if v == 0:
+        return "0"
+    e = math.log2(abs(v))
+    if e == int(e) and abs(e) >= 8:
+        return f"2^{int(e)}"
+    return f"{v:.6g}"
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda r: "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def formats_table() -> str:
+    """The table printed by ``numsim formats``."""
+    rows = []
+    for name in F.names():
+        f = F.get(name)
+        if isinstance(f, F.BlockFormat):
+            e = f.element
+            sub = f" + {f.sub_scale_bits}b/{f.sub_block_size}" if f.sub_block_size else ""
+            tensor = " + fp32/tensor" if f.tensor_scale else ""
+            rows.append([name, "block", f"{e.total_bits}", _num(f.max), _num(e.min_normal * f.scale.min_normal),
+                         _num(e.smallest_subnormal * f.scale.min_normal), "no", "scale",
+                         f"{f.bits_per_value:g}", f"{e} x{f.block_size}, {f.scale}{sub}{tensor}"])
+        else:
+            kind = "int" if isinstance(f, F.IntFormat) else "float"
+            rows.append([name, kind, str(f.total_bits), _num(f.max), _num(f.min_normal), _num(f.smallest_subnormal),
+                         "yes" if f.has_inf else "no", "yes" if f.has_nan else "no", str(f.total_bits), ""])
+    header = ["format", "kind", "bits", "max", "min normal", "min subnormal", "Inf", "NaN", "bits/value", "layout"]
+    return _table(rows, header)
+
+
+def load_demo_tensor() -> np.ndarray:
+    """The embedded real tensor: all-MiniLM-L6-v2 layer 0 attention query weight (384 x 384)."""
+    with resources.files("numsim").joinpath("data/minilm_l0_query.npz").open("rb") as fh:
+        return np.load(fh)["weight"].astype(np.float32)
+
+
+def demo_table(x: np.ndarray) -> str:
+    """Quantize ``x`` in every signed format and tabulate the error (blocks along the last axis)."""
+    rows = []
+    power = float(np.sum(x.astype(np.float64) ** 2))
+    amax = float(np.max(np.abs(x)))
+    for name in F.names():
+        f = F.get(name)
+        if isinstance(f, F.BlockFormat):
+            q = quantize(x, f, axis=-1).astype(np.float64)
+            how = f"block of {f.block_size}"
+            bits = f.bits_per_value
+        else:
+            if not getattr(f, "signed", True):
+                continue  # unsigned scale formats (e8m0, ue4m3) cannot hold signed weights
+            # one power-of-two scale for the whole tensor, chosen as the OCP floor rule would
+            k = math.floor(math.log2(amax)) - f.emax
+            q = quantize(np.ldexp(x.astype(np.float64), -k), f) * 2.0**k
+            how = "tensor 2^k"
+            bits = f.total_bits
+        err = x.astype(np.float64) - q
+        noise = float(np.sum(err**2))
+        sqnr = math.inf if noise == 0 else 10 * math.log10(power / noise)
+        rows.append((bits, [name, how, f"{bits:g}", f"{sqnr:.2f}", f"{np.sqrt(noise / x.size):.3e}",
+                            f"{np.max(np.abs(err)):.3e}"]))
+    rows.sort(key=lambda r: r[0])
+    header = ["format", "scaling", "bits/value", "SQNR dB", "RMS error", "max error"]
+    return _table([r for _, r in rows], header)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``numsim`` command."""
+    parser = argparse.ArgumentParser(prog="numsim", description="Bit-exact number formats for block-scaled hardware.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("formats", help="table of every registered format")
+    demo = sub.add_parser("demo", help="quantize a real tensor in every format; print error and bits per value")
+    demo.add_argument("--npy", help="a .npy file of float values to use instead of the embedded tensor")
+    args = parser.parse_args(argv)
+    if args.command == "formats":
+        print(formats_table())
+        return 0
+    if args.npy:
+        x = np.load(args.npy)
+        if x.dtype.kind != "f" or x.ndim < 1:
+            print(f"numsim demo: --npy {args.npy}: expected a float array, got {x.dtype} {x.shape}", file=sys.stderr)
+            return 2
+        x = x.astype(np.float32)
+        what = args.npy
+    else:
+        x = load_demo_tensor()
+        what = "all-MiniLM-L6-v2 encoder.layer.0.attention.self.query.weight"
+    print(f"tensor: {what}, shape {x.shape}, std {x.std():.4g}, max |x| {np.abs(x).max():.4g}")
+    print("blocks run along the last axis; policies: OCP defaults (nearest-even, saturate, floor scale)\n")
+    print(demo_table(x))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
