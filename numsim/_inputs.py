@@ -122,12 +122,12 @@ def parse_policies(rounding: Any, overflow: Any, nan: Any, seed: Any, random_bit
                 raise TypeError(f"random_bits: dtype {rand.dtype}: expected an unsigned integer array")
             if rand.shape != tuple(shape):
                 raise ValueError(f"random_bits: shape {rand.shape}: expected the input's shape {tuple(shape)}")
-            rand = np.ascontiguousarray(rand).reshape(-1)
+            rand = np.ascontiguousarray(rand, dtype=np.uint64).reshape(-1)
         elif seed is None:
             raise ValueError("rounding='stochastic' needs seed= (an int >= 0) or random_bits= (one unsigned "
                              "random integer per element) so that results are reproducible")
         if seed is not None:
-            if not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
+            if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
                 raise ValueError(f"seed={seed!r}: expected an int in [0, 2**63)")
             s = int(seed)
     return Policies(mode, ovf, nanp, s, int(sr_bits), rand)

@@ -26,6 +26,7 @@ import numpy as np
 from . import formats as _formats
 from ._inputs import as_source, parse_policies, to_output
 from ._kernels import block as _kb
+from ._kernels import codec as _k
 from ._kernels.lower import lower
 from .codec import encode_table, table_ok, value_table
 from .formats import BlockFormat
@@ -91,6 +92,8 @@ class BlockArray:
         """
         fmt = _block_format(format)
         shape = tuple(int(n) for n in shape)
+        if not shape or min(shape) < 0:
+            raise ValueError(f"shape={shape}: expected at least one dimension, none negative")
         ax = _check_axis(axis, len(shape))
         rest = shape[:ax] + shape[ax + 1:]
         nblocks = -(-shape[ax] // fmt.block_size) if shape else 0
@@ -155,15 +158,22 @@ def _fp_params(fmt: BlockFormat) -> _kb.FpScale:
 
 
 def nvfp4_tensor_scale(amax: float, fmt: Any = "nvfp4") -> float:
-    """The FP32 per-tensor scale ``float32(amax / float32(elem_max * scale_max))`` (NVFP4: /2688)."""
+    """The FP32 per-tensor scale ``float32(amax / float32(elem_max * scale_max))`` (NVFP4: /2688),
+    one rounding from the exact ``amax``."""
     fmt = _block_format(fmt)
-    den = np.float32(fmt.element.max) * np.float32(fmt.scale.max)
-    return float(np.float32(np.float32(amax) / den))
+    den = float(np.float32(fmt.element.max) * np.float32(fmt.scale.max))
+    return float(_kb.div_f32(float(amax), den))
 
 
 def encode_block(x: Any, fmt: BlockFormat, *, axis: int, rounding: Any, overflow: Any, scale_rule: Any, nan: Any,
-                 seed: Any, random_bits: Any, sr_bits: int, tensor_amax: Any) -> BlockArray:
-    """Encode ``x`` into ``fmt`` (arguments as :func:`numsim.encode`, already defaulted)."""
+                 seed: Any, random_bits: Any, sr_bits: int, tensor_amax: Any,
+                 values_out: Any = None) -> BlockArray:
+    """Encode ``x`` into ``fmt`` (arguments as :func:`numsim.encode`, already defaulted).
+
+    With ``values_out`` (a float dtype) a power-of-two format also computes the decoded values in
+    the same pass and returns ``(BlockArray, values)``.
+    """
+    fused_values = None
     source = as_source(x)
     shape = source.bits.shape
     if not shape:
@@ -174,7 +184,12 @@ def encode_block(x: Any, fmt: BlockFormat, *, axis: int, rounding: Any, overflow
     bs = fmt.block_size
     rest = shape[:ax] + shape[ax + 1:]
     nblocks = -(-shape[ax] // bs)
-    rand = _blocked(pol.rand.reshape(shape), ax, bs) if pol.rand.size else pol.rand.reshape(0, 0)
+    rand = pol.rand
+    if pol.mode == RoundMode.stochastic and not rand.size:
+        # the seeded stream follows the input's C order, as for element formats
+        rand = np.empty(int(np.prod(shape)), np.uint64)
+        _k.random_words(pol.seed, rand)
+    rand = _blocked(rand.reshape(shape), ax, bs) if rand.size else rand.reshape(0, 0)
     elem = fmt.element
     table = (encode_table(elem, pol.mode, pol.overflow, pol.nan) if pol.mode != RoundMode.stochastic and table_ok(elem)
              else np.empty(0, np.int16))
@@ -190,8 +205,16 @@ def encode_block(x: Any, fmt: BlockFormat, *, axis: int, rounding: Any, overflow
         scales = np.empty(bits.shape[0], fmt.scale.code_dtype)
         nsub = bs // fmt.sub_block_size if fmt.sub_block_size else 0
         micro_flat = np.zeros((bits.shape[0], nsub), np.uint8)
-        _kb.encode_pow2(bits, source.src, pe, _pow2_params(fmt), int(rule), int(pol.mode), int(pol.overflow),
-                        int(pol.nan), pol.seed, pol.rbits, rand.reshape(-1), table, codes, scales, micro_flat)
+        fused = values_out is not None and elem.total_bits <= 16
+        values = _element_values(elem) if fused else np.empty(0, np.float64)
+        vout = np.empty(bits.shape, values_out) if fused else np.empty((0, 0), np.float32)
+        inexact = _kb.encode_pow2(bits, source.src, pe, _pow2_params(fmt), int(rule), int(pol.mode),
+                                  int(pol.overflow), int(pol.nan), pol.seed, pol.rbits, rand.reshape(-1), table, codes,
+                                  scales, micro_flat, values, vout)
+        if fused:
+            if inexact:
+                raise ValueError(f"{inexact} quantized value(s) are outside the {np.dtype(values_out)} range")
+            fused_values = _unblocked(vout, shape, ax)
         if nsub:
             micro = micro_flat.reshape(*rest, nblocks, nsub)
         tensor_scale = None
@@ -205,13 +228,16 @@ def encode_block(x: Any, fmt: BlockFormat, *, axis: int, rounding: Any, overflow
         xb = _blocked(xf, ax, bs)
         codes = np.empty(xb.shape, elem.code_dtype)
         scales = np.empty(xb.shape[0], fmt.scale.code_dtype)
-        _kb.encode_fpscale(xb, tensor_scale, pe, _fp_params(fmt), lower(fmt.scale), int(pol.mode),
+        _kb.encode_fpscale(xb, xb.dtype == np.float64, tensor_scale, pe, _fp_params(fmt), lower(fmt.scale), int(pol.mode),
                            int(pol.overflow), int(pol.nan), pol.seed, pol.rbits, rand.reshape(-1), table, codes,
                            scales)
         if not fmt.tensor_scale:
             tensor_scale = None
-    return BlockArray(codes.reshape(*rest, nblocks, bs), scales.reshape(*rest, nblocks), fmt, ax, tuple(shape),
-                      micro, tensor_scale)
+    blk = BlockArray(codes.reshape(*rest, nblocks, bs), scales.reshape(*rest, nblocks), fmt, ax, tuple(shape),
+                     micro, tensor_scale)
+    if values_out is not None:
+        return blk, (fused_values if fused_values is not None else decode_block(blk, values_out))
+    return blk
 
 
 def _check_amax(v: Any) -> float:
@@ -247,8 +273,7 @@ def decode_block(blk: BlockArray, dtype: Any = np.float32) -> Any:
     pe = lower(fmt.element)
     if fmt.pow2_scale:
         micro = blk.micro.reshape(codes.shape[0], -1) if blk.micro is not None else np.zeros((codes.shape[0], 0), np.uint8)
-        values = (value_table(fmt.element).astype(np.float64) if fmt.element.total_bits <= 16
-                  else np.empty(0, np.float64))
+        values = _element_values(fmt.element) if fmt.element.total_bits <= 16 else np.empty(0, np.float64)
         inexact = _kb.decode_pow2(codes, blk.scales.reshape(-1), micro, pe, values, fmt.scale.emin,
                                   fmt.scale.nan_code, fmt.sub_block_size, out)
         if inexact:
@@ -256,7 +281,16 @@ def decode_block(blk: BlockArray, dtype: Any = np.float32) -> Any:
     else:
         s2 = blk.tensor_scale if fmt.tensor_scale else 1.0
         _kb.decode_fpscale(codes, blk.scales.reshape(-1), float(s2), pe, lower(fmt.scale), fmt.scale.nan_code, out)
-    ax = blk.axis
-    rest = blk.shape[:ax] + blk.shape[ax + 1:]
-    vals = out.reshape(*rest, -1)[..., : blk.shape[ax]]
+    return _unblocked(out, blk.shape, blk.axis)
+
+
+def _unblocked(rows: np.ndarray, shape: tuple[int, ...], ax: int) -> np.ndarray:
+    """Inverse of :func:`_blocked`: drop the padding and move the block axis back."""
+    rest = shape[:ax] + shape[ax + 1:]
+    vals = rows.reshape(*rest, -1)[..., : shape[ax]]
     return np.ascontiguousarray(np.moveaxis(vals, -1, ax))
+
+
+@lru_cache(maxsize=None)
+def _element_values(elem: Any) -> np.ndarray:
+    return value_table(elem).astype(np.float64)

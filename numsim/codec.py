@@ -57,6 +57,13 @@ def encode(x: Any, format: Any, *, axis: int = -1, rounding: Any = None, overflo
         ValueError: bad policy, NaN into a format without NaN under ``nan="raise"``, stochastic
             rounding without ``seed``/``random_bits``.
     """
+    return _encode(x, format, axis, rounding, overflow, scale_rule, nan, seed, random_bits, sr_bits, tensor_amax,
+                   profile, None)
+
+
+def _encode(x: Any, format: Any, axis: int, rounding: Any, overflow: Any, scale_rule: Any, nan: Any, seed: Any,
+            random_bits: Any, sr_bits: int, tensor_amax: Any, profile: Any, values_out: Any) -> Any:
+    """:func:`encode`; with ``values_out`` a block encoding also returns the decoded values."""
     fmt = _formats.get(format)
     rounding, overflow, nan, prof = _resolve(profile, rounding, overflow, nan)
     if isinstance(fmt, BlockFormat):
@@ -65,10 +72,10 @@ def encode(x: Any, format: Any, *, axis: int = -1, rounding: Any = None, overflo
         if scale_rule is not None and not fmt.pow2_scale:
             raise ValueError(f"scale_rule applies to power-of-two scales; {fmt} rounds its {fmt.scale} scale to "
                              "nearest as NVIDIA's reference quantizer does")
-
         return encode_block(x, fmt, axis=axis, rounding=rounding, overflow=overflow,
                             scale_rule=prof.scale_rule if scale_rule is None else scale_rule, nan=nan, seed=seed,
-                            random_bits=random_bits, sr_bits=sr_bits, tensor_amax=tensor_amax)
+                            random_bits=random_bits, sr_bits=sr_bits, tensor_amax=tensor_amax,
+                            values_out=values_out)
     if scale_rule is not None or tensor_amax is not None:
         raise ValueError(f"scale_rule/tensor_amax apply to block formats only; {fmt} is an element format")
     return _encode_element(x, fmt, rounding, overflow, nan, seed, random_bits, sr_bits)
@@ -150,17 +157,59 @@ def decode(codes: Any, format: Any = None) -> Any:
     return to_output(out.reshape(arr.shape), torch_in)
 
 
-def quantize(x: Any, format: Any, **kwargs: Any) -> Any:
+def quantize(x: Any, format: Any, *, axis: int = -1, rounding: Any = None, overflow: Any = None,
+             scale_rule: Any = None, nan: Any = None, seed: int | None = None, random_bits: Any = None,
+             sr_bits: int = 32, tensor_amax: float | None = None, profile: Any = "ocp") -> Any:
     """Round ``x`` onto ``format`` and return the values in ``x``'s dtype and shape (fake quantization).
 
-    Equal to ``decode(encode(x, format, **kwargs))`` cast to ``x``'s dtype; raises ValueError when a
+    Equal to ``decode(encode(x, format, ...))`` cast to ``x``'s dtype; raises ValueError when a
     quantized value is not exact in that dtype (e.g. bf16 values into float16). Arguments as
-    :func:`encode`.
+    :func:`encode`. Float32 and float64 inputs take one fused pass.
     """
     source = as_source(x)
     fmt = _formats.get(format)
-    encoded = encode(x, fmt, **kwargs)
-    vals = decode(encoded) if isinstance(fmt, BlockFormat) else decode(encoded, fmt)
+    if not isinstance(fmt, BlockFormat):
+        if scale_rule is not None or tensor_amax is not None:
+            raise ValueError(f"scale_rule/tensor_amax apply to block formats only; {fmt} is an element format")
+        fast = _quantize_fast(source, fmt, profile, rounding, overflow, nan, seed, random_bits, sr_bits)
+        if fast is not None:
+            return to_output(fast, source.torch)
+    values_out = source.dtype if source.dtype in ("float32", "float64") else None
+    encoded = _encode(x, fmt, axis, rounding, overflow, scale_rule, nan, seed, random_bits, sr_bits, tensor_amax,
+                      profile, values_out if isinstance(fmt, BlockFormat) else None)
+    if isinstance(fmt, BlockFormat):
+        vals = encoded[1] if values_out else decode(encoded)
+    else:
+        vals = decode(encoded, fmt)
     if is_torch(vals):
         vals = vals.numpy()
     return to_float_dtype(vals, source)
+
+
+def _quantize_fast(source: Any, fmt: Any, profile: Any, rounding: Any, overflow: Any, nan: Any, seed: Any,
+                   random_bits: Any, sr_bits: Any) -> np.ndarray | None:
+    """One-pass fake quantization of float32 input into a table-encodable element format."""
+    if source.dtype != "float32" or not table_ok(fmt) or fmt.decode_dtype != "float32":
+        return None
+    rounding, overflow, nan, _ = _resolve(profile, rounding, overflow, nan)
+    pol = parse_policies(rounding, overflow, nan, seed, random_bits, sr_bits, source.bits.shape)
+    if pol.mode == RoundMode.stochastic:
+        return None
+    bits = np.ascontiguousarray(source.bits).reshape(-1)
+    out = np.empty(bits.size, np.float32)
+    nnan = _k.quantize_table(bits, quantize_value_table(fmt, pol.mode, pol.overflow, pol.nan), out)
+    if nnan and not fmt.has_nan:
+        raise ValueError(f"x contains {nnan} NaN value(s) but format {fmt} has no NaN; pass nan='zero' (or "
+                         "another numsim.NanPolicy) to choose what they become")
+    return out.reshape(source.bits.shape)
+
+
+@lru_cache(maxsize=None)
+def quantize_value_table(fmt: FloatFormat | IntFormat, mode: RoundMode, overflow: Overflow,
+                         nan: NanPolicy) -> np.ndarray:
+    """:func:`encode_table` composed with decoding: the quantized float32 value of every index."""
+    codes = encode_table(fmt, mode, overflow, nan)
+    vals = value_table(fmt)[np.maximum(codes, 0)].astype(np.float32)
+    vals[codes < 0] = np.nan  # refused NaNs (formats without NaN only)
+    vals.flags.writeable = False
+    return vals

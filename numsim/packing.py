@@ -53,6 +53,8 @@ def unpack(data: bytes | bytearray | memoryview | np.ndarray, bits: int, count: 
     """
     if not isinstance(bits, (int, np.integer)) or not 1 <= bits <= 32:
         raise ValueError(f"bits={bits!r}: expected an int in 1..32")
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 0:
+        raise ValueError(f"count={count!r}: expected an int >= 0")
     buf = np.frombuffer(bytes(data), dtype=np.uint8) if not isinstance(data, np.ndarray) else data.view(np.uint8)
     need = packed_size(count, bits)
     if buf.size != need:

@@ -13,7 +13,9 @@ import numpy as np
 from numba import njit, prange
 
 from .codec import stochastic_bits, table_index
-from .core import (K_FINITE, K_ZERO, bit_length, decode_value, encode_special, encode_value, unpack)
+from ..formats import fp32
+from .core import K_FINITE, K_ZERO, bit_length, decode_value, encode_special, encode_value, unpack
+from .lower import lower
 
 # ScaleRule values (numsim.policies.ScaleRule)
 FLOOR, CEIL, EVEN, FLOOR_LOG2F = 0, 1, 2, 3
@@ -84,34 +86,49 @@ def shared_exponent(amax, se, sm, sbias, rule, bp):
     return s
 
 
+@njit(cache=True)
+def _encode_scalar(b, se, sm, sbias, off, p, mode, ovf, nanpol, seed, rand, index, rbits):
+    """Code of input bits ``b`` divided by ``2**off`` (the scalar path; kept out of line)."""
+    kind, sign, e, sig, pos = unpack(b, se, sm, sbias)
+    if kind == K_FINITE:
+        r = stochastic_bits(mode, seed, rand, index, rbits)
+        return encode_value(sign, e - off, sig, pos, p, mode, ovf, r, rbits)
+    return encode_special(K_ZERO, sign, p, ovf, nanpol)  # a block with NaN/Inf never gets here
+
+
 @njit(parallel=True, cache=True)
-def encode_pow2(bits, src, p, bp, rule, mode, ovf, nanpol, seed, rbits, rand, table, codes, scales, micro):
+def encode_pow2(bits, src, p, bp, rule, mode, ovf, nanpol, seed, rbits, rand, table, codes, scales, micro,
+                values, vout):
     """Encode blocks (rows of ``bits``) with power-of-two scales.
 
     ``table`` (non-empty for float32 input and non-stochastic rounding) is the element's float32
     encoding table; other inputs take the scalar path. ``rand`` holds explicit random bits per
-    element (row-major) or is empty.
+    element (row-major) or is empty. If ``vout`` is non-empty the quantized values
+    (``values[code] * 2**(s - tau)``) are written there too (fused fake quantization); the return
+    value counts those not exact in ``vout``'s dtype.
     """
     se, sm, sbias = src
     absmask = (1 << (se + sm)) - 1
     special = ((1 << se) - 1) << sm
     nblk, bs = bits.shape
     use_table = table.size > 0
+    fused = vout.size > 0
+    inexact = 0
     for i in prange(nblk):
         row = bits[i]
         m = amax_bits(row, 0, bs, absmask)
         if m >= special:  # a NaN or an Inf: the block is NaN
             scales[i] = bp.scale_nan
-            for j in range(bs):
-                codes[i, j] = 0
-            for j in range(micro.shape[1]):
-                micro[i, j] = 0
+            codes[i, :] = 0
+            if micro.shape[1]:
+                micro[i, :] = 0
+            if fused:
+                vout[i, :] = np.nan
             continue
         s = bp.scale_emin if m == 0 else shared_exponent(m, se, sm, sbias, rule, bp)
         scales[i] = s - bp.scale_emin
-        nsub = bs // bp.sub_size if bp.sub_size else 1
         width = bp.sub_size if bp.sub_size else bs
-        for k in range(nsub):
+        for k in range(bs // width):
             tau = 0
             if bp.sub_size:
                 ms = amax_bits(row, k * width, (k + 1) * width, absmask)
@@ -122,22 +139,23 @@ def encode_pow2(bits, src, p, bp, rule, mode, ovf, nanpol, seed, rbits, rand, ta
                     tau = min(bp.sub_max, max(0, s - t))
                 micro[i, k] = tau
             off = s - tau
+            factor = math.ldexp(1.0, off)
             for j in range(k * width, (k + 1) * width):
                 b = np.int64(row[j])
-                f = (b >> sm) & ((1 << se) - 1)
-                if use_table and f != 0 and f - off < 255:
-                    if f - off <= 0:  # far below the element's range: any tiny value rounds alike
-                        b = (b & (1 << 31)) | (1 << 23)
-                    else:
-                        b -= off << 23
-                    codes[i, j] = table[table_index(b)]
+                fo = ((b >> sm) & ((1 << se) - 1)) - off  # exponent field of x / 2**off
+                if use_table and 0 < fo < 255 and (b >> sm) & ((1 << se) - 1) != 0:
+                    c = table[table_index(b - (off << sm))]
+                elif use_table and (b & absmask) == 0:
+                    c = table[table_index(b)]  # +-0
                 else:
-                    kind, sign, e, sig, pos = unpack(b, se, sm, sbias)
-                    if kind == K_FINITE:
-                        r = stochastic_bits(mode, seed, rand, i * bs + j, rbits)
-                        codes[i, j] = encode_value(sign, e - off, sig, pos, p, mode, ovf, r, rbits)
-                    else:
-                        codes[i, j] = encode_special(K_ZERO, sign, p, ovf, nanpol)
+                    c = _encode_scalar(b, se, sm, sbias, off, p, mode, ovf, nanpol, seed, rand, i * bs + j, rbits)
+                codes[i, j] = c
+                if fused:
+                    v = values[c] * factor
+                    vout[i, j] = v
+                    if vout[i, j] != v and v == v:
+                        inexact += 1
+    return inexact
 
 
 @njit(parallel=True, cache=True)
@@ -182,6 +200,31 @@ def f32(v):
     return np.float64(np.float32(v))
 
 
+_FP32 = lower(fp32)
+
+
+@njit(cache=True)
+def div_f32(a, b):
+    """float32(a / b), correctly rounded (RNE), for finite float64 ``a`` and a float32 value ``b > 0``.
+
+    A float64 division followed by a float32 rounding could round twice when ``a`` has more than
+    24 significant bits, so the quotient is formed from the integer significands with a sticky
+    remainder and rounded once through the common encoder.
+    """
+    if a == 0.0:
+        return a
+    ka, sa, ea, ma, pa = unpack(np.float64(a).view(np.int64), 11, 52, 1023)
+    kb, sb, eb, mb, pb = unpack(np.float64(b).view(np.int64), 11, 52, 1023)
+    num = ma << (61 - pa)  # leading one at bit 61
+    den = mb >> (pb - 23) if pb >= 23 else mb << (23 - pb)  # b's 24-bit significand (exact)
+    q = num // den
+    sig = (q << 1) | (1 if num % den != 0 else 0)
+    pos = bit_length(sig) - 1
+    e = pos + (ea - 61) - (eb - 23) - 1
+    code = encode_value(sa, e, sig, pos, _FP32, 0, 1, 0, 1)
+    return decode_value(code, _FP32)
+
+
 @njit(cache=True)
 def tensor_amax(x):
     """Largest finite magnitude of ``x`` as float64 (0 if none)."""
@@ -193,15 +236,25 @@ def tensor_amax(x):
     return np.float64(m)
 
 
+@njit(cache=True)
+def _quotient_bits(v, sdec, wide):
+    """float32 bits of float32(v / sdec)."""
+    if wide:
+        return np.int64(np.float32(div_f32(v, sdec)).view(np.uint32))
+    # float32 v and sdec: a float64 division then a float32 rounding is exact (innocuous double rounding)
+    return np.int64(np.float32(v / sdec).view(np.uint32))
+
+
 @njit(parallel=True, cache=True)
-def encode_fpscale(x, s2, p, sp, scale_p, mode, ovf, nanpol, seed, rbits, rand, table, codes, scales):
+def encode_fpscale(x, wide, s2, p, sp, scale_p, mode, ovf, nanpol, seed, rbits, rand, table, codes, scales):
     """Encode blocks (rows of float array ``x``) as NVIDIA's NVFP4 reference quantizer does.
 
-    All scale arithmetic is float32, one rounding per operation, as in TensorRT-Model-Optimizer
-    ``nvfp4_tensor.py``: ``r = amax_b / (6 * s2)`` (1.0 if zero) rounded to the scale format;
-    element = E2M1(float32(x / float32(scale * s2))). ``s2`` is the float32 tensor scale. The
-    quotient is a float32, so ``table`` (the element's float32 table, empty for stochastic
-    rounding) encodes it.
+    All scale arithmetic is float32, one rounding per operation applied to the exact inputs, as in
+    TensorRT-Model-Optimizer ``nvfp4_tensor.py``: ``r = amax_b / (6 * s2)`` (1.0 if zero) rounded
+    to the scale format; element = E2M1(float32(x / float32(scale * s2))). ``s2`` is the float32
+    tensor scale. ``wide`` says ``x`` has more than float32 precision (float64), so the element
+    quotient needs :func:`div_f32`. The quotient is a float32, so ``table`` (the element's float32
+    table, empty for stochastic rounding) encodes it.
     """
     nblk, bs = x.shape
     den = f32(sp.elem_max * s2)
@@ -223,7 +276,7 @@ def encode_fpscale(x, s2, p, sp, scale_p, mode, ovf, nanpol, seed, rbits, rand, 
             scales[i] = sp.one_code
             codes[i, :] = 0
             continue
-        r = f32(f32(amax) / den)
+        r = div_f32(amax, den)
         if r == 0.0:
             r = 1.0
         kind, sign, e, sig, pos = unpack(np.int64(np.float32(r).view(np.uint32)), 8, 23, 127)
@@ -234,7 +287,7 @@ def encode_fpscale(x, s2, p, sp, scale_p, mode, ovf, nanpol, seed, rbits, rand, 
             codes[i, :] = 0
             continue
         for j in range(bs):
-            b = np.int64(np.float32(np.float64(x[i, j]) / sdec).view(np.uint32))
+            b = _quotient_bits(np.float64(x[i, j]), sdec, wide)
             if use_table:
                 codes[i, j] = table[table_index(b)]
                 continue

@@ -19,6 +19,13 @@ def stochastic_bits(mode, seed, rand, i, rbits):
 
 
 @njit(parallel=True, cache=True)
+def random_words(seed, out):
+    """``out[i] = random_word(seed, i)``: the seeded stream laid out in the input's C order."""
+    for i in prange(out.size):
+        out[i] = random_word(seed, i)
+
+
+@njit(parallel=True, cache=True)
 def encode_array(bits, src, p, mode, ovf, nanpol, seed, rbits, rand, out):
     """Encode input bits ``bits`` (IEEE layout ``src``) into element codes ``out``.
 
@@ -96,3 +103,18 @@ def encode_table(bits, table, out):
             c = 0
         out[i] = c
     return nerr
+
+
+@njit(parallel=True, cache=True)
+def quantize_table(bits, vtable, out):
+    """Fake-quantize float32 bits through a table of values (code table composed with decoding).
+
+    Returns the number of NaN results (for a format without NaN: NaNs the policy refused).
+    """
+    nnan = 0
+    for i in prange(bits.size):
+        v = vtable[table_index(np.int64(bits[i]))]
+        if v != v:
+            nnan += 1
+        out[i] = v
+    return nnan

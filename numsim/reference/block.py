@@ -84,7 +84,9 @@ def _quantize_fp_scale(fmt: BlockFormat, vals: list[Value], s2: Fraction,
     if s2 == 0:
         return encode(fmt.scale, Fraction(1)), zeros
     big_e = max_value(fmt.element)
-    amax_b = fl32(max(abs(v) for v in vals))
+    # Every float32 step is applied to the exact inputs: for float32 data this is ModelOpt's
+    # arithmetic; for wider data the encoding is decided on the exact values.
+    amax_b = max(abs(v) for v in vals)
     r = fl32(amax_b / fl32(big_e * s2))
     if r == 0:
         r = Fraction(1)
