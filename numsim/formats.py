@@ -62,13 +62,15 @@ class FloatFormat:
     name: str = ""  #: registry name
 
     def __post_init__(self) -> None:
-        if self.bias is None:
-            object.__setattr__(self, "bias", (1 << (self.exp_bits - 1)) - 1 if self.exp_bits >= 1 else 0)
-        object.__setattr__(self, "specials", Specials(self.specials))
-        if not isinstance(self.exp_bits, int) or not 1 <= self.exp_bits <= 11:
+        if not _is_int(self.exp_bits) or not 1 <= self.exp_bits <= 11:
             raise ValueError(f"exp_bits={self.exp_bits!r}: expected an int in 1..11")
-        if not isinstance(self.man_bits, int) or not 0 <= self.man_bits <= 52:
+        if not _is_int(self.man_bits) or not 0 <= self.man_bits <= 52:
             raise ValueError(f"man_bits={self.man_bits!r}: expected an int in 0..52")
+        if self.bias is None:
+            object.__setattr__(self, "bias", (1 << (self.exp_bits - 1)) - 1)
+        elif not _is_int(self.bias):
+            raise ValueError(f"bias={self.bias!r}: expected an int")
+        object.__setattr__(self, "specials", Specials(self.specials))
         if self.total_bits > 32:
             raise ValueError(f"{self.exp_bits=} + {self.man_bits=} + sign: at most 32 bits expected")
         if self.specials == Specials.ieee and self.man_bits == 0:
@@ -236,8 +238,10 @@ class IntFormat:
     name: str = ""  #: registry name
 
     def __post_init__(self) -> None:
-        if not isinstance(self.bits, int) or not 2 <= self.bits <= 32:
+        if not _is_int(self.bits) or not 2 <= self.bits <= 32:
             raise ValueError(f"bits={self.bits!r}: expected an int in 2..32")
+        if not _is_int(self.frac_bits):
+            raise ValueError(f"frac_bits={self.frac_bits!r}: expected an int")
         if self.symmetric and not self.signed:
             raise ValueError("symmetric=True needs signed=True")
         if not self.name:
@@ -348,7 +352,7 @@ class BlockFormat:
     scale_storage_bits: int = 0  #: bits a stored scale occupies (0: the scale format's width)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.block_size, int) or self.block_size < 1:
+        if not _is_int(self.block_size) or self.block_size < 1:
             raise ValueError(f"block_size={self.block_size!r}: expected a positive int")
         if not isinstance(self.scale, FloatFormat) or self.scale.signed:
             raise ValueError(f"scale={self.scale!r}: expected an unsigned FloatFormat")
@@ -390,6 +394,10 @@ class BlockFormat:
 Format = Union[FloatFormat, IntFormat, BlockFormat]
 
 _SUFFIX = {Specials.ieee: "", Specials.fn: "fn", Specials.fnuz: "fnuz", Specials.finite: "f"}
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
 def _code_dtype(bits: int) -> str:
