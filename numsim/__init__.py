@@ -11,6 +11,7 @@ from .codec import decode, encode, quantize
 from .formats import BlockFormat, FloatFormat, IntFormat, Specials, bfp
 from .packing import pack, unpack
 from .policies import NanPolicy, Overflow, RoundMode, ScaleRule
+from . import datapath
 
 __version__ = "0.1.0"
 

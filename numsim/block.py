@@ -208,9 +208,13 @@ def encode_block(x: Any, fmt: BlockFormat, *, axis: int, rounding: Any, overflow
         fused = values_out is not None and elem.total_bits <= 16
         values = _element_values(elem) if fused else np.empty(0, np.float64)
         vout = np.empty(bits.shape, values_out) if fused else np.empty((0, 0), np.float32)
-        inexact = _kb.encode_pow2(bits, source.src, pe, _pow2_params(fmt), int(rule), int(pol.mode),
-                                  int(pol.overflow), int(pol.nan), pol.seed, pol.rbits, rand.reshape(-1), table, codes,
-                                  scales, micro_flat, values, vout)
+        if table.size and not nsub:
+            inexact = _kb.encode_pow2_f32(bits, pe, _pow2_params(fmt), int(rule), int(pol.mode), int(pol.overflow),
+                                          int(pol.nan), table, codes, scales, values, vout)
+        else:
+            inexact = _kb.encode_pow2(bits, source.src, pe, _pow2_params(fmt), int(rule), int(pol.mode),
+                                      int(pol.overflow), int(pol.nan), pol.seed, pol.rbits, rand.reshape(-1), table,
+                                      codes, scales, micro_flat, values, vout)
         if fused:
             if inexact:
                 raise ValueError(f"{inexact} quantized value(s) are outside the {np.dtype(values_out)} range")

@@ -139,22 +139,67 @@ def encode_pow2(bits, src, p, bp, rule, mode, ovf, nanpol, seed, rbits, rand, ta
                     tau = min(bp.sub_max, max(0, s - t))
                 micro[i, k] = tau
             off = s - tau
-            factor = math.ldexp(1.0, off)
-            for j in range(k * width, (k + 1) * width):
+            j0 = k * width
+            for j in range(j0, j0 + width):
                 b = np.int64(row[j])
-                fo = ((b >> sm) & ((1 << se) - 1)) - off  # exponent field of x / 2**off
-                if use_table and 0 < fo < 255 and (b >> sm) & ((1 << se) - 1) != 0:
-                    c = table[table_index(b - (off << sm))]
+                f = (b >> sm) & ((1 << se) - 1)
+                if use_table and f != 0 and 0 < f - off < 255:  # x / 2**off is a normal float32
+                    codes[i, j] = table[table_index(b - (off << sm))]
                 elif use_table and (b & absmask) == 0:
-                    c = table[table_index(b)]  # +-0
+                    codes[i, j] = table[table_index(b)]  # +-0
                 else:
-                    c = _encode_scalar(b, se, sm, sbias, off, p, mode, ovf, nanpol, seed, rand, i * bs + j, rbits)
-                codes[i, j] = c
-                if fused:
-                    v = values[c] * factor
+                    codes[i, j] = _encode_scalar(b, se, sm, sbias, off, p, mode, ovf, nanpol, seed, rand, i * bs + j,
+                                                 rbits)
+            if fused:
+                factor = math.ldexp(1.0, off)
+                for j in range(j0, j0 + width):
+                    v = values[codes[i, j]] * factor
                     vout[i, j] = v
                     if vout[i, j] != v and v == v:
                         inexact += 1
+    return inexact
+
+
+@njit(parallel=True, cache=True)
+def encode_pow2_f32(bits, p, bp, rule, mode, ovf, nanpol, table, codes, scales, values, vout):
+    """:func:`encode_pow2` specialised for the common case: float32 input, a non-stochastic element
+    table and no microexponents. Constant field widths let the compiler simplify the hot loop; the
+    rare elements the table cannot take (float32 subnormals, far out of range) use the scalar path.
+    """
+    nblk, bs = bits.shape
+    empty = np.empty(0, np.uint64)
+    fused = vout.size > 0
+    inexact = 0
+    for i in prange(nblk):
+        row = bits[i]
+        m = 0
+        for j in range(bs):
+            m = max(m, np.int64(row[j]) & 0x7FFFFFFF)
+        if m >= 0x7F800000:  # a NaN or an Inf: the block is NaN
+            scales[i] = bp.scale_nan
+            codes[i, :] = 0
+            if fused:
+                vout[i, :] = np.nan
+            continue
+        s = bp.scale_emin if m == 0 else shared_exponent(m, 8, 23, 127, rule, bp)
+        scales[i] = s - bp.scale_emin
+        shift = s << 23
+        for j in range(bs):
+            b = np.int64(row[j])
+            f = (b >> 23) & 0xFF
+            if f != 0 and 0 < f - s < 255:  # x / 2**s is a normal float32
+                codes[i, j] = table[table_index(b - shift)]
+            elif (b & 0x7FFFFFFF) == 0:
+                codes[i, j] = table[table_index(b)]  # +-0
+            else:
+                codes[i, j] = _encode_scalar(b, 8, 23, 127, s, p, mode, ovf, nanpol, 0, empty, 0, 1)
+        if fused:
+            factor = math.ldexp(1.0, s)
+            for j in range(bs):
+                v = values[codes[i, j]] * factor
+                vout[i, j] = v
+                if vout[i, j] != v and v == v:
+                    inexact += 1
     return inexact
 
 

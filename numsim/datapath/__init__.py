@@ -1,0 +1,15 @@
+"""Hardware dot-product units: the generic block-FMA model and the NVIDIA tensor-core presets.
+
+Public API (shared/DESIGN.md "Datapath models"; model: shared/references/datapaths.md §1.1-§1.2)::
+
+    unit = numsim.datapath.get("h100-e4m3")          # a DotUnit; out="fp16" for the FP16-out mode
+    d = unit.dot(a, b, c=None)                       # [..., K] -> [...] float32
+    D = numsim.datapath.matmul(A, B, unit, C=None)   # [M, K] @ [K, N] -> [M, N] float32
+    numsim.datapath.names()
+"""
+
+from .api import dot, matmul
+from .presets import fp32_m13, get, names
+from .unit import DotUnit
+
+__all__ = ["DotUnit", "dot", "fp32_m13", "get", "matmul", "names"]

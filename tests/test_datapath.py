@@ -1,0 +1,385 @@
+"""Tests of numsim.datapath: the block-FMA dot unit, its NVIDIA presets and the matmul wrapper.
+
+Expected values come from shared/references/datapaths.md (§4.1 Fasi et al. vectors, §4.2
+regression vectors: the hex outputs of the tables) and from the independent Fraction reference
+:mod:`numsim.reference.dot`; never from the kernels under test.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import struct
+from dataclasses import replace
+from fractions import Fraction
+from typing import Any, Sequence
+
+import numpy as np
+import pytest
+
+import numsim
+from numsim import datapath as dp
+from numsim import formats as F
+from numsim.datapath import DotUnit
+from numsim.policies import RoundMode
+from numsim.reference import codec as ref_codec
+from numsim.reference import dot as ref_dot
+
+T = 2.0 ** -24  # fp16 smallest subnormal
+UNITS_FP16 = ["v100-fp16", "a100-fp16", "h100-fp16"]
+
+
+def f32(bits: int) -> float:
+    """The FP32 value of ``bits``."""
+    return struct.unpack("<f", struct.pack("<I", bits))[0]
+
+
+def h16(bits: int) -> float:
+    """The FP16 value of ``bits``."""
+    return float(np.array([bits], np.uint16).view(np.float16)[0])
+
+
+def bits_of(unit: DotUnit, a: Sequence[float], b: Sequence[float], c: float = 0.0) -> int:
+    """FP32 bits of the kernel's dot product of one pair of vectors."""
+    d = unit.dot(np.array(a, np.float64), np.array(b, np.float64), np.float32(c))
+    return int(np.asarray(d, np.float32).reshape(1).view(np.uint32)[0])
+
+
+def pad4(v: Sequence[float]) -> list[float]:
+    """A vector padded with zeros to 4 entries (the listed entries of a Fasi vector)."""
+    return [*v, *([0.0] * (4 - len(v)))]
+
+
+# --------------------------------------------------------------------------------------------
+# (a) §4.1 Fasi et al. vectors and §4.2 regression vectors
+# --------------------------------------------------------------------------------------------
+m = 1 - 2.0 ** -11
+#: id -> (a, b, c, (V100, A100, H100) expected FP32 bits), datapaths.md §4.1.
+FASI = {
+    "B1": ([m], [m], 0.0, (0x3F7FC004,) * 3),
+    "B1b": ([m] * 4, [m] * 4, 0.0, (0x407FC004,) * 3),
+    "B2": ([0.5] * 4, [T] * 4, 1.0, (0x3F800000, 0x3F800000, 0x3F800001)),
+    "C1": ([1.0] * 4, [2.0, 2.0 ** -23 + T], 0.0, (0x40000000,) * 3),
+    "C2": ([1.0] * 4, [-2.0, -(2.0 ** -23 + T)], 0.0, (0xC0000000,) * 3),
+    "D1": ([1.0], [1.0], f32(0xBF7FFFFF), (0x34000000, 0x33800000, 0x33800000)),
+    "D2": ([1.0] * 4, [T] * 4, 1 - 2.0 ** -24, (0x3F800001,) * 3),
+    "D3": ([1.0, 1.0], [1.0, -T], -1 + 2.0 ** -24, (0x34000000, 0, 0)),
+    "D4b": ([1.0] * 4, [1.0, 1.5, 1.75, 1.875], 1.875, (0x41000000,) * 3),
+    "D4c": ([1.0] * 4, [1.0] * 4, 1 + 2.0 ** -22 + 2.0 ** -23, (0x40A00000,) * 3),
+    "D4d": ([1.0] * 4, [-1.0] * 4, -(1 + 2.0 ** -22 + 2.0 ** -23), (0xC0A00000,) * 3),
+    "A1": ([T], [4.0], 0.0, (0x34800000,) * 3),
+    "A3": ([0.0], [0.0], 2.0 ** -149, (0x00000001,) * 3),
+    "A5": ([2.0 ** -14], [0.5], 0.0, (0x38000000,) * 3),
+    "D5-V100-c<1": ([1.0] * 4, [T] * 4, 1 - 2.0 ** -24, (0x3F800001, 0x3F800001, 0x3F800001)),
+    "D5-V100-c=1": ([1.0] * 4, [T] * 4, 1.0, (0x3F800000, 0x3F800002, 0x3F800002)),
+    "D5-T4-c<1": ([0.5] * 4, [T, T, T, 2.0 ** -23 + T], 1 - 2.0 ** -24, (0x3F800000, 0x3F800001, 0x3F800001)),
+    "D5-T4-c=1": ([0.5] * 4, [T, T, T, 2.0 ** -23 + T], 1.0, (0x3F800000, 0x3F800000, 0x3F800001)),
+}
+
+
+@pytest.mark.parametrize("gpu", range(3), ids=UNITS_FP16)
+@pytest.mark.parametrize("vid", list(FASI))
+def test_fasi_vectors(vid: str, gpu: int) -> None:
+    a, b, c, expected = FASI[vid]
+    unit = dp.get(UNITS_FP16[gpu])
+    assert bits_of(unit, pad4(a), pad4(b), c) == expected[gpu]
+
+
+@pytest.mark.parametrize("name", UNITS_FP16)
+@pytest.mark.parametrize("rot", range(4))
+def test_fasi_d4a_rotated(name: str, rot: int) -> None:
+    b = [2.0 ** -23, 1.0, 1.0, 1.0]
+    b = b[rot:] + b[:rot]
+    assert bits_of(dp.get(name), [1.0] * 4, b, 1 + 2.0 ** -22 + 2.0 ** -23) == 0x40800001
+
+
+@pytest.mark.parametrize("name", UNITS_FP16)
+def test_fasi_c3_fp16_out(name: str) -> None:
+    unit = dp.get(name, out="fp16")
+    d = unit.dot(np.array(pad4([T, T])), np.array(pad4([0.5, 0.25])))
+    assert int(np.float16(d).view(np.uint16)) == 0x0001
+
+
+def _fp16_vec(codes: Sequence[int]) -> list[float]:
+    """FP16 values of the codes."""
+    return [h16(x) for x in codes]
+
+
+@pytest.mark.parametrize("a, b, c, expected", [
+    ([0x3E00, 0x1000, 0x1000, 0], [0x3E00, 0x0C00, 0x0C00, 0], 0, 0x40100001),  # R1
+    ([0x3C00, 0x1000, 0x1000, 0], [0x4080, 0x0C00, 0x0C00, 0], 0, 0x40100000),  # R1, raw exponent 1
+    ([0x3E00, 0x3C01, 0x3C01, 0x3C00], [0x3E00, 0x3001, 0x3001, 0x3000], 0x3E000000, 0x40300801),  # R2
+    ([0x3E00] * 4, [0x3D00] * 4, 0x3F7FFFFF, 0x4107FFFF),  # R3
+], ids=["R1", "R1-raw", "R2", "R3"])
+def test_regression_vectors_v100(a: list[int], b: list[int], c: int, expected: int) -> None:
+    assert bits_of(dp.get("v100-fp16"), _fp16_vec(a), _fp16_vec(b), f32(c)) == expected
+
+
+def test_fasi_vectors_in_reference() -> None:
+    """The reference reproduces the same tables (it is the oracle of the random tests below)."""
+    for vid, (a, b, c, expected) in FASI.items():
+        for name, want in zip(UNITS_FP16, expected):
+            code = ref_dot.dot_code(dp.get(name), [Fraction(x) for x in pad4(a)], [Fraction(x) for x in pad4(b)],
+                                    Fraction(c))
+            assert code == want, (vid, name)
+
+
+# --------------------------------------------------------------------------------------------
+# (b) kernel == reference, bit for bit
+# --------------------------------------------------------------------------------------------
+CUSTOM = [
+    DotUnit("custom-rne-terms", F.fp16, 4, 23, term_rounding=RoundMode.nearest_even, out_rounding="nearest_even"),
+    DotUnit("custom-normalised", F.bf16, 8, 24, raw_product_exponent=False, min_exp=-132),
+    DotUnit("custom-late-c", F.fp16, 8, 24, c_inside=False, out_rounding="nearest_even"),
+    DotUnit("custom-late-c-fp8", F.fp8_e4m3, 16, 13, c_inside=False, out_format=dp.fp32_m13),
+    DotUnit("custom-ftz-bf16-out", F.bf16, 8, 24, out_format=F.bf16, subnormals_out=False),
+    DotUnit("custom-e5m2-fp16-out", F.fp8_e5m2, 16, 20, out_format=F.fp16, out_rounding="nearest_even"),
+]
+FAMILIES = [*(dp.get(n) for n in ["v100-fp16", "a100-fp16", "a100-bf16", "a100-tf32", "ada-e4m3", "ada-e5m2",
+                                  "h100-fp16", "h100-bf16", "h100-tf32", "h100-e4m3", "h100-e5m2", "b200-e4m3",
+                                  "b200-e5m2"]),
+            dp.get("v100-fp16", out="fp16"), dp.get("a100-bf16", out="fp16"), dp.get("h100-fp16", out="fp16"),
+            *CUSTOM]
+
+
+def rand_values(rng: random.Random, fmt: F.FloatFormat, k: int, spread: int,
+                center: int | None = None) -> list[Fraction]:
+    """``k`` random finite values of ``fmt`` with exponent fields within ``spread`` of ``center``
+    (default: the bias; spread 0: any field)."""
+    top = (1 << fmt.exp_bits) - 1
+    center = fmt.bias if center is None else center
+    out = []
+    for _ in range(k):
+        if rng.random() < 0.1:
+            out.append(Fraction(0))
+            continue
+        if spread:
+            field = min(max(center + rng.randint(-spread, spread), 0), top - 1)
+        else:
+            field = rng.randint(0, top - 1)
+        code = (field << fmt.man_bits) | rng.getrandbits(fmt.man_bits)
+        code = min(code, fmt.max_code_magnitude)
+        if rng.random() < 0.5:
+            code |= fmt.sign_mask
+        v = ref_codec.decode(fmt, code)
+        assert isinstance(v, Fraction)
+        out.append(v)
+    return out
+
+
+def rand_c(rng: random.Random, scale: Fraction) -> Fraction:
+    """A random FP32 value: zero, a subnormal, or near ``scale``."""
+    r = rng.random()
+    if r < 0.15:
+        return Fraction(0)
+    if r < 0.25:
+        return Fraction(rng.randint(-(1 << 23), 1 << 23), 1 << 149)
+    return fp32_near(float(scale) * rng.uniform(-4, 4))
+
+
+def fp32_near(x: float) -> Fraction:
+    """An FP32 value near ``x`` (clipped to the finite range)."""
+    lim = float(np.finfo(np.float32).max)
+    return Fraction(float(np.float32(min(max(x, -lim), lim))))
+
+
+def cases(unit: DotUnit, seed: int) -> list[tuple[list[Any], list[Any], Any]]:
+    """Random and corner cases of one K for ``unit``: (a, b, c) with exact values."""
+    rng = random.Random(seed)
+    fmt, n = unit.in_format, unit.n
+    K = 3 * n + 1
+    out: list[tuple[list[Any], list[Any], Any]] = []
+    for spread in (1, 2, 4, 0):
+        for _ in range(12):
+            a, b = rand_values(rng, fmt, K, spread), rand_values(rng, fmt, K, spread)
+            scale = max((abs(x * y) for x, y in zip(a, b)), default=Fraction(1)) or Fraction(1)
+            out.append((a, b, rand_c(rng, scale)))
+    for _ in range(8):  # cancellation: products cancel pairwise, c cancels what survives
+        a = rand_values(rng, fmt, K, 2)
+        b = rand_values(rng, fmt, K, 2)
+        a2 = a[: K // 2] + [x for x in a[: K // 2]] + a[2 * (K // 2):]
+        b2 = b[: K // 2] + [-y for y in b[: K // 2]] + b[2 * (K // 2):]
+        out.append((a2, b2, Fraction(0)))
+        out.append((a, b, -fp32_near(float(sum(x * y for x, y in zip(a, b))))))
+    floor = unit.min_exp if unit.min_exp is not None else -140
+    for below in (2, 10, 30):  # products just under the eta floor (min_exp_limit binds)
+        fa = 3
+        fb = fmt.bias + (floor - below) - (fa - fmt.bias)
+        for c in (Fraction(0), Fraction(rng.randint(-99, 99), 1 << 149)):
+            out.append((rand_values(rng, fmt, K, 2, fa), rand_values(rng, fmt, K, 2, fb), c))
+    out_fmt = unit.out_format
+    fa = 3  # results around the output's subnormal range (flush, subnormal rounding)
+    fb = fmt.bias + (out_fmt.emin - 3) - (fa - fmt.bias)
+    for _ in range(4):
+        out.append((rand_values(rng, fmt, K, 2, fa), rand_values(rng, fmt, K, 2, fb), Fraction(0)))
+    out_max = ref_codec.decode(out_fmt, out_fmt.max_code_magnitude)
+    t = Fraction(2) ** min(out_fmt.emax, fmt.emax)
+    for sign in (1, -1):  # out max + a power of two: the sum reaches 2**(emax + 1) where t is big enough
+        out.append(([sign * t] + [Fraction(0)] * (K - 1), [Fraction(1)] * K, sign * out_max))
+    big = ref_codec.decode(fmt, fmt.max_code_magnitude)
+    f32max = Fraction(float(np.finfo(np.float32).max))
+    out.append(([big] * K, [big] * K, f32max))  # overflow to +Inf
+    out.append(([big] * K, [-big] * K, -f32max))  # overflow to -Inf
+    one = [Fraction(1)] * K
+    specials = [(math.nan, 0), (0, math.nan), (0, math.inf), (0, -math.inf)]
+    if fmt.has_inf:
+        specials += [(math.inf, 0), (-math.inf, 0)]
+    for special, c in specials:
+        a = list(one)
+        a[K // 2] = special if special != 0 else a[K // 2]
+        out.append((a, list(one), c))
+    if fmt.has_inf:
+        a = list(one)
+        a[0], a[-1] = math.inf, -math.inf
+        out.append((a, list(one), 0))  # +Inf and -Inf -> NaN
+        b = list(one)
+        b[1] = Fraction(0)
+        a = list(one)
+        a[1] = math.inf
+        out.append((a, b, 0))  # Inf * 0 -> NaN
+        a = list(one)
+        a[3] = math.inf
+        out.append((a, list(one), -math.inf))  # +Inf and c = -Inf -> NaN
+    return out
+
+
+def _ref_f32_bits(unit: DotUnit, code: int) -> int:
+    """FP32 bits of the output code ``code`` (NaN canonicalised to 0x7FC00000)."""
+    v = ref_codec.decode(unit.out_format, code)
+    if isinstance(v, float) and math.isnan(v):
+        return 0x7FC00000
+    x = np.float32(float(v))
+    if v == 0 and code & unit.out_format.sign_mask:
+        x = np.float32(-0.0)
+    return int(np.array([x], np.float32).view(np.uint32)[0])
+
+
+def _as_f64(vals: list[Any]) -> list[float]:
+    """Exact values (Fraction / special float) as floats."""
+    return [float(v) for v in vals]
+
+
+@pytest.mark.parametrize("unit", FAMILIES, ids=str)
+def test_kernel_matches_reference(unit: DotUnit) -> None:
+    cs = cases(unit, seed=sum(map(ord, unit.name)))
+    A = np.array([_as_f64(a) for a, _, _ in cs])
+    B = np.array([_as_f64(b) for _, b, _ in cs])
+    C = np.array([float(c) for _, _, c in cs], np.float32)
+    d = unit.dot(A, B, C)
+    got = np.where(np.isnan(d), 0x7FC00000, d.view(np.uint32))
+    for i, (a, b, c) in enumerate(cs):
+        want = _ref_f32_bits(unit, ref_dot.dot_code(unit, a, b, c))
+        assert int(got[i]) == want, (i, hex(int(got[i])), hex(want))
+
+
+@pytest.mark.parametrize("unit", [dp.get("h100-e4m3"), dp.get("a100-bf16"), CUSTOM[2]], ids=str)
+def test_matmul_matches_reference(unit: DotUnit) -> None:
+    rng = random.Random(7)
+    M, K, N = 3, 2 * unit.n + 3, 4
+    A = [rand_values(rng, unit.in_format, K, 3) for _ in range(M)]
+    Bt = [rand_values(rng, unit.in_format, K, 3) for _ in range(N)]
+    C = [[rand_c(rng, Fraction(4)) for _ in range(N)] for _ in range(M)]
+    D = dp.matmul(np.array([_as_f64(r) for r in A]), np.array([_as_f64(r) for r in Bt]).T, unit,
+                  np.array([[float(x) for x in r] for r in C], np.float32))
+    assert D.dtype == np.float32 and D.shape == (M, N)
+    for i in range(M):
+        for j in range(N):
+            want = _ref_f32_bits(unit, ref_dot.dot_code(unit, A[i], Bt[j], C[i][j]))
+            assert int(D[i:i + 1, j].view(np.uint32)[0]) == want, (i, j)
+
+
+def test_dot_broadcasts_and_defaults_c_to_zero() -> None:
+    unit = dp.get("h100-fp16")
+    a = np.ones((2, 3, 5))
+    d = unit.dot(a, np.full(5, 0.5))
+    assert d.shape == (2, 3) and d.dtype == np.float32 and np.all(d == 2.5)
+
+
+def test_chaining_rounds_between_blocks() -> None:
+    """K = 2n on v100 (hand derivation): each block truncates its 2^-24 terms, c_{j+1} = d_j.
+
+    A single exact 8-term sum would give 1 + 7 * 2^-24 -> RZ 0x3F800003; chained blocks give 1.0.
+    """
+    unit = dp.get("v100-fp16")  # n = 4, F = 23, RZ
+    # block 1: 1 * 1 + 3 * 2^-24 -> eta = 0, grid 2^-23: 2^-24 terms truncate to 0 -> d_1 = 1
+    # block 2: c = 1, 4 * 2^-24 -> 1 again; a single 8-term exact sum would be 1 + 7 * 2^-24.
+    a = [1.0] * 8
+    b = [1.0, T, T, T, T, T, T, T]
+    assert bits_of(unit, a, b) == 0x3F800000
+
+
+# --------------------------------------------------------------------------------------------
+# presets and errors
+# --------------------------------------------------------------------------------------------
+def test_preset_names_and_aliases() -> None:
+    names = dp.names()
+    for gpu in ("ada", "l40s", "h100", "h200", "b200"):
+        for inp in ("fp16", "bf16", "tf32", "e4m3", "e5m2"):
+            assert f"{gpu}-{inp}" in names
+    assert {"v100-fp16", "a100-tf32", "a2-bf16"} <= set(names)
+    assert dp.get("h200-e4m3") == dataclass_replace_name(dp.get("h100-e4m3"), "h200-e4m3")
+    h = dp.get("h100-e4m3")
+    assert (h.n, h.frac_bits, h.min_exp, h.out_format.man_bits) == (32, 13, -133, 13)
+    v = dp.get("v100-fp16", out="fp16")
+    assert (v.min_exp, v.out_format, v.out_rounding) == (-19, F.fp16, RoundMode.nearest_even)
+    assert hash(h) == hash(dp.get("h100-e4m3")) and str(h) == "h100-e4m3"
+
+
+def dataclass_replace_name(unit: DotUnit, name: str) -> DotUnit:
+    """``unit`` renamed."""
+    return replace(unit, name=name)
+
+
+def test_unknown_preset_lists_close_matches() -> None:
+    with pytest.raises(KeyError, match="h100-e4m3"):
+        dp.get("h100-e4m4")
+    with pytest.raises(ValueError, match="fp16"):
+        dp.get("h100-e4m3", out="fp16")
+    with pytest.raises(ValueError, match="out="):
+        dp.get("h100-fp16", out="fp64")
+
+
+def test_input_errors() -> None:
+    unit = dp.get("a100-fp16")
+    ok = np.ones(8)
+    with pytest.raises(ValueError, match=r"^a\["):
+        unit.dot(np.full(8, 1 + 2.0 ** -11), ok)
+    with pytest.raises(ValueError, match=r"^b\["):
+        unit.dot(ok, np.full(8, 1e6))
+    with pytest.raises(ValueError, match=r"^c"):
+        unit.dot(ok, ok, 0.1)
+    with pytest.raises(ValueError, match="K mismatch"):
+        unit.dot(ok, np.ones(7))
+    with pytest.raises(TypeError, match="dtype"):
+        unit.dot(np.ones(8, np.int32), ok)
+    with pytest.raises(TypeError, match="dtype"):
+        unit.dot(ok, np.ones(8, np.complex64))
+    with pytest.raises(ValueError, match="Inf"):
+        dp.get("h100-e4m3").dot(np.array([np.inf]), np.array([1.0]))
+    with pytest.raises(ValueError, match="2-D"):
+        dp.matmul(np.ones(4), np.ones((4, 2)), unit)
+    with pytest.raises(ValueError, match="K mismatch"):
+        dp.matmul(np.ones((2, 4)), np.ones((3, 2)), unit)
+    with pytest.raises(ValueError, match="C"):
+        dp.matmul(np.ones((2, 4)), np.ones((4, 2)), unit, np.zeros((3, 3), np.float32))
+    with pytest.raises(TypeError, match="DotUnit"):
+        dp.matmul(np.ones((2, 4)), np.ones((4, 2)), "a100-fp16")
+
+
+def test_unit_validation() -> None:
+    with pytest.raises(ValueError, match="n="):
+        DotUnit("x", F.fp16, 0, 23)
+    with pytest.raises(ValueError, match="int64"):
+        DotUnit("x", F.fp16, 8, 58)
+    with pytest.raises(ValueError, match="out_rounding"):
+        DotUnit("x", F.fp16, 8, 23, out_rounding="toward_positive")
+    with pytest.raises(ValueError, match="out_format"):
+        DotUnit("x", F.fp16, 8, 23, out_format=F.fp8_e4m3)
+    with pytest.raises(ValueError, match="c_inside=False"):
+        DotUnit("x", F.fp16, 8, 40, c_inside=False)
+    with pytest.raises(TypeError, match="min_exp"):
+        DotUnit("x", F.fp16, 8, 23, min_exp=1.5)  # type: ignore[arg-type]
+
+
+def test_public_entry_point() -> None:
+    assert numsim.datapath.get is dp.get
