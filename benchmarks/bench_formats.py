@@ -96,9 +96,9 @@ def main() -> None:
         blk = numsim.encode(x, name)
         assert np.array_equal(blk.scales.reshape(-1), ref_scales), f"{name}: numpy anchor scales differ"
         assert np.array_equal(numsim.decode(blk), ref_vals), f"{name}: numpy anchor values differ"
-        add(f"{name} encode (codes+scales)", "numsim", lambda: numsim.encode(x, name))
-        add(f"{name} quantize (fake quant)", "numsim", lambda: numsim.quantize(x, name))
-        add(f"{name} quantize (fake quant)", "numpy+ml_dtypes", lambda: np_mx_quantize(x, fmt))
+        add(f"{name} encode (codes+scales)", "numsim", lambda name=name: numsim.encode(x, name))
+        add(f"{name} quantize (fake quant)", "numsim", lambda name=name: numsim.quantize(x, name))
+        add(f"{name} quantize (fake quant)", "numpy+ml_dtypes", lambda fmt=fmt: np_mx_quantize(x, fmt))
     assert np.array_equal(numsim.quantize(x, "nvfp4"), np_nvfp4_quantize(x)), "nvfp4 numpy anchor differs"
     add("nvfp4 encode (codes+scales)", "numsim", lambda: numsim.encode(x, "nvfp4"))
     add("nvfp4 quantize (fake quant)", "numsim", lambda: numsim.quantize(x, "nvfp4"))

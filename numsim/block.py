@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from . import formats as _formats
-from ._inputs import as_source, parse_policies, to_output
+from ._inputs import as_source, parse_policies
 from ._kernels import block as _kb
 from ._kernels import codec as _k
 from ._kernels.lower import lower
@@ -154,7 +154,7 @@ def _pow2_params(fmt: BlockFormat) -> _kb.Pow2:
 @lru_cache(maxsize=None)
 def _fp_params(fmt: BlockFormat) -> _kb.FpScale:
     one = fmt.scale.bias << fmt.scale.man_bits  # exponent field = bias, fraction 0: 1.0
-    return _kb.FpScale(fmt.element.max, fmt.scale.max, fmt.scale.nan_code, one)
+    return _kb.FpScale(fmt.element.max, fmt.scale.nan_code, one)
 
 
 def nvfp4_tensor_scale(amax: float, fmt: Any = "nvfp4") -> float:

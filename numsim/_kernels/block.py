@@ -234,7 +234,6 @@ class FpScale(NamedTuple):
     """A floating-point-scaled (NVFP4-style) block format as ints and floats."""
 
     elem_max: float  #: element max (6 for E2M1)
-    scale_max: float  #: scale max (448 for UE4M3)
     scale_nan: int  #: NaN scale code
     one_code: int  #: scale code of 1.0
 
