@@ -1,6 +1,6 @@
 """Block-format kernels: shared scale selection, microexponents, element encoding, decoding.
 
-Input arrive as a 2-D array of IEEE bits, one block per row (the block axis moved last and zero
+Inputs arrive as a 2-D array of IEEE bits, one block per row (the block axis moved last and zero
 padded by the wrapper). Blocks are independent, so the kernels run ``prange`` over blocks.
 """
 
