@@ -151,33 +151,14 @@ def widened(x: np.ndarray) -> np.ndarray:
         return x.astype(np.float32)
 
 
-def _sampled_check(fmt, vals, seed, n_edge=4096, n_rest=1024):
-    """Mask of inputs checked under the other modes: every input in a far class (see conftest),
-    every zero/Inf/NaN, and a seeded sample of the distinct in-range values, weighted to the
-    binades at the bottom (subnormals, first normal) and top (emax-1, emax) of the format."""
-    red, far = reduce_values(fmt, vals)
-    inrange = np.isfinite(vals) & (vals != 0) & ~far
-    keys = red.view(np.uint64)
-    e = np.floor(np.log2(np.abs(np.where(inrange, vals, 1.0)))).astype(int)
-    emin = int(math.log2(fmt.min_normal))
-    edge = inrange & ((e <= emin) | (e >= fmt.emax - 1))
-    rng = np.random.default_rng(seed)
-    picked = []
-    for mask, n in ((edge, n_edge), (inrange & ~edge, n_rest)):
-        uniq = np.unique(keys[mask])
-        picked.append(rng.choice(uniq, size=min(n, uniq.size), replace=False))
-    return ~inrange | np.isin(keys, np.concatenate(picked))
-
-
 @pytest.mark.parametrize("mode", MODES[1:], ids=lambda m: m.name)
 @pytest.mark.parametrize("src", ["float16", "bfloat16"])
 @pytest.mark.parametrize("fmt", SMALL, ids=str)
 def test_all_16bit_inputs_other_modes(fmt, src, mode):
-    """The other modes: the kernel runs on every input; the reference checks the far classes in
-    full and a seeded sample of the in-range values (edge binades weighted)."""
+    """The other deterministic modes, every 16-bit input, both overflow policies."""
     x = src_array(src)
     vals = as_float64(x)
-    check = _sampled_check(fmt, vals, seed_of(fmt, src, mode.name))
+    check = np.ones(vals.shape, bool)
     x32 = widened(x)
     for ovf in OVERFLOWS:
         want = CACHE.codes(fmt, vals, mode, ovf, ZERO, check)

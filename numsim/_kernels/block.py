@@ -56,9 +56,9 @@ def _log2f_rounds_up(k, a62):
         return False
     if k > 0:
         bl = bit_length(k)
-        h = math.ldexp(1.0, bl - 26) if (k & (k - 1)) == 0 else math.ldexp(1.0, bl - 25)
+        h = math.ldexp(1.0, int(bl - 26)) if (k & (k - 1)) == 0 else math.ldexp(1.0, int(bl - 25))
     else:
-        h = math.ldexp(1.0, bit_length(-k) - 25)
+        h = math.ldexp(1.0, int(bit_length(-k) - 25))
     gap = float((1 << 62) - (a62 >> 1)) * 2.0**-62  # 1 - a / 2**k
     return gap <= -math.expm1(-h * math.log(2.0))
 
@@ -84,6 +84,21 @@ def shared_exponent(amax, se, sm, sbias, rule, bp):
     if s > bp.scale_emax:
         return bp.scale_emax
     return s
+
+
+@njit(inline="always")
+def _put_values(codes, out, i, j0, j1, p, values, off):
+    """``out[i, j] = value(codes[i, j]) * 2**off`` for j in [j0, j1); returns how many are not exact
+    in ``out``'s dtype. ``values`` is the element's value table, or empty (decode from the bits)."""
+    factor = math.ldexp(1.0, int(off))  # exact: |off| stays far inside float64's exponent range
+    inexact = 0
+    for j in range(j0, j1):
+        c = codes[i, j]
+        v = (values[c] if values.size else decode_value(np.int64(c), p)) * factor
+        out[i, j] = v
+        if out[i, j] != v and v == v:  # NaN elements (non-saturating FP8) are exact
+            inexact += 1
+    return inexact
 
 
 @njit(cache=True)
@@ -151,12 +166,7 @@ def encode_pow2(bits, src, p, bp, rule, mode, ovf, nanpol, seed, rbits, rand, ta
                     codes[i, j] = _encode_scalar(b, se, sm, sbias, off, p, mode, ovf, nanpol, seed, rand, i * bs + j,
                                                  rbits)
             if fused:
-                factor = math.ldexp(1.0, off)
-                for j in range(j0, j0 + width):
-                    v = values[codes[i, j]] * factor
-                    vout[i, j] = v
-                    if vout[i, j] != v and v == v:
-                        inexact += 1
+                inexact += _put_values(codes, vout, i, j0, j0 + width, p, values, off)
     return inexact
 
 
@@ -194,12 +204,7 @@ def encode_pow2_f32(bits, p, bp, rule, mode, ovf, nanpol, table, codes, scales, 
             else:
                 codes[i, j] = _encode_scalar(b, 8, 23, 127, s, p, mode, ovf, nanpol, 0, empty, 0, 1)
         if fused:
-            factor = math.ldexp(1.0, s)
-            for j in range(bs):
-                v = values[codes[i, j]] * factor
-                vout[i, j] = v
-                if vout[i, j] != v and v == v:
-                    inexact += 1
+            inexact += _put_values(codes, vout, i, 0, bs, p, values, s)
     return inexact
 
 
@@ -220,13 +225,7 @@ def decode_pow2(codes, scales, micro, p, values, scale_emin, scale_nan, sub_size
             continue
         for k in range(bs // width):
             tau = np.int64(micro[i, k]) if sub_size else 0
-            factor = math.ldexp(1.0, sc + scale_emin - tau)  # exact: |exponent| < 1023 - 60
-            for j in range(k * width, (k + 1) * width):
-                c = codes[i, j]
-                v = (values[c] if values.size else decode_value(np.int64(c), p)) * factor
-                out[i, j] = v
-                if out[i, j] != v and v == v:  # NaN elements (non-saturating FP8) are exact
-                    inexact += 1
+            inexact += _put_values(codes, out, i, k * width, (k + 1) * width, p, values, sc + scale_emin - tau)
     return inexact
 
 

@@ -245,7 +245,7 @@ def decode_value(code, p):
         c = code & p.allones
         if p.signed and (c >> (p.bits - 1)) & 1:
             c -= 1 << p.bits
-        return math.ldexp(float(c), -p.frac_bits)
+        return math.ldexp(float(c), int(-p.frac_bits))
     sign = (code & p.sign_mask) != 0
     mag = code & p.allones
     if p.specials == SP_IEEE:
@@ -263,7 +263,7 @@ def decode_value(code, p):
     field = mag >> man
     frac = mag & ((1 << man) - 1)
     if field == 0 and p.fe0 == 1:
-        v = math.ldexp(float(frac), p.emin - man) if p.subnormals else 0.0
+        v = math.ldexp(float(frac), int(p.emin - man)) if p.subnormals else 0.0
     else:
-        v = math.ldexp(float((1 << man) + frac), field - p.exp_bias - man)
+        v = math.ldexp(float((1 << man) + frac), int(field - p.exp_bias - man))
     return -v if sign else v
