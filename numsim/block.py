@@ -29,11 +29,11 @@ from ._kernels import block as _kb
 from ._kernels import codec as _k
 from ._kernels.lower import lower
 from .codec import encode_table, table_ok, value_table
-from .formats import BlockFormat
+from .formats import BlockFormat, Specials
 from .packing import pack as _pack
 from .packing import packed_size
 from .packing import unpack as _unpack
-from .policies import RoundMode, ScaleRule
+from .policies import Overflow, RoundMode, ScaleRule
 
 
 @dataclass(frozen=True, eq=False)
@@ -209,8 +209,11 @@ def encode_block(x: Any, fmt: BlockFormat, *, axis: int, rounding: Any, overflow
         values = _element_values(elem) if fused else np.empty(0, np.float64)
         vout = np.empty(bits.shape, values_out) if fused else np.empty((0, 0), np.float32)
         if table.size and not nsub:
+            rne = (pol.mode == RoundMode.nearest_even and pol.overflow == Overflow.saturate
+                   and isinstance(elem, _formats.FloatFormat) and elem.signed and elem.subnormals
+                   and elem.specials != Specials.fnuz)
             inexact = _kb.encode_pow2_f32(bits, pe, _pow2_params(fmt), int(rule), int(pol.mode), int(pol.overflow),
-                                          int(pol.nan), table, codes, scales, values, vout)
+                                          int(pol.nan), rne, table, codes, scales, values, vout)
         else:
             inexact = _kb.encode_pow2(bits, source.src, pe, _pow2_params(fmt), int(rule), int(pol.mode),
                                       int(pol.overflow), int(pol.nan), pol.seed, pol.rbits, rand.reshape(-1), table,

@@ -170,11 +170,34 @@ def encode_pow2(bits, src, p, bp, rule, mode, ovf, nanpol, seed, rbits, rand, ta
     return inexact
 
 
+@njit(inline="always")
+def _rne_code(b, s, p):
+    """Code of float32 bits ``b`` (sign-extended int64) divided by ``2**s``, rounded to nearest even
+    and saturated, in a float element format with subnormals (not fnuz); ``b`` is a zero or a
+    normal float32. Branch-free arithmetic, so LLVM vectorizes the loop around it. Same result as
+    :func:`core.encode_value` (tests hold both to the reference).
+    """
+    a = b & 0x7FFFFFFF
+    eb = a >> 23
+    mant = (a & 0x7FFFFF) | (0x800000 if eb != 0 else 0)
+    e = eb - 127 - s  # exponent of the scaled value
+    t = max(e, p.emin)  # exponent of its binade in the format (subnormals at emin)
+    d = min(23 - p.man_bits + (t - e), 31)  # fraction bits dropped; >= 25 leaves nothing
+    q = mant >> d
+    rem = mant & ((1 << d) - 1)
+    half = 1 << (d - 1)
+    q += 1 if (rem > half) or (rem == half and (q & 1) == 1) else 0
+    code = min(((t - p.emin) << p.man_bits) + q, p.max_mag)  # a carry moves into the exponent field
+    code = code if mant != 0 else 0  # +-0 (t - emin can be large for a zero)
+    return code | (p.sign_mask if b < 0 else 0)
+
+
 @njit(parallel=True, cache=True)
-def encode_pow2_f32(bits, p, bp, rule, mode, ovf, nanpol, table, codes, scales, values, vout):
+def encode_pow2_f32(bits, p, bp, rule, mode, ovf, nanpol, rne, table, codes, scales, values, vout):
     """:func:`encode_pow2` specialised for the common case: float32 input, a non-stochastic element
-    table and no microexponents. Constant field widths let the compiler simplify the hot loop; the
-    rare elements the table cannot take (float32 subnormals, far out of range) use the scalar path.
+    table and no microexponents. With ``rne`` (nearest-even, saturating, a float element with
+    subnormals) blocks without float32 subnormals take the vectorizable :func:`_rne_code`; other
+    blocks use the table, and the rare elements the table cannot take the scalar path.
     """
     nblk, bs = bits.shape
     empty = np.empty(0, np.uint64)
@@ -183,8 +206,11 @@ def encode_pow2_f32(bits, p, bp, rule, mode, ovf, nanpol, table, codes, scales, 
     for i in prange(nblk):
         row = bits[i]
         m = 0
+        tiny = False
         for j in range(bs):
-            m = max(m, np.int64(row[j]) & 0x7FFFFFFF)
+            v = np.int64(row[j]) & 0x7FFFFFFF
+            m = max(m, v)
+            tiny |= 0 < v < 0x800000  # a float32 subnormal
         if m >= 0x7F800000:  # a NaN or an Inf: the block is NaN
             scales[i] = bp.scale_nan
             codes[i, :] = 0
@@ -193,16 +219,20 @@ def encode_pow2_f32(bits, p, bp, rule, mode, ovf, nanpol, table, codes, scales, 
             continue
         s = bp.scale_emin if m == 0 else shared_exponent(m, 8, 23, 127, rule, bp)
         scales[i] = s - bp.scale_emin
-        shift = s << 23
-        for j in range(bs):
-            b = np.int64(row[j])
-            f = (b >> 23) & 0xFF
-            if f != 0 and 0 < f - s < 255:  # x / 2**s is a normal float32
-                codes[i, j] = table[table_index(b - shift)]
-            elif (b & 0x7FFFFFFF) == 0:
-                codes[i, j] = table[table_index(b)]  # +-0
-            else:
-                codes[i, j] = _encode_scalar(b, 8, 23, 127, s, p, mode, ovf, nanpol, 0, empty, 0, 1)
+        if rne and not tiny:
+            for j in range(bs):
+                codes[i, j] = _rne_code(np.int64(np.int32(row[j])), s, p)
+        else:
+            shift = s << 23
+            for j in range(bs):
+                b = np.int64(row[j])
+                f = (b >> 23) & 0xFF
+                if f != 0 and 0 < f - s < 255:  # x / 2**s is a normal float32
+                    codes[i, j] = table[table_index(b - shift)]
+                elif (b & 0x7FFFFFFF) == 0:
+                    codes[i, j] = table[table_index(b)]  # +-0
+                else:
+                    codes[i, j] = _encode_scalar(b, 8, 23, 127, s, p, mode, ovf, nanpol, 0, empty, 0, 1)
         if fused:
             inexact += _put_values(codes, vout, i, 0, bs, p, values, s)
     return inexact
