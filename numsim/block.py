@@ -209,9 +209,10 @@ def encode_block(x: Any, fmt: BlockFormat, *, axis: int, rounding: Any, overflow
         values = _element_values(elem) if fused else np.empty(0, np.float64)
         vout = np.empty(bits.shape, values_out) if fused else np.empty((0, 0), np.float32)
         if table.size and not nsub:
-            rne = (pol.mode == RoundMode.nearest_even and pol.overflow == Overflow.saturate
-                   and isinstance(elem, _formats.FloatFormat) and elem.signed and elem.subnormals
-                   and elem.specials != Specials.fnuz)
+            arith_float = (isinstance(elem, _formats.FloatFormat) and elem.signed and elem.subnormals
+                           and elem.specials != Specials.fnuz)
+            arith_int = isinstance(elem, _formats.IntFormat) and elem.signed and elem.bits <= 24
+            rne = pol.mode == RoundMode.nearest_even and pol.overflow == Overflow.saturate and (arith_float or arith_int)
             inexact = _kb.encode_pow2_f32(bits, pe, _pow2_params(fmt), int(rule), int(pol.mode), int(pol.overflow),
                                           int(pol.nan), rne, table, codes, scales, values, vout)
         else:
@@ -228,7 +229,7 @@ def encode_block(x: Any, fmt: BlockFormat, *, axis: int, rounding: Any, overflow
     else:
         xf = _float_values(x, source)
         if fmt.tensor_scale:
-            amax = _kb.tensor_amax(xf) if tensor_amax is None else _check_amax(tensor_amax)
+            amax = _kb.tensor_amax(xf.reshape(-1)) if tensor_amax is None else _check_amax(tensor_amax)
             tensor_scale = nvfp4_tensor_scale(amax, fmt)
         else:
             tensor_scale = 1.0

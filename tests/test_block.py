@@ -913,7 +913,7 @@ def test_stochastic_axis_keeps_random_bits_with_their_elements() -> None:
     assert_matches_reference(blk, x, ref)
 
 
-@pytest.mark.parametrize("name", ["mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e2m3", "mxfp6_e3m2", "mxfp4_e2m1"])
+@pytest.mark.parametrize("name", ["mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e2m3", "mxfp6_e3m2", "mxfp4_e2m1", "mxint8"])
 def test_float32_arithmetic_path_equals_scalar_path(name):
     """Float32 input under nearest-even/saturate takes a branch-free arithmetic path; float64 input
     of the same values takes the scalar path (held to the reference above). Random bit patterns over

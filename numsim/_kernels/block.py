@@ -192,6 +192,23 @@ def _rne_code(b, s, p):
     return code | (p.sign_mask if b < 0 else 0)
 
 
+@njit(inline="always")
+def _rne_int_code(b, s, p):
+    """:func:`_rne_code` for an integer element (value = integer * 2**-frac_bits, saturating)."""
+    a = b & 0x7FFFFFFF
+    eb = a >> 23
+    mant = (a & 0x7FFFFF) | (0x800000 if eb != 0 else 0)
+    d = 23 - p.frac_bits - (eb - 127 - s)  # fraction bits below the integer's LSB
+    dd = min(max(d, 1), 31)
+    q = mant >> dd
+    rem = mant & ((1 << dd) - 1)
+    half = 1 << (dd - 1)
+    q += 1 if (rem > half) or (rem == half and (q & 1) == 1) else 0
+    limit = p.neg_max if b < 0 else p.max_int
+    mag = min(q, limit) if d >= 1 else (limit if mant != 0 else 0)  # d < 1: at least 2**23 units
+    return ((-mag) & p.allones) if b < 0 else mag
+
+
 @njit(parallel=True, cache=True)
 def encode_pow2_f32(bits, p, bp, rule, mode, ovf, nanpol, rne, table, codes, scales, values, vout):
     """:func:`encode_pow2` specialised for the common case: float32 input, a non-stochastic element
@@ -220,8 +237,12 @@ def encode_pow2_f32(bits, p, bp, rule, mode, ovf, nanpol, rne, table, codes, sca
         s = bp.scale_emin if m == 0 else shared_exponent(m, 8, 23, 127, rule, bp)
         scales[i] = s - bp.scale_emin
         if rne and not tiny:
-            for j in range(bs):
-                codes[i, j] = _rne_code(np.int64(np.int32(row[j])), s, p)
+            if p.is_int:
+                for j in range(bs):
+                    codes[i, j] = _rne_int_code(np.int64(np.int32(row[j])), s, p)
+            else:
+                for j in range(bs):
+                    codes[i, j] = _rne_code(np.int64(np.int32(row[j])), s, p)
         else:
             shift = s << 23
             for j in range(bs):
@@ -298,15 +319,15 @@ def div_f32(a, b):
     return decode_value(code, _FP32)
 
 
-@njit(cache=True)
+@njit(parallel=True, cache=True)
 def tensor_amax(x):
-    """Largest finite magnitude of ``x`` as float64 (0 if none)."""
+    """Largest finite magnitude of ``x`` (a 1-D array) as float64 (0 if none)."""
     m = 0.0
-    for v in x.ravel():
-        a = abs(v)
-        if a > m and a != np.inf:
-            m = a
-    return np.float64(m)
+    for i in prange(x.size):
+        a = abs(np.float64(x[i]))
+        if a < np.inf:
+            m = max(m, a)
+    return m
 
 
 @njit(cache=True)
@@ -349,7 +370,7 @@ def encode_fpscale(x, wide, s2, p, sp, scale_p, mode, ovf, nanpol, seed, rbits, 
             scales[i] = sp.one_code
             codes[i, :] = 0
             continue
-        r = div_f32(amax, den)
+        r = div_f32(amax, den) if wide else f32(amax / den)  # float32 operands: innocuous double rounding
         if r == 0.0:
             r = 1.0
         kind, sign, e, sig, pos = unpack(np.int64(np.float32(r).view(np.uint32)), 8, 23, 127)
