@@ -203,6 +203,16 @@ def reference_stochastic(fmt, vals, idx, rbits, sr_bits):
     return want
 
 
+def check_stochastic(fmt, x, vals, idx, rbits, sr_bits, what):
+    """Kernel == reference under stochastic rounding with explicit random bits, at inputs ``idx``,
+    for both overflow policies."""
+    want = reference_stochastic(fmt, vals, idx, rbits, sr_bits)
+    for k, ovf in enumerate(OVERFLOWS):
+        got = numsim.encode(x, fmt, rounding="stochastic", overflow=ovf, nan="zero", random_bits=rbits,
+                            sr_bits=sr_bits)
+        assert_codes_equal(fmt, x, want[k], got, f"{what} stochastic R={sr_bits}/{ovf.name}", want[k] >= 0)
+
+
 @pytest.mark.parametrize("sr_bits", [3, 8])
 @pytest.mark.parametrize("src", ["float16", "bfloat16"])
 @pytest.mark.parametrize("fmt", SMALL, ids=str)
@@ -220,20 +230,7 @@ def test_16bit_inputs_stochastic(fmt, src, sr_bits):
             rng.choice(x.size, size=300, replace=False),
         ]
     )
-    want = reference_stochastic(fmt, vals, idx, rbits, sr_bits)
-    for k, ovf in enumerate(OVERFLOWS):
-        got = numsim.encode(
-            x,
-            fmt,
-            rounding="stochastic",
-            overflow=ovf,
-            nan="zero",
-            random_bits=rbits,
-            sr_bits=sr_bits,
-        )
-        assert_codes_equal(
-            fmt, x, want[k], got, f"{src} stochastic R={sr_bits}/{ovf.name}", want[k] >= 0
-        )
+    check_stochastic(fmt, x, vals, idx, rbits, sr_bits, src)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -388,20 +385,7 @@ def test_corner_catalog_stochastic(fmt, dtype):
     rng = np.random.default_rng(seed_of("sr", fmt, dtype))
     rbits = rng.integers(0, 1 << 32, size=x.size, dtype=np.uint32)
     idx = rng.choice(x.size, size=min(x.size, 1200), replace=False)
-    want = reference_stochastic(fmt, vals, idx, rbits, sr_bits)
-    for k, ovf in enumerate(OVERFLOWS):
-        got = numsim.encode(
-            x,
-            fmt,
-            rounding="stochastic",
-            overflow=ovf,
-            nan="zero",
-            random_bits=rbits,
-            sr_bits=sr_bits,
-        )
-        assert_codes_equal(
-            fmt, x, want[k], got, f"{dtype} stochastic R={sr_bits}/{ovf.name}", want[k] >= 0
-        )
+    check_stochastic(fmt, x, vals, idx, rbits, sr_bits, dtype)
 
 
 def test_catalog_contains_the_ofp8_thresholds():
