@@ -70,27 +70,22 @@ def to_output(arr: np.ndarray, torch_out: bool) -> Any:
 
 def to_float_dtype(vals: np.ndarray, source: Source) -> Any:
     """Cast decoded values to the input's dtype, refusing a cast that would change a value."""
-    if source.dtype == "bfloat16":
-        import ml_dtypes  # noqa: F401 - only reached for ml_dtypes or torch bfloat16 inputs
-
-        target = np.dtype("bfloat16") if not source.torch else None
-    else:
-        target = np.dtype(source.dtype)
+    err = f"the quantized values do not fit the input dtype {source.dtype}; pass float32 input"
     if source.torch:
         import torch
 
         out = torch.from_numpy(np.ascontiguousarray(vals))
-        tdt = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32,
-               "float64": torch.float64}[source.dtype]
-        y = out.to(tdt)
-        if tdt != out.dtype and not torch.equal(torch.nan_to_num(y.to(out.dtype), 7.0), torch.nan_to_num(out, 7.0)):
-            raise ValueError(f"the quantized values do not fit the input dtype {source.dtype}; pass float32 input")
+        y = out.to(getattr(torch, source.dtype))
+        if y.dtype != out.dtype and not torch.equal(torch.nan_to_num(y.to(out.dtype), 7.0),
+                                                    torch.nan_to_num(out, 7.0)):
+            raise ValueError(err)
         return y
+    target = np.dtype(source.dtype)  # "bfloat16" only arrives as an ml_dtypes array, so it is registered
     if target == vals.dtype:
         return vals
     y = vals.astype(target)
     if not np.array_equal(y.astype(vals.dtype), vals, equal_nan=True):
-        raise ValueError(f"the quantized values do not fit the input dtype {source.dtype}; pass float32 input")
+        raise ValueError(err)
     return y
 
 
