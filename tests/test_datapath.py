@@ -135,11 +135,29 @@ CUSTOM = [
     DotUnit("custom-ftz-bf16-out", F.bf16, 8, 24, out_format=F.bf16, subnormals_out=False),
     DotUnit("custom-e5m2-fp16-out", F.fp8_e5m2, 16, 20, out_format=F.fp16, out_rounding="nearest_even"),
 ]
+ACC = dp.Accumulator
+#: Units exercising every knob beyond the NVIDIA table: exact blocks, FTZ, odd/even groups, float /
+#: exact accumulators, chunks with float / exact outer accumulators.
+KNOBS = [
+    DotUnit("custom-exact-late", F.fp16, 4, None, c_inside=False, out_format=F.bf16, out_rounding="nearest_even"),
+    DotUnit("custom-ftz", F.bf16, 4, 24, subnormals_in=False, subnormals_out=False, out_rounding="nearest_even"),
+    DotUnit("custom-odd-even-exact", F.fp8_e5m2, 8, None, c_inside=False, odd_even=True),
+    DotUnit("custom-float-acc-rz", F.fp16, 4, 23, accumulator=ACC.floating(F.bf16, "toward_zero")),
+    DotUnit("custom-float-acc-away", F.fp8_e4m3, 4, None, out_format=F.fp16, out_rounding="nearest_even",
+            accumulator=ACC.floating(F.fp16, "nearest_away")),
+    DotUnit("custom-exact-acc", F.fp16, 4, 23, accumulator=ACC.exact(), out_rounding="nearest_even"),
+    DotUnit("custom-exact-acc-blocks", F.fp8_e5m2, 8, None, accumulator=ACC.exact()),
+    DotUnit("custom-chunk-exact-outer", F.bf16, 4, 24, chunk=8, outer=ACC.exact(), out_rounding="nearest_even"),
+    DotUnit("custom-chunk-float", F.fp16, 2, None, out_format=F.fp16, out_rounding="nearest_even",
+            accumulator=ACC.floating(F.fp16), chunk=6, outer=ACC.floating(F.fp32, "toward_zero")),
+]
+OTHER_PRESETS = ["ocp-mx-exact", "mxdotp", "fp8-chunked", "mi100-fp16", "mi100-bf16", "mi300-fp16", "mi300-bf16",
+                 "mi300-e4m3fnuz", "mi300-e5m2fnuz", "h100-e4m3-promote128"]
 FAMILIES = [*(dp.get(n) for n in ["v100-fp16", "a100-fp16", "a100-bf16", "a100-tf32", "ada-e4m3", "ada-e5m2",
                                   "h100-fp16", "h100-bf16", "h100-tf32", "h100-e4m3", "h100-e5m2", "b200-e4m3",
                                   "b200-e5m2"]),
             dp.get("v100-fp16", out="fp16"), dp.get("a100-bf16", out="fp16"), dp.get("h100-fp16", out="fp16"),
-            *CUSTOM]
+            *CUSTOM, *KNOBS, *(dp.get(n) for n in OTHER_PRESETS)]
 
 
 def rand_values(rng: random.Random, fmt: F.FloatFormat, k: int, spread: int,
@@ -159,7 +177,7 @@ def rand_values(rng: random.Random, fmt: F.FloatFormat, k: int, spread: int,
             field = rng.randint(0, top - 1)
         code = (field << fmt.man_bits) | rng.getrandbits(fmt.man_bits)
         code = min(code, fmt.max_code_magnitude)
-        if rng.random() < 0.5:
+        if rng.random() < 0.5 and code:  # (FNUZ formats: the -0 code is NaN)
             code |= fmt.sign_mask
         v = ref_codec.decode(fmt, code)
         assert isinstance(v, Fraction)
@@ -187,7 +205,7 @@ def cases(unit: DotUnit, seed: int) -> list[tuple[list[Any], list[Any], Any]]:
     """Random and corner cases of one K for ``unit``: (a, b, c) with exact values."""
     rng = random.Random(seed)
     fmt, n = unit.in_format, unit.n
-    K = 3 * n + 1
+    K = 3 * n + 1 if unit.chunk is None else 2 * unit.chunk + n + 1
     out: list[tuple[list[Any], list[Any], Any]] = []
     for spread in (1, 2, 4, 0):
         for _ in range(12):
@@ -244,12 +262,14 @@ def cases(unit: DotUnit, seed: int) -> list[tuple[list[Any], list[Any], Any]]:
 
 
 def _ref_f32_bits(unit: DotUnit, code: int) -> int:
-    """FP32 bits of the output code ``code`` (NaN canonicalised to 0x7FC00000)."""
-    v = ref_codec.decode(unit.out_format, code)
+    """FP32 bits of the result code ``code`` (NaN canonicalised to 0x7FC00000)."""
+    fmt = ref_dot.result_format(unit)
+    assert fmt is not None
+    v = ref_codec.decode(fmt, code)
     if isinstance(v, float) and math.isnan(v):
         return 0x7FC00000
     x = np.float32(float(v))
-    if v == 0 and code & unit.out_format.sign_mask:
+    if v == 0 and code & fmt.sign_mask:
         x = np.float32(-0.0)
     return int(np.array([x], np.float32).view(np.uint32)[0])
 
@@ -375,11 +395,108 @@ def test_unit_validation() -> None:
         DotUnit("x", F.fp16, 8, 23, out_rounding="toward_positive")
     with pytest.raises(ValueError, match="out_format"):
         DotUnit("x", F.fp16, 8, 23, out_format=F.fp8_e4m3)
-    with pytest.raises(ValueError, match="c_inside=False"):
-        DotUnit("x", F.fp16, 8, 40, c_inside=False)
+    with pytest.raises(ValueError, match="chunk=12"):
+        DotUnit("x", F.fp16, 8, 23, chunk=12, outer=dp.Accumulator.floating())
     with pytest.raises(TypeError, match="min_exp"):
         DotUnit("x", F.fp16, 8, 23, min_exp=1.5)  # type: ignore[arg-type]
 
 
 def test_public_entry_point() -> None:
     assert numsim.datapath.get is dp.get
+
+
+# --------------------------------------------------------------------------------------------
+# (c) integer units: kernel == reference, overflow counting, the P = 2N + ceil(log2 K) bound
+# --------------------------------------------------------------------------------------------
+INT_UNITS = [
+    dp.get("int8-acc32"),
+    dp.get("int8-acc16"),
+    dp.get("int8-acc16-sat"),
+    DotUnit("int8-blocks-sat", F.int8, 4, None, accumulator=ACC.integer(18, "saturate")),
+    DotUnit("int8-two-stage", F.int8, 1, None, accumulator=ACC.integer(16), chunk=8, outer=ACC.integer(20)),
+    DotUnit("int8-two-stage-sat", F.int8, 2, None, accumulator=ACC.integer(15, "saturate"), chunk=4,
+            outer=ACC.integer(17, "saturate")),
+    DotUnit("int8-float-outer", F.int8, 1, None, accumulator=ACC.integer(17), chunk=8,
+            outer=ACC.floating(F.bf16, "toward_zero")),
+    DotUnit("int8-exact-outer", F.int8, 1, None, accumulator=ACC.integer(17), chunk=8, outer=ACC.exact(),
+            out_format=F.fp16, out_rounding="nearest_even"),
+]
+
+
+def _int_cases(rng: random.Random, K: int) -> list[tuple[list[int], list[int]]]:
+    """Random, adversarial (all +-128 products) and cancelling int8 vectors."""
+    out = []
+    for _ in range(20):
+        out.append(([rng.randint(-128, 127) for _ in range(K)], [rng.randint(-128, 127) for _ in range(K)]))
+    out.append(([-128] * K, [-128] * K))  # every product +2**14: the largest sum
+    out.append(([-128] * K, [127] * K))  # the most negative sum
+    out.append(([-128, 127] * (K // 2) + [0] * (K % 2), [-128] * K))  # alternating: overflow then back
+    return out
+
+
+@pytest.mark.parametrize("unit", INT_UNITS, ids=str)
+def test_int_unit_matches_reference(unit: DotUnit) -> None:
+    rng = random.Random(sum(map(ord, unit.name)))
+    K = 37
+    cs = _int_cases(rng, K)
+    A = np.array([a for a, _ in cs], np.float64)
+    B = np.array([b for _, b in cs], np.float64)
+    got, over = unit.dot(A, B, return_overflows=True)
+    total_over = 0
+    for i, (a, b) in enumerate(cs):
+        want, want_over = ref_dot.dot_result(unit, [Fraction(x) for x in a], [Fraction(y) for y in b])
+        fmt = ref_dot.result_format(unit)
+        want_v = float(want) if fmt is None else float(ref_codec.decode(fmt, want))
+        assert float(got[i]) == want_v, (i, float(got[i]), want_v)
+        assert int(over[i]) == want_over, (i, int(over[i]), want_over)
+        total_over += want_over
+    if unit.name in ("int8-acc16", "int8-acc16-sat", "int8-two-stage-sat"):
+        assert total_over > 0  # the cases do overflow these narrow registers
+
+
+@pytest.mark.parametrize("K", [1, 2, 3, 32, 100, 128, 1024])
+@pytest.mark.parametrize("overflow", ["wrap", "saturate"])
+def test_int_accumulator_width_bound(K: int, overflow: str) -> None:
+    """P = 2N + ceil(log2 K) never overflows; at P - 1 the adversarial inputs overflow and are counted."""
+    P = 2 * 8 + math.ceil(math.log2(K))
+    worst_pos = np.full((1, K), -128.0)  # (-128)**2 = 2**14 per product, K * 2**14 in total
+    worst_neg_a, worst_neg_b = np.full((1, K), -128.0), np.full((1, K), 127.0)
+    rng = np.random.default_rng(K)
+    rand = rng.integers(-128, 128, (50, K)).astype(np.float64)
+    ok = dp.int_acc(P, overflow)
+    for a, b in [(worst_pos, worst_pos), (worst_neg_a, worst_neg_b), (rand, rand[::-1])]:
+        got, over = ok.dot(a, b, return_overflows=True)
+        assert not over.any()
+        np.testing.assert_array_equal(got, (a * b).sum(axis=-1))  # exact: K * 2**14 < 2**53
+    narrow = dp.int_acc(P - 1, overflow)
+    got, over = narrow.dot(worst_pos, worst_pos, return_overflows=True)
+    exact = K * 2 ** 14
+    if exact <= 2 ** (P - 2) - 1:  # K not a power of two: the bound has slack, P - 1 still suffices
+        assert K & (K - 1) and not over.any() and got[0] == exact
+        return
+    assert over[0] >= 1 and got[0] != exact
+    if overflow == "saturate":
+        assert got[0] == 2 ** (P - 2) - 1  # clamped at the register's maximum
+        assert over[0] == K - (2 ** (P - 2) - 1) // 2 ** 14  # every addition past the limit counts
+    else:
+        assert got[0] == ((exact + 2 ** (P - 2)) % 2 ** (P - 1)) - 2 ** (P - 2)
+
+
+def test_int_unit_errors() -> None:
+    unit = dp.get("int8-acc16")
+    with pytest.raises(ValueError, match=r"^a\["):
+        unit.dot(np.array([0.5]), np.array([1.0]))
+    with pytest.raises(ValueError, match=r"^b\["):
+        unit.dot(np.array([1.0]), np.array([128.0]))
+    with pytest.raises(ValueError, match="16-bit register"):
+        unit.dot(np.array([1.0]), np.array([1.0]), c=2.0 ** 15)
+    with pytest.raises(ValueError, match="integer in_format"):
+        DotUnit("x", F.int8, 1, None)  # an integer unit needs an int accumulator
+    with pytest.raises(ValueError, match="integer in_format"):
+        DotUnit("x", F.fp16, 1, None, accumulator=ACC.integer(20))
+    with pytest.raises(ValueError, match="bits="):
+        ACC.integer(63)
+    with pytest.raises(ValueError, match="overflow="):
+        ACC.integer(20, "clip")
+    with pytest.raises(KeyError, match="int8-acc"):
+        dp.get("int8-accx")

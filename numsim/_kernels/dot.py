@@ -1,10 +1,12 @@
-"""Numba kernels of the generic block-FMA dot unit (shared/references/datapaths.md §1.1).
+"""Numba kernels of the dot-product units and their accumulators (shared/references/datapaths.md §1.1, §2).
 
 Operands arrive pre-decomposed (:func:`split_operands`): ``x = m * 2**(e - man)`` with ``m`` a signed
-integer significand and ``e = max(floor(log2|x|), emin)``, plus a kind (finite, Inf, NaN). A block
-then costs integer multiplies, shifts and adds: every term is placed on the grid
-``2**(eta - F)`` through :func:`core.split_round` and summed exactly in an int64; the sum is rounded
-once through :func:`core.encode_value` into the output format. Blocks chain through the output code.
+integer significand and ``e = max(floor(log2|x|), emin)``, plus a kind (zero, finite, Inf, NaN). A
+block on an alignment grid costs integer multiplies, shifts and adds: every term is placed on the
+grid ``2**(eta - F)`` through :func:`core.split_round` and summed exactly in an int64. Everything
+that must be exact beyond one int64 (exact blocks, a late c, two alignment groups, float and exact
+accumulators) goes through a Kulisch accumulator of 32-bit limbs (:func:`kul_add`,
+:func:`kul_round`). Every rounding of a result goes through :func:`core.encode_value`.
 """
 
 from __future__ import annotations
@@ -14,44 +16,68 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
-from .core import (K_FINITE, K_INF, K_NAN, NONSATURATE, TOWARD_ZERO, bit_length, decode_value, encode_value,
-                   split_round, unpack)
+from .core import (K_FINITE, K_INF, K_NAN, K_ZERO, NONSATURATE, TOWARD_ZERO, bit_length, decode_value,
+                   encode_value, split_round, unpack)
 
 #: eta floor standing for "no floor" (below any reachable exponent).
 NO_FLOOR = -(1 << 20)
 #: Emin of the FP32 c operand: an FP32 subnormal c aligns at exponent -126.
 C_EMIN = -126
+#: Kulisch accumulator: exponent of the lsb of limb 0, number of 32-bit limbs (the two slots after
+#: them hold the lowest and highest limb touched). Covers 2**-704 .. 2**1088: every product of two
+#: scaled operands (|exponent| < 600, checked by the wrappers) and every FP32 value, with carries.
+KUL_LO = -704
+KUL_LIMBS = 56
+KUL_SIZE = KUL_LIMBS + 2
+_MASK32 = (1 << 32) - 1
+
+#: Accumulator kinds (numsim.datapath.unit.ACC_KINDS order).
+ACC_CHAIN, ACC_FLOAT, ACC_EXACT, ACC_INT = 0, 1, 2, 3
 
 
 class DotParams(NamedTuple):
     """A :class:`numsim.datapath.DotUnit` as plain ints."""
 
     n: int  #: products per block
-    frac_bits: int  #: F
+    frac_bits: int  #: F (ignored when exact)
+    exact: int  #: 1: exact terms (frac_bits None)
     raw: int  #: 1: product exponent e_a + e_b
     term_mode: int  #: RoundMode of the terms
     c_inside: int  #: 1: c joins the alignment
+    odd_even: int  #: 1: even/odd products aligned as two groups
     min_exp: int  #: eta floor (NO_FLOOR for none)
-    man_in: int  #: fraction bits of the input format
-    out_exp_bits: int  #: output exponent field
-    out_man_bits: int  #: output fraction bits
-    out_bias: int  #: output bias
-    out_mode: int  #: RoundMode of the result
-    subnormals_out: int  #: 0: flush subnormal results
+    man_in: int  #: fraction bits of the (scaled) operands
+    out_mode: int  #: RoundMode of the block result
+    subnormals_out: int  #: 0: flush subnormal block results
+    acc_kind: int  #: ACC_* of the inner accumulator
+    acc_mode: int  #: rounding of a float inner accumulator
+    chunk: int  #: products per chunk (0: none)
+    outer_kind: int  #: ACC_* of the outer accumulator (-1: none)
+    outer_mode: int  #: rounding of a float outer accumulator
+    int_bits: int  #: width of an int inner accumulator
+    int_sat: int  #: 1: the int inner accumulator saturates
+    outer_bits: int  #: width of an int outer accumulator
+    outer_sat: int  #: 1: the int outer accumulator saturates
+    int_lsb: int  #: exponent of an int register's lsb (-2 * frac_bits of the int format)
 
 
+# ----------------------------------------------------------------------------------------------
+# operands
+# ----------------------------------------------------------------------------------------------
 @njit(cache=True)
-def split_operands(bits, man, emin):
+def split_operands(bits, man, emin, ftz):
     """Decompose float64 bit patterns (int64) of values exact in a format with ``man`` fraction bits.
 
     Returns ``(m, e, kind)``: signed significand, exponent clamped to ``emin``, and the kind
-    (K_ZERO, K_FINITE, K_INF, K_NAN).
+    (K_ZERO, K_FINITE, K_INF, K_NAN). With ``ftz`` values below ``2**emin`` become zeros.
     """
     m = np.zeros(bits.size, np.int64)
     e = np.zeros(bits.size, np.int64)
     kind = np.zeros(bits.size, np.int64)
     for i in range(bits.size):
         k, s, E, sig, P = unpack(bits[i], 11, 52, 1023)
+        if k == K_FINITE and ftz and E < emin:
+            k = K_ZERO
         kind[i] = k
         if k == K_INF:
             m[i] = -1 if s else 1  # the sign of an Inf travels in m
@@ -63,6 +89,150 @@ def split_operands(bits, man, emin):
     return m, e, kind
 
 
+# ----------------------------------------------------------------------------------------------
+# Kulisch accumulator: int64 limbs of 32-bit digits (signed, carries resolved when rounding)
+# ----------------------------------------------------------------------------------------------
+@njit(inline="always")
+def kul_clear(k):
+    """Empty accumulator (all limbs zero, no limb touched)."""
+    k[:KUL_LIMBS] = 0
+    k[KUL_LIMBS] = KUL_LIMBS
+    k[KUL_LIMBS + 1] = -1
+
+
+@njit(inline="always")
+def kul_add(k, sign, mag, lsb):
+    """Add ``(-1)**sign * mag * 2**lsb`` exactly (``0 <= mag < 2**62``)."""
+    if mag == 0:
+        return
+    pos = lsb - KUL_LO
+    j = pos >> 5
+    off = pos & 31
+    v0 = (mag & ((1 << (32 - off)) - 1)) << off
+    rest = mag >> (32 - off)
+    v1 = rest & _MASK32
+    v2 = rest >> 32
+    if sign:
+        k[j] -= v0
+        k[j + 1] -= v1
+        k[j + 2] -= v2
+    else:
+        k[j] += v0
+        k[j + 1] += v1
+        k[j + 2] += v2
+    k[KUL_LIMBS] = min(k[KUL_LIMBS], j)
+    k[KUL_LIMBS + 1] = max(k[KUL_LIMBS + 1], j + 2)
+
+
+@njit(inline="always")
+def unpack_in(code, p):
+    """``unpack`` of a code of the IEEE-style lowered format ``p``."""
+    return unpack(code, p.bits - p.man_bits - 1, p.man_bits, p.exp_bias)
+
+
+@njit(inline="always")
+def kul_add_code(k, code, p):
+    """Add the value of a code of the IEEE-style lowered format ``p``; returns its ``(kind, sign)``."""
+    kd, s, E, sig, P = unpack_in(code, p)
+    if kd == K_FINITE:
+        kul_add(k, s, sig, E - P)
+    return kd, s
+
+
+@njit(cache=True)
+def kul_take(k):
+    """The exact total as ``(sign, mag, lsb)`` rounding-equivalent for results of at most 60 bits.
+
+    ``mag`` holds the top 31 to 62 bits of the total and, in its lowest bit, a sticky bit standing
+    for everything below (so one rounding of ``mag * 2**lsb`` to at most 29 bits equals the
+    rounding of the exact total). A zero total gives ``mag == 0``. Clears the accumulator.
+    """
+    lo = k[KUL_LIMBS]
+    hi = k[KUL_LIMBS + 1]
+    if lo > hi:
+        return 0, 0, 0
+    for j in range(lo, hi):  # resolve carries upward; the top limb keeps the sign
+        c = k[j] >> 32
+        k[j] -= c << 32
+        k[j + 1] += c
+    sign = 0
+    if k[hi] < 0:
+        sign = 1
+        for j in range(lo, hi + 1):
+            k[j] = -k[j]
+        for j in range(lo, hi):
+            c = k[j] >> 32
+            k[j] -= c << 32
+            k[j + 1] += c
+    while k[hi] >> 32 != 0:  # split an oversized top limb
+        k[hi + 1] = k[hi] >> 32
+        k[hi] &= _MASK32
+        hi += 1
+    t = hi
+    while t >= lo and k[t] == 0:
+        t -= 1
+    if t < lo:
+        kul_clear(k)
+        return 0, 0, 0
+    below = k[t - 1] if t - 1 >= lo else 0
+    sticky = (below & 3) != 0
+    for j in range(lo, t - 1):
+        if k[j] != 0:
+            sticky = True
+    w = (k[t] << 30) | (below >> 2)
+    mag = (w << 1) | (1 if sticky else 0)
+    kul_clear(k)
+    return sign, mag, KUL_LO + 32 * (t - 1) + 1
+
+
+@njit(inline="always")
+def _round_out(sign, mag, lsb, p, mode, subnormals):
+    """Code of ``(-1)**sign * mag * 2**lsb`` (mag >= 0) in ``p``; zero is +0, overflow is Inf."""
+    if mag == 0:
+        return 0
+    P = bit_length(mag) - 1
+    E = P + lsb
+    if E > p.emax:
+        return p.inf_code | (p.sign_mask if sign else 0)
+    code = encode_value(sign, E, mag, P, p, mode, NONSATURATE, 0, 0)
+    if subnormals == 0 and (code & p.allones) < (1 << p.man_bits):
+        code &= p.sign_mask
+    return code
+
+
+@njit(inline="always")
+def _special_code(nan, pinf, ninf, p):
+    """Code for the special cases (NaN / both infinities -> NaN, else the Inf)."""
+    if nan or (pinf and ninf):
+        return p.nan_code
+    if pinf:
+        return p.inf_code
+    return p.inf_code | p.sign_mask
+
+
+@njit(inline="always")
+def _flags(kd, s):
+    """(nan, pinf, ninf) of one value kind and sign."""
+    return kd == K_NAN, kd == K_INF and s == 0, kd == K_INF and s == 1
+
+
+@njit(cache=True)
+def add_round(k, x, px, y, py, p, mode):
+    """Code in ``p`` of ``round(x + y)``: codes ``x`` (format ``px``) and ``y`` (``py``), one rounding."""
+    kx, sx = kul_add_code(k, x, px)
+    ky, sy = kul_add_code(k, y, py)
+    n1, p1, m1 = _flags(kx, sx)
+    n2, p2, m2 = _flags(ky, sy)
+    if n1 or n2 or p1 or p2 or m1 or m2:
+        kul_clear(k)
+        return _special_code(n1 or n2, p1 or p2, m1 or m2, p)
+    sign, mag, lsb = kul_take(k)
+    return _round_out(sign, mag, lsb, p, mode, 1)
+
+
+# ----------------------------------------------------------------------------------------------
+# one block
+# ----------------------------------------------------------------------------------------------
 @njit(inline="always")
 def _place(sig, sh, sign, mode):
     """``sig * 2**sh`` rounded to an integer by ``mode`` (sig > 0)."""
@@ -72,83 +242,11 @@ def _place(sig, sh, sign, mode):
 
 
 @njit(inline="always")
-def _special_code(nan, pinf, ninf, p):
-    """Output code for the special cases (nan / both infinities -> NaN, else the Inf)."""
-    if nan or (pinf and ninf):
-        return p.nan_code
-    if pinf:
-        return p.inf_code
-    return p.inf_code | p.sign_mask
-
-
-@njit(inline="always")
-def _round_out(sign, mag, lsb, p, prm):
-    """Output code of ``(-1)**sign * mag * 2**lsb`` (mag >= 0)."""
-    if mag == 0:
-        return 0
-    P = bit_length(mag) - 1
-    E = P + lsb
-    if E > p.emax:
-        return p.inf_code | (p.sign_mask if sign else 0)
-    code = encode_value(sign, E, mag, P, p, prm.out_mode, NONSATURATE, 0, 0)
-    if prm.subnormals_out == 0 and (code & p.allones) < (1 << p.man_bits):
-        code &= p.sign_mask
-    return code
-
-
-@njit(inline="always")
-def _on_grid(v, vlsb, w):
-    """``v * 2**vlsb`` truncated toward zero to a multiple of ``2**w``: ``(units of 2**w, remainder sign)``.
-
-    The remainder sign is 0 (exact), 1 (a positive remainder was dropped) or -1 (a negative one).
-    """
-    if vlsb >= w:
-        return v << (vlsb - w), 0
-    sh = w - vlsb
-    mag = abs(v)
-    kept = split_round(mag, sh, 0, TOWARD_ZERO, 0, 0)
-    exact = sh < 62 and (kept << sh) == mag
-    if exact:
-        return (-kept if v < 0 else kept), 0
-    return (-kept if v < 0 else kept), (-1 if v < 0 else 1)
-
-
-@njit(inline="always")
-def _late_add(S, lsb, csign, cE, csig, cP):
-    """``S * 2**lsb + c`` as ``(sign, mag, lsb)``: exact, or a stand-in that rounds identically.
-
-    Precondition: ``|S| < 2**36`` (DotUnit validates ``sum_bits <= 36`` for late c), so when the two
-    span more than 60 bits at most one of them has bits below ``w = hi - 40``; that part is
-    replaced by half of ``2**w`` with its sign. The kept high part H has its top bit at or above
-    ``w + 39``, so every rounding boundary of a result of at most 24 bits, every power of two and
-    the flush threshold near H are multiples of ``2**w``; none lies strictly between H and
-    ``H +- 2**w``, where both the exact sum and the stand-in lie.
-    """
-    cv = -csig if csign else csig
-    clsb = cE - cP
-    if S == 0:
-        return csign, csig, clsb
-    top_s = bit_length(abs(S)) - 1 + lsb
-    hi = max(top_s, cE)
-    lo = min(lsb, clsb)
-    if hi - lo <= 60:
-        v = (S << (lsb - lo)) + (cv << (clsb - lo))
-        return (1 if v < 0 else 0), abs(v), lo
-    w = hi - 40
-    hs, rs = _on_grid(S, lsb, w)
-    hc, rc = _on_grid(cv, clsb, w)
-    v = 2 * (hs + hc) + rs + rc
-    return (1 if v < 0 else 0), abs(v), w - 1
-
-
-@njit(cache=True)
-def _block(am, ae, ak, bm, be, bk, lo, hi, ck, cs, cE, csig, cP, p, prm):
-    """Output code of one block ``c + sum_{i=lo..hi-1} a_i b_i``; c given unpacked (kind, sign, E, sig, P)."""
-    nan = ck == K_NAN
-    pinf = ck == K_INF and cs == 0
-    ninf = ck == K_INF and cs == 1
-    eta = NO_FLOOR
-    nterms = 0
+def _scan(am, ak, bm, bk, lo, hi):
+    """(nan, pinf, ninf) of the products lo..hi-1 (Inf * 0 is NaN; Inf signs travel in m)."""
+    nan = False
+    pinf = False
+    ninf = False
     for i in range(lo, hi):
         ka = ak[i]
         kb = bk[i]
@@ -156,76 +254,268 @@ def _block(am, ae, ak, bm, be, bk, lo, hi, ck, cs, cE, csig, cP, p, prm):
             nan = True
         elif ka == K_INF or kb == K_INF:
             if (ka != K_INF and am[i] == 0) or (kb != K_INF and bm[i] == 0):
-                nan = True  # Inf * 0
+                nan = True
+            elif (am[i] < 0) != (bm[i] < 0):
+                ninf = True
             else:
-                # sign of an Inf or finite operand: Inf entries keep their sign in m (+-1)
-                if (am[i] < 0) != (bm[i] < 0):
-                    ninf = True
-                else:
-                    pinf = True
-        elif am[i] != 0 and bm[i] != 0:
-            if prm.raw:
-                pe = ae[i] + be[i]
-            else:
-                pe = bit_length(abs(am[i] * bm[i])) - 1 + ae[i] + be[i] - 2 * prm.man_in
-            eta = max(eta, pe)
-            nterms += 1
-    if nan or pinf or ninf:
-        return _special_code(nan, pinf, ninf, p)
-    c_nonzero = ck == K_FINITE
-    cexp = max(cE, C_EMIN)
-    if prm.c_inside and c_nonzero:
-        eta = max(eta, cexp)
-        nterms += 1
-    S = 0
+                pinf = True
+    return nan, pinf, ninf
+
+
+@njit(inline="always")
+def _prod_exp(am, ae, bm, be, i, prm):
+    """Alignment exponent of product i (NO_FLOOR for a zero product)."""
+    prod = am[i] * bm[i]
+    if prod == 0:
+        return NO_FLOOR
+    if prm.raw:
+        return ae[i] + be[i]
+    return bit_length(abs(prod)) - 1 + ae[i] + be[i] - 2 * prm.man_in
+
+
+@njit(inline="always")
+def _grid_sum(am, ae, bm, be, lo, hi, step, cin, cs, cE, csig, cP, prm):
+    """Aligned sum of products lo, lo+step, .. < hi (and c if ``cin``): ``(S, lsb)``; S == 0 if empty."""
+    eta = NO_FLOOR
+    for i in range(lo, hi, step):
+        eta = max(eta, _prod_exp(am, ae, bm, be, i, prm))
+    if cin:
+        eta = max(eta, max(cE, C_EMIN))
+    if eta == NO_FLOOR:
+        return 0, 0
+    eta = max(eta, prm.min_exp)
     F = prm.frac_bits
-    if nterms > 0:
-        eta = max(eta, prm.min_exp)
+    S = 0
+    base = eta - F + 2 * prm.man_in
+    for i in range(lo, hi, step):
+        prod = am[i] * bm[i]
+        if prod != 0:
+            neg = 1 if prod < 0 else 0
+            u = _place(abs(prod), ae[i] + be[i] - base, neg, prm.term_mode)
+            S += -u if neg else u
+    if cin:
+        u = _place(csig, cE - cP - eta + F, cs, prm.term_mode)
+        S += -u if cs else u
+    return S, eta - F
+
+
+@njit(inline="always")
+def _block_to_kul(am, ae, bm, be, lo, hi, ck, cs, cE, csig, cP, k, prm):
+    """Add the exact pre-rounding block value (unit steps 2-6) to the Kulisch accumulator ``k``."""
+    cfin = ck == K_FINITE
+    if prm.exact:
         for i in range(lo, hi):
-            if ak[i] == K_FINITE and bk[i] == K_FINITE and am[i] != 0 and bm[i] != 0:
-                prod = am[i] * bm[i]
-                neg = 1 if prod < 0 else 0
-                u = _place(abs(prod), ae[i] + be[i] - 2 * prm.man_in - eta + F, neg, prm.term_mode)
-                S += -u if neg else u
-        if prm.c_inside and c_nonzero:
-            u = _place(csig, cE - cP - eta + F, cs, prm.term_mode)
-            S += -u if cs else u
-    if prm.c_inside or not c_nonzero:
-        return _round_out(1 if S < 0 else 0, abs(S), eta - F, p, prm)
-    sign, mag, lsb = _late_add(S, eta - F, cs, cE, csig, cP)
-    return _round_out(sign, mag, lsb, p, prm)
+            prod = am[i] * bm[i]
+            if prod != 0:
+                kul_add(k, 1 if prod < 0 else 0, abs(prod), ae[i] + be[i] - 2 * prm.man_in)
+        if cfin:
+            kul_add(k, cs, csig, cE - cP)
+        return
+    cin = prm.c_inside and cfin
+    step = 2 if prm.odd_even else 1
+    for g in range(step):
+        S, lsb = _grid_sum(am, ae, bm, be, lo + g, hi, step, cin, cs, cE, csig, cP, prm)
+        kul_add(k, 1 if S < 0 else 0, abs(S), lsb)
+    if cfin and not cin:
+        kul_add(k, cs, csig, cE - cP)
+
+
+@njit(inline="always")
+def _block(am, ae, ak, bm, be, bk, lo, hi, ck, cs, cE, csig, cP, p, prm, k):
+    """Output code of one block ``c + sum_{i=lo..hi-1} a_i b_i``; c given unpacked (kind, sign, E, sig, P)."""
+    nan, pinf, ninf = _scan(am, ak, bm, bk, lo, hi)
+    if nan or pinf or ninf or ck == K_NAN or ck == K_INF:
+        n2, p2, m2 = _flags(ck, cs)
+        return _special_code(nan or n2, pinf or p2, ninf or m2, p)
+    if not prm.exact and not prm.odd_even and (prm.c_inside or ck != K_FINITE):
+        S, lsb = _grid_sum(am, ae, bm, be, lo, hi, 1, ck == K_FINITE, cs, cE, csig, cP, prm)
+        return _round_out(1 if S < 0 else 0, abs(S), lsb, p, prm.out_mode, prm.subnormals_out)
+    _block_to_kul(am, ae, bm, be, lo, hi, ck, cs, cE, csig, cP, k, prm)
+    sign, mag, lsb = kul_take(k)
+    return _round_out(sign, mag, lsb, p, prm.out_mode, prm.subnormals_out)
+
+
+# ----------------------------------------------------------------------------------------------
+# one row: blocks, accumulators, chunks
+# ----------------------------------------------------------------------------------------------
+@njit(cache=True)
+def float_row(am, ae, ak, bm, be, bk, cbits, fc, p, pa, po, prm, k, kx):
+    """Result code of one row of a float unit; ``cbits``: the caller's c in format ``fc``.
+
+    ``p``: block output format, ``pa``: float inner accumulator format, ``po``: outer format (or
+    the result format for exact accumulators); ``k``, ``kx``: two Kulisch scratch arrays.
+    """
+    K = am.size
+    chunk = prm.chunk if prm.chunk > 0 else K
+    # the outer (or only) accumulator starts at c; its code lives in format fc until first rounded
+    ocode = cbits
+    of = fc
+    onan = False
+    opinf = False
+    oninf = False
+    kul_clear(kx)
+    if prm.outer_kind == ACC_EXACT:
+        kd, s = kul_add_code(kx, cbits, fc)
+        onan, opinf, oninf = _flags(kd, s)
+    for lo0 in range(0, K, chunk):
+        hi0 = min(lo0 + chunk, K)
+        if prm.chunk > 0:
+            code = 0  # the inner accumulator restarts from +0 (in format p / pa)
+            cf = pa if prm.acc_kind == ACC_FLOAT else p
+        else:
+            code = ocode
+            cf = of
+        nan = False
+        pinf = False
+        ninf = False
+        if prm.acc_kind == ACC_EXACT:
+            kul_clear(k)
+            kd, s = kul_add_code(k, code, cf)
+            nan, pinf, ninf = _flags(kd, s)
+        for lo in range(lo0, hi0, prm.n):
+            hi = min(lo + prm.n, hi0)
+            if prm.acc_kind == ACC_CHAIN:
+                ck, cs, cE, csig, cP = unpack_in(code, cf)
+                code = _block(am, ae, ak, bm, be, bk, lo, hi, ck, cs, cE, csig, cP, p, prm, k)
+                cf = p
+            elif prm.acc_kind == ACC_FLOAT:
+                d = _block(am, ae, ak, bm, be, bk, lo, hi, K_ZERO, 0, 0, 0, 0, p, prm, k)
+                code = add_round(k, code, cf, d, p, pa, prm.acc_mode)
+                cf = pa
+            else:
+                n2, p2, m2 = _scan(am, ak, bm, bk, lo, hi)
+                nan, pinf, ninf = nan or n2, pinf or p2, ninf or m2
+                _block_to_kul(am, ae, bm, be, lo, hi, K_ZERO, 0, 0, 0, 0, k, prm)
+        if prm.acc_kind == ACC_EXACT:  # the one rounding of an exact accumulator
+            if nan or pinf or ninf:
+                kul_clear(k)
+                code = _special_code(nan, pinf, ninf, p)
+            else:
+                sign, mag, lsb = kul_take(k)
+                code = _round_out(sign, mag, lsb, p, prm.out_mode, prm.subnormals_out)
+            cf = p
+        if prm.chunk == 0:
+            return code, cf
+        if prm.outer_kind == ACC_FLOAT:
+            ocode = add_round(k, ocode, of, code, cf, po, prm.outer_mode)
+            of = po
+        else:  # exact outer: the chunk's rounded value joins exactly
+            kd, s = kul_add_code(kx, code, cf)
+            n2, p2, m2 = _flags(kd, s)
+            onan, opinf, oninf = onan or n2, opinf or p2, oninf or m2
+    if prm.outer_kind == ACC_EXACT:
+        if onan or opinf or oninf:
+            kul_clear(kx)
+            return _special_code(onan, opinf, oninf, po), po
+        sign, mag, lsb = kul_take(kx)
+        return _round_out(sign, mag, lsb, po, prm.out_mode, prm.subnormals_out), po
+    return ocode, of
+
+
+@njit(parallel=True, cache=True)
+def float_rows(am, ae, ak, bm, be, bk, ra, rb, cbits, fc, p, pa, po, prm):
+    """Decoded results of float-unit rows: row r pairs row ``ra[r]`` of a with row ``rb[r]`` of b."""
+    R = ra.size
+    out = np.empty(R, np.float64)
+    for r in prange(R):
+        k = np.empty(KUL_SIZE, np.int64)
+        kx = np.empty(KUL_SIZE, np.int64)
+        kul_clear(k)
+        i, j = ra[r], rb[r]
+        code, f = float_row(am[i], ae[i], ak[i], bm[j], be[j], bk[j], cbits[r], fc, p, pa, po, prm, k, kx)
+        out[r] = decode_value(code, f)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# integer units
+# ----------------------------------------------------------------------------------------------
+@njit(inline="always")
+def _reg_add(r, v, bits, sat):
+    """``r + v`` in a ``bits``-bit two's-complement register: ``(new value, overflowed)``."""
+    t = r + v
+    lim = 1 << (bits - 1)
+    if -lim <= t < lim:
+        return t, 0
+    if sat:
+        return (lim - 1 if t > 0 else -lim), 1
+    return ((t + lim) & ((1 << bits) - 1)) - lim, 1
 
 
 @njit(cache=True)
-def _chain(am, ae, ak, bm, be, bk, cbits, p, prm):
-    """Decoded result of the chained blocks over one row of K products; c as FP32 bits."""
-    K = am.size
-    ck, cs, cE, csig, cP = unpack(cbits, 8, 23, 127)
-    code = 0
-    for lo in range(0, K, prm.n):
-        hi = min(lo + prm.n, K)
-        code = _block(am, ae, ak, bm, be, bk, lo, hi, ck, cs, cE, csig, cP, p, prm)
-        ck, cs, cE, csig, cP = unpack(code, prm.out_exp_bits, prm.out_man_bits, prm.out_bias)
-    return decode_value(code, p)
+def int_row(a, b, c, sexp, snan, pc, po, prm, k):
+    """One row of an integer unit: ``(value, overflows)``.
+
+    ``a``, ``b``: integer codes; ``c``: the caller's start, a register integer (no chunks, or an
+    int outer accumulator) or the bits of a value of format ``pc`` (float / exact outer);
+    ``sexp``, ``snan``: per-chunk scale exponent and NaN flag (MX blocks; zeros otherwise).
+    """
+    K = a.size
+    chunk = prm.chunk if prm.chunk > 0 else K
+    over = 0
+    outer = c
+    ocode = c
+    of = pc
+    nan = False
+    pinf = False
+    ninf = False
+    kul_clear(k)
+    if prm.outer_kind == ACC_EXACT:
+        kd, s = kul_add_code(k, c, pc)
+        nan, pinf, ninf = _flags(kd, s)
+    for ci, lo0 in enumerate(range(0, K, chunk)):
+        hi0 = min(lo0 + chunk, K)
+        r = c if prm.chunk == 0 else 0
+        for lo in range(lo0, hi0, prm.n):
+            s = 0
+            for i in range(lo, min(lo + prm.n, hi0)):
+                s += a[i] * b[i]
+            r, o = _reg_add(r, s, prm.int_bits, prm.int_sat)
+            over += o
+        if prm.chunk == 0:
+            return float(r) * 2.0 ** prm.int_lsb, over
+        if prm.outer_kind == ACC_INT:
+            outer, o = _reg_add(outer, r, prm.outer_bits, prm.outer_sat)
+            over += o
+            continue
+        nan = nan or snan[ci]
+        if prm.outer_kind == ACC_FLOAT:
+            kd, s = kul_add_code(k, ocode, of)
+            n2, p2, m2 = _flags(kd, s)
+            nan, pinf, ninf = nan or n2, pinf or p2, ninf or m2
+        kul_add(k, 1 if r < 0 else 0, abs(r), prm.int_lsb + sexp[ci])
+        if prm.outer_kind == ACC_FLOAT:  # round(outer + r * scale): one rounding
+            of = po
+            if nan or pinf or ninf:
+                kul_clear(k)
+                ocode = _special_code(nan, pinf, ninf, po)
+            else:
+                sign, mag, lsb = kul_take(k)
+                ocode = _round_out(sign, mag, lsb, po, prm.outer_mode, 1)
+    if prm.outer_kind == ACC_INT:
+        return float(outer) * 2.0 ** prm.int_lsb, over
+    if prm.outer_kind == ACC_EXACT:
+        if nan or pinf or ninf:
+            kul_clear(k)
+            ocode = _special_code(nan, pinf, ninf, po)
+        else:
+            sign, mag, lsb = kul_take(k)
+            ocode = _round_out(sign, mag, lsb, po, prm.out_mode, prm.subnormals_out)
+    return decode_value(ocode, po), over
 
 
 @njit(parallel=True, cache=True)
-def dot_rows(am, ae, ak, bm, be, bk, cbits, p, prm):
-    """Chained dot product of each row pair of [R, K] operands; ``cbits``: [R] FP32 bits (int64)."""
-    R = am.shape[0]
+def int_rows(a, b, ra, rb, c, sexp_a, snan_a, sexp_b, snan_b, pc, po, prm):
+    """Integer-unit rows: ``(values, overflow counts)``; row r pairs a[ra[r]] with b[rb[r]]."""
+    R = ra.size
     out = np.empty(R, np.float64)
+    over = np.empty(R, np.int64)
     for r in prange(R):
-        out[r] = _chain(am[r], ae[r], ak[r], bm[r], be[r], bk[r], cbits[r], p, prm)
-    return out
-
-
-@njit(parallel=True, cache=True)
-def matmul_rows(am, ae, ak, btm, bte, btk, cbits, p, prm):
-    """[M, K] @ [K, N] with B given transposed ([N, K]); ``cbits``: [M, N] FP32 bits (int64)."""
-    M = am.shape[0]
-    N = btm.shape[0]
-    out = np.empty((M, N), np.float64)
-    for i in prange(M):
-        for j in range(N):
-            out[i, j] = _chain(am[i], ae[i], ak[i], btm[j], bte[j], btk[j], cbits[i, j], p, prm)
-    return out
+        k = np.empty(KUL_SIZE, np.int64)
+        i, j = ra[r], rb[r]
+        sexp = sexp_a[i] + sexp_b[j]
+        snan = snan_a[i] | snan_b[j]
+        v, o = int_row(a[i], b[j], c[r], sexp, snan, pc, po, prm, k)
+        out[r] = v
+        over[r] = o
+    return out, over

@@ -9,7 +9,7 @@ Public API (shared/DESIGN.md "Datapath models"; model: shared/references/datapat
 """
 
 from .api import dot, matmul
-from .presets import fp32_m13, get, names
-from .unit import DotUnit
+from .presets import fp9_e5m3, fp32_m13, get, int_acc, names
+from .unit import Accumulator, DotUnit
 
-__all__ = ["DotUnit", "dot", "fp32_m13", "get", "matmul", "names"]
+__all__ = ["Accumulator", "DotUnit", "dot", "fp9_e5m3", "fp32_m13", "get", "int_acc", "matmul", "names"]

@@ -2,27 +2,46 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
-from .._kernels.dot import NO_FLOOR, DotParams, dot_rows, matmul_rows, split_operands
-from .._kernels.lower import lower
+from .._kernels.dot import ACC_CHAIN, ACC_EXACT, ACC_FLOAT, ACC_INT, NO_FLOOR, DotParams, float_rows, int_rows, \
+    split_operands
+from .._kernels.lower import Elem, lower
 from ..codec import quantize
-from ..formats import FloatFormat, fp32
+from ..formats import FloatFormat, IntFormat, fp32
 from .unit import DotUnit
 
 #: Float dtypes accepted for operands (ml_dtypes spellings included; they are widened exactly).
 _FLOAT_DTYPES = {"float16", "float32", "float64", "bfloat16", "float8_e4m3fn", "float8_e5m2"}
+_KINDS = {"chain": ACC_CHAIN, "float": ACC_FLOAT, "exact": ACC_EXACT, "int": ACC_INT}
 
 
-def _params(unit: DotUnit) -> DotParams:
-    """Lower a unit to the kernels' integer parameters."""
-    out = unit.out_format
-    return DotParams(unit.n, unit.frac_bits, int(unit.raw_product_exponent), int(unit.term_rounding),
-                     int(unit.c_inside), NO_FLOOR if unit.min_exp is None else unit.min_exp,
-                     unit.in_format.man_bits, out.exp_bits, out.man_bits, out.bias, int(unit.out_rounding),
-                     int(unit.subnormals_out))
+def _params(unit: DotUnit, man_in: Optional[int] = None) -> DotParams:
+    """Lower a unit to the kernels' integer parameters (``man_in``: fraction bits of scaled operands)."""
+    fin, acc, outer = unit.in_format, unit.accumulator, unit.outer
+    int_lsb = -2 * fin.frac_bits if isinstance(fin, IntFormat) else 0
+    return DotParams(
+        n=unit.n, frac_bits=unit.frac_bits or 0, exact=int(unit.frac_bits is None),
+        raw=int(unit.raw_product_exponent), term_mode=int(unit.term_rounding), c_inside=int(unit.c_inside),
+        odd_even=int(unit.odd_even), min_exp=NO_FLOOR if unit.min_exp is None else unit.min_exp,
+        man_in=(fin.man_bits if isinstance(fin, FloatFormat) else 0) if man_in is None else man_in,
+        out_mode=int(unit.out_rounding), subnormals_out=int(unit.subnormals_out),
+        acc_kind=_KINDS[acc.kind], acc_mode=int(acc.rounding), chunk=unit.chunk or 0,
+        outer_kind=-1 if outer is None else _KINDS[outer.kind],
+        outer_mode=0 if outer is None else int(outer.rounding),
+        int_bits=acc.bits or 0, int_sat=int(acc.overflow == "saturate"),
+        outer_bits=(outer.bits or 0) if outer is not None else 0,
+        outer_sat=int(outer is not None and outer.overflow == "saturate"), int_lsb=int_lsb)
+
+
+def _formats_of(unit: DotUnit) -> tuple[Elem, Elem, Elem]:
+    """Lowered (block output, inner float accumulator, outer / result) formats."""
+    p = lower(unit.out_format)
+    pa = lower(unit.accumulator.format) if unit.accumulator.kind == "float" else p
+    po = lower(unit.outer.format) if unit.outer is not None and unit.outer.kind == "float" else p
+    return p, pa, po
 
 
 def _as_float64(x: Any, argument: str) -> np.ndarray:
@@ -39,15 +58,15 @@ def _as_float64(x: Any, argument: str) -> np.ndarray:
     return x.astype(np.float64)
 
 
-def _check_exact(x: np.ndarray, fmt: FloatFormat, argument: str) -> None:
+def _check_exact(x: np.ndarray, fmt: FloatFormat | IntFormat, argument: str) -> None:
     """Raise ValueError unless every value of ``x`` is exactly representable in ``fmt``."""
-    if fmt.has_nan:
+    if isinstance(fmt, FloatFormat) and fmt.has_nan:
         probe = np.where(np.isnan(x), 0.0, x)
     else:
         if np.isnan(x).any():
             raise ValueError(f"{argument}: NaN is not representable in {fmt}")
         probe = x
-    if not fmt.has_inf and np.isinf(x).any():
+    if not (isinstance(fmt, FloatFormat) and fmt.has_inf) and np.isinf(x).any():
         raise ValueError(f"{argument}: Inf is not representable in {fmt}")
     finite = np.where(np.isinf(probe), 0.0, probe)
     q = quantize(finite, fmt, rounding="nearest_even", overflow="saturate")
@@ -57,7 +76,7 @@ def _check_exact(x: np.ndarray, fmt: FloatFormat, argument: str) -> None:
         raise ValueError(f"{argument}{list(idx)} = {finite[idx]!r} is not exactly representable in {fmt}")
 
 
-def _operand(x: Any, fmt: FloatFormat, argument: str) -> np.ndarray:
+def _operand(x: Any, fmt: FloatFormat | IntFormat, argument: str) -> np.ndarray:
     """A validated float64 operand array."""
     arr = _as_float64(x, argument)
     _check_exact(arr, fmt, argument)
@@ -76,11 +95,66 @@ def _c_bits(c: Any, shape: tuple[int, ...], argument: str) -> np.ndarray:
     return np.ascontiguousarray(arr.astype(np.float32)).view(np.uint32).astype(np.int64)
 
 
-def _split(x: np.ndarray, fmt: FloatFormat) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _split(x: np.ndarray, man: int, emin: int, ftz: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Decompose a 2-D float64 array into (significand, exponent, kind) int64 arrays of its shape."""
     bits = np.ascontiguousarray(x).reshape(-1).view(np.int64)
-    m, e, k = split_operands(bits, fmt.man_bits, fmt.emin)
+    m, e, k = split_operands(bits, man, emin, ftz)
     return m.reshape(x.shape), e.reshape(x.shape), k.reshape(x.shape)
+
+
+def _int_c(c: Any, unit: DotUnit, R: int, shape: tuple[int, ...], cname: str) -> np.ndarray:
+    """Start values of an integer unit: register integers, or FP32 bits for a float / exact outer."""
+    fin = unit.in_format
+    assert isinstance(fin, IntFormat)
+    if unit.outer is not None and unit.outer.kind != "int":
+        return _c_bits(c, shape, cname).reshape(R)
+    if c is None:
+        return np.zeros(R, np.int64)
+    arr = _as_float64(c, cname)
+    try:
+        arr = np.broadcast_to(arr, shape).reshape(R)
+    except ValueError:
+        raise ValueError(f"{cname}: shape {arr.shape} does not broadcast to the result shape {shape}") from None
+    reg = arr * 2.0 ** (2 * fin.frac_bits)
+    bits = (unit.outer or unit.accumulator).bits
+    assert bits is not None
+    lim = 2.0 ** (bits - 1)
+    bad = ~np.isfinite(reg) | (reg != np.round(reg)) | (reg < -lim) | (reg >= lim)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(f"{cname}[{i}] = {arr[i]!r}: an integer unit starts from a multiple of "
+                         f"2**{-2 * fin.frac_bits} that fits its {bits}-bit register")
+    return reg.astype(np.int64)
+
+
+def _run(unit: DotUnit, A: np.ndarray, B: np.ndarray, ra: np.ndarray, rb: np.ndarray, c: Any,
+         shape: tuple[int, ...], cname: str = "c") -> tuple[np.ndarray, np.ndarray]:
+    """Results and overflow counts of the row pairs ``(A[ra[r]], B[rb[r]])``.
+
+    ``shape``: the result shape; ``c`` (named ``cname`` in errors) broadcasts to it.
+    """
+    R = ra.size
+    fin = unit.in_format
+    prm = _params(unit)
+    p, pa, po = _formats_of(unit)
+    if isinstance(fin, IntFormat):
+        scale = 2.0 ** fin.frac_bits
+        ai = (A * scale).astype(np.int64)
+        bi = (B * scale).astype(np.int64)
+        zeros = np.zeros((1, 1), np.int64)
+        za = np.broadcast_to(zeros, (A.shape[0], 1 + A.shape[1] // max(unit.chunk or A.shape[1], 1)))
+        zb = np.broadcast_to(zeros, (B.shape[0], za.shape[1]))
+        out, over = int_rows(ai, bi, ra, rb, _int_c(c, unit, R, shape, cname), za, za.astype(bool), zb, zb.astype(bool),
+                             lower(fp32), po, prm)
+        return out.reshape(shape), over.reshape(shape)
+    ftz = not unit.subnormals_in
+    am, ae, ak = _split(A, fin.man_bits, fin.emin, ftz)
+    bm, be, bk = _split(B, fin.man_bits, fin.emin, ftz)
+    cbits = _c_bits(c, shape, cname).reshape(R)
+    if ftz:  # the caller's c is flushed too
+        cbits = np.where((cbits & 0x7F800000) == 0, cbits & 0x80000000, cbits)
+    out = float_rows(am, ae, ak, bm, be, bk, ra, rb, cbits, lower(fp32), p, pa, po, prm)
+    return out.astype(np.float32).reshape(shape), np.zeros(shape, np.int64)
 
 
 def _check_unit(unit: Any) -> DotUnit:
@@ -90,17 +164,22 @@ def _check_unit(unit: Any) -> DotUnit:
     return unit
 
 
-def dot(a: Any, b: Any, unit: DotUnit, c: Any = None) -> np.ndarray:
-    """Dot products of ``unit`` over the last axis, chained in blocks of ``unit.n``.
+def dot(a: Any, b: Any, unit: DotUnit, c: Any = None, *, return_overflows: bool = False) -> Any:
+    """Dot products of ``unit`` over the last axis, blocks of ``unit.n`` combined by its accumulator.
 
     Args:
         a: [..., K] values exact in ``unit.in_format``.
         b: [..., K] values exact in ``unit.in_format``; leading axes broadcast with ``a``'s.
         unit: the dot unit.
-        c: accumulator input, FP32 values broadcastable to the leading shape; None for 0.
+        c: accumulator input broadcastable to the leading shape; None for 0. Float units take FP32
+            values; integer units a multiple of the register's lsb that fits it (or FP32 values
+            when the outer accumulator is a float one).
+        return_overflows: also return the number of integer-register overflows per result.
 
     Returns:
-        float32 array of the leading shape holding the ``unit.out_format`` results.
+        Results of the leading shape: float32 for float units (values of the result format),
+        float64 for integer units (the register value, exact below 2**53); with
+        ``return_overflows`` a tuple ``(results, overflows)`` (int64, zeros for float units).
 
     Raises:
         TypeError: unsupported dtypes, ``unit`` not a DotUnit.
@@ -122,25 +201,24 @@ def dot(a: Any, b: Any, unit: DotUnit, c: Any = None) -> np.ndarray:
         lead = np.broadcast_shapes(fa.shape[:-1], fb.shape[:-1])
     except ValueError:
         raise ValueError(f"a {fa.shape} and b {fb.shape}: leading axes do not broadcast") from None
-    fa = np.broadcast_to(fa, (*lead, K)).reshape(-1, K)
-    fb = np.broadcast_to(fb, (*lead, K)).reshape(-1, K)
-    cb = _c_bits(c, lead, "c").reshape(-1)
-    out = dot_rows(*_split(fa, unit.in_format), *_split(fb, unit.in_format), cb, lower(unit.out_format),
-                   _params(unit))
-    return out.astype(np.float32).reshape(lead)
+    ra = np.broadcast_to(np.arange(int(np.prod(fa.shape[:-1]))).reshape(fa.shape[:-1]), lead).reshape(-1)
+    rb = np.broadcast_to(np.arange(int(np.prod(fb.shape[:-1]))).reshape(fb.shape[:-1]), lead).reshape(-1)
+    out, over = _run(unit, fa.reshape(-1, K), fb.reshape(-1, K), ra.astype(np.int64), rb.astype(np.int64), c, lead)
+    return (out, over) if return_overflows else out
 
 
-def matmul(A: Any, B: Any, unit: DotUnit, C: Any = None) -> np.ndarray:
-    """``C + A @ B`` on ``unit``: each output is the chained dot of a row of A and a column of B.
+def matmul(A: Any, B: Any, unit: DotUnit, C: Any = None, *, return_overflows: bool = False) -> Any:
+    """``C + A @ B`` on ``unit``: each output is the unit's dot of a row of A and a column of B.
 
     Args:
         A: [M, K] values exact in ``unit.in_format``.
         B: [K, N] values exact in ``unit.in_format``.
         unit: the dot unit.
-        C: FP32 values broadcastable to [M, N]; None for 0.
+        C: accumulator input broadcastable to [M, N] (see :func:`dot`); None for 0.
+        return_overflows: also return the [M, N] integer-register overflow counts.
 
     Returns:
-        float32 [M, N] array of ``unit.out_format`` results.
+        [M, N] results as :func:`dot` returns them.
 
     Raises:
         TypeError: unsupported dtypes, ``unit`` not a DotUnit.
@@ -156,7 +234,7 @@ def matmul(A: Any, B: Any, unit: DotUnit, C: Any = None) -> np.ndarray:
     if fa.shape[1] == 0:
         raise ValueError("K = 0: A and B must hold at least one product per output")
     M, N = fa.shape[0], fb.shape[1]
-    cb = _c_bits(C, (M, N), "C")
-    out = matmul_rows(*_split(fa, unit.in_format), *_split(np.ascontiguousarray(fb.T), unit.in_format), cb,
-                      lower(unit.out_format), _params(unit))
-    return out.astype(np.float32)
+    ra = np.repeat(np.arange(M, dtype=np.int64), N)
+    rb = np.tile(np.arange(N, dtype=np.int64), M)
+    out, over = _run(unit, fa, np.ascontiguousarray(fb.T), ra, rb, C, (M, N), cname="C")
+    return (out, over) if return_overflows else out

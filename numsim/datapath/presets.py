@@ -1,4 +1,7 @@
-"""NVIDIA tensor-core presets of :class:`DotUnit` (shared/references/datapaths.md §1.2, §1.4).
+"""Presets of :class:`DotUnit`: NVIDIA tensor cores, AMD matrix cores, exact MX, MXDOTP, integer and
+chunked accumulators (shared/references/datapaths.md). Every preset is a plain ``DotUnit`` value.
+
+NVIDIA (§1.2, §1.4):
 
 Parameters from Khattak & Mikaitis' MATLAB models (models/*.m): block size N, F = 23 + neab
 fractional bits, RZ to FP32 (RNE to FP16), the eta floor ``min_exp_limit``. FP8 on Ada/Hopper keeps
@@ -6,20 +9,42 @@ fractional bits, RZ to FP32 (RNE to FP16), the eta floor ``min_exp_limit``. FP8 
 
 B200 FP8 is **provisional** (§1.4): the published models disagree (B200TC: RZ, F = 25; B200TCRN:
 RNE). The preset follows B200TC (RZ, F = 25, FP32 out); build a ``DotUnit`` with
-``out_rounding="nearest_even"`` for the other reading.
+``out_rounding="nearest_even"`` for the other reading. ``{preset}-promote{N}`` (e.g.
+``h100-e4m3-promote128``) is DeepSeek-V3's recipe (§1.3): the preset's chained blocks restart from
+zero every N products and each partial is added to an FP32 accumulator with one RNE rounding.
+
+Others:
+
+- ``ocp-mx-exact``: exact sum of each block of 32 products, one RNE rounding to FP32, blocks added
+  in FP32 with RNE (OCP MX §6.1-6.2 read with exact internal precision; the spec leaves it open).
+- ``mxdotp``: MXDOTP (§3): blocks of 8 FP8 products (FP9 E5M3 internal format) summed exactly
+  together with the FP32 accumulator ("early accumulation"), one RNE rounding per block.
+- ``int8-acc{P}`` / ``int8-acc{P}-sat``: int8 products added one by one into a P-bit register that
+  wraps (or saturates); every overflow is counted (§2).
+- ``fp8-chunked``: Wang et al. 2018 (§2): E5M2 products (exact in FP16), FP16 RNE accumulation in
+  chunks of 64, chunk sums added in FP16 RNE.
+- AMD (§1.8; from the published MATLAB models' summaries, not measured here): ``mi100-fp16``
+  (N = 4) and ``mi100-bf16`` (N = 2): exact block sum, one RNE rounding to FP32; ``mi300-fp16``,
+  ``mi300-bf16`` (N = 8, F = 24, c added late, RNE); ``mi300-e4m3fnuz``, ``mi300-e5m2fnuz``
+  (N = 16, FNUZ inputs, odd/even grouping, c added late, RNE). **Provisional**: the MI300 late
+  addition is modelled as exact (the model aligns the smaller partial with round-down), the
+  MI300 FP8 F = 24 is assumed, and the MI210/MI250 pairwise model is not provided.
 """
 
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import replace
 from typing import NamedTuple, Optional
 
 from .. import formats as _formats
 from ..formats import FloatFormat
 from ..policies import RoundMode
-from .unit import DotUnit
+from .unit import Accumulator, DotUnit
 
+#: MXDOTP's internal FP9 format: holds every E5M2 and E4M3 value exactly.
+fp9_e5m3 = FloatFormat(5, 3, name="fp9_e5m3")
 #: FP32 container with a 14-bit significand (1 + 13): Hopper/Ada FP8 results (§1.2 neab = -10).
 fp32_m13 = FloatFormat(8, 13, name="fp32_m13")
 
@@ -61,10 +86,37 @@ def _build(gpu: str, inp: str, row: _Row) -> DotUnit:
                    min_exp=row.min_exp, out_format=row.out_format, out_rounding=RoundMode.toward_zero)
 
 
+_RNE = RoundMode.nearest_even
+_FP32_RNE = Accumulator.floating(_F32, _RNE)
+#: Presets outside the NVIDIA table (module docstring).
+_OTHERS: dict[str, DotUnit] = {u.name: u for u in [
+    DotUnit("ocp-mx-exact", _F32, 32, None, out_rounding=_RNE, accumulator=_FP32_RNE),
+    DotUnit("mxdotp", fp9_e5m3, 8, None, out_rounding=_RNE),
+    DotUnit("fp8-chunked", _formats.fp8_e5m2, 1, None, out_format=_formats.fp16, out_rounding=_RNE,
+            accumulator=Accumulator.floating(_formats.fp16, _RNE), chunk=64,
+            outer=Accumulator.floating(_formats.fp16, _RNE)),
+    DotUnit("mi100-fp16", _formats.fp16, 4, None, out_rounding=_RNE),
+    DotUnit("mi100-bf16", _formats.bf16, 2, None, out_rounding=_RNE),
+    DotUnit("mi300-fp16", _formats.fp16, 8, 24, c_inside=False, out_rounding=_RNE),
+    DotUnit("mi300-bf16", _formats.bf16, 8, 24, c_inside=False, out_rounding=_RNE),
+    DotUnit("mi300-e4m3fnuz", _formats.fp8_e4m3fnuz, 16, 24, c_inside=False, odd_even=True, out_rounding=_RNE),
+    DotUnit("mi300-e5m2fnuz", _formats.fp8_e5m2fnuz, 16, 24, c_inside=False, odd_even=True, out_rounding=_RNE),
+]}
+#: Example widths listed by names() for the int8-acc{P} family (any P in [2, 62] is accepted).
+_INT_EXAMPLES = (16, 20, 24, 32)
+
+
+def int_acc(bits: int, overflow: str = "wrap") -> DotUnit:
+    """``int8-acc{bits}``: int8 products added one by one into a ``bits``-bit register."""
+    suffix = "-sat" if overflow == "saturate" else ""
+    return DotUnit(f"int8-acc{bits}{suffix}", _formats.int8, 1, None, accumulator=Accumulator.integer(bits, overflow))
+
+
 def names() -> list[str]:
     """All preset names (aliases included), sorted."""
     out = [f"{gpu}-{inp}" for gpu, rows in _TABLE.items() for inp in rows]
     out += [f"{alias}-{inp}" for alias, gpu in _GPU_ALIASES.items() for inp in _TABLE[gpu]]
+    out += list(_OTHERS) + [f"int8-acc{p}" for p in _INT_EXAMPLES] + ["int8-acc32-sat", "h100-e4m3-promote128"]
     return sorted(out)
 
 
@@ -83,6 +135,18 @@ def get(name: str, out: str = "fp32") -> DotUnit:
     if not isinstance(name, str):
         raise TypeError(f"name={name!r}: expected a preset name string")
     key = name.strip().lower()
+    if out not in ("fp32", "fp16"):
+        raise ValueError(f"out={out!r}: expected 'fp32' or 'fp16'")
+    promote = re.fullmatch(r"(.+)-promote(\d+)", key)
+    if promote:
+        base = get(promote.group(1), out)
+        return replace(base, name=key if out == "fp32" else f"{key}@fp16", chunk=int(promote.group(2)),
+                       outer=_FP32_RNE)
+    intacc = re.fullmatch(r"int8-acc(\d+)(-sat)?", key)
+    if intacc or key in _OTHERS:
+        if out != "fp32":
+            raise ValueError(f"out={out!r}: preset {key!r} has one output mode (out='fp32')")
+        return int_acc(int(intacc.group(1)), "saturate" if intacc.group(2) else "wrap") if intacc else _OTHERS[key]
     gpu, _, inp = key.partition("-")
     row = _TABLE.get(_GPU_ALIASES.get(gpu, gpu), {}).get(inp)
     if row is None:
@@ -92,8 +156,6 @@ def get(name: str, out: str = "fp32") -> DotUnit:
     unit = replace(_build(gpu, inp, row), name=key)
     if out == "fp32":
         return unit
-    if out != "fp16":
-        raise ValueError(f"out={out!r}: expected 'fp32' or 'fp16'")
     if row.min_exp_fp16 is None:
         raise ValueError(f"out='fp16': preset {key!r} has no FP16-output model (datapaths.md §1.2)")
     return replace(unit, name=f"{key}@fp16", min_exp=row.min_exp_fp16, out_format=_formats.fp16,

@@ -1,40 +1,62 @@
-"""The generic block-FMA dot-product unit descriptor (shared/references/datapaths.md §1.1, §5.3).
+"""Dot-product unit descriptors: the generic block-FMA unit and its accumulators (shared/references/datapaths.md).
 
 One invocation of a unit computes ``d = c + sum(a_i * b_i)`` over a block of ``n`` products:
 
-1. Inputs are exact in ``in_format``; zero products are dropped. NaN anywhere gives NaN; +Inf and
-   -Inf together, or Inf * 0, give NaN; otherwise an Inf gives that Inf.
+1. Inputs are exact in ``in_format``; zero products are dropped (with ``subnormals_in=False``
+   subnormal a, b and c are first flushed to zero). NaN anywhere gives NaN; +Inf and -Inf
+   together, or Inf * 0, give NaN; otherwise an Inf gives that Inf.
 2. Each operand is ``x = sig * 2**e`` with ``e = max(floor(log2|x|), in_format.emin)``. Products are
    exact; their exponent is ``e_a + e_b`` (``raw_product_exponent``, NVIDIA) or
    ``floor(log2|a*b|)``.
-3. ``c`` (an FP32 value; its exponent from the bits, an FP32 subnormal counting as -126) joins the
-   alignment only if it is non-zero and ``c_inside``.
+3. ``c`` (its exponent from the bits, a subnormal FP32 c counting as -126) joins the alignment only
+   if it is non-zero and ``c_inside``.
 4. ``eta = max(product exponents, exp(c))``, then ``eta = max(eta, min_exp)``.
 5. Every term is put on the grid ``2**(eta - frac_bits)`` by ``term_rounding`` applied to its
    magnitude (``toward_zero``: truncation in sign-magnitude, no guard/round/sticky bits).
+   ``frac_bits=None`` keeps every term exact (an exact, Kulisch-style block sum). With
+   ``odd_even`` the even- and odd-indexed products are aligned and summed as two groups, each
+   with its own eta, and the two group sums are added exactly.
 6. The terms are summed exactly; with ``c_inside=False`` the exact ``c`` is added to that sum.
 7. The exact sum is rounded once to ``out_format`` by ``out_rounding``; a result whose exponent
    exceeds the format's ``emax`` (or rounds beyond max) is +-Inf. Subnormal results are kept
    unless ``subnormals_out`` is False (then they become a zero of the same sign). An exact zero
    sum is +0.
-8. For K > n the blocks are chained: ``c_{j+1} = d_j`` (the rounded block result).
+
+For K > n the blocks are combined by the unit's ``accumulator`` (:class:`Accumulator`):
+
+- ``chain`` (tensor cores): ``c_{j+1} = d_j``, the rounded block result; the first c is the
+  caller's ``c``.
+- ``floating(format, rounding)``: every block runs with ``c = 0``; ``acc = round(acc + d_j)`` in the
+  accumulator format (one rounding of the exact sum); ``acc`` starts at the caller's ``c``.
+- ``exact``: a Kulisch accumulator holds the exact sum of ``c`` and of every block's aligned sum
+  (step 6, before rounding); the total is rounded once to ``out_format`` at the end.
+- ``integer(bits, overflow)``: integer inputs (``IntFormat``); each block's exact integer sum is added
+  to a ``bits``-bit two's-complement register that wraps or saturates; every overflow is counted.
+
+With ``chunk`` (a multiple of ``n``) the accumulator restarts from zero every ``chunk`` products
+and each chunk's result is added into the ``outer`` accumulator (``float``, ``exact`` or ``int``;
+the caller's ``c`` starts the outer one): chunk-based accumulation (Wang et al. 2018), multi-stage
+integer accumulators (P-bit tiles into a wider register) and DeepSeek-V3's promotion of tensor-core
+partial sums to FP32 every N_C = 128 products.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from .. import formats as _formats
-from ..formats import FloatFormat
+from ..formats import FloatFormat, IntFormat
 from ..policies import RoundMode
 
 #: Largest significand width of an accumulator word: the block sum is an int64.
 _SUM_BITS = 62
-#: Widest block sum for a late c (the kernel's exact late addition relies on it).
-_LATE_SUM_BITS = 36
 #: Input formats a unit accepts (the product of two significands must fit an int64 comfortably).
 _MAX_IN_PRECISION = 24
+#: Accumulator kinds.
+ACC_KINDS = ("chain", "float", "exact", "int")
+#: Integer overflow behaviours.
+INT_OVERFLOWS = ("wrap", "saturate")
 
 
 def _as_float_format(value: Any, argument: str) -> FloatFormat:
@@ -45,15 +67,95 @@ def _as_float_format(value: Any, argument: str) -> FloatFormat:
     return fmt
 
 
+def _check_ieee_in_f32(fmt: FloatFormat, argument: str) -> None:
+    """``fmt`` is an IEEE-style format whose values are all exact in FP32 (the kernels' carrier)."""
+    f32 = _formats.fp32
+    if (fmt.specials != _formats.Specials.ieee or not fmt.signed or fmt.man_bits > f32.man_bits
+            or fmt.emax > f32.emax or fmt.emin < f32.emin or fmt.emin - fmt.man_bits < f32.emin - f32.man_bits):
+        raise ValueError(f"{argument}={fmt}: expected an IEEE-style format whose values are exact in float32")
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+@dataclass(frozen=True)
+class Accumulator:
+    """How a unit's block results are combined along K (see the module docstring).
+
+    Build with :meth:`chain`, :meth:`floating`, :meth:`exact` or :meth:`integer`.
+    """
+
+    kind: str = "chain"  #: chain | float | exact | int
+    format: Optional[FloatFormat] = None  #: float: the accumulator format
+    rounding: RoundMode = RoundMode.nearest_even  #: float: rounding of each addition
+    bits: Optional[int] = None  #: int: register width P (two's complement)
+    overflow: str = "wrap"  #: int: wrap | saturate
+
+    @classmethod
+    def chain(cls) -> "Accumulator":
+        """Blocks chained through c (tensor cores)."""
+        return cls("chain")
+
+    @classmethod
+    def floating(cls, format: Union[str, FloatFormat] = "fp32",  # noqa: A002 - the natural name
+                 rounding: Union[str, RoundMode] = RoundMode.nearest_even) -> "Accumulator":
+        """A floating-point accumulator: ``acc = round(acc + x)``, one rounding per addition."""
+        return cls("float", format=format, rounding=rounding)  # type: ignore[arg-type]
+
+    @classmethod
+    def exact(cls) -> "Accumulator":
+        """An exact (Kulisch) accumulator: one rounding at the very end."""
+        return cls("exact")
+
+    @classmethod
+    def integer(cls, bits: int, overflow: str = "wrap") -> "Accumulator":
+        """A ``bits``-bit two's-complement integer register that wraps or saturates."""
+        return cls("int", bits=bits, overflow=overflow)
+
+    def __post_init__(self) -> None:
+        if self.kind not in ACC_KINDS:
+            raise ValueError(f"kind={self.kind!r}: expected one of {', '.join(ACC_KINDS)}")
+        if self.kind == "float":
+            fmt = _as_float_format("fp32" if self.format is None else self.format, "format")
+            _check_ieee_in_f32(fmt, "format")
+            object.__setattr__(self, "format", fmt)
+            object.__setattr__(self, "rounding", RoundMode.parse(self.rounding, "rounding"))
+            if self.rounding not in (RoundMode.toward_zero, RoundMode.nearest_even, RoundMode.nearest_away,
+                                     RoundMode.toward_positive, RoundMode.toward_negative):
+                raise ValueError(f"rounding={self.rounding.name}: expected a deterministic rounding mode")
+        elif self.format is not None:
+            raise ValueError(f"format={self.format}: only a float accumulator has a format")
+        if self.kind == "int":
+            if not _is_int(self.bits) or not 2 <= self.bits <= 62:
+                raise ValueError(f"bits={self.bits!r}: expected an int in [2, 62]")
+            if self.overflow not in INT_OVERFLOWS:
+                raise ValueError(f"overflow={self.overflow!r}: expected 'wrap' or 'saturate'")
+        elif self.bits is not None:
+            raise ValueError(f"bits={self.bits}: only an int accumulator has a width")
+
+    def __str__(self) -> str:
+        if self.kind == "float":
+            return f"float({self.format}, {self.rounding.name})"
+        if self.kind == "int":
+            return f"int({self.bits}, {self.overflow})"
+        return self.kind
+
+
+CHAIN = Accumulator.chain()
+
+
 @dataclass(frozen=True)
 class DotUnit:
-    """A block-FMA dot-product unit (datapaths.md §1.1); a frozen, hashable value.
+    """A block-FMA dot-product unit with its accumulator (datapaths.md §1.1); frozen, hashable.
 
     Args:
         name: label; what ``str()`` returns.
-        in_format: element format of ``a`` and ``b`` (fp16, bf16, tf32, fp8_e4m3, fp8_e5m2, ...).
+        in_format: element format of ``a`` and ``b``: a FloatFormat (fp16, bf16, tf32, fp8_e4m3,
+            ...) or, for integer units, an IntFormat (int8, ...).
         n: products per block (one hardware invocation).
-        frac_bits: F, fractional bits kept below the alignment exponent eta (grid ``2**(eta-F)``).
+        frac_bits: F, fractional bits kept below the alignment exponent eta (grid
+            ``2**(eta-F)``); None: terms are exact (exact block sum).
         raw_product_exponent: True: product exponent ``e_a + e_b`` of the unnormalised significand
             product (NVIDIA); False: ``floor(log2|a*b|)``.
         term_rounding: how a term is put on the alignment grid: ``toward_zero`` (sign-magnitude
@@ -65,12 +167,18 @@ class DotUnit:
             ``FloatFormat(8, 13)``); results are returned as float32 values.
         out_rounding: final rounding, ``toward_zero`` or ``nearest_even``.
         subnormals_out: False flushes subnormal results to a zero of the same sign.
+        subnormals_in: False flushes subnormal a and b (and the caller's c) to zero (FTZ).
+        odd_even: align and sum even- and odd-indexed products as two groups (AMD CDNA3 FP8).
+        accumulator: how block results combine along K (:class:`Accumulator`; default chain).
+        chunk: products per chunk (a multiple of ``n``); the accumulator restarts every chunk and
+            the chunk results go to ``outer``. None: no chunking.
+        outer: accumulator of the chunk results (float, exact or int); required with ``chunk``.
     """
 
     name: str  #: label, returned by ``str()``
-    in_format: FloatFormat  #: element format of a and b
+    in_format: Union[FloatFormat, IntFormat]  #: element format of a and b
     n: int  #: products per block
-    frac_bits: int  #: F: alignment grid 2**(eta - F)
+    frac_bits: Optional[int]  #: F: alignment grid 2**(eta - F); None: exact terms
     raw_product_exponent: bool = True  #: product exponent e_a + e_b (else floor(log2|ab|))
     term_rounding: RoundMode = RoundMode.toward_zero  #: rounding of each term onto the grid
     c_inside: bool = True  #: c joins the alignment (else added after the block sum)
@@ -78,9 +186,19 @@ class DotUnit:
     out_format: FloatFormat = _formats.fp32  #: result format (decoded into float32)
     out_rounding: RoundMode = RoundMode.toward_zero  #: final rounding
     subnormals_out: bool = True  #: False: subnormal results flush to zero
+    subnormals_in: bool = True  #: False: subnormal inputs flush to zero
+    odd_even: bool = False  #: even/odd-indexed products aligned as two groups
+    accumulator: Accumulator = CHAIN  #: combination of block results along K
+    chunk: Optional[int] = None  #: products per chunk (restart + outer accumulation)
+    outer: Optional[Accumulator] = None  #: accumulator of the chunk results
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "in_format", _as_float_format(self.in_format, "in_format"))
+        fin = self.in_format
+        if isinstance(fin, str):
+            fin = _formats.get(fin)
+        if not isinstance(fin, (FloatFormat, IntFormat)):
+            raise TypeError(f"in_format={self.in_format!r}: expected a FloatFormat, an IntFormat or a format name")
+        object.__setattr__(self, "in_format", fin)
         object.__setattr__(self, "out_format", _as_float_format(self.out_format, "out_format"))
         object.__setattr__(self, "term_rounding", RoundMode.parse(self.term_rounding, "term_rounding"))
         object.__setattr__(self, "out_rounding", RoundMode.parse(self.out_rounding, "out_rounding"))
@@ -89,54 +207,88 @@ class DotUnit:
         for arg in ("term_rounding", "out_rounding"):
             if getattr(self, arg) not in (RoundMode.toward_zero, RoundMode.nearest_even):
                 raise ValueError(f"{arg}={getattr(self, arg).name}: expected toward_zero or nearest_even")
-        if self.sum_bits > _SUM_BITS:
+        if self.frac_bits is not None and self.sum_bits > _SUM_BITS:
             raise ValueError(f"frac_bits={self.frac_bits}, n={self.n}: the block sum needs {self.sum_bits} bits, "
                              f"more than the {_SUM_BITS} of the int64 accumulator")
-        if not self.c_inside and self.sum_bits > _LATE_SUM_BITS:
-            raise ValueError(f"c_inside=False needs sum_bits <= {_LATE_SUM_BITS} (frac_bits={self.frac_bits}, "
-                             f"n={self.n} give {self.sum_bits})")
+        self._check_accumulators()
 
     def _check_ints(self) -> None:
         """Types and ranges of the scalar fields."""
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"name={self.name!r}: expected a non-empty string")
-        for arg in ("n", "frac_bits"):
-            v = getattr(self, arg)
-            if not isinstance(v, int) or isinstance(v, bool):
-                raise TypeError(f"{arg}={v!r}: expected an int")
+        if not _is_int(self.n):
+            raise TypeError(f"n={self.n!r}: expected an int")
         if self.n < 1:
             raise ValueError(f"n={self.n}: expected >= 1")
-        if self.frac_bits < 0:
-            raise ValueError(f"frac_bits={self.frac_bits}: expected >= 0")
-        if self.min_exp is not None and (not isinstance(self.min_exp, int) or isinstance(self.min_exp, bool)):
-            raise TypeError(f"min_exp={self.min_exp!r}: expected an int or None")
-        for arg in ("raw_product_exponent", "c_inside", "subnormals_out"):
+        if self.frac_bits is not None:
+            if not _is_int(self.frac_bits):
+                raise TypeError(f"frac_bits={self.frac_bits!r}: expected an int or None")
+            if self.frac_bits < 0:
+                raise ValueError(f"frac_bits={self.frac_bits}: expected >= 0")
+        for arg in ("min_exp", "chunk"):
+            v = getattr(self, arg)
+            if v is not None and not _is_int(v):
+                raise TypeError(f"{arg}={v!r}: expected an int or None")
+        for arg in ("raw_product_exponent", "c_inside", "subnormals_out", "subnormals_in", "odd_even"):
             if not isinstance(getattr(self, arg), bool):
                 raise TypeError(f"{arg}={getattr(self, arg)!r}: expected a bool")
 
     def _check_formats(self) -> None:
         """The input and output formats are within what the kernels represent exactly."""
         fin, fout = self.in_format, self.out_format
-        if not fin.signed or fin.precision > _MAX_IN_PRECISION or not fin.has_zero or fin.field0_normal:
-            raise ValueError(f"in_format={fin}: expected a signed float format with zero and at most "
-                             f"{_MAX_IN_PRECISION} significand bits")
-        if fin.emax > 127 or fin.emin - fin.man_bits < -149:
-            raise ValueError(f"in_format={fin}: values must be exact in float32")
-        f32 = _formats.fp32
-        if (fout.specials != _formats.Specials.ieee or not fout.signed or fout.man_bits > f32.man_bits
-                or fout.emax > f32.emax or fout.emin < f32.emin or fout.emin - fout.man_bits < f32.emin - f32.man_bits):
-            raise ValueError(f"out_format={fout}: expected an IEEE-style format whose values are exact in float32")
+        if isinstance(fin, IntFormat):
+            if not fin.signed or fin.bits > 24:
+                raise ValueError(f"in_format={fin}: expected a signed integer format of at most 24 bits")
+        else:
+            if not fin.signed or fin.precision > _MAX_IN_PRECISION or not fin.has_zero or fin.field0_normal:
+                raise ValueError(f"in_format={fin}: expected a signed float format with zero and at most "
+                                 f"{_MAX_IN_PRECISION} significand bits")
+            if fin.emax > 127 or fin.emin - fin.man_bits < -149:
+                raise ValueError(f"in_format={fin}: values must be exact in float32")
+        _check_ieee_in_f32(fout, "out_format")
+
+    def _check_accumulators(self) -> None:
+        """The accumulator, chunk and outer fields fit together."""
+        acc, outer = self.accumulator, self.outer
+        if not isinstance(acc, Accumulator):
+            raise TypeError(f"accumulator={acc!r}: expected a numsim.datapath.Accumulator")
+        if outer is not None and not isinstance(outer, Accumulator):
+            raise TypeError(f"outer={outer!r}: expected a numsim.datapath.Accumulator or None")
+        is_int = isinstance(self.in_format, IntFormat)
+        if is_int != (acc.kind == "int"):
+            raise ValueError(f"accumulator={acc}: an integer in_format needs an int accumulator and an int "
+                             f"accumulator needs an integer in_format (in_format={self.in_format})")
+        if self.odd_even and self.c_inside:
+            raise ValueError("odd_even=True needs c_inside=False (c is added to the two group sums)")
+        if (self.chunk is None) != (outer is None):
+            raise ValueError(f"chunk={self.chunk}, outer={outer}: give both (chunked accumulation) or neither")
+        if acc.kind == "exact" and self.chunk is not None:
+            raise ValueError("accumulator=exact with chunk: an exact accumulator needs no chunks")
+        if self.chunk is not None:
+            if self.chunk < self.n or self.chunk % self.n:
+                raise ValueError(f"chunk={self.chunk}: expected a positive multiple of n={self.n}")
+            if outer.kind == "chain":
+                raise ValueError("outer=chain: expected a float, exact or int outer accumulator")
+            if outer.kind == "int" and not is_int:
+                raise ValueError("outer=int(...) needs an integer unit (an int inner accumulator)")
 
     def __str__(self) -> str:
         return self.name
 
     @property
+    def exact_terms(self) -> bool:
+        """True when the block sum is exact (``frac_bits is None``)."""
+        return self.frac_bits is None
+
+    @property
     def sum_bits(self) -> int:
-        """Magnitude bits of the block sum: ``F + 2`` per term plus carries for ``n + 1`` terms."""
+        """Magnitude bits of an aligned block sum: ``F + 2`` per term plus carries for ``n + 1`` terms."""
+        if self.frac_bits is None:
+            raise ValueError("sum_bits: an exact unit (frac_bits=None) has no fixed block width")
         return self.frac_bits + 2 + self.n.bit_length()  # n.bit_length() == ceil(log2(n + 1))
 
-    def dot(self, a: Any, b: Any, c: Any = None) -> Any:
+    def dot(self, a: Any, b: Any, c: Any = None, *, return_overflows: bool = False) -> Any:
         """Dot products over the last axis; see :func:`numsim.datapath.dot`."""
         from .api import dot
 
-        return dot(a, b, self, c)
+        return dot(a, b, self, c, return_overflows=return_overflows)

@@ -1,11 +1,14 @@
-"""Exact, slow reference of the generic block-FMA dot unit (shared/references/datapaths.md §1.1).
+"""Exact, slow reference of the dot-product units and their accumulators (shared/references/datapaths.md).
 
 Plain Python on ``Fraction``: every quantity is an exact rational; the alignment grid, the
-truncation, the exact sum and the single output rounding are written as the formulas of §1.1,
-independently of the integer shift-and-add kernels in ``numsim._kernels.dot``. Never imports numba.
+truncation, the exact sums, the roundings and the integer registers are written as the formulas of
+the :mod:`numsim.datapath.unit` docstring, independently of the integer shift-and-add and limb
+kernels in ``numsim._kernels.dot``. Never imports numba.
 
-Values are ``Fraction`` or the floats ``math.nan`` / ``+-math.inf``; results are output *codes*
-(so that the sign of a zero is kept) or their decoded values.
+Values are ``Fraction`` or the floats ``math.nan`` / ``+-math.inf``; float results are output
+*codes* (so that the sign of a zero is kept) or their decoded values; integer units give the exact
+register value. Scaled operands (MX blocks) are given as element values plus per-element scale
+values: the product is ``a * sa * b * sb`` and its raw exponent ``e(a) + e(sa) + e(b) + e(sb)``.
 """
 
 from __future__ import annotations
@@ -14,15 +17,20 @@ import math
 from fractions import Fraction
 from typing import TYPE_CHECKING, Optional, Sequence, Union
 
+from numsim.formats import FloatFormat, fp32
 from numsim.policies import Overflow, RoundMode
 from numsim.reference.codec import decode, encode, floor_log2, pow2
 
-if TYPE_CHECKING:  # the descriptor only; no kernel code is imported
-    from numsim.datapath.unit import DotUnit
+if TYPE_CHECKING:  # the descriptors only; no kernel code is imported
+    from numsim.datapath.unit import Accumulator, DotUnit
 
 Value = Union[Fraction, float]
 #: The c operand is FP32: a subnormal c aligns at FP32's emin.
 C_EMIN = -126
+
+
+def _is_special(v: Value) -> bool:
+    return isinstance(v, float) and not math.isfinite(v)
 
 
 def _exp(x: Fraction, emin: int) -> int:
@@ -30,26 +38,27 @@ def _exp(x: Fraction, emin: int) -> int:
     return max(floor_log2(abs(x)), emin)
 
 
-def _special(terms: list[tuple[Value, Value]], c: Value) -> Optional[float]:
-    """NaN / Inf result of a block, or None when every operand is finite."""
-    infs = set()
-    nan = isinstance(c, float) and math.isnan(c)
-    if isinstance(c, float) and math.isinf(c):
-        infs.add(c > 0)
-    for a, b in terms:
-        if any(isinstance(v, float) and math.isnan(v) for v in (a, b)):
-            nan = True
-            continue
-        if any(isinstance(v, float) and math.isinf(v) for v in (a, b)):
-            if a == 0 or b == 0:
-                nan = True
-            else:
-                infs.add((a > 0) == (b > 0))
-    if nan or len(infs) == 2:
+def _special_sum(values: Sequence[Value]) -> Optional[float]:
+    """NaN / Inf of a sum of terms of which some may be special, or None if all are finite."""
+    if any(isinstance(v, float) and math.isnan(v) for v in values):
+        return math.nan
+    infs = {v > 0 for v in values if isinstance(v, float) and math.isinf(v)}
+    if len(infs) == 2:
         return math.nan
     if infs:
         return math.inf if infs.pop() else -math.inf
     return None
+
+
+def _special(terms: Sequence[tuple[Value, Value]], c: Value) -> Optional[float]:
+    """NaN / Inf result of a block, or None when every operand is finite."""
+    vals: list[Value] = [c]
+    for a, b in terms:
+        if any(isinstance(v, float) and math.isnan(v) for v in (a, b)):
+            vals.append(math.nan)
+        elif any(isinstance(v, float) and math.isinf(v) for v in (a, b)):
+            vals.append(math.nan if a == 0 or b == 0 else (math.inf if (a > 0) == (b > 0) else -math.inf))
+    return _special_sum(vals)
 
 
 def _on_grid(t: Fraction, q: Fraction, mode: RoundMode) -> Fraction:
@@ -59,77 +68,238 @@ def _on_grid(t: Fraction, q: Fraction, mode: RoundMode) -> Fraction:
     return (k * q) if t > 0 else -(k * q)
 
 
-def block_sum(unit: DotUnit, a: Sequence[Value], b: Sequence[Value], c: Value) -> Value:
-    """Exact value of one block before the output rounding (§1.1 steps 1-6).
+def _flush(x: Value, fmt: FloatFormat, unit: DotUnit) -> Value:
+    """``x`` with a subnormal value of ``fmt`` flushed to zero when the unit has FTZ inputs."""
+    if unit.subnormals_in or _is_special(x) or x == 0 or abs(Fraction(x)) >= pow2(fmt.emin):
+        return x
+    return Fraction(0)
 
-    Args:
-        unit: the dot unit (at most ``unit.n`` products are expected).
-        a: operand values exact in ``unit.in_format``.
-        b: operand values exact in ``unit.in_format``.
-        c: accumulator value (exact in FP32).
 
-    Returns:
-        The aligned, truncated and exactly summed value, or a float NaN / Inf.
-    """
-    pairs = list(zip(a, b))
-    special = _special(pairs, c)
-    if special is not None:
-        return special
-    emin = unit.in_format.emin
-    prods: list[tuple[Fraction, int]] = []
-    for x, y in pairs:
-        fx, fy = Fraction(x), Fraction(y)
-        if fx == 0 or fy == 0:
-            continue  # zero products are dropped
-        t = fx * fy
-        exp = _exp(fx, emin) + _exp(fy, emin) if unit.raw_product_exponent else floor_log2(abs(t))
-        prods.append((t, exp))
-    fc = Fraction(c)
+def _aligned(unit: DotUnit, prods: list[tuple[Fraction, int]], c: Fraction) -> Fraction:
+    """Exact sum of one alignment group: terms on the grid ``2**(eta - F)`` (c joins if non-zero)."""
     exps = [e for _, e in prods]
-    if unit.c_inside and fc != 0:
-        exps.append(_exp(fc, C_EMIN))
+    if c != 0:
+        exps.append(_exp(c, C_EMIN))
     if not exps:
-        return fc
+        return Fraction(0)
+    if unit.frac_bits is None:
+        return sum((t for t, _ in prods), c)
     eta = max(exps)
     if unit.min_exp is not None:
         eta = max(eta, unit.min_exp)
     q = pow2(eta - unit.frac_bits)
     total = sum((_on_grid(t, q, unit.term_rounding) for t, _ in prods), Fraction(0))
-    if unit.c_inside:
-        return total + (_on_grid(fc, q, unit.term_rounding) if fc != 0 else 0)
-    return total + fc
+    return total + (_on_grid(c, q, unit.term_rounding) if c != 0 else 0)
 
 
-def round_output(unit: DotUnit, v: Value) -> int:
-    """Output code of an exact block value (§1.1 step 7): one rounding, overflow to Inf.
+def block_sum(unit: DotUnit, a: Sequence[Value], b: Sequence[Value], c: Value,
+              sa: Optional[Sequence[Fraction]] = None, sb: Optional[Sequence[Fraction]] = None,
+              scale_emin: int = -(1 << 20)) -> Value:
+    """Exact value of one block before the output rounding (steps 1-6 of the unit docstring).
 
-    An exact zero gives +0; a tiny non-zero value keeps its sign through the rounding.
+    Args:
+        unit: the dot unit (at most ``unit.n`` products are expected).
+        a: operand values exact in ``unit.in_format`` (already flushed if the unit is FTZ).
+        b: operand values exact in ``unit.in_format``.
+        c: accumulator value.
+        sa: per-element scale values of ``a`` (MX blocks); None for 1.
+        sb: per-element scale values of ``b``.
+        scale_emin: emin of the scale format (the exponent clamp of a subnormal scale).
+
+    Returns:
+        The aligned, rounded-per-term and exactly summed value, or a float NaN / Inf.
     """
-    fmt = unit.out_format
+    sa = sa if sa is not None else [Fraction(1)] * len(a)
+    sb = sb if sb is not None else [Fraction(1)] * len(b)
+    pairs = list(zip(a, b))
+    special = _special(pairs, c)
+    if special is not None:
+        return special
+    emin = unit.in_format.emin
+    groups: list[list[tuple[Fraction, int]]] = [[], []]
+    for i, (x, y) in enumerate(pairs):
+        fx, fy = Fraction(x), Fraction(y)
+        if fx == 0 or fy == 0:
+            continue  # zero products are dropped
+        t = fx * sa[i] * fy * sb[i]
+        if unit.raw_product_exponent:
+            exp = _exp(fx, emin) + _exp(fy, emin) + _exp(sa[i], scale_emin) + _exp(sb[i], scale_emin)
+        else:
+            exp = floor_log2(abs(t))
+        groups[i % 2 if unit.odd_even else 0].append((t, exp))
+    fc = Fraction(c)
+    if unit.c_inside:
+        return _aligned(unit, groups[0], fc)
+    return _aligned(unit, groups[0], Fraction(0)) + _aligned(unit, groups[1], Fraction(0)) + fc
+
+
+def round_to(fmt: FloatFormat, v: Value, rounding: RoundMode, subnormals: bool = True) -> int:
+    """Code of an exact value in ``fmt``: one rounding, overflow to Inf.
+
+    An exact zero gives +0; a tiny non-zero value keeps its sign through the rounding; with
+    ``subnormals=False`` a subnormal result becomes a zero of the same sign.
+    """
     if isinstance(v, float):
         return encode(fmt, v, overflow=Overflow.nonsaturate)
     if v != 0 and floor_log2(abs(v)) > fmt.emax:
         return encode(fmt, math.inf if v > 0 else -math.inf, overflow=Overflow.nonsaturate)
-    code = encode(fmt, v, rounding=unit.out_rounding, overflow=Overflow.nonsaturate)
-    if not unit.subnormals_out:
+    code = encode(fmt, v, rounding=rounding, overflow=Overflow.nonsaturate)
+    if not subnormals:
         r = decode(fmt, code)
         if isinstance(r, Fraction) and r != 0 and abs(r) < pow2(fmt.emin):
             code &= fmt.sign_mask
     return code
 
 
-def dot_code(unit: DotUnit, a: Sequence[Value], b: Sequence[Value], c: Value = 0) -> int:
-    """Output code of the chained dot product ``c + sum a_i b_i`` (blocks of ``unit.n``, §1.1 step 8)."""
+def round_output(unit: DotUnit, v: Value) -> int:
+    """Output code of an exact block value (step 7): ``round_to`` the unit's output format."""
+    return round_to(unit.out_format, v, unit.out_rounding, unit.subnormals_out)
+
+
+def result_format(unit: DotUnit) -> Optional[FloatFormat]:
+    """Format of a unit's results: the last accumulator's (None for an integer result)."""
+    last = unit.outer if unit.outer is not None else unit.accumulator
+    if last.kind == "float":
+        return last.format
+    if last.kind == "int":
+        return None
+    return unit.out_format
+
+
+class _Register:
+    """A P-bit two's-complement integer register counting its overflows (values in units of ``lsb``)."""
+
+    def __init__(self, acc: Accumulator, start: Fraction, lsb: Fraction) -> None:
+        self.bits, self.saturate, self.lsb = acc.bits, acc.overflow == "saturate", lsb
+        r = start / lsb
+        if r.denominator != 1 or not self._fits(int(r)):
+            raise ValueError(f"c={start}: not an integer multiple of {lsb} within {self.bits} bits")
+        self.r, self.overflows = int(r), 0
+
+    def _fits(self, r: int) -> bool:
+        return -(1 << (self.bits - 1)) <= r < (1 << (self.bits - 1))
+
+    def add(self, v: Fraction) -> None:
+        r = self.r + v / self.lsb
+        assert r.denominator == 1, "integer units add integers"
+        r = int(r)
+        if not self._fits(r):
+            self.overflows += 1
+            if self.saturate:
+                r = max(min(r, (1 << (self.bits - 1)) - 1), -(1 << (self.bits - 1)))
+            else:
+                r = ((r + (1 << (self.bits - 1))) % (1 << self.bits)) - (1 << (self.bits - 1))
+        self.r = r
+
+    @property
+    def value(self) -> Fraction:
+        return self.r * self.lsb
+
+
+def _float_add(acc: Accumulator, x: Value, y: Value) -> int:
+    """Code of ``round(x + y)`` in a float accumulator (specials propagate)."""
+    special = _special_sum([x, y])
+    if special is not None:
+        return round_to(acc.format, special, acc.rounding)
+    return round_to(acc.format, Fraction(x) + Fraction(y), acc.rounding)
+
+
+def _exact_add(x: Value, y: Value) -> Value:
+    """``x + y`` exactly (specials propagate)."""
+    special = _special_sum([x, y])
+    return special if special is not None else Fraction(x) + Fraction(y)
+
+
+def dot_result(unit: DotUnit, a: Sequence[Value], b: Sequence[Value], c: Value = 0,
+               sa: Optional[Sequence[Fraction]] = None, sb: Optional[Sequence[Fraction]] = None,
+               scale_emin: int = -(1 << 20),
+               chunk_scales: Optional[Sequence[Value]] = None) -> tuple[Union[int, Fraction], int]:
+    """The unit's result for ``c + sum a_i b_i`` over all K and the number of integer overflows.
+
+    Args:
+        unit: the unit.
+        a, b: operand values; c: the caller's accumulator input.
+        sa, sb, scale_emin: per-element scales (see :func:`block_sum`).
+        chunk_scales: one factor per chunk applied to each chunk result before it joins the outer
+            accumulator (MX scales of an integer unit); None for 1.
+
+    Returns:
+        ``(result, overflows)``: the result is a code of :func:`result_format` for float results
+        and the exact register value (``Fraction``) for integer results.
+    """
     if len(a) != len(b) or not a:
         raise ValueError(f"a and b must have the same non-zero length; got {len(a)} and {len(b)}")
-    acc: Value = c if isinstance(c, float) and not math.isfinite(c) else Fraction(c)
-    code = 0
-    for lo in range(0, len(a), unit.n):
-        code = round_output(unit, block_sum(unit, a[lo:lo + unit.n], b[lo:lo + unit.n], acc))
-        acc = decode(unit.out_format, code)
-    return code
+    K, n = len(a), unit.n
+    sa = sa if sa is not None else [Fraction(1)] * K
+    sb = sb if sb is not None else [Fraction(1)] * K
+    fin = unit.in_format
+    if isinstance(fin, FloatFormat):
+        a = [_flush(x, fin, unit) for x in a]
+        b = [_flush(y, fin, unit) for y in b]
+        c = _flush(c, fp32, unit)
+    acc_def, outer_def = unit.accumulator, unit.outer
+    chunk = unit.chunk or K
+    int_lsb = pow2(-2 * getattr(fin, "frac_bits", 0))
+    overflows = 0
+    fc: Value = c if _is_special(c) else Fraction(c)
+    outer: Union[Value, _Register] = fc
+    if outer_def is not None and outer_def.kind == "int":
+        outer = _Register(outer_def, Fraction(fc), int_lsb)
+    code = 0  # code of the last rounded float result
+    for ci, lo0 in enumerate(range(0, K, chunk)):
+        start: Value = fc if outer_def is None else Fraction(0)
+        acc: Union[Value, _Register] = _Register(acc_def, Fraction(start), int_lsb) if acc_def.kind == "int" else start
+        for lo in range(lo0, min(lo0 + chunk, K), n):
+            hi = min(lo + n, K)
+            blk = (a[lo:hi], b[lo:hi])
+            sc = (sa[lo:hi], sb[lo:hi], scale_emin)
+            if isinstance(acc, _Register):
+                acc.add(sum((Fraction(x) * Fraction(y) for x, y in zip(*blk)), Fraction(0)))
+            elif acc_def.kind == "chain":
+                code = round_output(unit, block_sum(unit, *blk, acc, *sc))
+                acc = decode(unit.out_format, code)
+            elif acc_def.kind == "float":
+                d = decode(unit.out_format, round_output(unit, block_sum(unit, *blk, Fraction(0), *sc)))
+                code = _float_add(acc_def, acc, d)
+                acc = decode(acc_def.format, code)
+            else:  # exact
+                acc = _exact_add(acc, block_sum(unit, *blk, Fraction(0), *sc))
+        if isinstance(acc, _Register):
+            overflows += acc.overflows
+            part: Value = acc.value
+        elif acc_def.kind == "exact":
+            code = round_output(unit, acc)  # the one rounding of an exact accumulator
+            part = acc if outer_def is not None and outer_def.kind == "exact" else decode(unit.out_format, code)
+        else:
+            part = acc
+        if outer_def is None:
+            return (part if isinstance(acc, _Register) else code), overflows
+        if chunk_scales is not None:
+            f = chunk_scales[ci]
+            part = _special_sum([part, f]) or Fraction(part) * Fraction(f)
+        if isinstance(outer, _Register):
+            outer.add(Fraction(part))
+        elif outer_def.kind == "float":
+            code = _float_add(outer_def, outer, part)
+            outer = decode(outer_def.format, code)
+        else:
+            outer = _exact_add(outer, part)
+    if isinstance(outer, _Register):
+        return outer.value, overflows + outer.overflows
+    if outer_def is not None and outer_def.kind == "exact":
+        code = round_output(unit, outer)
+    return code, overflows
+
+
+def dot_code(unit: DotUnit, a: Sequence[Value], b: Sequence[Value], c: Value = 0) -> int:
+    """Result code of a unit with a float result (see :func:`dot_result`)."""
+    r, _ = dot_result(unit, a, b, c)
+    assert isinstance(r, int), "dot_code needs a float result"
+    return r
 
 
 def dot(unit: DotUnit, a: Sequence[Value], b: Sequence[Value], c: Value = 0) -> Value:
     """Decoded value of :func:`dot_code` (a ``Fraction``, or float NaN / +-Inf)."""
-    return decode(unit.out_format, dot_code(unit, a, b, c))
+    fmt = result_format(unit)
+    r, _ = dot_result(unit, a, b, c)
+    return r if fmt is None else decode(fmt, r)
