@@ -1,4 +1,4 @@
-"""Command line: ``numsim formats`` and ``numsim demo``."""
+"""Command line: ``numsim formats``, ``numsim demo`` and ``numsim golden``."""
 
 from __future__ import annotations
 
@@ -84,6 +84,34 @@ def demo_table(x: np.ndarray) -> str:
     return _table([r for _, r in rows], header)
 
 
+def golden_main(args: argparse.Namespace) -> int:
+    """``numsim golden``: write golden vector files and their manifest; print one line per file."""
+    from . import golden
+
+    try:
+        sets = golden.select(args.unit, args.format)
+    except KeyError as e:
+        print(f"numsim golden: {e.args[0]}", file=sys.stderr)
+        return 2
+    total = [0, 0.0]
+
+    def progress(ps: golden.ParamSet, entry: golden.FileEntry, seconds: float) -> None:
+        total[0] += entry.count
+        total[1] += seconds
+        print(f"{ps.filename:36s} {entry.count:>10,d} vectors  sha256 {entry.sha256[:16]}  "
+              f"{entry.count / max(seconds, 1e-9) / 1e6:6.2f} M vectors/s", file=sys.stderr if args.quiet else sys.stdout)
+
+    try:
+        manifest = golden.write_sets(args.out, sets, level=args.level, seed=args.seed, count=args.count,
+                                     progress=progress)
+    except ValueError as e:
+        print(f"numsim golden: {e}", file=sys.stderr)
+        return 2
+    print(f"{len(sets)} files, {total[0]:,d} vectors in {total[1]:.2f} s "
+          f"({total[0] / max(total[1], 1e-9) / 1e6:.2f} M vectors/s); manifest: {manifest.root / golden.vectors.MANIFEST}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``numsim`` command."""
     parser = argparse.ArgumentParser(prog="numsim", description="Bit-exact number formats for block-scaled hardware.")
@@ -91,10 +119,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("formats", help="table of every registered format")
     demo = sub.add_parser("demo", help="quantize a real tensor in every format; print error and bits per value")
     demo.add_argument("--npy", help="a .npy file of float values to use instead of the embedded tensor")
+    gold = sub.add_parser("golden", help="write TestFloat-style golden vectors for the RTL units, with a manifest",
+                          description="Write golden vector files (<out>/<unit>/<set>.hex) and <out>/manifest.json. "
+                          "Same arguments, same bytes.")
+    gold.add_argument("unit", help="a unit (elem_decoder, elem_encoder) or 'all'")
+    gold.add_argument("--format", help="only the parameter sets of this element format (e.g. fp8_e4m3, mxint8)")
+    gold.add_argument("--level", type=int, default=1, choices=[1, 2],
+                      help="1: default sets (CI); 2: more significand patterns and 2**20 random cases per set")
+    gold.add_argument("--count", type=int, help="random cases per set (default by level; exhaustive units ignore it)")
+    gold.add_argument("--seed", type=int, default=1, help="random stream seed (default 1)")
+    gold.add_argument("--out", required=True, help="output directory")
+    gold.add_argument("--quiet", action="store_true", help="per-file lines to stderr")
     args = parser.parse_args(argv)
     if args.command == "formats":
         print(formats_table())
         return 0
+    if args.command == "golden":
+        return golden_main(args)
     if args.npy:
         x = np.load(args.npy)
         if x.dtype.kind != "f" or x.ndim < 1:

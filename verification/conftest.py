@@ -1,0 +1,36 @@
+"""Fixtures of the RTL verification suite.
+
+* Under NUMSIM_NO_SKIPS=1 (CI) a skipped test fails, as in tests/conftest.py: CI installs both
+  simulators, so a missing one must not pass silently.
+* ``golden_set``: the default golden vector set (level 1, seed 1) generated once per session
+  into ``verification/sim_build/golden`` with ``numsim.golden.write_sets``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Any
+
+import pytest
+from sim_harness import BUILD_ROOT
+
+from numsim import golden
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: Any, call: Any) -> Any:
+    """Under NUMSIM_NO_SKIPS=1 a skipped test fails (a simulator or dependency is missing)."""
+    outcome = yield
+    rep = outcome.get_result()
+    if os.environ.get("NUMSIM_NO_SKIPS") == "1" and rep.skipped:
+        rep.outcome = "failed"
+        rep.longrepr = f"skipped under NUMSIM_NO_SKIPS=1 (a dependency is missing): {rep.longrepr}"
+
+
+@pytest.fixture(scope="session")
+def golden_set() -> golden.Manifest:
+    """The default vector set, generated afresh for this session; its manifest."""
+    out = BUILD_ROOT / "golden"
+    shutil.rmtree(out, ignore_errors=True)
+    return golden.write_sets(out)

