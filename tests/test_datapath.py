@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 import random
 import struct
+from collections.abc import Sequence
 from dataclasses import replace
 from fractions import Fraction
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pytest
@@ -500,3 +501,100 @@ def test_int_unit_errors() -> None:
         ACC.integer(20, "clip")
     with pytest.raises(KeyError, match="int8-acc"):
         dp.get("int8-accx")
+
+
+# --------------------------------------------------------------------------------------------
+# (d) fast paths == the general kernel (itself == the reference), bit for bit
+# --------------------------------------------------------------------------------------------
+from numsim.datapath import api as dp_api  # noqa: E402
+
+
+def _random_values(rng: np.random.Generator, fmt: F.FloatFormat, shape: tuple[int, ...], wide: bool) -> np.ndarray:
+    """Values of ``fmt``: random codes over the whole range (``wide``) or quantized normals; 10% zeros."""
+    if wide:
+        codes = rng.integers(0, 1 << fmt.total_bits, shape)
+        x = numsim.decode(codes.astype(np.uint32 if fmt.total_bits > 16 else np.uint16 if fmt.total_bits > 8
+                                       else np.uint8), fmt).astype(np.float64)
+        x[~np.isfinite(x)] = 0.0
+    else:
+        x = numsim.quantize(rng.standard_normal(shape) * 4, fmt).astype(np.float64)
+    x[rng.random(shape) < 0.1] = 0.0
+    return x
+
+
+def _c_matrix(rng: np.random.Generator, shape: tuple[int, int], specials: bool) -> np.ndarray:
+    """FP32 C values: normals, subnormals, zeros, near-max values (and Inf / NaN with ``specials``)."""
+    c = (rng.standard_normal(shape) * 8).astype(np.float32)
+    pick = rng.random(shape)
+    c[pick < 0.1] = 0.0
+    c[(pick >= 0.1) & (pick < 0.2)] = np.float32(3e-40)
+    c[(pick >= 0.2) & (pick < 0.25)] = np.float32(-3.3e38)
+    if specials:
+        c[(pick >= 0.25) & (pick < 0.27)] = np.inf
+        c[(pick >= 0.27) & (pick < 0.29)] = np.nan
+    return c
+
+
+def _same_bits(x: np.ndarray, y: np.ndarray) -> None:
+    """Equal float32 arrays bit for bit (every NaN counts as one value)."""
+    xb = np.where(np.isnan(x), 0x7FC00000, x.view(np.uint32))
+    yb = np.where(np.isnan(y), 0x7FC00000, y.view(np.uint32))
+    bad = np.argwhere(xb != yb)
+    assert bad.size == 0, f"{len(bad)} differences, first at {bad[0]}: {x[tuple(bad[0])]!r} vs {y[tuple(bad[0])]!r}"
+
+
+FAST_CHAIN = [*(dp.get(n) for n in ["v100-fp16", "a100-bf16", "a100-tf32", "ada-e5m2", "h100-fp16", "h100-e4m3",
+                                    "h100-e5m2", "b200-e4m3", "h100-e4m3-promote128"]),
+              dp.get("h100-bf16", out="fp16"), dp.get("v100-fp16", out="fp16"),
+              replace(dp.get("a100-fp16"), name="a100-fp16-ftz", subnormals_in=False, subnormals_out=False)]
+
+
+@pytest.mark.parametrize("wide", [True, False], ids=["wide", "normal"])
+@pytest.mark.parametrize("unit", FAST_CHAIN, ids=str)
+def test_fast_chain_path_equals_general(unit: DotUnit, wide: bool) -> None:
+    assert dp_api._chain_fast_ok(unit)
+    rng = np.random.default_rng(sum(map(ord, unit.name)) + wide)
+    M, K, N = 13, 3 * (unit.chunk or unit.n) + 5, 11
+    A = _random_values(rng, unit.in_format, (M, K), wide)
+    B = _random_values(rng, unit.in_format, (K, N), wide)
+    C = _c_matrix(rng, (M, N), specials=True)
+    fast = dp.matmul(A, B, unit, C)
+    general, _ = dp_api._matmul_general(unit, A, B, C)
+    _same_bits(fast, general)
+
+
+BLAS_UNITS = [dp.get("ocp-mx-exact"), dp.get("mxdotp"), dp.get("mi100-fp16"),
+              DotUnit("exact-chain-rz", F.fp16, 16, None),
+              DotUnit("exact-chain-ftz", F.bf16, 8, None, out_rounding="nearest_even", subnormals_in=False,
+                      subnormals_out=False),
+              DotUnit("exact-fp16-acc", F.fp8_e4m3, 32, None, out_format=F.bf16, out_rounding="nearest_even",
+                      accumulator=ACC.floating(F.fp16, "toward_zero")),
+              DotUnit("exact-bf16-out", F.fp8_e4m3, 32, None, out_format=F.bf16, accumulator=ACC.floating(F.fp32))]
+
+
+@pytest.mark.parametrize("elem", ["fp8_e4m3", "fp6_e3m2", "fp4_e2m1"])
+@pytest.mark.parametrize("unit", BLAS_UNITS, ids=str)
+def test_blas_exact_path_equals_general(unit: DotUnit, elem: str) -> None:
+    fmt = F.get(elem)
+    rng = np.random.default_rng(sum(map(ord, unit.name + elem)))
+    M, K, N = 17, 4 * unit.n + 3, 9
+    A = _random_values(rng, fmt, (M, K), wide=True)
+    B = _random_values(rng, fmt, (K, N), wide=False)
+    assert dp_api._blas_exact_ok(unit, A, B)
+    C = _c_matrix(rng, (M, N), specials=False)
+    if elem == "fp8_e4m3":  # D[0, 0] = 448 * 16 * K: FP16 accumulators overflow to Inf
+        A[0, :], B[:, 0] = 448.0, 16.0
+    fast = dp.matmul(A, B, unit, C)
+    general, _ = dp_api._matmul_general(unit, A, B, C)
+    _same_bits(fast, general)
+    if unit.accumulator.format == F.fp16 and elem == "fp8_e4m3":
+        assert np.isinf(fast[0]).any()
+
+
+def test_blas_exact_path_refuses_wide_spans() -> None:
+    unit = dp.get("ocp-mx-exact")
+    A = np.array([[2.0 ** 60, 2.0 ** -60]])
+    B = np.array([[1.0], [1.0]])
+    assert not dp_api._blas_exact_ok(unit, A, B)  # 2**60 + 2**-60 needs 121 bits
+    assert dp.matmul(A, B, unit)[0, 0] == np.float32(2.0 ** 60)
+    assert dp_api._blas_exact_ok(unit, A[:, :1], B[:1])

@@ -11,13 +11,25 @@ accumulators) goes through a Kulisch accumulator of 32-bit limbs (:func:`kul_add
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
 from numba import njit, prange
 
-from .core import (K_FINITE, K_INF, K_NAN, K_ZERO, NONSATURATE, TOWARD_ZERO, bit_length, decode_value,
-                   encode_value, split_round, unpack)
+from .core import (
+    K_FINITE,
+    K_INF,
+    K_NAN,
+    K_ZERO,
+    NONSATURATE,
+    TOWARD_ZERO,
+    bit_length,
+    decode_value,
+    encode_value,
+    split_round,
+    unpack,
+)
 
 #: eta floor standing for "no floor" (below any reachable exponent).
 NO_FLOOR = -(1 << 20)
@@ -519,3 +531,191 @@ def int_rows(a, b, ra, rb, c, sexp_a, snan_a, sexp_b, snan_b, pc, po, prm):
         out[r] = v
         over[r] = o
     return out, over
+
+
+# ----------------------------------------------------------------------------------------------
+# fast paths
+# ----------------------------------------------------------------------------------------------
+@njit(inline="always")
+def _fast_block(am, ae, bm, be, ck, cs, cE, csig, cP, p, prm, sh0):
+    """Output code of one block (the whole of the given slices) of a chained, truncating,
+    raw-exponent unit with finite operands.
+
+    The same arithmetic as :func:`_grid_sum` with ``term_mode = toward_zero``, written without
+    branches so that LLVM vectorizes it: a term's grid position is
+    ``(|prod| << (F - 2 man)) >> (eta - e_a - e_b)`` (the caller checks ``F >= 2 man``). The loops
+    run over slices from index 0, which lets LLVM drop numba's negative-index wraparound.
+    """
+    n = am.size
+    eta = NO_FLOOR
+    for i in range(n):
+        pe = ae[i] + be[i]
+        eta = max(eta, pe if am[i] * bm[i] != 0 else NO_FLOOR)
+    cin = ck == K_FINITE
+    if cin:
+        eta = max(eta, max(cE, C_EMIN))
+    if eta == NO_FLOOR:
+        return 0
+    eta = max(eta, prm.min_exp)
+    S = 0
+    for i in range(n):
+        prod = am[i] * bm[i]
+        d = min(max(eta - ae[i] - be[i], 0), 63)
+        u = (abs(prod) << sh0) >> d
+        S += -u if prod < 0 else u
+    F = prm.frac_bits
+    if cin:
+        u = _place(csig, cE - cP - eta + F, cs, TOWARD_ZERO)
+        S += -u if cs else u
+    return _round_out(1 if S < 0 else 0, abs(S), eta - F, p, prm.out_mode, prm.subnormals_out)
+
+
+@njit(inline="always")
+def _fast_row(am, ae, bm, be, cbits, fc, p, po, prm, k):
+    """Result code and format of one row on the fast chained path (float outer accumulator optional)."""
+    K = am.size
+    chunk = prm.chunk if prm.chunk > 0 else K
+    sh0 = prm.frac_bits - 2 * prm.man_in
+    ocode = cbits
+    of = fc
+    code = 0
+    cf = p
+    for lo0 in range(0, K, chunk):
+        hi0 = min(lo0 + chunk, K)
+        if prm.chunk > 0:
+            code = 0
+            cf = p
+        else:
+            code = ocode
+            cf = of
+        for lo in range(lo0, hi0, prm.n):
+            ck, cs, cE, csig, cP = unpack_in(code, cf)
+            if ck == K_NAN or ck == K_INF:  # a result overflowed: Inf stays Inf (operands are finite)
+                code = p.inf_code | (p.sign_mask if cs else 0) if ck == K_INF else p.nan_code
+            else:
+                hi = min(lo + prm.n, hi0)
+                code = _fast_block(am[lo:hi], ae[lo:hi], bm[lo:hi], be[lo:hi], ck, cs, cE, csig, cP, p, prm, sh0)
+            cf = p
+        if prm.chunk == 0:
+            return code, cf
+        ocode = add_round(k, ocode, of, code, cf, po, prm.outer_mode)
+        of = po
+    return ocode, of
+
+
+@njit(parallel=True, cache=True)
+def matmul_fast(am, ae, btm, bte, cbits, fc, p, po, prm):
+    """[M, K] @ [K, N] (B given transposed) on the fast chained path; tiles keep operands in cache."""
+    M = am.shape[0]
+    N = btm.shape[0]
+    out = np.empty((M, N), np.float64)
+    TI = 8
+    TJ = 64
+    for t in prange((M + TI - 1) // TI):
+        k = np.empty(KUL_SIZE, np.int64)
+        kul_clear(k)
+        for j0 in range(0, N, TJ):
+            for i in range(t * TI, min(t * TI + TI, M)):
+                for j in range(j0, min(j0 + TJ, N)):
+                    code, f = _fast_row(am[i], ae[i], btm[j], bte[j], cbits[i, j], fc, p, po, prm, k)
+                    out[i, j] = decode_value(code, f)
+    return out
+
+
+@njit(inline="always")
+def _odd_sum(a, b):
+    """``a + b`` (finite float64) as ``(sign, mag, lsb)`` rounded to odd at 53 bits.
+
+    TwoSum gives ``s = fl(a + b)`` and the exact error; when the error is non-zero and ``s`` is
+    even, ``s`` moves one ulp toward the error (round to odd). Rounding the odd result once more to
+    at most 51 bits, by any mode, equals rounding the exact ``a + b`` (Boldo & Melquiond 2008).
+    Operands are far from float64's subnormal and overflow ranges (|exponent| < 700).
+    """
+    s = a + b
+    bb = s - a
+    err = (a - (s - bb)) + (b - bb)
+    bits = np.float64(s).view(np.int64)
+    sign = (bits >> 63) & 1
+    E = (bits >> 52) & 0x7FF
+    if E == 0:
+        return 0, 0, 0  # s == 0: a + b == 0 exactly
+    mag = (bits & ((1 << 52) - 1)) | (1 << 52)
+    if err != 0.0 and (mag & 1) == 0:
+        mag += 1 if (err > 0.0) == (sign == 0) else -1
+    return sign, mag, E - 1075
+
+
+@njit(inline="always")
+def _odd64(a, b):
+    """``a + b`` rounded to odd in float64 (see :func:`_odd_sum`), as a float64."""
+    s = a + b
+    bb = s - a
+    err = (a - (s - bb)) + (b - bb)
+    if err != 0.0:
+        bits = np.float64(s).view(np.int64)
+        if (bits & 1) == 0:
+            bits += 1 if (err > 0.0) == (s > 0.0) else -1
+            s = np.int64(bits).view(np.float64)
+    return s
+
+
+@njit(inline="always")
+def _f32_round(x, mode, subnormals):
+    """The FP32 result of the unit's rounding of a round-to-odd float64 ``x`` (RNE or RZ).
+
+    The hardware conversion rounds to nearest even; RZ steps a result that moved away from zero
+    one ulp back (the odd ``x`` is never an FP32 value unless exact). Overflow follows the model:
+    an exponent above 127 is Inf, under RZ too.
+    """
+    f32 = np.float32(x)
+    if mode == TOWARD_ZERO:
+        if abs(x) >= 2.0 ** 128:
+            return math.copysign(math.inf, x)
+        if abs(np.float64(f32)) > abs(x):
+            f32 = np.int32(np.float32(f32).view(np.int32) - 1).view(np.float32)
+    f = np.float64(f32)
+    if subnormals == 0 and f != 0.0 and abs(f) < 2.0 ** -126:
+        return math.copysign(0.0, f)
+    return f
+
+
+@njit(parallel=True, cache=True)
+def combine_f32(acc, S, prm):
+    """:func:`combine_blocks` for FP32 block results and an FP32 accumulator (float conversions)."""
+    R, N = S.shape
+    for r in prange(R):
+        for j in range(N):
+            a = acc[r, j]
+            if not np.isfinite(a):
+                continue
+            if prm.acc_kind == ACC_CHAIN:
+                acc[r, j] = _f32_round(_odd64(a, S[r, j]), prm.out_mode, prm.subnormals_out)
+            else:
+                d = _f32_round(S[r, j], prm.out_mode, prm.subnormals_out)
+                acc[r, j] = d + a if not np.isfinite(d) else _f32_round(_odd64(a, d), prm.acc_mode, 1)
+    return acc
+
+
+@njit(parallel=True, cache=True)
+def combine_blocks(acc, S, p, pa, prm):
+    """One block of the float64-BLAS exact path: ``acc`` (values) updated in place from exact sums ``S``.
+
+    Chain: ``acc = round_out(acc + S)``; float accumulator: ``acc = round_acc(acc + round_out(S))``.
+    """
+    R, N = S.shape
+    for r in prange(R):
+        for j in range(N):
+            a = acc[r, j]
+            if not np.isfinite(a):
+                continue  # Inf stays Inf (the exact sums are finite); NaN stays NaN
+            if prm.acc_kind == ACC_CHAIN:
+                sign, mag, lsb = _odd_sum(a, S[r, j])
+                acc[r, j] = decode_value(_round_out(sign, mag, lsb, p, prm.out_mode, prm.subnormals_out), p)
+            else:
+                sign, mag, lsb = _odd_sum(0.0, S[r, j])
+                d = decode_value(_round_out(sign, mag, lsb, p, prm.out_mode, prm.subnormals_out), p)
+                if not np.isfinite(d):
+                    acc[r, j] = d + a  # Inf from the block (a is finite)
+                    continue
+                sign, mag, lsb = _odd_sum(a, d)
+                acc[r, j] = decode_value(_round_out(sign, mag, lsb, pa, prm.acc_mode, 1), pa)

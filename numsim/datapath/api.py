@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
-from .._kernels.dot import ACC_CHAIN, ACC_EXACT, ACC_FLOAT, ACC_INT, NO_FLOOR, DotParams, float_rows, int_rows, \
-    split_operands
+from .._kernels.core import K_FINITE
+from .._kernels.dot import (
+    ACC_CHAIN,
+    ACC_EXACT,
+    ACC_FLOAT,
+    ACC_INT,
+    NO_FLOOR,
+    DotParams,
+    combine_blocks,
+    combine_f32,
+    float_rows,
+    int_rows,
+    matmul_fast,
+    split_operands,
+)
 from .._kernels.lower import Elem, lower
 from ..codec import quantize
 from ..formats import FloatFormat, IntFormat, fp32
+from ..policies import RoundMode
 from .unit import DotUnit
 
 #: Float dtypes accepted for operands (ml_dtypes spellings included; they are widened exactly).
@@ -18,7 +32,7 @@ _FLOAT_DTYPES = {"float16", "float32", "float64", "bfloat16", "float8_e4m3fn", "
 _KINDS = {"chain": ACC_CHAIN, "float": ACC_FLOAT, "exact": ACC_EXACT, "int": ACC_INT}
 
 
-def _params(unit: DotUnit, man_in: Optional[int] = None) -> DotParams:
+def _params(unit: DotUnit, man_in: int | None = None) -> DotParams:
     """Lower a unit to the kernels' integer parameters (``man_in``: fraction bits of scaled operands)."""
     fin, acc, outer = unit.in_format, unit.accumulator, unit.outer
     int_lsb = -2 * fin.frac_bits if isinstance(fin, IntFormat) else 0
@@ -234,7 +248,107 @@ def matmul(A: Any, B: Any, unit: DotUnit, C: Any = None, *, return_overflows: bo
     if fa.shape[1] == 0:
         raise ValueError("K = 0: A and B must hold at least one product per output")
     M, N = fa.shape[0], fb.shape[1]
+    fast = _matmul_fast(unit, fa, fb, C)
+    if fast is not None:
+        return (fast, np.zeros((M, N), np.int64)) if return_overflows else fast
+    out, over = _matmul_general(unit, fa, fb, C)
+    return (out, over) if return_overflows else out
+
+
+def _matmul_general(unit: DotUnit, A: np.ndarray, B: np.ndarray, C: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Validated [M, K] @ [K, N] on the general row kernels (every unit, every input)."""
+    M, N = A.shape[0], B.shape[1]
     ra = np.repeat(np.arange(M, dtype=np.int64), N)
     rb = np.tile(np.arange(N, dtype=np.int64), M)
-    out, over = _run(unit, fa, np.ascontiguousarray(fb.T), ra, rb, C, (M, N), cname="C")
-    return (out, over) if return_overflows else out
+    return _run(unit, A, np.ascontiguousarray(B.T), ra, rb, C, (M, N), cname="C")
+
+
+def _chain_fast_ok(unit: DotUnit) -> bool:
+    """True when the unit fits the vectorized chained-truncation kernel (all NVIDIA presets do)."""
+    fin = unit.in_format
+    return (isinstance(fin, FloatFormat) and unit.accumulator.kind == "chain" and unit.frac_bits is not None
+            and unit.raw_product_exponent and unit.term_rounding == RoundMode.toward_zero and unit.c_inside
+            and not unit.odd_even and unit.frac_bits >= 2 * fin.man_bits
+            and (unit.outer is None or unit.outer.kind == "float"))
+
+
+def _lsb_span(x: np.ndarray) -> tuple[int, int]:
+    """``(top, low)`` of the non-zero finite values of ``x``: every one is a multiple of ``2**low``
+    below ``2**top`` in magnitude; ``(0, 0)`` for none."""
+    nz = x[(x != 0) & np.isfinite(x)]
+    if nz.size == 0:
+        return 0, 0
+    m, e = np.frexp(np.abs(nz))  # |x| = m * 2**e, 0.5 <= m < 1
+    mant = (m * 2.0 ** 53).astype(np.int64)
+    _, tz = np.frexp((mant & -mant).astype(np.float64))  # lowest set bit: 2**(tz - 1)
+    return int(e.max()), int((e - 53 + tz - 1).min())
+
+
+def _blas_exact_ok(unit: DotUnit, A: np.ndarray, B: np.ndarray) -> bool:
+    """True when every block sum of ``A @ B`` is exact in float64 for an exact unit.
+
+    Proof: each product ``a_i * b_i`` is a multiple of ``2**(la + lb)`` (``la``, ``lb``: the lowest
+    set bit over the non-zero entries of A and B) with magnitude below ``2**(ta + tb)`` (all
+    entries below ``2**ta`` and ``2**tb``). Any partial sum of at most ``n`` such products is a
+    multiple of ``2**(la + lb)`` below ``2**(ta + tb + ceil(log2 n))``, hence an integer times
+    ``2**(la + lb)`` with at most ``ta + tb + ceil(log2 n) - la - lb`` bits. When that is at most 53
+    and the exponents stay inside float64's normal range, every product, sum or fused
+    multiply-add a classical BLAS performs on the block, in any order and blocking, is exact; so
+    the BLAS block sum is the exact sum, and rounding it afterwards is the unit's rounding.
+    """
+    fin = unit.in_format
+    if (not isinstance(fin, FloatFormat) or unit.frac_bits is not None or unit.odd_even or unit.chunk is not None
+            or unit.accumulator.kind not in ("chain", "float")):
+        return False
+    if not (np.isfinite(A).all() and np.isfinite(B).all()):
+        return False
+    ta, la = _lsb_span(A)
+    tb, lb = _lsb_span(B)
+    top = ta + tb + (unit.n - 1).bit_length()
+    return top - (la + lb) <= 53 and la + lb > -1000 and top < 1000
+
+
+def _matmul_fast(unit: DotUnit, A: np.ndarray, B: np.ndarray, C: Any) -> np.ndarray | None:
+    """The result on a fast path (vectorized chained truncation, or float64 BLAS block sums), or None."""
+    fin = unit.in_format
+    if not isinstance(fin, FloatFormat):
+        return None
+    M, K = A.shape
+    N = B.shape[1]
+    if not unit.subnormals_in:
+        A = np.where(np.abs(A) < 2.0 ** fin.emin, 0.0, A)
+        B = np.where(np.abs(B) < 2.0 ** fin.emin, 0.0, B)
+    cbits = _c_bits(C, (M, N), "C")
+    if not unit.subnormals_in:
+        cbits = np.where((cbits & 0x7F800000) == 0, cbits & 0x80000000, cbits)
+    p, pa, po = _formats_of(unit)
+    prm = _params(unit)
+    if _chain_fast_ok(unit):
+        am, ae, ak = _split(A, fin.man_bits, fin.emin, False)
+        bm, be, bk = _split(np.ascontiguousarray(B.T), fin.man_bits, fin.emin, False)
+        if (ak > K_FINITE).any() or (bk > K_FINITE).any():
+            return None
+        return matmul_fast(am, ae, bm, be, cbits, lower(fp32), p, po, prm).astype(np.float32)
+    if not _blas_exact_ok(unit, A, B):
+        return None
+    acc = cbits.astype(np.uint32).view(np.float32).astype(np.float64)
+    if not np.isfinite(acc).all():
+        return None
+    n = unit.n
+    f32 = unit.out_format == fp32 and (unit.accumulator.kind == "chain" or unit.accumulator.format == fp32) \
+        and unit.out_rounding in (RoundMode.nearest_even, RoundMode.toward_zero) \
+        and unit.accumulator.rounding in (RoundMode.nearest_even, RoundMode.toward_zero)
+    b_blocks = [np.ascontiguousarray(B[lo:lo + n]) for lo in range(0, K, n)]
+    panel = 256  # rows per panel: the block sums stay in cache between BLAS and the rounding
+    S = np.empty((min(panel, M), N))
+    for i0 in range(0, M, panel):
+        i1 = min(i0 + panel, M)
+        a_blocks = np.ascontiguousarray(A[i0:i1])
+        for j, lo in enumerate(range(0, K, n)):
+            s = S[: i1 - i0]
+            np.matmul(np.ascontiguousarray(a_blocks[:, lo:lo + n]), b_blocks[j], out=s)
+            if f32:
+                combine_f32(acc[i0:i1], s, prm)
+            else:
+                combine_blocks(acc[i0:i1], s, p, pa, prm)
+    return acc.astype(np.float32)

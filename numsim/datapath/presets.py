@@ -36,7 +36,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import replace
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 from .. import formats as _formats
 from ..formats import FloatFormat
@@ -54,8 +54,8 @@ class _Row(NamedTuple):
 
     n: int  #: products per block
     frac_bits: int  #: F = 23 + neab
-    min_exp: Optional[int]  #: min_exp_limit, FP32 out (None: no floor)
-    min_exp_fp16: Optional[int]  #: min_exp_limit, FP16 out; None: no FP16-out column
+    min_exp: int | None  #: min_exp_limit, FP32 out (None: no floor)
+    min_exp_fp16: int | None  #: min_exp_limit, FP16 out; None: no FP16-out column
     out_format: FloatFormat  #: FP32-out result format
 
 

@@ -43,7 +43,7 @@ partial sums to FP32 every N_C = 128 products.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional, Union
+from typing import Any
 
 from .. import formats as _formats
 from ..formats import FloatFormat, IntFormat
@@ -87,29 +87,29 @@ class Accumulator:
     """
 
     kind: str = "chain"  #: chain | float | exact | int
-    format: Optional[FloatFormat] = None  #: float: the accumulator format
+    format: FloatFormat | None = None  #: float: the accumulator format
     rounding: RoundMode = RoundMode.nearest_even  #: float: rounding of each addition
-    bits: Optional[int] = None  #: int: register width P (two's complement)
+    bits: int | None = None  #: int: register width P (two's complement)
     overflow: str = "wrap"  #: int: wrap | saturate
 
     @classmethod
-    def chain(cls) -> "Accumulator":
+    def chain(cls) -> Accumulator:
         """Blocks chained through c (tensor cores)."""
         return cls("chain")
 
     @classmethod
-    def floating(cls, format: Union[str, FloatFormat] = "fp32",  # noqa: A002 - the natural name
-                 rounding: Union[str, RoundMode] = RoundMode.nearest_even) -> "Accumulator":
+    def floating(cls, format: str | FloatFormat = "fp32",
+                 rounding: str | RoundMode = RoundMode.nearest_even) -> Accumulator:
         """A floating-point accumulator: ``acc = round(acc + x)``, one rounding per addition."""
         return cls("float", format=format, rounding=rounding)  # type: ignore[arg-type]
 
     @classmethod
-    def exact(cls) -> "Accumulator":
+    def exact(cls) -> Accumulator:
         """An exact (Kulisch) accumulator: one rounding at the very end."""
         return cls("exact")
 
     @classmethod
-    def integer(cls, bits: int, overflow: str = "wrap") -> "Accumulator":
+    def integer(cls, bits: int, overflow: str = "wrap") -> Accumulator:
         """A ``bits``-bit two's-complement integer register that wraps or saturates."""
         return cls("int", bits=bits, overflow=overflow)
 
@@ -176,21 +176,21 @@ class DotUnit:
     """
 
     name: str  #: label, returned by ``str()``
-    in_format: Union[FloatFormat, IntFormat]  #: element format of a and b
+    in_format: FloatFormat | IntFormat  #: element format of a and b
     n: int  #: products per block
-    frac_bits: Optional[int]  #: F: alignment grid 2**(eta - F); None: exact terms
+    frac_bits: int | None  #: F: alignment grid 2**(eta - F); None: exact terms
     raw_product_exponent: bool = True  #: product exponent e_a + e_b (else floor(log2|ab|))
     term_rounding: RoundMode = RoundMode.toward_zero  #: rounding of each term onto the grid
     c_inside: bool = True  #: c joins the alignment (else added after the block sum)
-    min_exp: Optional[int] = None  #: floor of eta; None for none
+    min_exp: int | None = None  #: floor of eta; None for none
     out_format: FloatFormat = _formats.fp32  #: result format (decoded into float32)
     out_rounding: RoundMode = RoundMode.toward_zero  #: final rounding
     subnormals_out: bool = True  #: False: subnormal results flush to zero
     subnormals_in: bool = True  #: False: subnormal inputs flush to zero
     odd_even: bool = False  #: even/odd-indexed products aligned as two groups
     accumulator: Accumulator = CHAIN  #: combination of block results along K
-    chunk: Optional[int] = None  #: products per chunk (restart + outer accumulation)
-    outer: Optional[Accumulator] = None  #: accumulator of the chunk results
+    chunk: int | None = None  #: products per chunk (restart + outer accumulation)
+    outer: Accumulator | None = None  #: accumulator of the chunk results
 
     def __post_init__(self) -> None:
         fin = self.in_format

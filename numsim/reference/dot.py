@@ -14,8 +14,9 @@ values: the product is ``a * sa * b * sb`` and its raw exponent ``e(a) + e(sa) +
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from fractions import Fraction
-from typing import TYPE_CHECKING, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Union
 
 from numsim.formats import FloatFormat, fp32
 from numsim.policies import Overflow, RoundMode
@@ -38,7 +39,7 @@ def _exp(x: Fraction, emin: int) -> int:
     return max(floor_log2(abs(x)), emin)
 
 
-def _special_sum(values: Sequence[Value]) -> Optional[float]:
+def _special_sum(values: Sequence[Value]) -> float | None:
     """NaN / Inf of a sum of terms of which some may be special, or None if all are finite."""
     if any(isinstance(v, float) and math.isnan(v) for v in values):
         return math.nan
@@ -50,7 +51,7 @@ def _special_sum(values: Sequence[Value]) -> Optional[float]:
     return None
 
 
-def _special(terms: Sequence[tuple[Value, Value]], c: Value) -> Optional[float]:
+def _special(terms: Sequence[tuple[Value, Value]], c: Value) -> float | None:
     """NaN / Inf result of a block, or None when every operand is finite."""
     vals: list[Value] = [c]
     for a, b in terms:
@@ -93,7 +94,7 @@ def _aligned(unit: DotUnit, prods: list[tuple[Fraction, int]], c: Fraction) -> F
 
 
 def block_sum(unit: DotUnit, a: Sequence[Value], b: Sequence[Value], c: Value,
-              sa: Optional[Sequence[Fraction]] = None, sb: Optional[Sequence[Fraction]] = None,
+              sa: Sequence[Fraction] | None = None, sb: Sequence[Fraction] | None = None,
               scale_emin: int = -(1 << 20)) -> Value:
     """Exact value of one block before the output rounding (steps 1-6 of the unit docstring).
 
@@ -156,7 +157,7 @@ def round_output(unit: DotUnit, v: Value) -> int:
     return round_to(unit.out_format, v, unit.out_rounding, unit.subnormals_out)
 
 
-def result_format(unit: DotUnit) -> Optional[FloatFormat]:
+def result_format(unit: DotUnit) -> FloatFormat | None:
     """Format of a unit's results: the last accumulator's (None for an integer result)."""
     last = unit.outer if unit.outer is not None else unit.accumulator
     if last.kind == "float":
@@ -211,9 +212,9 @@ def _exact_add(x: Value, y: Value) -> Value:
 
 
 def dot_result(unit: DotUnit, a: Sequence[Value], b: Sequence[Value], c: Value = 0,
-               sa: Optional[Sequence[Fraction]] = None, sb: Optional[Sequence[Fraction]] = None,
+               sa: Sequence[Fraction] | None = None, sb: Sequence[Fraction] | None = None,
                scale_emin: int = -(1 << 20),
-               chunk_scales: Optional[Sequence[Value]] = None) -> tuple[Union[int, Fraction], int]:
+               chunk_scales: Sequence[Value] | None = None) -> tuple[int | Fraction, int]:
     """The unit's result for ``c + sum a_i b_i`` over all K and the number of integer overflows.
 
     Args:
@@ -242,13 +243,13 @@ def dot_result(unit: DotUnit, a: Sequence[Value], b: Sequence[Value], c: Value =
     int_lsb = pow2(-2 * getattr(fin, "frac_bits", 0))
     overflows = 0
     fc: Value = c if _is_special(c) else Fraction(c)
-    outer: Union[Value, _Register] = fc
+    outer: Value | _Register = fc
     if outer_def is not None and outer_def.kind == "int":
         outer = _Register(outer_def, Fraction(fc), int_lsb)
     code = 0  # code of the last rounded float result
     for ci, lo0 in enumerate(range(0, K, chunk)):
         start: Value = fc if outer_def is None else Fraction(0)
-        acc: Union[Value, _Register] = _Register(acc_def, Fraction(start), int_lsb) if acc_def.kind == "int" else start
+        acc: Value | _Register = _Register(acc_def, Fraction(start), int_lsb) if acc_def.kind == "int" else start
         for lo in range(lo0, min(lo0 + chunk, K), n):
             hi = min(lo + n, K)
             blk = (a[lo:hi], b[lo:hi])
