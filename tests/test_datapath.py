@@ -598,3 +598,92 @@ def test_blas_exact_path_refuses_wide_spans() -> None:
     assert not dp_api._blas_exact_ok(unit, A, B)  # 2**60 + 2**-60 needs 121 bits
     assert dp.matmul(A, B, unit)[0, 0] == np.float32(2.0 ** 60)
     assert dp_api._blas_exact_ok(unit, A[:, :1], B[:1])
+
+
+# --------------------------------------------------------------------------------------------
+# (e) MX Dot / DotGeneral on BlockArrays == the reference with scales factored out
+# --------------------------------------------------------------------------------------------
+MX_CASES = [("mxfp8_e4m3", "mxdotp"), ("mxfp8_e4m3", "ocp-mx-exact"), ("mxfp8_e5m2", "h100-e5m2"),
+            ("mxfp6_e2m3", "ocp-mx-exact"), ("mxfp6_e3m2", "mi100-fp16"), ("mxfp4_e2m1", "b200-e4m3"),
+            ("mxfp4_e2m1", "h100-e4m3-promote128"), ("mx6", "ocp-mx-exact"), ("mx9", "a100-bf16"),
+            ("mx4", "mxdotp"), ("nvfp4", "ocp-mx-exact"), ("nvfp4", "h100-e4m3"),
+            ("mxint8", "int8-acc32"), ("mxint8", "int8-acc16-sat")]
+
+
+def _mx_data(rng: np.random.Generator, shape: tuple[int, int], bs: int) -> np.ndarray:
+    """Rows of blocks with different magnitudes (scale exponents), zero blocks and one NaN block."""
+    x = rng.standard_normal(shape) * 2.0 ** rng.integers(-20, 20, (shape[0], 1))
+    x *= np.repeat(2.0 ** rng.integers(-6, 6, (shape[0], -(-shape[1] // bs))), bs, axis=1)[:, : shape[1]]
+    x[1, :bs] = 0.0
+    x[2, bs // 2] = np.nan
+    return x.astype(np.float32)
+
+
+def _ref_scales(blk: numsim.BlockArray) -> list[list[Fraction]]:
+    """Per-element scale values (block scale times 2**-micro) of each row, as Fractions."""
+    fmt = blk.format
+    out = []
+    for r in range(blk.codes.shape[0]):
+        row = []
+        for j in range(blk.codes.shape[1]):
+            s = ref_codec.decode(fmt.scale, int(blk.scales[r, j]))
+            for i in range(fmt.block_size):
+                mu = int(blk.micro[r, j, i // fmt.sub_block_size]) if blk.micro is not None else 0
+                row.append(s if isinstance(s, float) else s / 2 ** mu)
+        out.append(row)
+    return out
+
+
+@pytest.mark.parametrize("fmt_name,unit_name", MX_CASES)
+def test_mx_matmul_matches_reference(fmt_name: str, unit_name: str) -> None:
+    fmt, unit = F.get(fmt_name), dp.get(unit_name)
+    rng = np.random.default_rng(sum(map(ord, fmt_name + unit_name)))
+    M, K, N = 4, 3 * fmt.block_size + 5, 3
+    A = numsim.encode(_mx_data(rng, (M, K), fmt.block_size), fmt, axis=1)
+    B = numsim.encode(_mx_data(rng, (N, K), fmt.block_size).T.copy(), fmt, axis=0)
+    C = (rng.standard_normal((M, N)) * 4).astype(np.float32)
+    D, over = dp.mx_matmul(A, B, unit, C, return_overflows=True)
+    av = [[ref_codec.decode(fmt.element, int(c)) for c in row.reshape(-1)] for row in A.codes]
+    bv = [[ref_codec.decode(fmt.element, int(c)) for c in row.reshape(-1)] for row in B.codes]
+    sa, sb = _ref_scales(A), _ref_scales(B)
+    for i in range(M):
+        for j in range(N):
+            if isinstance(unit.in_format, F.IntFormat):  # integer unit: block scales at each MX block
+                ref_unit = replace(unit, chunk=fmt.block_size, outer=unit.outer or ACC.floating(F.fp32))
+                f = fmt.element.frac_bits
+                chunk_scales = [sa[i][k] * sb[j][k] / 2 ** (2 * f) for k in range(0, len(av[i]), fmt.block_size)]
+                code, want_over = ref_dot.dot_result(ref_unit, [x * 2 ** f for x in av[i]],
+                                                     [y * 2 ** f for y in bv[j]], Fraction(float(C[i, j])),
+                                                     chunk_scales=chunk_scales)
+                assert int(over[i, j]) == want_over
+            else:
+                semin = fmt.scale.emin if not fmt.scale.field0_normal else -(1 << 20)
+                code, _ = ref_dot.dot_result(unit, av[i], bv[j], Fraction(float(C[i, j])), sa[i], sb[j], semin)
+                ref_unit = unit
+            want = np.float32(float(ref_codec.decode(ref_dot.result_format(ref_unit), code)))
+            if fmt.tensor_scale:
+                want = np.float32(np.float32(A.tensor_scale) * np.float32(B.tensor_scale)) * want
+            got = D[i, j]
+            assert (np.isnan(got) and np.isnan(want)) or got == want, (i, j, got, want)
+    assert np.isnan(D[2]).all()  # the NaN block of row 2 of A
+
+
+def test_mx_errors() -> None:
+    x = np.ones((2, 32), np.float32)
+    a = numsim.encode(x, "mxfp8_e4m3")
+    with pytest.raises(TypeError, match="BlockArray"):
+        dp.mx_dot(x, a, dp.get("mxdotp"))
+    with pytest.raises(ValueError, match="one block format"):
+        dp.mx_dot(a, numsim.encode(x, "mxfp8_e5m2"), dp.get("mxdotp"))
+    with pytest.raises(ValueError, match="last axis"):
+        dp.mx_dot(numsim.encode(x, "mxfp8_e4m3", axis=0), a, dp.get("mxdotp"))
+    with pytest.raises(ValueError, match="K mismatch"):
+        dp.mx_dot(a, numsim.encode(np.ones((2, 64), np.float32), "mxfp8_e4m3"), dp.get("mxdotp"))
+    with pytest.raises(ValueError, match="not exactly representable"):
+        dp.mx_dot(a, a, dp.get("h100-fp16").__class__("tiny-in", F.FloatFormat(3, 1), 4, 20))
+    with pytest.raises(ValueError, match="integer elements"):
+        dp.mx_dot(a, a, dp.get("int8-acc32"))
+    with pytest.raises(ValueError, match="axis 1"):
+        dp.mx_matmul(a, a, dp.get("mxdotp"))
+    with pytest.raises(TypeError, match="DotUnit"):
+        dp.mx_dot(a, a, "mxdotp")

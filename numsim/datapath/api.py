@@ -155,19 +155,25 @@ def _run(unit: DotUnit, A: np.ndarray, B: np.ndarray, ra: np.ndarray, rb: np.nda
         scale = 2.0 ** fin.frac_bits
         ai = (A * scale).astype(np.int64)
         bi = (B * scale).astype(np.int64)
-        zeros = np.zeros((1, 1), np.int64)
-        za = np.broadcast_to(zeros, (A.shape[0], 1 + A.shape[1] // max(unit.chunk or A.shape[1], 1)))
-        zb = np.broadcast_to(zeros, (B.shape[0], za.shape[1]))
-        out, over = int_rows(ai, bi, ra, rb, _int_c(c, unit, R, shape, cname), za, za.astype(bool), zb, zb.astype(bool),
+        chunks = -(-A.shape[1] // (unit.chunk or A.shape[1]))
+        sexp_a, sexp_b = np.zeros((A.shape[0], chunks), np.int64), np.zeros((B.shape[0], chunks), np.int64)
+        snan_a, snan_b = np.zeros(sexp_a.shape, np.bool_), np.zeros(sexp_b.shape, np.bool_)
+        out, over = int_rows(ai, bi, ra, rb, _int_c(c, unit, R, shape, cname), sexp_a, snan_a, sexp_b, snan_b,
                              lower(fp32), po, prm)
         return out.reshape(shape), over.reshape(shape)
     ftz = not unit.subnormals_in
-    am, ae, ak = _split(A, fin.man_bits, fin.emin, ftz)
-    bm, be, bk = _split(B, fin.man_bits, fin.emin, ftz)
-    cbits = _c_bits(c, shape, cname).reshape(R)
-    if ftz:  # the caller's c is flushed too
+    return _run_split(unit, _split(A, fin.man_bits, fin.emin, ftz), _split(B, fin.man_bits, fin.emin, ftz), ra, rb,
+                      c, shape, cname, fin.man_bits)
+
+
+def _run_split(unit: DotUnit, a: tuple[np.ndarray, ...], b: tuple[np.ndarray, ...], ra: np.ndarray,
+               rb: np.ndarray, c: Any, shape: tuple[int, ...], cname: str, man_in: int) -> tuple[np.ndarray, np.ndarray]:
+    """Float-unit rows from decomposed operands ``(m, e, kind)`` with ``man_in`` fraction bits."""
+    cbits = _c_bits(c, shape, cname).reshape(ra.size)
+    if not unit.subnormals_in:  # the caller's c is flushed too
         cbits = np.where((cbits & 0x7F800000) == 0, cbits & 0x80000000, cbits)
-    out = float_rows(am, ae, ak, bm, be, bk, ra, rb, cbits, lower(fp32), p, pa, po, prm)
+    p, pa, po = _formats_of(unit)
+    out = float_rows(*a, *b, ra, rb, cbits, lower(fp32), p, pa, po, _params(unit, man_in))
     return out.astype(np.float32).reshape(shape), np.zeros(shape, np.int64)
 
 

@@ -123,6 +123,8 @@ def block_sum(unit: DotUnit, a: Sequence[Value], b: Sequence[Value], c: Value,
         if fx == 0 or fy == 0:
             continue  # zero products are dropped
         t = fx * sa[i] * fy * sb[i]
+        if t == 0:
+            continue  # a zero scale (NVFP4's all-zero block) gives zero products
         if unit.raw_product_exponent:
             exp = _exp(fx, emin) + _exp(fy, emin) + _exp(sa[i], scale_emin) + _exp(sb[i], scale_emin)
         else:
@@ -233,6 +235,11 @@ def dot_result(unit: DotUnit, a: Sequence[Value], b: Sequence[Value], c: Value =
     K, n = len(a), unit.n
     sa = sa if sa is not None else [Fraction(1)] * K
     sb = sb if sb is not None else [Fraction(1)] * K
+    # a NaN scale makes every product of its block NaN (OCP MX: the whole block is NaN)
+    a = [math.nan if _is_special(s) else x for x, s in zip(a, sa)]
+    b = [math.nan if _is_special(s) else y for y, s in zip(b, sb)]
+    sa = [Fraction(1) if _is_special(s) else s for s in sa]
+    sb = [Fraction(1) if _is_special(s) else s for s in sb]
     fin = unit.in_format
     if isinstance(fin, FloatFormat):
         a = [_flush(x, fin, unit) for x in a]
