@@ -15,7 +15,9 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange
+from llvmlite import ir
+from numba import config, njit, prange, types
+from numba.core.extending import intrinsic
 
 from .core import (
     K_FINITE,
@@ -536,26 +538,43 @@ def int_rows(a, b, ra, rb, c, sexp_a, snan_a, sexp_b, snan_b, pc, po, prm):
 # ----------------------------------------------------------------------------------------------
 # fast paths
 # ----------------------------------------------------------------------------------------------
-@njit(inline="always")
-def _fast_block(am, ae, bm, be, ck, cs, cE, csig, cP, p, prm, sh0):
-    """Output code of one block (the whole of the given slices) of a chained, truncating,
-    raw-exponent unit with finite operands.
+if config.DISABLE_JIT:  # plain Python (tox -e nojit): intrinsics do not run
+    fast_bit_length = bit_length
+else:
+    @intrinsic
+    def _ctlz(typingctx, x):
+        """LLVM's count-leading-zeros of an int64 (one instruction, no branches)."""
+        sig = types.int64(types.int64)
 
-    The same arithmetic as :func:`_grid_sum` with ``term_mode = toward_zero``, written without
-    branches so that LLVM vectorizes it: a term's grid position is
-    ``(|prod| << (F - 2 man)) >> (eta - e_a - e_b)`` (the caller checks ``F >= 2 man``). The loops
-    run over slices from index 0, which lets LLVM drop numba's negative-index wraparound.
+        def codegen(context, builder, signature, args):
+            return builder.ctlz(args[0], ir.Constant(ir.IntType(1), 0))
+        return sig, codegen
+
+    @njit(inline="always")
+    def fast_bit_length(v):
+        """Number of bits of a non-negative int64 (0 for 0)."""
+        return 64 - _ctlz(v)
+
+
+@njit(inline="always")
+def _fast_sum(am, ae, bm, be, cin, cs, cE, csig, cP, prm, sh0):
+    """Aligned, truncated sum ``(S, lsb, any)`` of one block (the whole of the given slices) of a
+    truncating, raw-exponent unit with finite operands; ``any`` is False for an empty block.
+
+    The arithmetic of :func:`_grid_sum` with ``term_mode = toward_zero``, written without branches
+    so that LLVM vectorizes it: a term's grid position is ``(|prod| << (F - 2 man)) >> (eta - e_a -
+    e_b)`` (the caller checks ``F >= 2 man``). The loops run over slices from index 0, which lets
+    LLVM drop numba's negative-index wraparound.
     """
     n = am.size
     eta = NO_FLOOR
     for i in range(n):
         pe = ae[i] + be[i]
         eta = max(eta, pe if am[i] * bm[i] != 0 else NO_FLOOR)
-    cin = ck == K_FINITE
     if cin:
         eta = max(eta, max(cE, C_EMIN))
     if eta == NO_FLOOR:
-        return 0
+        return 0, 0, False
     eta = max(eta, prm.min_exp)
     S = 0
     for i in range(n):
@@ -567,38 +586,50 @@ def _fast_block(am, ae, bm, be, ck, cs, cE, csig, cP, p, prm, sh0):
     if cin:
         u = _place(csig, cE - cP - eta + F, cs, TOWARD_ZERO)
         S += -u if cs else u
-    return _round_out(1 if S < 0 else 0, abs(S), eta - F, p, prm.out_mode, prm.subnormals_out)
+    return S, eta - F, True
 
 
 @njit(inline="always")
 def _fast_row(am, ae, bm, be, cbits, fc, p, po, prm, k):
-    """Result code and format of one row on the fast chained path (float outer accumulator optional)."""
+    """Result code and format of one row on the fast chained path (float outer accumulator optional).
+
+    Between blocks the accumulator stays unpacked; a truncated result in the normal range is
+    unpacked directly (its significand is the top ``man + 1`` bits of the sum), every other result
+    goes through :func:`_round_out` and back through ``unpack``.
+    """
     K = am.size
     chunk = prm.chunk if prm.chunk > 0 else K
     sh0 = prm.frac_bits - 2 * prm.man_in
+    man = p.man_bits
     ocode = cbits
     of = fc
-    code = 0
-    cf = p
     for lo0 in range(0, K, chunk):
         hi0 = min(lo0 + chunk, K)
-        if prm.chunk > 0:
-            code = 0
-            cf = p
-        else:
-            code = ocode
-            cf = of
+        code = 0 if prm.chunk > 0 else ocode
+        ck, cs, cE, csig, cP = unpack_in(code, p if prm.chunk > 0 else of)
         for lo in range(lo0, hi0, prm.n):
-            ck, cs, cE, csig, cP = unpack_in(code, cf)
-            if ck == K_NAN or ck == K_INF:  # a result overflowed: Inf stays Inf (operands are finite)
-                code = p.inf_code | (p.sign_mask if cs else 0) if ck == K_INF else p.nan_code
-            else:
-                hi = min(lo + prm.n, hi0)
-                code = _fast_block(am[lo:hi], ae[lo:hi], bm[lo:hi], be[lo:hi], ck, cs, cE, csig, cP, p, prm, sh0)
-            cf = p
+            if ck == K_NAN or ck == K_INF:  # Inf stays Inf (operands are finite); NaN stays NaN
+                code = p.nan_code if ck == K_NAN else p.inf_code | (p.sign_mask if cs else 0)
+                break
+            hi = min(lo + prm.n, hi0)
+            S, lsb, nonempty = _fast_sum(am[lo:hi], ae[lo:hi], bm[lo:hi], be[lo:hi], ck == K_FINITE, cs, cE, csig,
+                                         cP, prm, sh0)
+            mag = abs(S)
+            if prm.out_mode == TOWARD_ZERO and mag != 0:
+                P = fast_bit_length(mag) - 1
+                E = P + lsb
+                if p.emin <= E <= p.emax:
+                    ck, cs, cE, cP = K_FINITE, (1 if S < 0 else 0), E, man
+                    csig = mag >> (P - man) if P >= man else mag << (man - P)
+                    code = -1  # the code is built from the state at the end
+                    continue
+            code = _round_out(1 if S < 0 else 0, mag, lsb, p, prm.out_mode, prm.subnormals_out) if nonempty else 0
+            ck, cs, cE, csig, cP = unpack_in(code, p)
+        if code == -1:
+            code = ((cE + p.exp_bias) << man) | (csig & ((1 << man) - 1)) | (p.sign_mask if cs else 0)
         if prm.chunk == 0:
-            return code, cf
-        ocode = add_round(k, ocode, of, code, cf, po, prm.outer_mode)
+            return code, p
+        ocode = add_round(k, ocode, of, code, p, po, prm.outer_mode)
         of = po
     return ocode, of
 
@@ -679,11 +710,15 @@ def _f32_round(x, mode, subnormals):
     return f
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def combine_f32(acc, S, prm):
-    """:func:`combine_blocks` for FP32 block results and an FP32 accumulator (float conversions)."""
+    """:func:`combine_blocks` for FP32 block results and an FP32 accumulator (float conversions).
+
+    Serial on purpose: it alternates with multithreaded BLAS calls, and two thread pools that
+    spin-wait on the same cores slow each other down many times over.
+    """
     R, N = S.shape
-    for r in prange(R):
+    for r in range(R):
         for j in range(N):
             a = acc[r, j]
             if not np.isfinite(a):
@@ -696,14 +731,15 @@ def combine_f32(acc, S, prm):
     return acc
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def combine_blocks(acc, S, p, pa, prm):
     """One block of the float64-BLAS exact path: ``acc`` (values) updated in place from exact sums ``S``.
 
     Chain: ``acc = round_out(acc + S)``; float accumulator: ``acc = round_acc(acc + round_out(S))``.
+    Serial, like :func:`combine_f32`.
     """
     R, N = S.shape
-    for r in prange(R):
+    for r in range(R):
         for j in range(N):
             a = acc[r, j]
             if not np.isfinite(a):

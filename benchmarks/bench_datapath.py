@@ -1,0 +1,80 @@
+"""Throughput of datapath GEMM emulation against float32 / float64 BLAS (numpy matmul) in the same run.
+
+Usage: ``python benchmarks/bench_datapath.py [--size 1024] [--reps 5]``. Inputs are N(0, 1) values
+quantized to FP8 E4M3 (int8 for the integer unit; MXFP8 blocks for the MX row); every numsim row
+is bit-exact (tests/test_datapath.py holds each path to the Fraction reference).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from typing import Callable
+
+import numba
+import numpy as np
+
+import numsim
+from numsim import datapath as dp
+
+
+def bench(fn: Callable[[], object], reps: int) -> tuple[float, float]:
+    """(median, best) seconds of ``reps`` calls after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), min(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", type=int, default=1024, help="M = K = N")
+    ap.add_argument("--reps", type=int, default=5)
+    args = ap.parse_args()
+    n = args.size
+    rng = np.random.default_rng(0)
+    A = numsim.quantize(rng.standard_normal((n, n)).astype(np.float32), "fp8_e4m3")
+    B = numsim.quantize(rng.standard_normal((n, n)).astype(np.float32), "fp8_e4m3")
+    A64, B64 = A.astype(np.float64), B.astype(np.float64)
+    Ai = rng.integers(-128, 128, (n, n)).astype(np.float64)
+    Bi = rng.integers(-128, 128, (n, n)).astype(np.float64)
+    MA = numsim.encode(A, "mxfp8_e4m3", axis=1)
+    MB = numsim.encode(B, "mxfp8_e4m3", axis=0)
+    macs = n ** 3
+    rows: list[tuple[str, str, Callable[[], object], int]] = [
+        ("float32 BLAS (numpy matmul)", "anchor", lambda: A @ B, args.reps),
+        ("float64 BLAS (numpy matmul)", "anchor", lambda: A64 @ B64, args.reps),
+        ("h100-e4m3 (N=32, F=13, RZ)", "vectorized truncation", lambda: dp.matmul(A, B, dp.get("h100-e4m3")),
+         args.reps),
+        ("h100-e4m3-promote128", "vectorized truncation", lambda: dp.matmul(A, B, dp.get("h100-e4m3-promote128")),
+         args.reps),
+        ("b200-e4m3 (N=32, F=25, RZ)", "vectorized truncation", lambda: dp.matmul(A, B, dp.get("b200-e4m3")),
+         args.reps),
+        ("ocp-mx-exact", "float64 BLAS exact", lambda: dp.matmul(A, B, dp.get("ocp-mx-exact")), args.reps),
+        ("mxdotp (N=8, exact, early acc.)", "float64 BLAS exact", lambda: dp.matmul(A, B, dp.get("mxdotp")),
+         args.reps),
+        ("int8-acc32 (int8 inputs)", "integer register", lambda: dp.matmul(Ai, Bi, dp.get("int8-acc32")), args.reps),
+        ("mxfp8_e4m3 mx_matmul, ocp-mx-exact", "general (Kulisch)",
+         lambda: dp.mx_matmul(MA, MB, dp.get("ocp-mx-exact")), max(1, args.reps // 2)),
+    ]
+    print(f"# matmul {n}x{n}x{n}; {platform.machine()}, {numba.config.NUMBA_NUM_THREADS} Numba threads, "
+          f"numpy {np.__version__}, numba {numba.__version__}")
+    print()
+    print("| unit | path | median ms | G MAC/s (median) | G MAC/s (best) | vs float32 BLAS |")
+    print("|---|---|---:|---:|---:|---:|")
+    blas = None
+    for name, path, fn, reps in rows:
+        med, best = bench(fn, reps)
+        if blas is None:
+            blas = med
+        print(f"| {name} | {path} | {med * 1e3:.1f} | {macs / med / 1e9:.3f} | {macs / best / 1e9:.3f} | "
+              f"{100 * blas / med:.1f}% |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
