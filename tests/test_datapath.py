@@ -687,3 +687,73 @@ def test_mx_errors() -> None:
         dp.mx_matmul(a, a, dp.get("mxdotp"))
     with pytest.raises(TypeError, match="DotUnit"):
         dp.mx_dot(a, a, "mxdotp")
+
+
+def test_fma_fp32_is_sequential_ieee_fma() -> None:
+    """fma-fp32 == a loop of correctly rounded FP32 FMAs (float64 products of FP32 values are exact;
+    the float64 sum is then rounded once through the exact reference)."""
+    rng = random.Random(3)
+    unit = dp.get("fma-fp32")
+    for _ in range(30):
+        a = [fp32_near(rng.uniform(-4, 4) * 2.0 ** rng.randint(-30, 30)) for _ in range(6)]
+        b = [fp32_near(rng.uniform(-4, 4) * 2.0 ** rng.randint(-30, 30)) for _ in range(6)]
+        acc = Fraction(0)
+        for x, y in zip(a, b):  # IEEE FMA: round(acc + x*y) once, nearest even
+            acc = ref_codec.decode(F.fp32, ref_dot.round_to(F.fp32, acc + x * y, RoundMode.nearest_even))
+        assert unit.dot(np.array(_as_f64(a)), np.array(_as_f64(b))) == np.float32(float(acc))
+
+
+# --------------------------------------------------------------------------------------------
+# (f) hypothesis: random units (every knob) and random inputs, kernel == reference
+# --------------------------------------------------------------------------------------------
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+IN_FORMATS = [F.fp16, F.bf16, F.fp8_e4m3, F.fp8_e5m2, F.fp6_e3m2, F.fp4_e2m1]
+OUT_FORMATS = [F.fp32, F.fp16, F.bf16, dp.fp32_m13]
+
+
+@st.composite
+def units(draw: Any) -> DotUnit:
+    """A random float DotUnit over every parameter (valid combinations only)."""
+    fin = draw(st.sampled_from(IN_FORMATS))
+    n = draw(st.integers(1, 9))
+    exact = draw(st.booleans())
+    frac = None if exact else draw(st.integers(0, 40))
+    c_inside = draw(st.booleans())
+    odd_even = not c_inside and draw(st.booleans())
+    acc_kind = draw(st.sampled_from(["chain", "float", "exact"]))
+    acc = {"chain": ACC.chain(), "exact": ACC.exact(),
+           "float": ACC.floating(draw(st.sampled_from(OUT_FORMATS[:3])),
+                                 draw(st.sampled_from(["nearest_even", "toward_zero", "nearest_away",
+                                                       "toward_positive", "toward_negative"])))}[acc_kind]
+    chunk = outer = None
+    if acc_kind != "exact" and draw(st.booleans()):
+        chunk = n * draw(st.integers(1, 3))
+        outer = draw(st.sampled_from([ACC.exact(), ACC.floating(F.fp32), ACC.floating(F.bf16, "toward_zero")]))
+    return DotUnit("hyp", fin, n, frac, raw_product_exponent=draw(st.booleans()),
+                   term_rounding=draw(st.sampled_from(["toward_zero", "nearest_even"])), c_inside=c_inside,
+                   min_exp=draw(st.sampled_from([None, -20, -133, 0])), out_format=draw(st.sampled_from(OUT_FORMATS)),
+                   out_rounding=draw(st.sampled_from(["toward_zero", "nearest_even"])),
+                   subnormals_out=draw(st.booleans()), subnormals_in=draw(st.booleans()), odd_even=odd_even,
+                   accumulator=acc, chunk=chunk, outer=outer)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(unit=units(), data=st.data())
+def test_hypothesis_units_match_reference(unit: DotUnit, data: Any) -> None:
+    fmt = unit.in_format
+    K = data.draw(st.integers(1, 3 * unit.n + 2))
+    codes = st.integers(0, (1 << fmt.total_bits) - 1)
+    vals = []
+    for _ in range(2 * K):
+        v = ref_codec.decode(fmt, data.draw(codes))
+        vals.append(v)
+    a, b = vals[:K], vals[K:]
+    c = data.draw(st.sampled_from([Fraction(0), Fraction(5, 1 << 20), Fraction(-7, 1 << 140), Fraction(3, 1 << 2),
+                                   Fraction(2) ** 127, -Fraction(2) ** 127]))
+    code = ref_dot.dot_code(unit, a, b, c)
+    want = _ref_f32_bits(unit, code)
+    got = unit.dot(np.array(_as_f64(a)), np.array(_as_f64(b)), np.float32(float(c)))
+    gb = 0x7FC00000 if np.isnan(got) else int(np.asarray(got, np.float32).reshape(1).view(np.uint32)[0])
+    assert gb == want, (unit, a, b, c, hex(gb), hex(want))

@@ -19,6 +19,8 @@ Others:
   in FP32 with RNE (OCP MX §6.1-6.2 read with exact internal precision; the spec leaves it open).
 - ``mxdotp``: MXDOTP (§3): blocks of 8 FP8 products (FP9 E5M3 internal format) summed exactly
   together with the FP32 accumulator ("early accumulation"), one RNE rounding per block.
+- ``fma-fp32``: IEEE 754 sequential fused multiply-add in FP32 (``d = RNE(c + a*b)`` per product),
+  the behaviour the Fasi et al. suite expects of A100's binary64 DMMA (§1.5), in FP32.
 - ``int8-acc{P}`` / ``int8-acc{P}-sat``: int8 products added one by one into a P-bit register that
   wraps (or saturates); every overflow is counted (§2).
 - ``fp8-chunked``: Wang et al. 2018 (§2): E5M2 products (exact in FP16), FP16 RNE accumulation in
@@ -92,6 +94,7 @@ _FP32_RNE = Accumulator.floating(_F32, _RNE)
 _OTHERS: dict[str, DotUnit] = {u.name: u for u in [
     DotUnit("ocp-mx-exact", _F32, 32, None, out_rounding=_RNE, accumulator=_FP32_RNE),
     DotUnit("mxdotp", fp9_e5m3, 8, None, out_rounding=_RNE),
+    DotUnit("fma-fp32", _F32, 1, None, out_rounding=_RNE),
     DotUnit("fp8-chunked", _formats.fp8_e5m2, 1, None, out_format=_formats.fp16, out_rounding=_RNE,
             accumulator=Accumulator.floating(_formats.fp16, _RNE), chunk=64,
             outer=Accumulator.floating(_formats.fp16, _RNE)),
