@@ -456,6 +456,36 @@ def _reg_add(r, v, bits, sat):
     return ((t + lim) & ((1 << bits) - 1)) - lim, 1
 
 
+@njit(inline="always")
+def _wrap_row(a, b, c, prm):
+    """A wrapping register without chunks: ``(value, overflows)`` from the exact running sum.
+
+    With ``T`` the exact running sum (an int64: the wrappers bound ``K * max|a_i b_i|``), the
+    register holds ``wrap(T)`` and an addition overflows exactly when it changes
+    ``q = floor((T + 2**(P-1)) / 2**P)``, the number of wraps: ``wrap(T_prev) + s`` leaves the
+    register's range iff ``T_prev + s`` crosses a multiple of ``2**P`` offset by ``2**(P-1)``.
+    """
+    K = a.size
+    P = prm.int_bits
+    half = 1 << (P - 1)
+    T = c
+    qp = (T + half) >> P
+    over = 0
+    for lo in range(0, K, prm.n):
+        hi = min(lo + prm.n, K)
+        x = a[lo:hi]
+        y = b[lo:hi]
+        s = 0
+        for i in range(x.size):
+            s += x[i] * y[i]
+        T += s
+        q = (T + half) >> P
+        over += 1 if q != qp else 0
+        qp = q
+    r = ((T + half) & ((1 << P) - 1)) - half
+    return float(r) * 2.0 ** prm.int_lsb, over
+
+
 @njit(cache=True)
 def int_row(a, b, c, sexp, snan, pc, po, prm, k):
     """One row of an integer unit: ``(value, overflows)``.
@@ -474,6 +504,8 @@ def int_row(a, b, c, sexp, snan, pc, po, prm, k):
     pinf = False
     ninf = False
     kul_clear(k)
+    if prm.chunk == 0 and prm.int_sat == 0:
+        return _wrap_row(a, b, c, prm)
     if prm.outer_kind == ACC_EXACT:
         kd, s = kul_add_code(k, c, pc)
         nan, pinf, ninf = _flags(kd, s)

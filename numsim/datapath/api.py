@@ -152,6 +152,8 @@ def _run(unit: DotUnit, A: np.ndarray, B: np.ndarray, ra: np.ndarray, rb: np.nda
     prm = _params(unit)
     p, pa, po = _formats_of(unit)
     if isinstance(fin, IntFormat):
+        if A.shape[1] * max(fin.max_int, -fin.min_int) ** 2 >= 2 ** 62:
+            raise ValueError(f"K={A.shape[1]}: sums of {fin} products this long exceed the kernels' int64")
         scale = 2.0 ** fin.frac_bits
         ai = (A * scale).astype(np.int64)
         bi = (B * scale).astype(np.int64)
