@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import time
 from importlib import resources
 from typing import Sequence
 
 import numpy as np
 
 from . import formats as F
-from .codec import quantize
+from .codec import decode, encode, quantize
 
 
 def _num(v: float) -> str:
@@ -84,6 +85,45 @@ def demo_table(x: np.ndarray) -> str:
     return _table([r for _, r in rows], header)
 
 
+#: (unit, operand format) rows of the datapath demo: FP8 GEMMs on the published units, then MX.
+_DEMO_UNITS = [("fma-fp32", "fp8_e4m3"), ("ada-e4m3", "fp8_e4m3"), ("h100-e4m3", "fp8_e4m3"),
+               ("h100-e4m3-promote128", "fp8_e4m3"), ("b200-e4m3", "fp8_e4m3"), ("ocp-mx-exact", "fp8_e4m3"),
+               ("mxdotp", "fp8_e4m3"), ("ocp-mx-exact", "mxfp8_e4m3"), ("ocp-mx-exact", "mxfp4_e2m1"),
+               ("b200-e4m3", "mxfp4_e2m1")]
+
+
+def datapath_table(w: np.ndarray, batch: int = 128, seed: int = 0) -> str:
+    """``w @ x`` for seeded N(0, 1) activations ``x`` on each demo unit: error against the exact
+    product of the same quantized operands, and throughput."""
+    from . import datapath as dp
+
+    x = np.random.default_rng(seed).standard_normal((w.shape[1], batch)).astype(np.float32)
+    rows = []
+    for name, fmt_name in _DEMO_UNITS:
+        unit = dp.get(name)
+        fmt = F.get(fmt_name)
+        t = time.perf_counter()
+        if isinstance(fmt, F.BlockFormat):
+            a, b = encode(w, fmt, axis=1), encode(x, fmt, axis=0)
+            d = dp.mx_matmul(a, b, unit)
+            qa, qb = decode(a).astype(np.float64), decode(b).astype(np.float64)
+        else:
+            k = math.floor(math.log2(float(np.max(np.abs(w))))) - fmt.emax  # power-of-two tensor scale
+            qa = quantize(np.ldexp(w.astype(np.float64), -k), fmt)
+            qb = quantize(x.astype(np.float64), fmt)
+            d = np.ldexp(dp.matmul(qa, qb, unit).astype(np.float64), k)
+            qa = np.ldexp(qa, k)
+        seconds = time.perf_counter() - t
+        exact = qa @ qb  # float64 reference of the same quantized operands
+        err = d.astype(np.float64) - exact
+        rel = float(np.linalg.norm(err) / np.linalg.norm(exact))
+        rows.append([name, fmt_name, f"{unit.n}", "exact" if unit.frac_bits is None else str(unit.frac_bits),
+                     f"{rel:.2e}", f"{np.max(np.abs(err)) / np.max(np.abs(exact)):.2e}",
+                     f"{w.size * batch / seconds / 1e9:.2f}"])
+    header = ["unit", "operands", "N", "F", "rel. error (Frobenius)", "max error / max |D|", "G MAC/s"]
+    return _table(rows, header)
+
+
 def golden_main(args: argparse.Namespace) -> int:
     """``numsim golden``: write golden vector files and their manifest; print one line per file."""
     from . import golden
@@ -149,6 +189,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"tensor: {what}, shape {x.shape}, std {x.std():.4g}, max |x| {np.abs(x).max():.4g}")
     print("blocks run along the last axis; policies: OCP defaults (nearest-even, saturate, floor scale)\n")
     print(demo_table(x))
+    if x.ndim == 2:
+        print(f"\nthe same tensor as the left operand of a GEMM with {128} seeded N(0, 1) activation columns, "
+              "on dot-product unit models;\nerror against the exact product of the same quantized operands "
+              "(the first call of each kernel includes its compilation)\n")
+        print(datapath_table(x))
     return 0
 
 

@@ -199,7 +199,7 @@ def kul_take(k):
     return sign, mag, KUL_LO + 32 * (t - 1) + 1
 
 
-@njit(inline="always")
+@njit(cache=True)
 def _round_out(sign, mag, lsb, p, mode, subnormals):
     """Code of ``(-1)**sign * mag * 2**lsb`` (mag >= 0) in ``p``; zero is +0, overflow is Inf."""
     if mag == 0:
@@ -287,7 +287,7 @@ def _prod_exp(am, ae, bm, be, i, prm):
     return bit_length(abs(prod)) - 1 + ae[i] + be[i] - 2 * prm.man_in
 
 
-@njit(inline="always")
+@njit(cache=True)
 def _grid_sum(am, ae, bm, be, lo, hi, step, cin, cs, cE, csig, cP, prm):
     """Aligned sum of products lo, lo+step, .. < hi (and c if ``cin``): ``(S, lsb)``; S == 0 if empty."""
     eta = NO_FLOOR
@@ -313,7 +313,7 @@ def _grid_sum(am, ae, bm, be, lo, hi, step, cin, cs, cE, csig, cP, prm):
     return S, eta - F
 
 
-@njit(inline="always")
+@njit(cache=True)
 def _block_to_kul(am, ae, bm, be, lo, hi, ck, cs, cE, csig, cP, k, prm):
     """Add the exact pre-rounding block value (unit steps 2-6) to the Kulisch accumulator ``k``."""
     cfin = ck == K_FINITE
@@ -334,7 +334,7 @@ def _block_to_kul(am, ae, bm, be, lo, hi, ck, cs, cE, csig, cP, k, prm):
         kul_add(k, cs, csig, cE - cP)
 
 
-@njit(inline="always")
+@njit(cache=True)
 def _block(am, ae, ak, bm, be, bk, lo, hi, ck, cs, cE, csig, cP, p, prm, k):
     """Output code of one block ``c + sum_{i=lo..hi-1} a_i b_i``; c given unpacked (kind, sign, E, sig, P)."""
     nan, pinf, ninf = _scan(am, ak, bm, bk, lo, hi)
@@ -456,7 +456,7 @@ def _reg_add(r, v, bits, sat):
     return ((t + lim) & ((1 << bits) - 1)) - lim, 1
 
 
-@njit(inline="always")
+@njit(cache=True)
 def _wrap_row(a, b, c, prm):
     """A wrapping register without chunks: ``(value, overflows)`` from the exact running sum.
 
@@ -621,7 +621,7 @@ def _fast_sum(am, ae, bm, be, cin, cs, cE, csig, cP, prm, sh0):
     return S, eta - F, True
 
 
-@njit(inline="always")
+@njit(cache=True)
 def _fast_row(am, ae, bm, be, cbits, fc, p, po, prm, k):
     """Result code and format of one row on the fast chained path (float outer accumulator optional).
 
