@@ -11,7 +11,7 @@ import argparse
 import platform
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numba
 import numpy as np

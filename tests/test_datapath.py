@@ -506,7 +506,7 @@ def test_int_unit_errors() -> None:
 # --------------------------------------------------------------------------------------------
 # (d) fast paths == the general kernel (itself == the reference), bit for bit
 # --------------------------------------------------------------------------------------------
-from numsim.datapath import api as dp_api  # noqa: E402
+from numsim.datapath import api as dp_api
 
 
 def _random_values(rng: np.random.Generator, fmt: F.FloatFormat, shape: tuple[int, ...], wide: bool) -> np.ndarray:
@@ -706,8 +706,8 @@ def test_fma_fp32_is_sequential_ieee_fma() -> None:
 # --------------------------------------------------------------------------------------------
 # (f) hypothesis: random units (every knob) and random inputs, kernel == reference
 # --------------------------------------------------------------------------------------------
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 IN_FORMATS = [F.fp16, F.bf16, F.fp8_e4m3, F.fp8_e5m2, F.fp6_e3m2, F.fp4_e2m1]
 OUT_FORMATS = [F.fp32, F.fp16, F.bf16, dp.fp32_m13]

@@ -80,20 +80,16 @@ def test_mx_formats_run_through_mx_matmul() -> None:
 def test_restored_after_an_exception_and_errors() -> None:
     lin = torch.nn.Linear(4, 2)
     original = torch.matmul
-    with pytest.raises(RuntimeError, match="boom"):
-        with dp.emulate(lin, "h100-fp16"):
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), dp.emulate(lin, "h100-fp16"):
+        raise RuntimeError("boom")
     assert "forward" not in vars(lin) and torch.matmul is original
-    with pytest.raises(TypeError, match="torch.nn.Module"):
-        with dp.emulate(object(), "h100-fp16"):
-            pass
+    with pytest.raises(TypeError, match="torch.nn.Module"), dp.emulate(object(), "h100-fp16"):
+        pass
     with pytest.raises(ValueError, match="two block formats"):
         with dp.emulate(lin, "h100-fp16", "mxfp8_e4m3", "fp16"):
             pass
-    with pytest.raises(KeyError, match="h100"):
-        with dp.emulate(lin, "h10-fp16"):
-            pass
+    with pytest.raises(KeyError, match="h100"), dp.emulate(lin, "h10-fp16"):
+        pass
     grouped = torch.nn.Conv2d(4, 4, 3, groups=2)
-    with pytest.raises(NotImplementedError, match="groups=1"):
-        with dp.emulate(grouped, "h100-fp16"):
-            pass
+    with pytest.raises(NotImplementedError, match="groups=1"), dp.emulate(grouped, "h100-fp16"):
+        pass

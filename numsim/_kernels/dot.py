@@ -231,17 +231,24 @@ def _flags(kd, s):
 
 
 @njit(cache=True)
+def kul_round(k, nan, pinf, ninf, p, mode, subnormals):
+    """Code in ``p`` of the Kulisch total rounded once by ``mode``, or of the special value that the
+    flags give (NaN, +-Inf); clears the accumulator."""
+    if nan or pinf or ninf:
+        kul_clear(k)
+        return _special_code(nan, pinf, ninf, p)
+    sign, mag, lsb = kul_take(k)
+    return _round_out(sign, mag, lsb, p, mode, subnormals)
+
+
+@njit(cache=True)
 def add_round(k, x, px, y, py, p, mode):
     """Code in ``p`` of ``round(x + y)``: codes ``x`` (format ``px``) and ``y`` (``py``), one rounding."""
     kx, sx = kul_add_code(k, x, px)
     ky, sy = kul_add_code(k, y, py)
     n1, p1, m1 = _flags(kx, sx)
     n2, p2, m2 = _flags(ky, sy)
-    if n1 or n2 or p1 or p2 or m1 or m2:
-        kul_clear(k)
-        return _special_code(n1 or n2, p1 or p2, m1 or m2, p)
-    sign, mag, lsb = kul_take(k)
-    return _round_out(sign, mag, lsb, p, mode, 1)
+    return kul_round(k, n1 or n2, p1 or p2, m1 or m2, p, mode, 1)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -345,8 +352,7 @@ def _block(am, ae, ak, bm, be, bk, lo, hi, ck, cs, cE, csig, cP, p, prm, k):
         S, lsb = _grid_sum(am, ae, bm, be, lo, hi, 1, ck == K_FINITE, cs, cE, csig, cP, prm)
         return _round_out(1 if S < 0 else 0, abs(S), lsb, p, prm.out_mode, prm.subnormals_out)
     _block_to_kul(am, ae, bm, be, lo, hi, ck, cs, cE, csig, cP, k, prm)
-    sign, mag, lsb = kul_take(k)
-    return _round_out(sign, mag, lsb, p, prm.out_mode, prm.subnormals_out)
+    return kul_round(k, False, False, False, p, prm.out_mode, prm.subnormals_out)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -401,12 +407,7 @@ def float_row(am, ae, ak, bm, be, bk, cbits, fc, p, pa, po, prm, k, kx):
                 nan, pinf, ninf = nan or n2, pinf or p2, ninf or m2
                 _block_to_kul(am, ae, bm, be, lo, hi, K_ZERO, 0, 0, 0, 0, k, prm)
         if prm.acc_kind == ACC_EXACT:  # the one rounding of an exact accumulator
-            if nan or pinf or ninf:
-                kul_clear(k)
-                code = _special_code(nan, pinf, ninf, p)
-            else:
-                sign, mag, lsb = kul_take(k)
-                code = _round_out(sign, mag, lsb, p, prm.out_mode, prm.subnormals_out)
+            code = kul_round(k, nan, pinf, ninf, p, prm.out_mode, prm.subnormals_out)
             cf = p
         if prm.chunk == 0:
             return code, cf
@@ -418,11 +419,7 @@ def float_row(am, ae, ak, bm, be, bk, cbits, fc, p, pa, po, prm, k, kx):
             n2, p2, m2 = _flags(kd, s)
             onan, opinf, oninf = onan or n2, opinf or p2, oninf or m2
     if prm.outer_kind == ACC_EXACT:
-        if onan or opinf or oninf:
-            kul_clear(kx)
-            return _special_code(onan, opinf, oninf, po), po
-        sign, mag, lsb = kul_take(kx)
-        return _round_out(sign, mag, lsb, po, prm.out_mode, prm.subnormals_out), po
+        return kul_round(kx, onan, opinf, oninf, po, prm.out_mode, prm.subnormals_out), po
     return ocode, of
 
 
@@ -532,21 +529,11 @@ def int_row(a, b, c, sexp, snan, pc, po, prm, k):
         kul_add(k, 1 if r < 0 else 0, abs(r), prm.int_lsb + sexp[ci])
         if prm.outer_kind == ACC_FLOAT:  # round(outer + r * scale): one rounding
             of = po
-            if nan or pinf or ninf:
-                kul_clear(k)
-                ocode = _special_code(nan, pinf, ninf, po)
-            else:
-                sign, mag, lsb = kul_take(k)
-                ocode = _round_out(sign, mag, lsb, po, prm.outer_mode, 1)
+            ocode = kul_round(k, nan, pinf, ninf, po, prm.outer_mode, 1)
     if prm.outer_kind == ACC_INT:
         return float(outer) * 2.0 ** prm.int_lsb, over
     if prm.outer_kind == ACC_EXACT:
-        if nan or pinf or ninf:
-            kul_clear(k)
-            ocode = _special_code(nan, pinf, ninf, po)
-        else:
-            sign, mag, lsb = kul_take(k)
-            ocode = _round_out(sign, mag, lsb, po, prm.out_mode, prm.subnormals_out)
+        ocode = kul_round(k, nan, pinf, ninf, po, prm.out_mode, prm.subnormals_out)
     return decode_value(ocode, po), over
 
 

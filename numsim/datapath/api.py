@@ -150,7 +150,7 @@ def _run(unit: DotUnit, A: np.ndarray, B: np.ndarray, ra: np.ndarray, rb: np.nda
     R = ra.size
     fin = unit.in_format
     prm = _params(unit)
-    p, pa, po = _formats_of(unit)
+    po = _formats_of(unit)[2]
     if isinstance(fin, IntFormat):
         if A.shape[1] * max(fin.max_int, -fin.min_int) ** 2 >= 2 ** 62:
             raise ValueError(f"K={A.shape[1]}: sums of {fin} products this long exceed the kernels' int64")

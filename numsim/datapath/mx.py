@@ -129,7 +129,7 @@ def _int_run(unit: DotUnit, a: BlockArray, b: BlockArray, ra: np.ndarray, rb: np
         cbits = np.zeros(ra.size, np.int64)
     else:
         cbits = _c_bits(c, shape, cname).reshape(-1)
-    p, pa, po = _formats_of(run_unit)
+    po = _formats_of(run_unit)[2]
     out, over = int_rows(parts[0][0], parts[1][0], ra, rb, cbits, parts[0][1], parts[0][2], parts[1][1],
                          parts[1][2], lower(fp32), po, _params(run_unit))
     return out.astype(np.float32).reshape(shape), over.reshape(shape)

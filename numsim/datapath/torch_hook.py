@@ -23,7 +23,8 @@ included. ``torch.matmul`` is replaced globally while the context is active.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator, Optional, Union
+from collections.abc import Iterator
+from typing import Any, Union
 
 import numpy as np
 
@@ -52,7 +53,7 @@ class _Product:
             raise ValueError(f"input_format={self.fa.name} and weight_format={self.fb.name}: MX products need "
                              "one block format")
 
-    def _fmt(self, f: Fmt, argument: str) -> Union[FloatFormat, IntFormat, BlockFormat]:
+    def _fmt(self, f: Fmt, argument: str) -> FloatFormat | IntFormat | BlockFormat:
         if f is None:
             return self.unit.in_format
         fmt = _formats.get(f) if isinstance(f, str) else f
@@ -119,7 +120,7 @@ def _matmul(torch: Any, prod: _Product) -> Any:
 
 
 @contextlib.contextmanager
-def emulate(model: Any, unit: Union[str, DotUnit], input_format: Fmt = None, weight_format: Fmt = None,
+def emulate(model: Any, unit: str | DotUnit, input_format: Fmt = None, weight_format: Fmt = None,
             matmul_ops: bool = True) -> Iterator[Any]:
     """Context in which ``model``'s Linear / Conv2d layers (and ``torch.matmul``) run on ``unit``.
 
@@ -143,7 +144,7 @@ def emulate(model: Any, unit: Union[str, DotUnit], input_format: Fmt = None, wei
         raise TypeError(f"unit={unit!r}: expected a DotUnit or a preset name")
     prod = _Product(unit, input_format, weight_format)
     patched: list[Any] = []
-    saved_matmul: Optional[Any] = None
+    saved_matmul: Any | None = None
     try:
         for m in model.modules():
             if isinstance(m, torch.nn.Linear):
