@@ -8,7 +8,8 @@ DUT. :func:`lint` and :func:`synth_stat` run the tools (``verilator --lint-only 
 ``iverilog -Wall``, ``yosys synth; stat``) on one unit and parameter set.
 
 Units: ``elem_decoder`` (element code -> FP32), ``elem_encoder`` (FP32 -> element code, nearest
-even, saturating or not).
+even, saturating or not), ``mx_encoder`` (a block of FP32 -> E8M0 floor scale + element codes,
+pipelined).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from . import formats as _formats
-from .formats import FloatFormat, IntFormat
+from .formats import BlockFormat, FloatFormat, IntFormat
 from .policies import Overflow
 
 
@@ -43,7 +44,8 @@ UNITS: dict[str, RtlUnit] = {
     u.name: u
     for u in [
         RtlUnit("elem_decoder", "numsim_elem_decoder", ("numsim_elem_decoder.sv",)),
-        RtlUnit("elem_encoder", "numsim_elem_encoder", ("numsim_elem_encoder.sv",)),
+        RtlUnit("elem_encoder", "numsim_elem_encoder", ("numsim_elem_round.sv", "numsim_elem_encoder.sv")),
+        RtlUnit("mx_encoder", "numsim_mx_encoder", ("numsim_elem_round.sv", "numsim_mx_encoder.sv")),
     ]
 }
 
@@ -113,17 +115,33 @@ def element_params(fmt: Any) -> dict[str, int]:
 
 
 def params(name: str, fmt: Any, overflow: Any = Overflow.saturate) -> dict[str, int]:
-    """Verilog parameters of unit ``name`` for element format ``fmt``.
+    """Verilog parameters of unit ``name`` for format ``fmt``.
 
     Args:
-        name: ``"elem_decoder"`` or ``"elem_encoder"``.
-        fmt: element format (name or descriptor).
-        overflow: encoder only: an :class:`~numsim.policies.Overflow`.
+        name: ``"elem_decoder"``, ``"elem_encoder"`` or ``"mx_encoder"``.
+        fmt: element format (decoder, encoder) or MX block format (``mx_encoder``: an E8M0
+            power-of-two scale, no microexponents, no tensor scale), as a name or descriptor.
+        overflow: ``elem_encoder`` only: an :class:`~numsim.policies.Overflow`.
+
+    Raises:
+        ValueError: a format the unit's RTL does not implement.
+        TypeError: a block format for an element unit.
     """
     unit(name)
-    p = element_params(fmt)
+    f = _formats.get(fmt)
+    if name == "mx_encoder":
+        if not isinstance(f, BlockFormat) or f.scale != _formats.e8m0 or f.sub_block_size or f.tensor_scale:
+            raise ValueError(f"format {f}: the MX encoder RTL needs a block format with an E8M0 scale, no "
+                             "microexponents and no tensor scale (mxfp8_e4m3 ... mxint8)")
+        p = element_params(f.element)
+        if isinstance(f.element, IntFormat):
+            p["Symmetric"] = int(f.element.symmetric)
+        p["BlockSize"] = f.block_size
+        return p
+    if isinstance(f, BlockFormat):
+        raise TypeError(f"format {f}: unit {name} takes an element format")
+    p = element_params(f)
     if name == "elem_encoder":
-        f = _formats.get(fmt)
         if isinstance(f, IntFormat):
             p["Symmetric"] = int(f.symmetric)
         p["Overflow"] = int(Overflow.parse(overflow, "overflow"))
@@ -256,7 +274,7 @@ def synth_stat(name: str, parameters: Mapping[str, int], yosys: str | None = Non
     reads = "; ".join(f"read_verilog -sv {p}" for p in sources(name))
     with tempfile.TemporaryDirectory(prefix="numsim-yosys-") as tmp:
         script = (f"{reads}; " + (f"chparam {chparam} {u.top}; " if chparam else "")
-                  + f"synth -top {u.top}; tee -q -o stat.txt stat; tee -q -o cmos.txt stat -tech cmos")
+                  + f"synth -flatten -top {u.top}; tee -q -o stat.txt stat; tee -q -o cmos.txt stat -tech cmos")
         r = _run([exe, "-q", "-p", script], cwd=tmp)
         if r.returncode != 0:
             raise RuntimeError(f"yosys failed on {name} {format_params(parameters)}:\n{r.stdout}{r.stderr}")

@@ -54,10 +54,12 @@ module numsim_elem_decoder #(
                     (Specials == 2) ? (code_i == (CodeW'(1) << MAGW)) : 1'b0;
 
     always_comb begin : p_lead
-      lead = '0;
+      logic [4:0] pos;  // one write to `lead` per evaluation (Icarus propagates every write)
+      pos = '0;
       for (int i = 0; i < ManBits; i++) begin
-        if (frac[i]) lead = 5'(i);
+        if (frac[i]) pos = 5'(i);
       end
+      lead = pos;
     end
     assign sub_frac = frac << (5'(ManBits) - lead);
 
@@ -94,10 +96,12 @@ module numsim_elem_decoder #(
     assign mag  = sign ? -code_i : code_i;
 
     always_comb begin : p_lead
-      lead = '0;
+      logic [4:0] pos;
+      pos = '0;
       for (int i = 0; i < IntBits; i++) begin
-        if (mag[i]) lead = 5'(i);
+        if (mag[i]) pos = 5'(i);
       end
+      lead = pos;
     end
     assign aligned = 24'(mag) << (5'd23 - lead);
     logic unused_lead_one;  // the hidden bit

@@ -33,14 +33,6 @@ module numsim_elem_encoder #(
   output logic [CodeW-1:0] code_o
 );
 
-  // The rounding datapath shared by both element kinds. `drop` low bits of sig24 lie below the
-  // target LSB; drop >= MIN_DROP whenever the result can be finite (smaller drops overflow), so
-  // only sig24[23:MIN_DROP-1] (KW kept bits and the round bit) pass through a short shifter of
-  // `shamt` = drop - MIN_DROP positions; the bits below only feed the sticky bit.
-  localparam int MIN_DROP = (IsInt != 0) ? 24 - IntBits : 23 - ManBits;
-  localparam int KW = 24 - MIN_DROP;      // kept bits at the smallest drop
-  localparam int SW = $clog2(KW + 2);     // shift-amount width (shamt <= KW + 1)
-
   logic        sign;
   logic [7:0]  exp_field;
   logic [22:0] frac;
@@ -56,89 +48,17 @@ module numsim_elem_encoder #(
   assign sig24     = {exp_field != 8'd0, frac};
   assign exp_unb   = (exp_field == 8'd0) ? -11'sd126 : $signed({3'b000, exp_field}) - 11'sd127;
 
-  // Shift right with a sticky bit (the only place a sticky bit is built).
-  logic [SW-1:0]     shamt;       // set by the element branch, <= KW + 1
-  logic [2*KW+1:0]   shifted;     // {kept, round bit, KW+1 bits below}
-  logic [KW-1:0]     kept;
-  logic              round_bit, sticky, round_up;
-
-  assign shifted   = {sig24[23:MIN_DROP-1], (KW + 1)'(0)} >> shamt;
-  assign kept      = shifted[2*KW+1:KW+2];
-  assign round_bit = shifted[KW+1];
-  assign sticky    = (|shifted[KW:0]) | (|sig24[MIN_DROP-2:0]);
-  assign round_up  = round_bit & (sticky | kept[0]);  // nearest, ties to even
-
-  if (IsInt == 0) begin : g_float
-    localparam int MAGW = ExpBits + ManBits;
-    localparam int EMIN = 1 - Bias;
-    localparam int ALLONES = (1 << MAGW) - 1;
-    localparam int MAX_MAG = (Specials == 0) ? ALLONES - (1 << ManBits) :
-                             (Specials == 1) ? ALLONES - 1 : ALLONES;
-    localparam int INF_MAG = ((1 << ExpBits) - 1) << ManBits;
-    localparam int NAN_MAG = (Specials == 0) ? INF_MAG | (1 << (ManBits - 1)) : ALLONES;
-    localparam logic [CodeW-1:0] SIGN_BIT = CodeW'(1) << MAGW;
-    localparam int MW = ManBits + 10;  // holds (exponent field <= 253) << ManBits + significand
-
-    logic signed [10:0] below;     // EMIN - exp_unb: binades below the normal range
-    logic signed [10:0] exp_eff;   // max(exp_unb, EMIN)
-    logic [MW-1:0]      mag;       // rounded magnitude code (unbounded exponent)
-    logic               ovf;
-    logic [CodeW-1:0]   mag_code, ovf_code, sat_code, nan_code;
-
-    assign below   = 11'(EMIN) - exp_unb;
-    assign exp_eff = (below > 11'sd0) ? 11'(EMIN) : exp_unb;
-    assign shamt   = (below <= 11'sd0) ? '0 :
-                     (below >= 11'(KW + 1)) ? SW'(KW + 1) : SW'(below);
-    // The field of exp_eff minus one, plus the kept significand: its leading one (if any)
-    // carries into the field, so a subnormal that rounds up becomes the smallest normal.
-    assign mag     = (MW'(exp_eff + 11'(Bias - 1)) << ManBits) + MW'(kept) + MW'(round_up);
-    assign ovf     = mag > MW'(MAX_MAG);
-
-    assign mag_code = {sign, mag[MAGW-1:0]};
-    assign sat_code = {sign, MAGW'(MAX_MAG)};
-    assign nan_code = (Specials == 2) ? SIGN_BIT : {sign, MAGW'(NAN_MAG)};
-    assign ovf_code = (Overflow == 0 || Specials == 3) ? sat_code :
-                      (Specials == 0) ? {sign, MAGW'(INF_MAG)} : nan_code;
-
-    always_comb begin : p_pack
-      if (in_nan) begin
-        code_o = (Specials == 3) ? {sign, MAGW'(0)} : nan_code;
-      end else if (in_inf || ovf) begin
-        code_o = ovf_code;
-      end else if (mag == '0 && Specials == 2) begin
-        code_o = '0;  // fnuz: no negative zero
-      end else begin
-        code_o = mag_code;
-      end
-    end
-  end else begin : g_int
-    localparam int MAX_POS = (1 << (IntBits - 1)) - 1;
-    localparam int MAX_NEG = (1 << (IntBits - 1)) - ((Symmetric != 0) ? 1 : 0);
-
-    logic signed [11:0] excess;    // drop - MIN_DROP
-    logic [KW:0]        mag;
-    logic               ovf;
-    logic [CodeW-1:0]   max_code, min_code;
-
-    assign excess = 12'(IntBits - 1 - FracBits) - 12'(exp_unb);
-    assign shamt  = (excess <= 12'sd0) ? '0 :
-                    (excess >= 12'(KW + 1)) ? SW'(KW + 1) : SW'(excess);
-    assign mag    = (KW + 1)'(kept) + (KW + 1)'(round_up);
-    // excess < 0 with a normal input: |integer| >= 2**IntBits
-    assign ovf    = (excess < 12'sd0) || (mag > (KW + 1)'(sign ? MAX_NEG : MAX_POS));
-    assign max_code = CodeW'(MAX_POS);
-    assign min_code = CodeW'(-MAX_NEG);
-
-    always_comb begin : p_pack
-      if (in_nan) begin
-        code_o = '0;
-      end else if (in_inf || ovf) begin
-        code_o = sign ? min_code : max_code;
-      end else begin
-        code_o = sign ? CodeW'(-mag) : CodeW'(mag);
-      end
-    end
-  end
+  numsim_elem_round #(
+    .IsInt(IsInt), .ExpBits(ExpBits), .ManBits(ManBits), .Bias(Bias), .Specials(Specials),
+    .IntBits(IntBits), .FracBits(FracBits), .Symmetric(Symmetric), .Overflow(Overflow)
+  ) u_round (
+    .sign_i(sign),
+    .nan_i (in_nan),
+    .inf_i (in_inf),
+    .exp_i (exp_unb),
+    .sig_i (sig24),
+    .code_o(code_o)
+  );
 
 endmodule
 

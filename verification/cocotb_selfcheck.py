@@ -8,17 +8,19 @@ verified the golden file; it hands over what a test needs through files and the 
 the clock and waits for ``done_o``. ``drive``: Python drives the DUT through the testbench's
 ``py_*`` ports with the rows of ``$NUMSIM_DRIVE`` (``<row> <input> <expected>`` in hex), checks
 each output, and reads the parameters back from the DUT to compare them with ``$NUMSIM_PARAMS``
-(numsim's, from the golden header). Both write sim_harness.parse_report's format to
-``$NUMSIM_REPORT``.
+(numsim's, from the golden header). ``protocol``: the valid/ready checks of a pipelined unit
+with a Python scoreboard. All write sim_harness.parse_report's format to ``$NUMSIM_REPORT``.
 """
 
 from __future__ import annotations
 
 import os
+import random
+from collections import deque
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import RisingEdge, Timer
+from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge, Timer
 
 #: Mismatches written to the report (the HDL testbenches' MaxReport default).
 MAX_REPORT = 16
@@ -40,7 +42,8 @@ def _params_differ(dut) -> list[str]:
     bad = []
     for tok in os.environ["NUMSIM_PARAMS"].split():
         name, _, value = tok.partition("=")
-        got = int(getattr(dut.g_lane[0].u_dut, name).value)
+        dut_scope = dut.u_dut if hasattr(dut, "u_dut") else dut.g_lane[0].u_dut
+        got = int(getattr(dut_scope, name).value)
         if got != int(value):
             bad.append(f"{name}: DUT has {got}, numsim says {value}")
     return bad
@@ -70,3 +73,120 @@ async def drive(dut) -> None:
         fh.write(f"SUMMARY count={len(rows)} errors={errors} eof=-1\n")
     assert not bad_params, "parameters differ from numsim: " + "; ".join(bad_params)
     assert errors == 0, f"{errors} mismatches in {len(rows)} Python-driven vectors"
+
+
+def _lanes_to_file(value: int, lanes: int, code_w: int, lane_w: int) -> int:
+    """DUT packing (code_w bits per lane) -> the golden file's packing (lane_w bits per lane)."""
+    mask = (1 << code_w) - 1
+    return sum(((value >> (code_w * i)) & mask) << (lane_w * i) for i in range(lanes))
+
+
+@cocotb.test()
+async def protocol(dut) -> None:
+    """valid/ready protocol of a pipelined unit, driven from Python, with a scoreboard.
+
+    Rows of ``$NUMSIM_DRIVE`` are ``<row> <x> <scale> <codes>`` (codes in the file's lane layout).
+    Phases: reset (valid_o low, ready_o high), back-to-back traffic (the first half of the rows:
+    every latency exactly ``$NUMSIM_LATENCY``), random valid gaps and ready stalls (latency at
+    least that; outputs hold while stalled; ready_o falls only when every stage is full and
+    stalled; order kept, nothing lost or duplicated), a reset with rows in flight (no output
+    survives it).
+    """
+    bad = _params_differ(dut)
+    latency = int(os.environ["NUMSIM_LATENCY"])
+    lanes, code_w, lane_w = (int(os.environ[k]) for k in ("NUMSIM_LANES", "NUMSIM_CODE_W", "NUMSIM_LANE_W"))
+    with open(os.environ["NUMSIM_DRIVE"]) as fh:  # noqa: ASYNC230 (before any simulated time)
+        rows = [(int(a), int(b, 16), int(c, 16), int(d, 16)) for a, b, c, d in (ln.split() for ln in fh if ln.strip())]
+    rng = random.Random(int(os.environ.get("NUMSIM_SEED", "1")))
+    half = len(rows) // 2
+    dut.py_drive_i.value = 1
+    dut.py_rst_ni.value = 0
+    dut.py_valid_i.value = 0
+    dut.py_ready_i.value = 1
+    dut.py_x_i.value = 0
+    cocotb.start_soon(Clock(dut.clk_i, 2, "ns").start())
+    await FallingEdge(dut.clk_i)
+    await ReadOnly()
+    if int(dut.valid_o.value) != 0:
+        bad.append("valid_o high during reset")
+    await FallingEdge(dut.clk_i)
+    dut.py_rst_ni.value = 1
+    for _ in range(4):
+        await FallingEdge(dut.clk_i)
+        await ReadOnly()
+        if int(dut.valid_o.value) != 0 or int(dut.ready_o.value) != 1:
+            bad.append("after reset with no input: valid_o must stay low and ready_o high")
+            break
+
+    errors, lines = 0, []
+    inflight: deque[tuple[int, int]] = deque()  # (index into rows, cycle accepted)
+    sent = done = cycle = last_stall = 0
+    held = None
+    while done < len(rows) and cycle < 20 * len(rows) + 100:
+        await FallingEdge(dut.clk_i)
+        cycle += 1
+        random_phase = sent >= half
+        v = sent < len(rows) and (not random_phase or rng.random() >= 0.3)
+        r = not random_phase or rng.random() >= 0.3
+        dut.py_valid_i.value = int(v)
+        if v:
+            dut.py_x_i.value = rows[sent][1]
+        dut.py_ready_i.value = int(r)
+        await ReadOnly()
+        vo, ro = int(dut.valid_o.value), int(dut.ready_o.value)
+        out = (int(dut.scale_o.value), int(dut.codes_o.value)) if vo else None
+        if held is not None and (vo, out) != held:
+            bad.append(f"cycle {cycle}: output changed while stalled (valid_o=1, ready_i=0)")
+        if not ro and not (vo and not r and len(inflight) == latency):
+            bad.append(f"cycle {cycle}: ready_o low with {len(inflight)} rows in flight, ready_i={int(r)}")
+        if vo and r:
+            if not inflight:
+                bad.append(f"cycle {cycle}: output with no row in flight")
+            else:
+                k, t_in = inflight.popleft()
+                # exactly `latency` unless a ready stall since its acceptance held it back
+                if (last_stall < t_in and cycle - t_in != latency) or cycle - t_in < latency:
+                    bad.append(f"row {rows[k][0]}: latency {cycle - t_in}, expected {latency}")
+                got_codes = _lanes_to_file(out[1], lanes, code_w, lane_w)
+                if (out[0], got_codes) != (rows[k][2], rows[k][3]):
+                    errors += 1
+                    if errors <= MAX_REPORT:
+                        row, x, s, c = rows[k]
+                        lines.append(f"MISMATCH {row} {x:x} {s:x} {c:x} {out[0]:x} {got_codes:x}")
+                done += 1
+        if v and ro:
+            inflight.append((sent, cycle))
+            sent += 1
+        held = (vo, out) if (vo and not r) else None
+        if not r:
+            last_stall = cycle
+    if done < len(rows):
+        bad.append(f"{len(rows) - done} rows never came out")
+
+    # a reset with rows in flight: valid_o drops at once and nothing comes out afterwards
+    await FallingEdge(dut.clk_i)
+    dut.py_ready_i.value = 0
+    dut.py_valid_i.value = 1
+    for _ in range(2):
+        await FallingEdge(dut.clk_i)
+    dut.py_rst_ni.value = 0
+    await ReadOnly()
+    if int(dut.valid_o.value) != 0:
+        bad.append("valid_o still high after an asynchronous reset")
+    await FallingEdge(dut.clk_i)
+    dut.py_rst_ni.value = 1
+    dut.py_valid_i.value = 0
+    dut.py_ready_i.value = 1
+    for _ in range(latency + 2):
+        await FallingEdge(dut.clk_i)
+        await ReadOnly()
+        if int(dut.valid_o.value) != 0:
+            bad.append("an output survived the reset")
+            break
+
+    with open(os.environ["NUMSIM_REPORT"], "w") as fh:  # noqa: ASYNC230 (after the last step)
+        fh.write("".join(f"{ln}\n" for ln in lines))
+        fh.write("".join(f"PROTOCOL {p}\n" for p in dict.fromkeys(bad)))
+        fh.write(f"SUMMARY count={done} errors={errors}\n")
+    assert not bad, "; ".join(dict.fromkeys(bad))
+    assert errors == 0, f"{errors} mismatches in {done} Python-driven rows"

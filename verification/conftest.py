@@ -2,6 +2,7 @@
 
 * Under NUMSIM_NO_SKIPS=1 (CI) a skipped test fails, as in tests/conftest.py: CI installs both
   simulators, so a missing one must not pass silently.
+* A ``sim`` test whose simulator is missing skips with the reason before any fixture runs.
 * ``golden_set``: the default golden vector set (level 1, seed 1) generated once per session
   into ``verification/sim_build/golden`` with ``numsim.golden.write_sets``.
 """
@@ -13,7 +14,7 @@ import shutil
 from typing import Any
 
 import pytest
-from sim_harness import BUILD_ROOT
+from sim_harness import BUILD_ROOT, require
 
 from numsim import golden
 
@@ -26,6 +27,15 @@ def pytest_runtest_makereport(item: Any, call: Any) -> Any:
     if os.environ.get("NUMSIM_NO_SKIPS") == "1" and rep.skipped:
         rep.outcome = "failed"
         rep.longrepr = f"skipped under NUMSIM_NO_SKIPS=1 (a dependency is missing): {rep.longrepr}"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: Any) -> None:
+    """A `sim` test whose simulator is missing skips before its fixtures run (no golden set is
+    generated for nothing)."""
+    callspec = getattr(item, "callspec", None)
+    if item.get_closest_marker("sim") is not None and callspec is not None and "sim" in callspec.params:
+        require(callspec.params["sim"])
 
 
 @pytest.fixture(scope="session")

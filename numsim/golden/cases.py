@@ -149,3 +149,125 @@ def random_fp32(fmt: Any, n: int, seed: int) -> np.ndarray:
     frac = np.where(kind == 1, sparse, uniform)
     shaped = sign | (field << np.uint32(23)) | frac
     return np.where(kind == 0, raw, shaped).astype(np.uint32)
+
+
+# ---------------------------------------------------------------------------------------------
+# Blocks (MX encoder): rows of ``block`` FP32 patterns
+# ---------------------------------------------------------------------------------------------
+FP32_NAN_INF = np.array([0x7FC00000, 0xFFC00000, 0x7F800001, 0x7F800000, 0xFF800000], dtype=np.uint32)
+
+
+def _pow2_bits(e: np.ndarray) -> np.ndarray:
+    """FP32 bits of 2**e for integer e in [-149, 127] (subnormals below -126)."""
+    e = np.asarray(e, dtype=np.int64)
+    normal = (np.clip(e, -126, 127) + 127).astype(np.uint32) << np.uint32(23)
+    sub = (np.uint32(1) << np.clip(e + 149, 0, 22).astype(np.uint32)).astype(np.uint32)
+    return np.where(e >= -126, normal, sub).astype(np.uint32)
+
+
+def _fill_rows(values: np.ndarray, width: int, pad: np.uint32) -> np.ndarray:
+    """``values`` cut into rows of ``width`` (the last row padded with ``pad``)."""
+    n = -(-values.size // width)
+    out = np.full(n * width, pad, dtype=np.uint32)
+    out[: values.size] = values
+    return out.reshape(n, width)
+
+
+def block_specials(block: int, seed: int) -> np.ndarray:
+    """One NaN or Inf (quiet/signalling NaN of either sign, +-Inf) at every position of a block of
+    random finite values; a block of NaNs and a block of infinities."""
+    fill = (random_u64(seed, 11, block).astype(np.uint32) & np.uint32(0x3FFFFFFF)) | np.uint32(0x30000000)
+    rows = []
+    for special in FP32_NAN_INF:
+        for pos in range(block):
+            r = fill.copy()
+            r[pos] = special
+            rows.append(r)
+    rows.append(np.full(block, 0x7FC00000, dtype=np.uint32))
+    rows.append(np.full(block, 0x7F800000, dtype=np.uint32))
+    return np.array(rows, dtype=np.uint32)
+
+
+def block_zeros(block: int) -> np.ndarray:
+    """All +0, all -0, alternating signs, and zeros with the smallest FP32 subnormal on each
+    side of the block."""
+    z = np.zeros(block, dtype=np.uint32)
+    alt = np.where(np.arange(block) % 2 == 1, np.uint32(0x80000000), np.uint32(0)).astype(np.uint32)
+    first, last, neg = z.copy(), z.copy(), z | np.uint32(0x80000000)
+    first[0], last[-1] = 1, 0x80000001
+    return np.array([z, neg, alt, first, last], dtype=np.uint32)
+
+
+def block_scale_sweep(fmt: Any, block: int) -> np.ndarray:
+    """For every block maximum exponent e from -149 to 127: a block whose largest magnitude is
+    2**e x (1, 1.5 or just below 2), at a rotating position, the other elements spread over the
+    binades below it (down past the element's smallest subnormal) with walking significand
+    patterns and alternating signs. Covers every scale, both clamps and the overflow of the
+    largest element under the floor rule."""
+    man = getattr(fmt, "man_bits", 0)
+    span = (fmt.emax - (fmt.emin if isinstance(fmt, FloatFormat) else -fmt.frac_bits)) + man + 4
+    e = np.repeat(np.arange(-149, 128), 3)  # one row per (exponent, top pattern)
+    k = np.tile(np.arange(3), 277)
+    top = np.array([0, 1 << 22, (1 << 23) - 1], dtype=np.uint32)[k]
+    i = np.arange(block)
+    d = 1 + (i * span) // block  # binades below the maximum, per lane
+    el_e = np.maximum(e[:, None] - d[None, :], -149)
+    walk = ((np.uint32(1) << ((i[None, :] + k[:, None]) % 23).astype(np.uint32))
+            | ((np.uint32(1) << (i % 7).astype(np.uint32)) - np.uint32(1))[None, :])
+    rows = _pow2_bits(el_e.reshape(-1)).reshape(el_e.shape)
+    rows = np.where(el_e >= -126, rows | walk, rows).astype(np.uint32)
+    rows |= np.where(i % 2 == 1, np.uint32(0x80000000), np.uint32(0)).astype(np.uint32)[None, :]
+    amax = _pow2_bits(e) | np.where(e >= -126, top, np.uint32(0)).astype(np.uint32)
+    amax |= np.where(e % 3 == 0, np.uint32(0x80000000), np.uint32(0)).astype(np.uint32)
+    rows[np.arange(e.size), (e + k) % block] = amax
+    return rows.astype(np.uint32)
+
+
+def block_value_catalog(fmt: Any, block: int, values: np.ndarray) -> np.ndarray:
+    """The element's value catalog (:func:`value_catalog`, magnitudes below 2**(emax+1)) at
+    chosen scales 2**s: the first element of each block is 2**(emax + s), which fixes the scale
+    to s, the others run through the catalog times 2**s (rounded by FP32 first: the +-1 ulp
+    neighbours are taken after scaling)."""
+    cat = value_catalog(values).view(np.float32).astype(np.float64)
+    cat = cat[np.abs(cat) < 2.0 ** (fmt.emax + 1)]
+    rows = []
+    for s in (-127, -126, -100, -fmt.emax - 1, -1, 0, 1, 17, 100, 127 - fmt.emax):
+        scaled = np.ldexp(cat, s).astype(np.float32)
+        bits = np.unique(np.concatenate([scaled.view(np.uint32), scaled.view(np.uint32) + np.uint32(1)]))
+        bits = bits[(bits & np.uint32(0x7FFFFFFF)) < np.uint32(_pow2_bits(np.array([fmt.emax + 1 + s]))[0])]
+        r = _fill_rows(bits, block - 1, np.uint32(0))
+        anchor = np.full((r.shape[0], 1), _pow2_bits(np.array([fmt.emax + s]))[0], dtype=np.uint32)
+        rows.append(np.concatenate([anchor, r], axis=1))
+    return np.concatenate(rows)
+
+
+def random_blocks(fmt: Any, n: int, block: int, seed: int) -> np.ndarray:
+    """``n`` weighted random blocks: a block exponent (3/4 within 2**+-40, 1/4 anywhere in FP32
+    including subnormals), each element a few binades below it (uniform over the element's range
+    plus margins) with a uniform, sparse or dense fraction and a random sign; 1/32 of the
+    elements zero, 1/64 of the blocks with one NaN or Inf."""
+    lo, hi = exponent_range(fmt)
+    span = hi - lo + 2
+    rb = random_u64(seed, 21, n)
+    wide = (rb & np.uint64(3)) == 0
+    e_wide = ((rb >> np.uint64(2)) % np.uint64(277)).astype(np.int64) - 149  # -149..127
+    e_narrow = ((rb >> np.uint64(2)) % np.uint64(81)).astype(np.int64) - 40  # -40..40
+    e_blk = np.where(wide, e_wide, e_narrow)
+    r1 = random_u64(seed, 22, n * block).reshape(n, block)
+    r2 = random_u64(seed, 23, n * block).reshape(n, block)
+    d = (r1 % np.uint64(span)).astype(np.int64)
+    e = np.maximum(e_blk[:, None] - d, -149)
+    m23 = np.uint64((1 << 23) - 1)
+    a, b, c = r2 & m23, (r2 >> np.uint64(23)) & m23, (r1 >> np.uint64(20)) & m23
+    kind = (r1 >> np.uint64(60)) & np.uint64(3)
+    frac = np.where(kind == 1, a & b & c, np.where(kind == 2, a | b | c, a)).astype(np.uint32)
+    base = _pow2_bits(e.reshape(-1)).reshape(n, block)
+    bits = np.where(e >= -126, base | frac, base | (frac & (base - np.uint32(1)))).astype(np.uint32)
+    bits |= ((r2 >> np.uint64(63)).astype(np.uint32) << np.uint32(31))
+    bits[((r1 >> np.uint64(47)) & np.uint64(31)) == 0] &= np.uint32(0x80000000)
+    special = ((rb >> np.uint64(40)) & np.uint64(63)) == 0
+    pos = ((rb >> np.uint64(46)) % np.uint64(block)).astype(np.int64)
+    which = ((rb >> np.uint64(52)) % np.uint64(FP32_NAN_INF.size)).astype(np.int64)
+    rows = np.flatnonzero(special)
+    bits[rows, pos[rows]] = FP32_NAN_INF[which[rows]]
+    return bits

@@ -16,7 +16,7 @@ from .. import __version__
 from .. import formats as _formats
 from .. import rtl as _rtl
 from ..codec import decode, encode
-from ..formats import FloatFormat, IntFormat
+from ..formats import BlockFormat, FloatFormat, IntFormat
 from ..policies import NanPolicy, Overflow, RoundMode
 from . import cases as C
 from .hexio import Column
@@ -36,10 +36,11 @@ class ParamSet:
     name: str  #: set name (file stem): the format, "-nonsat" for non-saturating encoders
     element: FloatFormat | IntFormat  #: element format
     overflow: Overflow = Overflow.saturate  #: encoder overflow policy
+    block: BlockFormat | None = None  #: block format (block units)
 
     def rtl_params(self) -> dict[str, int]:
         """Verilog parameters, derived from the descriptor by :func:`numsim.rtl.params`."""
-        return _rtl.params(self.unit, self.element, self.overflow)
+        return _rtl.params(self.unit, self.block or self.element, self.overflow)
 
     def rtl_line(self) -> str:
         """The header's ``rtl`` value: top module and parameters."""
@@ -102,7 +103,8 @@ def build_elem_decoder(ps: ParamSet, level: int, seed: int, count: int | None) -
     if vals.dtype != np.float32:
         raise ValueError(f"format {ps.element}: decodes to {vals.dtype}, the decoder RTL outputs FP32")
     header = _base_header(ps)
-    header.update({"rtl": ps.rtl_line(), "level": str(level), "seed": "n/a", "cases": f"exhaustive={codes.size}"})
+    header.update({"rtl": ps.rtl_line(), "level": str(level), "seed": "n/a", "cases": f"exhaustive={codes.size}",
+                   "outputs": "fp32"})
     cols = (Column("code", bits, "code"), Column("fp32", 32, "fp32"))
     return VectorFile(header, cols, {"code": codes.astype(np.uint64), "fp32": vals.view(np.uint32).astype(np.uint64)})
 
@@ -129,9 +131,56 @@ def build_elem_encoder(ps: ParamSet, level: int, seed: int, count: int | None) -
     header = _base_header(ps)
     header.update({"rounding": RoundMode.nearest_even.name, "overflow": ps.overflow.name, "nan": NanPolicy.zero.name,
                    "rtl": ps.rtl_line(), "level": str(level), "seed": str(seed),
-                   "cases": " ".join(f"{k}={v.size}" for k, v in sections)})
+                   "cases": " ".join(f"{k}={v.size}" for k, v in sections), "outputs": "code"})
     cols = (Column("fp32", 32, "fp32"), Column("code", _code_bits(ps), "code"))
     return VectorFile(header, cols, {"fp32": x.astype(np.uint64), "code": codes.astype(np.uint64)})
+
+
+#: Random blocks per MX encoder parameter set, by level (``--count`` overrides).
+RANDOM_BLOCKS = {1: 1 << 12, 2: 1 << 17}
+
+
+def mx_encoder_cases(blk: BlockFormat, level: int, seed: int, count: int | None) -> list[tuple[str, np.ndarray]]:
+    """The MX encoder's block sections, in file order: NaN/Inf at every position, zero blocks,
+    every block exponent (every scale and both clamps), the element value catalog at chosen
+    scales, weighted random blocks."""
+    fmt, bs = blk.element, blk.block_size
+    values = np.asarray(decode(np.arange(1 << fmt.total_bits, dtype=np.uint32).astype(fmt.code_dtype), fmt),
+                        dtype=np.float64)
+    n_random = RANDOM_BLOCKS[level] if count is None else count
+    return [("special", C.block_specials(bs, seed)), ("zero", C.block_zeros(bs)),
+            ("scale_sweep", C.block_scale_sweep(fmt, bs)), ("catalog", C.block_value_catalog(fmt, bs, values)),
+            ("random", C.random_blocks(fmt, n_random, bs, seed))]
+
+
+def build_mx_encoder(ps: ParamSet, level: int, seed: int, count: int | None) -> VectorFile:
+    """Blocks of FP32 -> (E8M0 scale, element codes) under numsim's OCP profile: floor scale,
+    nearest-even saturating elements, NaN/Inf -> NaN scale."""
+    assert ps.block is not None
+    sections = mx_encoder_cases(ps.block, level, seed, count)
+    x = np.concatenate([s for _, s in sections]).astype(np.uint32)
+    enc = encode(x.view(np.float32), ps.block, axis=-1, profile="ocp")
+    bs = ps.block.block_size
+    header = _base_header(ps)
+    header.update({"block": ps.block.name, "scale_rule": "floor", "rounding": RoundMode.nearest_even.name,
+                   "overflow": Overflow.saturate.name, "rtl": ps.rtl_line(), "level": str(level), "seed": str(seed),
+                   "cases": " ".join(f"{k}={v.shape[0]}" for k, v in sections), "outputs": "scale codes"})
+    cols = (Column("x", 32, "fp32", bs), Column("scale", 8, "scale"), Column("codes", _code_bits(ps), "code", bs))
+    return VectorFile(header, cols, {"x": x.astype(np.uint64), "scale": enc.scales.reshape(-1).astype(np.uint64),
+                                     "codes": enc.codes.reshape(-1, bs).astype(np.uint64)})
+
+
+#: MX block formats of the MX encoder.
+MX_FORMATS = ("mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e2m3", "mxfp6_e3m2", "mxfp4_e2m1", "mxint8")
+
+
+def _mx_sets() -> tuple[ParamSet, ...]:
+    out = []
+    for name in MX_FORMATS:
+        blk = _formats.get(name)
+        assert isinstance(blk, BlockFormat)
+        out.append(ParamSet("mx_encoder", name, blk.element, block=blk))
+    return tuple(out)
 
 
 def _encoder_sets() -> tuple[ParamSet, ...]:
@@ -152,6 +201,8 @@ UNITS: dict[str, Unit] = {
              tuple(ParamSet("elem_decoder", n, _element(n)) for n in CODEC_FORMATS), build_elem_decoder),
         Unit("elem_encoder", "FP32 -> element code (nearest even; saturating or not)", _encoder_sets(),
              build_elem_encoder),
+        Unit("mx_encoder", "32 FP32 -> E8M0 floor scale + 32 element codes (OCP MX, pipelined)", _mx_sets(),
+             build_mx_encoder),
     ]
 }
 

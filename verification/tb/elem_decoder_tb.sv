@@ -1,10 +1,11 @@
 // Self-checking stream testbench of numsim_elem_decoder.
 //
 // Stream mode (plusarg +VECTORS=<golden file>): skips the '#' header, then per clock reads Lanes
-// rows (one per DUT copy; rows stay in file order) of "<code> <fp32>", drives the DUT copies and compares the DUT's FP32 with the expected ones on the
-// next clock. Mismatches (first MaxReport) and a final SUMMARY line go to +REPORT=<file>;
-// done_o rises once the file is exhausted. Without +VECTORS the input of DUT copy 0 (u_dut of g_lane[0]) follows py_code_i
-// when py_drive_i is high (Python-driven tests).
+// rows "<code> <fp32>" (one per DUT copy, in file order), drives the DUT copies and, on the next
+// clock, compares each DUT's FP32 with the expected one. Mismatches (the first MaxReport) and a
+// final SUMMARY line go to +REPORT=<file>; done_o rises once the file is exhausted.
+// Without +VECTORS, the input of DUT copy 0 (g_lane[0].u_dut) follows py_code_i while
+// py_drive_i is high (Python-driven tests).
 `default_nettype none
 
 module elem_decoder_tb #(
