@@ -234,21 +234,28 @@ def lint(name: str, parameters: Mapping[str, int], tools: Sequence[str] = ("veri
     u = unit(name)
     srcs = [str(p) for p in (sources(name) if files is None else files)]
     out = []
-    for tool in tools:
-        if tool == "verilator":
-            cmd = [_need("verilator", verilator_path()), "--lint-only", "-Wall", "--top-module", u.top,
-                   *[f"-G{k}={v}" for k, v in parameters.items()], *srcs]
-        elif tool == "iverilog":
-            cmd = [_need("iverilog", shutil.which("iverilog")), "-g2012", "-Wall", "-o", os.devnull, "-s", u.top,
-                   *[f"-P{u.top}.{k}={v}" for k, v in parameters.items()], *srcs]
-        else:
-            raise ValueError(f"tool={tool!r}: expected 'verilator' or 'iverilog'")
-        r = _run(cmd)
-        text = (r.stdout + r.stderr).strip()
-        if tool == "verilator":  # the wrapper prints a statistics banner on success
-            text = "\n".join(ln for ln in text.splitlines() if not ln.startswith("- V")).strip()
-        out.append(LintResult(tool, r.returncode == 0 and not text, text, tuple(cmd)))
+    with tempfile.TemporaryDirectory(prefix="numsim-lint-") as tmp:
+        for tool in tools:
+            out.append(_lint_one(tool, u, parameters, srcs, Path(tmp)))
     return out
+
+
+def _lint_one(tool: str, u: RtlUnit, parameters: Mapping[str, int], srcs: list[str], tmp: Path) -> LintResult:
+    """Run one linter; its output file goes to ``tmp``."""
+    if tool == "verilator":
+        cmd = [_need("verilator", verilator_path()), "--lint-only", "-Wall", "--top-module", u.top,
+               *[f"-G{k}={v}" for k, v in parameters.items()], *srcs]
+    elif tool == "iverilog":
+        # never -o /dev/null: iverilog chmods its output file 0755, which as root breaks /dev/null
+        cmd = [_need("iverilog", shutil.which("iverilog")), "-g2012", "-Wall", "-o", str(tmp / "lint.vvp"),
+               "-s", u.top, *[f"-P{u.top}.{k}={v}" for k, v in parameters.items()], *srcs]
+    else:
+        raise ValueError(f"tool={tool!r}: expected 'verilator' or 'iverilog'")
+    r = _run(cmd)
+    text = (r.stdout + r.stderr).strip()
+    if tool == "verilator":  # the wrapper prints a statistics banner on success
+        text = "\n".join(ln for ln in text.splitlines() if not ln.startswith("- V")).strip()
+    return LintResult(tool, r.returncode == 0 and not text, text, tuple(cmd))
 
 
 @dataclass(frozen=True)

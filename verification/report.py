@@ -4,8 +4,8 @@ Usage: ``.venv/bin/python verification/report.py [--no-synth] [--repeat N]`` pri
 
 Per unit and parameter set: vectors in the default golden file (level 1, seed 1), the stream
 throughput of each simulator (vectors per second of ``runner.test`` wall time, simulator start
-included, build excluded; best of ``--repeat``), the Verilator build time, and yosys 0.23's
-cell count and transistor estimate of the full-size unit. Also the golden generation rate.
+included, build excluded; best of ``--repeat``), and yosys 0.23's cell count and transistor
+estimate of the full-size unit. Also the golden generation rate.
 """
 
 from __future__ import annotations
@@ -49,22 +49,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Golden generation (`numsim golden all`, best of {args.repeat}): {n:,d} vectors in {secs:.2f} s = "
           f"{n / secs / 1e6:.2f} M vectors/s (hex formatting and sha256 included)\n")
     man = golden.Manifest.load(h.BUILD_ROOT / "golden")
-    head = ["unit", "parameter set", "vectors", *[f"{s} vectors/s" for s in sims], "Verilator build s",
-            "cells", "transistors"]
+    head = ["unit", "parameter set", "vectors", *[f"{s} vectors/s" for s in sims], "cells", "transistors"]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
-    totals: dict[str, int] = {}
+    totals: dict[str, list[int]] = {}
     for u in golden.UNITS.values():
         for ps in u.sets:
             path = man.root / ps.filename
             vf = golden.read(path, manifest=man)
             elems = vf.count * (max(1, vf.columns[0].lanes))
-            totals[u.name] = totals.get(u.name, 0) + vf.count
-            rates, vbuild = [], ""
+            t = totals.setdefault(u.name, [0, 0])
+            t[0] += vf.count
+            t[1] += elems
+            rates = []
             for sim in sims:
                 b = h.build(sim, u.name, vf.header["rtl"])
-                if sim == "verilator":
-                    vbuild = f"{b.seconds:.1f}"
                 best = float("inf")
                 for _ in range(args.repeat):
                     rep = h.run_stream(b, path, b.build_dir / f"{ps.name}.report.report")
@@ -78,11 +77,12 @@ def main(argv: list[str] | None = None) -> int:
                 st = nrtl.synth_stat(u.name, ps.rtl_params())
                 cells, trans = f"{st.cells:,d}", f"{st.transistors:,d}"
             count = f"{vf.count:,d}" + (f" blocks ({elems:,d} elements)" if elems != vf.count else "")
-            print(f"| {u.name} | {ps.name} | {count} | " + " | ".join(rates) + f" | {vbuild} | {cells} | {trans} |")
+            print(f"| {u.name} | {ps.name} | {count} | " + " | ".join(rates) + f" | {cells} | {trans} |")
             sys.stdout.flush()
     print()
-    for name, count in totals.items():
-        print(f"- {name}: {count:,d} vectors in total")
+    for name, (count, elems) in totals.items():
+        extra = f" ({elems:,d} elements)" if elems != count else ""
+        print(f"- {name}: {count:,d} vectors{extra} in total")
     return 0
 
 

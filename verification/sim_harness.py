@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -116,8 +117,15 @@ VERILATOR_MAKEFLAGS = "OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0 CFG_CXXFLAGS_PCH
 
 @contextlib.contextmanager
 def tool_environment() -> Iterator[None]:
-    """os.environ as :func:`numsim.rtl.tool_env` (the runner reads os.environ), restored after."""
+    """os.environ as :func:`numsim.rtl.tool_env` (the runner reads os.environ), restored after.
+
+    Also makes this directory importable for the simulator's Python, whose PYTHONPATH the runner
+    builds from sys.path (under pytest it is there already; a script run from elsewhere needs it).
+    """
     saved = dict(os.environ)
+    saved_path = list(sys.path)
+    if str(HERE) not in sys.path:
+        sys.path.append(str(HERE))
     os.environ.update(nrtl.tool_env())
     os.environ.setdefault("NO_COLOR", "1")
     os.environ.setdefault("MAKEFLAGS", VERILATOR_MAKEFLAGS)
@@ -126,6 +134,7 @@ def tool_environment() -> Iterator[None]:
     finally:
         os.environ.clear()
         os.environ.update(saved)
+        sys.path[:] = saved_path
 
 
 # ---------------------------------------------------------------------------------------------

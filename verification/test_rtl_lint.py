@@ -91,3 +91,12 @@ def test_mx_params_other_block_formats() -> None:
 def test_unknown_unit() -> None:
     with pytest.raises(KeyError, match="unknown RTL unit 'mx_dot'"):
         nrtl.params("mx_dot", "fp8_e4m3")
+
+
+def test_lint_leaves_dev_null_alone() -> None:
+    """iverilog chmods its output file 0755; pointed at /dev/null as root, that breaks every
+    non-root writer of /dev/null (apt). The helper writes to a temporary file instead."""
+    _need("iverilog")
+    before = Path("/dev/null").stat().st_mode
+    nrtl.lint("elem_decoder", nrtl.params("elem_decoder", "fp4_e2m1"), tools=["iverilog"])
+    assert Path("/dev/null").stat().st_mode == before
