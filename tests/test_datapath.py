@@ -757,3 +757,22 @@ def test_hypothesis_units_match_reference(unit: DotUnit, data: Any) -> None:
     got = unit.dot(np.array(_as_f64(a)), np.array(_as_f64(b)), np.float32(float(c)))
     gb = 0x7FC00000 if np.isnan(got) else int(np.asarray(got, np.float32).reshape(1).view(np.uint32)[0])
     assert gb == want, (unit, a, b, c, hex(gb), hex(want))
+
+
+@pytest.mark.parametrize("unit", [dp.get("ocp-mx-exact"), dp.get("mxdotp"), dp.get("h100-e4m3"),
+                                  dp.get("h100-e4m3-promote128"), dp.get("fma-fp32")], ids=str)
+def test_signed_zeros_on_every_path(unit: DotUnit) -> None:
+    """Exact zero sums give +0 (the model's rule), whatever the signs of zero operands and of C."""
+    K = 2 * (unit.chunk or unit.n) + 1
+    A = np.array([[-0.0] * K, [0.0] * K, [1.0, -1.0] * (K // 2) + [-0.0]])
+    B = np.full((K, 2), -0.0)
+    B[:, 1] = 1.0
+    C = np.full((3, 2), -0.0, np.float32)
+    fast = dp.matmul(A, B, unit, C)
+    general, _ = dp_api._matmul_general(unit, A, B, C)
+    _same_bits(fast, general)
+    for i in range(3):
+        for j in range(2):
+            want = _ref_f32_bits(unit, ref_dot.dot_code(unit, [Fraction(x) for x in A[i]],
+                                                        [Fraction(y) for y in B[:, j]], Fraction(0)))
+            assert int(fast[i:i + 1, j].view(np.uint32)[0]) == want, (i, j)

@@ -24,6 +24,7 @@ from .core import (
     K_INF,
     K_NAN,
     K_ZERO,
+    NEAREST_EVEN,
     NONSATURATE,
     TOWARD_ZERO,
     bit_length,
@@ -648,9 +649,22 @@ def _fast_row(am, ae, bm, be, cbits, fc, p, po, prm, k):
             code = ((cE + p.exp_bias) << man) | (csig & ((1 << man) - 1)) | (p.sign_mask if cs else 0)
         if prm.chunk == 0:
             return code, p
-        ocode = add_round(k, ocode, of, code, p, po, prm.outer_mode)
+        ocode = _outer_add(k, ocode, of, code, p, po, prm.outer_mode)
         of = po
     return ocode, of
+
+
+@njit(inline="always")
+def _outer_add(k, x, px, y, py, p, mode):
+    """:func:`add_round`, through float64 round-to-odd when the result format is FP32 (fast)."""
+    if p.bits == 32 and p.man_bits == 23 and (mode == NEAREST_EVEN or mode == TOWARD_ZERO):
+        a = decode_value(x, px)
+        b = decode_value(y, py)
+        if np.isfinite(a) and np.isfinite(b):
+            s = _odd64(a, b)
+            v = _f32_round(s, mode, 1) if s != 0.0 else 0.0  # an exact zero sum is +0
+            return np.int64(np.float32(v).view(np.int32)) & 0xFFFFFFFF
+    return add_round(k, x, px, y, py, p, mode)
 
 
 @njit(parallel=True, cache=True)
@@ -697,16 +711,15 @@ def _odd_sum(a, b):
 
 @njit(inline="always")
 def _odd64(a, b):
-    """``a + b`` rounded to odd in float64 (see :func:`_odd_sum`), as a float64."""
+    """``a + b`` rounded to odd in float64 (see :func:`_odd_sum`), as a float64; branch-free so
+    that loops over it vectorize (the result is meaningless for non-finite operands)."""
     s = a + b
     bb = s - a
     err = (a - (s - bb)) + (b - bb)
-    if err != 0.0:
-        bits = np.float64(s).view(np.int64)
-        if (bits & 1) == 0:
-            bits += 1 if (err > 0.0) == (s > 0.0) else -1
-            s = np.int64(bits).view(np.float64)
-    return s
+    bits = np.float64(s).view(np.int64)
+    step = 1 if (err > 0.0) == (s > 0.0) else -1
+    bits += step if (err != 0.0 and (bits & 1) == 0) else 0
+    return np.int64(bits).view(np.float64)
 
 
 @njit(inline="always")
@@ -715,17 +728,16 @@ def _f32_round(x, mode, subnormals):
 
     The hardware conversion rounds to nearest even; RZ steps a result that moved away from zero
     one ulp back (the odd ``x`` is never an FP32 value unless exact). Overflow follows the model:
-    an exponent above 127 is Inf, under RZ too.
+    an exponent above 127 is Inf, under RZ too. Branch-free (selects) so that loops vectorize.
     """
     f32 = np.float32(x)
-    if mode == TOWARD_ZERO:
-        if abs(x) >= 2.0 ** 128:
-            return math.copysign(math.inf, x)
-        if abs(np.float64(f32)) > abs(x):
-            f32 = np.int32(np.float32(f32).view(np.int32) - 1).view(np.float32)
+    if mode == TOWARD_ZERO:  # loop-invariant: LLVM unswitches it
+        down = np.int32(np.float32(f32).view(np.int32) - 1).view(np.float32)
+        f32 = down if abs(np.float64(f32)) > abs(x) else f32
+        f32 = np.float32(math.copysign(math.inf, x)) if abs(x) >= 2.0 ** 128 else f32
     f = np.float64(f32)
-    if subnormals == 0 and f != 0.0 and abs(f) < 2.0 ** -126:
-        return math.copysign(0.0, f)
+    if subnormals == 0:
+        f = math.copysign(0.0, f) if abs(f) < 2.0 ** -126 else f
     return f
 
 
@@ -734,19 +746,27 @@ def combine_f32(acc, S, prm):
     """:func:`combine_blocks` for FP32 block results and an FP32 accumulator (float conversions).
 
     Serial on purpose: it alternates with multithreaded BLAS calls, and two thread pools that
-    spin-wait on the same cores slow each other down many times over.
+    spin-wait on the same cores slow each other down many times over. The inner loop has no
+    branches and vectorizes.
     """
     R, N = S.shape
+    chain = prm.acc_kind == ACC_CHAIN
     for r in range(R):
+        ar = acc[r]
+        sr = S[r]
         for j in range(N):
-            a = acc[r, j]
-            if not np.isfinite(a):
-                continue
-            if prm.acc_kind == ACC_CHAIN:
-                acc[r, j] = _f32_round(_odd64(a, S[r, j]), prm.out_mode, prm.subnormals_out)
+            a = ar[j]
+            s = sr[j]
+            # an exact zero sum is +0 (float64 sums are zero exactly when the exact sum is)
+            if chain:
+                x = _odd64(a, s)
+                v = _f32_round(x, prm.out_mode, prm.subnormals_out) if x != 0.0 else 0.0
             else:
-                d = _f32_round(S[r, j], prm.out_mode, prm.subnormals_out)
-                acc[r, j] = d + a if not np.isfinite(d) else _f32_round(_odd64(a, d), prm.acc_mode, 1)
+                d = _f32_round(s, prm.out_mode, prm.subnormals_out) if s != 0.0 else 0.0
+                x = _odd64(a, d)
+                v = _f32_round(x, prm.acc_mode, 1) if x != 0.0 else 0.0
+                v = v if np.isfinite(d) else d + a  # a block that overflowed: Inf (a is finite)
+            ar[j] = v if np.isfinite(a) else a  # Inf / NaN stay (the exact sums are finite)
     return acc
 
 
