@@ -14,9 +14,9 @@ import shutil
 from typing import Any
 
 import pytest
-from sim_harness import BUILD_ROOT, require
 
 from numsim import golden
+from verification.sim_harness import BUILD_ROOT, require
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -1,6 +1,7 @@
 """Measure the tables of verification/README.md: vectors, simulator throughput, area.
 
-Usage: ``.venv/bin/python verification/report.py [--no-synth] [--repeat N]`` prints Markdown.
+Usage: ``.venv/bin/python -m verification.report [--no-synth] [--repeat N]`` (from the repository
+root) prints Markdown.
 
 Per unit and parameter set: vectors in the default golden file (level 1, seed 1), the stream
 throughput of each simulator (vectors per second of ``runner.test`` wall time, simulator start
@@ -17,10 +18,9 @@ import sys
 import tempfile
 import time
 
-import sim_harness as h
-
 from numsim import golden
 from numsim import rtl as nrtl
+from verification import sim_harness as h
 
 
 def golden_rate(repeat: int) -> tuple[int, float]:

@@ -119,13 +119,14 @@ VERILATOR_MAKEFLAGS = "OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0 CFG_CXXFLAGS_PCH
 def tool_environment() -> Iterator[None]:
     """os.environ as :func:`numsim.rtl.tool_env` (the runner reads os.environ), restored after.
 
-    Also makes this directory importable for the simulator's Python, whose PYTHONPATH the runner
-    builds from sys.path (under pytest it is there already; a script run from elsewhere needs it).
+    Also makes the ``verification`` package importable for the simulator's Python, whose
+    PYTHONPATH the runner builds from sys.path (pytest puts the repository root there; a script
+    run from elsewhere may not).
     """
     saved = dict(os.environ)
     saved_path = list(sys.path)
-    if str(HERE) not in sys.path:
-        sys.path.append(str(HERE))
+    if str(HERE.parent) not in sys.path:
+        sys.path.append(str(HERE.parent))
     os.environ.update(nrtl.tool_env())
     os.environ.setdefault("NO_COLOR", "1")
     os.environ.setdefault("MAKEFLAGS", VERILATOR_MAKEFLAGS)
@@ -240,7 +241,7 @@ def _run(b: Build, testcase: str, report: Path, plusargs: list[str], extra_env: 
     failure = None
     with tool_environment():
         try:
-            b.runner.test(hdl_toplevel=b.tb.top, test_module="cocotb_selfcheck", testcase=testcase, build_dir=b.build_dir,
+            b.runner.test(hdl_toplevel=b.tb.top, test_module="verification.cocotb_selfcheck", testcase=testcase, build_dir=b.build_dir,
                         test_dir=b.build_dir, plusargs=plusargs, extra_env={"NUMSIM_REPORT": str(report), **QUIET_ENV, **extra_env},
                         log_file=log)
         except (SystemExit, subprocess.CalledProcessError, RuntimeError) as e:

@@ -8,9 +8,9 @@ the DUT (``test_python_driven``). Test ids name the simulator, unit and paramete
 from __future__ import annotations
 
 import pytest
-import sim_harness as h
 
 from numsim import golden
+from verification import sim_harness as h
 
 UNITS = ("elem_decoder", "elem_encoder")
 CASES = [pytest.param(u, s.name, id=f"{u}-{s.name}") for u in UNITS for s in golden.unit(u).sets]

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import sim_harness as h
 
 from numsim import golden
+from verification import sim_harness as h
 
 ROOT = Path(__file__).resolve().parent.parent
 UNIT, SET = "elem_encoder", "fp8_e4m3"

@@ -42,7 +42,7 @@ def test_lint_reports_warnings(tool: str, tmp_path: Path) -> None:
 
 
 #: Block units are synthesized with 2-element blocks here (seconds instead of minutes); the area
-#: table of verification/README.md has the full 32-element numbers (verification/report.py).
+#: table of verification/README.md has the full 32-element numbers (python -m verification.report).
 SMALL_BLOCK = {"BlockSize": 2}
 
 

@@ -5,9 +5,9 @@ then the valid/ready protocol driven from Python with a scoreboard."""
 from __future__ import annotations
 
 import pytest
-import sim_harness as h
 
 from numsim import golden
+from verification import sim_harness as h
 
 UNIT = "mx_encoder"
 CASES = [pytest.param(s.name, id=f"{UNIT}-{s.name}") for s in golden.unit(UNIT).sets]
