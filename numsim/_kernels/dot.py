@@ -104,6 +104,23 @@ def split_operands(bits, man, emin, ftz):
     return m, e, kind
 
 
+@njit(cache=True)
+def lsb_span(bits):
+    """``(top, low)`` over the non-zero finite float64 values whose bits are ``bits``: every one is
+    a multiple of ``2**low`` below ``2**top`` in magnitude; ``(0, 0)`` when there are none."""
+    top = NO_FLOOR
+    low = -NO_FLOOR
+    for i in range(bits.size):
+        k, s, E, sig, P = unpack(bits[i], 11, 52, 1023)
+        if k == K_FINITE:
+            top = max(top, E + 1)
+            tz = fast_bit_length((sig & -sig) - 1)  # trailing zeros of the significand
+            low = min(low, E - P + tz)
+    if top == NO_FLOOR:
+        return 0, 0
+    return top, low
+
+
 # ----------------------------------------------------------------------------------------------
 # Kulisch accumulator: int64 limbs of 32-bit digits (signed, carries resolved when rounding)
 # ----------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from .._kernels.dot import (
     combine_f32,
     float_rows,
     int_rows,
+    lsb_span,
     matmul_fast,
     split_operands,
 )
@@ -69,7 +70,7 @@ def _as_float64(x: Any, argument: str) -> np.ndarray:
             raise TypeError(f"{argument}: expected a float array or a nested list of numbers ({exc})") from None
     if x.dtype.name not in _FLOAT_DTYPES:
         raise TypeError(f"{argument}: dtype {x.dtype} is not supported; expected one of {sorted(_FLOAT_DTYPES)}")
-    return x.astype(np.float64)
+    return x.astype(np.float64, copy=False)
 
 
 def _check_exact(x: np.ndarray, fmt: FloatFormat | IntFormat, argument: str) -> None:
@@ -83,8 +84,10 @@ def _check_exact(x: np.ndarray, fmt: FloatFormat | IntFormat, argument: str) -> 
     if not (isinstance(fmt, FloatFormat) and fmt.has_inf) and np.isinf(x).any():
         raise ValueError(f"{argument}: Inf is not representable in {fmt}")
     finite = np.where(np.isinf(probe), 0.0, probe)
-    q = quantize(finite, fmt, rounding="nearest_even", overflow="saturate")
-    bad = q != finite
+    if fmt == fp32:  # the hardware conversion: exact iff the round trip is the identity
+        bad = finite.astype(np.float32).astype(np.float64) != finite
+    else:
+        bad = quantize(finite, fmt, rounding="nearest_even", overflow="saturate") != finite
     if bad.any():
         idx = tuple(int(i) for i in np.argwhere(bad)[0])
         raise ValueError(f"{argument}{list(idx)} = {finite[idx]!r} is not exactly representable in {fmt}")
@@ -283,13 +286,7 @@ def _chain_fast_ok(unit: DotUnit) -> bool:
 def _lsb_span(x: np.ndarray) -> tuple[int, int]:
     """``(top, low)`` of the non-zero finite values of ``x``: every one is a multiple of ``2**low``
     below ``2**top`` in magnitude; ``(0, 0)`` for none."""
-    nz = x[(x != 0) & np.isfinite(x)]
-    if nz.size == 0:
-        return 0, 0
-    m, e = np.frexp(np.abs(nz))  # |x| = m * 2**e, 0.5 <= m < 1
-    mant = (m * 2.0 ** 53).astype(np.int64)
-    _, tz = np.frexp((mant & -mant).astype(np.float64))  # lowest set bit: 2**(tz - 1)
-    return int(e.max()), int((e - 53 + tz - 1).min())
+    return lsb_span(np.ascontiguousarray(x).reshape(-1).view(np.int64))
 
 
 def _blas_exact_ok(unit: DotUnit, A: np.ndarray, B: np.ndarray) -> bool:
