@@ -275,11 +275,10 @@ def dot_result(unit: DotUnit, a: Sequence[Value], b: Sequence[Value], c: Value =
         if isinstance(acc, _Register):
             overflows += acc.overflows
             part: Value = acc.value
-        elif acc_def.kind == "exact":
-            code = round_output(unit, acc)  # the one rounding of an exact accumulator
-            part = acc if outer_def is not None and outer_def.kind == "exact" else decode(unit.out_format, code)
         else:
             part = acc
+        if acc_def.kind == "exact":  # the one rounding of an exact accumulator (never chunked)
+            code = round_output(unit, acc)
         if outer_def is None:
             return (part if isinstance(acc, _Register) else code), overflows
         if chunk_scales is not None:
