@@ -157,6 +157,13 @@ def _fp_params(fmt: BlockFormat) -> _kb.FpScale:
     return _kb.FpScale(fmt.element.max, fmt.scale.nan_code, one)
 
 
+def _nvfp4_fast(fmt: BlockFormat) -> bool:
+    """True if ``fmt`` can take the float32 fast path (:func:`numsim._kernels.block.encode_nvfp4_f32`):
+    E2M1 elements, UE4M3 scales, blocks of 16."""
+    return (fmt.block_size == 16 and lower(fmt.element) == lower(_formats.fp4_e2m1)
+            and lower(fmt.scale) == lower(_formats.ue4m3))
+
+
 def nvfp4_tensor_scale(amax: float, fmt: Any = "nvfp4") -> float:
     """The FP32 per-tensor scale ``float32(amax / float32(elem_max * scale_max))`` (NVFP4: /2688),
     one rounding from the exact ``amax``."""
@@ -170,8 +177,8 @@ def encode_block(x: Any, fmt: BlockFormat, *, axis: int, rounding: Any, overflow
                  values_out: Any = None) -> BlockArray:
     """Encode ``x`` into ``fmt`` (arguments as :func:`numsim.encode`, already defaulted).
 
-    With ``values_out`` (a float dtype) a power-of-two format also computes the decoded values in
-    the same pass and returns ``(BlockArray, values)``.
+    With ``values_out`` (a float dtype) a power-of-two format (and NVFP4 on its float32 fast path)
+    also computes the decoded values in the same pass and returns ``(BlockArray, values)``.
     """
     fused_values = None
     source = as_source(x)
@@ -228,17 +235,30 @@ def encode_block(x: Any, fmt: BlockFormat, *, axis: int, rounding: Any, overflow
         tensor_scale = None
     else:
         xf = _float_values(x, source)
-        if fmt.tensor_scale:
-            amax = _kb.tensor_amax(xf.reshape(-1)) if tensor_amax is None else _check_amax(tensor_amax)
-            tensor_scale = nvfp4_tensor_scale(amax, fmt)
-        else:
-            tensor_scale = 1.0
+        wide = xf.dtype == np.float64
         xb = _blocked(xf, ax, bs)
+        if not fmt.tensor_scale:
+            tensor_scale = 1.0
+        elif tensor_amax is not None:
+            tensor_scale = nvfp4_tensor_scale(_check_amax(tensor_amax), fmt)
+        elif wide:
+            tensor_scale = nvfp4_tensor_scale(_kb.tensor_amax(xf.reshape(-1)), fmt)
+        else:  # the padding zeros of xb leave the largest finite magnitude as it is
+            tensor_scale = nvfp4_tensor_scale(_kb.tensor_amax_f32(xb.reshape(-1).view(np.uint32)), fmt)
         codes = np.empty(xb.shape, elem.code_dtype)
         scales = np.empty(xb.shape[0], fmt.scale.code_dtype)
-        _kb.encode_fpscale(xb, xb.dtype == np.float64, tensor_scale, pe, _fp_params(fmt), lower(fmt.scale), int(pol.mode),
-                           int(pol.overflow), int(pol.nan), pol.seed, pol.rbits, rand.reshape(-1), table, codes,
-                           scales)
+        if (not wide and pol.mode == RoundMode.nearest_even and pol.overflow == Overflow.saturate
+                and 0.0 < tensor_scale < np.inf and _nvfp4_fast(fmt)):
+            fused = values_out is not None and np.dtype(values_out) == np.float32
+            vout = np.empty(xb.shape, np.float32) if fused else np.empty((0, 0), np.float32)
+            _kb.encode_nvfp4_f32(xb, tensor_scale, pe, _fp_params(fmt), lower(fmt.scale), int(pol.nan), table, codes,
+                                 scales, vout)
+            if fused:
+                fused_values = _unblocked(vout, shape, ax)
+        else:
+            _kb.encode_fpscale(xb, wide, tensor_scale, pe, _fp_params(fmt), lower(fmt.scale), int(pol.mode),
+                               int(pol.overflow), int(pol.nan), pol.seed, pol.rbits, rand.reshape(-1), table, codes,
+                               scales)
         if not fmt.tensor_scale:
             tensor_scale = None
     blk = BlockArray(codes.reshape(*rest, nblocks, bs), scales.reshape(*rest, nblocks), fmt, ax, tuple(shape),

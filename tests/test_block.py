@@ -931,3 +931,204 @@ def test_float32_arithmetic_path_equals_scalar_path(name):
     blk64 = numsim.encode(x32.astype(np.float64), name)
     np.testing.assert_array_equal(blk32.scales, blk64.scales)
     np.testing.assert_array_equal(blk32.codes, blk64.codes)
+
+
+# ---------------------------------------------------------------------------------------------
+# NVFP4 float32 fast path (vectorized passes) == general kernel == reference
+# ---------------------------------------------------------------------------------------------
+def _nvfp4_general(x: np.ndarray, tensor_scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, scales) of float32 rows of 16 from the general NVFP4 kernel (the path that float64
+    input, other policies and other formats take), under the default policies."""
+    from numsim._kernels import block as kb
+    from numsim._kernels.lower import lower
+    from numsim.block import _fp_params
+    from numsim.codec import encode_table
+    from numsim.policies import NanPolicy
+
+    fmt = bf("nvfp4")
+    xb = np.ascontiguousarray(x, np.float32).reshape(-1, 16)
+    codes = np.empty(xb.shape, np.uint8)
+    scales = np.empty(xb.shape[0], np.uint8)
+    table = encode_table(fmt.element, RoundMode.nearest_even, Overflow.saturate, NanPolicy.raise_error)
+    kb.encode_fpscale(xb, False, float(tensor_scale), lower(fmt.element), _fp_params(fmt), lower(fmt.scale), 0, 0,
+                      int(NanPolicy.raise_error), 0, 1, np.empty(0, np.uint64), table, codes, scales)
+    return codes, scales
+
+
+def _check_nvfp4_fast(x: np.ndarray, what: str, tensor_amax: Any = None) -> numsim.BlockArray:
+    """float32 ``x`` (rows of 16): the fast path's codes, scales, tensor scale and fused quantized
+    values equal the general kernel's, float64 input's (general path, exact division) and decode."""
+    x = np.ascontiguousarray(x, np.float32)
+    kw = {} if tensor_amax is None else {"tensor_amax": tensor_amax}
+    blk = numsim.encode(x, "nvfp4", **kw)
+    codes, scales = _nvfp4_general(x, blk.tensor_scale)
+    np.testing.assert_array_equal(blk.scales.reshape(-1), scales, err_msg=f"{what}: scales vs general kernel")
+    np.testing.assert_array_equal(blk.codes.reshape(-1, 16), codes, err_msg=f"{what}: codes vs general kernel")
+    blk64 = numsim.encode(x.astype(np.float64), "nvfp4", **kw)
+    assert blk64.tensor_scale == blk.tensor_scale, what
+    np.testing.assert_array_equal(blk.scales, blk64.scales, err_msg=f"{what}: scales vs float64 input")
+    np.testing.assert_array_equal(blk.codes, blk64.codes, err_msg=f"{what}: codes vs float64 input")
+    q = numsim.quantize(x, "nvfp4", **kw)
+    np.testing.assert_array_equal(q, numsim.decode(blk), err_msg=f"{what}: fused quantize vs decode")
+    return blk
+
+
+def _nvfp4_distributions(rng: Any) -> list[tuple[str, np.ndarray]]:
+    n = 16 * 4096
+    out = []
+    for k in (-130, -100, -40, -10, 0, 7, 40, 100, 120):
+        out.append((f"normal*2^{k}", rng.standard_normal(n) * 2.0**k))
+    out.append(("cauchy", rng.standard_cauchy(n)))
+    out.append(("student-t(1.5)*1e3", rng.standard_t(1.5, n) * 1e3))
+    out.append(("lognormal(0,8)", rng.lognormal(0, 8, n) * rng.choice([-1, 1], n)))
+    # per-block scales spread over the whole float32 range (blocks far below the tensor amax
+    # underflow the UE4M3 scale and take the general path)
+    out.append(("block exponents", (rng.standard_normal((n // 16, 16))
+                                    * np.exp2(rng.integers(-149, 127, (n // 16, 1)))).reshape(-1)))
+    tiny = rng.integers(1, 2**23, n).astype(np.uint32).view(np.float32)  # float32 subnormals
+    out.append(("subnormals", np.where(rng.random(n) < 0.5, -tiny, tiny)))
+    near = rng.uniform(0.5, 4.0, n) * 2.0**-126 * rng.choice([-1, 1], n)
+    out.append(("near the subnormal boundary", near))
+    z = rng.standard_normal(n)
+    z[rng.random(n) < 0.6] = 0.0
+    z[rng.random(n) < 0.1] = -0.0
+    z.reshape(-1, 16)[::5] = 0.0  # all-zero blocks
+    z.reshape(-1, 16)[1::7] = -0.0
+    out.append(("zeros", z))
+    grid = rng.choice([0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0, 7.0], n)
+    out.append(("E2M1 grid and midpoints", grid * rng.choice([-1, 1], n) * 2.0 ** rng.integers(-3, 4)))
+    return [(name, v.astype(np.float32)) for name, v in out]
+
+
+def test_nvfp4_float32_fast_path_equals_general_path() -> None:
+    rng = np.random.default_rng(20261123)
+    for name, x in _nvfp4_distributions(rng):
+        _check_nvfp4_fast(x, name)
+        _check_nvfp4_fast(x.reshape(-1, 64), f"{name} (2-D)")
+
+
+def test_nvfp4_float32_fast_path_exact_element_ties() -> None:
+    """Elements whose float32 quotient x / sdec is exactly an E2M1 midpoint (and one ulp either
+    side): the quotient, not the input, is rounded to E2M1, so these decide ties."""
+    rng = np.random.default_rng(5)
+    nblk = 2048
+    lead = (rng.uniform(1, 2, nblk) * np.exp2(rng.integers(-20, 21, nblk))).astype(np.float32)
+    x = np.zeros((nblk, 16), np.float32)
+    x[:, 0] = lead
+    x[0, 0] = lead.max() * 2  # the tensor amax, kept as it is below
+    blk = numsim.encode(x, "nvfp4")
+    sdec = numsim.decode(blk.scales.reshape(-1), "ue4m3").astype(np.float32) * np.float32(blk.tensor_scale)
+    mids = np.array([0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0], np.float32)
+    with np.errstate(under="ignore"):
+        t = (mids[rng.integers(0, 7, (nblk, 15))] * sdec[:, None]).astype(np.float32)
+    t *= rng.choice(np.array([-1, 1], np.float32), t.shape)
+    step = rng.integers(-1, 2, t.shape)
+    away = np.copysign(np.float32(np.inf), t)
+    t = np.where(step < 0, np.nextafter(t, np.float32(0)), np.where(step > 0, np.nextafter(t, away), t))
+    x[:, 1:] = t
+    with np.errstate(divide="ignore", invalid="ignore"):  # blocks whose scale underflows have sdec = 0
+        ties = np.isin(np.abs(x[:, 1:] / sdec[:, None]), mids)
+    assert ties.sum() > 5000  # many quotients land exactly on a midpoint
+    blk2 = _check_nvfp4_fast(x, "ties")
+    np.testing.assert_array_equal(blk2.scales, blk.scales)  # the lead still fixes every scale
+    sub = x[::97]
+    blk_sub = numsim.encode(sub, "nvfp4", tensor_amax=float(x[0, 0]))
+    assert_matches_reference(blk_sub, sub, ref_encode(bf("nvfp4"), sub, tensor_scale=blk_sub.tensor_scale), "ties")
+
+
+def test_nvfp4_float32_fast_path_scale_sweep() -> None:
+    """One nonzero per block over every float32 binade, under tensor scales that make the UE4M3
+    scale saturate, go subnormal, round to zero, overflow r to Inf or underflow sdec (the
+    blocks the fast path hands to the general path), held to the general path and the reference."""
+    rng = np.random.default_rng(8)
+    exps = np.arange(-149, 128)
+    v = (rng.uniform(1, 2, (exps.size, 4)) * np.exp2(exps)[:, None]).reshape(-1)
+    v = np.concatenate([v, np.exp2(exps.astype(np.float64)), [np.finfo(np.float32).max, 1.4e-45]])
+    with np.errstate(over="ignore"):
+        v = v.astype(np.float32)
+    v = v[np.isfinite(v) & (v > 0)]
+    x = np.zeros((v.size, 16), np.float32)
+    x[:, 3] = v
+    x[:, 7] = -v / 3
+    x[:, 11] = v * np.float32(0.4)
+    ref_rows = x[::23]
+    for amax in (None, 1.0, 2688.0, 1e-30, 3e-40, 1.4e-45, 1e30, 3e38, 1e-3):
+        blk = _check_nvfp4_fast(x, f"tensor_amax={amax}", amax)
+        kw = {} if amax is None else {"tensor_amax": amax}
+        sub = numsim.encode(ref_rows, "nvfp4", **(kw or {"tensor_amax": float(np.abs(x).max())}))
+        assert_matches_reference(sub, ref_rows, ref_encode(bf("nvfp4"), ref_rows, tensor_scale=sub.tensor_scale),
+                                 f"tensor_amax={amax}")
+        assert blk.scales.size == v.size
+
+
+def test_nvfp4_float32_fast_path_special_blocks() -> None:
+    """NaN/Inf blocks (general path inside the fast kernel) among ordinary ones; a zero tensor."""
+    rng = np.random.default_rng(12)
+    x = (rng.standard_normal((512, 16)) * 10).astype(np.float32)
+    x[::9, 4] = np.nan
+    x[3::11, 15] = np.inf
+    x[5::13, 0] = -np.inf
+    blk = _check_nvfp4_fast(x, "specials")
+    special = ~np.isfinite(x).all(axis=1)
+    assert special.sum() > 80
+    np.testing.assert_array_equal(blk.scales.reshape(-1) == bf("nvfp4").scale.nan_code, special)
+    q = numsim.quantize(x, "nvfp4")
+    assert np.isnan(q[special]).all() and not np.isnan(q[~special]).any()
+    _check_nvfp4_fast(np.zeros((4, 16), np.float32), "zero tensor")  # s2 = 0: the general kernel
+    _check_nvfp4_fast(np.full((4, 16), -0.0, np.float32), "-0 tensor")
+    assert numsim.encode(np.zeros(0, np.float32), "nvfp4").codes.size == 0
+
+
+def test_nvfp4_float32_default_policies_take_the_fast_path(monkeypatch: Any) -> None:
+    """The general kernel is not called for float32 input under the default policies (so the
+    tests above compare two different implementations), and is called for other policies."""
+    from numsim._kernels import block as kb
+
+    calls = []
+    general = kb.encode_fpscale
+
+    def spy(*args: Any) -> Any:
+        calls.append(1)
+        return general(*args)
+
+    monkeypatch.setattr(kb, "encode_fpscale", spy)
+    x = np.random.default_rng(1).standard_normal((8, 48)).astype(np.float32)
+    numsim.encode(x, "nvfp4")
+    numsim.quantize(x, "nvfp4")
+    numsim.encode(x.astype(np.float16), "nvfp4")
+    assert not calls
+    numsim.encode(x, "nvfp4", rounding="nearest_away")
+    numsim.encode(x.astype(np.float64), "nvfp4")
+    assert len(calls) == 2
+
+
+def test_nvfp4_e2m1_compares_equal_the_element_table() -> None:
+    """The fast path's E2M1 rounding (threshold compares) equals the element codec on every
+    table class of float32 inputs (each 2**15-ulp cell, with and without low bits), Inf included."""
+    from numsim._kernels import block as kb
+
+    idx = np.arange(1 << 17, dtype=np.uint32)
+    bits = np.concatenate([idx << np.uint32(15), (idx << np.uint32(15)) | np.uint32(1),
+                           (idx << np.uint32(15)) | np.uint32(0x7FFF)])
+    x = bits.view(np.float32)
+    x = x[~np.isnan(x)]
+    x = x[: x.size // 16 * 16]
+    codes = np.empty(x.size, np.uint8)
+    kb._nv_codes(x.reshape(-1, 16), x.view(np.uint32).reshape(-1, 16), np.ones(x.size // 16, np.float32),
+                 codes.reshape(-1, 16))
+    want = numsim.encode(x, "fp4_e2m1", rounding="nearest_even", overflow="saturate")
+    np.testing.assert_array_equal(codes, want)
+
+
+def test_nvfp4_tensor_amax_float32_kernel() -> None:
+    from numsim._kernels import block as kb
+
+    rng = np.random.default_rng(4)
+    for n in (0, 1, 5, 63, 64, 65, 1000, 100003):
+        x = (rng.standard_normal(n) * 2.0 ** rng.integers(-140, 120, n)).astype(np.float32)
+        if n > 3:
+            x[1], x[2], x[3] = np.nan, np.inf, -np.inf
+        want = kb.tensor_amax(x)
+        assert kb.tensor_amax_f32(x.view(np.uint32)) == want, n
+    assert kb.tensor_amax_f32(np.array([np.nan, -np.inf], np.float32).view(np.uint32)) == 0.0
+    assert kb.tensor_amax_f32(np.array([-0.0, 1e-45], np.float32).view(np.uint32)) == float(np.float32(1e-45))

@@ -339,6 +339,54 @@ def _quotient_bits(v, sdec, wide):
     return np.int64(np.float32(v / sdec).view(np.uint32))
 
 
+@njit(cache=True)
+def _fpscale_block(x, i, wide, s2, den, p, sp, scale_p, mode, ovf, nanpol, seed, rbits, rand, table, codes, scales):
+    """Encode block (row) ``i`` of ``x``: the body of :func:`encode_fpscale` (also the fallback of
+    :func:`encode_nvfp4_f32` for the blocks its fast path leaves)."""
+    bs = x.shape[1]
+    amax = 0.0
+    special = False
+    for j in range(bs):
+        a = abs(np.float64(x[i, j]))
+        if not (a < np.inf):
+            special = True
+        elif a > amax:
+            amax = a
+    if special:
+        scales[i] = sp.scale_nan
+        codes[i, :] = 0
+        return
+    if s2 == 0.0:
+        scales[i] = sp.one_code
+        codes[i, :] = 0
+        return
+    r = div_f32(amax, den) if wide else f32(amax / den)  # float32 operands: innocuous double rounding
+    if r == 0.0:
+        r = 1.0
+    kind, sign, e, sig, pos = unpack(np.int64(np.float32(r).view(np.uint32)), 8, 23, 127)
+    if kind == K_FINITE:
+        sc = encode_value(sign, e, sig, pos, scale_p, 0, 0, 0, 1)
+    else:  # r overflowed float32 (a tensor_amax far below the block's): Inf saturates to the largest scale
+        sc = encode_special(kind, sign, scale_p, 0, 0)
+    scales[i] = sc
+    sdec = f32(decode_value(sc, scale_p) * s2)
+    if sdec == 0.0:  # the scale underflowed: every element decodes to zero
+        codes[i, :] = 0
+        return
+    use_table = table.size > 0
+    for j in range(bs):
+        b = _quotient_bits(np.float64(x[i, j]), sdec, wide)
+        if use_table:
+            codes[i, j] = table[table_index(b)]
+            continue
+        kind, sign, e, sig, pos = unpack(b, 8, 23, 127)
+        if kind == K_FINITE:
+            rr = stochastic_bits(mode, seed, rand, i * bs + j, rbits)
+            codes[i, j] = encode_value(sign, e, sig, pos, p, mode, ovf, rr, rbits)
+        else:
+            codes[i, j] = encode_special(kind, sign, p, ovf, nanpol)
+
+
 @njit(parallel=True, cache=True)
 def encode_fpscale(x, wide, s2, p, sp, scale_p, mode, ovf, nanpol, seed, rbits, rand, table, codes, scales):
     """Encode blocks (rows of float array ``x``) as NVIDIA's NVFP4 reference quantizer does.
@@ -350,58 +398,223 @@ def encode_fpscale(x, wide, s2, p, sp, scale_p, mode, ovf, nanpol, seed, rbits, 
     quotient needs :func:`div_f32`. The quotient is a float32, so ``table`` (the element's float32
     table, empty for stochastic rounding) encodes it.
     """
-    nblk, bs = x.shape
     den = f32(sp.elem_max * s2)
-    use_table = table.size > 0
-    for i in prange(nblk):
-        amax = 0.0
-        special = False
+    for i in prange(x.shape[0]):
+        _fpscale_block(x, i, wide, s2, den, p, sp, scale_p, mode, ovf, nanpol, seed, rbits, rand, table, codes,
+                       scales)
+
+
+# --- NVFP4 fast path: float32 input, nearest-even, saturating E2M1 elements, UE4M3 scales --------
+#
+# Every step is the general path's operation on the same float32 operands, done in float32:
+#
+# * r = amax / den and x / sdec: the general path divides in float64 and rounds to float32. For
+#   float32 operands that double rounding is innocuous (a float64 quotient carries 53 >= 2*24 + 2
+#   bits, Figueroa 1995; it also holds on the float32 subnormal grid, coarser still, and at the
+#   overflow threshold, the midpoint above the largest float32), so it equals one IEEE float32
+#   division. Numba compiles without fast-math, so the division is IEEE and subnormals are kept.
+# * sdec = scale * s2 and the decoded value (element * scale) * s2: a product of a UE4M3 value (4
+#   significant bits) and a float32 is exact in float64 and rounded once by the general path; a
+#   float32 multiplication rounds the same exact product once. element * scale (at most 2 + 4
+#   bits, at least 2**-10) is exact in float32.
+# * The scale code is _rne_code of r's bits (nearest-even, saturating to 448), which equals
+#   core.encode_value for a finite r (tests hold both to the reference); a float32-subnormal r
+#   (far below UE4M3's 2**-10 rounding threshold) gives code 0 there, as it should.
+# * E2M1 nearest-even with saturation is the count of decision thresholds a quotient's magnitude
+#   passes (_e2m1_mag). Blocks with NaN/Inf, a scale that rounds to zero, an infinite r or a zero
+#   sdec take _fpscale_block instead.
+
+_E2M1_T1, _E2M1_T2, _E2M1_T3, _E2M1_T4, _E2M1_T5, _E2M1_T6, _E2M1_T7 = (
+    np.float32(0.25), np.float32(0.75), np.float32(1.25), np.float32(1.75), np.float32(2.5), np.float32(3.5),
+    np.float32(5.0))
+_F32_ZERO = np.float32(0.0)
+_F32_HALF = np.float32(0.5)
+_F32_TWO = np.float32(2.0)
+_NV_CHUNK = 512  # blocks per work item: the chunk's scratch stays in L1
+
+
+@njit(cache=True)
+def _f32_of_bits(b):
+    """The float32 whose bits are ``b`` (int64 holding 32 bits)."""
+    return np.int32(b).view(np.float32)
+
+
+@njit(cache=True)
+def _bits_of_f32(v):
+    """The bits of float32 ``v`` as a non-negative int64."""
+    return np.int64(np.float32(v).view(np.uint32))
+
+
+@njit(inline="always")
+def _e2m1_mag(q):
+    """E2M1 code magnitude of float32 ``q`` (not NaN), nearest-even and saturating.
+
+    The grid is 0, 0.5, 1, 1.5, 2, 3, 4, 6 (magnitudes 0..7); the code is the number of midpoints
+    |q| passes. At a midpoint the tie goes to the even magnitude: down at 0.25 (0|1), 1.25 (2|3),
+    2.5 (4|5) and 5 (6|7), so those compare with '>'; up at 0.75 (1|2), 1.75 (3|4) and 3.5 (5|6),
+    compared with '>='. Everything above 5, Inf included, saturates to 7 (6.0).
+    """
+    a = abs(q)
+    return (np.int64(a > _E2M1_T1) + np.int64(a >= _E2M1_T2) + np.int64(a > _E2M1_T3) + np.int64(a >= _E2M1_T4)
+            + np.int64(a > _E2M1_T5) + np.int64(a >= _E2M1_T6) + np.int64(a > _E2M1_T7))
+
+
+@njit(inline="always")
+def _e2m1_value(q):
+    """The value of :func:`_e2m1_mag` ``(q)`` as a float32 (0, 0.5, ... 4, 6), from the same compares."""
+    a = abs(q)
+    half = (np.float32(a > _E2M1_T1) + np.float32(a >= _E2M1_T2) + np.float32(a > _E2M1_T3)
+            + np.float32(a >= _E2M1_T4)) * _F32_HALF
+    return half + np.float32(a > _E2M1_T5) + np.float32(a >= _E2M1_T6) + _F32_TWO * np.float32(a > _E2M1_T7)
+
+
+@njit(cache=True)
+def _nv_amax(u, am):
+    """``am[b]`` = largest magnitude bits of row ``b`` of float32 bits ``u`` (NaN/Inf above every number).
+
+    A runtime-length inner loop: LLVM vectorizes it as a reduction (a fixed 16 unrolls into compare
+    and branch chains)."""
+    nb, bs = u.shape
+    for b in range(nb):
+        m = 0
         for j in range(bs):
-            a = abs(np.float64(x[i, j]))
-            if not (a < np.inf):
-                special = True
-            elif a > amax:
-                amax = a
-        if special:
-            scales[i] = sp.scale_nan
-            codes[i, :] = 0
-            continue
-        if s2 == 0.0:
-            scales[i] = sp.one_code
-            codes[i, :] = 0
-            continue
-        r = div_f32(amax, den) if wide else f32(amax / den)  # float32 operands: innocuous double rounding
-        if r == 0.0:
-            r = 1.0
-        kind, sign, e, sig, pos = unpack(np.int64(np.float32(r).view(np.uint32)), 8, 23, 127)
-        sc = encode_value(sign, e, sig, pos, scale_p, 0, 0, 0, 1)
-        scales[i] = sc
-        sdec = f32(decode_value(sc, scale_p) * s2)
-        if sdec == 0.0:  # the scale underflowed: every element decodes to zero
-            codes[i, :] = 0
-            continue
-        for j in range(bs):
-            b = _quotient_bits(np.float64(x[i, j]), sdec, wide)
-            if use_table:
-                codes[i, j] = table[table_index(b)]
-                continue
-            kind, sign, e, sig, pos = unpack(b, 8, 23, 127)
-            if kind == K_FINITE:
-                rr = stochastic_bits(mode, seed, rand, i * bs + j, rbits)
-                codes[i, j] = encode_value(sign, e, sig, pos, p, mode, ovf, rr, rbits)
-            else:
-                codes[i, j] = encode_special(kind, sign, p, ovf, nanpol)
+            m = max(m, np.int64(u[b, j]) & 0x7FFFFFFF)
+        am[b] = m
+
+
+@njit(cache=True, error_model="numpy")
+def _nv_scales(am, den, s2, sp, scales, sdec, sval):
+    """Scale code, decoded scale ``sval`` and ``sdec = float32(sval * s2)`` of each block (float32
+    ``den``, ``s2``); ``sval[b] = 0`` marks a block for the general path (its ``sdec`` is 1, so
+    that the element pass never divides by zero). Returns how many."""
+    nbad = 0
+    for b in range(am.size):
+        m = am[b]
+        r = _f32_of_bits(m) / den
+        rb = _bits_of_f32(r)
+        rb = rb if rb != 0 else np.int64(0x3F800000)  # r = 0 (an all-zero block) -> 1.0
+        c = _rne_code(rb, 0, sp) if rb < 0x7F800000 else 0  # Inf: general path (NaN blocks are caught below)
+        # UE4M3 value: normal codes move into float32's fields (exponent bias 7 -> 127); subnormals c * 2**-9
+        sv = _f32_of_bits((c << 20) + (120 << 23)) if c >= 8 else np.float32(c) * np.float32(2.0**-9)
+        d = sv * s2
+        ok = (m < 0x7F800000) & (c != 0) & (d != _F32_ZERO)
+        scales[b] = c
+        sval[b] = sv if ok else _F32_ZERO
+        sdec[b] = d if ok else np.float32(1.0)
+        nbad += 0 if ok else 1
+    return nbad
+
+
+@njit(cache=True, error_model="numpy")
+def _nv_codes(x, u, sdec, codes):
+    """E2M1 codes of ``x[b, j] / sdec[b]`` (rows of 16); the sign is the input's (``sdec > 0``)."""
+    for b in range(sdec.size):
+        d = sdec[b]
+        xr = x[b]
+        ur = u[b]
+        cr = codes[b]
+        for j in range(16):
+            cr[j] = _e2m1_mag(xr[j] / d) | ((np.int64(ur[j]) >> 28) & 8)  # E2M1 sign bit 8
+
+
+@njit(cache=True, error_model="numpy")
+def _nv_codes_values(x, u, sdec, sval, s2, codes, vout):
+    """:func:`_nv_codes` and the decoded values ``float32(element * scale * s2)`` into ``vout``."""
+    for b in range(sdec.size):
+        d = sdec[b]
+        sv = sval[b]
+        xr = x[b]
+        ur = u[b]
+        cr = codes[b]
+        vr = vout[b]
+        for j in range(16):
+            q = xr[j] / d
+            neg = (np.int64(ur[j]) >> 31) & 1
+            cr[j] = _e2m1_mag(q) | (neg << 3)
+            v = (_e2m1_value(q) * sv) * s2
+            vr[j] = -v if neg else v
+
+
+@njit(parallel=True, cache=True)
+def encode_nvfp4_f32(x, s2, p, sp, scale_p, nanpol, table, codes, scales, vout):
+    """:func:`encode_fpscale` for float32 rows of 16 with E2M1 elements, UE4M3 scales, a finite
+    ``s2 > 0`` and nearest-even/saturate (``table`` is the element's table for those policies).
+
+    Three vectorized passes per chunk of blocks (block amax, scales, elements); blocks with
+    NaN/Inf, a scale that rounds to zero, an infinite r or a zero ``sdec`` take
+    :func:`_fpscale_block`. If ``vout`` is non-empty the decoded values (as
+    :func:`decode_fpscale`) are written there too. The comment above says why every step equals
+    the general path.
+    """
+    nblk = x.shape[0]
+    u = x.view(np.uint32)
+    s2f = np.float32(s2)
+    den = f32(sp.elem_max * s2)
+    denf = np.float32(den)
+    fused = vout.size > 0
+    nch = (nblk + _NV_CHUNK - 1) // _NV_CHUNK
+    empty = np.empty(0, np.uint64)
+    for c in prange(nch):
+        i0 = c * _NV_CHUNK
+        i1 = min(nblk, i0 + _NV_CHUNK)
+        am = np.empty(i1 - i0, np.int64)
+        sdec = np.empty(i1 - i0, np.float32)
+        sval = np.empty(i1 - i0, np.float32)
+        _nv_amax(u[i0:i1], am)
+        nbad = _nv_scales(am, denf, s2f, scale_p, scales[i0:i1], sdec, sval)
+        if fused:
+            _nv_codes_values(x[i0:i1], u[i0:i1], sdec, sval, s2f, codes[i0:i1], vout[i0:i1])
+        else:
+            _nv_codes(x[i0:i1], u[i0:i1], sdec, codes[i0:i1])
+        if nbad:
+            for b in range(i1 - i0):
+                if sval[b] == 0.0:
+                    _fpscale_block(x, i0 + b, False, s2, den, p, sp, scale_p, 0, 0, nanpol, 0, 1, empty, table, codes,
+                                   scales)
+                    if fused:
+                        _decode_fp_row(codes, scales, i0 + b, s2, p, scale_p, sp.scale_nan, vout)
+
+
+@njit(parallel=True, cache=True)
+def tensor_amax_f32(u):
+    """:func:`tensor_amax` of float32 values given as their bits ``u`` (1-D, contiguous uint32),
+    by a vectorizable integer maximum."""
+    n = u.size
+    nch = 64
+    step = (n + nch - 1) // nch
+    part = np.zeros(nch, np.int64)
+    for c in prange(nch):
+        part[c] = _finite_max_bits(u[c * step: min(n, (c + 1) * step)])
+    m = 0
+    for c in range(nch):
+        m = max(m, part[c])
+    return np.float64(_f32_of_bits(m))
+
+
+@njit(cache=True)
+def _finite_max_bits(u):
+    """Largest magnitude bits among the finite float32 values with bits ``u`` (0 if none)."""
+    m = 0
+    for k in range(u.size):
+        a = np.int64(u[k]) & 0x7FFFFFFF
+        m = max(m, a if a < 0x7F800000 else 0)
+    return m
+
+
+@njit(inline="always")
+def _decode_fp_row(codes, scales, i, s2, p, scale_p, scale_nan, out):
+    """Row ``i`` of :func:`decode_fpscale`."""
+    sc = np.int64(scales[i])
+    if sc == scale_nan:
+        out[i, :] = np.nan
+        return
+    scale = decode_value(sc, scale_p)
+    for j in range(codes.shape[1]):
+        out[i, j] = f32(decode_value(np.int64(codes[i, j]), p) * scale * s2)
 
 
 @njit(parallel=True, cache=True)
 def decode_fpscale(codes, scales, s2, p, scale_p, scale_nan, out):
     """Decode NVFP4-style blocks: float32(element * scale * s2), one float32 rounding."""
-    nblk, bs = codes.shape
-    for i in prange(nblk):
-        sc = np.int64(scales[i])
-        if sc == scale_nan:
-            out[i, :] = np.nan
-            continue
-        scale = decode_value(sc, scale_p)
-        for j in range(bs):
-            out[i, j] = f32(decode_value(np.int64(codes[i, j]), p) * scale * s2)
+    for i in prange(codes.shape[0]):
+        _decode_fp_row(codes, scales, i, s2, p, scale_p, scale_nan, out)
