@@ -776,3 +776,25 @@ def test_signed_zeros_on_every_path(unit: DotUnit) -> None:
             want = _ref_f32_bits(unit, ref_dot.dot_code(unit, [Fraction(x) for x in A[i]],
                                                         [Fraction(y) for y in B[:, j]], Fraction(0)))
             assert int(fast[i:i + 1, j].view(np.uint32)[0]) == want, (i, j)
+
+
+@pytest.mark.parametrize("unit", [dp.get("ocp-mx-exact"), dp.get("mxdotp"), dp.get("mi100-fp16"),
+                                  dp.get("mi300-fp16"), KNOBS[5]], ids=str)
+def test_ties_decided_by_bits_far_below(unit: DotUnit) -> None:
+    """A sum exactly half an FP32 ulp above 1 plus a term 2**-34: RNE must round up (the far bit is
+    sticky); without the far term it is a tie and stays at 1. Both signs, with c inside or late."""
+    one, t12, t17 = Fraction(1), Fraction(1, 1 << 12), Fraction(1, 1 << 17)  # products 1, 2**-24, 2**-34
+    cases_ = []
+    for far in (t17, Fraction(0)):
+        for sign in (1, -1):
+            a, b = [sign * one, sign * t12, sign * far], [one, t12, t17]
+            cases_.append((a, b, Fraction(0)))
+            cases_.append((a[1:], b[1:], sign * one))  # the 1 arrives as c instead
+    for a, b, c in cases_:
+        got = unit.dot(np.array(_as_f64(a)), np.array(_as_f64(b)), np.float32(float(c)))
+        want = _ref_f32_bits(unit, ref_dot.dot_code(unit, a, b, c))
+        assert int(np.asarray(got, np.float32).reshape(1).view(np.uint32)[0]) == want, (a, b, c)
+    if unit.frac_bits is None and unit.out_rounding == RoundMode.nearest_even:  # hand-derived answers
+        x = np.array([1.0, 2.0 ** -12, 2.0 ** -17])
+        assert unit.dot(x, np.array([1.0, 2.0 ** -12, 2.0 ** -17])) == np.float32(1 + 2.0 ** -23)
+        assert unit.dot(x, np.array([1.0, 2.0 ** -12, 0.0])) == np.float32(1)
