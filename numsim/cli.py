@@ -88,7 +88,7 @@ def demo_table(x: np.ndarray) -> str:
 #: (unit, operand format) rows of the datapath demo: FP8 GEMMs on the published units, then MX.
 _DEMO_UNITS = [("fma-fp32", "fp8_e4m3"), ("ada-e4m3", "fp8_e4m3"), ("h100-e4m3", "fp8_e4m3"),
                ("h100-e4m3-promote128", "fp8_e4m3"), ("b200-e4m3", "fp8_e4m3"), ("ocp-mx-exact", "fp8_e4m3"),
-               ("mxdotp", "fp8_e4m3"), ("ocp-mx-exact", "mxfp8_e4m3"), ("ocp-mx-exact", "mxfp4_e2m1"),
+               ("ocp-mx-fp32acc", "fp8_e4m3"), ("mxdotp", "fp8_e4m3"), ("ocp-mx-exact", "mxfp8_e4m3"), ("ocp-mx-exact", "mxfp4_e2m1"),
                ("b200-e4m3", "mxfp4_e2m1")]
 
 

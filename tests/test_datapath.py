@@ -152,7 +152,7 @@ KNOBS = [
     DotUnit("custom-chunk-float", F.fp16, 2, None, out_format=F.fp16, out_rounding="nearest_even",
             accumulator=ACC.floating(F.fp16), chunk=6, outer=ACC.floating(F.fp32, "toward_zero")),
 ]
-OTHER_PRESETS = ["ocp-mx-exact", "mxdotp", "fp8-chunked", "mi100-fp16", "mi100-bf16", "mi300-fp16", "mi300-bf16",
+OTHER_PRESETS = ["ocp-mx-exact", "ocp-mx-fp32acc", "mxdotp", "fp8-chunked", "mi100-fp16", "mi100-bf16", "mi300-fp16", "mi300-bf16",
                  "mi300-e4m3fnuz", "mi300-e5m2fnuz", "h100-e4m3-promote128"]
 FAMILIES = [*(dp.get(n) for n in ["v100-fp16", "a100-fp16", "a100-bf16", "a100-tf32", "ada-e4m3", "ada-e5m2",
                                   "h100-fp16", "h100-bf16", "h100-tf32", "h100-e4m3", "h100-e5m2", "b200-e4m3",
@@ -563,7 +563,7 @@ def test_fast_chain_path_equals_general(unit: DotUnit, wide: bool) -> None:
     _same_bits(fast, general)
 
 
-BLAS_UNITS = [dp.get("ocp-mx-exact"), dp.get("mxdotp"), dp.get("mi100-fp16"),
+BLAS_UNITS = [dp.get("ocp-mx-exact"), dp.get("ocp-mx-fp32acc"), dp.get("mxdotp"), dp.get("mi100-fp16"),
               DotUnit("exact-chain-rz", F.fp16, 16, None),
               DotUnit("exact-chain-ftz", F.bf16, 8, None, out_rounding="nearest_even", subnormals_in=False,
                       subnormals_out=False),
@@ -606,7 +606,7 @@ def test_blas_exact_path_refuses_wide_spans() -> None:
 MX_CASES = [("mxfp8_e4m3", "mxdotp"), ("mxfp8_e4m3", "ocp-mx-exact"), ("mxfp8_e5m2", "h100-e5m2"),
             ("mxfp6_e2m3", "ocp-mx-exact"), ("mxfp6_e3m2", "mi100-fp16"), ("mxfp4_e2m1", "b200-e4m3"),
             ("mxfp4_e2m1", "h100-e4m3-promote128"), ("mx6", "ocp-mx-exact"), ("mx9", "a100-bf16"),
-            ("mx4", "mxdotp"), ("nvfp4", "ocp-mx-exact"), ("nvfp4", "h100-e4m3"),
+            ("mx4", "mxdotp"), ("mxfp8_e5m2", "ocp-mx-fp32acc"), ("nvfp4", "ocp-mx-exact"), ("nvfp4", "h100-e4m3"),
             ("mxint8", "int8-acc32"), ("mxint8", "int8-acc16-sat")]
 
 

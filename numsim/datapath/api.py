@@ -289,12 +289,19 @@ def _lsb_span(x: np.ndarray) -> tuple[int, int]:
     return lsb_span(np.ascontiguousarray(x).reshape(-1).view(np.int64))
 
 
+def _blas_block(unit: DotUnit, K: int) -> int:
+    """Products per BLAS block sum: the unit's block, or all of K for an exact accumulator (whose
+    single rounding of ``c + sum`` is the chain rounding of one block of K)."""
+    return K if unit.accumulator.kind == "exact" else unit.n
+
+
 def _blas_exact_ok(unit: DotUnit, A: np.ndarray, B: np.ndarray) -> bool:
     """True when every block sum of ``A @ B`` is exact in float64 for an exact unit.
 
     Proof: each product ``a_i * b_i`` is a multiple of ``2**(la + lb)`` (``la``, ``lb``: the lowest
     set bit over the non-zero entries of A and B) with magnitude below ``2**(ta + tb)`` (all
-    entries below ``2**ta`` and ``2**tb``). Any partial sum of at most ``n`` such products is a
+    entries below ``2**ta`` and ``2**tb``). Any partial sum of at most ``n`` such products (``n``:
+    :func:`_blas_block`) is a
     multiple of ``2**(la + lb)`` below ``2**(ta + tb + ceil(log2 n))``, hence an integer times
     ``2**(la + lb)`` with at most ``ta + tb + ceil(log2 n) - la - lb`` bits. When that is at most 53
     and the exponents stay inside float64's normal range, every product, sum or fused
@@ -303,13 +310,13 @@ def _blas_exact_ok(unit: DotUnit, A: np.ndarray, B: np.ndarray) -> bool:
     """
     fin = unit.in_format
     if (not isinstance(fin, FloatFormat) or unit.frac_bits is not None or unit.odd_even or unit.chunk is not None
-            or unit.accumulator.kind not in ("chain", "float")):
+            or unit.accumulator.kind == "int"):
         return False
     if not (np.isfinite(A).all() and np.isfinite(B).all()):
         return False
     ta, la = _lsb_span(A)
     tb, lb = _lsb_span(B)
-    top = ta + tb + (unit.n - 1).bit_length()
+    top = ta + tb + (_blas_block(unit, A.shape[1]) - 1).bit_length()
     return top - (la + lb) <= 53 and la + lb > -1000 and top < 1000
 
 
@@ -339,8 +346,10 @@ def _matmul_fast(unit: DotUnit, A: np.ndarray, B: np.ndarray, C: Any) -> np.ndar
     acc = cbits.astype(np.uint32).view(np.float32).astype(np.float64)
     if not np.isfinite(acc).all():
         return None
-    n = unit.n
-    f32 = unit.out_format == fp32 and (unit.accumulator.kind == "chain" or unit.accumulator.format == fp32) \
+    n = _blas_block(unit, K)
+    if unit.accumulator.kind == "exact":
+        prm = prm._replace(acc_kind=ACC_CHAIN)
+    f32 = unit.out_format == fp32 and (unit.accumulator.kind in ("chain", "exact") or unit.accumulator.format == fp32) \
         and unit.out_rounding in (RoundMode.nearest_even, RoundMode.toward_zero) \
         and unit.accumulator.rounding in (RoundMode.nearest_even, RoundMode.toward_zero)
     b_blocks = [np.ascontiguousarray(B[lo:lo + n]) for lo in range(0, K, n)]

@@ -15,8 +15,11 @@ zero every N products and each partial is added to an FP32 accumulator with one 
 
 Others:
 
-- ``ocp-mx-exact``: exact sum of each block of 32 products, one RNE rounding to FP32, blocks added
-  in FP32 with RNE (OCP MX §6.1-6.2 read with exact internal precision; the spec leaves it open).
+- ``ocp-mx-exact``: OCP MX Dot/DotGeneral (§6.1-6.2) with exact internal precision: blocks of 32
+  exact products summed exactly, together with c, over all of K, and one RNE rounding to FP32 at
+  the end (the spec leaves the internal precision open; this is its exact reading).
+- ``ocp-mx-fp32acc``: each block of 32 summed exactly and rounded once (RNE) to FP32, the block
+  results added in FP32 with RNE (DotGeneral as a sum of FP32 Dots).
 - ``mxdotp``: MXDOTP (§3): blocks of 8 FP8 products (FP9 E5M3 internal format) summed exactly
   together with the FP32 accumulator ("early accumulation"), one RNE rounding per block.
 - ``fma-fp32``: IEEE 754 sequential fused multiply-add in FP32 (``d = RNE(c + a*b)`` per product),
@@ -92,7 +95,8 @@ _RNE = RoundMode.nearest_even
 _FP32_RNE = Accumulator.floating(_F32, _RNE)
 #: Presets outside the NVIDIA table (module docstring).
 _OTHERS: dict[str, DotUnit] = {u.name: u for u in [
-    DotUnit("ocp-mx-exact", _F32, 32, None, out_rounding=_RNE, accumulator=_FP32_RNE),
+    DotUnit("ocp-mx-exact", _F32, 32, None, out_rounding=_RNE, accumulator=Accumulator.exact()),
+    DotUnit("ocp-mx-fp32acc", _F32, 32, None, out_rounding=_RNE, accumulator=_FP32_RNE),
     DotUnit("mxdotp", fp9_e5m3, 8, None, out_rounding=_RNE),
     DotUnit("fma-fp32", _F32, 1, None, out_rounding=_RNE),
     DotUnit("fp8-chunked", _formats.fp8_e5m2, 1, None, out_format=_formats.fp16, out_rounding=_RNE,
