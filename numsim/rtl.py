@@ -9,7 +9,10 @@ DUT. :func:`lint` and :func:`synth_stat` run the tools (``verilator --lint-only 
 
 Units: ``elem_decoder`` (element code -> FP32), ``elem_encoder`` (FP32 -> element code, nearest
 even, saturating or not), ``mx_encoder`` (a block of FP32 -> E8M0 floor scale + element codes,
-pipelined).
+pipelined), ``mx_dot`` (two MX blocks + an FP32 c -> FP32, parameterized by a
+:class:`numsim.datapath.DotUnit`), ``fp32_acc`` (acc = round(acc + d) in FP32, the twin of
+``Accumulator.floating("fp32", r)``), ``int_mac`` (P-bit integer multiply-accumulate, wrap or
+saturate, overflow flag; the twin of ``numsim.datapath.int_acc(P, overflow)``).
 """
 
 from __future__ import annotations
@@ -46,6 +49,10 @@ UNITS: dict[str, RtlUnit] = {
         RtlUnit("elem_decoder", "numsim_elem_decoder", ("numsim_elem_decoder.sv",)),
         RtlUnit("elem_encoder", "numsim_elem_encoder", ("numsim_elem_round.sv", "numsim_elem_encoder.sv")),
         RtlUnit("mx_encoder", "numsim_mx_encoder", ("numsim_elem_round.sv", "numsim_mx_encoder.sv")),
+        RtlUnit("mx_dot", "numsim_mx_dot", ("numsim_fp32_round.sv", "numsim_fp_add_exact.sv", "numsim_mx_dot.sv")),
+        RtlUnit("fp32_acc", "numsim_fp32_acc",
+                ("numsim_fp32_round.sv", "numsim_fp_add_exact.sv", "numsim_fp32_acc.sv")),
+        RtlUnit("int_mac", "numsim_int_mac", ("numsim_int_mac.sv",)),
     ]
 }
 
@@ -114,20 +121,27 @@ def element_params(fmt: Any) -> dict[str, int]:
     raise ValueError(f"format {fmt!r}: expected an element format (FloatFormat or IntFormat)")
 
 
-def params(name: str, fmt: Any, overflow: Any = Overflow.saturate) -> dict[str, int]:
+def params(name: str, fmt: Any, overflow: Any = Overflow.saturate, dot: Any = None) -> dict[str, int]:
     """Verilog parameters of unit ``name`` for format ``fmt``.
 
     Args:
-        name: ``"elem_decoder"``, ``"elem_encoder"`` or ``"mx_encoder"``.
-        fmt: element format (decoder, encoder) or MX block format (``mx_encoder``: an E8M0
-            power-of-two scale, no microexponents, no tensor scale), as a name or descriptor.
+        name: ``"elem_decoder"``, ``"elem_encoder"``, ``"mx_encoder"``, ``"mx_dot"``,
+            ``"fp32_acc"`` or ``"int_mac"``.
+        fmt: element format (decoder, encoder) or MX block format (``mx_encoder``, ``mx_dot``: an
+            E8M0 power-of-two scale, no microexponents, no tensor scale), as a name or
+            descriptor; ``fp32_acc``: the accumulator format (``"fp32"``); ``int_mac``: the
+            element format (``"int8"``).
         overflow: ``elem_encoder`` only: an :class:`~numsim.policies.Overflow`.
+        dot: ``mx_dot``, ``fp32_acc``, ``int_mac``: the :class:`numsim.datapath.DotUnit` the RTL
+            twins (see :func:`dot_params`).
 
     Raises:
-        ValueError: a format the unit's RTL does not implement.
+        ValueError: a format or unit the unit's RTL does not implement.
         TypeError: a block format for an element unit.
     """
     unit(name)
+    if name in ("mx_dot", "fp32_acc", "int_mac"):
+        return dot_params(name, fmt, dot)
     f = _formats.get(fmt)
     if name == "mx_encoder":
         if not isinstance(f, BlockFormat) or f.scale != _formats.e8m0 or f.sub_block_size or f.tensor_scale:
@@ -146,6 +160,90 @@ def params(name: str, fmt: Any, overflow: Any = Overflow.saturate) -> dict[str, 
             p["Symmetric"] = int(f.symmetric)
         p["Overflow"] = int(Overflow.parse(overflow, "overflow"))
     return p
+
+
+#: ``MinExp`` of an mx_dot without an eta floor (numsim ``min_exp=None``): below every eta.
+NO_MIN_EXP = -1024
+
+
+def dot_params(name: str, fmt: Any, dot: Any) -> dict[str, int]:
+    """Verilog parameters of the datapath units from their numsim twin ``dot`` (a DotUnit).
+
+    ``mx_dot`` (``fmt``: an MX block format of float elements): ``dot`` must be a one-block unit
+    of the hardware's kind: ``n`` = the block size, the chain accumulator, no chunks, subnormals
+    in and out, no odd/even groups; exact (``frac_bits=None``, any ``in_format`` holding the
+    elements) or truncating (``frac_bits=F``: raw product exponents, terms truncated toward zero,
+    c inside the alignment, ``in_format`` = the element format); result format FP32 or an FP32
+    container with fewer fraction bits (``fp32_m13``), rounded toward zero or to nearest even.
+    ``fp32_acc`` (``fmt`` = ``"fp32"``): ``DotUnit(name, fp32, 1, None, out_rounding=r,
+    accumulator=Accumulator.floating(fp32, r))``. ``int_mac`` (``fmt``: the signed integer
+    element, ``"int8"``): ``int_acc(P, overflow)``, ``n = 1``, ``16 <= P <= 48``.
+
+    Raises:
+        ValueError: ``dot`` has a knob the RTL does not build (the message names it).
+        TypeError: ``dot`` is not a DotUnit.
+    """
+    from .datapath import DotUnit
+    from .policies import RoundMode
+
+    if not isinstance(dot, DotUnit):
+        raise TypeError(f"unit {name}: dot={dot!r}: expected the numsim.datapath.DotUnit this RTL twins")
+    rne = {RoundMode.toward_zero: 0, RoundMode.nearest_even: 1}
+    f = _formats.get(fmt)
+    bad = []
+    if dot.chunk is not None or not dot.subnormals_in or not dot.subnormals_out or dot.odd_even:
+        bad.append("chunks, FTZ and odd/even groups are not built")
+    if name == "mx_dot":
+        if not isinstance(f, BlockFormat) or f.scale != _formats.e8m0 or f.sub_block_size or f.tensor_scale:
+            raise ValueError(f"format {f}: the MX dot RTL needs a block format with an E8M0 scale, no "
+                             "microexponents and no tensor scale")
+        el = f.element
+        if not isinstance(el, FloatFormat) or el.specials == _formats.Specials.fnuz:
+            raise ValueError(f"format {f}: the MX dot RTL is built for float elements (ieee, fn or finite), "
+                             f"not {el}")
+        p = {k: v for k, v in element_params(el).items() if k != "IsInt"}
+        fout = dot.out_format
+        if fout.exp_bits != 8 or fout.bias != 127 or fout.specials != _formats.Specials.ieee:
+            bad.append(f"out_format={fout}: expected FP32 or an FP32 container with fewer fraction bits")
+        if dot.n != f.block_size or dot.accumulator.kind != "chain":
+            bad.append(f"n={dot.n}, accumulator={dot.accumulator}: expected n={f.block_size} and the chain accumulator")
+        if dot.frac_bits is not None:
+            if dot.in_format != el:
+                bad.append(f"in_format={dot.in_format}: a truncating unit must decode elements as {el}")
+            if not dot.raw_product_exponent or dot.term_rounding != RoundMode.toward_zero or not dot.c_inside:
+                bad.append("truncating units are built with raw product exponents, terms truncated toward "
+                           "zero and c inside the alignment")
+            if dot.min_exp is not None and dot.min_exp <= NO_MIN_EXP:
+                bad.append(f"min_exp={dot.min_exp}: expected > {NO_MIN_EXP}")
+        if bad:
+            raise ValueError(f"unit {dot.name} on {f.name}: " + "; ".join(bad))
+        p.update({"BlockSize": f.block_size, "ExactSum": int(dot.frac_bits is None),
+                  "TermFracBits": 0 if dot.frac_bits is None else dot.frac_bits,
+                  "MinExp": NO_MIN_EXP if dot.frac_bits is None or dot.min_exp is None else dot.min_exp,
+                  "OutManBits": fout.man_bits, "OutRne": rne[dot.out_rounding]})
+        return p
+    if name == "fp32_acc":
+        acc = dot.accumulator
+        if f != _formats.fp32 or dot.in_format != _formats.fp32 or dot.out_format != _formats.fp32:
+            bad.append("expected fp32 accumulator, in_format and out_format")
+        if dot.n != 1 or dot.frac_bits is not None or acc.kind != "float" or acc.format != _formats.fp32:
+            bad.append("expected n=1, frac_bits=None and Accumulator.floating('fp32', r)")
+        elif acc.rounding not in rne or dot.out_rounding != acc.rounding:
+            bad.append(f"rounding {acc.rounding.name}: expected toward_zero or nearest_even, out_rounding alike")
+        if bad:
+            raise ValueError(f"unit {dot.name} as fp32_acc: " + "; ".join(bad))
+        return {"OutRne": rne[acc.rounding]}
+    # int_mac
+    acc = dot.accumulator
+    if not isinstance(f, IntFormat) or not f.signed or f.frac_bits != 0 or dot.in_format != f:
+        bad.append(f"format {f}: expected the unit's signed integer in_format (int8)")
+    if dot.n != 1 or acc.kind != "int" or acc.bits is None:
+        bad.append("expected n=1 and Accumulator.integer(P, overflow)")
+    elif isinstance(f, IntFormat) and not 2 * f.bits <= acc.bits <= 48:
+        bad.append(f"P={acc.bits}: the RTL holds 2*{f.bits} <= P <= 48")
+    if bad:
+        raise ValueError(f"unit {dot.name} as int_mac: " + "; ".join(bad))
+    return {"IntBits": f.bits, "AccBits": acc.bits, "Saturate": int(acc.overflow == "saturate")}
 
 
 def format_params(p: Mapping[str, int]) -> str:
@@ -277,7 +375,9 @@ def synth_stat(name: str, parameters: Mapping[str, int], yosys: str | None = Non
     """
     u = unit(name)
     exe = _need("yosys", yosys or shutil.which("yosys"))
-    chparam = " ".join(f"-set {k} {v}" for k, v in parameters.items())
+    # yosys cannot read a negative decimal: a negative int parameter goes in as 32-bit two's complement
+    chparam = " ".join(f"-set {k} {v}" if v >= 0 else f"-set {k} 32'h{v & 0xFFFFFFFF:08x}"
+                       for k, v in parameters.items())
     reads = "; ".join(f"read_verilog -sv {p}" for p in sources(name))
     with tempfile.TemporaryDirectory(prefix="numsim-yosys-") as tmp:
         script = (f"{reads}; " + (f"chparam {chparam} {u.top}; " if chparam else "")
