@@ -162,11 +162,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     gold = sub.add_parser("golden", help="write TestFloat-style golden vectors for the RTL units, with a manifest",
                           description="Write golden vector files (<out>/<unit>/<set>.hex) and <out>/manifest.json. "
                           "Same arguments, same bytes.")
-    gold.add_argument("unit", help="a unit (elem_decoder, elem_encoder) or 'all'")
+    gold.add_argument("unit", help="a unit (elem_decoder, elem_encoder, mx_encoder, mx_dot, fp32_acc, int_mac) "
+                      "or 'all'")
     gold.add_argument("--format", help="only the parameter sets of this element format (e.g. fp8_e4m3, mxint8)")
     gold.add_argument("--level", type=int, default=1, choices=[1, 2],
                       help="1: default sets (CI); 2: more significand patterns and 2**20 random cases per set")
-    gold.add_argument("--count", type=int, help="random cases per set (default by level; exhaustive units ignore it)")
+    gold.add_argument("--count", type=int, help="random cases per set (default by level; exhaustive units ignore it; fp32_acc "
+                      "and int_mac: chains of 64 steps)")
     gold.add_argument("--seed", type=int, default=1, help="random stream seed (default 1)")
     gold.add_argument("--out", required=True, help="output directory")
     gold.add_argument("--quiet", action="store_true", help="per-file lines to stderr")

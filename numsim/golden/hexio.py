@@ -17,7 +17,7 @@ _NIBBLE[np.frombuffer(b"0123456789", np.uint8)] = np.arange(10)
 _NIBBLE[np.frombuffer(b"abcdef", np.uint8)] = np.arange(10, 16)
 _SPACE, _NEWLINE = ord(" "), ord("\n")
 
-KINDS = ("fp32", "code", "scale")
+KINDS = ("fp32", "code", "scale", "int")
 
 
 @dataclass(frozen=True)
@@ -28,13 +28,14 @@ class Column:
         name: column name (``fp32``, ``code`` ...).
         bits: bits of one lane (at most 64).
         kind: how a value is shown in reports: ``fp32`` (IEEE binary32 bits), ``code`` (a code of
-            the vector file's element format) or ``scale`` (an E8M0 scale code).
+            the vector file's element format), ``scale`` (an E8M0 scale code) or ``int`` (a
+            two's complement integer of ``bits`` bits; flags are 1-bit ints).
         lanes: lanes packed in the field (a block's elements); 1 for a scalar.
     """
 
     name: str  #: column name
     bits: int  #: bits of one lane
-    kind: str  #: fp32, code or scale
+    kind: str  #: fp32, code, scale or int
     lanes: int = 1  #: lanes in the field
 
     def __post_init__(self) -> None:
