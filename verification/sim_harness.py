@@ -60,6 +60,9 @@ TESTBENCHES = {
         Testbench("elem_decoder", "elem_decoder_tb", "elem_decoder_tb.sv"),
         Testbench("elem_encoder", "elem_encoder_tb", "elem_encoder_tb.sv"),
         Testbench("mx_encoder", "mx_encoder_tb", "mx_encoder_tb.sv"),
+        Testbench("mx_dot", "mx_dot_tb", "mx_dot_tb.sv"),
+        Testbench("fp32_acc", "fp32_acc_tb", "fp32_acc_tb.sv"),
+        Testbench("int_mac", "int_mac_tb", "int_mac_tb.sv"),
     ]
 }
 
@@ -265,20 +268,29 @@ def expected_params(b: Build, vf: golden.VectorFile) -> dict[str, int]:
     """What the DUT's parameters must read back as: the build's, plus the derived ones checked
     against numsim's descriptor (the code width, and the element emax of a block unit)."""
     ps = golden.unit(vf.header["unit"]).set(vf.header["set"])
-    want = dict(b.params, CodeW=ps.element.total_bits)
-    if ps.block is not None:
+    want = dict(b.params)
+    if b.tb.unit in ("elem_decoder", "elem_encoder", "mx_encoder", "mx_dot"):
+        want["CodeW"] = ps.element.total_bits
+    if b.tb.unit == "mx_encoder":
         want["EmaxElem"] = ps.element.emax
     return want
 
 
 def run_python(b: Build, vf: golden.VectorFile, rows: range, report: Path) -> Report:
     """Drive ``rows`` of the (verified) vectors from Python (``cocotb_selfcheck.drive``)."""
-    (in_col, out_col) = vf.columns
+    *in_cols, out_col = vf.columns
     drive = report.with_suffix(".drive")
-    ins, outs = vf.data[in_col.name], vf.data[out_col.name]
-    drive.write_text("".join(f"{r + 1} {int(ins[r]):x} {int(outs[r]):x}\n" for r in rows))
+    outs = vf.data[out_col.name]
+
+    def field(c: golden.Column, r: int) -> str:
+        v = vf.data[c.name][r]
+        return _lanes_hex(v, c) if c.lanes > 1 else f"{int(v):0{c.digits}x}"
+
+    # several input columns: one port holding the row's input fields concatenated (file order)
+    drive.write_text("".join(f"{r + 1} {' '.join(field(c, r) for c in in_cols)} {int(outs[r]):x}\n" for r in rows))
+    in_port = f"py_{in_cols[0].name}_i" if len(in_cols) == 1 else "py_row_i"
     env = {"NUMSIM_DRIVE": str(drive), "NUMSIM_PARAMS": nrtl.format_params(expected_params(b, vf)),
-           "NUMSIM_IN_PORT": f"py_{in_col.name}_i", "NUMSIM_OUT_PORT": f"{out_col.name}_o"}
+           "NUMSIM_IN_PORT": in_port, "NUMSIM_OUT_PORT": f"{out_col.name}_o"}
     return _run(b, "drive", report, [], env)
 
 
@@ -316,6 +328,9 @@ def show(col: golden.Column, value: int, element: Any) -> str:
         return f"{text} ({float(v)!r})"
     if col.kind == "scale":
         return f"{text} (2**{value - 127})" if value != 0xFF else f"{text} (NaN)"
+    if col.kind == "int":
+        signed = value - (1 << col.bits) if col.bits > 1 and value >> (col.bits - 1) else value
+        return f"{text} ({signed})"
     return text
 
 
@@ -343,6 +358,15 @@ def describe(vf: golden.VectorFile, rep: Report, where: str, limit: int = 8) -> 
             lines.append(f"  vector {idx}: {inputs} -> {outputs}")
             continue
         lines.append(f"  vector {idx}:")
+        if all(c.lanes == 1 for c in out_cols):  # block inputs, scalar outputs (mx_dot)
+            for c, v in zip(in_cols, ins):
+                if c.lanes == 1:
+                    lines.append(f"    {c.name} {show(c, v, ps.element)}")
+                    continue
+                nz = [(i, _lane(v, c, i)) for i in range(c.lanes) if _lane(v, c, i) not in (0, -1)]
+                shown = ", ".join(f"[{i}] {show(c, x, ps.element)}" for i, x in nz[:6])
+                more = f", ... {len(nz) - 6} more non-zero" if len(nz) > 6 else ""
+                lines.append(f"    {c.name} 0x{max(v, 0):0{c.digits}x}: {shown}{more}")
         for c, e, g in zip(out_cols, exp, got):
             if c.lanes == 1:
                 if e != g:

@@ -80,6 +80,9 @@ def test_expected_values_match_reference(ps: golden.ParamSet) -> None:
     if ps.unit == "mx_encoder":
         _check_blocks_against_reference(ps, vf)
         return
+    if ps.unit in ("mx_dot", "fp32_acc", "int_mac"):
+        _check_datapath_against_reference(ps, vf)
+        return
     rows = np.concatenate([np.asarray(r)[:: max(1, len(r) // 400)] for r in vf.sections().values()])
     for r in rows.tolist():
         bits = int(vf.data["fp32"][r])
@@ -107,6 +110,58 @@ def _check_blocks_against_reference(ps: golden.ParamSet, vf: golden.VectorFile) 
             if b == 0x80000000 and scale != 0xFF:
                 want = zero_neg
             assert got[lane] == want, (ps.name, r, lane, hex(b))
+
+
+def _fp32_fraction(bits: int) -> float | Fraction:
+    with np.errstate(invalid="ignore"):  # signalling NaNs
+        x = float(np.uint32(bits).view(np.float32))
+    return x if (math.isnan(x) or math.isinf(x)) else Fraction(x)
+
+
+def _check_datapath_against_reference(ps: golden.ParamSet, vf: golden.VectorFile) -> None:
+    """Rows of every section against numsim.reference.dot.dot_result on the set's DotUnit (the
+    exact Fraction model; MX scales passed as per-element scale values). mx_dot: 30 rows per
+    section; fp32_acc / int_mac: 200 rows per section, each from the register value the row
+    starts from (c for an init row, else the previous row's expected value)."""
+    from numsim.reference import codec as ref_codec
+    from numsim.reference import dot as ref_dot
+
+    unit = ps.dot
+    assert unit is not None
+    step = 30 if ps.unit == "mx_dot" else 200
+    rows = np.concatenate([np.asarray(r)[:: max(1, len(r) // step)] for r in vf.sections().values()])
+    for r in rows.tolist():
+        if ps.unit == "mx_dot":
+            assert ps.block is not None
+            el, sc = ps.block.element, ps.block.scale
+            av = [ref_codec.decode(el, int(x)) for x in vf.data["a"][r]]
+            bv = [ref_codec.decode(el, int(x)) for x in vf.data["b"][r]]
+            sa = [ref_codec.decode(sc, int(vf.data["a_scale"][r]))] * len(av)
+            sb = [ref_codec.decode(sc, int(vf.data["b_scale"][r]))] * len(bv)
+            code, _ = ref_dot.dot_result(unit, av, bv, _fp32_fraction(int(vf.data["c"][r])), sa, sb, sc.emin)
+            want = np.float32(float(ref_codec.decode(ref_dot.result_format(unit), code)))
+            got = np.uint32(vf.data["d"][r]).view(np.float32)
+            assert (np.isnan(got) and np.isnan(want) and int(vf.data["d"][r]) == 0x7FC00000) or \
+                np.float32(got).tobytes() == want.tobytes(), (ps.name, r, got, want)
+            continue
+        start = int(vf.data["c"][r]) if int(vf.data["init"][r]) else int(vf.data["acc"][r - 1])
+        if ps.unit == "fp32_acc":
+            code, _ = ref_dot.dot_result(unit, [_fp32_fraction(int(vf.data["d"][r]))], [Fraction(1)],
+                                         _fp32_fraction(start))
+            want = np.float32(float(ref_codec.decode(ref_dot.result_format(unit), code)))
+            got = np.uint32(vf.data["acc"][r]).view(np.float32)
+            assert (np.isnan(got) and np.isnan(want)) or np.float32(got).tobytes() == want.tobytes(), (ps.name, r)
+            continue
+        P = unit.accumulator.bits
+        def signed(v: int, bits: int) -> int:
+            return v - (1 << bits) if v >> (bits - 1) else v
+        a, b = signed(int(vf.data["a"][r]), 8), signed(int(vf.data["b"][r]), 8)
+        value, over = ref_dot.dot_result(unit, [Fraction(a)], [Fraction(b)], Fraction(signed(start, P)))
+        assert (signed(int(vf.data["acc"][r]), P), int(vf.data["ovf"][r])) == (value, over), (ps.name, r)
+        if int(vf.data["init"][r]):
+            assert int(vf.data["sticky"][r]) == over, (ps.name, r)
+        else:
+            assert int(vf.data["sticky"][r]) == (int(vf.data["sticky"][r - 1]) | over), (ps.name, r)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -207,8 +262,8 @@ def test_interrupted_write_leaves_no_file(tmp_path: Path, monkeypatch: pytest.Mo
 # API and CLI arguments
 # ---------------------------------------------------------------------------------------------
 def test_unknown_unit_set_and_bad_arguments() -> None:
-    with pytest.raises(KeyError, match="unknown unit 'mx_dot'; known units: elem_decoder, elem_encoder"):
-        golden.generate("mx_dot", "fp8_e4m3")
+    with pytest.raises(KeyError, match="unknown unit 'mx_fma'; known units: elem_decoder, elem_encoder"):
+        golden.generate("mx_fma", "fp8_e4m3")
     with pytest.raises(KeyError, match="no parameter set 'fp8_e4m3-sat'"):
         golden.generate("elem_encoder", "fp8_e4m3-sat")
     with pytest.raises(ValueError, match="level=3"):

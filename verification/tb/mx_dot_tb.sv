@@ -1,0 +1,147 @@
+// Self-checking stream testbench of numsim_mx_dot (combinational).
+//
+// Stream mode (plusarg +VECTORS=<golden file>): skips the '#' header, then per clock reads one
+// row "<a> <a_scale> <b> <b_scale> <c> <d>" (block codes in the file's lane layout: lane i at
+// [LaneW*i +: LaneW]), drives the DUT and, on the next clock, compares d_o with the expected d
+// (!==: X counts as a mismatch). Mismatches (the first MaxReport, in the file's layout) and a
+// SUMMARY line go to +REPORT=<file>; done_o rises once the file is exhausted.
+// Without +VECTORS the DUT's inputs follow py_row_i while py_drive_i is high (Python-driven
+// tests): the row's input fields concatenated as in the file, {a, a_scale, b, b_scale, c}.
+`default_nettype none
+
+module mx_dot_tb #(
+  parameter int ExpBits      = 4,
+  parameter int ManBits      = 3,
+  parameter int Bias         = 7,
+  parameter int Specials     = 1,
+  parameter int BlockSize    = 32,
+  parameter int ExactSum     = 1,
+  parameter int TermFracBits = 0,
+  parameter int MinExp       = -1024,
+  parameter int OutManBits   = 23,
+  parameter int OutRne       = 1,
+  parameter int CodeW        = 1 + ExpBits + ManBits,
+  parameter int MaxReport    = 16
+) (
+  input  logic                                    clk_i,
+  input  logic                                    py_drive_i,
+  // a row's inputs as one number, the file's fields concatenated: {a, a_scale, b, b_scale, c}
+  input  logic [2*4*((CodeW+3)/4)*BlockSize+48-1:0] py_row_i,
+  output logic [31:0]                             d_o,
+  output logic                             done_o,
+  output logic [31:0]                      count_o,
+  output logic [31:0]                      errors_o
+);
+
+  localparam int LaneW = 4 * ((CodeW + 3) / 4);  // a code's width in the file (whole hex digits)
+
+  logic [LaneW*BlockSize-1:0] a_q, b_q, a_file, b_file;
+  logic [CodeW*BlockSize-1:0] a_dut, b_dut;
+  logic [7:0]                 a_scale_q, b_scale_q;
+  logic [31:0]                c_q, expected_q;
+  logic                       valid_q;
+
+  localparam int BlkW = LaneW * BlockSize;
+  logic [BlkW-1:0] py_a, py_b;
+  logic [7:0]      py_a_scale, py_b_scale;
+  logic [31:0]     py_c;
+  assign {py_a, py_a_scale, py_b, py_b_scale, py_c} = py_row_i;
+
+  assign a_file = py_drive_i ? py_a : a_q;
+  assign b_file = py_drive_i ? py_b : b_q;
+  for (genvar i = 0; i < BlockSize; i++) begin : g_unpack
+    assign a_dut[CodeW*i +: CodeW] = a_file[LaneW*i +: CodeW];
+    assign b_dut[CodeW*i +: CodeW] = b_file[LaneW*i +: CodeW];
+  end
+
+  numsim_mx_dot #(
+    .ExpBits(ExpBits), .ManBits(ManBits), .Bias(Bias), .Specials(Specials), .BlockSize(BlockSize),
+    .ExactSum(ExactSum), .TermFracBits(TermFracBits), .MinExp(MinExp), .OutManBits(OutManBits),
+    .OutRne(OutRne)
+  ) u_dut (
+    .a_codes_i(a_dut),
+    .a_scale_i(py_drive_i ? py_a_scale : a_scale_q),
+    .b_codes_i(b_dut),
+    .b_scale_i(py_drive_i ? py_b_scale : b_scale_q),
+    .c_i      (py_drive_i ? py_c : c_q),
+    .d_o      (d_o)
+  );
+
+  integer vec_fd, rep_fd, rc, ch, count, errors;
+  logic stream_en, eof;
+  string vec_path, rep_path;
+  logic [LaneW*BlockSize-1:0] a_t, b_t;
+  logic [7:0]                 a_scale_t, b_scale_t;
+  logic [31:0]                c_t, d_t;
+
+  initial begin : p_open
+    done_o = 1'b0;
+    count = 0;
+    errors = 0;
+    count_o = '0;
+    errors_o = '0;
+    valid_q = 1'b0;
+    eof = 1'b0;
+    stream_en = 1'b0;
+    rep_fd = 0;
+    a_q = '0;
+    b_q = '0;
+    a_scale_q = '0;
+    b_scale_q = '0;
+    c_q = '0;
+    if ($value$plusargs("VECTORS=%s", vec_path)) begin
+      stream_en = 1'b1;
+      vec_fd = $fopen(vec_path, "r");
+      if (vec_fd == 0) $fatal(1, "cannot open %s", vec_path);
+      if ($value$plusargs("REPORT=%s", rep_path)) rep_fd = $fopen(rep_path, "w");
+      ch = $fgetc(vec_fd);
+      while (ch == "#") begin
+        while (ch != "\n" && ch != -1) ch = $fgetc(vec_fd);
+        ch = $fgetc(vec_fd);
+      end
+      rc = $ungetc(ch, vec_fd);
+    end
+  end
+
+  always @(posedge clk_i) begin : p_stream
+    if (stream_en && !done_o) begin
+      // check the row applied on the previous clock
+      if (valid_q) begin
+        count = count + 1;
+        if (d_o !== expected_q) begin
+          errors = errors + 1;
+          if (errors <= MaxReport && rep_fd != 0)
+            $fwrite(rep_fd, "MISMATCH %0d %h %h %h %h %h %h %h\n", count, a_q, a_scale_q, b_q, b_scale_q,
+                    c_q, expected_q, d_o);
+        end
+      end
+      // apply the next row
+      rc = eof ? -1 : $fscanf(vec_fd, "%h %h %h %h %h %h\n", a_t, a_scale_t, b_t, b_scale_t, c_t, d_t);
+      if (rc == 6) begin
+        a_q <= a_t;
+        a_scale_q <= a_scale_t;
+        b_q <= b_t;
+        b_scale_q <= b_scale_t;
+        c_q <= c_t;
+        expected_q <= d_t;
+        valid_q <= 1'b1;
+      end else begin
+        valid_q <= 1'b0;
+        eof = 1'b1;
+      end
+      if (eof && !valid_q) begin
+        done_o <= 1'b1;
+        if (rep_fd != 0) begin
+          $fwrite(rep_fd, "SUMMARY count=%0d errors=%0d\n", count, errors);
+          $fclose(rep_fd);
+        end
+        $fclose(vec_fd);
+      end
+      count_o <= count;
+      errors_o <= errors;
+    end
+  end
+
+endmodule
+
+`default_nettype wire
