@@ -798,3 +798,21 @@ def test_ties_decided_by_bits_far_below(unit: DotUnit) -> None:
         x = np.array([1.0, 2.0 ** -12, 2.0 ** -17])
         assert unit.dot(x, np.array([1.0, 2.0 ** -12, 2.0 ** -17])) == np.float32(1 + 2.0 ** -23)
         assert unit.dot(x, np.array([1.0, 2.0 ** -12, 0.0])) == np.float32(1)
+
+
+@pytest.mark.parametrize("fmt", [F.fp8_e4m3, F.fp8_e5m2, F.fp8_e4m3fnuz, F.fp6_e2m3, F.fp4_e2m1, dp.fp9_e5m3,
+                                 F.FloatFormat(3, 2, subnormals=False), F.int8, F.get("mxint8").element],
+                         ids=str)
+def test_operand_exactness_check(fmt: Any) -> None:
+    """Every value of the format passes; midpoints between neighbours, values past the extremes
+    and the next finer grid fail (the oracle: the format's own value list from the reference)."""
+    values = sorted({float(v) for c in range(1 << fmt.total_bits)
+                     if isinstance(v := ref_codec.decode(fmt, c), Fraction)})
+    if isinstance(fmt, F.IntFormat):  # symmetric formats never produce the -2**(bits-1) code
+        values = [v for v in values if v >= fmt.min_int * 2.0 ** -fmt.frac_bits]
+    dp_api._check_exact(np.array(values), fmt, "x")  # all pass
+    finite = np.array(values)
+    bad = list((finite[1:] + finite[:-1]) / 2) + [finite[-1] * 1.0001 + 1, finite[0] * 1.0001 - 1]
+    for v in bad:
+        with pytest.raises(ValueError, match="not exactly representable"):
+            dp_api._check_exact(np.array([0.0, v]), fmt, "x")

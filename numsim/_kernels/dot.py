@@ -105,6 +105,34 @@ def split_operands(bits, man, emin, ftz):
 
 
 @njit(cache=True)
+def first_inexact(bits, is_int, man, emin, subnormals, max_pos, max_neg, has_nan, has_inf, lsb_min):
+    """Index of the first float64 value (given by its bits) that a format cannot hold exactly, or -1.
+
+    Float formats: ``man`` fraction bits, normal range from ``2**emin``, subnormals or not;
+    integer formats: multiples of ``2**lsb_min``. Both: magnitudes up to ``max_pos`` (positive)
+    and ``max_neg`` (negative); NaN / Inf only with ``has_nan`` / ``has_inf``.
+    """
+    for i in range(bits.size):
+        k, s, E, sig, P = unpack(bits[i], 11, 52, 1023)
+        if k == K_ZERO:
+            continue
+        if k == K_NAN or k == K_INF:
+            if (k == K_NAN and has_nan) or (k == K_INF and has_inf):
+                continue
+            return i
+        mag = np.int64(bits[i] & 0x7FFFFFFFFFFFFFFF).view(np.float64)
+        if mag > (max_neg if s else max_pos):
+            return i
+        low = E - P + fast_bit_length((sig & -sig) - 1)  # exponent of the lowest set bit
+        if is_int:
+            if low < lsb_min:
+                return i
+        elif (E < emin and not subnormals) or low < max(E, emin) - man:
+            return i
+    return -1
+
+
+@njit(cache=True)
 def lsb_span(bits):
     """``(top, low)`` over the non-zero finite float64 values whose bits are ``bits``: every one is
     a multiple of ``2**low`` below ``2**top`` in magnitude; ``(0, 0)`` when there are none."""

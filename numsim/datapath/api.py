@@ -17,13 +17,13 @@ from .._kernels.dot import (
     combine_blocks,
     combine_f32,
     float_rows,
+    first_inexact,
     int_rows,
     lsb_span,
     matmul_fast,
     split_operands,
 )
 from .._kernels.lower import Elem, lower
-from ..codec import quantize
 from ..formats import FloatFormat, IntFormat, fp32
 from ..policies import RoundMode
 from .unit import DotUnit
@@ -75,22 +75,23 @@ def _as_float64(x: Any, argument: str) -> np.ndarray:
 
 def _check_exact(x: np.ndarray, fmt: FloatFormat | IntFormat, argument: str) -> None:
     """Raise ValueError unless every value of ``x`` is exactly representable in ``fmt``."""
-    if isinstance(fmt, FloatFormat) and fmt.has_nan:
-        probe = np.where(np.isnan(x), 0.0, x)
+    bits = np.ascontiguousarray(x, dtype=np.float64).reshape(-1).view(np.int64)
+    if isinstance(fmt, IntFormat):
+        lsb = 2.0 ** -fmt.frac_bits
+        bad = first_inexact(bits, True, 0, 0, True, fmt.max_int * lsb, -fmt.min_int * lsb, False, False,
+                            -fmt.frac_bits)
     else:
-        if np.isnan(x).any():
-            raise ValueError(f"{argument}: NaN is not representable in {fmt}")
-        probe = x
-    if not (isinstance(fmt, FloatFormat) and fmt.has_inf) and np.isinf(x).any():
+        bad = first_inexact(bits, False, fmt.man_bits, fmt.emin, fmt.subnormals, fmt.max,
+                            fmt.max if fmt.signed else 0.0, fmt.has_nan, fmt.has_inf, 0)
+    if bad < 0:
+        return
+    idx = tuple(int(i) for i in np.unravel_index(bad, x.shape))
+    v = x[idx]
+    if np.isnan(v):
+        raise ValueError(f"{argument}: NaN is not representable in {fmt}")
+    if np.isinf(v):
         raise ValueError(f"{argument}: Inf is not representable in {fmt}")
-    finite = np.where(np.isinf(probe), 0.0, probe)
-    if fmt == fp32:  # the hardware conversion: exact iff the round trip is the identity
-        bad = finite.astype(np.float32).astype(np.float64) != finite
-    else:
-        bad = quantize(finite, fmt, rounding="nearest_even", overflow="saturate") != finite
-    if bad.any():
-        idx = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(f"{argument}{list(idx)} = {finite[idx]!r} is not exactly representable in {fmt}")
+    raise ValueError(f"{argument}{list(idx)} = {float(v)!r} is not exactly representable in {fmt}")
 
 
 def _operand(x: Any, fmt: FloatFormat | IntFormat, argument: str) -> np.ndarray:
@@ -343,7 +344,7 @@ def _matmul_fast(unit: DotUnit, A: np.ndarray, B: np.ndarray, C: Any) -> np.ndar
         return matmul_fast(am, ae, bm, be, cbits, lower(fp32), p, po, prm).astype(np.float32)
     if not _blas_exact_ok(unit, A, B):
         return None
-    acc = cbits.astype(np.uint32).view(np.float32).astype(np.float64)
+    acc = np.zeros((M, N)) if C is None else cbits.astype(np.uint32).view(np.float32).astype(np.float64)
     if not np.isfinite(acc).all():
         return None
     n = _blas_block(unit, K)
@@ -352,17 +353,22 @@ def _matmul_fast(unit: DotUnit, A: np.ndarray, B: np.ndarray, C: Any) -> np.ndar
     f32 = unit.out_format == fp32 and (unit.accumulator.kind in ("chain", "exact") or unit.accumulator.format == fp32) \
         and unit.out_rounding in (RoundMode.nearest_even, RoundMode.toward_zero) \
         and unit.accumulator.rounding in (RoundMode.nearest_even, RoundMode.toward_zero)
+    def combine(rows: slice, s: np.ndarray) -> None:
+        if f32:
+            combine_f32(acc[rows], s, prm)
+        else:
+            combine_blocks(acc[rows], s, p, pa, prm)
+
+    if n >= K:  # one block: a single GEMM
+        combine(slice(0, M), A @ B)
+        return acc.astype(np.float32)
+    a_blocks = [np.ascontiguousarray(A[:, lo:lo + n]) for lo in range(0, K, n)]
     b_blocks = [np.ascontiguousarray(B[lo:lo + n]) for lo in range(0, K, n)]
     panel = 256  # rows per panel: the block sums stay in cache between BLAS and the rounding
     S = np.empty((min(panel, M), N))
     for i0 in range(0, M, panel):
         i1 = min(i0 + panel, M)
-        a_blocks = np.ascontiguousarray(A[i0:i1])
-        for j, lo in enumerate(range(0, K, n)):
-            s = S[: i1 - i0]
-            np.matmul(np.ascontiguousarray(a_blocks[:, lo:lo + n]), b_blocks[j], out=s)
-            if f32:
-                combine_f32(acc[i0:i1], s, prm)
-            else:
-                combine_blocks(acc[i0:i1], s, p, pa, prm)
+        for a_blk, b_blk in zip(a_blocks, b_blocks):
+            np.matmul(a_blk[i0:i1], b_blk, out=S[: i1 - i0])
+            combine(slice(i0, i1), S[: i1 - i0])
     return acc.astype(np.float32)
