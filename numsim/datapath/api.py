@@ -360,7 +360,12 @@ def _matmul_fast(unit: DotUnit, A: np.ndarray, B: np.ndarray, C: Any) -> np.ndar
             combine_blocks(acc[rows], s, p, pa, prm)
 
     if n >= K:  # one block: a single GEMM
-        combine(slice(0, M), A @ B)
+        S = A @ B
+        if C is None and f32 and unit.out_rounding == RoundMode.nearest_even and unit.subnormals_out:
+            # round(0 + S) is the hardware conversion of the exact S; + 0.0 makes an exact zero +0
+            S += 0.0
+            return S.astype(np.float32)
+        combine(slice(0, M), S)
         return acc.astype(np.float32)
     a_blocks = [np.ascontiguousarray(A[:, lo:lo + n]) for lo in range(0, K, n)]
     b_blocks = [np.ascontiguousarray(B[lo:lo + n]) for lo in range(0, K, n)]
