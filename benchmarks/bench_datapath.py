@@ -9,26 +9,14 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
-import time
 from collections.abc import Callable
 
 import numba
 import numpy as np
+from timing import bench
 
 import numsim
 from numsim import datapath as dp
-
-
-def bench(fn: Callable[[], object], reps: int) -> tuple[float, float]:
-    """(median, best) seconds of ``reps`` calls after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), min(times)
 
 
 def main() -> None:

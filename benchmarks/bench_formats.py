@@ -9,29 +9,17 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
-import time
 from typing import Callable
 
 import ml_dtypes
 import numba
 import numpy as np
+from timing import bench
 
 import numsim
 
 _ML = {"fp8_e4m3": ml_dtypes.float8_e4m3fn, "fp6_e2m3": ml_dtypes.float6_e2m3fn,
        "fp4_e2m1": ml_dtypes.float4_e2m1fn, "fp8_e5m2": ml_dtypes.float8_e5m2}
-
-
-def bench(fn: Callable[[], object], reps: int) -> tuple[float, float]:
-    """(median, best) seconds of ``reps`` calls after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), min(times)
 
 
 # --- vectorized numpy implementations of the same algorithms (anchors) -----------------------
