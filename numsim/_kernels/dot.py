@@ -740,18 +740,12 @@ def _odd_sum(a, b):
     at most 51 bits, by any mode, equals rounding the exact ``a + b`` (Boldo & Melquiond 2008).
     Operands are far from float64's subnormal and overflow ranges (|exponent| < 700).
     """
-    s = a + b
-    bb = s - a
-    err = (a - (s - bb)) + (b - bb)
+    s = _odd64(a, b)
+    if s == 0.0:
+        return 0, 0, 0  # a + b == 0 exactly
     bits = np.float64(s).view(np.int64)
-    sign = (bits >> 63) & 1
     E = (bits >> 52) & 0x7FF
-    if E == 0:
-        return 0, 0, 0  # s == 0: a + b == 0 exactly
-    mag = (bits & ((1 << 52) - 1)) | (1 << 52)
-    if err != 0.0 and (mag & 1) == 0:
-        mag += 1 if (err > 0.0) == (sign == 0) else -1
-    return sign, mag, E - 1075
+    return (bits >> 63) & 1, (bits & ((1 << 52) - 1)) | (1 << 52), E - 1075
 
 
 @njit(inline="always")

@@ -183,6 +183,20 @@ def _run_split(unit: DotUnit, a: tuple[np.ndarray, ...], b: tuple[np.ndarray, ..
     return out.astype(np.float32).reshape(shape), np.zeros(shape, np.int64)
 
 
+def pair_rows(sa: tuple[int, ...], sb: tuple[int, ...]) -> tuple[tuple[int, ...], np.ndarray, np.ndarray]:
+    """Broadcast the leading axes of [..., K] operands of shapes ``sa`` and ``sb``.
+
+    Returns the result shape and, for each result, the row of a and the row of b it pairs.
+    """
+    try:
+        lead = np.broadcast_shapes(sa[:-1], sb[:-1])
+    except ValueError:
+        raise ValueError(f"a {sa} and b {sb}: leading axes do not broadcast") from None
+    ra = np.broadcast_to(np.arange(int(np.prod(sa[:-1]))).reshape(sa[:-1]), lead).reshape(-1)
+    rb = np.broadcast_to(np.arange(int(np.prod(sb[:-1]))).reshape(sb[:-1]), lead).reshape(-1)
+    return lead, ra.astype(np.int64), rb.astype(np.int64)
+
+
 def _check_unit(unit: Any) -> DotUnit:
     """``unit`` if it is a DotUnit, else TypeError."""
     if not isinstance(unit, DotUnit):
@@ -223,13 +237,8 @@ def dot(a: Any, b: Any, unit: DotUnit, c: Any = None, *, return_overflows: bool 
     K = fa.shape[-1]
     if K == 0:
         raise ValueError("K = 0: a and b must hold at least one product")
-    try:
-        lead = np.broadcast_shapes(fa.shape[:-1], fb.shape[:-1])
-    except ValueError:
-        raise ValueError(f"a {fa.shape} and b {fb.shape}: leading axes do not broadcast") from None
-    ra = np.broadcast_to(np.arange(int(np.prod(fa.shape[:-1]))).reshape(fa.shape[:-1]), lead).reshape(-1)
-    rb = np.broadcast_to(np.arange(int(np.prod(fb.shape[:-1]))).reshape(fb.shape[:-1]), lead).reshape(-1)
-    out, over = _run(unit, fa.reshape(-1, K), fb.reshape(-1, K), ra.astype(np.int64), rb.astype(np.int64), c, lead)
+    lead, ra, rb = pair_rows(fa.shape, fb.shape)
+    out, over = _run(unit, fa.reshape(-1, K), fb.reshape(-1, K), ra, rb, c, lead)
     return (out, over) if return_overflows else out
 
 

@@ -30,7 +30,7 @@ from .._kernels.lower import lower
 from ..block import BlockArray
 from ..codec import decode
 from ..formats import FloatFormat, IntFormat, fp32
-from .api import _c_bits, _check_exact, _check_unit, _formats_of, _params, _run_split, _split
+from .api import _c_bits, _check_exact, _check_unit, _formats_of, _params, _run_split, _split, pair_rows
 from .unit import Accumulator, DotUnit
 
 _FP32_RNE = Accumulator.floating(fp32, "nearest_even")
@@ -172,13 +172,8 @@ def mx_dot(a: BlockArray, b: BlockArray, unit: DotUnit, c: Any = None, *, return
             raise ValueError(f"{name}: blocked along axis {x.axis} of shape {x.shape}; mx_dot needs the last axis")
     if a.shape[-1] != b.shape[-1]:
         raise ValueError(f"K mismatch: a has K={a.shape[-1]}, b has K={b.shape[-1]}")
-    try:
-        lead = np.broadcast_shapes(a.shape[:-1], b.shape[:-1])
-    except ValueError:
-        raise ValueError(f"a {a.shape} and b {b.shape}: leading axes do not broadcast") from None
-    ra = np.broadcast_to(np.arange(int(np.prod(a.shape[:-1]))).reshape(a.shape[:-1]), lead).reshape(-1)
-    rb = np.broadcast_to(np.arange(int(np.prod(b.shape[:-1]))).reshape(b.shape[:-1]), lead).reshape(-1)
-    out, over = _dispatch(unit, a, b, ra.astype(np.int64), rb.astype(np.int64), c, lead, "c")
+    lead, ra, rb = pair_rows(a.shape, b.shape)
+    out, over = _dispatch(unit, a, b, ra, rb, c, lead, "c")
     return (out, over) if return_overflows else out
 
 
