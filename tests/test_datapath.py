@@ -151,8 +151,15 @@ KNOBS = [
     DotUnit("custom-chunk-exact-outer", F.bf16, 4, 24, chunk=8, outer=ACC.exact(), out_rounding="nearest_even"),
     DotUnit("custom-chunk-float", F.fp16, 2, None, out_format=F.fp16, out_rounding="nearest_even",
             accumulator=ACC.floating(F.fp16), chunk=6, outer=ACC.floating(F.fp32, "toward_zero")),
+    DotUnit("custom-pairwise-odd", F.fp8_e5m2, 5, None, c_inside=False, pairwise=True, out_format=F.fp16),
+    DotUnit("custom-pairwise-bf16-float", F.bf16, 8, None, c_inside=False, pairwise=True, out_format=F.bf16,
+            out_rounding="nearest_even", accumulator=ACC.floating(F.fp32, "toward_zero")),
+    DotUnit("custom-late-c-rne-terms", F.fp16, 4, 11, c_inside=False, term_rounding="nearest_even",
+            out_rounding="nearest_even"),
+    DotUnit("custom-late-c-odd-even", F.fp8_e4m3, 8, 10, c_inside=False, odd_even=True),
 ]
-OTHER_PRESETS = ["ocp-mx-exact", "ocp-mx-fp32acc", "mxdotp", "fp8-chunked", "mi100-fp16", "mi100-bf16", "mi300-fp16", "mi300-bf16",
+OTHER_PRESETS = ["ocp-mx-exact", "ocp-mx-fp32acc", "mxdotp", "fp8-chunked", "mi100-fp16", "mi100-bf16", "mi210-fp16",
+                 "mi210-bf16", "mi300-fp16", "mi300-bf16",
                  "mi300-e4m3fnuz", "mi300-e5m2fnuz", "h100-e4m3-promote128"]
 FAMILIES = [*(dp.get(n) for n in ["v100-fp16", "a100-fp16", "a100-bf16", "a100-tf32", "ada-e4m3", "ada-e5m2",
                                   "h100-fp16", "h100-bf16", "h100-tf32", "h100-e4m3", "h100-e5m2", "b200-e4m3",
@@ -400,6 +407,11 @@ def test_unit_validation() -> None:
         DotUnit("x", F.fp16, 8, 23, chunk=12, outer=dp.Accumulator.floating())
     with pytest.raises(TypeError, match="min_exp"):
         DotUnit("x", F.fp16, 8, 23, min_exp=1.5)  # type: ignore[arg-type]
+    for bad in ({"frac_bits": 24}, {"c_inside": True}):  # pairwise: no grid, c after the tree
+        with pytest.raises(ValueError, match="pairwise=True needs"):
+            DotUnit("x", F.fp16, 4, **{"frac_bits": None, "c_inside": False, **bad}, pairwise=True)
+    with pytest.raises(ValueError, match="pairwise=True with accumulator=exact"):
+        DotUnit("x", F.fp16, 4, None, c_inside=False, pairwise=True, accumulator=dp.Accumulator.exact())
 
 
 def test_public_entry_point() -> None:
@@ -608,7 +620,8 @@ MX_CASES = [("mxfp8_e4m3", "mxdotp"), ("mxfp8_e4m3", "ocp-mx-exact"), ("mxfp8_e5
             ("mxfp6_e2m3", "ocp-mx-exact"), ("mxfp6_e3m2", "mi100-fp16"), ("mxfp4_e2m1", "b200-e4m3"),
             ("mxfp4_e2m1", "h100-e4m3-promote128"), ("mx6", "ocp-mx-exact"), ("mx9", "a100-bf16"),
             ("mx4", "mxdotp"), ("mxfp8_e5m2", "ocp-mx-fp32acc"), ("nvfp4", "ocp-mx-exact"), ("nvfp4", "h100-e4m3"),
-            ("mxint8", "int8-acc32"), ("mxint8", "int8-acc16-sat")]
+            ("mxint8", "int8-acc32"), ("mxint8", "int8-acc16-sat"), ("mxfp6_e2m3", "mi210-fp16"),
+            ("mxfp8_e4m3", "mi300-fp16")]
 
 
 def _mx_data(rng: np.random.Generator, shape: tuple[int, int], bs: int) -> np.ndarray:
@@ -704,6 +717,53 @@ def test_fma_fp32_is_sequential_ieee_fma() -> None:
         assert unit.dot(np.array(_as_f64(a)), np.array(_as_f64(b))) == np.float32(float(acc))
 
 
+def _f32_bits(x: Any) -> int:
+    return int(np.asarray(x, np.float32).reshape(1).view(np.uint32)[0])
+
+
+def test_mi210_pairwise_hand_derived() -> None:
+    """The pairwise tree rounds every addition to FP32 (RNE), so the order of the products shows;
+    products beyond FP32 are Inf; subnormal products and results flush. Answers derived by hand."""
+    unit = dp.get("mi210-fp16")
+    t = 2.0 ** -12  # t * t = 2**-24: half an FP32 ulp of 1
+    # (1 + 2**-24) ties to 1; (2**-24 + 0) = 2**-24; 1 + 2**-24 ties to 1 again
+    assert _f32_bits(unit.dot(np.array([1.0, t, t, 0.0]), np.array([1.0, t, t, 1.0]))) == 0x3F800000
+    # (2**-24 + 2**-24) = 2**-23 is exact, 1 + 2**-23 too: the next FP32 number above 1
+    assert _f32_bits(unit.dot(np.array([t, t, 1.0, 0.0]), np.array([t, t, 1.0, 1.0]))) == 0x3F800001
+    # an exact unit gives 1 + 2**-23 for both orders (mi100-fp16: exact block sum)
+    assert _f32_bits(dp.get("mi100-fp16").dot(np.array([1.0, t, t, 0.0]), np.array([1.0, t, t, 1.0]))) == 0x3F800001
+    # c joins after the tree: c = 1, products 2**-24 and 2**-24 sum to 2**-23 first
+    assert _f32_bits(unit.dot(np.array([t, t, 0.0, 0.0]), np.array([t, t, 0.0, 0.0]), np.float32(1.0))) == 0x3F800001
+    bf = dp.get("mi250x-bf16")
+    big = 2.0 ** 127  # bf16 value; big * big = 2**254 is beyond FP32: +Inf, and with -Inf, NaN
+    assert np.isposinf(bf.dot(np.array([big, 1.0, 0.0, 0.0]), np.array([big, 1.0, 0.0, 0.0])))
+    assert np.isnan(bf.dot(np.array([big, 0.0, big, 0.0]), np.array([big, 0.0, -big, 0.0])))
+    assert dp.get("mi100-bf16").dot(np.array([big, big]), np.array([big, -big])) == 0  # exact: 0
+    tiny = 2.0 ** -70  # tiny * tiny = 2**-140, an FP32 subnormal: flushed, the sum is +0
+    assert _f32_bits(bf.dot(np.array([tiny, 0.0, 0.0, 0.0]), np.array([tiny, 0.0, 0.0, 0.0]))) == 0
+    assert _f32_bits(bf.dot(np.array([-tiny, 1.0, 0.0, 0.0]), np.array([tiny, 1.0, 0.0, 0.0]))) == 0x3F800000
+
+
+def test_mi300_late_c_truncates_the_smaller_partial() -> None:
+    """MI300 adds c after the product sum, the smaller partial truncated onto the larger one's grid
+    2**(e - 24); RNE then sees a tie where the exact sum has a sticky bit. Derived by hand."""
+    unit = dp.get("mi300-fp16")
+    a = np.array([2.0 ** -12, 2.0 ** -15] + [0.0] * 6)  # products 2**-24 and 2**-30
+    for sign in (1.0, -1.0):
+        # S = 2**-24 + 2**-30 < c = 1: S on the grid 2**-24 is 2**-24, 1 + 2**-24 ties to 1
+        assert unit.dot(sign * a, a, np.float32(sign)) == sign
+        # exact late addition (mi100: exact block sum with c) rounds 1 + 2**-24 + 2**-30 up
+        assert dp.get("mi100-fp16").dot(sign * a[:4], a[:4], np.float32(sign)) == np.float32(sign * (1 + 2.0 ** -23))
+    # the other way round: S = 1 (one product) > c = 2**-24 + 2**-30: c on the grid 2**-24, a tie
+    one = np.array([1.0] + [0.0] * 7)
+    assert unit.dot(one, one, np.float32(2.0 ** -24 + 2.0 ** -30)) == 1.0
+    # the larger partial is kept whole: S = 2 + 2**-24 (eta = 0, a carry to 2**1) keeps its bit
+    # below 2**(1 - 24); c = 2**-23 is on that grid; 2 + 3 * 2**-24 rounds up to 2 + 2**-22
+    # (truncating S too would leave 2 + 2**-23, a tie that rounds to 2)
+    s = np.array([1.0, 1.0, 2.0 ** -12, 0, 0, 0, 0, 0])
+    assert unit.dot(s, s, np.float32(2.0 ** -23)) == np.float32(2 + 2.0 ** -22)
+
+
 # --------------------------------------------------------------------------------------------
 # (f) hypothesis: random units (every knob) and random inputs, kernel == reference
 # --------------------------------------------------------------------------------------------
@@ -723,7 +783,8 @@ def units(draw: Any) -> DotUnit:
     frac = None if exact else draw(st.integers(0, 40))
     c_inside = draw(st.booleans())
     odd_even = not c_inside and draw(st.booleans())
-    acc_kind = draw(st.sampled_from(["chain", "float", "exact"]))
+    pairwise = exact and not c_inside and not odd_even and draw(st.booleans())
+    acc_kind = draw(st.sampled_from(["chain", "float"] if pairwise else ["chain", "float", "exact"]))
     acc = {"chain": ACC.chain(), "exact": ACC.exact(),
            "float": ACC.floating(draw(st.sampled_from(OUT_FORMATS[:3])),
                                  draw(st.sampled_from(["nearest_even", "toward_zero", "nearest_away",
@@ -737,7 +798,7 @@ def units(draw: Any) -> DotUnit:
                    min_exp=draw(st.sampled_from([None, -20, -133, 0])), out_format=draw(st.sampled_from(OUT_FORMATS)),
                    out_rounding=draw(st.sampled_from(["toward_zero", "nearest_even"])),
                    subnormals_out=draw(st.booleans()), subnormals_in=draw(st.booleans()), odd_even=odd_even,
-                   accumulator=acc, chunk=chunk, outer=outer)
+                   pairwise=pairwise, accumulator=acc, chunk=chunk, outer=outer)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -60,6 +60,7 @@ class DotParams(NamedTuple):
     term_mode: int  #: RoundMode of the terms
     c_inside: int  #: 1: c joins the alignment
     odd_even: int  #: 1: even/odd products aligned as two groups
+    pairwise: int  #: 1: products rounded and summed in a tree of rounded additions
     min_exp: int  #: eta floor (NO_FLOOR for none)
     man_in: int  #: fraction bits of the (scaled) operands
     out_mode: int  #: RoundMode of the block result
@@ -200,17 +201,14 @@ def kul_add_code(k, code, p):
 
 
 @njit(cache=True)
-def kul_take(k):
-    """The exact total as ``(sign, mag, lsb)`` rounding-equivalent for results of at most 60 bits.
-
-    ``mag`` holds the top 31 to 62 bits of the total and, in its lowest bit, a sticky bit standing
-    for everything below (so one rounding of ``mag * 2**lsb`` to at most 29 bits equals the
-    rounding of the exact total). A zero total gives ``mag == 0``. Clears the accumulator.
-    """
+def kul_norm(k):
+    """Resolve the accumulator into sign and magnitude: every touched limb becomes a 32-bit digit
+    of ``|total|``. Returns ``(sign, t)``, ``t`` the highest non-zero limb (below the lowest touched
+    limb ``k[KUL_LIMBS]`` when the total is zero)."""
     lo = k[KUL_LIMBS]
     hi = k[KUL_LIMBS + 1]
     if lo > hi:
-        return 0, 0, 0
+        return 0, lo - 1
     for j in range(lo, hi):  # resolve carries upward; the top limb keeps the sign
         c = k[j] >> 32
         k[j] -= c << 32
@@ -228,9 +226,23 @@ def kul_take(k):
         k[hi + 1] = k[hi] >> 32
         k[hi] &= _MASK32
         hi += 1
+    k[KUL_LIMBS + 1] = hi
     t = hi
     while t >= lo and k[t] == 0:
         t -= 1
+    return sign, t
+
+
+@njit(cache=True)
+def kul_take(k):
+    """The exact total as ``(sign, mag, lsb)`` rounding-equivalent for results of at most 60 bits.
+
+    ``mag`` holds the top 31 to 62 bits of the total and, in its lowest bit, a sticky bit standing
+    for everything below (so one rounding of ``mag * 2**lsb`` to at most 29 bits equals the
+    rounding of the exact total). A zero total gives ``mag == 0``. Clears the accumulator.
+    """
+    sign, t = kul_norm(k)
+    lo = k[KUL_LIMBS]
     if t < lo:
         kul_clear(k)
         return 0, 0, 0
@@ -243,6 +255,44 @@ def kul_take(k):
     mag = (w << 1) | (1 if sticky else 0)
     kul_clear(k)
     return sign, mag, KUL_LO + 32 * (t - 1) + 1
+
+
+@njit(inline="always")
+def _kul_bit(k, lo, t, q):
+    """Bit ``q`` (counted from ``2**KUL_LO``) of a normalised accumulator's magnitude."""
+    j = q >> 5
+    if q < 0 or j < lo or j > t:
+        return 0
+    return (k[j] >> (q & 31)) & 1
+
+
+@njit(cache=True)
+def kul_round_at(k, pos, sign, mode):
+    """Round the total of an accumulator normalised by :func:`kul_norm` (``sign`` from it) to a
+    multiple of ``2**pos`` in magnitude by ``mode`` (truncation or ties-to-even), and give it back
+    its sign."""
+    lo = k[KUL_LIMBS]
+    hi = k[KUL_LIMBS + 1]
+    q = pos - KUL_LO
+    half = _kul_bit(k, lo, hi, q - 1) == 1
+    sticky = False
+    for j in range(lo, hi + 1):  # every digit below bit q - 1: sticky, then cleared
+        lim = q - 1 - 32 * j  # bits of limb j below bit q - 1
+        if lim <= 0:
+            break
+        if lim >= 32:
+            sticky = sticky or k[j] != 0
+            k[j] = 0
+        else:
+            sticky = sticky or (k[j] & ((1 << lim) - 1)) != 0
+            k[j] &= ~((1 << lim) - 1)
+    if q >= 1 and (q - 1) >> 5 >= lo and (q - 1) >> 5 <= hi:  # clear the half bit too
+        k[(q - 1) >> 5] &= ~(1 << ((q - 1) & 31))
+    if mode == NEAREST_EVEN and half and (sticky or _kul_bit(k, lo, hi, q) == 1):
+        kul_add(k, 0, 1, pos)
+    if sign:
+        for j in range(k[KUL_LIMBS], k[KUL_LIMBS + 1] + 1):
+            k[j] = -k[j]
 
 
 @njit(cache=True)
@@ -288,13 +338,13 @@ def kul_round(k, nan, pinf, ninf, p, mode, subnormals):
 
 
 @njit(cache=True)
-def add_round(k, x, px, y, py, p, mode):
+def add_round(k, x, px, y, py, p, mode, subnormals=1):
     """Code in ``p`` of ``round(x + y)``: codes ``x`` (format ``px``) and ``y`` (``py``), one rounding."""
     kx, sx = kul_add_code(k, x, px)
     ky, sy = kul_add_code(k, y, py)
     n1, p1, m1 = _flags(kx, sx)
     n2, p2, m2 = _flags(ky, sy)
-    return kul_round(k, n1 or n2, p1 or p2, m1 or m2, p, mode, 1)
+    return kul_round(k, n1 or n2, p1 or p2, m1 or m2, p, mode, subnormals)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -384,7 +434,51 @@ def _block_to_kul(am, ae, bm, be, lo, hi, ck, cs, cE, csig, cP, k, prm):
         S, lsb = _grid_sum(am, ae, bm, be, lo + g, hi, step, cin, cs, cE, csig, cP, prm)
         kul_add(k, 1 if S < 0 else 0, abs(S), lsb)
     if cfin and not cin:
+        _late_c(k, cs, cE, csig, cP, prm)
+
+
+@njit(cache=True)
+def _late_c(k, cs, cE, csig, cP, prm):
+    """Add a late c to the block sum held in ``k`` (unit step 6): the partial with the smaller
+    exponent (c on a tie) goes on the grid of the larger one's exponent by the term rounding."""
+    sign, t = kul_norm(k)
+    if t >= k[KUL_LIMBS]:
+        eS = KUL_LO + 32 * t + bit_length(k[t]) - 1
+        ec = max(cE, C_EMIN)
+        if ec > eS:
+            kul_round_at(k, ec - prm.frac_bits, sign, prm.term_mode)
+        else:
+            if sign:
+                for j in range(k[KUL_LIMBS], k[KUL_LIMBS + 1] + 1):
+                    k[j] = -k[j]
+            g = eS - prm.frac_bits
+            kul_add(k, cs, _place(csig, cE - cP - g, cs, prm.term_mode), g)
+            return
+    kul_add(k, cs, csig, cE - cP)
+
+
+@njit(cache=True)
+def _pairwise(am, ae, bm, be, lo, hi, ck, cs, cE, csig, cP, p, prm, k):
+    """Output code of a pairwise block (products rounded, a tree of rounded additions, c last)."""
+    m = hi - lo
+    v = np.empty(m, np.int64)
+    for i in range(m):
+        prod = am[lo + i] * bm[lo + i]
+        if prod != 0:
+            kul_add(k, 1 if prod < 0 else 0, abs(prod), ae[lo + i] + be[lo + i] - 2 * prm.man_in)
+        v[i] = kul_round(k, False, False, False, p, prm.out_mode, prm.subnormals_out)
+    while m > 1:
+        h = m // 2
+        for j in range(h):
+            v[j] = add_round(k, v[2 * j], p, v[2 * j + 1], p, p, prm.out_mode, prm.subnormals_out)
+        if m % 2:
+            v[h] = v[m - 1]
+        m -= h
+    if ck == K_FINITE:
         kul_add(k, cs, csig, cE - cP)
+    kd, s = kul_add_code(k, v[0], p)
+    nan, pinf, ninf = _flags(kd, s)
+    return kul_round(k, nan, pinf, ninf, p, prm.out_mode, prm.subnormals_out)
 
 
 @njit(cache=True)
@@ -394,6 +488,8 @@ def _block(am, ae, ak, bm, be, bk, lo, hi, ck, cs, cE, csig, cP, p, prm, k):
     if nan or pinf or ninf or ck == K_NAN or ck == K_INF:
         n2, p2, m2 = _flags(ck, cs)
         return _special_code(nan or n2, pinf or p2, ninf or m2, p)
+    if prm.pairwise:
+        return _pairwise(am, ae, bm, be, lo, hi, ck, cs, cE, csig, cP, p, prm, k)
     if not prm.exact and not prm.odd_even and (prm.c_inside or ck != K_FINITE):
         S, lsb = _grid_sum(am, ae, bm, be, lo, hi, 1, ck == K_FINITE, cs, cE, csig, cP, prm)
         return _round_out(1 if S < 0 else 0, abs(S), lsb, p, prm.out_mode, prm.subnormals_out)

@@ -40,7 +40,7 @@ def _params(unit: DotUnit, man_in: int | None = None) -> DotParams:
     return DotParams(
         n=unit.n, frac_bits=unit.frac_bits or 0, exact=int(unit.frac_bits is None),
         raw=int(unit.raw_product_exponent), term_mode=int(unit.term_rounding), c_inside=int(unit.c_inside),
-        odd_even=int(unit.odd_even), min_exp=NO_FLOOR if unit.min_exp is None else unit.min_exp,
+        odd_even=int(unit.odd_even), pairwise=int(unit.pairwise), min_exp=NO_FLOOR if unit.min_exp is None else unit.min_exp,
         man_in=(fin.man_bits if isinstance(fin, FloatFormat) else 0) if man_in is None else man_in,
         out_mode=int(unit.out_rounding), subnormals_out=int(unit.subnormals_out),
         acc_kind=_KINDS[acc.kind], acc_mode=int(acc.rounding), chunk=unit.chunk or 0,
@@ -319,8 +319,8 @@ def _blas_exact_ok(unit: DotUnit, A: np.ndarray, B: np.ndarray) -> bool:
     the BLAS block sum is the exact sum, and rounding it afterwards is the unit's rounding.
     """
     fin = unit.in_format
-    if (not isinstance(fin, FloatFormat) or unit.frac_bits is not None or unit.odd_even or unit.chunk is not None
-            or unit.accumulator.kind == "int"):
+    if (not isinstance(fin, FloatFormat) or unit.frac_bits is not None or unit.odd_even or unit.pairwise
+            or unit.chunk is not None or unit.accumulator.kind == "int"):
         return False
     if not (np.isfinite(A).all() and np.isfinite(B).all()):
         return False

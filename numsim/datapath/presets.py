@@ -28,12 +28,23 @@ Others:
   wraps (or saturates); every overflow is counted (§2).
 - ``fp8-chunked``: Wang et al. 2018 (§2): E5M2 products (exact in FP16), FP16 RNE accumulation in
   chunks of 64, chunk sums added in FP16 RNE.
-- AMD (§1.8; from the published MATLAB models' summaries, not measured here): ``mi100-fp16``
-  (N = 4) and ``mi100-bf16`` (N = 2): exact block sum, one RNE rounding to FP32; ``mi300-fp16``,
-  ``mi300-bf16`` (N = 8, F = 24, c added late, RNE); ``mi300-e4m3fnuz``, ``mi300-e5m2fnuz``
-  (N = 16, FNUZ inputs, odd/even grouping, c added late, RNE). **Provisional**: the MI300 late
-  addition is modelled as exact (the model aligns the smaller partial with round-down), the
-  MI300 FP8 F = 24 is assumed, and the MI210/MI250 pairwise model is not provided.
+- AMD (§1.8; from the summaries of the published MATLAB models, not measured here):
+
+  - ``mi100-fp16`` (N = 4) and ``mi100-bf16`` (N = 2): exact block sum, one RNE rounding to FP32.
+  - ``mi210-fp16``, ``mi210-bf16`` (aliases ``mi250-*``, ``mi250x-*``): pairwise summation with
+    RNE, FTZ of input and output subnormals, products limited to the FP32 range.
+  - ``mi300-fp16``, ``mi300-bf16`` (N = 8, F = 23 + neab = 24): products aligned and summed
+    first, c added late with the smaller partial truncated onto the larger one's grid, RNE.
+  - ``mi300-e4m3fnuz``, ``mi300-e5m2fnuz`` (N = 16): FNUZ inputs, odd/even grouping, then as
+    the MI300 FP16 unit. Aliases ``mi300a-*``, ``mi300x-*``.
+
+  **Provisional** where §1.8 is silent: MI210's block size (N = 4 for both inputs, as CDNA2 runs
+  BF16 at the FP16 rate), its tree order (neighbours paired, c added after the tree) and how a
+  product below the FP32 normal range is limited (rounded to FP32, then flushed); MI300's
+  choice of the partial to truncate (by exponent, ``floor(log2|S|)`` for the product sum; c on a
+  tie), truncation as "round-down" (toward zero in magnitude), the two FP8 group sums added
+  exactly, and F = 24 for FP8. Each is a ``DotUnit`` knob, so a corrected reading is one
+  ``dataclasses.replace`` away.
 """
 
 from __future__ import annotations
@@ -104,11 +115,15 @@ _OTHERS: dict[str, DotUnit] = {u.name: u for u in [
             outer=Accumulator.floating(_formats.fp16, _RNE)),
     DotUnit("mi100-fp16", _formats.fp16, 4, None, out_rounding=_RNE),
     DotUnit("mi100-bf16", _formats.bf16, 2, None, out_rounding=_RNE),
+    *(DotUnit(f"mi210-{k}", _IN[k], 4, None, c_inside=False, out_rounding=_RNE, subnormals_in=False,
+              subnormals_out=False, pairwise=True) for k in ("fp16", "bf16")),
     DotUnit("mi300-fp16", _formats.fp16, 8, 24, c_inside=False, out_rounding=_RNE),
     DotUnit("mi300-bf16", _formats.bf16, 8, 24, c_inside=False, out_rounding=_RNE),
     DotUnit("mi300-e4m3fnuz", _formats.fp8_e4m3fnuz, 16, 24, c_inside=False, odd_even=True, out_rounding=_RNE),
     DotUnit("mi300-e5m2fnuz", _formats.fp8_e5m2fnuz, 16, 24, c_inside=False, odd_even=True, out_rounding=_RNE),
 ]}
+#: AMD GPUs that use another GPU's model (§1.8).
+_AMD_ALIASES = {"mi250": "mi210", "mi250x": "mi210", "mi300a": "mi300", "mi300x": "mi300"}
 #: Example widths listed by names() for the int8-acc{P} family (any P in [2, 62] is accepted).
 _INT_EXAMPLES = (16, 20, 24, 32)
 
@@ -123,6 +138,8 @@ def names() -> list[str]:
     """All preset names (aliases included), sorted."""
     out = [f"{gpu}-{inp}" for gpu, rows in _TABLE.items() for inp in rows]
     out += [f"{alias}-{inp}" for alias, gpu in _GPU_ALIASES.items() for inp in _TABLE[gpu]]
+    out += [f"{alias}-{u.split('-', 1)[1]}" for alias, gpu in _AMD_ALIASES.items() for u in _OTHERS
+            if u.startswith(gpu + "-")]
     out += list(_OTHERS) + [f"int8-acc{p}" for p in _INT_EXAMPLES] + ["int8-acc32-sat", "h100-e4m3-promote128"]
     return sorted(out)
 
@@ -149,12 +166,16 @@ def get(name: str, out: str = "fp32") -> DotUnit:
         base = get(promote.group(1), out)
         return replace(base, name=key if out == "fp32" else f"{key}@fp16", chunk=int(promote.group(2)),
                        outer=_FP32_RNE)
+    gpu, _, inp = key.partition("-")
+    if gpu in _AMD_ALIASES and f"{_AMD_ALIASES[gpu]}-{inp}" in _OTHERS:
+        if out != "fp32":
+            raise ValueError(f"out={out!r}: preset {key!r} has one output mode (out='fp32')")
+        return replace(_OTHERS[f"{_AMD_ALIASES[gpu]}-{inp}"], name=key)
     intacc = re.fullmatch(r"int8-acc(\d+)(-sat)?", key)
     if intacc or key in _OTHERS:
         if out != "fp32":
             raise ValueError(f"out={out!r}: preset {key!r} has one output mode (out='fp32')")
         return int_acc(int(intacc.group(1)), "saturate" if intacc.group(2) else "wrap") if intacc else _OTHERS[key]
-    gpu, _, inp = key.partition("-")
     row = _TABLE.get(_GPU_ALIASES.get(gpu, gpu), {}).get(inp)
     if row is None:
         close = difflib.get_close_matches(key, names(), n=4, cutoff=0.5)

@@ -16,11 +16,23 @@ One invocation of a unit computes ``d = c + sum(a_i * b_i)`` over a block of ``n
    ``frac_bits=None`` keeps every term exact (an exact, Kulisch-style block sum). With
    ``odd_even`` the even- and odd-indexed products are aligned and summed as two groups, each
    with its own eta, and the two group sums are added exactly.
-6. The terms are summed exactly; with ``c_inside=False`` the exact ``c`` is added to that sum.
+6. The terms are summed exactly into the block sum ``S``. With ``c_inside=False`` a non-zero ``c``
+   is added to ``S`` afterwards ("late"): of the two, the one with the smaller exponent
+   (``floor(log2|S|)`` against c's exponent from step 3; on a tie, c) is put on the grid
+   ``2**(e - frac_bits)`` of the larger one's exponent ``e`` by ``term_rounding``, the larger
+   is kept whole, and the two are added exactly. With ``frac_bits=None`` c is added exactly.
 7. The exact sum is rounded once to ``out_format`` by ``out_rounding``; a result whose exponent
    exceeds the format's ``emax`` (or rounds beyond max) is +-Inf. Subnormal results are kept
    unless ``subnormals_out`` is False (then they become a zero of the same sign). An exact zero
    sum is +0.
+
+``pairwise`` units (AMD CDNA2) replace steps 4-7 by a tree of rounded additions: every product
+(position ``i`` of the block, a zero product included) is rounded to ``out_format`` by
+``out_rounding`` (so a product beyond the format's range is +-Inf, and a subnormal one flushes
+unless ``subnormals_out``); neighbours are added in pairs, ``(p0 + p1), (p2 + p3), ...``, an odd
+one out moving up unchanged, level by level until one value is left; then ``c`` is added. Every
+addition is one rounding of the exact sum to ``out_format`` (specials as in step 1); such a unit
+has ``frac_bits=None`` and ``c_inside=False``.
 
 For K > n the blocks are combined by the unit's ``accumulator`` (:class:`Accumulator`):
 
@@ -161,7 +173,8 @@ class DotUnit:
         term_rounding: how a term is put on the alignment grid: ``toward_zero`` (sign-magnitude
             truncation) or ``nearest_even``.
         c_inside: True: a non-zero ``c`` joins the alignment like a product; False: ``c`` is
-            added exactly to the aligned product sum just before the final rounding ("late").
+            added to the aligned product sum just before the final rounding ("late"; the
+            smaller of the two is aligned to the larger on the grid of ``frac_bits``).
         min_exp: floor of eta (the models' ``min_exp_limit``); None for no floor.
         out_format: result format (fp32, fp16, bf16 or a reduced FloatFormat such as
             ``FloatFormat(8, 13)``); results are returned as float32 values.
@@ -169,6 +182,9 @@ class DotUnit:
         subnormals_out: False flushes subnormal results to a zero of the same sign.
         subnormals_in: False flushes subnormal a and b (and the caller's c) to zero (FTZ).
         odd_even: align and sum even- and odd-indexed products as two groups (AMD CDNA3 FP8).
+        pairwise: no alignment; products rounded to ``out_format`` and summed in a binary tree
+            of rounded additions, c added last (AMD CDNA2); needs ``frac_bits=None`` and
+            ``c_inside=False``.
         accumulator: how block results combine along K (:class:`Accumulator`; default chain).
         chunk: products per chunk (a multiple of ``n``); the accumulator restarts every chunk and
             the chunk results go to ``outer``. None: no chunking.
@@ -188,6 +204,7 @@ class DotUnit:
     subnormals_out: bool = True  #: False: subnormal results flush to zero
     subnormals_in: bool = True  #: False: subnormal inputs flush to zero
     odd_even: bool = False  #: even/odd-indexed products aligned as two groups
+    pairwise: bool = False  #: products rounded and summed in a binary tree of rounded additions
     accumulator: Accumulator = CHAIN  #: combination of block results along K
     chunk: int | None = None  #: products per chunk (restart + outer accumulation)
     outer: Accumulator | None = None  #: accumulator of the chunk results
@@ -229,7 +246,7 @@ class DotUnit:
             v = getattr(self, arg)
             if v is not None and not _is_int(v):
                 raise TypeError(f"{arg}={v!r}: expected an int or None")
-        for arg in ("raw_product_exponent", "c_inside", "subnormals_out", "subnormals_in", "odd_even"):
+        for arg in ("raw_product_exponent", "c_inside", "subnormals_out", "subnormals_in", "odd_even", "pairwise"):
             if not isinstance(getattr(self, arg), bool):
                 raise TypeError(f"{arg}={getattr(self, arg)!r}: expected a bool")
 
@@ -260,6 +277,13 @@ class DotUnit:
                              f"accumulator needs an integer in_format (in_format={self.in_format})")
         if self.odd_even and self.c_inside:
             raise ValueError("odd_even=True needs c_inside=False (c is added to the two group sums)")
+        if self.pairwise:
+            if is_int or self.frac_bits is not None or self.c_inside or self.odd_even:
+                raise ValueError(f"pairwise=True needs a float in_format, frac_bits=None, c_inside=False and "
+                                 f"odd_even=False (in_format={self.in_format}, frac_bits={self.frac_bits}, "
+                                 f"c_inside={self.c_inside}, odd_even={self.odd_even})")
+            if acc.kind == "exact":
+                raise ValueError("pairwise=True with accumulator=exact: a pairwise block has no exact sum to accumulate")
         if (self.chunk is None) != (outer is None):
             raise ValueError(f"chunk={self.chunk}, outer={outer}: give both (chunked accumulation) or neither")
         if acc.kind == "exact" and self.chunk is not None:

@@ -116,6 +116,9 @@ def block_sum(unit: DotUnit, a: Sequence[Value], b: Sequence[Value], c: Value,
     special = _special(pairs, c)
     if special is not None:
         return special
+    if unit.pairwise:  # every position is a leaf of the tree, a zero product included
+        return _pairwise_sum(unit, [Fraction(x) * s * Fraction(y) * t for (x, y), s, t in zip(pairs, sa, sb)],
+                             Fraction(c))
     emin = unit.in_format.emin
     groups: list[list[tuple[Fraction, int]]] = [[], []]
     for i, (x, y) in enumerate(pairs):
@@ -133,7 +136,32 @@ def block_sum(unit: DotUnit, a: Sequence[Value], b: Sequence[Value], c: Value,
     fc = Fraction(c)
     if unit.c_inside:
         return _aligned(unit, groups[0], fc)
-    return _aligned(unit, groups[0], Fraction(0)) + _aligned(unit, groups[1], Fraction(0)) + fc
+    return _late(unit, _aligned(unit, groups[0], Fraction(0)) + _aligned(unit, groups[1], Fraction(0)), fc)
+
+
+def _late(unit: DotUnit, s: Fraction, c: Fraction) -> Fraction:
+    """``s + c`` for a late c (step 6): the partial with the smaller exponent (c on a tie) goes on
+    the grid ``2**(e - F)`` of the larger one's exponent ``e`` by the term rounding."""
+    if unit.frac_bits is None or s == 0 or c == 0:
+        return s + c
+    es, ec = floor_log2(abs(s)), _exp(c, C_EMIN)
+    if ec > es:
+        return _on_grid(s, pow2(ec - unit.frac_bits), unit.term_rounding) + c
+    return s + _on_grid(c, pow2(es - unit.frac_bits), unit.term_rounding)
+
+
+def _pairwise_sum(unit: DotUnit, prods: list[Fraction], c: Fraction) -> Value:
+    """Pairwise block before its last rounding: every product rounded to the output format, the
+    tree of rounded additions, then ``c`` added exactly (the caller's output rounding is the last
+    addition's)."""
+    def rnd(v: Value) -> Value:
+        return decode(unit.out_format, round_output(unit, v))
+
+    vals = [rnd(t) for t in prods]
+    while len(vals) > 1:
+        pairs = [rnd(_exact_add(x, y)) for x, y in zip(vals[::2], vals[1::2])]
+        vals = pairs + vals[len(vals) - len(vals) % 2:]
+    return _exact_add(vals[0], c)
 
 
 def round_to(fmt: FloatFormat, v: Value, rounding: RoundMode, subnormals: bool = True) -> int:
