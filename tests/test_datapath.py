@@ -159,7 +159,7 @@ KNOBS = [
     DotUnit("custom-late-c-odd-even", F.fp8_e4m3, 8, 10, c_inside=False, odd_even=True),
 ]
 OTHER_PRESETS = ["ocp-mx-exact", "ocp-mx-fp32acc", "mxdotp", "fp8-chunked", "mi100-fp16", "mi100-bf16", "mi210-fp16",
-                 "mi210-bf16", "mi300-fp16", "mi300-bf16",
+                 "mi210-bf16", "mi300-fp16", "mi300-bf16", "mi300-xf32",
                  "mi300-e4m3fnuz", "mi300-e5m2fnuz", "h100-e4m3-promote128"]
 FAMILIES = [*(dp.get(n) for n in ["v100-fp16", "a100-fp16", "a100-bf16", "a100-tf32", "ada-e4m3", "ada-e5m2",
                                   "h100-fp16", "h100-bf16", "h100-tf32", "h100-e4m3", "h100-e5m2", "b200-e4m3",
@@ -351,6 +351,15 @@ def test_preset_names_and_aliases() -> None:
     v = dp.get("v100-fp16", out="fp16")
     assert (v.min_exp, v.out_format, v.out_rounding) == (-19, F.fp16, RoundMode.nearest_even)
     assert hash(h) == hash(dp.get("h100-e4m3")) and str(h) == "h100-e4m3"
+    for alias, gpu, inp in [("mi250", "mi210", "fp16"), ("mi250x", "mi210", "bf16"), ("mi300x", "mi300", "e4m3fnuz"),
+                            ("mi300a", "mi300", "xf32")]:
+        assert f"{alias}-{inp}" in names
+        assert dp.get(f"{alias}-{inp}") == dataclass_replace_name(dp.get(f"{gpu}-{inp}"), f"{alias}-{inp}")
+    m = dp.get("mi210-bf16")
+    assert (m.n, m.pairwise, m.subnormals_in, m.subnormals_out, m.out_rounding) == (4, True, False, False,
+                                                                                   RoundMode.nearest_even)
+    with pytest.raises(ValueError, match="one output mode"):
+        dp.get("mi250-fp16", out="fp16")
 
 
 def dataclass_replace_name(unit: DotUnit, name: str) -> DotUnit:

@@ -34,7 +34,8 @@ Others:
   - ``mi210-fp16``, ``mi210-bf16`` (aliases ``mi250-*``, ``mi250x-*``): pairwise summation with
     RNE, FTZ of input and output subnormals, products limited to the FP32 range.
   - ``mi300-fp16``, ``mi300-bf16`` (N = 8, F = 23 + neab = 24): products aligned and summed
-    first, c added late with the smaller partial truncated onto the larger one's grid, RNE.
+    first, c added late with the smaller partial truncated onto the larger one's grid, RNE;
+    ``mi300-xf32`` the same with N = 4 (XF32 is the TF32 format, E8M10).
   - ``mi300-e4m3fnuz``, ``mi300-e5m2fnuz`` (N = 16): FNUZ inputs, odd/even grouping, then as
     the MI300 FP16 unit. Aliases ``mi300a-*``, ``mi300x-*``.
 
@@ -43,7 +44,7 @@ Others:
   product below the FP32 normal range is limited (rounded to FP32, then flushed); MI300's
   choice of the partial to truncate (by exponent, ``floor(log2|S|)`` for the product sum; c on a
   tie), truncation as "round-down" (toward zero in magnitude), the two FP8 group sums added
-  exactly, and F = 24 for FP8. Each is a ``DotUnit`` knob, so a corrected reading is one
+  exactly, and F = 24 for FP8 and XF32. Each is a ``DotUnit`` knob, so a corrected reading is one
   ``dataclasses.replace`` away.
 """
 
@@ -119,6 +120,7 @@ _OTHERS: dict[str, DotUnit] = {u.name: u for u in [
               subnormals_out=False, pairwise=True) for k in ("fp16", "bf16")),
     DotUnit("mi300-fp16", _formats.fp16, 8, 24, c_inside=False, out_rounding=_RNE),
     DotUnit("mi300-bf16", _formats.bf16, 8, 24, c_inside=False, out_rounding=_RNE),
+    DotUnit("mi300-xf32", _formats.tf32, 4, 24, c_inside=False, out_rounding=_RNE),
     DotUnit("mi300-e4m3fnuz", _formats.fp8_e4m3fnuz, 16, 24, c_inside=False, odd_even=True, out_rounding=_RNE),
     DotUnit("mi300-e5m2fnuz", _formats.fp8_e5m2fnuz, 16, 24, c_inside=False, odd_even=True, out_rounding=_RNE),
 ]}
