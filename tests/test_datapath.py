@@ -751,6 +751,13 @@ def test_mi210_pairwise_hand_derived() -> None:
     tiny = 2.0 ** -70  # tiny * tiny = 2**-140, an FP32 subnormal: flushed, the sum is +0
     assert _f32_bits(bf.dot(np.array([tiny, 0.0, 0.0, 0.0]), np.array([tiny, 0.0, 0.0, 0.0]))) == 0
     assert _f32_bits(bf.dot(np.array([-tiny, 1.0, 0.0, 0.0]), np.array([tiny, 1.0, 0.0, 0.0]))) == 0x3F800000
+    # two normal products whose sum 2**-125 - 1.5 * 2**-126 = 2**-127 is subnormal: that sum flushes
+    lo = 2.0 ** -63
+    a, b = np.array([2 * lo, -1.5 * lo, 0.0, 0.0]), np.array([lo, lo, 0.0, 0.0])
+    assert _f32_bits(bf.dot(a, b)) == 0
+    keep = DotUnit("mi210-bf16-subnormals", F.bf16, 4, None, c_inside=False, out_rounding="nearest_even",
+                   subnormals_in=False, pairwise=True)
+    assert _f32_bits(keep.dot(a, b)) == 0x00400000  # 2**-127 kept
 
 
 def test_mi300_late_c_truncates_the_smaller_partial() -> None:

@@ -457,9 +457,45 @@ def _late_c(k, cs, cE, csig, cP, prm):
     kul_add(k, cs, csig, cE - cP)
 
 
+@njit(inline="always")
+def _add_f32(a, b, prm):
+    """FP32 ``round(a + b)`` of two FP32 values held in float64 (one rounding through round-to-odd;
+    an exact zero is +0; NaN and Inf as IEEE addition gives them)."""
+    if not (np.isfinite(a) and np.isfinite(b)):
+        return a + b
+    x = _odd64(a, b)
+    return _f32_round(x, prm.out_mode, prm.subnormals_out) if x != 0.0 else 0.0
+
+
+@njit(cache=True)
+def _pairwise_f32(am, ae, bm, be, lo, hi, ck, cs, cE, csig, cP, p, prm):
+    """:func:`_pairwise` for FP32 results, in float64 arithmetic: every product is exact in float64
+    and every addition is one rounding of the exact sum (:func:`_add_f32`)."""
+    m = hi - lo
+    v = np.empty(m, np.float64)
+    for i in range(m):
+        prod = am[lo + i] * bm[lo + i]
+        x = math.ldexp(np.float64(prod), ae[lo + i] + be[lo + i] - 2 * prm.man_in)
+        v[i] = _f32_round(x, prm.out_mode, prm.subnormals_out) if prod != 0 else 0.0
+    while m > 1:
+        h = m // 2
+        for j in range(h):
+            v[j] = _add_f32(v[2 * j], v[2 * j + 1], prm)
+        if m % 2:
+            v[h] = v[m - 1]
+        m -= h
+    c = math.ldexp(np.float64(-csig if cs else csig), cE - cP) if ck == K_FINITE else 0.0
+    r = _add_f32(v[0], c, prm)
+    if np.isnan(r):
+        return p.nan_code
+    return np.int64(np.float32(r).view(np.int32)) & _MASK32
+
+
 @njit(cache=True)
 def _pairwise(am, ae, bm, be, lo, hi, ck, cs, cE, csig, cP, p, prm, k):
     """Output code of a pairwise block (products rounded, a tree of rounded additions, c last)."""
+    if p.bits == 32 and p.man_bits == 23:  # FP32 results: float64 arithmetic, no accumulator
+        return _pairwise_f32(am, ae, bm, be, lo, hi, ck, cs, cE, csig, cP, p, prm)
     m = hi - lo
     v = np.empty(m, np.int64)
     for i in range(m):
