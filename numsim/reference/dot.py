@@ -108,7 +108,9 @@ def block_sum(unit: DotUnit, a: Sequence[Value], b: Sequence[Value], c: Value,
         scale_emin: emin of the scale format (the exponent clamp of a subnormal scale).
 
     Returns:
-        The aligned, rounded-per-term and exactly summed value, or a float NaN / Inf.
+        The aligned, rounded-per-term and exactly summed value, or a float NaN / Inf; for a
+        ``pairwise`` unit, the tree's rounded value plus c, exactly (the output rounding is the
+        tree's last addition).
     """
     sa = sa if sa is not None else [Fraction(1)] * len(a)
     sb = sb if sb is not None else [Fraction(1)] * len(b)
