@@ -6,7 +6,8 @@ root) prints Markdown.
 Per unit and parameter set: vectors in the default golden file (level 1, seed 1), the stream
 throughput of each simulator (vectors per second of ``runner.test`` wall time, simulator start
 included, build excluded; best of ``--repeat``), and yosys 0.23's cell count and transistor
-estimate of the full-size unit. Also the golden generation rate.
+estimate of the full-size unit (``numsim.rtl.synth_stat``: ``synth -flatten -noshare``). Also the
+golden generation rate.
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-synth", action="store_true", help="skip yosys")
     ap.add_argument("--repeat", type=int, default=2, help="stream runs per simulator (best kept)")
     ap.add_argument("--units", nargs="*", help="only these units (default: all)")
-    ap.add_argument("--slow-synth", action="store_true", help="also synthesize the exact MX dot sets (minutes each)")
     ap.add_argument("--no-golden-rate", action="store_true", help="skip timing the golden generation")
     args = ap.parse_args(argv)
     sims = [s for s in h.SIMULATORS if h.missing(s) is None]
@@ -84,8 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                 sub = f" ({run_vf.count:,d} rows)" if run_vf is not vf else ""
                 rates.append(f"{run_vf.count / best:,.0f}{sub}")
             cells = trans = ""
-            if not args.no_synth and shutil.which("yosys") and not (u.name == "mx_dot" and not args.slow_synth
-                                                                   and ps.dot is not None and ps.dot.frac_bits is None):
+            if not args.no_synth and shutil.which("yosys"):
                 st = nrtl.synth_stat(u.name, ps.rtl_params())
                 cells, trans = f"{st.cells:,d}", f"{st.transistors:,d}"
             count = f"{vf.count:,d}" + (f" blocks ({elems:,d} elements)" if elems != vf.count else "")

@@ -43,18 +43,13 @@ def test_lint_reports_warnings(tool: str, tmp_path: Path) -> None:
     assert not res.clean and res.output, res
 
 
-#: Block units are synthesized with 2-element blocks here (seconds instead of minutes); the area
-#: table of verification/README.md has the full 32-element numbers (python -m verification.report).
+#: Block units are synthesized with 2-element blocks here (seconds instead of half a minute or
+#: more); the area table of verification/README.md has the full 32-element numbers
+#: (python -m verification.report).
 SMALL_BLOCK = {"BlockSize": 2}
 
 
-#: Not synthesized in CI: the exact MX dot unit's exact adder and rounder take yosys 0.23 one to
-#: two minutes even with 2-element blocks (their full-size numbers are in verification/README.md,
-#: from python -m verification.report).
-SYNTH_SETS = [p for p in SETS if not (p.values[0].unit == "mx_dot" and p.values[0].dot.frac_bits is None)]
-
-
-@pytest.mark.parametrize("ps", SYNTH_SETS)
+@pytest.mark.parametrize("ps", SETS)
 def test_synth_stat(ps: golden.ParamSet) -> None:
     _need("yosys")
     params = ps.rtl_params()
