@@ -8,7 +8,8 @@ verified the golden file; it hands over what a test needs through files and the 
 the clock and waits for ``done_o``. ``drive``: Python drives the DUT through the testbench's
 ``py_*`` ports with the rows of ``$NUMSIM_DRIVE`` (``<row> <input> <expected>`` in hex), checks
 each output, and reads the parameters back from the DUT to compare them with ``$NUMSIM_PARAMS``
-(numsim's, from the golden header). ``protocol``: the valid/ready checks of a pipelined unit
+(numsim's, from the golden header). ``chain``: the same for a registered accumulator, one row
+per clock through its feedback. ``protocol``: the valid/ready checks of a pipelined unit
 with a Python scoreboard. All write sim_harness.parse_report's format to ``$NUMSIM_REPORT``.
 """
 
@@ -75,6 +76,47 @@ async def drive(dut) -> None:
         fh.write(f"SUMMARY count={len(rows)} errors={errors} eof=-1\n")
     assert not bad_params, "parameters differ from numsim: " + "; ".join(bad_params)
     assert errors == 0, f"{errors} mismatches in {len(rows)} Python-driven vectors"
+
+
+@cocotb.test()
+async def chain(dut) -> None:
+    """A registered accumulator driven from Python, one row per clock (valid high, init from the
+    row), the register compared after each clock; the parameters read back first.
+
+    Rows of ``$NUMSIM_DRIVE`` are ``<row> <inputs...> <expected outputs...>`` in hex, the inputs
+    in the order of the testbench's ``py_row_i`` (each field whole hex digits), one expected
+    value per port of ``$NUMSIM_OUT_PORTS``.
+    """
+    bad_params = _params_differ(dut)
+    ports = [getattr(dut, p) for p in os.environ["NUMSIM_OUT_PORTS"].split()]
+    with open(os.environ["NUMSIM_DRIVE"]) as fh:  # noqa: ASYNC230 (before any simulated time)
+        rows = [line.split() for line in fh if line.strip()]
+    dut.py_drive_i.value = 1
+    dut.py_rst_ni.value = 0
+    dut.py_valid_i.value = 0
+    dut.py_row_i.value = 0
+    cocotb.start_soon(Clock(dut.clk_i, 2, "ns").start())
+    await FallingEdge(dut.clk_i)
+    dut.py_rst_ni.value = 1
+    errors, lines = 0, []
+    for row, *fields in rows:
+        ins, want = fields[: len(fields) - len(ports)], fields[len(fields) - len(ports):]
+        await FallingEdge(dut.clk_i)
+        dut.py_row_i.value = int("".join(ins), 16)
+        dut.py_valid_i.value = 1
+        await RisingEdge(dut.clk_i)
+        await ReadOnly()
+        vals = [p.value for p in ports]
+        got = [f"{int(v):x}" if v.is_resolvable else "x" for v in vals]
+        if any(not v.is_resolvable or int(v) != int(w, 16) for v, w in zip(vals, want)):
+            errors += 1
+            if errors <= MAX_REPORT:
+                lines.append(f"MISMATCH {row} {' '.join(ins)} {' '.join(want)} {' '.join(got)}")
+    with open(os.environ["NUMSIM_REPORT"], "w") as fh:  # noqa: ASYNC230 (after the last step)
+        fh.write("".join(f"{ln}\n" for ln in lines))
+        fh.write(f"SUMMARY count={len(rows)} errors={errors}\n")
+    assert not bad_params, "parameters differ from numsim: " + "; ".join(bad_params)
+    assert errors == 0, f"{errors} mismatches in {len(rows)} Python-driven rows"
 
 
 def _lanes_to_file(value: int, lanes: int, code_w: int, lane_w: int) -> int:

@@ -7,6 +7,8 @@
 // line). A chain's rows follow each other, so every row after a chain's first one checks the
 // register's own feedback. Mismatches (the first MaxReport) and a SUMMARY line go to
 // +REPORT=<file>; done_o rises once the file is exhausted.
+// Without +VECTORS the DUT's inputs follow the py_* ports while py_drive_i is high
+// (Python-driven tests): py_row_i holds a row's input fields as in the file, {init, c, d}.
 `default_nettype none
 
 module fp32_acc_tb #(
@@ -15,6 +17,9 @@ module fp32_acc_tb #(
 ) (
   input  logic        clk_i,
   input  logic        py_drive_i,
+  input  logic        py_rst_ni,
+  input  logic        py_valid_i,
+  input  logic [67:0] py_row_i,     // {init (one hex digit), c, d}
   output logic [31:0] acc_o,
   output logic        done_o,
   output logic [31:0] count_o,
@@ -29,13 +34,17 @@ module fp32_acc_tb #(
   logic [31:0] dl_c [2], dl_d [2], dl_acc [2];
   integer      dl_row [2];
 
+  logic [3:0]  py_init;
+  logic [31:0] py_c, py_d;
+  assign {py_init, py_c, py_d} = py_row_i;
+
   numsim_fp32_acc #(.OutRne(OutRne)) u_dut (
     .clk_i  (clk_i),
-    .rst_ni (rst_n),
-    .valid_i(valid_q),
-    .init_i (init_q),
-    .c_i    (c_q),
-    .d_i    (d_q),
+    .rst_ni (py_drive_i ? py_rst_ni : rst_n),
+    .valid_i(py_drive_i ? py_valid_i : valid_q),
+    .init_i (py_drive_i ? py_init[0] : init_q),
+    .c_i    (py_drive_i ? py_c : c_q),
+    .d_i    (py_drive_i ? py_d : d_q),
     .acc_o  (acc_o)
   );
 

@@ -8,6 +8,8 @@
 // the register's feedback and the sticky flag. Mismatches (the first MaxReport; the DUT's
 // outputs printed as "<acc> <ovf> <sticky>") and a SUMMARY line go to +REPORT=<file>; done_o
 // rises once the file is exhausted.
+// Without +VECTORS the DUT's inputs follow the py_* ports while py_drive_i is high
+// (Python-driven tests): py_row_i holds a row's input fields as in the file, {init, c, a, b}.
 `default_nettype none
 
 module int_mac_tb #(
@@ -18,6 +20,10 @@ module int_mac_tb #(
 ) (
   input  logic               clk_i,
   input  logic               py_drive_i,
+  input  logic               py_rst_ni,
+  input  logic               py_valid_i,
+  // {init, c, a, b}, each field in whole hex digits as in the file
+  input  logic [4*(1+(AccBits+3)/4+2*((IntBits+3)/4))-1:0] py_row_i,
   output logic [AccBits-1:0] acc_o,
   output logic               ovf_o,
   output logic               ovf_sticky_o,
@@ -35,14 +41,20 @@ module int_mac_tb #(
   logic [IntBits-1:0] dl_a [2], dl_b [2];
   integer             dl_row [2];
 
+  localparam int CW = 4 * ((AccBits + 3) / 4), IW = 4 * ((IntBits + 3) / 4);
+  logic [3:0]    py_init;
+  logic [CW-1:0] py_c;
+  logic [IW-1:0] py_a, py_b;
+  assign {py_init, py_c, py_a, py_b} = py_row_i;
+
   numsim_int_mac #(.IntBits(IntBits), .AccBits(AccBits), .Saturate(Saturate)) u_dut (
     .clk_i       (clk_i),
-    .rst_ni      (rst_n),
-    .valid_i     (valid_q),
-    .init_i      (init_q),
-    .c_i         (c_q),
-    .a_i         (a_q),
-    .b_i         (b_q),
+    .rst_ni      (py_drive_i ? py_rst_ni : rst_n),
+    .valid_i     (py_drive_i ? py_valid_i : valid_q),
+    .init_i      (py_drive_i ? py_init[0] : init_q),
+    .c_i         (py_drive_i ? py_c[AccBits-1:0] : c_q),
+    .a_i         (py_drive_i ? py_a[IntBits-1:0] : a_q),
+    .b_i         (py_drive_i ? py_b[IntBits-1:0] : b_q),
     .acc_o       (acc_o),
     .ovf_o       (ovf_o),
     .ovf_sticky_o(ovf_sticky_o)

@@ -3,7 +3,10 @@
 // Stream mode (plusarg +VECTORS=<golden file>): skips the '#' header, then per clock reads one
 // row "<a> <a_scale> <b> <b_scale> <c> <d>" (block codes in the file's lane layout: lane i at
 // [LaneW*i +: LaneW]), drives the DUT and, on the next clock, compares d_o with the expected d
-// (!==: X counts as a mismatch). Mismatches (the first MaxReport, in the file's layout) and a
+// (!==: X counts as a mismatch). A row is read with $fgets and its fields are taken from fixed
+// character positions (every column has a fixed number of hex digits): Verilator's $fscanf of
+// the 154-character rows cost more than the DUT. A row of another length ends the stream (a
+// truncated file then fails the count check). Mismatches (the first MaxReport, in the file's layout) and a
 // SUMMARY line go to +REPORT=<file>; done_o rises once the file is exhausted.
 // Without +VECTORS the DUT's inputs follow py_row_i while py_drive_i is high (Python-driven
 // tests): the row's input fields concatenated as in the file, {a, a_scale, b, b_scale, c}.
@@ -74,6 +77,18 @@ module mx_dot_tb #(
   logic [7:0]                 a_scale_t, b_scale_t;
   logic [31:0]                c_t, d_t;
 
+  // A row as $fgets stores it: the last character (the newline) in the lowest byte. Character
+  // positions counted from there: d 1..8, c 10..17, b_scale 19..20, b 22.., a_scale, a.
+  localparam int BlkDigits = BlkW / 4;
+  localparam int RowChars  = 2 * BlkDigits + 2 * 2 + 2 * 8 + 6;
+  localparam int PosD = 1, PosC = 10, PosBs = 19, PosB = 22;
+  localparam int PosAs = PosB + BlkDigits + 1, PosA = PosAs + 3;
+  logic [8*RowChars-1:0] row_t;
+
+  function automatic logic [3:0] nibble(input logic [7:0] c);  // a hex digit: 0-9 0x3_, a-f 0x6_
+    nibble = c[6] ? c[3:0] + 4'd9 : c[3:0];
+  endfunction
+
   initial begin : p_open
     done_o = 1'b0;
     count = 0;
@@ -116,8 +131,21 @@ module mx_dot_tb #(
         end
       end
       // apply the next row
-      rc = eof ? -1 : $fscanf(vec_fd, "%h %h %h %h %h %h\n", a_t, a_scale_t, b_t, b_scale_t, c_t, d_t);
-      if (rc == 6) begin
+      row_t = '0;
+      rc = eof ? 0 : $fgets(row_t, vec_fd);
+      if (rc == RowChars) begin
+        for (int k = 0; k < BlkDigits; k++) begin
+          a_t[4*k +: 4] = nibble(row_t[8*(PosA + k) +: 8]);
+          b_t[4*k +: 4] = nibble(row_t[8*(PosB + k) +: 8]);
+        end
+        for (int k = 0; k < 8; k++) begin
+          c_t[4*k +: 4] = nibble(row_t[8*(PosC + k) +: 8]);
+          d_t[4*k +: 4] = nibble(row_t[8*(PosD + k) +: 8]);
+        end
+        for (int k = 0; k < 2; k++) begin
+          a_scale_t[4*k +: 4] = nibble(row_t[8*(PosAs + k) +: 8]);
+          b_scale_t[4*k +: 4] = nibble(row_t[8*(PosBs + k) +: 8]);
+        end
         a_q <= a_t;
         a_scale_q <= a_scale_t;
         b_q <= b_t;
