@@ -169,7 +169,8 @@ NO_MIN_EXP = -1024
 def dot_params(name: str, fmt: Any, dot: Any) -> dict[str, int]:
     """Verilog parameters of the datapath units from their numsim twin ``dot`` (a DotUnit).
 
-    ``mx_dot`` (``fmt``: an MX block format of float elements): ``dot`` must be a one-block unit
+    ``mx_dot`` (``fmt``: an MX block format of float elements, or of signed integers such as
+    MXINT8 for an exact unit): ``dot`` must be a one-block unit
     of the hardware's kind: ``n`` = the block size, the chain accumulator, no chunks, subnormals
     in and out, no odd/even groups; exact (``frac_bits=None``, any ``in_format`` holding the
     elements) or truncating (``frac_bits=F``: raw product exponents, terms truncated toward zero,
@@ -198,10 +199,15 @@ def dot_params(name: str, fmt: Any, dot: Any) -> dict[str, int]:
             raise ValueError(f"format {f}: the MX dot RTL needs a block format with an E8M0 scale, no "
                              "microexponents and no tensor scale")
         el = f.element
-        if not isinstance(el, FloatFormat) or el.specials == _formats.Specials.fnuz:
-            raise ValueError(f"format {f}: the MX dot RTL is built for float elements (ieee, fn or finite), "
-                             f"not {el}")
-        p = {k: v for k, v in element_params(el).items() if k != "IsInt"}
+        if isinstance(el, IntFormat):
+            if dot.frac_bits is not None:
+                bad.append("integer elements (MXINT8) are built for exact units (frac_bits=None) only")
+            p = element_params(el)
+        elif not isinstance(el, FloatFormat) or el.specials == _formats.Specials.fnuz:
+            raise ValueError(f"format {f}: the MX dot RTL is built for float elements (ieee, fn or finite) and "
+                             f"signed integers, not {el}")
+        else:
+            p = {k: v for k, v in element_params(el).items() if k != "IsInt"}
         fout = dot.out_format
         if fout.exp_bits != 8 or fout.bias != 127 or fout.specials != _formats.Specials.ieee:
             bad.append(f"out_format={fout}: expected FP32 or an FP32 container with fewer fraction bits")

@@ -6,11 +6,14 @@
 // for a DotUnit with n = BlockSize, the chain accumulator and in_format = the element format
 // (truncating units; an exact unit may use any in_format holding the elements, e.g. fp32):
 //
-// * Elements: float element formats (integer elements, MXINT8, are not built) (ExpBits/ManBits/Bias/Specials as numsim.formats;
-//   Specials 0 ieee, 1 fn, 3 finite). Each decodes to a significand sig = {field != 0, frac}
-//   and a raw exponent e = max(field, 1) - Bias; scales are E8M0 (X = 2**(code - 127), code
-//   0xff = NaN). The product P_i * Q_i * X_A * X_B is exact: significand sig_a * sig_b (not
-//   normalised) and exponent e_a + e_b + x_a + x_b (numsim: raw_product_exponent=True).
+// * Elements: float element formats (IsInt = 0; ExpBits/ManBits/Bias/Specials as
+//   numsim.formats; Specials 0 ieee, 1 fn, 3 finite), each decoded to a significand
+//   sig = {field != 0, frac} and a raw exponent e = max(field, 1) - Bias; or two's complement
+//   integers (IsInt = 1, IntBits, value = int * 2**-FracBits: the MXINT8 element, 0x80 = -2.0
+//   as numsim decodes it), sig = |int|, e = -FracBits, exact units only. Scales are E8M0
+//   (X = 2**(code - 127), code 0xff = NaN). The product P_i * Q_i * X_A * X_B is exact:
+//   significand sig_a * sig_b (not normalised) and exponent e_a + e_b + x_a + x_b (numsim:
+//   raw_product_exponent=True).
 // * Specials (numsim's order): a NaN scale, a NaN element, Inf * 0 or a NaN c give NaN
 //   (0x7fc00000); +Inf and -Inf together give NaN; otherwise an Inf gives that Inf.
 // * ExactSum = 1 (frac_bits=None): the products are summed exactly on a fixed-point grid (the
@@ -27,6 +30,9 @@
 `default_nettype none
 
 module numsim_mx_dot #(
+  parameter int IsInt        = 0,     // 1: two's complement integer elements (exact units only)
+  parameter int IntBits      = 8,     // integer element: width
+  parameter int FracBits     = 6,     // integer element: value = int * 2**-FracBits
   parameter int ExpBits      = 4,     // element exponent field width
   parameter int ManBits      = 3,     // element stored fraction bits
   parameter int Bias         = 7,     // element exponent bias
@@ -37,7 +43,7 @@ module numsim_mx_dot #(
   parameter int MinExp       = -1024, // truncating: floor of eta (-1024: none)
   parameter int OutManBits   = 23,    // result fraction bits (23 FP32, 13 fp32_m13)
   parameter int OutRne       = 1,     // final rounding: 1 nearest even, 0 toward zero
-  parameter int CodeW        = 1 + ExpBits + ManBits
+  parameter int CodeW        = IsInt != 0 ? IntBits : 1 + ExpBits + ManBits
 ) (
   input  logic [CodeW*BlockSize-1:0] a_codes_i,
   input  logic [7:0]                 a_scale_i,
@@ -48,10 +54,11 @@ module numsim_mx_dot #(
 );
 
   localparam int EXPW   = 12;                       // signed exponents (|e| < 2048)
-  localparam int SIGW   = ManBits + 1;
+  localparam int SIGW   = IsInt != 0 ? IntBits : ManBits + 1;  // |int| of -2**(IntBits-1) fits
   localparam int PSW    = 2 * SIGW;                 // product significand
-  localparam int FMAX   = (1 << ExpBits) - 1;       // largest exponent field
+  localparam int FMAX   = IsInt != 0 ? 1 : (1 << ExpBits) - 1;  // largest exponent field (int: none)
   localparam int EMIN   = 1 - Bias;
+  localparam int GRID   = IsInt != 0 ? -2 * FracBits : 2 * (EMIN - ManBits);  // exact sum's LSB exponent
   localparam int CNTW   = $clog2(BlockSize + 1) + 1;
   localparam logic [31:0] FP32_QNAN = 32'h7fc0_0000;
   localparam logic [ExpBits-1:0] FIELD_ONES = '1;
@@ -75,7 +82,7 @@ module numsim_mx_dot #(
   endfunction
 
   // significand {field != 0, frac}
-  function automatic logic [SIGW-1:0] significand(input logic [ExpBits+ManBits-1:0] mag);
+  function automatic logic [ManBits:0] significand(input logic [ExpBits+ManBits-1:0] mag);
     significand = {mag[ExpBits+ManBits-1:ManBits] != '0, mag[ManBits-1:0]};
   endfunction
 
@@ -98,14 +105,23 @@ module numsim_mx_dot #(
     logic [LANEW*BlockSize-1:0] r;
     logic [CodeW-1:0]           ca, cb;
     logic [3:0]                 ka, kb;
+    logic [SIGW-1:0]            ia, ib;
     for (int i = 0; i < BlockSize; i++) begin
       ca = a[CodeW*i +: CodeW];
       cb = b[CodeW*i +: CodeW];
-      ka = classify(ca);
-      kb = classify(cb);
-      r[LANEW*i +: LANEW] = {ka[3] || kb[3] || (ka[2] && kb[1]) || (ka[1] && kb[2]), ka[2] || kb[2],
-                             ka[1] || kb[1], ka[0] ^ kb[0], PSW'(significand(ca[CodeW-2:0])) * PSW'(significand(cb[CodeW-2:0])),
-                             EXPW'(eraw(ca[CodeW-2:ManBits]) + eraw(cb[CodeW-2:ManBits]))};
+      if (IsInt != 0) begin
+        ia = ca[CodeW-1] ? SIGW'(-ca) : SIGW'(ca);
+        ib = cb[CodeW-1] ? SIGW'(-cb) : SIGW'(cb);
+        r[LANEW*i +: LANEW] = {2'b00, ca == '0 || cb == '0, ca[CodeW-1] ^ cb[CodeW-1], PSW'(ia) * PSW'(ib),
+                               EXPW'(0)};
+      end else begin
+        ka = classify(ca);
+        kb = classify(cb);
+        r[LANEW*i +: LANEW] = {ka[3] || kb[3] || (ka[2] && kb[1]) || (ka[1] && kb[2]), ka[2] || kb[2],
+                               ka[1] || kb[1], ka[0] ^ kb[0],
+                               PSW'(significand(ca[ExpBits+ManBits-1:0])) * PSW'(significand(cb[ExpBits+ManBits-1:0])),
+                               EXPW'(eraw(ca[ExpBits+ManBits-1:ManBits]) + eraw(cb[ExpBits+ManBits-1:ManBits]))};
+      end
     end
     lanes = r;
   endfunction
@@ -168,7 +184,7 @@ module numsim_mx_dot #(
     numsim_fp_add_exact #(.AW(SW-1), .BW(24), .ExpW(EXPW), .SumW(AddW)) u_add (
       .a_sign_i  (sum_sign),
       .a_mag_i   (sum_mag),
-      .a_exp_i   (EXPW'(2 * (EMIN - ManBits) + scale_exp)),
+      .a_exp_i   (EXPW'(GRID + scale_exp)),
       .b_sign_i  (c_neg),
       .b_mag_i   (c_sig),
       .b_exp_i   (EXPW'(c_exp - 23)),

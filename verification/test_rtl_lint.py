@@ -97,8 +97,12 @@ def test_datapath_params_refuse_what_the_rtl_does_not_build() -> None:
                      (presets.get("b200-e5m2"), "in_format")]:
         with pytest.raises(ValueError, match=why):
             nrtl.params("mx_dot", "mxfp8_e4m3", dot=bad)
+    mxint8 = nrtl.params("mx_dot", "mxint8", dot=golden.units.MX_EXACT_RNE)
+    assert {k: mxint8[k] for k in ("IsInt", "IntBits", "FracBits")} == {"IsInt": 1, "IntBits": 8, "FracBits": 6}
+    with pytest.raises(ValueError, match="exact units"):
+        nrtl.params("mx_dot", "mxint8", dot=replace(golden.units.MX_EXACT_RNE, frac_bits=25))
     with pytest.raises(ValueError, match="float elements"):
-        nrtl.params("mx_dot", "mxint8", dot=golden.units.MX_EXACT_RNE)
+        nrtl.params("mx_dot", F.bfp(32, "fp8_e4m3fnuz"), dot=golden.units.MX_EXACT_RNE)
     with pytest.raises(ValueError, match="Accumulator.floating"):
         nrtl.params("fp32_acc", "fp32", dot=presets.get("fma-fp32"))
     assert nrtl.params("int_mac", "int8", dot=presets.get("int8-acc20-sat")) == {"IntBits": 8, "AccBits": 20,

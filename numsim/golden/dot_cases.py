@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..formats import FloatFormat
+from ..formats import FloatFormat, IntFormat
 from .cases import random_u64
 
 #: One MX dot-product section: (a_codes [N, bs], a_scale [N], b_codes [N, bs], b_scale [N], c [N] FP32 bits).
@@ -21,9 +21,13 @@ def _u(seed: int, stream: int, n: int, mod: int) -> np.ndarray:
     return (random_u64(seed, stream, n) % np.uint64(mod)).astype(np.int64)
 
 
-def element_classes(fmt: FloatFormat) -> dict[str, np.ndarray]:
-    """The element codes of ``fmt`` by class: finite non-zero, zero, nan, inf."""
+def element_classes(fmt: FloatFormat | IntFormat) -> dict[str, np.ndarray]:
+    """The element codes of ``fmt`` by class: finite non-zero, zero, nan, inf (an integer
+    format: code 0 and every other code)."""
     codes = np.arange(1 << fmt.total_bits, dtype=np.int64)
+    if isinstance(fmt, IntFormat):
+        none = codes[:0]
+        return {"finite": codes[1:], "zero": codes[:1], "nan": none, "inf": none}
     mag = codes & ((1 << (fmt.total_bits - 1)) - 1)
     field = mag >> fmt.man_bits
     frac = mag & ((1 << fmt.man_bits) - 1)
@@ -41,7 +45,7 @@ def element_classes(fmt: FloatFormat) -> dict[str, np.ndarray]:
     return {"finite": codes[finite], "zero": codes[zero], "nan": codes[nan], "inf": codes[inf]}
 
 
-def _random_codes(fmt: FloatFormat, seed: int, stream: int, shape: tuple[int, int], zero_frac: int = 8) -> np.ndarray:
+def _random_codes(fmt: FloatFormat | IntFormat, seed: int, stream: int, shape: tuple[int, int], zero_frac: int = 8) -> np.ndarray:
     """Finite codes, about 1/zero_frac of them zero (uniform over the finite codes otherwise)."""
     cls = element_classes(fmt)
     n = shape[0] * shape[1]
@@ -64,7 +68,7 @@ def _c_near(seed: int, stream: int, scale_sum: np.ndarray, spread: int) -> np.nd
     return _fp32(sign, e + 127, frac)
 
 
-def mx_dot_pairs(fmt: FloatFormat, bs: int) -> DotRows:
+def mx_dot_pairs(fmt: FloatFormat | IntFormat, bs: int) -> DotRows:
     """Every element code pair exactly once, ``bs`` pairs per block (pair ``k`` in row
     ``k // bs``, lane ``k % bs``; a's code runs slowest), scales 1, c 0."""
     n = 1 << fmt.total_bits
@@ -78,7 +82,7 @@ def mx_dot_pairs(fmt: FloatFormat, bs: int) -> DotRows:
     return a, s, b, s.copy(), np.zeros(rows, np.uint32)
 
 
-def mx_dot_specials(fmt: FloatFormat, bs: int, seed: int) -> DotRows:
+def mx_dot_specials(fmt: FloatFormat | IntFormat, bs: int, seed: int) -> DotRows:
     """NaN scales, NaN and Inf elements at every position, Inf * 0, +Inf with -Inf, NaN/Inf c."""
     cls = element_classes(fmt)
     base = 2 * bs + 12
@@ -128,7 +132,7 @@ def mx_dot_specials(fmt: FloatFormat, bs: int, seed: int) -> DotRows:
     return tuple(rows)  # type: ignore[return-value]
 
 
-def mx_dot_scales(fmt: FloatFormat, bs: int, seed: int) -> DotRows:
+def mx_dot_scales(fmt: FloatFormat | IntFormat, bs: int, seed: int) -> DotRows:
     """Every scale of a against six scales of b (both clamps, 1, the middle), random blocks, and
     c near the block's magnitude, 0, or an FP32 subnormal: overflow to Inf, results in the FP32
     subnormal range and below it."""
@@ -144,15 +148,17 @@ def mx_dot_scales(fmt: FloatFormat, bs: int, seed: int) -> DotRows:
     return a, sa, b, sb, c.astype(np.uint32)
 
 
-def mx_dot_cancel(fmt: FloatFormat, bs: int, seed: int, n: int) -> DotRows:
+def mx_dot_cancel(fmt: FloatFormat | IntFormat, bs: int, seed: int, n: int) -> DotRows:
     """Products that cancel in pairs (x*y and -x*y) plus a few small residual products, and c
     zero, +-0 or tiny: catastrophic cancellation, exact zero sums (+0) and sticky residues."""
     cls = element_classes(fmt)
     half = bs // 2
     a = _random_codes(fmt, seed, 130, (n, bs), zero_frac=64)
     b = _random_codes(fmt, seed, 132, (n, bs), zero_frac=64)
-    sign = 1 << (fmt.total_bits - 1)
-    a[:, half:] = a[:, :half] ^ sign                           # second half: the negatives of the first
+    if isinstance(fmt, IntFormat):                              # second half: the negatives of the first
+        a[:, half:] = -a[:, :half] & ((1 << fmt.total_bits) - 1)  # (two's complement; -128 stays)
+    else:
+        a[:, half:] = a[:, :half] ^ (1 << (fmt.total_bits - 1))
     b[:, half:] = b[:, :half]
     k = _u(seed, 134, n, 4)                                    # 0..3 lanes replaced by small residues
     small = cls["finite"][_u(seed, 135, n * 3, max(1, cls["finite"].size // 8))].reshape(n, 3)
@@ -167,7 +173,7 @@ def mx_dot_cancel(fmt: FloatFormat, bs: int, seed: int, n: int) -> DotRows:
     return a, sa, b, sb, c.astype(np.uint32)
 
 
-def mx_dot_random(fmt: FloatFormat, bs: int, seed: int, n: int) -> DotRows:
+def mx_dot_random(fmt: FloatFormat | IntFormat, bs: int, seed: int, n: int) -> DotRows:
     """Weighted random blocks: codes uniform over the finite codes (1/8 zero), scales mostly
     within 2**+-8 of 1 (1/8 anywhere), c near the block's magnitude (1/8 zero, 1/16 raw bits)."""
     a = _random_codes(fmt, seed, 140, (n, bs))

@@ -202,10 +202,10 @@ def _encoder_sets() -> tuple[ParamSet, ...]:
 # ---------------------------------------------------------------------------------------------
 #: Random single-step pairs per FP32 accumulator parameter set, by level.
 RANDOM_DOT = {1: 1 << 14, 2: 1 << 18}
-#: Random blocks per MX dot parameter set, by level (``--count`` overrides): 3 * 2**16 at level
-#: 1, so that the default set's five MX dot files hold over 1M blocks (1,007,596), all streamed
+#: Random blocks per MX dot parameter set, by level (``--count`` overrides): 5 * 2**15 at level
+#: 1, so that the default set's six MX dot files hold over 1M blocks (1,013,298), all streamed
 #: through the RTL in CI (Verilator).
-RANDOM_MX_DOT = {1: 3 << 16, 2: 1 << 20}
+RANDOM_MX_DOT = {1: 5 << 15, 2: 1 << 20}
 #: Chains x length of the accumulator units, by unit and level (``--count`` overrides the chain count).
 ACC_CHAINS = {"fp32_acc": {1: (1 << 13, 64), 2: (1 << 16, 64)}, "int_mac": {1: (1 << 11, 64), 2: (1 << 16, 64)}}
 _RNE, _RZ = RoundMode.nearest_even, RoundMode.toward_zero
@@ -247,7 +247,7 @@ def mx_dot_cases(blk: BlockFormat, level: int, seed: int, count: int | None) -> 
     """The MX dot unit's sections, in file order: every element code pair (32 pairs per block),
     specials, every scale, cancellations, weighted random blocks."""
     fmt, bs = blk.element, blk.block_size
-    assert isinstance(fmt, FloatFormat)
+    assert isinstance(fmt, (FloatFormat, IntFormat))
     n_random = RANDOM_MX_DOT[level] if count is None else count
     return [("pairs", D.mx_dot_pairs(fmt, bs)), ("special", D.mx_dot_specials(fmt, bs, seed)),
             ("scales", D.mx_dot_scales(fmt, bs, seed)), ("cancel", D.mx_dot_cancel(fmt, bs, seed, 2048 * level)),
@@ -382,14 +382,15 @@ def build_int_mac(ps: ParamSet, level: int, seed: int, count: int | None) -> Vec
 
 
 def _mx_dot_sets() -> tuple[ParamSet, ...]:
-    """(set name, block format, DotUnit): exact RNE on MXFP8 E4M3, MXFP6 E3M2 and MXFP4, the B200
-    reading (F = 25, RZ) on MXFP8 E4M3, the H100 FP8 unit (F = 13, RZ, 14-bit results) on MXFP8
-    E5M2."""
+    """(set name, block format, DotUnit): exact RNE on MXFP8 E4M3, MXFP6 E3M2, MXFP4 and MXINT8,
+    the B200 reading (F = 25, RZ) on MXFP8 E4M3, the H100 FP8 unit (F = 13, RZ, 14-bit results)
+    on MXFP8 E5M2."""
     chosen = [("mxfp8_e4m3-exact-rne", "mxfp8_e4m3", MX_EXACT_RNE),
               ("mxfp8_e4m3-b200", "mxfp8_e4m3", presets.get("b200-e4m3")),
               ("mxfp8_e5m2-h100", "mxfp8_e5m2", presets.get("h100-e5m2")),
               ("mxfp6_e3m2-exact-rne", "mxfp6_e3m2", MX_EXACT_RNE),
-              ("mxfp4_e2m1-exact-rne", "mxfp4_e2m1", MX_EXACT_RNE)]
+              ("mxfp4_e2m1-exact-rne", "mxfp4_e2m1", MX_EXACT_RNE),
+              ("mxint8-exact-rne", "mxint8", MX_EXACT_RNE)]
     out = []
     for name, fmt, unit in chosen:
         blk = _formats.get(fmt)

@@ -13,6 +13,9 @@
 `default_nettype none
 
 module mx_dot_tb #(
+  parameter int IsInt        = 0,
+  parameter int IntBits      = 8,
+  parameter int FracBits     = 6,
   parameter int ExpBits      = 4,
   parameter int ManBits      = 3,
   parameter int Bias         = 7,
@@ -23,7 +26,7 @@ module mx_dot_tb #(
   parameter int MinExp       = -1024,
   parameter int OutManBits   = 23,
   parameter int OutRne       = 1,
-  parameter int CodeW        = 1 + ExpBits + ManBits,
+  parameter int CodeW        = IsInt != 0 ? IntBits : 1 + ExpBits + ManBits,
   parameter int MaxReport    = 16
 ) (
   input  logic                                    clk_i,
@@ -58,7 +61,7 @@ module mx_dot_tb #(
   end
 
   numsim_mx_dot #(
-    .ExpBits(ExpBits), .ManBits(ManBits), .Bias(Bias), .Specials(Specials), .BlockSize(BlockSize),
+    .IsInt(IsInt), .IntBits(IntBits), .FracBits(FracBits), .ExpBits(ExpBits), .ManBits(ManBits), .Bias(Bias), .Specials(Specials), .BlockSize(BlockSize),
     .ExactSum(ExactSum), .TermFracBits(TermFracBits), .MinExp(MinExp), .OutManBits(OutManBits),
     .OutRne(OutRne)
   ) u_dut (
