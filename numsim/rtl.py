@@ -192,8 +192,8 @@ def dot_params(name: str, fmt: Any, dot: Any) -> dict[str, int]:
     rne = {RoundMode.toward_zero: 0, RoundMode.nearest_even: 1}
     f = _formats.get(fmt)
     bad = []
-    if dot.chunk is not None or not dot.subnormals_in or not dot.subnormals_out or dot.odd_even:
-        bad.append("chunks, FTZ and odd/even groups are not built")
+    if dot.chunk is not None or not dot.subnormals_in or not dot.subnormals_out or dot.odd_even or dot.pairwise:
+        bad.append("chunks, FTZ, odd/even groups and pairwise trees are not built")
     if name == "mx_dot":
         if not isinstance(f, BlockFormat) or f.scale != _formats.e8m0 or f.sub_block_size or f.tensor_scale:
             raise ValueError(f"format {f}: the MX dot RTL needs a block format with an E8M0 scale, no "

@@ -94,7 +94,8 @@ def test_datapath_params_refuse_what_the_rtl_does_not_build() -> None:
     for bad, why in [(replace(b200, n=16), "n=16"), (replace(b200, c_inside=False), "c inside"),
                      (replace(b200, term_rounding=RoundMode.nearest_even), "truncated toward zero"),
                      (replace(b200, out_format=F.fp16), "out_format"), (presets.get("h100-e4m3-promote128"), "chunks"),
-                     (presets.get("b200-e5m2"), "in_format")]:
+                     (presets.get("b200-e5m2"), "in_format"),
+                     (replace(golden.units.MX_EXACT_RNE, c_inside=False, pairwise=True), "pairwise")]:
         with pytest.raises(ValueError, match=why):
             nrtl.params("mx_dot", "mxfp8_e4m3", dot=bad)
     mxint8 = nrtl.params("mx_dot", "mxint8", dot=golden.units.MX_EXACT_RNE)
