@@ -105,6 +105,38 @@ def split_operands(bits, man, emin, ftz):
     return m, e, kind
 
 
+@njit(parallel=True, cache=True)
+def scaled_rows(codes, mt, et, kt, ssig, sexp, snan, micro, sub):
+    """Scaled operand rows of MX blocks: element ``(m, e, kind)`` looked up per code in ``mt``,
+    ``et``, ``kt`` (:func:`split_operands` of the code table), times the scale ``ssig * 2**sexp``
+    of its block (``ssig.shape[1]`` blocks a row), minus the microexponent ``micro`` of every
+    ``sub`` elements (``sub == 0``: none). A NaN scale makes its block's elements NaN; a zero
+    scale makes them zeros."""
+    R, K = codes.shape
+    nb = ssig.shape[1]
+    bs = K // nb
+    m = np.empty((R, K), np.int64)
+    e = np.empty((R, K), np.int64)
+    kind = np.empty((R, K), np.int64)
+    for r in prange(R):
+        for b in range(nb):
+            sg = ssig[r, b]
+            se = sexp[r, b]
+            sn = snan[r, b]
+            for j in range(b * bs, (b + 1) * bs):
+                c = codes[r, j]
+                mm = mt[c] * sg
+                kk = kt[c]
+                if sn:
+                    kk = K_NAN
+                elif kk == K_FINITE and mm == 0:
+                    kk = K_ZERO
+                m[r, j] = mm
+                e[r, j] = et[c] + se - (micro[r, j // sub] if sub > 0 else 0)
+                kind[r, j] = kk
+    return m, e, kind
+
+
 @njit(cache=True)
 def first_inexact(bits, is_int, man, emin, subnormals, max_pos, max_neg, has_nan, has_inf, lsb_min):
     """Index of the first float64 value (given by its bits) that a format cannot hold exactly, or -1.

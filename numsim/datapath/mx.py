@@ -24,13 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from .._kernels.core import K_FINITE, K_NAN, K_ZERO
-from .._kernels.dot import int_rows
+from .._kernels.dot import int_rows, scaled_rows, split_operands
 from .._kernels.lower import lower
 from ..block import BlockArray
 from ..codec import decode
 from ..formats import FloatFormat, IntFormat, fp32
-from .api import _c_bits, _check_exact, _check_unit, _formats_of, _params, _run_split, _split, pair_rows
+from .api import _c_bits, _check_exact, _check_unit, _formats_of, _params, _run_split, pair_rows
 from .unit import Accumulator, DotUnit
 
 _FP32_RNE = Accumulator.floating(fp32, "nearest_even")
@@ -44,20 +43,6 @@ def _check_block(x: Any, argument: str) -> BlockArray:
     return x
 
 
-def _rows(x: BlockArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(element values [R, Kpad], scale values [R, nblocks], micro exponents [R, Kpad]) of ``x``'s rows."""
-    fmt = x.format
-    R = int(np.prod(x.codes.shape[:-2]))
-    nb, bs = x.codes.shape[-2:]
-    vals = decode(x.codes.reshape(R, nb * bs), fmt.element).astype(np.float64)
-    scales = decode(x.scales.reshape(R, nb), fmt.scale).astype(np.float64)
-    micro = np.zeros((R, nb * bs), np.int64)
-    if x.micro is not None:
-        sub = fmt.sub_block_size
-        micro = np.repeat(x.micro.reshape(R, -1).astype(np.int64), sub, axis=1)
-    return vals, scales, micro
-
-
 def _scale_parts(s: np.ndarray, fmt: FloatFormat) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Scale values as ``(significand, exponent, nan)`` with ``s = sig * 2**(exp - man_bits)``."""
     nan = np.isnan(s)
@@ -69,19 +54,31 @@ def _scale_parts(s: np.ndarray, fmt: FloatFormat) -> tuple[np.ndarray, np.ndarra
 
 
 def _float_operand(x: BlockArray, unit: DotUnit) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Scaled operand rows ``(m, e, kind)`` for a float unit and the scaled fraction bits."""
+    """Scaled operand rows ``(m, e, kind)`` [R, Kpad] for a float unit and the scaled fraction bits.
+
+    Elements are decoded through a table of every code, so the exactness check runs over the codes
+    that occur (and over the elements only to name the first bad one); scales once per block.
+    """
     fin = unit.in_format
     assert isinstance(fin, FloatFormat)
-    vals, scales, micro = _rows(x)
-    _check_exact(np.where(np.isfinite(vals), vals, 0.0), fin, f"{x.format.name} elements")
-    m, e, k = _split(vals, fin.man_bits, fin.emin, not unit.subnormals_in)
-    sfmt = x.format.scale
-    ssig, sexp, snan = _scale_parts(scales, sfmt)
-    bs = x.format.block_size
-    ssig, sexp, snan = (np.repeat(v, bs, axis=1) for v in (ssig, sexp, snan))
-    m = m * ssig
-    e = e + sexp - micro
-    k = np.where(snan, K_NAN, np.where((k == K_FINITE) & (m == 0), K_ZERO, k))
+    fmt = x.format
+    R = int(np.prod(x.codes.shape[:-2]))
+    nb, bs = x.codes.shape[-2:]
+    codes = x.codes.reshape(R, nb * bs)
+    table = decode(np.arange(1 << fmt.element.total_bits, dtype=codes.dtype), fmt.element).astype(np.float64)
+    finite = np.where(np.isfinite(table), table, 0.0)
+    try:
+        _check_exact(finite[np.bincount(codes.reshape(-1), minlength=table.size) > 0], fin, "")
+    except ValueError:
+        _check_exact(finite[codes], fin, f"{fmt.name} elements")  # names the first bad element
+    mt, et, kt = split_operands(table.view(np.int64), fin.man_bits, fin.emin, not unit.subnormals_in)
+    sfmt = fmt.scale
+    ssig, sexp, snan = _scale_parts(decode(x.scales.reshape(R, nb), sfmt).astype(np.float64), sfmt)
+    if x.micro is None:
+        micro, sub = np.zeros((R, 1), np.int64), 0
+    else:
+        micro, sub = x.micro.reshape(R, -1).astype(np.int64), fmt.sub_block_size
+    m, e, k = scaled_rows(codes, mt, et, kt, ssig, sexp, snan, micro, sub)
     return m, e, k, fin.man_bits + sfmt.man_bits
 
 

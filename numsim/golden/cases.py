@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .._kernels.golden import splitmix, splitmix_below
 from ..formats import FloatFormat, IntFormat
 
 _M64 = (1 << 64) - 1
@@ -41,12 +42,18 @@ def _mix(z: np.ndarray) -> np.ndarray:
 
 def random_u64(seed: int, stream: int, n: int) -> np.ndarray:
     """``n`` SplitMix64 words of stream ``stream`` under ``seed`` (deterministic everywhere)."""
+    return splitmix(_start(seed, stream), np.uint64(_GAMMA), n)
+
+
+def random_below(seed: int, stream: int, n: int, mod: int) -> np.ndarray:
+    """``random_u64(seed, stream, n) % mod`` as int64."""
+    return splitmix_below(_start(seed, stream), np.uint64(_GAMMA), n, np.uint64(mod))
+
+
+def _start(seed: int, stream: int) -> np.uint64:
     if not isinstance(seed, int) or not 0 <= seed < (1 << 32):
         raise ValueError(f"seed={seed!r}: expected an int in 0..2**32-1")
-    start = int(_mix(np.array([(seed << 16) ^ stream], dtype=np.uint64))[0])
-    with np.errstate(over="ignore"):
-        ctr = np.arange(1, n + 1, dtype=np.uint64) * np.uint64(_GAMMA) + np.uint64(start)
-        return _mix(ctr)
+    return _mix(np.array([(seed << 16) ^ stream], dtype=np.uint64))[0]
 
 
 def both_signs(bits: np.ndarray) -> np.ndarray:

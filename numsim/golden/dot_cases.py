@@ -11,14 +11,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..formats import FloatFormat, IntFormat
-from .cases import random_u64
+from .cases import random_below, random_u64
 
 #: One MX dot-product section: (a_codes [N, bs], a_scale [N], b_codes [N, bs], b_scale [N], c [N] FP32 bits).
 DotRows = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 def _u(seed: int, stream: int, n: int, mod: int) -> np.ndarray:
-    return (random_u64(seed, stream, n) % np.uint64(mod)).astype(np.int64)
+    return random_below(seed, stream, n, mod)
 
 
 def element_classes(fmt: FloatFormat | IntFormat) -> dict[str, np.ndarray]:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._kernels.golden import hex_fill
+
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 _NIBBLE = np.full(256, 255, dtype=np.uint8)
 _NIBBLE[np.frombuffer(b"0123456789", np.uint8)] = np.arange(10)
@@ -88,11 +90,8 @@ def format_rows(columns: tuple[Column, ...], data: dict[str, np.ndarray]) -> byt
         vals = np.asarray(data[col.name]).astype(np.uint64).reshape(n, col.lanes)
         if col.bits < 64 and vals.size and int(vals.max()) >> col.bits:
             raise ValueError(f"column {col.name}: a value does not fit {col.bits} bits")
-        for lane in range(col.lanes - 1, -1, -1):
-            v = vals[:, lane]
-            for k in range(col.lane_digits - 1, -1, -1):
-                buf[:, pos] = _HEX[((v >> np.uint64(4 * k)) & np.uint64(15)).astype(np.intp)]
-                pos += 1
+        hex_fill(buf, pos, np.ascontiguousarray(vals), col.lane_digits)
+        pos += col.digits
         buf[:, pos] = _NEWLINE if i == len(columns) - 1 else _SPACE
         pos += 1
     return buf.tobytes()
