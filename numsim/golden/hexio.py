@@ -87,7 +87,7 @@ def format_rows(columns: tuple[Column, ...], data: dict[str, np.ndarray]) -> byt
     buf = np.empty((n, row_width(columns)), dtype=np.uint8)
     pos = 0
     for i, col in enumerate(columns):
-        vals = np.asarray(data[col.name]).astype(np.uint64).reshape(n, col.lanes)
+        vals = np.asarray(data[col.name]).astype(np.uint64, copy=False).reshape(n, col.lanes)
         if col.bits < 64 and vals.size and int(vals.max()) >> col.bits:
             raise ValueError(f"column {col.name}: a value does not fit {col.bits} bits")
         hex_fill(buf, pos, np.ascontiguousarray(vals), col.lane_digits)
