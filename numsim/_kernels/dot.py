@@ -322,6 +322,12 @@ def kul_round_at(k, pos, sign, mode):
         k[(q - 1) >> 5] &= ~(1 << ((q - 1) & 31))
     if mode == NEAREST_EVEN and half and (sticky or _kul_bit(k, lo, hi, q) == 1):
         kul_add(k, 0, 1, pos)
+    kul_sign(k, sign)
+
+
+@njit(inline="always")
+def kul_sign(k, sign):
+    """Give a magnitude left by :func:`kul_norm` back its ``sign``."""
     if sign:
         for j in range(k[KUL_LIMBS], k[KUL_LIMBS + 1] + 1):
             k[j] = -k[j]
@@ -480,9 +486,7 @@ def _late_c(k, cs, cE, csig, cP, prm):
         if ec > eS:
             kul_round_at(k, ec - prm.frac_bits, sign, prm.term_mode)
         else:
-            if sign:
-                for j in range(k[KUL_LIMBS], k[KUL_LIMBS + 1] + 1):
-                    k[j] = -k[j]
+            kul_sign(k, sign)
             g = eS - prm.frac_bits
             kul_add(k, cs, _place(csig, cE - cP - g, cs, prm.term_mode), g)
             return
