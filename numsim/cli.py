@@ -18,9 +18,9 @@ from .codec import decode, encode, quantize
 def _num(v: float) -> str:
     if v == 0:
         return "0"
-    e = math.log2(abs(v))
-    if e == int(e) and abs(e) >= 8:
-        return f"2^{int(e)}"
+    m, e = math.frexp(abs(v))
+    if m == 0.5 and abs(e - 1) >= 8:  # a power of two, read from the bits
+        return f"2^{e - 1}"
     return f"{v:.6g}"
 
 
@@ -71,7 +71,7 @@ def demo_table(x: np.ndarray) -> str:
             if not getattr(f, "signed", True):
                 continue  # unsigned scale formats (e8m0, ue4m3) cannot hold signed weights
             # one power-of-two scale for the whole tensor, chosen as the OCP floor rule would
-            k = math.floor(math.log2(amax)) - f.emax
+            k = math.frexp(amax)[1] - 1 - f.emax
             q = quantize(np.ldexp(x.astype(np.float64), -k), f) * 2.0**k
             how = "tensor 2^k"
             bits = f.total_bits
@@ -89,7 +89,8 @@ def demo_table(x: np.ndarray) -> str:
 _DEMO_UNITS = [("fma-fp32", "fp8_e4m3"), ("ada-e4m3", "fp8_e4m3"), ("h100-e4m3", "fp8_e4m3"),
                ("h100-e4m3-promote128", "fp8_e4m3"), ("b200-e4m3", "fp8_e4m3"), ("ocp-mx-exact", "fp8_e4m3"),
                ("ocp-mx-fp32acc", "fp8_e4m3"), ("mxdotp", "fp8_e4m3"), ("ocp-mx-exact", "mxfp8_e4m3"), ("ocp-mx-exact", "mxfp4_e2m1"),
-               ("b200-e4m3", "mxfp4_e2m1")]
+               ("b200-e4m3", "mxfp4_e2m1"), ("h100-fp16", "fp16"), ("mi100-fp16", "fp16"), ("mi210-fp16", "fp16"),
+               ("mi300-fp16", "fp16")]
 
 
 def datapath_table(w: np.ndarray, batch: int = 128, seed: int = 0) -> str:
@@ -108,7 +109,7 @@ def datapath_table(w: np.ndarray, batch: int = 128, seed: int = 0) -> str:
             d = dp.mx_matmul(a, b, unit)
             qa, qb = decode(a).astype(np.float64), decode(b).astype(np.float64)
         else:
-            k = math.floor(math.log2(float(np.max(np.abs(w))))) - fmt.emax  # power-of-two tensor scale
+            k = math.frexp(float(np.max(np.abs(w))))[1] - 1 - fmt.emax  # power-of-two tensor scale
             qa = quantize(np.ldexp(w.astype(np.float64), -k), fmt)
             qb = quantize(x.astype(np.float64), fmt)
             d = np.ldexp(dp.matmul(qa, qb, unit).astype(np.float64), k)
@@ -117,7 +118,8 @@ def datapath_table(w: np.ndarray, batch: int = 128, seed: int = 0) -> str:
         exact = qa @ qb  # float64 reference of the same quantized operands
         err = d.astype(np.float64) - exact
         rel = float(np.linalg.norm(err) / np.linalg.norm(exact))
-        rows.append([name, fmt_name, f"{unit.n}", "exact" if unit.frac_bits is None else str(unit.frac_bits),
+        grid = "tree" if unit.pairwise else "exact" if unit.frac_bits is None else str(unit.frac_bits)
+        rows.append([name, fmt_name, f"{unit.n}", grid,
                      f"{rel:.2e}", f"{np.max(np.abs(err)) / np.max(np.abs(exact)):.2e}",
                      f"{w.size * batch / seconds / 1e9:.2f}"])
     header = ["unit", "operands", "N", "F", "rel. error (Frobenius)", "max error / max |D|", "G MAC/s"]
