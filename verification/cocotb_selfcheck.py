@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import random
 from collections import deque
+from collections.abc import Sequence
 
 import cocotb
 from cocotb.clock import Clock
@@ -51,14 +52,27 @@ def _params_differ(dut) -> list[str]:
     return bad
 
 
+def _drive_rows() -> list[list[str]]:
+    """The whitespace-separated fields of every row of ``$NUMSIM_DRIVE`` (read before any simulated time)."""
+    with open(os.environ["NUMSIM_DRIVE"]) as fh:
+        return [line.split() for line in fh if line.strip()]
+
+
+def _write_report(lines: list[str], summary: str, protocol: Sequence[str] = ()) -> None:
+    """``$NUMSIM_REPORT`` in sim_harness.parse_report's format (written after the last step)."""
+    with open(os.environ["NUMSIM_REPORT"], "w") as fh:
+        fh.write("".join(f"{ln}\n" for ln in lines))
+        fh.write("".join(f"PROTOCOL {p}\n" for p in protocol))
+        fh.write(f"SUMMARY {summary}\n")
+
+
 @cocotb.test()
 async def drive(dut) -> None:
     """Drive each row from Python, wait 1 ns, compare the DUT output with the expected value."""
     bad_params = _params_differ(dut)
     in_port = getattr(dut, os.environ["NUMSIM_IN_PORT"])
     out_port = getattr(dut, os.environ["NUMSIM_OUT_PORT"])
-    with open(os.environ["NUMSIM_DRIVE"]) as fh:  # noqa: ASYNC230 (before any simulated time)
-        rows = [line.split() for line in fh if line.strip()]
+    rows = _drive_rows()
     dut.py_drive_i.value = 1
     errors, lines = 0, []
     for row, *xs, want in rows:  # several input fields: the port holds them concatenated
@@ -71,9 +85,7 @@ async def drive(dut) -> None:
             errors += 1
             if errors <= MAX_REPORT:
                 lines.append(f"MISMATCH {row} {x} {want} {got}")
-    with open(os.environ["NUMSIM_REPORT"], "w") as fh:  # noqa: ASYNC230 (after the last step)
-        fh.write("".join(f"{ln}\n" for ln in lines))
-        fh.write(f"SUMMARY count={len(rows)} errors={errors} eof=-1\n")
+    _write_report(lines, f"count={len(rows)} errors={errors} eof=-1")
     assert not bad_params, "parameters differ from numsim: " + "; ".join(bad_params)
     assert errors == 0, f"{errors} mismatches in {len(rows)} Python-driven vectors"
 
@@ -89,8 +101,7 @@ async def chain(dut) -> None:
     """
     bad_params = _params_differ(dut)
     ports = [getattr(dut, p) for p in os.environ["NUMSIM_OUT_PORTS"].split()]
-    with open(os.environ["NUMSIM_DRIVE"]) as fh:  # noqa: ASYNC230 (before any simulated time)
-        rows = [line.split() for line in fh if line.strip()]
+    rows = _drive_rows()
     dut.py_drive_i.value = 1
     dut.py_rst_ni.value = 0
     dut.py_valid_i.value = 0
@@ -112,9 +123,7 @@ async def chain(dut) -> None:
             errors += 1
             if errors <= MAX_REPORT:
                 lines.append(f"MISMATCH {row} {' '.join(ins)} {' '.join(want)} {' '.join(got)}")
-    with open(os.environ["NUMSIM_REPORT"], "w") as fh:  # noqa: ASYNC230 (after the last step)
-        fh.write("".join(f"{ln}\n" for ln in lines))
-        fh.write(f"SUMMARY count={len(rows)} errors={errors}\n")
+    _write_report(lines, f"count={len(rows)} errors={errors}")
     assert not bad_params, "parameters differ from numsim: " + "; ".join(bad_params)
     assert errors == 0, f"{errors} mismatches in {len(rows)} Python-driven rows"
 
@@ -139,8 +148,7 @@ async def protocol(dut) -> None:
     bad = _params_differ(dut)
     latency = int(os.environ["NUMSIM_LATENCY"])
     lanes, code_w, lane_w = (int(os.environ[k]) for k in ("NUMSIM_LANES", "NUMSIM_CODE_W", "NUMSIM_LANE_W"))
-    with open(os.environ["NUMSIM_DRIVE"]) as fh:  # noqa: ASYNC230 (before any simulated time)
-        rows = [(int(a), int(b, 16), int(c, 16), int(d, 16)) for a, b, c, d in (ln.split() for ln in fh if ln.strip())]
+    rows = [(int(a), int(b, 16), int(c, 16), int(d, 16)) for a, b, c, d in _drive_rows()]
     rng = random.Random(int(os.environ.get("NUMSIM_SEED", "1")))
     half = len(rows) // 2
     dut.py_drive_i.value = 1
@@ -228,9 +236,6 @@ async def protocol(dut) -> None:
             bad.append("an output survived the reset")
             break
 
-    with open(os.environ["NUMSIM_REPORT"], "w") as fh:  # noqa: ASYNC230 (after the last step)
-        fh.write("".join(f"{ln}\n" for ln in lines))
-        fh.write("".join(f"PROTOCOL {p}\n" for p in dict.fromkeys(bad)))
-        fh.write(f"SUMMARY count={done} errors={errors}\n")
+    _write_report(lines, f"count={done} errors={errors}", list(dict.fromkeys(bad)))
     assert not bad, "; ".join(dict.fromkeys(bad))
     assert errors == 0, f"{errors} mismatches in {done} Python-driven rows"
