@@ -1,4 +1,9 @@
-"""Input normalisation shared by the public wrappers: arrays, torch tensors, policies."""
+"""Input normalisation shared by the public wrappers: arrays, torch tensors, policies.
+
+Every numpy or torch input of numsim passes through :func:`as_array` (codes, values, operands),
+most of them through :func:`as_source` (values as IEEE bits); results go back to torch through
+:func:`to_output`.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,54 @@ def is_torch(x: Any) -> bool:
     return type(x).__module__.startswith("torch") and hasattr(x, "detach")
 
 
+class Array(NamedTuple):
+    """An input (numpy array, torch tensor or anything ``np.asarray`` takes) seen as numpy."""
+
+    values: np.ndarray  #: the data, input shape, a view where possible; bfloat16: its uint16 bits
+    dtype: str  #: dtype name; "bfloat16" for torch and ml_dtypes bfloat16 alike
+    torch: bool  #: the input was a torch tensor
+
+    def describe(self) -> str:
+        """The input's dtype as an error message names it."""
+        return f"torch dtype torch.{self.dtype}" if self.torch else f"dtype {self.dtype}"
+
+
+def as_array(x: Any, argument: str = "x") -> Array:
+    """The one conversion of inputs to numpy: torch tensors are detached and moved to the CPU
+    without a copy, bfloat16 (torch or ml_dtypes) becomes its uint16 bits, anything else goes
+    through ``np.asarray``. Dtypes are checked by the callers.
+
+    Raises:
+        TypeError: a torch dtype that numpy cannot hold (e.g. torch.float8_e4m3fn).
+    """
+    if is_torch(x):
+        import torch
+
+        t = x.detach().cpu()
+        if t.dtype == torch.bfloat16:
+            return Array(t.contiguous().view(torch.int16).numpy().view(np.uint16), "bfloat16", True)
+        try:
+            arr = t.numpy()
+        except TypeError:
+            raise TypeError(f"{argument}: torch dtype {t.dtype} is not supported (numpy has no such "
+                            "dtype)") from None
+        return Array(arr, arr.dtype.name, True)
+    arr = np.asarray(x)
+    if arr.dtype.name == "bfloat16" and arr.dtype.itemsize == 2:  # ml_dtypes.bfloat16
+        return Array(arr.view(np.uint16), "bfloat16", False)
+    return Array(arr, arr.dtype.name, False)
+
+
+def _bf16_values(bits: np.ndarray) -> np.ndarray:
+    """float32 values of bfloat16 bits (exact: bfloat16 is the top half of float32)."""
+    return (bits.astype(np.uint32) << 16).view(np.float32)
+
+
+def widened(a: Array) -> np.ndarray:
+    """The values of ``a``, bfloat16 widened exactly to float32 (other dtypes as they are)."""
+    return _bf16_values(a.values) if a.dtype == "bfloat16" else a.values
+
+
 class Source(NamedTuple):
     """An input array seen as IEEE bits."""
 
@@ -32,31 +85,21 @@ def as_source(x: Any, argument: str = "x") -> Source:
     Raises:
         TypeError: any other dtype or type.
     """
-    torch_in = is_torch(x)
-    if torch_in:
-        import torch
+    a = as_array(x, argument)
+    if a.dtype not in SOURCES:
+        raise TypeError(f"{argument}: {a.describe()} is not supported; expected float16, bfloat16 (torch or "
+                        "ml_dtypes), float32 or float64")
+    utype, src = SOURCES[a.dtype]
+    bits = a.values.view(utype) if a.values.dtype != utype else a.values
+    return Source(bits, src, a.dtype, a.torch)
 
-        t = x.detach().cpu()
-        if t.dtype == torch.bfloat16:
-            arr = t.contiguous().view(torch.int16).numpy().view(np.uint16)
-            name = "bfloat16"
-        elif t.dtype in (torch.float16, torch.float32, torch.float64):
-            arr = t.numpy()
-            name = str(arr.dtype)
-        else:
-            raise TypeError(f"{argument}: torch dtype {t.dtype} is not supported; expected float16, bfloat16, "
-                            "float32 or float64")
-    else:
-        arr = np.asarray(x)
-        name = arr.dtype.name
-        if name == "bfloat16" and arr.dtype.itemsize == 2:  # ml_dtypes.bfloat16
-            arr = arr.view(np.uint16)
-        elif name not in ("float16", "float32", "float64"):
-            raise TypeError(f"{argument}: dtype {arr.dtype} is not supported; expected float16, bfloat16 (torch "
-                            "or ml_dtypes), float32 or float64")
-    utype, src = SOURCES[name]
-    bits = arr.view(utype) if arr.dtype != utype else arr
-    return Source(bits, src, name, torch_in)
+
+def float_values(source: Source) -> np.ndarray:
+    """The values of ``source`` as float32 (float16, bfloat16, float32 input; exact) or float64."""
+    if source.dtype == "bfloat16":
+        return _bf16_values(source.bits)
+    vals = source.bits.view(source.dtype)
+    return vals if source.dtype == "float64" else vals.astype(np.float32, copy=False)
 
 
 def to_output(arr: np.ndarray, torch_out: bool) -> Any:

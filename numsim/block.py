@@ -24,11 +24,11 @@ from typing import Any
 import numpy as np
 
 from . import formats as _formats
-from ._inputs import as_source, parse_policies
+from ._inputs import as_source, float_values, parse_policies
 from ._kernels import block as _kb
 from ._kernels import codec as _k
 from ._kernels.lower import lower
-from .codec import encode_table, table_ok, value_table
+from ._tables import encode_table, float64_values, table_ok
 from .formats import BlockFormat, Specials
 from .packing import pack as _pack
 from .packing import packed_size
@@ -213,7 +213,7 @@ def encode_block(x: Any, fmt: BlockFormat, *, axis: int, rounding: Any, overflow
         nsub = bs // fmt.sub_block_size if fmt.sub_block_size else 0
         micro_flat = np.zeros((bits.shape[0], nsub), np.uint8)
         fused = values_out is not None and elem.total_bits <= 16
-        values = _element_values(elem) if fused else np.empty(0, np.float64)
+        values = float64_values(elem) if fused else np.empty(0, np.float64)
         vout = np.empty(bits.shape, values_out) if fused else np.empty((0, 0), np.float32)
         if table.size and not nsub:
             arith_float = (isinstance(elem, _formats.FloatFormat) and elem.signed and elem.subnormals
@@ -234,7 +234,7 @@ def encode_block(x: Any, fmt: BlockFormat, *, axis: int, rounding: Any, overflow
             micro = micro_flat.reshape(*rest, nblocks, nsub)
         tensor_scale = None
     else:
-        xf = _float_values(x, source)
+        xf = float_values(source)
         wide = xf.dtype == np.float64
         xb = _blocked(xf, ax, bs)
         if not fmt.tensor_scale:
@@ -275,16 +275,6 @@ def _check_amax(v: Any) -> float:
     return a
 
 
-def _float_values(x: Any, source: Any) -> np.ndarray:
-    """The input as float32 (float16/bfloat16/float32, exact) or float64."""
-    if source.dtype == "float64":
-        return np.asarray(x.detach().cpu().numpy() if source.torch else x, dtype=np.float64)
-    if source.dtype == "bfloat16":
-        return (source.bits.astype(np.uint32) << 16).view(np.float32)
-    arr = x.detach().cpu().numpy() if source.torch else np.asarray(x)
-    return arr.astype(np.float32, copy=False)
-
-
 def decode_block(blk: BlockArray, dtype: Any = np.float32) -> Any:
     """Decode a :class:`BlockArray` to ``dtype`` values of the original shape.
 
@@ -301,7 +291,7 @@ def decode_block(blk: BlockArray, dtype: Any = np.float32) -> Any:
     pe = lower(fmt.element)
     if fmt.pow2_scale:
         micro = blk.micro.reshape(codes.shape[0], -1) if blk.micro is not None else np.zeros((codes.shape[0], 0), np.uint8)
-        values = _element_values(fmt.element) if fmt.element.total_bits <= 16 else np.empty(0, np.float64)
+        values = float64_values(fmt.element) if fmt.element.total_bits <= 16 else np.empty(0, np.float64)
         inexact = _kb.decode_pow2(codes, blk.scales.reshape(-1), micro, pe, values, fmt.scale.emin,
                                   fmt.scale.nan_code, fmt.sub_block_size, out)
         if inexact:
@@ -318,7 +308,3 @@ def _unblocked(rows: np.ndarray, shape: tuple[int, ...], ax: int) -> np.ndarray:
     vals = rows.reshape(*rest, -1)[..., : shape[ax]]
     return np.ascontiguousarray(np.moveaxis(vals, -1, ax))
 
-
-@lru_cache(maxsize=None)
-def _element_values(elem: Any) -> np.ndarray:
-    return value_table(elem).astype(np.float64)

@@ -1,23 +1,25 @@
 """Public encode / decode / quantize for element and block formats.
 
 Each function validates its arguments, lowers the format to ints and makes one kernel call. Block
-formats are handled by :mod:`numsim.block`; this module dispatches to it.
+formats are handled by :mod:`numsim.block`; this module dispatches to it. Per-format code tables
+live in :mod:`numsim._tables`.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
 from . import formats as _formats
 from . import profiles as _profiles
-from ._inputs import as_source, is_torch, parse_policies, to_float_dtype, to_output
+from ._inputs import as_array, as_source, parse_policies, to_float_dtype, to_output
 from ._kernels import codec as _k
 from ._kernels.lower import lower
+from ._tables import encode_table, quantize_value_table, table_ok, value_table
+from .block import BlockArray, decode_block, encode_block
 from .formats import BlockFormat, FloatFormat, IntFormat
-from .policies import NanPolicy, Overflow, RoundMode
+from .policies import RoundMode
 
 
 def _resolve(profile: Any, rounding: Any, overflow: Any, nan: Any) -> tuple[Any, Any, Any, _profiles.Profile]:
@@ -67,8 +69,6 @@ def _encode(x: Any, format: Any, axis: int, rounding: Any, overflow: Any, scale_
     fmt = _formats.get(format)
     rounding, overflow, nan, prof = _resolve(profile, rounding, overflow, nan)
     if isinstance(fmt, BlockFormat):
-        from .block import encode_block
-
         if scale_rule is not None and not fmt.pow2_scale:
             raise ValueError(f"scale_rule applies to power-of-two scales; {fmt} rounds its {fmt.scale} scale to "
                              "nearest as NVIDIA's reference quantizer does")
@@ -98,29 +98,6 @@ def _encode_element(x: Any, fmt: FloatFormat | IntFormat, rounding: Any, overflo
     return to_output(out.reshape(source.bits.shape), source.torch)
 
 
-def table_ok(fmt: FloatFormat | IntFormat) -> bool:
-    """True if float32 inputs can be encoded into ``fmt`` through a 2**17-entry table."""
-    return fmt.total_bits <= 8 and fmt.man_bits <= 7 and fmt.smallest_subnormal >= 2.0**-124
-
-
-@lru_cache(maxsize=None)
-def encode_table(fmt: FloatFormat | IntFormat, mode: RoundMode, overflow: Overflow, nan: NanPolicy) -> np.ndarray:
-    """The float32 encoding table of ``fmt`` under non-stochastic policies (read-only)."""
-    table = _k.build_table(lower(fmt), int(mode), int(overflow), int(nan))
-    table.flags.writeable = False
-    return table
-
-
-@lru_cache(maxsize=None)
-def value_table(fmt: FloatFormat | IntFormat) -> np.ndarray:
-    """Every code's value (read-only), for formats of at most 16 bits."""
-    codes = np.arange(1 << fmt.total_bits, dtype=fmt.code_dtype)
-    table = np.empty(codes.size, dtype=fmt.decode_dtype)
-    _k.decode_array(codes, lower(fmt), table)
-    table.flags.writeable = False
-    return table
-
-
 def decode(codes: Any, format: Any = None) -> Any:
     """Decode element codes (or a :class:`~numsim.block.BlockArray`) into values.
 
@@ -131,8 +108,6 @@ def decode(codes: Any, format: Any = None) -> Any:
     Returns:
         float32 values (float64 for formats that float32 cannot hold exactly), same shape.
     """
-    from .block import BlockArray, decode_block
-
     if isinstance(codes, BlockArray):
         if format is not None and _formats.get(format) != codes.format:
             raise ValueError(f"format={format!r} does not match the BlockArray's format {codes.format}")
@@ -142,10 +117,10 @@ def decode(codes: Any, format: Any = None) -> Any:
     fmt = _formats.get(format)
     if isinstance(fmt, BlockFormat):
         raise TypeError(f"format {fmt} is a block format: decode its BlockArray instead of bare codes")
-    torch_in = is_torch(codes)
-    arr = codes.detach().cpu().numpy() if torch_in else np.asarray(codes)
-    if arr.dtype.kind not in "ui":
-        raise TypeError(f"codes: dtype {arr.dtype}: expected unsigned integer codes")
+    given = as_array(codes, "codes")
+    arr = given.values
+    if given.dtype == "bfloat16" or arr.dtype.kind not in "ui":
+        raise TypeError(f"codes: {given.describe()}: expected unsigned integer codes")
     if arr.size and (int(arr.min()) < 0 or int(arr.max()) >> fmt.total_bits):
         raise ValueError(f"codes: values outside 0..{(1 << fmt.total_bits) - 1} for the {fmt.total_bits}-bit format {fmt}")
     flat = np.ascontiguousarray(arr).reshape(-1).astype(fmt.code_dtype, copy=False)
@@ -154,7 +129,7 @@ def decode(codes: Any, format: Any = None) -> Any:
         _k.gather(flat, value_table(fmt), out)
     else:
         _k.decode_array(flat, lower(fmt), out)
-    return to_output(out.reshape(arr.shape), torch_in)
+    return to_output(out.reshape(arr.shape), given.torch)
 
 
 def quantize(x: Any, format: Any, *, axis: int = -1, rounding: Any = None, overflow: Any = None,
@@ -181,9 +156,7 @@ def quantize(x: Any, format: Any, *, axis: int = -1, rounding: Any = None, overf
         vals = encoded[1] if values_out else decode(encoded)
     else:
         vals = decode(encoded, fmt)
-    if is_torch(vals):
-        vals = vals.numpy()
-    return to_float_dtype(vals, source)
+    return to_float_dtype(as_array(vals).values, source)
 
 
 def _quantize_fast(source: Any, fmt: Any, profile: Any, rounding: Any, overflow: Any, nan: Any, seed: Any,
@@ -202,14 +175,3 @@ def _quantize_fast(source: Any, fmt: Any, profile: Any, rounding: Any, overflow:
         raise ValueError(f"x contains {nnan} NaN value(s) but format {fmt} has no NaN; pass nan='zero' (or "
                          "another numsim.NanPolicy) to choose what they become")
     return out.reshape(source.bits.shape)
-
-
-@lru_cache(maxsize=None)
-def quantize_value_table(fmt: FloatFormat | IntFormat, mode: RoundMode, overflow: Overflow,
-                         nan: NanPolicy) -> np.ndarray:
-    """:func:`encode_table` composed with decoding: the quantized float32 value of every index."""
-    codes = encode_table(fmt, mode, overflow, nan)
-    vals = value_table(fmt)[np.maximum(codes, 0)].astype(np.float32)
-    vals[codes < 0] = np.nan  # refused NaNs (formats without NaN only)
-    vals.flags.writeable = False
-    return vals

@@ -20,7 +20,22 @@ import difflib
 import enum
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Union
+from typing import Any, Union
+
+import numpy as np
+
+
+class CodeClass(enum.IntEnum):
+    """What a code of a format stands for; :meth:`FloatFormat.classify` maps codes to these.
+
+    The values are the kinds the kernels give unpacked operands (``numsim._kernels.core.K_*``
+    are derived from them).
+    """
+
+    zero = 0  #: +0 or -0 (every code of value zero)
+    finite = 1  #: a finite non-zero number
+    inf = 2  #: +Inf or -Inf
+    nan = 3  #: a NaN
 
 
 class Specials(enum.IntEnum):
@@ -184,16 +199,43 @@ class FloatFormat:
             return self.sign_mask
         return -1
 
-    def is_nan_code(self, code: int) -> bool:
-        """True if ``code`` is a NaN of this format."""
-        mag = code & ~self.sign_mask
+    def classify(self, codes: Any) -> np.ndarray:
+        """The :class:`CodeClass` of each code (an int8 array of ``codes``' shape).
+
+        The one classifier of codes, read from the descriptor's fields (bits above
+        ``total_bits`` are ignored): IEEE: the all-ones exponent field is Inf (fraction 0) or NaN;
+        fn: the all-ones magnitude is NaN; fnuz: the negative-zero code is NaN; a zero is a code
+        of value 0 (exponent field 0 with fraction 0, or any fraction when there are no
+        subnormals), never in a format without zero (E8M0).
+        """
+        c = np.asarray(codes, dtype=np.int64) & ((1 << self.total_bits) - 1)
+        allones = (1 << (self.exp_bits + self.man_bits)) - 1
+        mag = c & allones
+        field = mag >> self.man_bits
+        if self.has_zero:
+            zero = (field == 0) & ((mag == 0) | (not self.subnormals))
+        else:
+            zero = np.zeros(c.shape, np.bool_)
+        inf = np.zeros(c.shape, np.bool_)
         if self.specials == Specials.ieee:
-            return mag > self.inf_code
-        if self.specials == Specials.fn:
-            return mag == (1 << (self.exp_bits + self.man_bits)) - 1
-        if self.specials == Specials.fnuz:
-            return code == self.sign_mask
-        return False
+            nan = mag > self.inf_code
+            inf = mag == self.inf_code
+        elif self.specials == Specials.fn:
+            nan = mag == allones
+        elif self.specials == Specials.fnuz:
+            nan = c == self.sign_mask
+            zero &= ~nan
+        else:
+            nan = np.zeros(c.shape, np.bool_)
+        out = np.full(c.shape, CodeClass.finite, np.int8)
+        out[zero] = CodeClass.zero
+        out[inf] = CodeClass.inf
+        out[nan] = CodeClass.nan
+        return out
+
+    def is_nan_code(self, code: int) -> bool:
+        """True if ``code`` is a NaN of this format (:meth:`classify`)."""
+        return bool(self.classify(code) == CodeClass.nan)
 
     def exact_value(self, code: int) -> Fraction:
         """Exact value of a finite code (documentation-level helper; kernels decode from bits)."""
@@ -298,6 +340,12 @@ class IntFormat:
     has_inf = False
     has_nan = False
     has_negative_zero = False
+
+    def classify(self, codes: Any) -> np.ndarray:
+        """The :class:`CodeClass` of each code: code 0 is the zero, every other code is finite
+        (as :meth:`FloatFormat.classify`; bits above ``bits`` are ignored)."""
+        c = np.asarray(codes, dtype=np.int64) & ((1 << self.bits) - 1)
+        return np.where(c == 0, CodeClass.zero, CodeClass.finite).astype(np.int8)
 
     def exact_value(self, code: int) -> Fraction:
         """Exact value of a code (two's complement read of the low ``bits`` bits)."""

@@ -1,8 +1,9 @@
-"""Rounding, overflow, scale-selection and NaN policies.
+"""Rounding, overflow, scale-selection, NaN and accumulation policies.
 
 Every choice a specification leaves open is an explicit argument; nothing here is ambient state.
-Members are ``IntEnum``s so that kernels receive plain integers; the public functions also accept
-the member names as strings (``rounding="nearest_even"``).
+Members are ``IntEnum``s so that kernels receive plain integers (the kernels' constants, e.g.
+``numsim._kernels.core.NEAREST_EVEN``, are derived from these members); the public functions also
+accept the member names as strings (``rounding="nearest_even"``).
 
 References: IEEE 754-2019 §4.3 (rounding-direction attributes) and §7.4 (overflow); OCP OFP8 v1.0
 (SAT / OVF conversion modes); OCP MX v1.0 §6.3 (scale selection); see
@@ -11,13 +12,13 @@ shared/references/formats.md §1.4, §2, §7.
 
 from __future__ import annotations
 
-import enum
 import difflib
+import enum
 
 
 class _Policy(enum.IntEnum):
     @classmethod
-    def parse(cls, value: object, argument: str) -> "_Policy":
+    def parse(cls, value: object, argument: str) -> _Policy:
         """Return the member named by ``value`` (a member or its name); raise a clear error."""
         if isinstance(value, cls):
             return value
@@ -90,6 +91,19 @@ class NanPolicy(_Policy):
     zero = 1
     #: Encode as zero with the NaN's sign bit inverted (ml_dtypes 0.6 casts to float4/float6).
     zero_sign_inverted = 2
+
+
+class AccKind(_Policy):
+    """How a dot unit combines its block results along K (:class:`numsim.datapath.Accumulator`)."""
+
+    #: Blocks chained through c: each block starts from the previous block's rounded result.
+    chain = 0
+    #: A floating-point accumulator: one rounding per added block result.
+    float = 1
+    #: An exact (Kulisch) accumulator: one rounding at the very end.
+    exact = 2
+    #: A two's-complement integer register that wraps or saturates.
+    int = 3
 
 
 def parse_nan(value: object) -> NanPolicy:

@@ -942,7 +942,7 @@ def _nvfp4_general(x: np.ndarray, tensor_scale: float) -> tuple[np.ndarray, np.n
     from numsim._kernels import block as kb
     from numsim._kernels.lower import lower
     from numsim.block import _fp_params
-    from numsim.codec import encode_table
+    from numsim._tables import encode_table
     from numsim.policies import NanPolicy
 
     fmt = bf("nvfp4")

@@ -933,3 +933,38 @@ def test_torch_noncontiguous_and_grad():
     tb = base.to(torch.bfloat16).t()
     nb = numsim.encode(tb, "fp8_e4m3")
     assert np.array_equal(nb.numpy(), numsim.encode(tb.float().numpy(), "fp8_e4m3"))
+
+
+def test_torch_inputs_everywhere():
+    """Every wrapper takes torch tensors as numpy arrays of the same values (one conversion:
+    numsim._inputs.as_array): element and block encoders, decode, the datapath's operands."""
+    torch = pytest.importorskip("torch")
+    from numsim import datapath as dp
+
+    x = np.array([[1.5, -3.0, 0.25, 448.0] * 8], np.float32)
+    for tdtype in (torch.float32, torch.bfloat16, torch.float16, torch.float64):
+        t = torch.from_numpy(x).to(tdtype)
+        blk_t, blk_n = numsim.encode(t, "mxfp8_e4m3"), numsim.encode(x, "mxfp8_e4m3")
+        assert np.array_equal(blk_t.codes, blk_n.codes) and np.array_equal(blk_t.scales, blk_n.scales)
+        assert np.array_equal(numsim.encode(t, "nvfp4").codes, numsim.encode(x, "nvfp4").codes)
+        unit = dp.get("h100-e4m3")
+        assert np.array_equal(unit.dot(t, t), unit.dot(x, x))
+    codes = numsim.encode(x, "fp8_e4m3")
+    assert np.array_equal(numsim.decode(torch.from_numpy(codes), "fp8_e4m3").numpy(),
+                          numsim.decode(codes, "fp8_e4m3"))
+
+
+def test_torch_dtype_without_numpy_counterpart():
+    """A torch dtype numpy cannot hold is refused with the argument's name, not torch's error."""
+    torch = pytest.importorskip("torch")
+    from numsim import datapath as dp
+
+    t = torch.zeros(4, dtype=torch.float8_e4m3fn)
+    with pytest.raises(TypeError, match=r"^x: torch dtype torch.float8_e4m3fn"):
+        numsim.encode(t, "fp8_e4m3")
+    with pytest.raises(TypeError, match=r"^codes: torch dtype torch.float8_e4m3fn"):
+        numsim.decode(t, "fp8_e4m3")
+    with pytest.raises(TypeError, match=r"^a: torch dtype torch.float8_e4m3fn"):
+        dp.get("h100-e4m3").dot(t, np.zeros(4))
+    with pytest.raises(TypeError, match=r"^codes: torch dtype torch.bfloat16: expected unsigned"):
+        numsim.decode(torch.zeros(4, dtype=torch.bfloat16), "fp8_e4m3")

@@ -146,6 +146,48 @@ def test_fnuz_nan_only_at_negative_zero():
         assert nans == [0x80], name
 
 
+
+def _reference_class(fmt: F.ElementFormat, code: int) -> F.CodeClass:
+    """The class of ``code`` from the exact reference decoder (``numsim.reference.codec``)."""
+    v = ref.codec.decode(fmt, code)
+    if isinstance(v, float):
+        return F.CodeClass.nan if math.isnan(v) else F.CodeClass.inf
+    return F.CodeClass.zero if v == 0 else F.CodeClass.finite
+
+
+SMALL_FORMATS = [F.get(n) for n in F.names("element") if F.get(n).total_bits <= 16] + [
+    FloatFormat(3, 2, subnormals=False, name="e3m2_no_subnormals"),
+    FloatFormat(4, 2, specials=Specials.fn, signed=False, name="ue4m2fn"),
+    IntFormat(6, signed=False),
+    numsim.formats.mxint8_element,
+]
+
+
+@pytest.mark.parametrize("fmt", SMALL_FORMATS, ids=str)
+def test_classify_matches_reference(fmt):
+    """Every code's class agrees with the exact reference decoder: NaN, Inf, value 0, other."""
+    want = np.array([_reference_class(fmt, c) for c in range(1 << fmt.total_bits)], np.int8)
+    codes = np.arange(1 << fmt.total_bits)
+    np.testing.assert_array_equal(fmt.classify(codes), want)
+    np.testing.assert_array_equal(fmt.classify(codes.reshape(2, -1)), want.reshape(2, -1))
+    assert [fmt.is_nan_code(c) if isinstance(fmt, FloatFormat) else False for c in codes] == list(
+        want == F.CodeClass.nan)
+
+
+def test_fnuz_classes_regression():
+    """FP8 E4M3FNUZ (formats.md §3.2): 0x80 is the NaN, never a zero; 0x00 is the only zero.
+    The golden case builder once counted 0x80 among the zeros (it tested the magnitude only)."""
+    from numsim.golden.dot_cases import element_classes
+
+    fmt = F.get("fp8_e4m3fnuz")
+    assert fmt.classify(0x80) == F.CodeClass.nan and fmt.classify(0x00) == F.CodeClass.zero
+    cls = element_classes(fmt)
+    assert cls["nan"].tolist() == [0x80]
+    assert cls["zero"].tolist() == [0x00]
+    assert cls["inf"].size == 0
+    assert cls["finite"].tolist() == [c for c in range(256) if c not in (0x00, 0x80)]
+
+
 # ml_dtypes finfo as an independent second source (names as in ml_dtypes).
 ML_DTYPES_NAMES = {
     "fp8_e4m3": "float8_e4m3fn",

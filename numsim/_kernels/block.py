@@ -14,11 +14,13 @@ from numba import njit, prange
 
 from .codec import stochastic_bits, table_index
 from ..formats import fp32
+from ..policies import ScaleRule
 from .core import K_FINITE, K_ZERO, bit_length, decode_value, encode_special, encode_value, unpack
 from .lower import lower
 
 # ScaleRule values (numsim.policies.ScaleRule)
-FLOOR, CEIL, EVEN, FLOOR_LOG2F = 0, 1, 2, 3
+FLOOR, CEIL, EVEN, FLOOR_LOG2F = (
+    int(ScaleRule.floor), int(ScaleRule.ceil), int(ScaleRule.even), int(ScaleRule.floor_log2f))
 
 
 class Pow2(NamedTuple):

@@ -20,16 +20,21 @@ import math
 
 from numba import njit
 
-# RoundMode values (numsim.policies.RoundMode)
-NEAREST_EVEN, NEAREST_AWAY, TOWARD_ZERO, TOWARD_POSITIVE, TOWARD_NEGATIVE, STOCHASTIC = 0, 1, 2, 3, 4, 5
-# Overflow values
-SATURATE, NONSATURATE = 0, 1
-# NanPolicy values
-NAN_RAISE, NAN_ZERO, NAN_ZERO_INVERTED = 0, 1, 2
-# Specials values (numsim.formats.Specials)
-SP_IEEE, SP_FN, SP_FNUZ, SP_FINITE = 0, 1, 2, 3
-# Kinds of an unpacked input
-K_ZERO, K_FINITE, K_INF, K_NAN = 0, 1, 2, 3
+from ..formats import CodeClass, Specials
+from ..policies import NanPolicy, Overflow, RoundMode
+
+# The enums of numsim.policies and numsim.formats as plain ints (Numba freezes them as constants)
+NEAREST_EVEN, NEAREST_AWAY, TOWARD_ZERO, TOWARD_POSITIVE, TOWARD_NEGATIVE, STOCHASTIC = (
+    int(RoundMode.nearest_even), int(RoundMode.nearest_away), int(RoundMode.toward_zero),
+    int(RoundMode.toward_positive), int(RoundMode.toward_negative), int(RoundMode.stochastic))
+SATURATE, NONSATURATE = int(Overflow.saturate), int(Overflow.nonsaturate)
+NAN_RAISE, NAN_ZERO, NAN_ZERO_INVERTED = (
+    int(NanPolicy.raise_error), int(NanPolicy.zero), int(NanPolicy.zero_sign_inverted))
+SP_IEEE, SP_FN, SP_FNUZ, SP_FINITE = (
+    int(Specials.ieee), int(Specials.fn), int(Specials.fnuz), int(Specials.finite))
+# Kinds of an unpacked input: the classes of numsim.formats.CodeClass
+K_ZERO, K_FINITE, K_INF, K_NAN = (
+    int(CodeClass.zero), int(CodeClass.finite), int(CodeClass.inf), int(CodeClass.nan))
 #: Returned by the encoders for a NaN that the NaN policy says must raise.
 NAN_ERROR = -1
 

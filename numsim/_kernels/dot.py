@@ -19,6 +19,7 @@ from llvmlite import ir
 from numba import config, njit, prange, types
 from numba.core.extending import intrinsic
 
+from ..policies import AccKind
 from .core import (
     K_FINITE,
     K_INF,
@@ -46,8 +47,9 @@ KUL_LIMBS = 56
 KUL_SIZE = KUL_LIMBS + 2
 _MASK32 = (1 << 32) - 1
 
-#: Accumulator kinds (numsim.datapath.unit.ACC_KINDS order).
-ACC_CHAIN, ACC_FLOAT, ACC_EXACT, ACC_INT = 0, 1, 2, 3
+#: Accumulator kinds (numsim.policies.AccKind).
+ACC_CHAIN, ACC_FLOAT, ACC_EXACT, ACC_INT = (
+    int(AccKind.chain), int(AccKind.float), int(AccKind.exact), int(AccKind.int))
 
 
 class DotParams(NamedTuple):

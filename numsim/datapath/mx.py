@@ -26,11 +26,11 @@ import numpy as np
 
 from .._kernels.dot import int_rows, scaled_rows, split_operands
 from .._kernels.lower import lower
+from .._tables import code_classes, float64_values
 from ..block import BlockArray
-from ..codec import decode
-from ..formats import FloatFormat, IntFormat, fp32
-from .api import _c_bits, _check_exact, _check_unit, _formats_of, _params, _run_split, pair_rows
-from .unit import Accumulator, DotUnit
+from ..formats import CodeClass, FloatFormat, IntFormat, fp32
+from ._lower import c_bits, check_exact, formats_of, pair_rows, params, run_split
+from .unit import Accumulator, DotUnit, check_unit
 
 _FP32_RNE = Accumulator.floating(fp32, "nearest_even")
 
@@ -56,8 +56,9 @@ def _scale_parts(s: np.ndarray, fmt: FloatFormat) -> tuple[np.ndarray, np.ndarra
 def _float_operand(x: BlockArray, unit: DotUnit) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Scaled operand rows ``(m, e, kind)`` [R, Kpad] for a float unit and the scaled fraction bits.
 
-    Elements are decoded through a table of every code, so the exactness check runs over the codes
-    that occur (and over the elements only to name the first bad one); scales once per block.
+    Elements are decoded through the table of every code (:mod:`numsim._tables`), so the
+    exactness check runs over the codes that occur (and over the elements only to name the first
+    bad one); scales once per block.
     """
     fin = unit.in_format
     assert isinstance(fin, FloatFormat)
@@ -65,15 +66,15 @@ def _float_operand(x: BlockArray, unit: DotUnit) -> tuple[np.ndarray, np.ndarray
     R = int(np.prod(x.codes.shape[:-2]))
     nb, bs = x.codes.shape[-2:]
     codes = x.codes.reshape(R, nb * bs)
-    table = decode(np.arange(1 << fmt.element.total_bits, dtype=codes.dtype), fmt.element).astype(np.float64)
-    finite = np.where(np.isfinite(table), table, 0.0)
+    table = float64_values(fmt.element)
+    finite = np.where(code_classes(fmt.element) <= CodeClass.finite, table, 0.0)
     try:
-        _check_exact(finite[np.bincount(codes.reshape(-1), minlength=table.size) > 0], fin, "")
+        check_exact(finite[np.bincount(codes.reshape(-1), minlength=table.size) > 0], fin, "")
     except ValueError:
-        _check_exact(finite[codes], fin, f"{fmt.name} elements")  # names the first bad element
+        check_exact(finite[codes], fin, f"{fmt.name} elements")  # names the first bad element
     mt, et, kt = split_operands(table.view(np.int64), fin.man_bits, fin.emin, not unit.subnormals_in)
     sfmt = fmt.scale
-    ssig, sexp, snan = _scale_parts(decode(x.scales.reshape(R, nb), sfmt).astype(np.float64), sfmt)
+    ssig, sexp, snan = _scale_parts(float64_values(sfmt)[x.scales.reshape(R, nb)], sfmt)
     if x.micro is None:
         micro, sub = np.zeros((R, 1), np.int64), 0
     else:
@@ -118,17 +119,17 @@ def _int_run(unit: DotUnit, a: BlockArray, b: BlockArray, ra: np.ndarray, rb: np
     parts = []
     for x in (a, b):
         R = int(np.prod(x.codes.shape[:-2]))
-        ints = (decode(x.codes.reshape(R, -1), elem).astype(np.float64) * 2.0 ** elem.frac_bits).astype(np.int64)
-        sv = decode(x.scales.reshape(R, -1), x.format.scale).astype(np.float64)
+        ints = (float64_values(elem)[x.codes.reshape(R, -1)] * 2.0 ** elem.frac_bits).astype(np.int64)
+        sv = float64_values(x.format.scale)[x.scales.reshape(R, -1)]
         _, sexp, snan = _scale_parts(sv, x.format.scale)
         parts.append((ints, sexp - elem.frac_bits, snan))
     if c is None:
         cbits = np.zeros(ra.size, np.int64)
     else:
-        cbits = _c_bits(c, shape, cname).reshape(-1)
-    po = _formats_of(run_unit)[2]
+        cbits = c_bits(c, shape, cname).reshape(-1)
+    po = formats_of(run_unit)[2]
     out, over = int_rows(parts[0][0], parts[1][0], ra, rb, cbits, parts[0][1], parts[0][2], parts[1][1],
-                         parts[1][2], lower(fp32), po, _params(run_unit))
+                         parts[1][2], lower(fp32), po, params(run_unit))
     return out.astype(np.float32).reshape(shape), over.reshape(shape)
 
 
@@ -139,7 +140,7 @@ def _dispatch(unit: DotUnit, a: BlockArray, b: BlockArray, ra: np.ndarray, rb: n
     else:
         am, ae, ak, man = _float_operand(a, unit)
         bm, be, bk, _ = _float_operand(b, unit)
-        out, over = _run_split(unit, (am, ae, ak), (bm, be, bk), ra, rb, c, shape, cname, man)
+        out, over = run_split(unit, (am, ae, ak), (bm, be, bk), ra, rb, c, shape, cname, man)
     return _tensor_scale(a, b, out), over
 
 
@@ -161,7 +162,7 @@ def mx_dot(a: BlockArray, b: BlockArray, unit: DotUnit, c: Any = None, *, return
         ValueError: different formats, block axis not last, mismatched K, elements not exact in
             the unit's input format, an integer unit with non-integer elements.
     """
-    unit = _check_unit(unit)
+    unit = check_unit(unit)
     a, b = _check_block(a, "a"), _check_block(b, "b")
     _check_pair(a, b)
     for x, name in ((a, "a"), (b, "b")):
@@ -180,7 +181,7 @@ def mx_matmul(A: BlockArray, B: BlockArray, unit: DotUnit, C: Any = None, *, ret
     Each output is :func:`mx_dot` of a row of A and a column of B. Returns float32 [M, N] (and the
     overflow counts with ``return_overflows``).
     """
-    unit = _check_unit(unit)
+    unit = check_unit(unit)
     A, B = _check_block(A, "A"), _check_block(B, "B")
     _check_pair(A, B)
     if len(A.shape) != 2 or len(B.shape) != 2 or A.axis != 1 or B.axis != 0:

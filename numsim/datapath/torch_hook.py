@@ -29,6 +29,7 @@ from typing import Any, Union
 import numpy as np
 
 from .. import formats as _formats
+from .._inputs import as_array, widened
 from ..codec import encode, quantize
 from ..formats import BlockFormat, FloatFormat, IntFormat
 from .api import matmul
@@ -37,6 +38,12 @@ from .presets import get
 from .unit import DotUnit
 
 Fmt = Union[str, FloatFormat, IntFormat, BlockFormat, None]
+
+
+def _f32(t: Any) -> np.ndarray:
+    """A tensor's values as a float32 array (bfloat16 and float16 exactly, float64 rounded to
+    nearest even, as ``Tensor.float()`` does)."""
+    return widened(as_array(t, "tensor")).astype(np.float32, copy=False)
 
 
 class _Product:
@@ -75,8 +82,8 @@ class _Product:
 def _linear(torch: Any, prod: _Product, module: Any) -> Any:
     def forward(x: Any) -> Any:
         shape = x.shape
-        x2 = x.detach().reshape(-1, shape[-1]).float().cpu().numpy()
-        w = module.weight.detach().float().cpu().numpy()
+        x2 = _f32(x.reshape(-1, shape[-1]))
+        w = _f32(module.weight)
         y = torch.from_numpy(prod(x2, w.T)).to(x.dtype)
         if module.bias is not None:
             y = y + module.bias.detach().to(y.dtype)
@@ -95,8 +102,8 @@ def _conv2d(torch: Any, prod: _Product, module: Any) -> Any:
         cols = torch.nn.functional.unfold(x.detach().float(), (kh, kw), dilation=module.dilation,
                                           padding=module.padding, stride=module.stride)  # [n, C*kh*kw, L]
         L = cols.shape[-1]
-        a = cols.transpose(1, 2).reshape(n * L, -1).cpu().numpy()
-        wt = module.weight.detach().float().reshape(module.out_channels, -1).cpu().numpy()
+        a = _f32(cols.transpose(1, 2).reshape(n * L, -1))
+        wt = _f32(module.weight.reshape(module.out_channels, -1))
         y = torch.from_numpy(prod(a, wt.T)).reshape(n, L, -1).transpose(1, 2)
         if module.bias is not None:
             y = y + module.bias.detach().float()[None, :, None]
@@ -112,8 +119,8 @@ def _matmul(torch: Any, prod: _Product) -> Any:
             raise NotImplementedError("numsim emulates torch.matmul of operands with at least 2 dimensions, "
                                       "without out=")
         lead = torch.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-        a3 = a.detach().float().expand(*lead, *a.shape[-2:]).reshape(-1, *a.shape[-2:]).cpu().numpy()
-        b3 = b.detach().float().expand(*lead, *b.shape[-2:]).reshape(-1, *b.shape[-2:]).cpu().numpy()
+        a3 = _f32(a.expand(*lead, *a.shape[-2:]).reshape(-1, *a.shape[-2:]))
+        b3 = _f32(b.expand(*lead, *b.shape[-2:]).reshape(-1, *b.shape[-2:]))
         y = np.stack([prod(x, w) for x, w in zip(a3, b3)])
         return torch.from_numpy(y).reshape(*lead, a.shape[-2], b.shape[-1]).to(a.dtype)
     return mm

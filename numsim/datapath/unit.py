@@ -59,14 +59,15 @@ from typing import Any
 
 from .. import formats as _formats
 from ..formats import FloatFormat, IntFormat
-from ..policies import RoundMode
+from ..policies import AccKind, RoundMode
+from ._lower import dot_product
 
 #: Largest significand width of an accumulator word: the block sum is an int64.
 _SUM_BITS = 62
 #: Input formats a unit accepts (the product of two significands must fit an int64 comfortably).
 _MAX_IN_PRECISION = 24
-#: Accumulator kinds.
-ACC_KINDS = ("chain", "float", "exact", "int")
+#: Accumulator kinds: the names of :class:`~numsim.policies.AccKind` (the kernels' integers).
+ACC_KINDS = tuple(k.name for k in AccKind)
 #: Integer overflow behaviours.
 INT_OVERFLOWS = ("wrap", "saturate")
 
@@ -313,6 +314,12 @@ class DotUnit:
 
     def dot(self, a: Any, b: Any, c: Any = None, *, return_overflows: bool = False) -> Any:
         """Dot products over the last axis; see :func:`numsim.datapath.dot`."""
-        from .api import dot
+        out, over = dot_product(self, a, b, c)
+        return (out, over) if return_overflows else out
 
-        return dot(a, b, self, c, return_overflows=return_overflows)
+
+def check_unit(unit: Any) -> DotUnit:
+    """``unit`` if it is a DotUnit, else TypeError."""
+    if not isinstance(unit, DotUnit):
+        raise TypeError(f"unit={unit!r}: expected a numsim.datapath.DotUnit (see numsim.datapath.get)")
+    return unit

@@ -130,8 +130,9 @@ def exponent_catalog(fmt: Any, level: int) -> np.ndarray:
 def value_catalog(values: np.ndarray) -> np.ndarray:
     """Every representable value of a format, the midpoints between neighbours (exact ties), one
     step past the largest magnitude and the midpoint below it, each with its FP32 neighbours
-    (+-1 ulp), both signs. ``values``: the format's finite values as float64."""
-    mags = np.unique(np.abs(values[np.isfinite(values)]))
+    (+-1 ulp), both signs. ``values``: the format's finite values as float64
+    (:func:`numsim._tables.finite_values`)."""
+    mags = np.unique(np.abs(values))
     step = mags[-1] - mags[-2]
     mags = np.concatenate([mags, [mags[-1] + step / 2, mags[-1] + step]])
     mids = (mags[:-1] + mags[1:]) / 2

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..formats import FloatFormat, IntFormat
+from .._tables import codes_of_class
+from ..formats import CodeClass, FloatFormat, IntFormat
 from .cases import random_below, random_u64
 
 #: One MX dot-product section: (a_codes [N, bs], a_scale [N], b_codes [N, bs], b_scale [N], c [N] FP32 bits).
@@ -22,27 +23,11 @@ def _u(seed: int, stream: int, n: int, mod: int) -> np.ndarray:
 
 
 def element_classes(fmt: FloatFormat | IntFormat) -> dict[str, np.ndarray]:
-    """The element codes of ``fmt`` by class: finite non-zero, zero, nan, inf (an integer
-    format: code 0 and every other code)."""
-    codes = np.arange(1 << fmt.total_bits, dtype=np.int64)
-    if isinstance(fmt, IntFormat):
-        none = codes[:0]
-        return {"finite": codes[1:], "zero": codes[:1], "nan": none, "inf": none}
-    mag = codes & ((1 << (fmt.total_bits - 1)) - 1)
-    field = mag >> fmt.man_bits
-    frac = mag & ((1 << fmt.man_bits) - 1)
-    ones = (1 << fmt.exp_bits) - 1
-    if fmt.specials.name == "ieee":
-        nan = (field == ones) & (frac != 0)
-        inf = (field == ones) & (frac == 0)
-    elif fmt.specials.name == "fn":
-        nan = mag == (1 << (fmt.total_bits - 1)) - 1
-        inf = np.zeros_like(nan)
-    else:
-        nan = inf = np.zeros(codes.shape, bool)
-    zero = mag == 0
-    finite = ~(nan | inf | zero)
-    return {"finite": codes[finite], "zero": codes[zero], "nan": codes[nan], "inf": codes[inf]}
+    """The element codes of ``fmt`` by class, ascending: finite non-zero, zero, nan, inf (an
+    integer format: code 0 and every other code), as :meth:`numsim.formats.FloatFormat.classify`
+    tells them."""
+    return {name: codes_of_class(fmt, cls) for name, cls in (("finite", CodeClass.finite), ("zero", CodeClass.zero),
+                                                             ("nan", CodeClass.nan), ("inf", CodeClass.inf))}
 
 
 def _random_codes(fmt: FloatFormat | IntFormat, seed: int, stream: int, shape: tuple[int, int], zero_frac: int = 8) -> np.ndarray:

@@ -1,7 +1,8 @@
 """Units with golden vectors, their parameter sets, and how each unit's cases are built.
 
-Expected values come from numsim's public models (``numsim.encode`` / ``numsim.decode``), which
-the test suite holds bit for bit to the independent exact reference (:mod:`numsim.reference`).
+Expected values come from numsim's public models (``numsim.encode``, ``numsim.decode`` and the
+code tables it reads, :mod:`numsim._tables`), which the test suite holds bit for bit to the
+independent exact reference (:mod:`numsim.reference`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import numpy as np
 from .. import __version__
 from .. import formats as _formats
 from .. import rtl as _rtl
-from ..codec import decode, encode
+from .._tables import finite_values, value_table
+from ..codec import encode
 from ..datapath import Accumulator, DotUnit, dot, mx_dot, presets
 from ..formats import BlockFormat, FloatFormat, IntFormat
 from ..policies import NanPolicy, Overflow, RoundMode
@@ -102,7 +104,7 @@ def build_elem_decoder(ps: ParamSet, level: int, seed: int, count: int | None) -
     """Every code of the format (exhaustive at every level; ``seed`` and ``count`` unused)."""
     bits = _code_bits(ps)
     codes = np.arange(1 << bits, dtype=np.uint32)
-    vals = np.asarray(decode(codes.astype(ps.element.code_dtype), ps.element))
+    vals = value_table(ps.element)
     if vals.dtype != np.float32:
         raise ValueError(f"format {ps.element}: decodes to {vals.dtype}, the decoder RTL outputs FP32")
     header = _base_header(ps)
@@ -116,8 +118,7 @@ def encoder_cases(fmt: Any, level: int, seed: int, count: int | None) -> list[tu
     """The encoder's FP32 input sections, in file order: every float16 and every bfloat16 value,
     the format's value catalog, chosen exponents x significand patterns, weighted random."""
     n_random = RANDOM_COUNT[level] if count is None else count
-    values = np.asarray(decode(np.arange(1 << fmt.total_bits, dtype=np.uint32).astype(fmt.code_dtype), fmt),
-                        dtype=np.float64)
+    values = finite_values(fmt)
     catalog = np.unique(np.concatenate([C.both_signs(C.FP32_SPECIALS), C.value_catalog(values),
                                         C.exponent_catalog(fmt, level)]))
     return [("exhaustive_fp16", C.exhaustive_fp16()), ("exhaustive_bf16", C.exhaustive_bf16()),
@@ -148,8 +149,7 @@ def mx_encoder_cases(blk: BlockFormat, level: int, seed: int, count: int | None)
     every block exponent (every scale and both clamps), the element value catalog at chosen
     scales, weighted random blocks."""
     fmt, bs = blk.element, blk.block_size
-    values = np.asarray(decode(np.arange(1 << fmt.total_bits, dtype=np.uint32).astype(fmt.code_dtype), fmt),
-                        dtype=np.float64)
+    values = finite_values(fmt)
     n_random = RANDOM_BLOCKS[level] if count is None else count
     return [("special", C.block_specials(bs, seed)), ("zero", C.block_zeros(bs)),
             ("scale_sweep", C.block_scale_sweep(fmt, bs)), ("catalog", C.block_value_catalog(fmt, bs, values)),

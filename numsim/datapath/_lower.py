@@ -1,0 +1,212 @@
+"""Lowering of dot-unit calls to the row kernels: operand validation and conversion, the unit as
+kernel integers, and the runs shared by :mod:`numsim.datapath.api` (``dot``, ``matmul``) and
+:mod:`numsim.datapath.mx` (``mx_dot``, ``mx_matmul``).
+
+Private: the public wrappers validate the unit (:func:`numsim.datapath.unit.check_unit`) and call
+these. The unit is read through its fields only, so this module does not import
+:mod:`numsim.datapath.unit` (which calls :func:`dot_product` for :meth:`DotUnit.dot`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .._inputs import as_array, is_torch, widened
+from .._kernels.dot import (
+    NO_FLOOR,
+    DotParams,
+    first_inexact,
+    float_rows,
+    int_rows,
+    split_operands,
+)
+from .._kernels.lower import Elem, lower
+from ..formats import FloatFormat, IntFormat, fp32
+from ..policies import AccKind
+
+if TYPE_CHECKING:
+    from .unit import DotUnit
+
+#: Float dtypes accepted for operands (ml_dtypes spellings included; they are widened exactly).
+FLOAT_DTYPES = {"float16", "float32", "float64", "bfloat16", "float8_e4m3fn", "float8_e5m2"}
+
+
+def params(unit: DotUnit, man_in: int | None = None) -> DotParams:
+    """Lower a unit to the kernels' integer parameters (``man_in``: fraction bits of scaled operands)."""
+    fin, acc, outer = unit.in_format, unit.accumulator, unit.outer
+    int_lsb = -2 * fin.frac_bits if isinstance(fin, IntFormat) else 0
+    return DotParams(
+        n=unit.n, frac_bits=unit.frac_bits or 0, exact=int(unit.frac_bits is None),
+        raw=int(unit.raw_product_exponent), term_mode=int(unit.term_rounding), c_inside=int(unit.c_inside),
+        odd_even=int(unit.odd_even), pairwise=int(unit.pairwise), min_exp=NO_FLOOR if unit.min_exp is None else unit.min_exp,
+        man_in=(fin.man_bits if isinstance(fin, FloatFormat) else 0) if man_in is None else man_in,
+        out_mode=int(unit.out_rounding), subnormals_out=int(unit.subnormals_out),
+        acc_kind=int(AccKind[acc.kind]), acc_mode=int(acc.rounding), chunk=unit.chunk or 0,
+        outer_kind=-1 if outer is None else int(AccKind[outer.kind]),
+        outer_mode=0 if outer is None else int(outer.rounding),
+        int_bits=acc.bits or 0, int_sat=int(acc.overflow == "saturate"),
+        outer_bits=(outer.bits or 0) if outer is not None else 0,
+        outer_sat=int(outer is not None and outer.overflow == "saturate"), int_lsb=int_lsb)
+
+
+def formats_of(unit: DotUnit) -> tuple[Elem, Elem, Elem]:
+    """Lowered (block output, inner float accumulator, outer / result) formats."""
+    p = lower(unit.out_format)
+    pa = lower(unit.accumulator.format) if unit.accumulator.kind == "float" else p
+    po = lower(unit.outer.format) if unit.outer is not None and unit.outer.kind == "float" else p
+    return p, pa, po
+
+
+def as_float64(x: Any, argument: str) -> np.ndarray:
+    """``x`` as a float64 array, or TypeError naming ``argument``."""
+    if not isinstance(x, np.ndarray) and not is_torch(x):
+        try:
+            x = np.asarray(x, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{argument}: expected a float array or a nested list of numbers ({exc})") from None
+    given = as_array(x, argument)
+    if given.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{argument}: {given.describe()} is not supported; expected one of {sorted(FLOAT_DTYPES)}")
+    return widened(given).astype(np.float64, copy=False)
+
+
+def check_exact(x: np.ndarray, fmt: FloatFormat | IntFormat, argument: str) -> None:
+    """Raise ValueError unless every value of ``x`` is exactly representable in ``fmt``."""
+    bits = np.ascontiguousarray(x, dtype=np.float64).reshape(-1).view(np.int64)
+    if isinstance(fmt, IntFormat):
+        lsb = 2.0 ** -fmt.frac_bits
+        bad = first_inexact(bits, True, 0, 0, True, fmt.max_int * lsb, -fmt.min_int * lsb, False, False,
+                            -fmt.frac_bits)
+    else:
+        bad = first_inexact(bits, False, fmt.man_bits, fmt.emin, fmt.subnormals, fmt.max,
+                            fmt.max if fmt.signed else 0.0, fmt.has_nan, fmt.has_inf, 0)
+    if bad < 0:
+        return
+    idx = tuple(int(i) for i in np.unravel_index(bad, x.shape))
+    v = x[idx]
+    if np.isnan(v):
+        raise ValueError(f"{argument}: NaN is not representable in {fmt}")
+    if np.isinf(v):
+        raise ValueError(f"{argument}: Inf is not representable in {fmt}")
+    raise ValueError(f"{argument}{list(idx)} = {float(v)!r} is not exactly representable in {fmt}")
+
+
+def operand(x: Any, fmt: FloatFormat | IntFormat, argument: str) -> np.ndarray:
+    """A validated float64 operand array."""
+    arr = as_float64(x, argument)
+    check_exact(arr, fmt, argument)
+    return arr
+
+
+def c_bits(c: Any, shape: tuple[int, ...], argument: str) -> np.ndarray:
+    """FP32 bit patterns (int64) of ``c`` broadcast to ``shape`` (zeros when ``c`` is None)."""
+    if c is None:
+        return np.zeros(shape, np.int64)
+    arr = operand(c, fp32, argument)
+    try:
+        arr = np.broadcast_to(arr, shape)
+    except ValueError:
+        raise ValueError(f"{argument}: shape {arr.shape} does not broadcast to the result shape {shape}") from None
+    return np.ascontiguousarray(arr.astype(np.float32)).view(np.uint32).astype(np.int64)
+
+
+def split(x: np.ndarray, man: int, emin: int, ftz: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Decompose a 2-D float64 array into (significand, exponent, kind) int64 arrays of its shape."""
+    bits = np.ascontiguousarray(x).reshape(-1).view(np.int64)
+    m, e, k = split_operands(bits, man, emin, ftz)
+    return m.reshape(x.shape), e.reshape(x.shape), k.reshape(x.shape)
+
+
+def int_c(c: Any, unit: DotUnit, R: int, shape: tuple[int, ...], cname: str) -> np.ndarray:
+    """Start values of an integer unit: register integers, or FP32 bits for a float / exact outer."""
+    fin = unit.in_format
+    assert isinstance(fin, IntFormat)
+    if unit.outer is not None and unit.outer.kind != "int":
+        return c_bits(c, shape, cname).reshape(R)
+    if c is None:
+        return np.zeros(R, np.int64)
+    arr = as_float64(c, cname)
+    try:
+        arr = np.broadcast_to(arr, shape).reshape(R)
+    except ValueError:
+        raise ValueError(f"{cname}: shape {arr.shape} does not broadcast to the result shape {shape}") from None
+    reg = arr * 2.0 ** (2 * fin.frac_bits)
+    bits = (unit.outer or unit.accumulator).bits
+    assert bits is not None
+    lim = 2.0 ** (bits - 1)
+    bad = ~np.isfinite(reg) | (reg != np.round(reg)) | (reg < -lim) | (reg >= lim)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(f"{cname}[{i}] = {arr[i]!r}: an integer unit starts from a multiple of "
+                         f"2**{-2 * fin.frac_bits} that fits its {bits}-bit register")
+    return reg.astype(np.int64)
+
+
+def run(unit: DotUnit, A: np.ndarray, B: np.ndarray, ra: np.ndarray, rb: np.ndarray, c: Any,
+         shape: tuple[int, ...], cname: str = "c") -> tuple[np.ndarray, np.ndarray]:
+    """Results and overflow counts of the row pairs ``(A[ra[r]], B[rb[r]])``.
+
+    ``shape``: the result shape; ``c`` (named ``cname`` in errors) broadcasts to it.
+    """
+    R = ra.size
+    fin = unit.in_format
+    prm = params(unit)
+    po = formats_of(unit)[2]
+    if isinstance(fin, IntFormat):
+        if A.shape[1] * max(fin.max_int, -fin.min_int) ** 2 >= 2 ** 62:
+            raise ValueError(f"K={A.shape[1]}: sums of {fin} products this long exceed the kernels' int64")
+        scale = 2.0 ** fin.frac_bits
+        ai = (A * scale).astype(np.int64)
+        bi = (B * scale).astype(np.int64)
+        chunks = -(-A.shape[1] // (unit.chunk or A.shape[1]))
+        sexp_a, sexp_b = np.zeros((A.shape[0], chunks), np.int64), np.zeros((B.shape[0], chunks), np.int64)
+        snan_a, snan_b = np.zeros(sexp_a.shape, np.bool_), np.zeros(sexp_b.shape, np.bool_)
+        out, over = int_rows(ai, bi, ra, rb, int_c(c, unit, R, shape, cname), sexp_a, snan_a, sexp_b, snan_b,
+                             lower(fp32), po, prm)
+        return out.reshape(shape), over.reshape(shape)
+    ftz = not unit.subnormals_in
+    return run_split(unit, split(A, fin.man_bits, fin.emin, ftz), split(B, fin.man_bits, fin.emin, ftz), ra, rb,
+                      c, shape, cname, fin.man_bits)
+
+
+def run_split(unit: DotUnit, a: tuple[np.ndarray, ...], b: tuple[np.ndarray, ...], ra: np.ndarray,
+               rb: np.ndarray, c: Any, shape: tuple[int, ...], cname: str, man_in: int) -> tuple[np.ndarray, np.ndarray]:
+    """Float-unit rows from decomposed operands ``(m, e, kind)`` with ``man_in`` fraction bits."""
+    cbits = c_bits(c, shape, cname).reshape(ra.size)
+    if not unit.subnormals_in:  # the caller's c is flushed too
+        cbits = np.where((cbits & 0x7F800000) == 0, cbits & 0x80000000, cbits)
+    p, pa, po = formats_of(unit)
+    out = float_rows(*a, *b, ra, rb, cbits, lower(fp32), p, pa, po, params(unit, man_in))
+    return out.astype(np.float32).reshape(shape), np.zeros(shape, np.int64)
+
+
+def pair_rows(sa: tuple[int, ...], sb: tuple[int, ...]) -> tuple[tuple[int, ...], np.ndarray, np.ndarray]:
+    """Broadcast the leading axes of [..., K] operands of shapes ``sa`` and ``sb``.
+
+    Returns the result shape and, for each result, the row of a and the row of b it pairs.
+    """
+    try:
+        lead = np.broadcast_shapes(sa[:-1], sb[:-1])
+    except ValueError:
+        raise ValueError(f"a {sa} and b {sb}: leading axes do not broadcast") from None
+    ra = np.broadcast_to(np.arange(int(np.prod(sa[:-1]))).reshape(sa[:-1]), lead).reshape(-1)
+    rb = np.broadcast_to(np.arange(int(np.prod(sb[:-1]))).reshape(sb[:-1]), lead).reshape(-1)
+    return lead, ra.astype(np.int64), rb.astype(np.int64)
+
+
+def dot_product(unit: DotUnit, a: Any, b: Any, c: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Results and overflow counts of :func:`numsim.datapath.dot` for a validated ``unit``."""
+    fa = operand(a, unit.in_format, "a")
+    fb = operand(b, unit.in_format, "b")
+    if fa.ndim == 0 or fb.ndim == 0:
+        raise ValueError(f"a and b must have at least one axis (K); got shapes {fa.shape} and {fb.shape}")
+    if fa.shape[-1] != fb.shape[-1]:
+        raise ValueError(f"K mismatch: a has K={fa.shape[-1]} (shape {fa.shape}), b has K={fb.shape[-1]} "
+                         f"(shape {fb.shape})")
+    K = fa.shape[-1]
+    if K == 0:
+        raise ValueError("K = 0: a and b must hold at least one product")
+    lead, ra, rb = pair_rows(fa.shape, fb.shape)
+    return run(unit, fa.reshape(-1, K), fb.reshape(-1, K), ra, rb, c, lead)
