@@ -7,23 +7,12 @@ from typing import Any
 import numpy as np
 
 from .._kernels.core import K_FINITE
-from .._kernels.dot import (
-    ACC_CHAIN,
-    ACC_EXACT,
-    ACC_FLOAT,
-    ACC_INT,
-    NO_FLOOR,
-    DotParams,
-    combine_blocks,
-    combine_f32,
-    float_rows,
-    first_inexact,
-    int_rows,
-    lsb_span,
-    matmul_fast,
-    split_operands,
-)
+from .._kernels.dot import float_rows
+from .._kernels.dotbase import ACC_CHAIN, ACC_EXACT, ACC_FLOAT, ACC_INT, NO_FLOOR, DotParams
+from .._kernels.fastdot import combine_blocks, combine_f32, matmul_fast
+from .._kernels.intunit import int_rows
 from .._kernels.lower import Elem, lower
+from .._kernels.operands import first_inexact, lsb_span, split_operands
 from ..formats import FloatFormat, IntFormat, fp32
 from ..policies import RoundMode
 from .unit import DotUnit
