@@ -84,8 +84,9 @@ def _prod_exp(am, ae, bm, be, i, prm):
 
 
 @njit(cache=True)
-def _grid_sum(am, ae, bm, be, lo, hi, step, cin, cs, cE, csig, cP, prm):
+def _grid_sum(am, ae, bm, be, lo, hi, step, cin, c, prm):
     """Aligned sum of products lo, lo+step, .. < hi (and c if ``cin``): ``(S, lsb)``; S == 0 if empty."""
+    _, cs, cE, csig, cP = c
     eta = NO_FLOOR
     for i in range(lo, hi, step):
         eta = max(eta, _prod_exp(am, ae, bm, be, i, prm))
@@ -110,8 +111,11 @@ def _grid_sum(am, ae, bm, be, lo, hi, step, cin, cs, cE, csig, cP, prm):
 
 
 @njit(cache=True)
-def _block_to_kul(am, ae, bm, be, lo, hi, ck, cs, cE, csig, cP, k, prm):
+def _block_to_kul(a, b, lo, hi, c, k, prm):
     """Add the exact pre-rounding block value (unit steps 2-6) to the Kulisch accumulator ``k``."""
+    am, ae, _ = a
+    bm, be, _ = b
+    ck, cs, cE, csig, cP = c
     cfin = ck == K_FINITE
     if prm.exact:
         for i in range(lo, hi):
@@ -124,16 +128,17 @@ def _block_to_kul(am, ae, bm, be, lo, hi, ck, cs, cE, csig, cP, k, prm):
     cin = prm.c_inside and cfin
     step = 2 if prm.odd_even else 1
     for g in range(step):
-        S, lsb = _grid_sum(am, ae, bm, be, lo + g, hi, step, cin, cs, cE, csig, cP, prm)
+        S, lsb = _grid_sum(am, ae, bm, be, lo + g, hi, step, cin, c, prm)
         kul_add(k, 1 if S < 0 else 0, abs(S), lsb)
     if cfin and not cin:
-        _late_c(k, cs, cE, csig, cP, prm)
+        _late_c(k, c, prm)
 
 
 @njit(cache=True)
-def _late_c(k, cs, cE, csig, cP, prm):
+def _late_c(k, c, prm):
     """Add a late c to the block sum held in ``k`` (unit step 6): the partial with the smaller
     exponent (c on a tie) goes on the grid of the larger one's exponent by the term rounding."""
+    _, cs, cE, csig, cP = c
     sign, t = kul_norm(k)
     if t >= k[KUL_LIMBS]:
         eS = KUL_LO + 32 * t + bit_length(k[t]) - 1
@@ -159,9 +164,12 @@ def _add_f32(a, b, prm):
 
 
 @njit(cache=True)
-def _pairwise_f32(am, ae, bm, be, lo, hi, ck, cs, cE, csig, cP, p, prm):
+def _pairwise_f32(a, b, lo, hi, c, p, prm):
     """:func:`_pairwise` for FP32 results, in float64 arithmetic: every product is exact in float64
     and every addition is one rounding of the exact sum (:func:`_add_f32`)."""
+    am, ae, _ = a
+    bm, be, _ = b
+    ck, cs, cE, csig, cP = c
     m = hi - lo
     v = np.empty(m, np.float64)
     for i in range(m):
@@ -175,18 +183,21 @@ def _pairwise_f32(am, ae, bm, be, lo, hi, ck, cs, cE, csig, cP, p, prm):
         if m % 2:
             v[h] = v[m - 1]
         m -= h
-    c = math.ldexp(np.float64(-csig if cs else csig), cE - cP) if ck == K_FINITE else 0.0
-    r = _add_f32(v[0], c, prm)
+    cv = math.ldexp(np.float64(-csig if cs else csig), cE - cP) if ck == K_FINITE else 0.0
+    r = _add_f32(v[0], cv, prm)
     if np.isnan(r):
         return p.nan_code
     return np.int64(np.float32(r).view(np.int32)) & _MASK32
 
 
 @njit(cache=True)
-def _pairwise(am, ae, bm, be, lo, hi, ck, cs, cE, csig, cP, p, prm, k):
+def _pairwise(a, b, lo, hi, c, p, prm, k):
     """Output code of a pairwise block (products rounded, a tree of rounded additions, c last)."""
     if p.bits == 32 and p.man_bits == 23:  # FP32 results: float64 arithmetic, no accumulator
-        return _pairwise_f32(am, ae, bm, be, lo, hi, ck, cs, cE, csig, cP, p, prm)
+        return _pairwise_f32(a, b, lo, hi, c, p, prm)
+    am, ae, _ = a
+    bm, be, _ = b
+    ck, cs, cE, csig, cP = c
     m = hi - lo
     v = np.empty(m, np.int64)
     for i in range(m):
@@ -209,18 +220,25 @@ def _pairwise(am, ae, bm, be, lo, hi, ck, cs, cE, csig, cP, p, prm, k):
 
 
 @njit(cache=True)
-def _block(am, ae, ak, bm, be, bk, lo, hi, ck, cs, cE, csig, cP, p, prm, k):
-    """Output code of one block ``c + sum_{i=lo..hi-1} a_i b_i``; c given unpacked (kind, sign, E, sig, P)."""
+def _block(a, b, lo, hi, c, p, prm, k):
+    """Output code of one block ``c + sum_{i=lo..hi-1} a_i b_i``.
+
+    ``a``, ``b``: operand rows ``(m, e, kind)`` (:func:`operands.split_operands`); ``c`` unpacked
+    (kind, sign, E, sig, P) as :func:`dotbase.unpack_in` gives it.
+    """
+    am, ae, ak = a
+    bm, be, bk = b
+    ck, cs = c[0], c[1]
     nan, pinf, ninf = _scan(am, ak, bm, bk, lo, hi)
     if nan or pinf or ninf or ck == K_NAN or ck == K_INF:
         n2, p2, m2 = _flags(ck, cs)
         return _special_code(nan or n2, pinf or p2, ninf or m2, p)
     if prm.pairwise:
-        return _pairwise(am, ae, bm, be, lo, hi, ck, cs, cE, csig, cP, p, prm, k)
+        return _pairwise(a, b, lo, hi, c, p, prm, k)
     if not prm.exact and not prm.odd_even and (prm.c_inside or ck != K_FINITE):
-        S, lsb = _grid_sum(am, ae, bm, be, lo, hi, 1, ck == K_FINITE, cs, cE, csig, cP, prm)
+        S, lsb = _grid_sum(am, ae, bm, be, lo, hi, 1, ck == K_FINITE, c, prm)
         return _round_out(1 if S < 0 else 0, abs(S), lsb, p, prm.out_mode, prm.subnormals_out)
-    _block_to_kul(am, ae, bm, be, lo, hi, ck, cs, cE, csig, cP, k, prm)
+    _block_to_kul(a, b, lo, hi, c, k, prm)
     return kul_round(k, False, False, False, p, prm.out_mode, prm.subnormals_out)
 
 
@@ -228,12 +246,15 @@ def _block(am, ae, ak, bm, be, bk, lo, hi, ck, cs, cE, csig, cP, p, prm, k):
 # one row: blocks, accumulators, chunks
 # ----------------------------------------------------------------------------------------------
 @njit(cache=True)
-def float_row(am, ae, ak, bm, be, bk, cbits, fc, p, pa, po, prm, k, kx):
+def float_row(a, b, cbits, fc, p, pa, po, prm, k, kx):
     """Result code of one row of a float unit; ``cbits``: the caller's c in format ``fc``.
 
     ``p``: block output format, ``pa``: float inner accumulator format, ``po``: outer format (or
-    the result format for exact accumulators); ``k``, ``kx``: two Kulisch scratch arrays.
+    the result format for exact accumulators); ``k``, ``kx``: two Kulisch scratch arrays; ``a``,
+    ``b``: operand rows ``(m, e, kind)``.
     """
+    am, _, ak = a
+    bm, _, bk = b
     K = am.size
     chunk = prm.chunk if prm.chunk > 0 else K
     # the outer (or only) accumulator starts at c; its code lives in format fc until first rounded
@@ -264,17 +285,16 @@ def float_row(am, ae, ak, bm, be, bk, cbits, fc, p, pa, po, prm, k, kx):
         for lo in range(lo0, hi0, prm.n):
             hi = min(lo + prm.n, hi0)
             if prm.acc_kind == ACC_CHAIN:
-                ck, cs, cE, csig, cP = unpack_in(code, cf)
-                code = _block(am, ae, ak, bm, be, bk, lo, hi, ck, cs, cE, csig, cP, p, prm, k)
+                code = _block(a, b, lo, hi, unpack_in(code, cf), p, prm, k)
                 cf = p
             elif prm.acc_kind == ACC_FLOAT:
-                d = _block(am, ae, ak, bm, be, bk, lo, hi, K_ZERO, 0, 0, 0, 0, p, prm, k)
+                d = _block(a, b, lo, hi, (K_ZERO, 0, 0, 0, 0), p, prm, k)
                 code = add_round(k, code, cf, d, p, pa, prm.acc_mode)
                 cf = pa
             else:
                 n2, p2, m2 = _scan(am, ak, bm, bk, lo, hi)
                 nan, pinf, ninf = nan or n2, pinf or p2, ninf or m2
-                _block_to_kul(am, ae, bm, be, lo, hi, K_ZERO, 0, 0, 0, 0, k, prm)
+                _block_to_kul(a, b, lo, hi, (K_ZERO, 0, 0, 0, 0), k, prm)
         if prm.acc_kind == ACC_EXACT:  # the one rounding of an exact accumulator
             code = kul_round(k, nan, pinf, ninf, p, prm.out_mode, prm.subnormals_out)
             cf = p
@@ -302,6 +322,6 @@ def float_rows(am, ae, ak, bm, be, bk, ra, rb, cbits, fc, p, pa, po, prm):
         kx = np.empty(KUL_SIZE, np.int64)
         kul_clear(k)
         i, j = ra[r], rb[r]
-        code, f = float_row(am[i], ae[i], ak[i], bm[j], be[j], bk[j], cbits[r], fc, p, pa, po, prm, k, kx)
+        code, f = float_row((am[i], ae[i], ak[i]), (bm[j], be[j], bk[j]), cbits[r], fc, p, pa, po, prm, k, kx)
         out[r] = decode_value(code, f)
     return out
