@@ -143,8 +143,8 @@ KERNEL_CONSTANTS = [
     ("core", "K_NAN", CodeClass.nan),
     ("block", "FLOOR", ScaleRule.floor), ("block", "CEIL", ScaleRule.ceil), ("block", "EVEN", ScaleRule.even),
     ("block", "FLOOR_LOG2F", ScaleRule.floor_log2f),
-    ("dot", "ACC_CHAIN", AccKind.chain), ("dot", "ACC_FLOAT", AccKind.float), ("dot", "ACC_EXACT", AccKind.exact),
-    ("dot", "ACC_INT", AccKind.int),
+    ("dotbase", "ACC_CHAIN", AccKind.chain), ("dotbase", "ACC_FLOAT", AccKind.float), ("dotbase", "ACC_EXACT", AccKind.exact),
+    ("dotbase", "ACC_INT", AccKind.int),
 ]
 
 
@@ -175,7 +175,7 @@ def test_kernel_kinds_mean_the_code_classes() -> None:
     import numpy as np
 
     from numsim import formats as F
-    from numsim._kernels.dot import split_operands
+    from numsim._kernels.operands import split_operands
     from numsim._tables import code_classes, float64_values
 
     for name in ("fp8_e4m3", "fp8_e5m2", "fp8_e4m3fnuz", "fp6_e2m3", "bf16"):

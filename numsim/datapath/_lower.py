@@ -14,15 +14,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._inputs import as_array, is_torch, widened
-from .._kernels.dot import (
-    NO_FLOOR,
-    DotParams,
-    first_inexact,
-    float_rows,
-    int_rows,
-    split_operands,
-)
+from .._kernels.dot import float_rows
+from .._kernels.dotbase import NO_FLOOR, DotParams
+from .._kernels.intunit import int_rows
 from .._kernels.lower import Elem, lower
+from .._kernels.operands import first_inexact, split_operands
 from ..formats import FloatFormat, IntFormat, fp32
 from ..policies import AccKind
 

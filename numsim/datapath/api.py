@@ -7,8 +7,10 @@ from typing import Any
 import numpy as np
 
 from .._kernels.core import K_FINITE
-from .._kernels.dot import ACC_CHAIN, combine_blocks, combine_f32, lsb_span, matmul_fast
+from .._kernels.dotbase import ACC_CHAIN
+from .._kernels.fastdot import combine_blocks, combine_f32, matmul_fast
 from .._kernels.lower import lower
+from .._kernels.operands import lsb_span
 from ..formats import FloatFormat, fp32
 from ..policies import RoundMode
 from ._lower import c_bits, dot_product, formats_of, operand, params, run, split

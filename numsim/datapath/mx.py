@@ -24,8 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from .._kernels.dot import int_rows, scaled_rows, split_operands
+from .._kernels.intunit import int_rows
 from .._kernels.lower import lower
+from .._kernels.operands import scaled_rows, split_operands
 from .._tables import code_classes, float64_values
 from ..block import BlockArray
 from ..formats import CodeClass, FloatFormat, IntFormat, fp32

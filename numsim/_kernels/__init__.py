@@ -1,0 +1,134 @@
+"""Private Numba kernels (validating wrappers live in the public modules).
+
+Modules: :mod:`core` (unpack, round, pack), :mod:`lower` (format descriptors as ints),
+:mod:`codec` (element encode / decode), :mod:`block` (block formats), :mod:`golden` (golden
+vector streams) and the dot units: :mod:`dotbase` (parameters, constants, result rounding),
+:mod:`operands`, :mod:`kulisch` (exact accumulator), :mod:`dot` (the general float unit),
+:mod:`intunit` (integer units) and :mod:`fastdot` (vectorized and float64 fast paths).
+
+Rounding
+--------
+The general rounding is :func:`core.split_round`: every general path rounds through it, by
+:func:`core.encode_value` (a value into a format) or :func:`dotbase._place` (a term onto an
+alignment grid). Some fast paths round on their own, for speed or because the unit rounds in float
+arithmetic; each has a general twin and tests that hold it bit for bit to that twin or to the
+reference. The tests are gathered in tests/test_fast_paths.py: whoever changes the general
+rounding changes these too.
+
+* ``block._rne_code``: a float element's nearest-even, saturating code straight from float32 bits
+  (MX blocks; NVFP4's UE4M3 scale). Twin: ``core.encode_value`` on the scalar element path. Held
+  by ``test_float32_arithmetic_path_equals_scalar_path`` and the ``test_nvfp4_float32_fast_path_*``
+  tests.
+* ``block._rne_int_code``: the same for an integer element (MXINT8). Twin: ``core.encode_value``
+  on an integer format. Held by ``test_float32_arithmetic_path_equals_scalar_path[mxint8]``.
+* ``block._e2m1_mag`` / ``_e2m1_value``: E2M1 nearest-even, saturating, as a count of the
+  decision thresholds passed (NVFP4). Twin: the E2M1 element codec, and the general NVFP4 kernel
+  ``block.encode_fpscale``. Held by ``test_nvfp4_e2m1_compares_equal_the_element_table`` and the
+  ``test_nvfp4_float32_fast_path_*`` tests.
+* ``kulisch.kul_round_at``: a Kulisch total rounded onto a grid (a late c, unit step 6). Twin:
+  ``dotbase._place`` (``split_round``) on an int64 partial. Held by
+  ``test_kul_round_at_is_integer_rounding`` and ``test_mi300_late_c_truncates_the_smaller_partial``.
+* ``fastdot._fast_sum`` / ``_fast_row``: branch-free truncated alignment, and a truncated result
+  in the normal range unpacked without encoding it. Twin: ``dot._grid_sum`` with toward-zero
+  terms, then ``dotbase._round_out``. Held by ``test_fast_chain_path_equals_general``.
+* ``fastdot._f32_round`` (on a round-to-odd float64 sum from ``_odd64``): the FP32 rounding of
+  ``combine_f32``, ``_outer_add`` and ``dot._pairwise_f32`` (the FP32 pairwise tree). Twin:
+  ``kulisch.add_round`` (Kulisch sum, one ``encode_value``). Held by
+  ``test_blas_exact_path_equals_general``, ``test_fast_chain_path_equals_general`` (units with an
+  FP32 outer accumulator), ``test_signed_zeros_on_every_path`` and
+  ``test_mi210_pairwise_hand_derived``.
+* ``fastdot._odd_sum``: a round-to-odd float64 sum handed to ``dotbase._round_out``
+  (``combine_blocks``). Twin: ``kulisch.kul_round`` (the exact total, one rounding). Held by
+  ``test_blas_exact_path_equals_general``.
+
+The general tests of tests/test_datapath.py (every preset and random unit against the Fraction
+reference) cover ``_pairwise_f32`` and ``kul_round_at`` too, as part of the general kernel.
+
+Two fast paths round through the general code on a compressed input, so they follow a change of
+:func:`core.split_round` by themselves as long as the rounding needs no more than a sticky bit
+below the kept bits: the float32 code tables of :mod:`codec` (entries from ``encode_value``, the low
+15 input bits folded into one sticky bit; ``test_float32_table_path_matches_scalar_path`` in
+tests/test_codec.py) and :func:`kulisch.kul_take` (a Kulisch total cut to 62 bits with a sticky
+bit; held with the general kernel to the reference by tests/test_datapath.py).
+
+Float32 operations that a format prescribes (NVFP4's scale division and products, ``block.f32``)
+round in the hardware on the general and the fast NVFP4 paths alike: they model the format's
+arithmetic and stand in for no general rounding (tests/test_block.py holds them to the reference).
+
+Numba's cache
+-------------
+``cache=True`` keys a cached kernel on the source of the file that defines it, but kernels inline
+helpers from other files here, so an edit to ``core.py`` could leave a kernel of ``dot.py`` served
+stale. :func:`refresh_cache` (run below, before any kernel module is imported) keeps a hash of all
+``*.py`` sources of this package in the cache directory and deletes the cached ``*.nbi`` /
+``*.nbc`` files there when the sources change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+#: File in the cache directory holding the hash of the sources its cached kernels were built from.
+STAMP_NAME = "numsim-kernels.sha256"
+
+
+def source_hash(src_dir: Path) -> str:
+    """SHA-256 over the names and contents of the ``*.py`` files of ``src_dir`` (sorted by name)."""
+    h = hashlib.sha256()
+    for path in sorted(src_dir.glob("*.py")):
+        h.update(path.name.encode() + b"\0")
+        h.update(path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def refresh_cache(src_dir: Path, cache_dir: Path) -> bool:
+    """Delete the Numba cache files (``*.nbi``, ``*.nbc``) in ``cache_dir`` unless the stamp there
+    matches the hash of ``src_dir``'s sources, then write the stamp (atomically: temp + rename).
+
+    Returns True if the caches were stale. A cache directory that cannot be written is left alone
+    (Numba then caches elsewhere or not at all).
+    """
+    digest = source_hash(src_dir)
+    stamp = cache_dir / STAMP_NAME
+    try:
+        if stamp.read_text().strip() == digest:
+            return False
+    except OSError:
+        pass
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        for path in cache_dir.iterdir():
+            if path.suffix in (".nbi", ".nbc"):
+                path.unlink(missing_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=STAMP_NAME, suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            f.write(digest + "\n")
+        os.replace(tmp, stamp)
+    except OSError:
+        pass
+    return True
+
+
+def cache_dir(src_dir: Path) -> Path:
+    """The directory where Numba caches the kernels of ``src_dir``: the first of Numba's cache
+    locators that accepts a file there (``NUMBA_CACHE_DIR``, then ``__pycache__``, then the
+    user-wide cache), as Numba chooses it for each kernel."""
+    from numba.core import caching
+
+    def probe() -> None:
+        """A function defined in ``src_dir`` as far as the locators can tell."""
+
+    # CacheImpl in newer Numba, _CacheImpl in older releases
+    impl = getattr(caching, "CacheImpl", None) or getattr(caching, "_CacheImpl", None)
+    for cls in getattr(impl, "_locator_classes", ()):
+        loc = cls.from_function(probe, str(src_dir / "core.py"))
+        if loc is not None:
+            return Path(loc.get_cache_path())
+    return src_dir / "__pycache__"  # another Numba layout: its in-tree default
+
+
+_SRC = Path(__file__).resolve().parent
+refresh_cache(_SRC, cache_dir(_SRC))

@@ -1,0 +1,240 @@
+"""Fast paths of the float dot units, each held bit for bit to the general kernel
+(:mod:`numsim._kernels.dot`) by tests/test_fast_paths.py.
+
+* :func:`matmul_fast`: chained truncating units with raw product exponents, one branch-free
+  aligned sum per block (:func:`_fast_sum`) that LLVM vectorizes.
+* :func:`combine_blocks`, :func:`combine_f32`: the exact units when float64 BLAS sums every block
+  exactly; results are rounded from a round-to-odd float64 sum (:func:`_odd_sum`, :func:`_odd64`,
+  :func:`_f32_round`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from .core import K_FINITE, K_INF, K_NAN, NEAREST_EVEN, TOWARD_ZERO, decode_value
+from .dotbase import ACC_CHAIN, C_EMIN, NO_FLOOR, _place, _round_out, fast_bit_length, unpack_in
+from .kulisch import KUL_SIZE, add_round, kul_clear
+
+
+# ----------------------------------------------------------------------------------------------
+# vectorized chained truncation
+# ----------------------------------------------------------------------------------------------
+@njit(inline="always")
+def _fast_sum(am, ae, bm, be, cin, cs, cE, csig, cP, prm, sh0):
+    """Aligned, truncated sum ``(S, lsb, any)`` of one block (the whole of the given slices) of a
+    truncating, raw-exponent unit with finite operands; ``any`` is False for an empty block.
+
+    The arithmetic of :func:`_grid_sum` with ``term_mode = toward_zero``, written without branches
+    so that LLVM vectorizes it: a term's grid position is ``(|prod| << (F - 2 man)) >> (eta - e_a -
+    e_b)`` (the caller checks ``F >= 2 man``). The loops run over slices from index 0, which lets
+    LLVM drop numba's negative-index wraparound.
+    """
+    n = am.size
+    eta = NO_FLOOR
+    for i in range(n):
+        pe = ae[i] + be[i]
+        eta = max(eta, pe if am[i] * bm[i] != 0 else NO_FLOOR)
+    if cin:
+        eta = max(eta, max(cE, C_EMIN))
+    if eta == NO_FLOOR:
+        return 0, 0, False
+    eta = max(eta, prm.min_exp)
+    S = 0
+    for i in range(n):
+        prod = am[i] * bm[i]
+        d = min(max(eta - ae[i] - be[i], 0), 63)
+        u = (abs(prod) << sh0) >> d
+        S += -u if prod < 0 else u
+    F = prm.frac_bits
+    if cin:
+        u = _place(csig, cE - cP - eta + F, cs, TOWARD_ZERO)
+        S += -u if cs else u
+    return S, eta - F, True
+
+
+@njit(cache=True)
+def _fast_row(am, ae, bm, be, cbits, fc, p, po, prm, k):
+    """Result code and format of one row on the fast chained path (float outer accumulator optional).
+
+    Between blocks the accumulator stays unpacked; a truncated result in the normal range is
+    unpacked directly (its significand is the top ``man + 1`` bits of the sum), every other result
+    goes through :func:`_round_out` and back through ``unpack``.
+    """
+    K = am.size
+    chunk = prm.chunk if prm.chunk > 0 else K
+    sh0 = prm.frac_bits - 2 * prm.man_in
+    man = p.man_bits
+    ocode = cbits
+    of = fc
+    for lo0 in range(0, K, chunk):
+        hi0 = min(lo0 + chunk, K)
+        code = 0 if prm.chunk > 0 else ocode
+        ck, cs, cE, csig, cP = unpack_in(code, p if prm.chunk > 0 else of)
+        for lo in range(lo0, hi0, prm.n):
+            if ck == K_NAN or ck == K_INF:  # Inf stays Inf (operands are finite); NaN stays NaN
+                code = p.nan_code if ck == K_NAN else p.inf_code | (p.sign_mask if cs else 0)
+                break
+            hi = min(lo + prm.n, hi0)
+            S, lsb, nonempty = _fast_sum(am[lo:hi], ae[lo:hi], bm[lo:hi], be[lo:hi], ck == K_FINITE, cs, cE, csig,
+                                         cP, prm, sh0)
+            mag = abs(S)
+            if prm.out_mode == TOWARD_ZERO and mag != 0:
+                P = fast_bit_length(mag) - 1
+                E = P + lsb
+                if p.emin <= E <= p.emax:
+                    ck, cs, cE, cP = K_FINITE, (1 if S < 0 else 0), E, man
+                    csig = mag >> (P - man) if P >= man else mag << (man - P)
+                    code = -1  # the code is built from the state at the end
+                    continue
+            code = _round_out(1 if S < 0 else 0, mag, lsb, p, prm.out_mode, prm.subnormals_out) if nonempty else 0
+            ck, cs, cE, csig, cP = unpack_in(code, p)
+        if code == -1:
+            code = ((cE + p.exp_bias) << man) | (csig & ((1 << man) - 1)) | (p.sign_mask if cs else 0)
+        if prm.chunk == 0:
+            return code, p
+        ocode = _outer_add(k, ocode, of, code, p, po, prm.outer_mode)
+        of = po
+    return ocode, of
+
+
+@njit(inline="always")
+def _outer_add(k, x, px, y, py, p, mode):
+    """:func:`add_round`, through float64 round-to-odd when the result format is FP32 (fast)."""
+    if p.bits == 32 and p.man_bits == 23 and (mode == NEAREST_EVEN or mode == TOWARD_ZERO):
+        a = decode_value(x, px)
+        b = decode_value(y, py)
+        if np.isfinite(a) and np.isfinite(b):
+            s = _odd64(a, b)
+            v = _f32_round(s, mode, 1) if s != 0.0 else 0.0  # an exact zero sum is +0
+            return np.int64(np.float32(v).view(np.int32)) & 0xFFFFFFFF
+    return add_round(k, x, px, y, py, p, mode)
+
+
+@njit(parallel=True, cache=True)
+def matmul_fast(am, ae, btm, bte, cbits, fc, p, po, prm):
+    """[M, K] @ [K, N] (B given transposed) on the fast chained path; tiles keep operands in cache."""
+    M = am.shape[0]
+    N = btm.shape[0]
+    out = np.empty((M, N), np.float64)
+    TI = 8
+    TJ = 64
+    for t in prange((M + TI - 1) // TI):
+        k = np.empty(KUL_SIZE, np.int64)
+        kul_clear(k)
+        for j0 in range(0, N, TJ):
+            for i in range(t * TI, min(t * TI + TI, M)):
+                for j in range(j0, min(j0 + TJ, N)):
+                    code, f = _fast_row(am[i], ae[i], btm[j], bte[j], cbits[i, j], fc, p, po, prm, k)
+                    out[i, j] = decode_value(code, f)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# round-to-odd float64 sums
+# ----------------------------------------------------------------------------------------------
+@njit(inline="always")
+def _odd_sum(a, b):
+    """``a + b`` (finite float64) as ``(sign, mag, lsb)`` rounded to odd at 53 bits.
+
+    TwoSum gives ``s = fl(a + b)`` and the exact error; when the error is non-zero and ``s`` is
+    even, ``s`` moves one ulp toward the error (round to odd). Rounding the odd result once more to
+    at most 51 bits, by any mode, equals rounding the exact ``a + b`` (Boldo & Melquiond 2008).
+    Operands are far from float64's subnormal and overflow ranges (|exponent| < 700).
+    """
+    s = _odd64(a, b)
+    if s == 0.0:
+        return 0, 0, 0  # a + b == 0 exactly
+    bits = np.float64(s).view(np.int64)
+    E = (bits >> 52) & 0x7FF
+    return (bits >> 63) & 1, (bits & ((1 << 52) - 1)) | (1 << 52), E - 1075
+
+
+@njit(inline="always")
+def _odd64(a, b):
+    """``a + b`` rounded to odd in float64 (see :func:`_odd_sum`), as a float64; branch-free so
+    that loops over it vectorize (the result is meaningless for non-finite operands)."""
+    s = a + b
+    bb = s - a
+    err = (a - (s - bb)) + (b - bb)
+    bits = np.float64(s).view(np.int64)
+    step = 1 if (err > 0.0) == (s > 0.0) else -1
+    bits += step if (err != 0.0 and (bits & 1) == 0) else 0
+    return np.int64(bits).view(np.float64)
+
+
+@njit(inline="always")
+def _f32_round(x, mode, subnormals):
+    """The FP32 result of the unit's rounding of a round-to-odd float64 ``x`` (RNE or RZ).
+
+    The hardware conversion rounds to nearest even; RZ steps a result that moved away from zero
+    one ulp back (the odd ``x`` is never an FP32 value unless exact). Overflow follows the model:
+    an exponent above 127 is Inf, under RZ too. Branch-free (selects) so that loops vectorize.
+    """
+    f32 = np.float32(x)
+    if mode == TOWARD_ZERO:  # loop-invariant: LLVM unswitches it
+        down = np.int32(np.float32(f32).view(np.int32) - 1).view(np.float32)
+        f32 = down if abs(np.float64(f32)) > abs(x) else f32
+        f32 = np.float32(math.copysign(math.inf, x)) if abs(x) >= 2.0 ** 128 else f32
+    f = np.float64(f32)
+    if subnormals == 0:
+        f = math.copysign(0.0, f) if abs(f) < 2.0 ** -126 else f
+    return f
+
+
+@njit(cache=True)
+def combine_f32(acc, S, prm):
+    """:func:`combine_blocks` for FP32 block results and an FP32 accumulator (float conversions).
+
+    Serial on purpose: it alternates with multithreaded BLAS calls, and two thread pools that
+    spin-wait on the same cores slow each other down many times over. The inner loop has no
+    branches and vectorizes.
+    """
+    R, N = S.shape
+    chain = prm.acc_kind == ACC_CHAIN
+    for r in range(R):
+        ar = acc[r]
+        sr = S[r]
+        for j in range(N):
+            a = ar[j]
+            s = sr[j]
+            # an exact zero sum is +0 (float64 sums are zero exactly when the exact sum is)
+            if chain:
+                x = _odd64(a, s)
+                v = _f32_round(x, prm.out_mode, prm.subnormals_out) if x != 0.0 else 0.0
+            else:
+                d = _f32_round(s, prm.out_mode, prm.subnormals_out) if s != 0.0 else 0.0
+                x = _odd64(a, d)
+                v = _f32_round(x, prm.acc_mode, 1) if x != 0.0 else 0.0
+                v = v if np.isfinite(d) else d + a  # a block that overflowed: Inf (a is finite)
+            ar[j] = v if np.isfinite(a) else a  # Inf / NaN stay (the exact sums are finite)
+    return acc
+
+
+@njit(cache=True)
+def combine_blocks(acc, S, p, pa, prm):
+    """One block of the float64-BLAS exact path: ``acc`` (values) updated in place from exact sums ``S``.
+
+    Chain: ``acc = round_out(acc + S)``; float accumulator: ``acc = round_acc(acc + round_out(S))``.
+    Serial, like :func:`combine_f32`.
+    """
+    R, N = S.shape
+    for r in range(R):
+        for j in range(N):
+            a = acc[r, j]
+            if not np.isfinite(a):
+                continue  # Inf stays Inf (the exact sums are finite); NaN stays NaN
+            if prm.acc_kind == ACC_CHAIN:
+                sign, mag, lsb = _odd_sum(a, S[r, j])
+                acc[r, j] = decode_value(_round_out(sign, mag, lsb, p, prm.out_mode, prm.subnormals_out), p)
+            else:
+                sign, mag, lsb = _odd_sum(0.0, S[r, j])
+                d = decode_value(_round_out(sign, mag, lsb, p, prm.out_mode, prm.subnormals_out), p)
+                if not np.isfinite(d):
+                    acc[r, j] = d + a  # Inf from the block (a is finite)
+                    continue
+                sign, mag, lsb = _odd_sum(a, d)
+                acc[r, j] = decode_value(_round_out(sign, mag, lsb, pa, prm.acc_mode, 1), pa)
