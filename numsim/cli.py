@@ -156,6 +156,11 @@ def golden_main(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``numsim`` command."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["golden", "verify"]:  # numsim golden verify DIR: its own parser
+        from .golden.verify import main as verify_main
+
+        return verify_main(argv[2:])
     parser = argparse.ArgumentParser(prog="numsim", description="Bit-exact number formats for block-scaled hardware.")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("formats", help="table of every registered format")
@@ -163,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--npy", help="a .npy file of float values to use instead of the embedded tensor")
     gold = sub.add_parser("golden", help="write TestFloat-style golden vectors for the RTL units, with a manifest",
                           description="Write golden vector files (<out>/<unit>/<set>.hex) and <out>/manifest.json. "
-                          "Same arguments, same bytes.")
+                          "Same arguments, same bytes. `numsim golden verify DIR` checks a written set.")
     gold.add_argument("unit", help="a unit (elem_decoder, elem_encoder, mx_encoder, mx_dot, fp32_acc, int_mac) "
                       "or 'all'")
     gold.add_argument("--format", help="only the parameter sets of this element format (e.g. fp8_e4m3, mxint8)")

@@ -347,11 +347,11 @@ def lint(name: str, parameters: Mapping[str, int], tools: Sequence[str] = ("veri
 def _lint_one(tool: str, u: RtlUnit, parameters: Mapping[str, int], srcs: list[str], tmp: Path) -> LintResult:
     """Run one linter; its output file goes to ``tmp``."""
     if tool == "verilator":
-        cmd = [_need("verilator", verilator_path()), "--lint-only", "-Wall", "--top-module", u.top,
+        cmd = [_need("verilator", verilator_path()), "--lint-only", "-Wall", f"-I{rtl_dir()}", "--top-module", u.top,
                *[f"-G{k}={v}" for k, v in parameters.items()], *srcs]
     elif tool == "iverilog":
         # never -o /dev/null: iverilog chmods its output file 0755, which as root breaks /dev/null
-        cmd = [_need("iverilog", shutil.which("iverilog")), "-g2012", "-Wall", "-o", str(tmp / "lint.vvp"),
+        cmd = [_need("iverilog", shutil.which("iverilog")), "-g2012", "-Wall", f"-I{rtl_dir()}", "-o", str(tmp / "lint.vvp"),
                "-s", u.top, *[f"-P{u.top}.{k}={v}" for k, v in parameters.items()], *srcs]
     else:
         raise ValueError(f"tool={tool!r}: expected 'verilator' or 'iverilog'")

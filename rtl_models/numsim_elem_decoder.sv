@@ -13,6 +13,7 @@
 // Every NaN code decodes to the canonical FP32 quiet NaN 0x7fc00000 (numsim's float32 NaN);
 // Inf codes decode to +-Inf; zero codes to +-0 (integers: +0).
 `default_nettype none
+`include "numsim_lead_one.svh"
 
 module numsim_elem_decoder #(
   parameter int IsInt     = 0,  // 1: integer element (IntBits, FracBits)
@@ -29,6 +30,9 @@ module numsim_elem_decoder #(
 );
 
   localparam logic [31:0] FP32_QNAN = 32'h7fc0_0000;
+
+  `NUMSIM_LEAD_ONE(lead_frac, ManBits)  // a subnormal fraction's leading one
+  `NUMSIM_LEAD_ONE(lead_int, IntBits)   // an integer magnitude's leading one
 
   if (IsInt == 0) begin : g_float
     localparam int MAGW = ExpBits + ManBits;
@@ -53,14 +57,7 @@ module numsim_elem_decoder #(
                     (Specials == 1) ? (code_i[MAGW-1:0] == '1) :
                     (Specials == 2) ? (code_i == (CodeW'(1) << MAGW)) : 1'b0;
 
-    always_comb begin : p_lead
-      logic [4:0] pos;  // one write to `lead` per evaluation (Icarus propagates every write)
-      pos = '0;
-      for (int i = 0; i < ManBits; i++) begin
-        if (frac[i]) pos = 5'(i);
-      end
-      lead = pos;
-    end
+    assign lead = 5'(lead_frac(frac));
     assign sub_frac = frac << (5'(ManBits) - lead);
 
     always_comb begin : p_fields
@@ -95,14 +92,7 @@ module numsim_elem_decoder #(
     assign sign = code_i[IntBits-1];
     assign mag  = sign ? -code_i : code_i;
 
-    always_comb begin : p_lead
-      logic [4:0] pos;
-      pos = '0;
-      for (int i = 0; i < IntBits; i++) begin
-        if (mag[i]) pos = 5'(i);
-      end
-      lead = pos;
-    end
+    assign lead = 5'(lead_int(mag));
     assign aligned = 24'(mag) << (5'd23 - lead);
     logic unused_lead_one;  // the hidden bit
     assign unused_lead_one = aligned[23];

@@ -13,6 +13,7 @@
 // Callers that fold a sticky bit into mag_i[0] (numsim_fp_add_exact) must leave at least two
 // bits below the rounding position; see that module.
 `default_nettype none
+`include "numsim_lead_one.svh"
 
 module numsim_fp32_round #(
   parameter int MagW       = 64,  // magnitude width
@@ -31,14 +32,7 @@ module numsim_fp32_round #(
   localparam int ShW  = $clog2(MagW + 1) + 1;  // shift amounts (narrow: smaller shifters)
 
   // position of the leading one (0 for a zero magnitude)
-  function automatic int lead_one(input logic [MagW-1:0] m);
-    int pos;
-    pos = 0;
-    for (int i = 0; i < MagW; i++) begin
-      if (m[i]) pos = i;
-    end
-    lead_one = pos;
-  endfunction
+  `NUMSIM_LEAD_ONE(lead_one, MagW)
 
   // the whole rounding as a function: Icarus does not support constant bit selects inside
   // always_* processes (and would re-evaluate on every intermediate write)

@@ -16,6 +16,7 @@
 // neither truncation nor nearest-even (whose ties lie on multiples of 2) can tell the
 // difference. Used for the exact dot unit's c addition and the FP32 accumulator.
 `default_nettype none
+`include "numsim_lead_one.svh"
 
 module numsim_fp_add_exact #(
   parameter int AW   = 24,
@@ -34,23 +35,8 @@ module numsim_fp_add_exact #(
   output logic signed [ExpW-1:0] sum_exp_o
 );
 
-  function automatic int lead_a(input logic [AW-1:0] m);
-    int pos;
-    pos = 0;
-    for (int i = 0; i < AW; i++) begin
-      if (m[i]) pos = i;
-    end
-    lead_a = pos;
-  endfunction
-
-  function automatic int lead_b(input logic [BW-1:0] m);
-    int pos;
-    pos = 0;
-    for (int i = 0; i < BW; i++) begin
-      if (m[i]) pos = i;
-    end
-    lead_b = pos;
-  endfunction
+  `NUMSIM_LEAD_ONE(lead_a, AW)
+  `NUMSIM_LEAD_ONE(lead_b, BW)
 
   // v * 2**sh in units of bit 1, on the window (bit 0 is the sticky bit: any bits lost below
   // bit 1 by a right shift, sh < 0)

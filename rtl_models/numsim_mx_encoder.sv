@@ -17,6 +17,7 @@
 //   stage 3: per element: normalize, subtract s, round         -> codes_o, scale_o
 // Element i is x_i[32*i +: 32] and codes_o[CodeW*i +: CodeW].
 `default_nettype none
+`include "numsim_lead_one.svh"
 
 module numsim_mx_encoder #(
   parameter int IsInt     = 0,   // element parameters: see numsim_elem_encoder.sv
@@ -46,19 +47,8 @@ module numsim_mx_encoder #(
 
   localparam int NODES = 2 * BlockSize - 1;  // amax tree: leaves at BlockSize-1 .. NODES-1
 
-  // Position of the leading one of a 23-bit fraction (0 for zero): a five-step binary search.
-  function automatic logic [4:0] lead_one23(input logic [22:0] v);
-    logic [31:0] w;
-    logic [4:0]  p;
-    w = {9'd0, v};
-    p = '0;
-    if ((w >> 16) != 0) begin p[4] = 1'b1; w = w >> 16; end
-    if ((w >> 8) != 0)  begin p[3] = 1'b1; w = w >> 8;  end
-    if ((w >> 4) != 0)  begin p[2] = 1'b1; w = w >> 4;  end
-    if ((w >> 2) != 0)  begin p[1] = 1'b1; w = w >> 2;  end
-    if ((w >> 1) != 0)  p[0] = 1'b1;
-    lead_one23 = p;
-  endfunction
+  // Position of the leading one of a 23-bit fraction (0 for zero).
+  `NUMSIM_LEAD_ONE(lead_one23, 23)
 
   // ------------------------------------------------------------------------------------------
   // Handshake: stage k loads when it is empty or stage k+1 loads (or the output is taken).
@@ -127,7 +117,7 @@ module numsim_mx_encoder #(
   logic signed [7:0]  shift_d;       // s
   logic [7:0]         scale_d;
 
-  assign amax_lead = lead_one23(amax_q[22:0]);
+  assign amax_lead = 5'(lead_one23(amax_q[22:0]));
 
   assign amax_exp  = (amax_q[30:23] != 8'd0) ? $signed({2'b00, amax_q[30:23]}) - 10'sd127
                                              : $signed({5'd0, amax_lead}) - 10'sd149;
@@ -168,7 +158,7 @@ module numsim_mx_encoder #(
     assign frac  = x[22:0];
     assign field = x[30:23];
 
-    assign lead = lead_one23(frac);
+    assign lead = 5'(lead_one23(frac));
 
     // normalized significand and exponent of its bit 23 (subnormals: frac * 2**-149)
     assign sig   = (field != 8'd0) ? {1'b1, frac} : ({1'b0, frac} << (5'd23 - lead));

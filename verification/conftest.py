@@ -1,7 +1,7 @@
 """Fixtures of the RTL verification suite.
 
-* Under NUMSIM_NO_SKIPS=1 (CI) a skipped test fails, as in tests/conftest.py: CI installs both
-  simulators, so a missing one must not pass silently.
+* Under NUMSIM_NO_SKIPS=1 (CI) a skipped test fails: the repository root's conftest.py, which
+  serves tests/ too (CI installs both simulators, so a missing one must not pass silently).
 * A ``sim`` test whose simulator is missing skips with the reason before any fixture runs.
 * ``golden_set``: the default golden vector set (level 1, seed 1) generated once per session
   into ``verification/sim_build/golden`` with ``numsim.golden.write_sets``.
@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from typing import Any
 
@@ -17,16 +16,6 @@ import pytest
 
 from numsim import golden
 from verification.sim_harness import BUILD_ROOT, require
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: Any, call: Any) -> Any:
-    """Under NUMSIM_NO_SKIPS=1 a skipped test fails (a simulator or dependency is missing)."""
-    outcome = yield
-    rep = outcome.get_result()
-    if os.environ.get("NUMSIM_NO_SKIPS") == "1" and rep.skipped:
-        rep.outcome = "failed"
-        rep.longrepr = f"skipped under NUMSIM_NO_SKIPS=1 (a dependency is missing): {rep.longrepr}"
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -26,7 +26,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ import pytest
 
 from numsim import golden
 from numsim import rtl as nrtl
-from numsim.codec import decode
+from numsim.golden.verify import show_value as show
 
 HERE = Path(__file__).resolve().parent
 TB_DIR = HERE / "tb"
@@ -206,7 +206,8 @@ def build(sim: str, unit: str, rtl_line: str) -> Build:
     with tool_environment(makeflags(sim, tb)):
         runner = get_runner(sim)
         try:
-            runner.build(sources=[*nrtl.sources(unit), TB_DIR / tb.source], hdl_toplevel=tb.top, parameters=params,
+            runner.build(sources=[*nrtl.sources(unit), TB_DIR / tb.source], includes=[TB_DIR, nrtl.rtl_dir()],
+                         hdl_toplevel=tb.top, parameters=params,
                          build_dir=bdir, timescale=("1ns", "1ps"), always=True, log_file=bdir / "build.log")
         except (subprocess.CalledProcessError, SystemExit) as e:
             log = (bdir / "build.log").read_text(errors="replace")[-4000:] if (bdir / "build.log").exists() else ""
@@ -279,6 +280,34 @@ def run_stream(b: Build, vectors: Path, report: Path) -> Report:
     return _run(b, "stream", report, [f"+VECTORS={vectors}", f"+REPORT={report}"], {})
 
 
+def golden_vectors(golden_set: golden.Manifest, unit: str, set_name: str) -> tuple[golden.VectorFile, Path]:
+    """The verified golden file of one set and its path: the manifest's sha256, the layout, and
+    the header's unit, set, element format, block format (block units) and ``rtl`` line."""
+    ps = golden.unit(unit).set(set_name)
+    path = golden_set.root / ps.filename
+    expect = {"unit": unit, "set": set_name, "format": ps.element.name, "rtl": ps.rtl_line()}
+    if ps.block is not None:
+        expect["block"] = ps.block.name
+    return golden.read(path, expect=expect, manifest=golden_set), path
+
+
+#: What a stream test runs instead of the whole file: (file, path, build dir) -> (file, path).
+Shrink = Callable[[golden.VectorFile, Path, Path], tuple[golden.VectorFile, Path]]
+
+
+def stream_test(sim: str, unit: str, set_name: str, golden_set: golden.Manifest, shrink: Shrink | None = None
+                ) -> None:
+    """Every ``test_stream``: build the unit's testbench from the golden header, stream the file
+    (or what ``shrink`` makes of it, e.g. the Icarus subset of a datapath file) through the HDL
+    self-checking loop, and fail unless every row ran and matched."""
+    require(sim)
+    vf, path = golden_vectors(golden_set, unit, set_name)
+    b = build(sim, unit, vf.header["rtl"])
+    run_vf, run_path = (vf, path) if shrink is None else shrink(vf, path, b.build_dir)
+    rep = run_stream(b, run_path, b.build_dir / f"{set_name}.stream.report")
+    check_report(run_vf, rep, f"{unit} {set_name} on {sim} (stream{'' if run_vf is vf else ', Icarus subset'})")
+
+
 def expected_params(b: Build, vf: golden.VectorFile) -> dict[str, int]:
     """What the DUT's parameters must read back as: the build's, plus the derived ones checked
     against numsim's descriptor (the code width, and the element emax of a block unit)."""
@@ -349,24 +378,6 @@ def run_protocol(b: Build, vf: golden.VectorFile, rows: Sequence[int], report: P
            "NUMSIM_LATENCY": str(LATENCY[b.tb.unit]), "NUMSIM_LANES": str(c_col.lanes),
            "NUMSIM_CODE_W": str(c_col.bits), "NUMSIM_LANE_W": str(4 * c_col.lane_digits), "NUMSIM_SEED": str(seed)}
     return _run(b, "protocol", report, [], env)
-
-
-def show(col: golden.Column, value: int, element: Any) -> str:
-    """A scalar field value in hex with its decoded value."""
-    if value < 0:
-        return "x (X/Z bits or no value)"
-    text = f"0x{value:0{col.lane_digits}x}"
-    if col.kind == "fp32":
-        return f"{text} ({float(np.uint32(value).view(np.float32))!r})"
-    if col.kind == "code":
-        v = decode(np.array([value], dtype=element.code_dtype), element)[0]
-        return f"{text} ({float(v)!r})"
-    if col.kind == "scale":
-        return f"{text} (2**{value - 127})" if value != 0xFF else f"{text} (NaN)"
-    if col.kind == "int":
-        signed = value - (1 << col.bits) if col.bits > 1 and value >> (col.bits - 1) else value
-        return f"{text} ({signed})"
-    return text
 
 
 def _lane(value: int, col: golden.Column, i: int) -> int:

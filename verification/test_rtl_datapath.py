@@ -29,14 +29,6 @@ ICARUS_ROWS = {
 }
 
 
-def vectors(golden_set: golden.Manifest, unit: str, set_name: str) -> tuple[golden.VectorFile, Path]:
-    """The verified golden file of one set (manifest sha256, header, layout, rtl line)."""
-    ps = golden.unit(unit).set(set_name)
-    path = golden_set.root / ps.filename
-    expect = {"unit": unit, "set": set_name, "format": ps.element.name, "rtl": ps.rtl_line()}
-    return golden.read(path, expect=expect, manifest=golden_set), path
-
-
 def subset(vf: golden.VectorFile, rules: dict[str, tuple[str, int]]) -> golden.VectorFile:
     """The rows of ``vf`` that ``rules`` keep, in file order, as a vector file of its own."""
     keep, cases = [], []
@@ -70,12 +62,8 @@ def stream_file(sim: str, unit: str, vf: golden.VectorFile, path: Path, build_di
 @pytest.mark.parametrize("sim", h.SIMULATORS)
 def test_stream(sim: str, unit: str, set_name: str, golden_set: golden.Manifest) -> None:
     """Every vector of the golden file (Icarus: its subset), compared in HDL."""
-    h.require(sim)
-    vf, path = vectors(golden_set, unit, set_name)
-    b = h.build(sim, unit, vf.header["rtl"])
-    run_vf, run_path = stream_file(sim, unit, vf, path, b.build_dir)
-    rep = h.run_stream(b, run_path, b.build_dir / f"{set_name}.stream.report")
-    h.check_report(run_vf, rep, f"{unit} {set_name} on {sim} (stream{', Icarus subset' if run_vf is not vf else ''})")
+    h.stream_test(sim, unit, set_name, golden_set,
+                  lambda vf, path, build_dir: stream_file(sim, unit, vf, path, build_dir))
 
 
 @pytest.mark.sim
@@ -86,7 +74,7 @@ def test_mx_dot_python_driven(sim: str, set_name: str, golden_set: golden.Manife
     the DUT's parameters read back and compared with numsim's (and CodeW with the element's
     total_bits)."""
     h.require(sim)
-    vf, _ = vectors(golden_set, "mx_dot", set_name)
+    vf, _ = h.golden_vectors(golden_set, "mx_dot", set_name)
     sec = vf.sections()
     rows = [*sec["special"], *sec["scales"][:200], *sec["cancel"][:50]]
     b = h.build(sim, "mx_dot", vf.header["rtl"])
@@ -107,7 +95,7 @@ def test_chain_python_driven(sim: str, unit: str, set_name: str, golden_set: gol
     """Single steps and whole chains driven from Python through the register; the DUT's
     parameters (OutRne; IntBits, AccBits, Saturate) read back and compared with numsim's."""
     h.require(sim)
-    vf, _ = vectors(golden_set, unit, set_name)
+    vf, _ = h.golden_vectors(golden_set, unit, set_name)
     rows = _chain_rows(vf)
     b = h.build(sim, unit, vf.header["rtl"])
     rep = h.run_chain(b, vf, rows, b.build_dir / f"{set_name}.chain.report")
@@ -120,7 +108,7 @@ def test_chain_python_driven_catches_a_parameter_difference(sim: str, golden_set
     """The read-back fails when numsim's parameters differ from the built DUT's (here: numsim
     says saturate, the DUT wraps)."""
     h.require(sim)
-    vf, _ = vectors(golden_set, "int_mac", "int8-acc16")
+    vf, _ = h.golden_vectors(golden_set, "int_mac", "int8-acc16")
     b = h.build(sim, "int_mac", vf.header["rtl"])
     rows = _chain_rows(vf, chains=1)
     rep = h.run_chain(b, vf, rows, b.build_dir / "int8-acc16.badparam.report",
@@ -131,12 +119,12 @@ def test_chain_python_driven_catches_a_parameter_difference(sim: str, golden_set
 
 def test_icarus_subset_keeps_every_catalog_row(golden_set: golden.Manifest) -> None:
     """The subset keeps the specials and scale sweeps whole and whole chains only."""
-    vf, _ = vectors(golden_set, "mx_dot", "mxfp8_e4m3-b200")
+    vf, _ = h.golden_vectors(golden_set, "mx_dot", "mxfp8_e4m3-b200")
     sub = subset(vf, ICARUS_ROWS["mx_dot"])
     s, t = vf.sections(), sub.sections()
     assert len(t["special"]) == len(s["special"]) and len(t["scales"]) == len(s["scales"])
     assert len(t["pairs"]) == 512 and len(t["random"]) == 768
-    vf, _ = vectors(golden_set, "int_mac", "int8-acc16")
+    vf, _ = h.golden_vectors(golden_set, "int_mac", "int8-acc16")
     sub = subset(vf, ICARUS_ROWS["int_mac"])
     chains = sub.sections()["chains"]
     assert len(chains) % int(vf.header["chain_length"]) == 0
@@ -164,7 +152,7 @@ def test_mx_dot_stream_catches_one_corrupted_result(sim: str, golden_set: golden
     """One product row's expected d corrupted: exactly that row fails, printed with its scales,
     c, the non-zero elements and the decoded expected and actual d."""
     h.require(sim)
-    vf, _ = vectors(golden_set, "mx_dot", "mxfp8_e4m3-exact-rne")
+    vf, _ = h.golden_vectors(golden_set, "mx_dot", "mxfp8_e4m3-exact-rne")
     at = 700  # in the exhaustive pairs section: a = 0x57 in every lane, b = 0x80 ... 0x9f
     bad, path = _corrupt(vf, np.arange(1500), "d", at, tmp_path)
     b = h.build(sim, "mx_dot", vf.header["rtl"])
@@ -188,7 +176,7 @@ def test_chain_stream_catches_one_corrupted_result(sim: str, unit: str, set_name
                                                    golden_set: golden.Manifest, tmp_path: Path) -> None:
     """A value inside a chain (the register's feedback path) corrupted: exactly that row fails."""
     h.require(sim)
-    vf, _ = vectors(golden_set, unit, set_name)
+    vf, _ = h.golden_vectors(golden_set, unit, set_name)
     start = vf.sections()["chains"].start
     sel = np.r_[0:64, start:start + 64 * 8]  # a few single steps, then eight whole chains
     at = 64 + 64 * 3 + 17

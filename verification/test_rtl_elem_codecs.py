@@ -16,24 +16,12 @@ UNITS = ("elem_decoder", "elem_encoder")
 CASES = [pytest.param(u, s.name, id=f"{u}-{s.name}") for u in UNITS for s in golden.unit(u).sets]
 
 
-def _vectors(golden_set: golden.Manifest, unit: str, set_name: str) -> tuple[golden.VectorFile, object]:
-    ps = golden.unit(unit).set(set_name)
-    path = golden_set.root / ps.filename
-    vf = golden.read(path, expect={"unit": unit, "set": set_name, "format": ps.element.name, "rtl": ps.rtl_line()},
-                     manifest=golden_set)
-    return vf, path
-
-
 @pytest.mark.sim
 @pytest.mark.parametrize("unit,set_name", CASES)
 @pytest.mark.parametrize("sim", h.SIMULATORS)
 def test_stream(sim: str, unit: str, set_name: str, golden_set: golden.Manifest) -> None:
     """Every vector of the golden file, compared in HDL."""
-    h.require(sim)
-    vf, path = _vectors(golden_set, unit, set_name)
-    b = h.build(sim, unit, vf.header["rtl"])
-    rep = h.run_stream(b, path, b.build_dir / f"{set_name}.stream.report")
-    h.check_report(vf, rep, f"{unit} {set_name} on {sim} (stream)")
+    h.stream_test(sim, unit, set_name, golden_set)
 
 
 @pytest.mark.sim
@@ -42,7 +30,7 @@ def test_stream(sim: str, unit: str, set_name: str, golden_set: golden.Manifest)
 def test_python_driven(sim: str, unit: str, set_name: str, golden_set: golden.Manifest) -> None:
     """The catalog rows driven from Python; DUT parameters read back and compared with numsim."""
     h.require(sim)
-    vf, _ = _vectors(golden_set, unit, set_name)
+    vf, _ = h.golden_vectors(golden_set, unit, set_name)
     b = h.build(sim, unit, vf.header["rtl"])
     rows = vf.sections().get("catalog", range(vf.count))
     rep = h.run_python(b, vf, rows, b.build_dir / f"{set_name}.python.report")

@@ -13,23 +13,12 @@ UNIT = "mx_encoder"
 CASES = [pytest.param(s.name, id=f"{UNIT}-{s.name}") for s in golden.unit(UNIT).sets]
 
 
-def _vectors(golden_set: golden.Manifest, set_name: str) -> tuple[golden.VectorFile, object]:
-    ps = golden.unit(UNIT).set(set_name)
-    path = golden_set.root / ps.filename
-    expect = {"unit": UNIT, "set": set_name, "block": set_name, "rtl": ps.rtl_line()}
-    return golden.read(path, expect=expect, manifest=golden_set), path
-
-
 @pytest.mark.sim
 @pytest.mark.parametrize("set_name", CASES)
 @pytest.mark.parametrize("sim", h.SIMULATORS)
 def test_stream(sim: str, set_name: str, golden_set: golden.Manifest) -> None:
     """Every block of the golden file, compared in HDL, with random valid gaps and ready stalls."""
-    h.require(sim)
-    vf, path = _vectors(golden_set, set_name)
-    b = h.build(sim, UNIT, vf.header["rtl"])
-    rep = h.run_stream(b, path, b.build_dir / f"{set_name}.stream.report")
-    h.check_report(vf, rep, f"{UNIT} {set_name} on {sim} (stream)")
+    h.stream_test(sim, UNIT, set_name, golden_set)
 
 
 @pytest.mark.sim
@@ -39,7 +28,7 @@ def test_protocol(sim: str, set_name: str, golden_set: golden.Manifest) -> None:
     """Reset, back-to-back latency, stalls and bubbles, reset in flight; the NaN/Inf and zero
     blocks and the first random blocks checked by a Python scoreboard; parameters read back."""
     h.require(sim)
-    vf, _ = _vectors(golden_set, set_name)
+    vf, _ = h.golden_vectors(golden_set, UNIT, set_name)
     sec = vf.sections()
     rows = [*sec["special"], *sec["zero"], *sec["random"][:120]]
     b = h.build(sim, UNIT, vf.header["rtl"])

@@ -6,6 +6,7 @@
 // final SUMMARY line go to +REPORT=<file>; done_o rises once the file is exhausted.
 // Without +VECTORS, the input of DUT copy 0 (g_lane[0].u_dut) follows py_code_i while
 // py_drive_i is high (Python-driven tests).
+// Shared: numsim_tb_stream.svh (file, header, counts, SUMMARY), numsim_tb_lanes.svh (the lane loop).
 `default_nettype none
 
 module elem_decoder_tb #(
@@ -29,90 +30,20 @@ module elem_decoder_tb #(
   output logic [31:0]      errors_o
 );
 
-  logic [CodeW-1:0] code_q [Lanes];
-  logic [31:0] expected_q [Lanes];
-  logic [31:0] fp32_lane [Lanes];
-  logic [Lanes-1:0] valid_q;
+  localparam int InW = CodeW, OutW = 32;  // a row: "<code> <fp32>"
+  `include "numsim_tb_stream.svh"
+  `include "numsim_tb_lanes.svh"
 
   for (genvar l = 0; l < Lanes; l++) begin : g_lane
     numsim_elem_decoder #(
       .IsInt(IsInt), .ExpBits(ExpBits), .ManBits(ManBits), .Bias(Bias), .Specials(Specials),
       .IntBits(IntBits), .FracBits(FracBits)
     ) u_dut (
-      .code_i((l == 0 && py_drive_i) ? py_code_i : code_q[l]),
-      .fp32_o(fp32_lane[l])
+      .code_i((l == 0 && py_drive_i) ? py_code_i : in_q[l]),
+      .fp32_o(out_lane[l])
     );
   end
-  assign fp32_o = fp32_lane[0];
-
-  integer vec_fd, rep_fd, rc, ch, count, errors;
-  logic stream_en, eof;
-  string vec_path, rep_path;
-  logic [CodeW-1:0] code_t;
-  logic [31:0] expected_t;
-
-  initial begin : p_open
-    done_o = 1'b0;
-    count = 0;
-    errors = 0;
-    count_o = '0;
-    errors_o = '0;
-    valid_q = '0;
-    eof = 1'b0;
-    stream_en = 1'b0;
-    rep_fd = 0;
-    for (int l = 0; l < Lanes; l++) code_q[l] = '0;
-    if ($value$plusargs("VECTORS=%s", vec_path)) begin
-      stream_en = 1'b1;
-      vec_fd = $fopen(vec_path, "r");
-      if (vec_fd == 0) $fatal(1, "cannot open %s", vec_path);
-      if ($value$plusargs("REPORT=%s", rep_path)) rep_fd = $fopen(rep_path, "w");
-      ch = $fgetc(vec_fd);
-      while (ch == "#") begin
-        while (ch != "\n" && ch != -1) ch = $fgetc(vec_fd);
-        ch = $fgetc(vec_fd);
-      end
-      rc = $ungetc(ch, vec_fd);
-    end
-  end
-
-  always @(posedge clk_i) begin : p_stream
-    if (stream_en && !done_o) begin
-      // check the rows applied on the previous clock, in file order
-      for (int l = 0; l < Lanes; l++) begin
-        if (valid_q[l]) begin
-          count = count + 1;
-          if (fp32_lane[l] !== expected_q[l]) begin
-            errors = errors + 1;
-            if (errors <= MaxReport && rep_fd != 0)
-              $fwrite(rep_fd, "MISMATCH %0d %h %h %h\n", count, code_q[l], expected_q[l], fp32_lane[l]);
-          end
-        end
-      end
-      // apply the next rows
-      for (int l = 0; l < Lanes; l++) begin
-        rc = eof ? -1 : $fscanf(vec_fd, "%h %h\n", code_t, expected_t);
-        if (rc == 2) begin
-          code_q[l] <= code_t;
-          expected_q[l] <= expected_t;
-          valid_q[l] <= 1'b1;
-        end else begin
-          valid_q[l] <= 1'b0;
-          eof = 1'b1;
-        end
-      end
-      if (eof && valid_q == '0) begin
-        done_o <= 1'b1;
-        if (rep_fd != 0) begin
-          $fwrite(rep_fd, "SUMMARY count=%0d errors=%0d\n", count, errors);
-          $fclose(rep_fd);
-        end
-        $fclose(vec_fd);
-      end
-      count_o <= count;
-      errors_o <= errors;
-    end
-  end
+  assign fp32_o = out_lane[0];
 
 endmodule
 

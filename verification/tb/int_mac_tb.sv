@@ -10,6 +10,7 @@
 // rises once the file is exhausted.
 // Without +VECTORS the DUT's inputs follow the py_* ports while py_drive_i is high
 // (Python-driven tests): py_row_i holds a row's input fields as in the file, {init, c, a, b}.
+// Shared with the other testbenches: numsim_tb_stream.svh (file, header, counts, SUMMARY).
 `default_nettype none
 
 module int_mac_tb #(
@@ -60,21 +61,15 @@ module int_mac_tb #(
     .ovf_sticky_o(ovf_sticky_o)
   );
 
-  integer vec_fd, rep_fd, rc, ch, count, errors, row, cycles;
-  logic stream_en, eof;
-  string vec_path, rep_path;
+  `include "numsim_tb_stream.svh"
+  integer row, cycles;
   logic               init_t, ovf_t, stk_t;
   logic [AccBits-1:0] c_t, acc_t;
   logic [IntBits-1:0] a_t, b_t;
 
   initial begin : p_open
-    done_o = 1'b0;
-    count = 0;
-    errors = 0;
     row = 0;
     cycles = 0;
-    count_o = '0;
-    errors_o = '0;
     rst_n = 1'b0;
     valid_q = 1'b0;
     init_q = 1'b0;
@@ -92,21 +87,7 @@ module int_mac_tb #(
       dl_b[k] = '0;
       dl_row[k] = 0;
     end
-    eof = 1'b0;
-    stream_en = 1'b0;
-    rep_fd = 0;
-    if ($value$plusargs("VECTORS=%s", vec_path)) begin
-      stream_en = 1'b1;
-      vec_fd = $fopen(vec_path, "r");
-      if (vec_fd == 0) $fatal(1, "cannot open %s", vec_path);
-      if ($value$plusargs("REPORT=%s", rep_path)) rep_fd = $fopen(rep_path, "w");
-      ch = $fgetc(vec_fd);
-      while (ch == "#") begin
-        while (ch != "\n" && ch != -1) ch = $fgetc(vec_fd);
-        ch = $fgetc(vec_fd);
-      end
-      rc = $ungetc(ch, vec_fd);
-    end
+    stream_open();
   end
 
   always @(posedge clk_i) begin : p_stream
@@ -115,12 +96,9 @@ module int_mac_tb #(
       if (cycles == 1) rst_n <= 1'b1;
       // the register now holds the result of the row driven two clocks ago
       if (dl_valid[1]) begin
-        count = count + 1;
-        if (acc_o !== dl_acc[1] || ovf_o !== dl_ovf[1] || ovf_sticky_o !== dl_stk[1]) begin
-          errors = errors + 1;
-          if (errors <= MaxReport && rep_fd != 0)
-            $fwrite(rep_fd, "MISMATCH %0d %h %h %h %h %h %h %h %h %h %h\n", dl_row[1], dl_init[1], dl_c[1],
-                    dl_a[1], dl_b[1], dl_acc[1], dl_ovf[1], dl_stk[1], acc_o, ovf_o, ovf_sticky_o);
+        if (stream_check(acc_o !== dl_acc[1] || ovf_o !== dl_ovf[1] || ovf_sticky_o !== dl_stk[1])) begin
+          $fwrite(rep_fd, "MISMATCH %0d %h %h %h %h %h %h %h %h %h %h\n", dl_row[1], dl_init[1], dl_c[1],
+                  dl_a[1], dl_b[1], dl_acc[1], dl_ovf[1], dl_stk[1], acc_o, ovf_o, ovf_sticky_o);
         end
       end
       dl_valid[1] = dl_valid[0];
@@ -155,16 +133,7 @@ module int_mac_tb #(
         dl_valid[0] = 1'b0;
         if (cycles >= 2) eof = 1'b1;
       end
-      if (eof && !dl_valid[0] && !dl_valid[1]) begin
-        done_o <= 1'b1;
-        if (rep_fd != 0) begin
-          $fwrite(rep_fd, "SUMMARY count=%0d errors=%0d\n", count, errors);
-          $fclose(rep_fd);
-        end
-        $fclose(vec_fd);
-      end
-      count_o <= count;
-      errors_o <= errors;
+      stream_step_end(eof && !dl_valid[0] && !dl_valid[1]);
     end
   end
 

@@ -10,6 +10,7 @@
 // SUMMARY line go to +REPORT=<file>; done_o rises once the file is exhausted.
 // Without +VECTORS the DUT's inputs follow py_row_i while py_drive_i is high (Python-driven
 // tests): the row's input fields concatenated as in the file, {a, a_scale, b, b_scale, c}.
+// Shared with the other testbenches: numsim_tb_stream.svh (file, header, counts, SUMMARY).
 `default_nettype none
 
 module mx_dot_tb #(
@@ -73,9 +74,7 @@ module mx_dot_tb #(
     .d_o      (d_o)
   );
 
-  integer vec_fd, rep_fd, rc, ch, count, errors;
-  logic stream_en, eof;
-  string vec_path, rep_path;
+  `include "numsim_tb_stream.svh"
   logic [LaneW*BlockSize-1:0] a_t, b_t;
   logic [7:0]                 a_scale_t, b_scale_t;
   logic [31:0]                c_t, d_t;
@@ -93,44 +92,22 @@ module mx_dot_tb #(
   endfunction
 
   initial begin : p_open
-    done_o = 1'b0;
-    count = 0;
-    errors = 0;
-    count_o = '0;
-    errors_o = '0;
     valid_q = 1'b0;
-    eof = 1'b0;
-    stream_en = 1'b0;
-    rep_fd = 0;
     a_q = '0;
     b_q = '0;
     a_scale_q = '0;
     b_scale_q = '0;
     c_q = '0;
-    if ($value$plusargs("VECTORS=%s", vec_path)) begin
-      stream_en = 1'b1;
-      vec_fd = $fopen(vec_path, "r");
-      if (vec_fd == 0) $fatal(1, "cannot open %s", vec_path);
-      if ($value$plusargs("REPORT=%s", rep_path)) rep_fd = $fopen(rep_path, "w");
-      ch = $fgetc(vec_fd);
-      while (ch == "#") begin
-        while (ch != "\n" && ch != -1) ch = $fgetc(vec_fd);
-        ch = $fgetc(vec_fd);
-      end
-      rc = $ungetc(ch, vec_fd);
-    end
+    stream_open();
   end
 
   always @(posedge clk_i) begin : p_stream
     if (stream_en && !done_o) begin
       // check the row applied on the previous clock
       if (valid_q) begin
-        count = count + 1;
-        if (d_o !== expected_q) begin
-          errors = errors + 1;
-          if (errors <= MaxReport && rep_fd != 0)
-            $fwrite(rep_fd, "MISMATCH %0d %h %h %h %h %h %h %h\n", count, a_q, a_scale_q, b_q, b_scale_q,
-                    c_q, expected_q, d_o);
+        if (stream_check(d_o !== expected_q)) begin
+          $fwrite(rep_fd, "MISMATCH %0d %h %h %h %h %h %h %h\n", count, a_q, a_scale_q, b_q, b_scale_q,
+                  c_q, expected_q, d_o);
         end
       end
       // apply the next row
@@ -160,16 +137,7 @@ module mx_dot_tb #(
         valid_q <= 1'b0;
         eof = 1'b1;
       end
-      if (eof && !valid_q) begin
-        done_o <= 1'b1;
-        if (rep_fd != 0) begin
-          $fwrite(rep_fd, "SUMMARY count=%0d errors=%0d\n", count, errors);
-          $fclose(rep_fd);
-        end
-        $fclose(vec_fd);
-      end
-      count_o <= count;
-      errors_o <= errors;
+      stream_step_end(eof && !valid_q);
     end
   end
 

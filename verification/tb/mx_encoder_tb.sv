@@ -9,6 +9,7 @@
 // +REPORT=<file>; done_o rises when the file is exhausted and the pipeline has drained.
 // Without +VECTORS the DUT's reset, handshake and data inputs follow the py_* ports when
 // py_drive_i is high (Python-driven protocol tests).
+// Shared with the other testbenches: numsim_tb_stream.svh (file, header, counts, SUMMARY).
 `default_nettype none
 
 module mx_encoder_tb #(
@@ -60,10 +61,10 @@ module mx_encoder_tb #(
     .codes_o(codes_o)
   );
 
-  integer vec_fd, rep_fd, rc, ch, count, errors, row, cycles, stall, head, tail, fill;
-  logic stream_en, eof, have_row;
+  `include "numsim_tb_stream.svh"
+  integer row, cycles, stall, head, tail, fill;
+  logic have_row;
   logic [31:0] lfsr;
-  string vec_path, rep_path;
   logic [32*BlockSize-1:0]    x_t;
   logic [7:0]                 scale_t;
   logic [LaneW*BlockSize-1:0] codes_t, got_file;
@@ -74,38 +75,19 @@ module mx_encoder_tb #(
   integer                     fifo_row   [Depth];
 
   initial begin : p_open
-    done_o = 1'b0;
-    count = 0;
-    errors = 0;
     row = 0;
     cycles = 0;
     head = 0;
     tail = 0;
     fill = 0;
-    count_o = '0;
-    errors_o = '0;
-    eof = 1'b0;
     have_row = 1'b0;
     tb_rst_n = 1'b0;
     tb_valid = 1'b0;
     tb_ready = 1'b0;
     tb_x = '0;
     lfsr = 32'hace1_2468;
-    stream_en = 1'b0;
-    rep_fd = 0;
     if (!$value$plusargs("STALL=%d", stall)) stall = 32;
-    if ($value$plusargs("VECTORS=%s", vec_path)) begin
-      stream_en = 1'b1;
-      vec_fd = $fopen(vec_path, "r");
-      if (vec_fd == 0) $fatal(1, "cannot open %s", vec_path);
-      if ($value$plusargs("REPORT=%s", rep_path)) rep_fd = $fopen(rep_path, "w");
-      ch = $fgetc(vec_fd);
-      while (ch == "#") begin
-        while (ch != "\n" && ch != -1) ch = $fgetc(vec_fd);
-        ch = $fgetc(vec_fd);
-      end
-      rc = $ungetc(ch, vec_fd);
-    end
+    stream_open();
   end
 
   always @(posedge clk_i) begin : p_stream
@@ -115,19 +97,15 @@ module mx_encoder_tb #(
       if (tb_rst_n) begin
         // output handshake at this edge: compare with the oldest row in flight
         if (valid_o && tb_ready) begin
-          count = count + 1;
           for (int i = 0; i < BlockSize; i++) begin
             got_file[LaneW*i +: LaneW] = LaneW'(codes_o[CodeW*i +: CodeW]);
           end
-          if (fill == 0 || scale_o !== fifo_scale[head] || got_file !== fifo_codes[head]) begin
-            errors = errors + 1;
-            if (errors <= MaxReport && rep_fd != 0) begin
-              if (fill == 0)
-                $fwrite(rep_fd, "MISMATCH %0d x - - %h %h\n", count, scale_o, got_file);
-              else
-                $fwrite(rep_fd, "MISMATCH %0d %h %h %h %h %h\n", fifo_row[head], fifo_x[head],
-                        fifo_scale[head], fifo_codes[head], scale_o, got_file);
-            end
+          if (stream_check(fill == 0 || scale_o !== fifo_scale[head] || got_file !== fifo_codes[head])) begin
+            if (fill == 0)
+              $fwrite(rep_fd, "MISMATCH %0d x - - %h %h\n", count, scale_o, got_file);
+            else
+              $fwrite(rep_fd, "MISMATCH %0d %h %h %h %h %h\n", fifo_row[head], fifo_x[head],
+                      fifo_scale[head], fifo_codes[head], scale_o, got_file);
           end
           if (fill != 0) begin
             head = (head + 1) % Depth;
@@ -158,17 +136,8 @@ module mx_encoder_tb #(
         tb_valid <= have_row && (32'(lfsr[7:0]) >= stall);
         lfsr = {lfsr[30:0], lfsr[31] ^ lfsr[21] ^ lfsr[1] ^ lfsr[0]};
         tb_ready <= 32'(lfsr[7:0]) >= stall;
-        if (eof && !have_row && fill == 0 && !valid_o) begin
-          done_o <= 1'b1;
-          if (rep_fd != 0) begin
-            $fwrite(rep_fd, "SUMMARY count=%0d errors=%0d\n", count, errors);
-            $fclose(rep_fd);
-          end
-          $fclose(vec_fd);
-        end
       end
-      count_o <= count;
-      errors_o <= errors;
+      stream_step_end(tb_rst_n && eof && !have_row && fill == 0 && !valid_o);
     end
   end
 
