@@ -25,7 +25,8 @@ float32 arithmetic is exact and no flush-to-zero setting could matter: the fines
 Each result is then a multiple of the quantum no larger than ``max_elem * 2**s``, exact in float32,
 and equal to the general path's ``value(code) * 2**s`` (float64, stored as float32). Blocks with a NaN
 or an Inf become NaN as the general path makes them; other blocks outside those bounds (a block
-maximum below about ``2**-100`` or above ``2**100``) are marked for the general kernel.
+maximum below about ``2**-95`` or above about ``2**102``, by element format) are marked for the
+general kernel.
 """
 
 from __future__ import annotations
