@@ -98,8 +98,9 @@ def main() -> None:
         ref_vals, ref_scales = np_mx_quantize(x, fmt)
         blk = numsim.encode(x, name)
         assert np.array_equal(blk.scales.reshape(-1), ref_scales), f"{name}: numpy anchor scales differ"
-        assert np.array_equal(numsim.decode(blk), ref_vals), f"{name}: numpy anchor values differ"
-        assert np.array_equal(numsim.quantize(x, name).view(np.uint32), ref_vals.view(np.uint32)), \
+        decoded = numsim.decode(blk)
+        assert np.array_equal(decoded, ref_vals), f"{name}: numpy anchor values differ"
+        assert np.array_equal(numsim.quantize(x, name).view(np.uint32), decoded.view(np.uint32)), \
             f"{name}: quantize differs from decode(encode)"
         add(enc, "numsim", lambda name=name: numsim.encode(x, name))
         add(quant, "numsim", lambda name=name: numsim.quantize(x, name))
