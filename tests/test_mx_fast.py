@@ -252,7 +252,9 @@ def test_zero_nan_inf_and_subnormal_blocks(fmt: BlockFormat) -> None:
         zero_sign = np.signbit(got[:3])
         want_sign = np.signbit(x[:3]) if not isinstance(fmt.element, IntFormat) else np.zeros((3, bs), bool)
         np.testing.assert_array_equal(zero_sign, want_sign)  # -0 stays -0 where the element has one
-        check_kernel(x[~nan_rows], fmt, rule, "subnormal blocks")
+        bad = check_kernel(x[~nan_rows], fmt, rule, "subnormal blocks")
+        if fmt in MX:  # E8M0 scales: tiny maxima take the general path inside the same call
+            assert bad.any() and not bad.all()
 
 
 @pytest.mark.parametrize("fmt", FAST, ids=str)
@@ -283,7 +285,7 @@ _F32 = st.floats(width=32, allow_nan=True, allow_infinity=True, allow_subnormal=
 _BINADE = st.integers(-140, 120)
 
 
-@settings(max_examples=300, deadline=None, derandomize=True, database=None,
+@settings(max_examples=200, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(fmt=st.sampled_from(FAST), rule=st.sampled_from(RULES),
        x=hnp.arrays(np.float32, hnp.array_shapes(min_dims=1, max_dims=3, max_side=70), elements=_F32),

@@ -19,9 +19,10 @@ of two only moves the binade, so the kernel rounds ``x`` itself onto the element
   general encoder does); the sign comes back with ``copysign`` and an integer element, which has no
   negative zero, adds ``+0.0`` (``-0.0 + 0.0 = +0.0``; floats add ``-0.0``, which changes nothing).
 
-The kernel takes a block only where every number above is a normal float32 (or zero), so that the
-float32 arithmetic is exact and no flush-to-zero setting could matter: the finest quantum
-``2**(lo_exp + k_exp - 23 + s)`` at least ``2**-126``, ``max_elem * 2**s`` and ``2C`` below ``2**128``.
+The kernel takes a block only where every number it computes is a normal float32 (or zero): the
+finest quantum ``2**(lo_exp + k_exp - 23 + s)`` at least ``2**-126``, ``max_elem * 2**s`` and ``2C``
+below ``2**128``. Only an input element may be a float32 subnormal (an operand of the addition,
+which IEEE arithmetic takes as it is: Numba compiles without fast-math, so nothing flushes it).
 Each result is then a multiple of the quantum no larger than ``max_elem * 2**s``, exact in float32,
 and equal to the general path's ``value(code) * 2**s`` (float64, stored as float32). Blocks with a NaN
 or an Inf become NaN as the general path makes them; other blocks outside those bounds (a block
