@@ -27,6 +27,7 @@ from . import formats as _formats
 from ._inputs import as_source, float_values, parse_policies
 from ._kernels import block as _kb
 from ._kernels import codec as _k
+from ._kernels import mxfast as _mxf
 from ._kernels.lower import lower
 from ._tables import encode_table, float64_values, table_ok
 from .formats import BlockFormat, Specials
@@ -162,6 +163,61 @@ def _nvfp4_fast(fmt: BlockFormat) -> bool:
     E2M1 elements, UE4M3 scales, blocks of 16."""
     return (fmt.block_size == 16 and lower(fmt.element) == lower(_formats.fp4_e2m1)
             and lower(fmt.scale) == lower(_formats.ue4m3))
+
+
+# --- fused float32 fake quantization of power-of-two formats (numsim._kernels.mxfast) ------------
+
+@lru_cache
+def _mx_fast_params(fmt: BlockFormat) -> _mxf.MxFast | None:
+    """The fused kernel's parameters for ``fmt``, or None if it does not cover ``fmt``: it needs
+    power-of-two scales without microexponents and a signed float element with subnormals (not
+    fnuz) or a symmetric signed integer element, either exact in float32."""
+    elem = fmt.element
+    if not fmt.pow2_scale or fmt.sub_block_size or elem.decode_dtype != "float32":
+        return None
+    if isinstance(elem, _formats.IntFormat):
+        if not (elem.signed and elem.symmetric and elem.bits <= 24):
+            return None
+        lo_exp, k_exp, neg_zero = 23 - elem.frac_bits, 0, 0
+    elif (isinstance(elem, _formats.FloatFormat) and elem.signed and elem.subnormals
+          and elem.specials != Specials.fnuz and elem.man_bits <= 22):
+        lo_exp, k_exp, neg_zero = elem.emin, 23 - elem.man_bits, 1
+    else:
+        return None
+    top = np.float32(elem.max)
+    if float(top) != elem.max or not top >= np.float32(2.0**-126):
+        return None
+    return _mxf.MxFast(lo_exp, k_exp, int(top.view(np.uint32)), neg_zero)
+
+
+def quantize_pow2_fast(x: Any, fmt: BlockFormat, *, axis: int, rounding: Any, overflow: Any, scale_rule: Any,
+                       nan: Any, seed: Any, random_bits: Any, sr_bits: int, tensor_amax: Any) -> np.ndarray | None:
+    """Fake quantization of float32 ``x`` into ``fmt`` in one fused pass (arguments as
+    :func:`encode_block`), or None where the fused kernel does not apply: other input dtypes,
+    roundings other than nearest-even, overflow other than saturate, formats
+    :func:`_mx_fast_params` refuses, or arguments the general path must reject. Blocks the kernel
+    leaves (at the edges of the float32 range) go through :func:`encode_block`, bit for bit the same
+    as the general path.
+    """
+    source = as_source(x)
+    shape = source.bits.shape
+    fp = _mx_fast_params(fmt)
+    if fp is None or source.dtype != "float32" or not shape or tensor_amax is not None:
+        return None
+    pol = parse_policies(rounding, overflow, nan, seed, random_bits, sr_bits, shape)
+    if pol.mode != RoundMode.nearest_even or pol.overflow != Overflow.saturate:
+        return None
+    rule = ScaleRule.parse(scale_rule, "scale_rule")
+    ax = _check_axis(axis, len(shape))
+    xb = _blocked(source.bits, ax, fmt.block_size).view(np.float32)
+    vout = np.empty(xb.shape, np.float32)
+    bad = np.empty(xb.shape[0], np.uint8)
+    if _mxf.quantize_pow2_f32(xb, _pow2_params(fmt), fp, int(rule), vout, bad):
+        rows = np.flatnonzero(bad)
+        vout[rows] = encode_block(xb[rows], fmt, axis=1, rounding=pol.mode, overflow=pol.overflow, scale_rule=rule,
+                                  nan=pol.nan, seed=None, random_bits=None, sr_bits=sr_bits, tensor_amax=None,
+                                  values_out=np.float32)[1]
+    return _unblocked(vout, shape, ax)
 
 
 def nvfp4_tensor_scale(amax: float, fmt: Any = "nvfp4") -> float:

@@ -149,6 +149,15 @@ def quantize(x: Any, format: Any, *, axis: int = -1, rounding: Any = None, overf
         fast = _quantize_fast(source, fmt, profile, rounding, overflow, nan, seed, random_bits, sr_bits)
         if fast is not None:
             return to_output(fast, source.torch)
+    elif source.dtype == "float32" and fmt.pow2_scale:  # fused float32 pass (numsim.block.quantize_pow2_fast)
+        from .block import quantize_pow2_fast
+
+        r, o, n, prof = _resolve(profile, rounding, overflow, nan)
+        fast = quantize_pow2_fast(x, fmt, axis=axis, rounding=r, overflow=o, nan=n, seed=seed,
+                                  random_bits=random_bits, sr_bits=sr_bits, tensor_amax=tensor_amax,
+                                  scale_rule=prof.scale_rule if scale_rule is None else scale_rule)
+        if fast is not None:
+            return to_output(fast, source.torch)
     values_out = source.dtype if source.dtype in ("float32", "float64") else None
     encoded = _encode(x, fmt, axis, rounding, overflow, scale_rule, nan, seed, random_bits, sr_bits, tensor_amax,
                       profile, values_out if isinstance(fmt, BlockFormat) else None)
