@@ -129,7 +129,7 @@ def test_gptq_with_scaled_identity_hessian_is_rtn(fmt: Any, policy: str) -> None
 @pytest.mark.parametrize("fmt", ["mxfp4_e2m1", "mx6", "int4", "nvfp4"])
 @pytest.mark.parametrize("policy", ["static", "lazy", "dynamic"])
 def test_gptq_columns_end_on_the_grid(fmt: str, policy: str) -> None:
-    W, X, Xq = _problem(2, d_in=40)
+    W, _, Xq = _problem(2, d_in=40)
     q = weight_quantizer(fmt).for_tensor(W)
     Q, work = M._gptq(W, Xq.T @ Xq, q, 0.01, True, 16, policy)
     if policy != "dynamic":

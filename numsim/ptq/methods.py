@@ -38,12 +38,14 @@ from __future__ import annotations
 
 import difflib
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from .quantizers import ScaleState, WeightQuantizer, serial_kernels
+
 
 def _serial(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Run ``fn`` under :func:`~numsim.ptq.quantizers.serial_kernels`."""
@@ -152,15 +154,16 @@ def _check_int(value: Any, name: str, lo: int, hi: int | None = None) -> int:
 
 
 def _check_float(value: Any, name: str, lo: float = 0.0, hi: float = np.inf) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) or not (
-            lo <= value <= hi):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{name}={value!r}: expected a number in [{lo}, {hi}]")
+    if not lo <= value <= hi:
         raise ValueError(f"{name}={value!r}: expected a number in [{lo}, {hi}]")
     return float(value)
 
 
 def _check_bool(value: Any, name: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name}={value!r}: expected True or False")
+        raise TypeError(f"{name}={value!r}: expected True or False")
     return bool(value)
 
 
@@ -230,6 +233,21 @@ def _inverse_cholesky_upper(H: np.ndarray) -> np.ndarray:
     return np.linalg.cholesky(Hinv).T
 
 
+def _gptq_current(g: slice, *, inv: np.ndarray, Qp: np.ndarray, W1: np.ndarray, Wp: np.ndarray,
+                  err: np.ndarray, U: np.ndarray, i1: int, i: int, i2: int) -> np.ndarray:
+    """Current values of the original columns ``g`` while GPTQ is at column ``i1 + i`` of the batch
+    ``[i1, i2)``: rounded values of processed columns, the batch's working copy, and for later
+    columns the stored values minus the batch's pending update."""
+    c = i1 + i
+    pos = inv[g]
+    out = Qp[:, pos].copy()
+    inb = (pos >= c) & (pos < i2)
+    out[:, inb] = W1[:, pos[inb] - i1]
+    later = pos >= i2
+    out[:, later] = Wp[:, pos[later]] - err[:, :i] @ U[i1:c, pos[later]]
+    return out
+
+
 @_serial
 def _gptq(W: np.ndarray, H: np.ndarray, q: WeightQuantizer, damp: float, act_order: bool,
           block_size: int, scale_policy: str, bound: Any = None) -> tuple[np.ndarray, np.ndarray]:
@@ -257,15 +275,8 @@ def _gptq(W: np.ndarray, H: np.ndarray, q: WeightQuantizer, damp: float, act_ord
         for i in range(i2 - i1):
             c = i1 + i
 
-            def current(g: slice) -> np.ndarray:
-                pos = inv[g]
-                out = Qp[:, pos].copy()
-                inb = (pos >= c) & (pos < i2)
-                out[:, inb] = W1[:, pos[inb] - i1]
-                later = pos >= i2
-                out[:, later] = Wp[:, pos[later]] - err[:, :i] @ U[i1:c, pos[later]]
-                return out
-
+            current = functools.partial(_gptq_current, inv=inv, Qp=Qp, W1=W1, Wp=Wp, err=err, U=U, i1=i1,
+                                        i=i, i2=i2)
             state, j = scales.get(perm[c], current)
             w = W1[:, i] if bound is None else bound.project(perm[c], W1[:, i], state, j)
             qv = q.round(w, state, j)
@@ -315,7 +326,6 @@ def _greedy(W: np.ndarray, H: np.ndarray, G: np.ndarray, q: WeightQuantizer, pol
             bound: Any = None) -> np.ndarray:
     """GPFQ steps over the columns in natural order, group scales under ``policy``
     (``"provisional"``: fitted on the block's unrounded targets before its first column)."""
-    d_in = W.shape[1]
     P = W @ np.tril(G).T  # P[:, t] = sum_{j<=t} G[t, j] W[:, j]
     hd = np.diag(H)
     Q = np.zeros_like(W)
