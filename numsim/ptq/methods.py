@@ -326,38 +326,40 @@ def _greedy(W: np.ndarray, H: np.ndarray, G: np.ndarray, q: WeightQuantizer, pol
             bound: Any = None) -> np.ndarray:
     """GPFQ steps over the columns in natural order, group scales under ``policy``
     (``"provisional"``: fitted on the block's unrounded targets before its first column)."""
-    P = W @ np.tril(G).T  # P[:, t] = sum_{j<=t} G[t, j] W[:, j]
+    # Columns are kept as rows (QT[t] = Q[:, t]) so that every inner product reads contiguous memory.
+    PT = np.tril(G) @ W.T  # PT[t] = sum_{j<=t} G[t, j] W[:, j]
+    WT = np.ascontiguousarray(W.T)
     hd = np.diag(H)
-    Q = np.zeros_like(W)
+    QT = np.zeros_like(WT)
     scales = _Scales(q, W, "static" if policy == "static" else "lazy" if policy == "provisional" else policy)
 
-    def target(t: int, V: np.ndarray | None = None, b0: int = 0) -> np.ndarray:
+    def target(t: int, VT: np.ndarray | None = None, b0: int = 0) -> np.ndarray:
         if hd[t] <= 0:
-            return W[:, t].copy()  # the feature never reaches the quantized path
-        r = P[:, t] - Q[:, :t] @ H[t, :t]
-        if V is not None:
-            r -= V[:, : t - b0] @ H[t, b0:t]
+            return WT[t].copy()  # the feature never reaches the quantized path
+        r = PT[t] - H[t, :t] @ QT[:t]
+        if VT is not None:
+            r -= H[t, b0:t] @ VT[: t - b0]
         return r / hd[t]
 
     for k, g in enumerate(scales.groups):
         if policy == "provisional":
-            V = np.zeros((W.shape[0], g.stop - g.start))
+            VT = np.zeros((g.stop - g.start, W.shape[0]))
             for t in range(g.start, g.stop):
-                V[:, t - g.start] = target(t, V, g.start)
-            scales.states[k] = q.fit(V)
+                VT[t - g.start] = target(t, VT, g.start)
+            scales.states[k] = q.fit(VT.T)
         for t in range(g.start, g.stop):
             arg = target(t)
 
             def current(gs: slice, t: int = t, arg: np.ndarray = arg) -> np.ndarray:
-                vals = np.concatenate([Q[:, gs.start:t], arg[:, None], W[:, t + 1:gs.stop]], axis=1)
-                return vals
+                return np.concatenate([QT[gs.start:t], arg[None, :], WT[t + 1:gs.stop]]).T
 
             state, j = scales.get(t, current)
             if bound is not None:
                 arg = bound.project(t, arg, state, j)
-            Q[:, t] = q.round(arg, state, j)
+            QT[t] = q.round(arg, state, j)
             if bound is not None:
-                bound.record(t, Q[:, t])
+                bound.record(t, QT[t])
+    Q = np.ascontiguousarray(QT.T)
     return q.quantize(Q) if policy == "dynamic" else Q
 
 
