@@ -142,37 +142,50 @@ def test_gptq_columns_end_on_the_grid(fmt: str, policy: str) -> None:
         np.testing.assert_array_equal(np.asarray(numsim.decode(codes, "int4"), np.float64) * scales, Q)
 
 
-def _scale_policy_problem(crossing: bool) -> tuple[np.ndarray, LayerStats]:
-    """Two MXINT8 blocks; block 1's amax is 1.5 * 2**0 (far from a power of two) or 0.999 (just
-    below 1, so the updates from block 0 and from its own columns carry it across)."""
+def _scale_policy_problem(case: str) -> tuple[np.ndarray, LayerStats]:
+    """Two MXINT8 blocks (scale 2**(floor(log2 amax))) on correlated inputs.
+
+    ``"far"``: every block amax is 1.5, far from a power of two, other weights below 0.5.
+    ``"before"``: block 1 holds +-0.999 (scale 2**-1) and block 0's rounding errors push it past 1
+    before its first column is reached. ``"inside"``: block 0 is zero (no error reaches block 1),
+    so block 1 starts below 1 and its own rounding errors push later columns past 1.
+    """
     rng = np.random.default_rng(5)
     X = rng.standard_normal((400, 64)) + rng.standard_normal((400, 1))
     W = rng.uniform(-0.5, 0.5, (4, 64))
     W[:, 0] = W[:, 32] = 1.5
-    if crossing:
+    if case != "far":
         W[:, 32:] = np.where(W[:, 32:] >= 0, 0.999, -0.999)
-        W[:, 0] = 1.5 + 1 / 128 * 0.5  # a tie in block 0: its error feeds block 1
+    if case == "before":
+        W[:, 0] = 1.5 + 1 / 256  # a tie in block 0: its error feeds block 1
+    if case == "inside":
+        W[:, :32] = 0.0
     return W, LayerStats(X.T @ X, None, 400)
 
 
-def test_gptq_scale_policies_agree_without_power_of_two_crossing() -> None:
-    W, st = _scale_policy_problem(False)
+def _policies(case: str) -> dict[str, np.ndarray]:
+    W, st = _scale_policy_problem(case)
     q = weight_quantizer("mxint8")
-    got = [run_method("gptq", W, st, q, scale_policy=p) for p in ("static", "lazy", "dynamic")]
-    np.testing.assert_array_equal(got[0], got[1])
-    np.testing.assert_array_equal(got[0], got[2])
+    return {p: run_method("gptq", W, st, q, scale_policy=p) for p in ("static", "lazy", "dynamic")}
+
+
+def test_gptq_scale_policies_agree_without_power_of_two_crossing() -> None:
+    got = _policies("far")
+    np.testing.assert_array_equal(got["static"], got["lazy"])
+    np.testing.assert_array_equal(got["static"], got["dynamic"])
 
 
 def test_gptq_scale_policies_differ_when_an_amax_crosses_a_power_of_two() -> None:
-    W, st = _scale_policy_problem(True)
-    q = weight_quantizer("mxint8")
-    got = {p: run_method("gptq", W, st, q, scale_policy=p) for p in ("static", "lazy", "dynamic")}
-    # the crossing is real: block 1's scale from the original weights is 2**-1 (amax 0.999) ...
-    assert q.fit(W[:, 32:]).step[0, 0] == 0.5
-    # ... static keeps it, so its values saturate at 127/64 * 2**-1 < 1; the others re-fit
-    assert np.max(np.abs(got["static"][:, 32:])) <= 127 / 128
-    assert np.max(np.abs(got["lazy"][:, 32:])) > 1.0 or np.max(np.abs(got["dynamic"][:, 32:])) > 1.0
-    assert not np.array_equal(got["static"], got["lazy"]) or not np.array_equal(got["static"], got["dynamic"])
+    # block 1's scale from the original weights is 2**-1: its largest value is 127/64 * 2**-1
+    W, _ = _scale_policy_problem("before")
+    assert weight_quantizer("mxint8").fit(W[:, 32:]).step[0, 0] == 0.5
+    top = {p: float(np.max(np.abs(v[:, 32:]))) for p, v in _policies("before").items()}
+    assert top == {"static": 127 / 128, "lazy": top["lazy"], "dynamic": top["dynamic"]}
+    assert top["lazy"] > 1.0 and top["dynamic"] > 1.0  # re-fitted at (or after) the group start
+    got = _policies("inside")  # crossing after the group start: only dynamic re-fits
+    np.testing.assert_array_equal(got["static"], got["lazy"])
+    assert np.max(np.abs(got["lazy"][:, 32:])) == 127 / 128
+    assert np.max(np.abs(got["dynamic"][:, 32:])) >= 1.0
 
 
 # ---------------------------------------------------------------------------------------------

@@ -443,8 +443,12 @@ def l1_threshold(a: np.ndarray, radius: float) -> np.ndarray:
 
 class _AccumulatorBound:
     """AXE's per-row, per-tile running bounds (axe.py ``upper_lim`` / ``lower_lim``) and l1 soft
-    threshold. Bounds are taken as ``floor(u)`` / ``ceil(l)`` integer steps and then toward zero
-    onto the element grid, so no rounding can leave them."""
+    threshold (radius ``(2**P - 2) / (x_max - x_min)`` on the tile's centred integer weights).
+
+    The bounds are taken as ``floor(u)`` / ``ceil(l)`` integer steps and then toward zero onto the
+    element grid, so the round to nearest that follows cannot leave them. Brevitas subtracts 1/2
+    from ``u`` (adds it to ``l``) and relies on round to nearest instead; where the element grid
+    skips integers (float elements) that could exceed the bound, this cannot."""
 
     def __init__(self, W: np.ndarray, q: WeightQuantizer, states: list[ScaleState], groups: list[slice],
                  bits: int, tile: int, xmin: int, xmax: int) -> None:
