@@ -244,18 +244,21 @@ def _overflows(Qint: np.ndarray, bits: int, tile: int) -> int:
 
 
 @pytest.mark.parametrize("base", ["gptq", "gpfq"])
-@pytest.mark.parametrize("tile", [None, 16])
-def test_axe_keeps_every_tile_inside_the_accumulator(base: str, tile: int | None) -> None:
+@pytest.mark.parametrize("fmt,tile,wbits", [("int4", None, 4), ("int4", 16, 4), ("mxint8", None, 8)])
+def test_axe_keeps_every_tile_inside_the_accumulator(base: str, fmt: str, tile: int | None,
+                                                     wbits: int) -> None:
     W, X, Xq = _problem(6, d_out=6, d_in=64, n=300)
     st = _stats(X, Xq)
-    q = weight_quantizer("int4")
-    T = tile or 64
-    P = _datatype_bound(T, 8, 4, True) - 4
-    assert P < 18
+    q = weight_quantizer(fmt)
+    T = tile or (64 if fmt == "int4" else 32)  # MXINT8: one accumulator per block
+    P = _datatype_bound(T, 8, wbits, True) - 4
     Q = run_method("axe", W, st, q, base=base, accumulator_bits=P, tile=tile)
-    step = q.integer_scale(q.fit(W))[:, None]  # scales fixed from the original weights
+    # scales fixed from the original weights: integer step per row and group
+    step = np.concatenate([np.repeat(q.integer_scale(q.fit(W[:, g]))[:, None], g.stop - g.start, axis=1)
+                           for g in q.groups(64)], axis=1)
     Qint = Q / step
     np.testing.assert_array_equal(Qint, np.rint(Qint))
+    assert np.max(np.abs(Qint)) <= 127  # int8 operands of the integer unit
     A = 2 ** (P - 1) - 1
     hi, lo = R.axe_sums(Qint, T, -128, 127)
     assert all(v <= A for v in hi.ravel()) and all(v >= -A for v in lo.ravel())
