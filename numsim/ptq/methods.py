@@ -233,18 +233,27 @@ def _inverse_cholesky_upper(H: np.ndarray) -> np.ndarray:
     return np.linalg.cholesky(Hinv).T
 
 
-def _gptq_current(g: slice, *, inv: np.ndarray, Qp: np.ndarray, W1: np.ndarray, Wp: np.ndarray,
-                  err: np.ndarray, U: np.ndarray, i1: int, i: int, i2: int) -> np.ndarray:
+def _gptq_current(g: slice, *, inv: np.ndarray | None, Qp: np.ndarray, W1: np.ndarray, Wp: np.ndarray,
+                  pending: np.ndarray | None, err: np.ndarray, U: np.ndarray, i1: int, i: int,
+                  i2: int) -> np.ndarray:
     """Current values of the original columns ``g`` while GPTQ is at column ``i1 + i`` of the batch
     ``[i1, i2)``: rounded values of processed columns, the batch's working copy, and for later
-    columns the stored values minus the batch's pending update."""
+    columns the stored values minus the batch's pending update (kept up to date in ``pending``
+    by the dynamic policy, else computed here)."""
     c = i1 + i
+    if inv is None:  # natural order: contiguous column ranges
+        a, b, e = min(max(g.start, c), g.stop), min(max(g.start, i2), g.stop), g.stop
+        tail = Wp[:, b:e] - (pending[:, b:e] if pending is not None else err[:, :i] @ U[i1:c, b:e])
+        return np.concatenate([Qp[:, g.start:a], W1[:, a - i1:b - i1], tail], axis=1)
     pos = inv[g]
     out = Qp[:, pos].copy()
     inb = (pos >= c) & (pos < i2)
     out[:, inb] = W1[:, pos[inb] - i1]
     later = pos >= i2
-    out[:, later] = Wp[:, pos[later]] - err[:, :i] @ U[i1:c, pos[later]]
+    if pending is not None:
+        out[:, later] = Wp[:, pos[later]] - pending[:, pos[later]]
+    else:
+        out[:, later] = Wp[:, pos[later]] - err[:, :i] @ U[i1:c, pos[later]]
     return out
 
 
@@ -268,15 +277,18 @@ def _gptq(W: np.ndarray, H: np.ndarray, q: WeightQuantizer, damp: float, act_ord
     scales = _Scales(q, W, scale_policy)
     Wp = W[:, perm]
     Qp = np.zeros_like(Wp)
+    # the dynamic policy reads columns beyond the batch every step when a group reaches past it
+    dynamic = scale_policy == "dynamic" and (act_order or any(
+        g.start // block_size != (g.stop - 1) // block_size for g in scales.groups))
     for i1 in range(0, d_in, block_size):
         i2 = min(i1 + block_size, d_in)
         W1 = Wp[:, i1:i2].copy()
         err = np.zeros((d_out, i2 - i1))
+        pending = np.zeros_like(Wp) if dynamic else None
         for i in range(i2 - i1):
             c = i1 + i
-
-            current = functools.partial(_gptq_current, inv=inv, Qp=Qp, W1=W1, Wp=Wp, err=err, U=U, i1=i1,
-                                        i=i, i2=i2)
+            current = functools.partial(_gptq_current, inv=inv if act_order else None, Qp=Qp, W1=W1, Wp=Wp, pending=pending,
+                                        err=err, U=U, i1=i1, i=i, i2=i2)
             state, j = scales.get(perm[c], current)
             w = W1[:, i] if bound is None else bound.project(perm[c], W1[:, i], state, j)
             qv = q.round(w, state, j)
@@ -286,6 +298,8 @@ def _gptq(W: np.ndarray, H: np.ndarray, q: WeightQuantizer, damp: float, act_ord
             W1[:, i:] -= np.outer(err[:, i], U[c, c:i2])
             W1[:, i] = qv
             Qp[:, c] = qv
+            if pending is not None:  # the dynamic policy reads later columns every step
+                pending[:, i2:] += np.outer(err[:, i], U[c, i2:])
         Wp[:, i1:i2] = W1
         Wp[:, i2:] -= err @ U[i1:i2, i2:]
     Q, work = Qp[:, inv], Wp[:, inv]
