@@ -125,7 +125,8 @@ class WeightQuantizer:
         """
         Wg = _check_matrix(Wg, "Wg")
         if self.is_block:
-            return self._fit_block(Wg)
+            with serial_kernels():
+                return self._fit_block(Wg)
         amax = np.max(np.abs(Wg), axis=1) if self.granularity != "tensor" else np.full(
             Wg.shape[0], np.max(np.abs(Wg)))
         s = _element_scale(amax, self.element, self.scale)
@@ -167,6 +168,11 @@ class WeightQuantizer:
         step = state.step[:, cols]
         if not np.all(np.isfinite(V)):
             raise ValueError("V: NaN or Inf values cannot be rounded onto a weight format")
+        with serial_kernels():
+            return self._round_on(V, state, step)
+
+    def _round_on(self, V: np.ndarray, state: ScaleState, step: np.ndarray) -> np.ndarray:
+        """The body of :meth:`round_group` (``step``: the state's columns)."""
         if state.block_scale is None:
             return np.asarray(numsim.quantize(V / step, self.element), np.float64) * step
         # NVFP4 (numsim's NVIDIA reference quantizer): element = E2M1(float32(v / sdec)),
@@ -222,8 +228,13 @@ class WeightQuantizer:
                 (use :meth:`for_tensor` with the original weights).
         """
         Q = _check_matrix(Q, "Q")
-        if self.is_block:
-            return self._export_block(Q)
+        with serial_kernels():  # the searches below make many small codec calls
+            if self.is_block:
+                return self._export_block(Q)
+            return self._export_element(Q)
+
+    def _export_element(self, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`export` for element formats."""
         codes = np.empty(Q.shape, self.element.code_dtype)
         groups = self.groups(Q.shape[1])
         scales = np.empty((Q.shape[0], len(groups)))
