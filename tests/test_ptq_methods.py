@@ -1,0 +1,346 @@
+"""PTQ methods on small seeded problems, against independent facts.
+
+Expected values come from the slow twins in :mod:`numsim.reference.ptq` (GPFQ's residual form,
+GPTQ by explicit OBQ elimination, plain-loop accumulator sums), from closed forms (round to
+nearest when the Gram matrix is diagonal; QEP's least-squares target and its Pythagoras identity
+from numpy's lstsq), and from the bit-accurate integer accumulator of ``numsim.datapath``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+
+import numsim
+from numsim import formats as F
+from numsim.block import decode_block
+from numsim.ptq import LayerStats, run_method, weight_quantizer
+from numsim.ptq import methods as M
+from numsim.reference import ptq as R
+
+BLOCKS = [F.get(n) for n in F.names("block")]
+
+
+def _problem(seed: int, d_out: int = 5, d_in: int = 48, n: int = 200, noise: float = 0.1,
+             corr: float = 0.5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(W, X, X~)``: correlated inputs and a perturbed quantized-path copy."""
+    rng = np.random.default_rng(seed)
+    base = rng.standard_normal((n, d_in))
+    X = base + corr * rng.standard_normal((n, 1))
+    Xq = X + noise * rng.standard_normal((n, d_in))
+    W = rng.standard_normal((d_out, d_in))
+    return W, X, Xq
+
+
+def _stats(X: np.ndarray, Xq: np.ndarray) -> LayerStats:
+    return LayerStats(Xq.T @ Xq, Xq.T @ X, X.shape[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# GPFQ / ED
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("fmt", ["int4", "mxfp4_e2m1", "mx6"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_gpfq_gram_form_equals_residual_form(fmt: str, seed: int) -> None:
+    W, X, Xq = _problem(seed)
+    q = weight_quantizer(fmt)
+    groups = q.groups(W.shape[1])
+    states = [q.fit(W[:, g]) for g in groups]
+    expected = R.gpfq_residual(W, X, Xq, q, states, groups)
+    np.testing.assert_array_equal(run_method("gpfq", W, _stats(X, Xq), q), expected)
+    # ED with scales from the original block is GPFQ by construction of the reconstruction
+    np.testing.assert_array_equal(run_method("ed", W, _stats(X, Xq), q, scale_policy="static"), expected)
+
+
+def _diagonal_problem(seed: int, d_out: int = 6, d_in: int = 64) -> tuple[np.ndarray, LayerStats]:
+    """Orthogonal input columns with power-of-two norms: H = G exactly diagonal."""
+    rng = np.random.default_rng(seed)
+    X = np.diag(np.exp2(rng.integers(-2, 3, d_in)).astype(np.float64))
+    W = rng.standard_normal((d_out, d_in)) * np.exp2(rng.integers(-3, 3, (d_out, d_in)))
+    return W, _stats(X, X)
+
+
+@pytest.mark.parametrize("fmt", ["int4", "int8", "mxfp4_e2m1", "mxint8", "nvfp4", "mx4", "b4int3"])
+@pytest.mark.parametrize("policy", ["provisional", "static", "dynamic"])
+def test_ed_with_orthogonal_columns_and_no_mismatch_is_rtn(fmt: str, policy: str) -> None:
+    W, st = _diagonal_problem(0)
+    q = weight_quantizer(fmt)
+    np.testing.assert_array_equal(run_method("ed", W, st, q, scale_policy=policy), run_method("rtn", W, None, q))
+
+
+@pytest.mark.parametrize("fmt", ["int4", "mxfp4_e2m1", "mx4"])
+@pytest.mark.parametrize("policy", ["provisional", "static", "dynamic"])
+def test_ed_lowers_the_mismatched_error_against_rtn(fmt: str, policy: str) -> None:
+    ratios = []
+    for seed in range(6):
+        W, X, Xq = _problem(seed, d_out=8, d_in=64, n=256, noise=0.2)
+        q = weight_quantizer(fmt)
+        err = {m: np.linalg.norm(X @ W.T - Xq @ run_method(m, W, _stats(X, Xq), q, **o).T)
+               for m, o in [("rtn", {}), ("ed", {"scale_policy": policy})]}
+        ratios.append(err["ed"] / err["rtn"])
+    assert np.mean(ratios) < 0.95 and max(ratios) < 1.0, ratios
+
+
+def test_ed_data_free_carries_the_error_along_the_row() -> None:
+    W, _, _ = _problem(3, d_in=64)
+    q = weight_quantizer("int4", scale="pow2")  # one scale per row: the carry never meets a new scale
+    Q = run_method("ed", W, None, q, data_free=True, scale_policy="static")
+    step = q.fit(W).step[:, 0]
+    # every prefix sum of Q stays within half a step of W's (Floyd-Steinberg with one neighbour)
+    drift = np.abs(np.cumsum(W - Q, axis=1))
+    assert np.all(drift <= step[:, None] / 2 + 1e-12)
+    assert not np.array_equal(Q, q.quantize(W))
+
+
+# ---------------------------------------------------------------------------------------------
+# GPTQ
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("fmt", ["int4", "mxint8", "mxfp4_e2m1"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_gptq_equals_explicit_obq_elimination(fmt: str, seed: int) -> None:
+    W, X, Xq = _problem(seed)
+    q = weight_quantizer(fmt)
+    groups = q.groups(W.shape[1])
+    states = [q.fit(W[:, g]) for g in groups]
+    H = Xq.T @ Xq
+    expected = R.obq_gptq(W, H, q, states, groups, damp=0.01)
+    for bs in (128, 7):  # lazy batches of any size give the same result
+        got = run_method("gptq", W, _stats(X, Xq), q, scale_policy="static", block_size=bs)
+        np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("fmt", [*BLOCKS, "int4", "fp8_e4m3"], ids=str)
+@pytest.mark.parametrize("policy", ["static", "lazy", "dynamic"])
+def test_gptq_with_scaled_identity_hessian_is_rtn(fmt: Any, policy: str) -> None:
+    rng = np.random.default_rng(1)
+    W = rng.standard_normal((6, 70)) * np.exp2(rng.integers(-3, 3, (6, 70)))
+    st = LayerStats(3.0 * np.eye(70), None, 10)
+    q = weight_quantizer(fmt)
+    expected = run_method("rtn", W, None, q)
+    np.testing.assert_array_equal(run_method("gptq", W, st, q, scale_policy=policy), expected)
+    if policy == "static":
+        np.testing.assert_array_equal(run_method("gptq", W, st, q, scale_policy=policy, act_order=True),
+                                      expected)
+
+
+@pytest.mark.parametrize("fmt", ["mxfp4_e2m1", "mx6", "int4", "nvfp4"])
+@pytest.mark.parametrize("policy", ["static", "lazy", "dynamic"])
+def test_gptq_columns_end_on_the_grid(fmt: str, policy: str) -> None:
+    W, _, Xq = _problem(2, d_in=40)
+    q = weight_quantizer(fmt).for_tensor(W)
+    Q, work = M._gptq(W, Xq.T @ Xq, q, 0.01, True, 16, policy)
+    if policy != "dynamic":
+        np.testing.assert_array_equal(work, Q)  # each processed working column holds its value
+    exported = q.export(Q)
+    if q.is_block:
+        np.testing.assert_array_equal(decode_block(exported, np.float64), Q)
+    else:
+        codes, scales = exported
+        np.testing.assert_array_equal(np.asarray(numsim.decode(codes, "int4"), np.float64) * scales, Q)
+
+
+def _scale_policy_problem(case: str) -> tuple[np.ndarray, LayerStats]:
+    """Two MXINT8 blocks (scale 2**(floor(log2 amax))) on correlated inputs.
+
+    ``"far"``: every block amax is 1.5, far from a power of two, other weights below 0.5.
+    ``"before"``: block 1 holds +-0.999 (scale 2**-1) and block 0's rounding errors push it past 1
+    before its first column is reached. ``"inside"``: block 0 is zero (no error reaches block 1),
+    so block 1 starts below 1 and its own rounding errors push later columns past 1.
+    """
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((400, 64)) + rng.standard_normal((400, 1))
+    W = rng.uniform(-0.5, 0.5, (4, 64))
+    W[:, 0] = W[:, 32] = 1.5
+    if case != "far":
+        W[:, 32:] = np.where(W[:, 32:] >= 0, 0.999, -0.999)
+    if case == "before":
+        W[:, 0] = 1.5 + 1 / 256  # a tie in block 0: its error feeds block 1
+    if case == "inside":
+        W[:, :32] = 0.0
+    return W, LayerStats(X.T @ X, None, 400)
+
+
+def _policies(case: str) -> dict[str, np.ndarray]:
+    W, st = _scale_policy_problem(case)
+    q = weight_quantizer("mxint8")
+    return {p: run_method("gptq", W, st, q, scale_policy=p) for p in ("static", "lazy", "dynamic")}
+
+
+def test_gptq_scale_policies_agree_without_power_of_two_crossing() -> None:
+    got = _policies("far")
+    np.testing.assert_array_equal(got["static"], got["lazy"])
+    np.testing.assert_array_equal(got["static"], got["dynamic"])
+
+
+def test_gptq_scale_policies_differ_when_an_amax_crosses_a_power_of_two() -> None:
+    # block 1's scale from the original weights is 2**-1: its largest value is 127/64 * 2**-1
+    W, _ = _scale_policy_problem("before")
+    assert weight_quantizer("mxint8").fit(W[:, 32:]).step[0, 0] == 0.5
+    top = {p: float(np.max(np.abs(v[:, 32:]))) for p, v in _policies("before").items()}
+    assert top == {"static": 127 / 128, "lazy": top["lazy"], "dynamic": top["dynamic"]}
+    assert top["lazy"] > 1.0 and top["dynamic"] > 1.0  # re-fitted at (or after) the group start
+    got = _policies("inside")  # crossing after the group start: only dynamic re-fits
+    np.testing.assert_array_equal(got["static"], got["lazy"])
+    assert np.max(np.abs(got["lazy"][:, 32:])) == 127 / 128
+    assert np.max(np.abs(got["dynamic"][:, 32:])) >= 1.0
+
+
+# ---------------------------------------------------------------------------------------------
+# QEP
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("base,opts", [("gptq", {}), ("gptq", {"act_order": True}), ("rtn", {})])
+def test_qep_alpha_zero_and_matched_inputs_are_the_base(base: str, opts: dict[str, Any]) -> None:
+    W, X, Xq = _problem(4)
+    q = weight_quantizer("mxfp4_e2m1")
+    st = _stats(X, Xq)
+    expected = run_method(base, W, st, q, **opts)
+    np.testing.assert_array_equal(run_method("qep", W, st, q, base=base, alpha=0.0, **opts), expected)
+    matched = _stats(Xq, Xq)  # G = H: no propagated error
+    base_m = run_method(base, W, matched, q, **opts)
+    np.testing.assert_array_equal(run_method("qep", W, matched, q, base=base, alpha=1.0, **opts), base_m)
+
+
+def test_qep_target_is_least_squares_and_pythagoras_holds() -> None:
+    W, X, Xq = _problem(5, n=300)
+    st = _stats(X, Xq)
+    target = M.qep_target(W, st, alpha=1.0, damp=0.0)
+    lstsq = np.linalg.lstsq(Xq, X @ W.T, rcond=None)[0].T  # argmin ||X W^T - X~ V^T||
+    np.testing.assert_allclose(target, lstsq, rtol=1e-9, atol=1e-10)
+    Q = run_method("qep", W, st, weight_quantizer("int4"), alpha=1.0, damp=0.0)
+    lhs = np.linalg.norm(X @ W.T - Xq @ Q.T) ** 2
+    rhs = np.linalg.norm(X @ W.T - Xq @ target.T) ** 2 + np.linalg.norm(Xq @ (target - Q).T) ** 2
+    assert math.isclose(lhs, rhs, rel_tol=1e-9)
+
+
+# ---------------------------------------------------------------------------------------------
+# AXE
+# ---------------------------------------------------------------------------------------------
+def _datatype_bound(K: int, in_bits: int, w_bits: int, signed: bool) -> int:
+    """A2Q's P* = ceil(alpha + log2(1 + 2**-alpha) + 1), alpha = log2 K + N + M - 1 - [signed]."""
+    alpha = math.log2(K) + in_bits + w_bits - 1 - int(signed)
+    return math.ceil(alpha + math.log2(1 + 2.0**-alpha) + 1)
+
+
+def _adversarial(Qint: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Per row: x_max where q > 0 and x_min where q < 0, and the reverse (rows of the input)."""
+    up = np.where(Qint > 0, hi, np.where(Qint < 0, lo, 0))
+    down = np.where(Qint > 0, lo, np.where(Qint < 0, hi, 0))
+    return np.concatenate([up, down]).astype(np.float32)
+
+
+def _overflows(Qint: np.ndarray, bits: int, tile: int) -> int:
+    """Overflows of the P-bit wrap-around register, adversarial int8 inputs, one register per tile."""
+    unit = numsim.datapath.get(f"int8-acc{bits}")
+    total = 0
+    for a in range(0, Qint.shape[1], tile):
+        cols = slice(a, a + tile)
+        A = _adversarial(Qint[:, cols], -128, 127)
+        _, over = numsim.datapath.matmul(A, Qint[:, cols].T.astype(np.float32), unit, return_overflows=True)
+        total += int(np.sum(over))
+    return total
+
+
+@pytest.mark.parametrize("base", ["gptq", "gpfq"])
+@pytest.mark.parametrize("fmt,tile,wbits", [("int4", None, 4), ("int4", 16, 4), ("mxint8", None, 8)])
+def test_axe_keeps_every_tile_inside_the_accumulator(base: str, fmt: str, tile: int | None,
+                                                     wbits: int) -> None:
+    W, X, Xq = _problem(6, d_out=6, d_in=64, n=300)
+    st = _stats(X, Xq)
+    q = weight_quantizer(fmt)
+    T = tile or (64 if fmt == "int4" else 32)  # MXINT8: one accumulator per block
+    P = _datatype_bound(T, 8, wbits, True) - 4
+    Q = run_method("axe", W, st, q, base=base, accumulator_bits=P, tile=tile)
+    # scales fixed from the original weights: integer step per row and group
+    step = np.concatenate([np.repeat(q.integer_scale(q.fit(W[:, g]))[:, None], g.stop - g.start, axis=1)
+                           for g in q.groups(64)], axis=1)
+    Qint = Q / step
+    np.testing.assert_array_equal(Qint, np.rint(Qint))
+    assert np.max(np.abs(Qint)) <= 127  # int8 operands of the integer unit
+    A = 2 ** (P - 1) - 1
+    hi, lo = R.axe_sums(Qint, T, -128, 127)
+    assert all(v <= A for v in hi.ravel()) and all(v >= -A for v in lo.ravel())
+    assert _overflows(Qint, P, T) == 0
+    # plain GPTQ at the same width overflows on the same adversarial inputs
+    Qg = run_method("gptq", W, st, q, scale_policy="static")
+    assert _overflows(np.rint(Qg / step), P, T) > 0
+
+
+def test_axe_above_the_datatype_bound_is_its_base() -> None:
+    W, X, Xq = _problem(7, d_in=32)
+    st = _stats(X, Xq)
+    q = weight_quantizer("int4")
+    P = _datatype_bound(32, 8, 4, True)
+    np.testing.assert_array_equal(run_method("axe", W, st, q, accumulator_bits=P),
+                                  run_method("gptq", W, st, q, scale_policy="static"))
+    np.testing.assert_array_equal(run_method("axe", W, st, q, base="gpfq", accumulator_bits=P),
+                                  run_method("gpfq", W, st, q))
+
+
+def test_l1_threshold_against_the_loop() -> None:
+    rng = np.random.default_rng(8)
+    a = np.abs(rng.standard_normal((20, 16))) * 3
+    for radius in (0.5, 5.0, 40.0, 1000.0):
+        got = M.l1_threshold(a, radius)
+        expected = [R.l1_threshold_loop(row, radius) for row in a]
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_axe_groupwise_tile_must_be_the_group() -> None:
+    W, X, Xq = _problem(9, d_in=64)
+    with pytest.raises(ValueError, match="tile=16"):
+        run_method("axe", W, _stats(X, Xq), weight_quantizer("mxint8"), accumulator_bits=16, tile=16)
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation
+# ---------------------------------------------------------------------------------------------
+def test_method_registry_and_option_errors() -> None:
+    W, X, Xq = _problem(10)
+    st, q = _stats(X, Xq), weight_quantizer("int4")
+    assert set(M.METHODS) == {"rtn", "ed", "gpfq", "gptq", "qep", "axe"}
+    assert [m for m in M.METHODS if M.METHODS[m].needs_g] == ["ed", "gpfq", "qep", "axe"]
+    assert not M.METHODS["axe"].needs_g_for(base="gptq")
+    with pytest.raises(KeyError, match="gptq"):
+        run_method("gptqq", W, st, q)
+    with pytest.raises(TypeError, match="blocksize.*block_size"):
+        run_method("gptq", W, st, q, blocksize=64)
+    with pytest.raises(TypeError, match="accumulator_bits"):
+        run_method("axe", W, st, q)
+    with pytest.raises(ValueError, match="scale_policy='lazy'"):
+        run_method("ed", W, st, q, scale_policy="lazy")
+    with pytest.raises(ValueError, match="scale_policy='provisional'"):
+        run_method("gptq", W, st, q, scale_policy="provisional")
+    with pytest.raises(ValueError, match="damp=-1"):
+        run_method("gptq", W, st, q, damp=-1)
+    with pytest.raises(ValueError, match="alpha=2"):
+        run_method("qep", W, st, q, alpha=2)
+    with pytest.raises(ValueError, match="base='gpfq'"):
+        run_method("qep", W, st, q, base="gpfq")
+    with pytest.raises(TypeError, match="qep"):
+        run_method("qep", W, st, q, act_orde=True)
+    with pytest.raises(ValueError, match="accumulator_bits=2"):
+        run_method("axe", W, st, q, accumulator_bits=2)
+    with pytest.raises(TypeError, match="WeightQuantizer"):
+        run_method("gptq", W, st, "int4")
+
+
+def test_bad_weights_and_shapes() -> None:
+    W, X, Xq = _problem(11)
+    st, q = _stats(X, Xq), weight_quantizer("int4")
+    bad = W.copy()
+    bad[0, 0] = np.nan
+    for name in M.METHODS:
+        opts = {"accumulator_bits": 16} if name == "axe" else {}
+        with pytest.raises(ValueError, match="NaN"):
+            run_method(name, bad, st, q, **opts)
+    with pytest.raises(ValueError, match=r"stats.H: shape \(48, 48\), expected \(47, 47\)"):
+        run_method("gptq", W[:, :47], st, q)
+    with pytest.raises(ValueError, match="stats.G is None"):
+        run_method("gpfq", W, LayerStats(st.H, None, 1), q)
+    with pytest.raises(ValueError, match="2-D"):
+        run_method("gptq", W[0], st, q)
+    with pytest.raises(ValueError, match="needs LayerStats"):
+        run_method("gptq", W, None, q)
