@@ -26,7 +26,8 @@ result is, in FP32 with RNE after every operation and groups summed in K order::
 
     out[m, n] = sum_g fl32(fl32(sa[m, g] * sb[g, n]) * D_g[m, n]),   D_g = unit(A_g / sa, B_g / sb)
 
-(one group for per-tensor / per-channel scales; a zero amax takes scale 1).
+(one group for per-tensor / per-channel scales; a zero amax takes scale 1; an unscaled operand
+has scale 1).
 
 Biases are added afterwards in float32. The model's parameters are never modified: the context
 replaces the modules' ``forward`` for its duration and restores everything on exit, exceptions
@@ -153,9 +154,6 @@ class _Product:
         for f, sc, arg in ((self.fa, self.sa, "input_scaling"), (self.fb, self.sb, "weight_scaling")):
             if isinstance(f, BlockFormat) and sc is not None:
                 raise ValueError(f"{arg}={sc}: block format {f.name} carries its own scales")
-        if (self.sa is None) != (self.sb is None) and isinstance(self.fa, (FloatFormat, IntFormat)):
-            raise ValueError("input_scaling and weight_scaling: scale both operands or neither (the scales "
-                             "of both enter one FP32 epilogue)")
         for sc, arg in ((self.sa, "input_scaling"), (self.sb, "weight_scaling")):
             if sc is not None and sc.granularity == "group" and self.sa is not None and self.sb is not None \
                     and (self.sa.granularity, self.sa.group_size) != (self.sb.granularity, self.sb.group_size):
@@ -210,11 +208,12 @@ class _Product:
             raise ValueError("no unit: products on quantized operands need a DotUnit")
         if isinstance(qa, BlockArray):
             if not isinstance(qb, BlockArray):
-                raise ValueError("a block-format input needs block-format weights")
+                raise TypeError("a block-format input needs block-format weights")
             return mx_matmul(qa, qb, self.unit)
-        if isinstance(qa, tuple) != isinstance(qb, tuple):
-            raise ValueError("scale both operands or neither")
-        if isinstance(qa, tuple):
+        if isinstance(qa, tuple) or isinstance(qb, tuple):  # an unscaled operand has scale 1
+            groups = self._groups(a.shape[1])
+            qa = qa if isinstance(qa, tuple) else (np.asarray(qa, np.float64), np.ones((1, len(groups))))
+            qb = qb if isinstance(qb, tuple) else (np.asarray(qb, np.float64), np.ones((len(groups), 1)))
             return scaled_matmul(qa[0], qa[1], qb[0], qb[1], self._groups(a.shape[1]), self.unit)
         return np.asarray(matmul(qa, qb, self.unit), np.float32)
 

@@ -71,9 +71,11 @@ class PTQReport:
         rows = [[r.name, "x".join(map(str, r.shape)), r.method, f"{r.rel_error:.4e}", "yes" if r.exact else "no",
                  f"{r.seconds:.2f}"] for r in self.layers]
         widths = [max(len(x[i]) for x in [head, *rows]) for i in range(len(head))]
-        line = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
-        out = [f"weights {self.weight_format}, method {self.method}, inputs {self.input_format or 'float'}, "
-               f"datapath {self.datapath or 'float'}", line(head), line(["-" * w for w in widths]), *map(line, rows)]
+        def line(r: list[str]) -> str:
+            return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+        title = (f"weights {self.weight_format}, method {self.method}, inputs {self.input_format or 'float'}, "
+                 f"datapath {self.datapath or 'float'}")
+        out = [title, line(head), line(["-" * w for w in widths]), *map(line, rows)]
         if self.skipped:
             out.append("left in float:")
             out += [f"  {n}: {why}" for n, why in self.skipped]
@@ -159,6 +161,20 @@ def _install(torch: Any, module: Any, prod: _Product | None, qb: Any) -> None:
             w = m.weight.detach().float().reshape(m.weight.shape[0], -1).cpu().numpy()
             return prod.fake(a).astype(np.float32) @ w.T
         patch_forward(torch, float_mm, module)
+
+
+def _group_stats(torch: Any, float_model: Any, qmodel: Any, batches: list[Any], mods: dict[str, tuple[Any, Any]],
+                 grams: dict[str, graph.Grams], stop: bool, transform: Any) -> None:
+    """Accumulate the group's Grams: each batch through the float model (X), then the quantized copy (X~)."""
+    xs: list[dict[str, np.ndarray]] = []
+    graph.capture(torch, float_model, batches, {n: m[0] for n, m in mods.items()}, stop, xs.append)
+    it = iter(xs)
+
+    def add(xq: dict[str, np.ndarray]) -> None:
+        x = next(it)
+        for n in mods:
+            grams[n].add(xq[n], x[n])
+    graph.capture(torch, qmodel, batches, {n: m[1] for n, m in mods.items()}, stop, add, transform)
 
 
 def quantize_model(model: Any, calibration: Iterable[Any], *, weight_format: Any, method: str = "rtn",
@@ -250,15 +266,8 @@ def quantize_model(model: Any, calibration: Iterable[Any], *, weight_format: Any
         names = [lay.name for lay in layers if lay.group == g]
         grams = {n: graph.Grams.zeros(_weight2d(fmods[n]).shape[1]) for n in names}
         t_g = time.perf_counter()
-        xs: list[dict[str, np.ndarray]] = []
-        graph.capture(torch, float_model, batches, {n: fmods[n] for n in names}, not repeated, xs.append)
-        it = iter(xs)
-
-        def add(xq: dict[str, np.ndarray]) -> None:
-            x = next(it)
-            for n in names:
-                grams[n].add(xq[n], x[n])
-        graph.capture(torch, qmodel, batches, {n: qmods[n] for n in names}, not repeated, add, transform)
+        _group_stats(torch, float_model, qmodel, batches, {n: (fmods[n], qmods[n]) for n in names}, grams,
+                     not repeated, transform)
         t_stats = (time.perf_counter() - t_g) / len(names)
         for n in names:
             t = time.perf_counter()
