@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import fnmatch
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -181,7 +181,7 @@ def quantize_model(model: Any, calibration: Iterable[Any], *, weight_format: Any
                    input_format: Any = None, datapath: str | DotUnit | None = None, include: Any = None,
                    exclude: Any = None, granularity: str | None = None, group_size: int | None = None,
                    scale: str = "float", input_scaling: Scaling | str | None = None,
-                   **options: Any) -> tuple[Any, PTQReport]:
+                   progress: Callable[[int, int, str], None] | None = None, **options: Any) -> tuple[Any, PTQReport]:
     """Quantize the weights of ``model``'s Linear and Conv2d layers with ``method``, sequentially.
 
     Layer groups are quantized in the order the forward calls them; each group is calibrated on the
@@ -204,6 +204,7 @@ def quantize_model(model: Any, calibration: Iterable[Any], *, weight_format: Any
         include, exclude: fnmatch patterns (or lists) of module names to quantize / leave in float.
         granularity, group_size, scale: the weight quantizer's scale layout (element formats).
         input_scaling: scales of an element-format ``input_format`` (default per tensor).
+        progress: called as ``progress(layers done, layers in all, name)`` after each layer.
         **options: options of ``method`` (``METHODS[method].options``).
 
     Returns:
@@ -286,6 +287,8 @@ def quantize_model(model: Any, calibration: Iterable[Any], *, weight_format: Any
             codes[n] = export
             reports.append(LayerReport(n, tuple(m.weight.shape), method, graph.relative_output_error(W, Q, st),
                                        exact, t_stats + time.perf_counter() - t))
+            if progress is not None:
+                progress(len(reports), len(layers), n)
     qmodel.train(model.training)
     fmt_name = getattr(quantizer.format, "name", str(quantizer.format))
     in_name = None if input_format is None or prod is None else str(getattr(prod.fa, "name", prod.fa))
