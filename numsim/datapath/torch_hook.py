@@ -258,10 +258,10 @@ def check_conv(module: Any) -> None:
                                   "padding_mode='zeros'")
 
 
-def im2col(torch: Any, module: Any, x: Any) -> Any:
-    """Conv2d input x [n, C, H, W] as rows [n * L, C * kh * kw], the reduction axis ordered
-    (C_in, kh, kw) exactly as ``weight.reshape(out_channels, -1)`` orders it."""
-    cols = torch.nn.functional.unfold(x.detach().float(), module.kernel_size, dilation=module.dilation,
+def im2col(torch: Any, module: Any, x: Any, dtype: Any = None) -> Any:
+    """Conv2d input x [n, C, H, W] as rows [n * L, C * kh * kw] (float32 or ``dtype``), the reduction
+    axis ordered (C_in, kh, kw) exactly as ``weight.reshape(out_channels, -1)`` orders it."""
+    cols = torch.nn.functional.unfold(x.detach().to(dtype or torch.float32), module.kernel_size, dilation=module.dilation,
                                       padding=module.padding, stride=module.stride)  # [n, C*kh*kw, L]
     return cols.transpose(1, 2).reshape(-1, cols.shape[1])
 

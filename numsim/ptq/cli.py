@@ -96,7 +96,7 @@ def _load(args: argparse.Namespace) -> tuple[Any, list[Any], Any]:
     obj = torch.load(path, weights_only=False, map_location="cpu")
     if not (isinstance(obj, dict) and isinstance(obj.get("model"), torch.nn.Module)
             and isinstance(obj.get("calibration"), (list, tuple))):
-        raise ValueError(f"--model {args.model}: expected a torch.save'd dict {{'model': nn.Module, "
+        raise TypeError(f"--model {args.model}: expected a torch.save'd dict {{'model': nn.Module, "
                          "'calibration': [batches]}")
     if args.calibration < 1:
         raise ValueError(f"--calibration {args.calibration}: expected a positive number of batches")

@@ -45,7 +45,7 @@ def rows(torch: Any, module: Any, x: Any) -> np.ndarray:
     from ..datapath.torch_hook import im2col
 
     if isinstance(module, torch.nn.Conv2d):
-        return im2col(torch, module, x).double().cpu().numpy()
+        return im2col(torch, module, x, torch.float64).cpu().numpy()
     return x.detach().reshape(-1, x.shape[-1]).double().cpu().numpy()
 
 
