@@ -140,6 +140,25 @@ def test_datapath_in_the_loop_equals_an_explicit_emulate_forward() -> None:
     np.testing.assert_array_equal(got.numpy(), want.numpy())
 
 
+def test_scaled_integer_datapath_equals_an_explicit_emulate_forward() -> None:
+    """int4 per-channel pow2 weights, int8 per-tensor inputs: the unit sees integers, FP32 epilogue."""
+    m = _cnn()
+    cal = [torch.randn(3, 2, 5, 5)]
+    unit = numsim.datapath.DotUnit("exact-fp16-in", numsim.formats.get("fp16"), 1 << 12, None,
+                                   out_rounding="nearest_even")
+    q, _ = ptq.quantize_model(m, cal, weight_format="int4", scale="pow2", input_format="int8", datapath=unit)
+    plain = _cnn()
+    plain.load_state_dict(q.state_dict())
+    x = torch.randn(2, 2, 5, 5)
+    wscale = numsim.datapath.Scaling("channel", scale="pow2")
+    with torch.no_grad():
+        got = q(x)
+        with numsim.datapath.emulate(plain, unit, "int8", "int4", matmul_ops=False, input_scaling="tensor",
+                                     weight_scaling=wscale):
+            want = plain(x)
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
 def test_input_format_quantizes_layer_inputs() -> None:
     m = _cnn()
     cal = [torch.randn(3, 2, 5, 5)]

@@ -122,11 +122,16 @@ def scaled_matmul(ea: np.ndarray, sa: np.ndarray, eb: np.ndarray, sb: np.ndarray
     """``A @ B`` from element values and scales: each group on ``unit``, scales in an FP32 epilogue.
 
     Args:
-        ea, sa: A's elements [M, K] and scales [M or 1, G].
-        eb, sb: B's elements [K, N] and scales [G, N or 1].
+        ea, sa: A's elements [M, K] and scales [M or 1, G or 1].
+        eb, sb: B's elements [K, N] and scales [G or 1, N or 1].
         k_groups: the G column ranges of K sharing one scale.
         unit: the dot unit (elements must be exact in its ``in_format``).
     """
+    G = len(k_groups)
+    sa = np.broadcast_to(sa, (sa.shape[0], G)) if sa.shape[1] == 1 else sa  # one scale for all of K
+    sb = np.broadcast_to(sb, (G, sb.shape[1])) if sb.shape[0] == 1 else sb
+    if sa.shape[1] != G or sb.shape[0] != G:
+        raise ValueError(f"scales of shapes {sa.shape} and {sb.shape} do not match {G} groups along K")
     sa32, sb32 = sa.astype(np.float32), sb.astype(np.float32)
     if not (np.array_equal(sa32, sa) and np.array_equal(sb32, sb)):
         raise ValueError("scales must be exact in FP32 (they are applied in an FP32 epilogue)")

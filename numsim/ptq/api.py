@@ -11,6 +11,7 @@ See :mod:`numsim.ptq.graph` for the order, the groups and the statistics.
 from __future__ import annotations
 
 import copy
+import difflib
 import fnmatch
 import time
 from collections.abc import Callable, Iterable
@@ -25,6 +26,7 @@ from ..datapath.presets import get as get_unit
 from ..datapath.torch_hook import Scaling, _Product, block_weight_operand, patch_forward
 from ..datapath.unit import DotUnit
 from ..formats import BlockFormat
+from ..formats import get as get_format
 from . import graph
 from .methods import METHODS, LayerStats, run_method
 from .quantizers import weight_quantizer
@@ -147,7 +149,11 @@ def _weight_operand(export: Any, quantizer: Any) -> Any:
     if isinstance(export, BlockArray):
         return block_weight_operand(export)
     codes, scales = export
-    return np.asarray(decode(codes, quantizer.format), np.float64).T, np.asarray(scales, np.float64).T
+    scales = np.asarray(scales, np.float64)
+    if scales.ndim != 2 or scales.shape[0] not in (1, codes.shape[0]):
+        raise ValueError(f"exported scales of shape {scales.shape}: expected [d_out or 1, groups] for codes "
+                         f"{codes.shape}")
+    return np.asarray(decode(codes, quantizer.format), np.float64).T, scales.T
 
 
 def _install(torch: Any, module: Any, prod: _Product | None, qb: Any) -> None:
@@ -223,8 +229,9 @@ def quantize_model(model: Any, calibration: Iterable[Any], *, weight_format: Any
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model={type(model).__name__}: expected a torch.nn.Module")
     if not isinstance(method, str) or method not in METHODS:
-        run_method(str(method), np.zeros((1, 1)), LayerStats(np.zeros((1, 1)), np.zeros((1, 1)), 0),
-                   None)  # raises the KeyError with close matches
+        close = difflib.get_close_matches(str(method), list(METHODS), n=1)
+        raise KeyError(f"method={method!r}: expected one of {sorted(METHODS)}"
+                       + (f"; did you mean {close[0]!r}?" if close else ""))
     bad = sorted(set(options) - set(METHODS[method].options))
     if bad:
         raise TypeError(f"method {method!r} takes the options {sorted(METHODS[method].options)}; got {bad}")
@@ -234,7 +241,7 @@ def quantize_model(model: Any, calibration: Iterable[Any], *, weight_format: Any
         raise TypeError(f"datapath={datapath!r}: expected a DotUnit or a preset name")
     prod: _Product | None = None
     if unit is not None or input_format is not None:
-        wfmt = quantizer.format
+        wfmt = get_format(weight_format) if isinstance(weight_format, str) else weight_format
         block_w = isinstance(wfmt, BlockFormat)
         if input_format is None and block_w:
             raise ValueError(f"datapath={unit.name} with block weights {wfmt.name}: give a block input_format "
@@ -242,7 +249,7 @@ def quantize_model(model: Any, calibration: Iterable[Any], *, weight_format: Any
         in_scaling = input_scaling
         if in_scaling is None and input_format is not None and not block_w:
             in_scaling = "tensor"
-        wscale = None if block_w else Scaling(quantizer.granularity, quantizer.group_size, quantizer.scale)
+        wscale = None if block_w else Scaling(granularity or "channel", group_size, scale)
         prod = _Product(unit, input_format, wfmt, in_scaling, wscale)
     batches = _batches(calibration)
 
