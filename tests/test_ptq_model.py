@@ -243,7 +243,7 @@ def test_digits_cnn_trains_once_and_quantizes(tmp_path, monkeypatch: pytest.Monk
     assert base["accuracy"] > 0.9 and base["rel_logit_error"] == 0.0
     q, rep = ptq.quantize_model(spec.model, spec.calibration(64, 0), weight_format="int8")
     met = spec.evaluate(q)
-    assert [r.name for r in rep.layers] == ["0", "2", "6", "8"]
+    assert [r.name for r in rep.layers] == ["0", "2", "6", "8"]  # conv, conv, linear, linear
     assert met["accuracy"] > 0.9 and 0 < met["rel_logit_error"] < 0.05
     with pytest.raises(ValueError, match="n=0"):
         spec.calibration(0, 0)

@@ -239,9 +239,9 @@ def quantize_model(model: Any, calibration: Iterable[Any], *, weight_format: Any
     unit = get_unit(datapath) if isinstance(datapath, str) else datapath
     if unit is not None and not isinstance(unit, DotUnit):
         raise TypeError(f"datapath={datapath!r}: expected a DotUnit or a preset name")
+    wfmt = get_format(weight_format) if isinstance(weight_format, str) else weight_format
     prod: _Product | None = None
     if unit is not None or input_format is not None:
-        wfmt = get_format(weight_format) if isinstance(weight_format, str) else weight_format
         block_w = isinstance(wfmt, BlockFormat)
         if input_format is None and block_w:
             raise ValueError(f"datapath={unit.name} with block weights {wfmt.name}: give a block input_format "
@@ -297,7 +297,7 @@ def quantize_model(model: Any, calibration: Iterable[Any], *, weight_format: Any
             if progress is not None:
                 progress(len(reports), len(layers), n)
     qmodel.train(model.training)
-    fmt_name = getattr(quantizer.format, "name", str(quantizer.format))
+    fmt_name = getattr(wfmt, "name", str(wfmt))
     in_name = None if input_format is None or prod is None else str(getattr(prod.fa, "name", prod.fa))
     report = PTQReport(tuple(reports), tuple(skipped), codes, fmt_name, method, in_name,
                        None if unit is None else unit.name, time.perf_counter() - t0)
