@@ -82,6 +82,29 @@ def test_groups_share_an_input() -> None:
     assert [(x.name, x.group) for x in layers] == [("q", 0), ("k", 0), ("out", 1)] and not repeated
 
 
+def test_second_layer_statistics_mix_float_and_quantized_inputs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """H = X~^T X~ and G = X~^T X for layer 2, X~ computed from layer 1's decoded codes by torch."""
+    torch.manual_seed(3)
+    m = torch.nn.Sequential(torch.nn.Linear(8, 6), torch.nn.ReLU(), torch.nn.Linear(6, 4)).eval()
+    cal = [torch.randn(5, 8) for _ in range(2)]
+    seen = {}
+    real = ptq_api.run_method
+
+    def spy(name, W, stats, quantizer, **kw):  # type: ignore[no-untyped-def]
+        seen[W.shape] = stats
+        return real(name, W, stats, quantizer, **kw)
+    monkeypatch.setattr(ptq_api, "run_method", spy)
+    _, rep = ptq.quantize_model(m, cal, weight_format="mxfp4_e2m1")
+    q1 = torch.from_numpy(numsim.decode(rep.codes["0"]).astype(np.float32))
+    with torch.no_grad():
+        x = torch.cat([torch.relu(m[0](b)) for b in cal]).double().numpy()
+        xq = torch.cat([torch.relu(torch.nn.functional.linear(b, q1, m[0].bias)) for b in cal]).double().numpy()
+    st = seen[(4, 6)]
+    assert st.n == 10 and not np.array_equal(x, xq)
+    np.testing.assert_allclose(st.H, xq.T @ xq, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(st.G, xq.T @ x, rtol=1e-12, atol=1e-12)
+
+
 def test_include_exclude() -> None:
     m, cal = _tiny()
     _, rep = ptq.quantize_model(m, cal, weight_format="int4", include=["q", "k"], exclude="k")
