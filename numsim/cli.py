@@ -6,8 +6,8 @@ import argparse
 import math
 import sys
 import time
-from collections.abc import Sequence
 from importlib import resources
+from typing import Sequence
 
 import numpy as np
 
@@ -26,7 +26,7 @@ def _num(v: float) -> str:
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda r: "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
+    line = lambda r: "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
 
 
@@ -176,7 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     gold.add_argument("--quiet", action="store_true", help="per-file lines to stderr")
     sub.add_parser("ptq", help="post-training quantization of a torch model (needs numsim[ptq]; numsim ptq -h)")
     if list(sys.argv[1:] if argv is None else argv)[:1] == ["ptq"]:  # torch is imported only for ptq
-        return __import__("numsim.ptq.cli", fromlist=["main"]).main(list(sys.argv[1:] if argv is None else argv)[1:])
+        from .ptq.cli import main as ptq_main
+        return ptq_main(list(sys.argv[1:] if argv is None else argv)[1:])
     args = parser.parse_args(argv)
     if args.command == "formats":
         print(formats_table())

@@ -158,7 +158,8 @@ def mx_dot(a: BlockArray, b: BlockArray, unit: DotUnit, c: Any = None, *, return
 
     Args:
         a: BlockArray of shape [..., K] blocked along its last axis.
-        b: BlockArray of the same format, shape [..., K] (leading axes broadcast with ``a``'s).
+        b: BlockArray of the same format (or a mixed one, see the module docstring), shape [..., K]
+            (leading axes broadcast with ``a``'s).
         unit: the dot unit (its internal precision is the Dot's).
         c: accumulator input (FP32 values) broadcastable to the leading shape; None for 0.
         return_overflows: also return the integer-register overflow counts.
