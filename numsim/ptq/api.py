@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import difflib
 import fnmatch
+import inspect
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -232,8 +233,9 @@ def quantize_model(model: Any, calibration: Iterable[Any], *, weight_format: Any
         close = difflib.get_close_matches(str(method), list(METHODS), n=1)
         raise KeyError(f"method={method!r}: expected one of {sorted(METHODS)}"
                        + (f"; did you mean {close[0]!r}?" if close else ""))
-    bad = sorted(set(options) - set(METHODS[method].options))
-    if bad:
+    takes_more = any(p.kind == p.VAR_KEYWORD for p in inspect.signature(METHODS[method].fn).parameters.values())
+    bad = [] if takes_more else sorted(set(options) - set(METHODS[method].options))
+    if bad:  # checked before any work; methods passing options on (**base_options) check them in run_method
         raise TypeError(f"method {method!r} takes the options {sorted(METHODS[method].options)}; got {bad}")
     quantizer = weight_quantizer(weight_format, granularity=granularity, group_size=group_size, scale=scale)
     unit = get_unit(datapath) if isinstance(datapath, str) else datapath
