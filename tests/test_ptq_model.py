@@ -277,6 +277,12 @@ def test_minilm_one_attention_group() -> None:
     spec = models.get("minilm")
     cal = spec.calibration(4, 0)
     assert set(cal[0]) >= {"input_ids", "attention_mask"}
+    layer0 = {m: n for n, m in spec.model.named_modules()
+              if n.startswith("encoder.layer.0.") and isinstance(m, torch.nn.Linear)}
+    order, _ = graph.record_order(torch, spec.model, cal[0], layer0)
+    assert [(x.name.split(".", 3)[3], x.group) for x in order] == [
+        ("attention.self.query", 0), ("attention.self.key", 0), ("attention.self.value", 0),
+        ("attention.output.dense", 1), ("intermediate.dense", 2), ("output.dense", 3)]
     q, rep = ptq.quantize_model(spec.model, cal, weight_format="mxfp8_e4m3",
                                 include="encoder.layer.0.attention.self.*")
     assert [r.name.rsplit(".", 1)[1] for r in rep.layers] == ["query", "key", "value"]
