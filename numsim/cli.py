@@ -179,6 +179,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     gold.add_argument("--seed", type=int, default=1, help="random stream seed (default 1)")
     gold.add_argument("--out", required=True, help="output directory")
     gold.add_argument("--quiet", action="store_true", help="per-file lines to stderr")
+    sub.add_parser("ptq", help="post-training quantization of a torch model (needs numsim[ptq]; numsim ptq -h)")
+    if list(sys.argv[1:] if argv is None else argv)[:1] == ["ptq"]:  # torch is imported only for ptq
+        from .ptq.cli import main as ptq_main
+        return ptq_main(list(sys.argv[1:] if argv is None else argv)[1:])
     args = parser.parse_args(argv)
     if args.command == "formats":
         print(formats_table())

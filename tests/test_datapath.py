@@ -599,8 +599,10 @@ def test_mx_errors() -> None:
     a = numsim.encode(x, "mxfp8_e4m3")
     with pytest.raises(TypeError, match="BlockArray"):
         dp.mx_dot(x, a, dp.get("mxdotp"))
-    with pytest.raises(ValueError, match="one block format"):
-        dp.mx_dot(a, numsim.encode(x, "mxfp8_e5m2"), dp.get("mxdotp"))
+    with pytest.raises(ValueError, match="one block format"):  # mixed elements need one block size
+        dp.mx_dot(a, numsim.encode(x, "nvfp4"), dp.get("mxdotp"))
+    with pytest.raises(ValueError, match="one block format"):  # integer units take one format
+        dp.mx_dot(numsim.encode(x, "mxint8"), a, dp.get("int8-acc32"))
     with pytest.raises(ValueError, match="last axis"):
         dp.mx_dot(numsim.encode(x, "mxfp8_e4m3", axis=0), a, dp.get("mxdotp"))
     with pytest.raises(ValueError, match="K mismatch"):

@@ -93,3 +93,119 @@ def test_restored_after_an_exception_and_errors() -> None:
     grouped = torch.nn.Conv2d(4, 4, 3, groups=2)
     with pytest.raises(NotImplementedError, match="groups=1"), dp.emulate(grouped, "h100-fp16"):
         pass
+
+
+# --------------------------------------------------------------------------------------------
+# scaled element operands (FP32 epilogue) and mixed MX formats (W4A8)
+# --------------------------------------------------------------------------------------------
+def _rne_int(v: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Round half to even onto the integers and saturate (np.rint rounds half to even)."""
+    return np.clip(np.rint(v), lo, hi)
+
+
+def test_scaled_int_operands_apply_scales_in_an_fp32_epilogue() -> None:
+    """int8 per-tensor activations x int4 per-channel weights, derived by hand in numpy."""
+    rng = np.random.default_rng(3)
+    lin = torch.nn.Linear(40, 5, bias=False)
+    x = torch.from_numpy(rng.standard_normal((6, 40)).astype(np.float32))
+    with dp.emulate(lin, EXACT, "int8", "int4", matmul_ops=False, input_scaling="tensor",
+                    weight_scaling="channel"):
+        y = lin(x).detach().numpy()
+    xa = x.numpy().astype(np.float64)
+    w = lin.weight.detach().numpy().astype(np.float64)
+    sa = np.float32(np.abs(xa).max() / 127.0)
+    sb = (np.abs(w).max(axis=1) / 7.0).astype(np.float32)
+    ea = _rne_int(xa / np.float64(sa), -128, 127)
+    eb = _rne_int(w / sb.astype(np.float64)[:, None], -8, 7)
+    d = (ea @ eb.T).astype(np.float32)  # integer sums, exact in float64; one rounding to FP32
+    want = (sa * sb[None, :]).astype(np.float32) * d
+    np.testing.assert_array_equal(y, want)
+
+
+def test_scaled_groups_sum_in_fp32_in_k_order() -> None:
+    rng = np.random.default_rng(4)
+    lin = torch.nn.Linear(40, 3, bias=False)
+    x = torch.from_numpy(rng.standard_normal((2, 40)).astype(np.float32))
+    g = dp.Scaling("group", 16, "pow2")
+    with dp.emulate(lin, EXACT, "int8", "int4", matmul_ops=False, input_scaling=g, weight_scaling=g):
+        y = lin(x).detach().numpy()
+    xa, w = x.numpy().astype(np.float64), lin.weight.detach().numpy().astype(np.float64)
+    want = np.zeros((2, 3), np.float32)
+    for k in range(0, 40, 16):
+        xs, ws = xa[:, k:k + 16], w[:, k:k + 16]
+        # pow2 scale: the smallest power of two >= amax / max, from frexp's exponent
+        sa = np.array([2.0 ** _ceil_log2(v / 127.0) for v in np.abs(xs).max(axis=1)])
+        sb = np.array([2.0 ** _ceil_log2(v / 7.0) for v in np.abs(ws).max(axis=1)])
+        ea = _rne_int(xs / sa[:, None], -128, 127)
+        eb = _rne_int(ws / sb[:, None], -8, 7)
+        term = (sa[:, None] * sb[None, :]).astype(np.float32) * (ea @ eb.T).astype(np.float32)
+        want = want + term
+    np.testing.assert_array_equal(y, want)
+
+
+def _ceil_log2(v: float) -> int:
+    """Exponent of the smallest power of two >= v > 0 (integer search, no log2)."""
+    e = 0
+    while 2.0 ** e < v:
+        e += 1
+    while 2.0 ** (e - 1) >= v:
+        e -= 1
+    return e
+
+
+def test_scaling_errors() -> None:
+    with pytest.raises(ValueError, match="granularity='row'"):
+        dp.Scaling("row")
+    with pytest.raises(ValueError, match="group_size"):
+        dp.Scaling("group")
+    lin = torch.nn.Linear(32, 2)
+    with pytest.raises(ValueError, match="carries its own scales"), \
+            dp.emulate(lin, "ocp-mx-exact", "mxfp8_e4m3", "mxfp4_e2m1", input_scaling="tensor"):
+        pass
+
+
+def test_mixed_mx_product_matches_the_fraction_reference() -> None:
+    """MXFP8 E4M3 activations x MXFP4 E2M1 weights on an exact-product unit (W4A8)."""
+    from fractions import Fraction
+
+    from numsim.reference import codec as ref_codec
+    from numsim.reference import dot as ref_dot
+
+    rng = np.random.default_rng(5)
+    unit = dp.get("ocp-mx-exact")
+    M, K, N = 3, 70, 2  # K not a multiple of 32: the last block is zero-padded
+    x = (rng.standard_normal((M, K)) * 2.0 ** rng.integers(-4, 4, (M, 1))).astype(np.float32)
+    w = rng.standard_normal((N, K)).astype(np.float32)
+    A = numsim.encode(x, "mxfp8_e4m3", axis=1)
+    B = numsim.encode(np.ascontiguousarray(w.T), "mxfp4_e2m1", axis=0)
+    D = dp.mx_matmul(A, B, unit)
+
+    def vals(blk: numsim.BlockArray) -> tuple[list[list[Fraction]], list[list[Fraction]]]:
+        fmt = blk.format
+        el = [[ref_codec.decode(fmt.element, int(c)) for c in row.reshape(-1)] for row in blk.codes]
+        sc = [[ref_codec.decode(fmt.scale, int(s)) for s in row for _ in range(fmt.block_size)] for row in blk.scales]
+        return el, sc
+
+    (av, sa), (bv, sb) = vals(A), vals(B)
+    semin = F.get("mxfp8_e4m3").scale.emin
+    for i in range(M):
+        for j in range(N):
+            code, _ = ref_dot.dot_result(unit, av[i], bv[j], Fraction(0), sa[i], sb[j], semin)
+            want = np.float32(float(ref_codec.decode(ref_dot.result_format(unit), code)))
+            assert D[i, j] == want, (i, j)
+    # the hook runs the same product for a Linear layer
+    lin = torch.nn.Linear(K, N, bias=False)
+    with torch.no_grad():
+        lin.weight.copy_(torch.from_numpy(w))
+    with dp.emulate(lin, unit, "mxfp8_e4m3", "mxfp4_e2m1", matmul_ops=False):
+        y = lin(torch.from_numpy(x)).detach().numpy()
+    np.testing.assert_array_equal(y, D)
+
+
+def test_mixed_mx_elements_must_be_exact_in_the_unit() -> None:
+    x = np.full((1, 32), 1.25, np.float32)  # 1.25 needs 2 fraction bits: exact in E4M3, not in E2M1 grid
+    A = numsim.encode(x, "mxfp8_e4m3", axis=1)
+    B = numsim.encode(np.ones((32, 1), np.float32), "mxfp4_e2m1", axis=0)
+    tiny = dp.DotUnit("e2m1-in", F.get("fp4_e2m1"), 4, None, out_rounding="nearest_even")
+    with pytest.raises(ValueError, match="not exactly representable"):
+        dp.mx_matmul(A, B, tiny)

@@ -11,7 +11,7 @@ Public API (shared/DESIGN.md "Datapath models"; model: shared/references/datapat
 from .api import dot, matmul
 from .mx import mx_dot, mx_matmul
 from .presets import fp9_e5m3, fp32_m13, get, int_acc, names
-from .torch_hook import emulate
+from .torch_hook import Scaling, emulate
 from .unit import Accumulator, DotUnit
 
-__all__ = ["Accumulator", "DotUnit", "dot", "emulate", "fp9_e5m3", "fp32_m13", "get", "int_acc", "matmul", "mx_dot", "mx_matmul", "names"]
+__all__ = ["Accumulator", "DotUnit", "Scaling", "dot", "emulate", "fp9_e5m3", "fp32_m13", "get", "int_acc", "matmul", "mx_dot", "mx_matmul", "names"]

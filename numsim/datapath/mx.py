@@ -15,6 +15,10 @@ exactly:
 - A NaN scale (E8M0 0xFF) makes every product of its block NaN, so the result is NaN.
 - NVFP4's FP32 tensor scales multiply the result last, in FP32 as a GEMM epilogue does:
   ``fl32(fl32(s_A * s_B) * D)``.
+- Mixed element formats (e.g. MXFP8 E4M3 activations x MXFP4 E2M1 weights, the W4A8 case) run on
+  float units when both operands share the block size and the scale format: each operand's
+  elements decode exactly into the unit's ``in_format`` (a ValueError names the first element
+  that does not), so the unit sees the same kind of products as for one format.
 """
 
 from __future__ import annotations
@@ -84,9 +88,15 @@ def _float_operand(x: BlockArray, unit: DotUnit) -> tuple[np.ndarray, np.ndarray
     return m, e, k, fin.man_bits + sfmt.man_bits
 
 
-def _check_pair(a: BlockArray, b: BlockArray) -> None:
+def _check_pair(a: BlockArray, b: BlockArray, unit: DotUnit | None = None) -> None:
+    """Same format, or (float units) mixed elements sharing block size and scale format (W4A8)."""
     if a.format != b.format:
-        raise ValueError(f"a is {a.format.name} and b is {b.format.name}: MX Dot needs one block format")
+        fa, fb = a.format, b.format
+        mixed_ok = (unit is not None and isinstance(unit.in_format, FloatFormat) and fa.block_size == fb.block_size
+                    and fa.scale == fb.scale and not fa.tensor_scale and not fb.tensor_scale)
+        if not mixed_ok:
+            raise ValueError(f"a is {fa.name} and b is {fb.name}: MX Dot needs one block format, or on a float "
+                             "unit two formats with the same block size and scale format and no tensor scale")
     if a.format.tensor_scale and (a.tensor_scale is None or b.tensor_scale is None):
         raise ValueError("NVFP4 operands need their tensor_scale")
 
@@ -150,7 +160,8 @@ def mx_dot(a: BlockArray, b: BlockArray, unit: DotUnit, c: Any = None, *, return
 
     Args:
         a: BlockArray of shape [..., K] blocked along its last axis.
-        b: BlockArray of the same format, shape [..., K] (leading axes broadcast with ``a``'s).
+        b: BlockArray of the same format (or a mixed one, see the module docstring), shape [..., K]
+            (leading axes broadcast with ``a``'s).
         unit: the dot unit (its internal precision is the Dot's).
         c: accumulator input (FP32 values) broadcastable to the leading shape; None for 0.
         return_overflows: also return the integer-register overflow counts.
@@ -165,7 +176,7 @@ def mx_dot(a: BlockArray, b: BlockArray, unit: DotUnit, c: Any = None, *, return
     """
     unit = check_unit(unit)
     a, b = _check_block(a, "a"), _check_block(b, "b")
-    _check_pair(a, b)
+    _check_pair(a, b, unit)
     for x, name in ((a, "a"), (b, "b")):
         if x.axis != len(x.shape) - 1:
             raise ValueError(f"{name}: blocked along axis {x.axis} of shape {x.shape}; mx_dot needs the last axis")
@@ -184,7 +195,7 @@ def mx_matmul(A: BlockArray, B: BlockArray, unit: DotUnit, C: Any = None, *, ret
     """
     unit = check_unit(unit)
     A, B = _check_block(A, "A"), _check_block(B, "B")
-    _check_pair(A, B)
+    _check_pair(A, B, unit)
     if len(A.shape) != 2 or len(B.shape) != 2 or A.axis != 1 or B.axis != 0:
         raise ValueError(f"A must be [M, K] blocked along axis 1 and B [K, N] blocked along axis 0; got A "
                          f"{A.shape} axis {A.axis}, B {B.shape} axis {B.axis}")

@@ -13,7 +13,21 @@ saturating) and computes the product on the unit with K chained as the unit chai
   ``in_format`` (the default format is the unit's ``in_format`` itself);
 - block formats (``mxfp8_e4m3``, ``mxfp4_e2m1``, ``nvfp4``, ...): both operands are encoded in blocks
   along K and the product runs through :func:`numsim.datapath.mx_matmul` (both operands must then
-  use block formats, the same one).
+  use block formats; they may differ in the element, e.g. MXFP8 activations x MXFP4 weights, as
+  ``mx_matmul`` allows).
+
+Scaled element operands (``input_scaling=`` / ``weight_scaling=``, a :class:`Scaling` or a
+granularity name): the operand is divided by its scale and cast to the element format, the unit
+computes on those element values, and the scales are applied in an FP32 epilogue. Scales are
+per tensor, per channel (a row of the activations A [M, K], a column of the weights B [K, N]) or
+per group of ``group_size`` consecutive K; ``amax / format max`` rounded to FP32 (``"float"``) or
+rounded up to a power of two (``"pow2"``, exponent from the bits). With G groups along K the
+result is, in FP32 with RNE after every operation and groups summed in K order::
+
+    out[m, n] = sum_g fl32(fl32(sa[m, g] * sb[g, n]) * D_g[m, n]),   D_g = unit(A_g / sa, B_g / sb)
+
+(one group for per-tensor / per-channel scales; a zero amax takes scale 1; an unscaled operand
+has scale 1).
 
 Biases are added afterwards in float32. The model's parameters are never modified: the context
 replaces the modules' ``forward`` for its duration and restores everything on exit, exceptions
@@ -24,13 +38,15 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from typing import Any, Union
 
 import numpy as np
 
 from .. import formats as _formats
 from .._inputs import as_array, widened
-from ..codec import encode, quantize
+from ..block import BlockArray
+from ..codec import decode, encode, quantize
 from ..formats import BlockFormat, FloatFormat, IntFormat
 from .api import matmul
 from .mx import mx_matmul
@@ -46,71 +62,248 @@ def _f32(t: Any) -> np.ndarray:
     return widened(as_array(t, "tensor")).astype(np.float32, copy=False)
 
 
-class _Product:
-    """``A @ B`` of 2-D float arrays on a unit, with operand quantization."""
+@dataclass(frozen=True)
+class Scaling:
+    """How an element-format operand is scaled before the cast (see the module docstring).
 
-    def __init__(self, unit: DotUnit, input_format: Fmt, weight_format: Fmt) -> None:
+    Attributes:
+        granularity: ``"tensor"``, ``"channel"`` (row of A / column of B) or ``"group"`` (along K).
+        group_size: K elements per scale for ``"group"``.
+        scale: ``"float"`` (``amax / format max`` rounded to FP32) or ``"pow2"`` (rounded up to a
+            power of two).
+    """
+
+    granularity: str = "channel"
+    group_size: int | None = None
+    scale: str = "float"
+
+    def __post_init__(self) -> None:
+        if self.granularity not in ("tensor", "channel", "group"):
+            raise ValueError(f"granularity={self.granularity!r}: expected 'tensor', 'channel' or 'group'")
+        if self.granularity == "group" and (not isinstance(self.group_size, int) or self.group_size < 1):
+            raise ValueError(f"group_size={self.group_size!r}: granularity='group' needs a positive int")
+        if self.scale not in ("float", "pow2"):
+            raise ValueError(f"scale={self.scale!r}: expected 'float' or 'pow2'")
+
+
+def _scaling(s: Scaling | str | None, argument: str) -> Scaling | None:
+    if s is None or isinstance(s, Scaling):
+        return s
+    if isinstance(s, str):
+        return Scaling(s)
+    raise TypeError(f"{argument}={s!r}: expected a numsim.datapath.Scaling, a granularity name or None")
+
+
+def _k_groups(k: int, scaling: Scaling) -> list[slice]:
+    step = scaling.group_size if scaling.granularity == "group" else k
+    return [slice(i, min(i + step, k)) for i in range(0, k, step)]
+
+
+def scale_rows(x: np.ndarray, fmt: FloatFormat | IntFormat, scaling: Scaling) -> tuple[np.ndarray, np.ndarray]:
+    """Element values and FP32 scales of ``x`` [R, K] (rows are channels, K the reduction axis).
+
+    Returns ``(elements [R, K] float64 on the format's grid, scales [R or 1, G] float64 exact in
+    FP32)`` with ``x ~ elements * scale`` per group (round to nearest even, saturating).
+    """
+    x = np.asarray(x, np.float64)
+    if np.isnan(x).any():
+        raise ValueError("operand holds NaN: a NaN has no scaled element value")
+    groups = _k_groups(x.shape[1], scaling)
+    amax = np.stack([np.max(np.abs(x[:, g]), axis=1) for g in groups], axis=1)
+    if scaling.granularity == "tensor":
+        amax = np.max(amax, keepdims=True)
+    s = np.where(amax > 0, amax / float(fmt.max), 1.0)
+    if scaling.scale == "pow2":
+        m, e = np.frexp(s)
+        s = np.ldexp(1.0, np.where(m == 0.5, e - 1, e))  # exponent from the bits, rounded up
+    s = s.astype(np.float32).astype(np.float64)
+    if not np.isfinite(s).all():
+        raise ValueError("operand holds Inf or a scale overflows FP32")
+    full = np.repeat(s, [g.stop - g.start for g in groups], axis=1)
+    el = quantize(x / full, fmt, rounding="nearest_even", overflow="saturate").astype(np.float64)
+    return el, s
+
+
+def scaled_matmul(ea: np.ndarray, sa: np.ndarray, eb: np.ndarray, sb: np.ndarray, k_groups: list[slice],
+                  unit: DotUnit) -> np.ndarray:
+    """``A @ B`` from element values and scales: each group on ``unit``, scales in an FP32 epilogue.
+
+    Args:
+        ea, sa: A's elements [M, K] and scales [M or 1, G or 1].
+        eb, sb: B's elements [K, N] and scales [G or 1, N or 1].
+        k_groups: the G column ranges of K sharing one scale.
+        unit: the dot unit (elements must be exact in its ``in_format``).
+    """
+    G = len(k_groups)
+    sa = np.broadcast_to(sa, (sa.shape[0], G)) if sa.shape[1] == 1 else sa  # one scale for all of K
+    sb = np.broadcast_to(sb, (G, sb.shape[1])) if sb.shape[0] == 1 else sb
+    if sa.shape[1] != G or sb.shape[0] != G:
+        raise ValueError(f"scales of shapes {sa.shape} and {sb.shape} do not match {G} groups along K")
+    sa32, sb32 = sa.astype(np.float32), sb.astype(np.float32)
+    if not (np.array_equal(sa32, sa) and np.array_equal(sb32, sb)):
+        raise ValueError("scales must be exact in FP32 (they are applied in an FP32 epilogue)")
+    out = np.zeros((ea.shape[0], eb.shape[1]), np.float32)
+    for i, g in enumerate(k_groups):
+        d = np.asarray(matmul(ea[:, g], eb[g, :], unit), np.float32)
+        alpha = sa32[:, i:i + 1] * sb32[i:i + 1, :]  # float32 product: one RNE rounding
+        out = out + alpha * d
+    return out
+
+
+class _Product:
+    """``A @ B`` of 2-D float arrays on a unit (or in float with ``unit=None``), with operand quantization."""
+
+    def __init__(self, unit: DotUnit | None, input_format: Fmt, weight_format: Fmt,
+                 input_scaling: Scaling | str | None = None, weight_scaling: Scaling | str | None = None) -> None:
         self.unit = unit
         self.fa = self._fmt(input_format, "input_format")
         self.fb = self._fmt(weight_format, "weight_format")
+        self.sa = _scaling(input_scaling, "input_scaling")
+        self.sb = _scaling(weight_scaling, "weight_scaling")
         if isinstance(self.fa, BlockFormat) != isinstance(self.fb, BlockFormat):
             raise ValueError(f"input_format={self.fa} and weight_format={self.fb}: give two element formats or "
                              "two block formats")
-        if isinstance(self.fa, BlockFormat) and self.fa != self.fb:
-            raise ValueError(f"input_format={self.fa.name} and weight_format={self.fb.name}: MX products need "
-                             "one block format")
+        for f, sc, arg in ((self.fa, self.sa, "input_scaling"), (self.fb, self.sb, "weight_scaling")):
+            if isinstance(f, BlockFormat) and sc is not None:
+                raise ValueError(f"{arg}={sc}: block format {f.name} carries its own scales")
+        for sc, arg in ((self.sa, "input_scaling"), (self.sb, "weight_scaling")):
+            if sc is not None and sc.granularity == "group" and self.sa is not None and self.sb is not None \
+                    and (self.sa.granularity, self.sa.group_size) != (self.sb.granularity, self.sb.group_size):
+                raise ValueError(f"{arg}: per-group scales need the same groups along K on both operands")
 
     def _fmt(self, f: Fmt, argument: str) -> FloatFormat | IntFormat | BlockFormat:
         if f is None:
+            if self.unit is None:
+                raise ValueError(f"{argument}=None needs a unit (its in_format is the default)")
             return self.unit.in_format
         fmt = _formats.get(f) if isinstance(f, str) else f
         if not isinstance(fmt, (FloatFormat, IntFormat, BlockFormat)):
             raise TypeError(f"{argument}={f!r}: expected a format name or descriptor")
         return fmt
 
-    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """float32 ``a @ b`` for a [M, K] and b [K, N]."""
-        a = np.ascontiguousarray(a, dtype=np.float32)
-        b = np.ascontiguousarray(b, dtype=np.float32)
+    def _groups(self, k: int) -> list[slice]:
+        grouped = [s for s in (self.sa, self.sb) if s is not None and s.granularity == "group"]
+        return _k_groups(k, grouped[0]) if grouped else [slice(0, k)]
+
+    def input_operand(self, a: np.ndarray) -> Any:
+        """A [M, K] quantized: a BlockArray, ``(elements, scales)`` or cast values."""
         if isinstance(self.fa, BlockFormat):
-            return mx_matmul(encode(a, self.fa, axis=1), encode(b, self.fb, axis=0), self.unit)
-        qa = quantize(a, self.fa, rounding="nearest_even", overflow="saturate")
-        qb = quantize(b, self.fb, rounding="nearest_even", overflow="saturate")
+            return encode(a, self.fa, axis=1)
+        if self.sa is not None:
+            return scale_rows(a, self.fa, self.sa)
+        return quantize(a, self.fa, rounding="nearest_even", overflow="saturate")
+
+    def weight_operand(self, b: np.ndarray) -> Any:
+        """B [K, N] quantized like :meth:`input_operand` (scales [G, N or 1])."""
+        if isinstance(self.fb, BlockFormat):
+            return encode(b, self.fb, axis=0)
+        if self.sb is not None:
+            e, s = scale_rows(np.asarray(b).T, self.fb, self.sb)
+            return e.T, s.T
+        return quantize(b, self.fb, rounding="nearest_even", overflow="saturate")
+
+    def fake(self, a: np.ndarray) -> np.ndarray:
+        """Quantized values of the input operand (float64), for float products."""
+        qa = self.input_operand(a)
+        if isinstance(qa, BlockArray):
+            return np.asarray(decode(qa), np.float64)
+        if isinstance(qa, tuple):
+            e, s = qa
+            return e * np.repeat(s, [g.stop - g.start for g in self._groups(a.shape[1])], axis=1)
+        return np.asarray(qa, np.float64)
+
+    def product(self, a: np.ndarray, qb: Any) -> np.ndarray:
+        """float32 ``a @ B`` for a [M, K] and a quantized B (from :meth:`weight_operand`)."""
+        a = np.ascontiguousarray(a, dtype=np.float32)
+        qa = self.input_operand(a)
+        if self.unit is None:
+            raise ValueError("no unit: products on quantized operands need a DotUnit")
+        if isinstance(qa, BlockArray):
+            if not isinstance(qb, BlockArray):
+                raise TypeError("a block-format input needs block-format weights")
+            return mx_matmul(qa, qb, self.unit)
+        if isinstance(qa, tuple) or isinstance(qb, tuple):  # an unscaled operand has scale 1
+            groups = self._groups(a.shape[1])
+            qa = qa if isinstance(qa, tuple) else (np.asarray(qa, np.float64), np.ones((1, len(groups))))
+            qb = qb if isinstance(qb, tuple) else (np.asarray(qb, np.float64), np.ones((len(groups), 1)))
+            return scaled_matmul(qa[0], qa[1], qb[0], qb[1], self._groups(a.shape[1]), self.unit)
         return np.asarray(matmul(qa, qb, self.unit), np.float32)
 
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """float32 ``a @ b`` for a [M, K] and b [K, N]."""
+        return self.product(a, self.weight_operand(np.ascontiguousarray(b, dtype=np.float32)))
 
-def _linear(torch: Any, prod: _Product, module: Any) -> Any:
+
+def block_weight_operand(ba: BlockArray) -> BlockArray:
+    """B [K, N] blocked along axis 0 from the codes of a weight [N, K] blocked along axis 1 (same codes)."""
+    if len(ba.shape) != 2 or ba.axis != 1:
+        raise ValueError(f"expected a weight [d_out, d_in] blocked along axis 1; got {ba.shape} axis {ba.axis}")
+    return replace(ba, axis=0, shape=(ba.shape[1], ba.shape[0]))
+
+
+MatMul = Any  # (a2 [rows, K] float32 numpy, module) -> float32 numpy [rows, out]
+
+
+def unit_product(prod: _Product) -> MatMul:
+    """Products of a module's input with its own (quantized on the fly) weight on the unit."""
+    def mm(a: np.ndarray, module: Any) -> np.ndarray:
+        w = _f32(module.weight.reshape(module.weight.shape[0], -1))
+        return prod(a, w.T)
+    return mm
+
+
+def _linear(torch: Any, mm: MatMul, module: Any) -> Any:
     def forward(x: Any) -> Any:
         shape = x.shape
         x2 = _f32(x.reshape(-1, shape[-1]))
-        w = _f32(module.weight)
-        y = torch.from_numpy(prod(x2, w.T)).to(x.dtype)
+        y = torch.from_numpy(np.asarray(mm(x2, module), np.float32)).to(x.dtype)
         if module.bias is not None:
             y = y + module.bias.detach().to(y.dtype)
-        return y.reshape(*shape[:-1], w.shape[0])
+        return y.reshape(*shape[:-1], module.weight.shape[0])
     return forward
 
 
-def _conv2d(torch: Any, prod: _Product, module: Any) -> Any:
+def check_conv(module: Any) -> None:
+    """NotImplementedError unless ``module`` is a Conv2d the im2col lowering covers."""
     if module.groups != 1 or module.padding_mode != "zeros" or isinstance(module.padding, str):
         raise NotImplementedError(f"{module}: numsim emulates Conv2d with groups=1, numeric padding and "
                                   "padding_mode='zeros'")
 
+
+def im2col(torch: Any, module: Any, x: Any, dtype: Any = None) -> Any:
+    """Conv2d input x [n, C, H, W] as rows [n * L, C * kh * kw] (float32 or ``dtype``), the reduction
+    axis ordered (C_in, kh, kw) exactly as ``weight.reshape(out_channels, -1)`` orders it."""
+    cols = torch.nn.functional.unfold(x.detach().to(dtype or torch.float32), module.kernel_size, dilation=module.dilation,
+                                      padding=module.padding, stride=module.stride)  # [n, C*kh*kw, L]
+    return cols.transpose(1, 2).reshape(-1, cols.shape[1])
+
+
+def _conv2d(torch: Any, mm: MatMul, module: Any) -> Any:
+    check_conv(module)
+
     def forward(x: Any) -> Any:
         n, _, h, w_ = x.shape
         kh, kw = module.kernel_size
-        cols = torch.nn.functional.unfold(x.detach().float(), (kh, kw), dilation=module.dilation,
-                                          padding=module.padding, stride=module.stride)  # [n, C*kh*kw, L]
-        L = cols.shape[-1]
-        a = _f32(cols.transpose(1, 2).reshape(n * L, -1))
-        wt = _f32(module.weight.reshape(module.out_channels, -1))
-        y = torch.from_numpy(prod(a, wt.T)).reshape(n, L, -1).transpose(1, 2)
+        a = _f32(im2col(torch, module, x))
+        L = a.shape[0] // n
+        y = torch.from_numpy(np.asarray(mm(a, module), np.float32)).reshape(n, L, -1).transpose(1, 2)
         if module.bias is not None:
             y = y + module.bias.detach().float()[None, :, None]
         oh = (h + 2 * module.padding[0] - module.dilation[0] * (kh - 1) - 1) // module.stride[0] + 1
         ow = (w_ + 2 * module.padding[1] - module.dilation[1] * (kw - 1) - 1) // module.stride[1] + 1
         return y.reshape(n, -1, oh, ow).to(x.dtype)
     return forward
+
+
+def patch_forward(torch: Any, mm: MatMul, module: Any) -> bool:
+    """Give a Linear / Conv2d ``module`` a forward running its product through ``mm``; False for others."""
+    if isinstance(module, torch.nn.Linear):
+        module.forward = _linear(torch, mm, module)
+    elif isinstance(module, torch.nn.Conv2d):
+        module.forward = _conv2d(torch, mm, module)
+    else:
+        return False
+    return True
 
 
 def _matmul(torch: Any, prod: _Product) -> Any:
@@ -128,7 +321,8 @@ def _matmul(torch: Any, prod: _Product) -> Any:
 
 @contextlib.contextmanager
 def emulate(model: Any, unit: str | DotUnit, input_format: Fmt = None, weight_format: Fmt = None,
-            matmul_ops: bool = True) -> Iterator[Any]:
+            matmul_ops: bool = True, *, input_scaling: Scaling | str | None = None,
+            weight_scaling: Scaling | str | None = None) -> Iterator[Any]:
     """Context in which ``model``'s Linear / Conv2d layers (and ``torch.matmul``) run on ``unit``.
 
     Args:
@@ -137,6 +331,9 @@ def emulate(model: Any, unit: str | DotUnit, input_format: Fmt = None, weight_fo
         input_format: format of activations (the left operand); None: the unit's ``in_format``.
         weight_format: format of weights (the right operand); None: the unit's ``in_format``.
         matmul_ops: also replace ``torch.matmul`` (attention products) while active.
+        input_scaling: scales of an element-format ``input_format`` (:class:`Scaling` or a
+            granularity name); None: cast with no scale.
+        weight_scaling: the same for ``weight_format``; give both or neither.
 
     Yields:
         the model.
@@ -149,18 +346,14 @@ def emulate(model: Any, unit: str | DotUnit, input_format: Fmt = None, weight_fo
         unit = get(unit)
     if not isinstance(unit, DotUnit):
         raise TypeError(f"unit={unit!r}: expected a DotUnit or a preset name")
-    prod = _Product(unit, input_format, weight_format)
+    prod = _Product(unit, input_format, weight_format, input_scaling, weight_scaling)
+    mm = unit_product(prod)
     patched: list[Any] = []
     saved_matmul: Any | None = None
     try:
         for m in model.modules():
-            if isinstance(m, torch.nn.Linear):
-                m.forward = _linear(torch, prod, m)
-            elif isinstance(m, torch.nn.Conv2d):
-                m.forward = _conv2d(torch, prod, m)
-            else:
-                continue
-            patched.append(m)
+            if patch_forward(torch, mm, m):
+                patched.append(m)
         if matmul_ops:
             saved_matmul = torch.matmul
             torch.matmul = _matmul(torch, prod)

@@ -1,0 +1,306 @@
+"""``quantize_model``: post-training weight quantization of a torch model, layer group by group.
+
+::
+
+    qmodel, report = numsim.ptq.quantize_model(model, batches, weight_format="mxfp4_e2m1", method="gptq")
+    print(report.table())
+
+See :mod:`numsim.ptq.graph` for the order, the groups and the statistics.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import fnmatch
+import inspect
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..block import BlockArray
+from ..codec import decode
+from ..datapath.presets import get as get_unit
+from ..datapath.torch_hook import Scaling, _Product, block_weight_operand, patch_forward
+from ..datapath.unit import DotUnit
+from ..formats import BlockFormat
+from ..formats import get as get_format
+from . import graph
+from .methods import METHODS, LayerStats, run_method
+from .quantizers import weight_quantizer
+
+
+@dataclass(frozen=True)
+class LayerReport:
+    """One quantized layer: weight shape, method, relative output error on the calibration data,
+    whether the stored weights equal the decoded codes exactly in the model's dtype, seconds."""
+
+    name: str
+    shape: tuple[int, ...]
+    method: str
+    rel_error: float
+    exact: bool
+    seconds: float
+
+
+@dataclass(frozen=True)
+class PTQReport:
+    """What :func:`quantize_model` did.
+
+    Attributes:
+        layers: the quantized layers in calibration order.
+        skipped: ``(name, reason)`` of every module with weights left in float.
+        codes: layer name -> ``WeightQuantizer.export`` of its weights (a BlockArray, or element codes
+            and scales).
+        weight_format, method, input_format, datapath: the settings.
+        seconds: wall time of the whole run.
+    """
+
+    layers: tuple[LayerReport, ...]
+    skipped: tuple[tuple[str, str], ...]
+    codes: dict[str, Any]
+    weight_format: str
+    method: str
+    input_format: str | None
+    datapath: str | None
+    seconds: float
+
+    def table(self) -> str:
+        """The per-layer table and the layers left in float, as text."""
+        head = ["layer", "shape", "method", "rel. output error", "exact", "seconds"]
+        rows = [[r.name, "x".join(map(str, r.shape)), r.method, f"{r.rel_error:.4e}", "yes" if r.exact else "no",
+                 f"{r.seconds:.2f}"] for r in self.layers]
+        widths = [max(len(x[i]) for x in [head, *rows]) for i in range(len(head))]
+        def line(r: list[str]) -> str:
+            return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+        title = (f"weights {self.weight_format}, method {self.method}, inputs {self.input_format or 'float'}, "
+                 f"datapath {self.datapath or 'float'}")
+        out = [title, line(head), line(["-" * w for w in widths]), *map(line, rows)]
+        if self.skipped:
+            out.append("left in float:")
+            out += [f"  {n}: {why}" for n, why in self.skipped]
+        out.append(f"total {self.seconds:.2f} s")
+        return "\n".join(out)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-serializable summary (codes excluded)."""
+        return {"weight_format": self.weight_format, "method": self.method, "input_format": self.input_format,
+                "datapath": self.datapath, "seconds": self.seconds,
+                "layers": [{"name": r.name, "shape": list(r.shape), "method": r.method, "rel_error": r.rel_error,
+                            "exact": r.exact, "seconds": r.seconds} for r in self.layers],
+                "skipped": [{"name": n, "reason": why} for n, why in self.skipped]}
+
+
+def _torch() -> Any:
+    import torch
+    return torch
+
+
+def _batches(calibration: Any) -> list[Any]:
+    torch = _torch()
+    if isinstance(calibration, (torch.Tensor, dict)):
+        raise TypeError("calibration: expected an iterable of batches (a list of tensors, tuples or dicts), "
+                        f"got a single {type(calibration).__name__}; wrap it in a list")
+    if not isinstance(calibration, Iterable):
+        raise TypeError(f"calibration: expected an iterable of batches, got {type(calibration).__name__}")
+    batches = list(calibration)
+    if not batches:
+        raise ValueError("calibration: empty; give at least one batch")
+    for i, b in enumerate(batches):
+        parts = b.values() if isinstance(b, dict) else b if isinstance(b, (tuple, list)) else [b]
+        for t in parts:
+            if isinstance(t, torch.Tensor) and t.is_floating_point() and torch.isnan(t).any():
+                raise ValueError(f"calibration batch {i} holds NaN")
+    return batches
+
+
+def _select(torch: Any, model: Any, include: Any, exclude: Any) -> tuple[dict[Any, str], list[tuple[str, str]]]:
+    """Quantizable modules (module -> name) and ``(name, reason)`` of weighted modules left in float."""
+    inc = [include] if isinstance(include, str) else list(include or ["*"])
+    exc = [exclude] if isinstance(exclude, str) else list(exclude or [])
+    chosen: dict[Any, str] = {}
+    skipped: list[tuple[str, str]] = []
+    for name, m in model.named_modules():
+        if not any(True for _ in m.parameters(recurse=False)):
+            continue
+        label = name or "(model)"
+        if not graph.is_quantizable(torch, m):
+            skipped.append((label, f"{type(m).__name__}: only Linear and Conv2d are quantized"))
+        elif isinstance(m, torch.nn.Conv2d) and (m.groups != 1 or m.padding_mode != "zeros"
+                                                  or isinstance(m.padding, str)):
+            skipped.append((label, "Conv2d with groups != 1, string padding or non-zero padding_mode"))
+        elif not any(fnmatch.fnmatchcase(name, p) for p in inc):
+            skipped.append((label, f"not matched by include={inc}"))
+        elif any(fnmatch.fnmatchcase(name, p) for p in exc):
+            skipped.append((label, f"matched by exclude={exc}"))
+        else:
+            chosen[m] = name
+    return chosen, skipped
+
+
+def _weight2d(m: Any) -> np.ndarray:
+    return m.weight.detach().double().reshape(m.weight.shape[0], -1).cpu().numpy()
+
+
+def _weight_operand(export: Any, quantizer: Any) -> Any:
+    """B = W^T operand for the unit from the exported codes."""
+    if isinstance(export, BlockArray):
+        return block_weight_operand(export)
+    codes, scales = export
+    scales = np.asarray(scales, np.float64)
+    if scales.ndim != 2 or scales.shape[0] not in (1, codes.shape[0]):
+        raise ValueError(f"exported scales of shape {scales.shape}: expected [d_out or 1, groups] for codes "
+                         f"{codes.shape}")
+    return np.asarray(decode(codes, quantizer.format), np.float64).T, scales.T
+
+
+def _install(torch: Any, module: Any, prod: _Product | None, qb: Any) -> None:
+    """Give a quantized layer its forward: on the unit (``prod.unit``) or float with quantized inputs."""
+    if prod is None:
+        return
+    if prod.unit is not None:
+        patch_forward(torch, lambda a, _m: prod.product(a, qb), module)
+    else:
+        def float_mm(a: np.ndarray, m: Any) -> np.ndarray:
+            w = m.weight.detach().float().reshape(m.weight.shape[0], -1).cpu().numpy()
+            return prod.fake(a).astype(np.float32) @ w.T
+        patch_forward(torch, float_mm, module)
+
+
+def _group_stats(torch: Any, float_model: Any, qmodel: Any, batches: list[Any], mods: dict[str, tuple[Any, Any]],
+                 grams: dict[str, graph.Grams], stop: bool, transform: Any) -> None:
+    """Accumulate the group's Grams: each batch through the float model (X), then the quantized copy (X~)."""
+    xs: list[dict[str, np.ndarray]] = []
+    graph.capture(torch, float_model, batches, {n: m[0] for n, m in mods.items()}, stop, xs.append)
+    it = iter(xs)
+
+    def add(xq: dict[str, np.ndarray]) -> None:
+        x = next(it)
+        for n in mods:
+            grams[n].add(xq[n], x[n])
+    graph.capture(torch, qmodel, batches, {n: m[1] for n, m in mods.items()}, stop, add, transform)
+
+
+def quantize_model(model: Any, calibration: Iterable[Any], *, weight_format: Any, method: str = "rtn",
+                   input_format: Any = None, datapath: str | DotUnit | None = None, include: Any = None,
+                   exclude: Any = None, granularity: str | None = None, group_size: int | None = None,
+                   scale: str = "float", input_scaling: Scaling | str | None = None,
+                   progress: Callable[[int, int, str], None] | None = None, **options: Any) -> tuple[Any, PTQReport]:
+    """Quantize the weights of ``model``'s Linear and Conv2d layers with ``method``, sequentially.
+
+    Layer groups are quantized in the order the forward calls them; each group is calibrated on the
+    outputs of the already quantized layers (see :mod:`numsim.ptq.graph`). ``model`` itself is
+    never modified: the work happens on a deep copy, which is returned.
+
+    Args:
+        model: a ``torch.nn.Module``.
+        calibration: iterable of batches: a tensor (``model(x)``), a tuple (``model(*b)``) or a dict
+            of tensors (``model(**b)``, e.g. token ids and attention mask).
+        weight_format: numsim format of the weights (block formats block along ``d_in``).
+        method: a name in ``numsim.ptq.METHODS``.
+        input_format: also quantize the inputs of quantized layers (the datapath hook's quantizer);
+            None: float inputs (or the unit's ``in_format`` with a datapath).
+        datapath: a DotUnit or preset name: every product of a quantized layer, in the calibration
+            forwards and in the returned model, runs on it bit-exactly (element-format weights use
+            their exported codes and scales, scales in an FP32 epilogue; see
+            :mod:`numsim.datapath.torch_hook`). The returned model's quantized layers keep that
+            forward as an instance attribute.
+        include, exclude: fnmatch patterns (or lists) of module names to quantize / leave in float.
+        granularity, group_size, scale: the weight quantizer's scale layout (element formats).
+        input_scaling: scales of an element-format ``input_format`` (default per tensor).
+        progress: called as ``progress(layers done, layers in all, name)`` after each layer.
+        **options: options of ``method`` (``METHODS[method].options``).
+
+    Returns:
+        ``(qmodel, report)``: the copy whose quantized weights are the decoded codes (rounded to the
+        model's dtype only where a value does not fit it: ``report`` marks such layers not exact),
+        and a :class:`PTQReport` holding the codes.
+
+    Raises:
+        TypeError: not a module, bad calibration type, options the method does not take.
+        KeyError: unknown method, format or datapath preset.
+        ValueError: empty calibration, NaN in weights or calibration data, a batch the forward
+            rejects, nothing to quantize.
+    """
+    torch = _torch()
+    t0 = time.perf_counter()
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model={type(model).__name__}: expected a torch.nn.Module")
+    if not isinstance(method, str) or method not in METHODS:
+        close = difflib.get_close_matches(str(method), list(METHODS), n=1)
+        raise KeyError(f"method={method!r}: expected one of {sorted(METHODS)}"
+                       + (f"; did you mean {close[0]!r}?" if close else ""))
+    takes_more = any(p.kind == p.VAR_KEYWORD for p in inspect.signature(METHODS[method].fn).parameters.values())
+    bad = [] if takes_more else sorted(set(options) - set(METHODS[method].options))
+    if bad:  # checked before any work; methods passing options on (**base_options) check them in run_method
+        raise TypeError(f"method {method!r} takes the options {sorted(METHODS[method].options)}; got {bad}")
+    quantizer = weight_quantizer(weight_format, granularity=granularity, group_size=group_size, scale=scale)
+    unit = get_unit(datapath) if isinstance(datapath, str) else datapath
+    if unit is not None and not isinstance(unit, DotUnit):
+        raise TypeError(f"datapath={datapath!r}: expected a DotUnit or a preset name")
+    wfmt = get_format(weight_format) if isinstance(weight_format, str) else weight_format
+    prod: _Product | None = None
+    if unit is not None or input_format is not None:
+        block_w = isinstance(wfmt, BlockFormat)
+        if input_format is None and block_w:
+            raise ValueError(f"datapath={unit.name} with block weights {wfmt.name}: give a block input_format "
+                             "(e.g. 'mxfp8_e4m3')")
+        in_scaling = input_scaling
+        if in_scaling is None and input_format is not None and not block_w:
+            in_scaling = "tensor"
+        wscale = None if block_w else Scaling(granularity or "channel", group_size, scale)
+        prod = _Product(unit, input_format, wfmt, in_scaling, wscale)
+    batches = _batches(calibration)
+
+    float_model = copy.deepcopy(model).eval()
+    qmodel = copy.deepcopy(model).eval()
+    fnames, skipped = _select(torch, float_model, include, exclude)
+    qmods = dict(qmodel.named_modules())
+    fmods = {n: m for m, n in fnames.items()}
+    for m, n in fnames.items():
+        w = m.weight.detach()
+        if not torch.isfinite(w).all():
+            raise ValueError(f"layer {n!r}: weight holds NaN or Inf")
+    layers, repeated = graph.record_order(torch, float_model, batches[0], fnames)
+    called = {lay.name for lay in layers}
+    skipped += [(n, "not called in the calibration forward") for n in fmods if n not in called]
+    if not layers:
+        raise ValueError("nothing to quantize: no Linear / Conv2d layer selected and called by the forward")
+    transform = prod.fake if prod is not None else None
+    reports: list[LayerReport] = []
+    codes: dict[str, Any] = {}
+    for g in sorted({lay.group for lay in layers}):
+        names = [lay.name for lay in layers if lay.group == g]
+        grams = {n: graph.Grams.zeros(_weight2d(fmods[n]).shape[1]) for n in names}
+        t_g = time.perf_counter()
+        _group_stats(torch, float_model, qmodel, batches, {n: (fmods[n], qmods[n]) for n in names}, grams,
+                     not repeated, transform)
+        t_stats = (time.perf_counter() - t_g) / len(names)
+        for n in names:
+            t = time.perf_counter()
+            W = _weight2d(fmods[n])
+            st = grams[n]
+            Q = np.asarray(run_method(method, W, LayerStats(st.H, st.G, st.n), quantizer, **options), np.float64)
+            if Q.shape != W.shape or np.isnan(Q).any():
+                raise ValueError(f"layer {n!r}: method {method!r} returned shape {Q.shape} or NaN")
+            export = quantizer.export(Q)
+            m = qmods[n]
+            wq = torch.from_numpy(Q.reshape(tuple(m.weight.shape))).to(m.weight.dtype)
+            exact = bool(np.array_equal(wq.double().reshape(Q.shape).numpy(), Q))
+            with torch.no_grad():
+                m.weight.copy_(wq)
+            _install(torch, m, prod, _weight_operand(export, quantizer) if prod is not None and prod.unit else None)
+            codes[n] = export
+            reports.append(LayerReport(n, tuple(m.weight.shape), method, graph.relative_output_error(W, Q, st),
+                                       exact, t_stats + time.perf_counter() - t))
+            if progress is not None:
+                progress(len(reports), len(layers), n)
+    qmodel.train(model.training)
+    fmt_name = getattr(wfmt, "name", str(wfmt))
+    in_name = None if input_format is None or prod is None else str(getattr(prod.fa, "name", prod.fa))
+    report = PTQReport(tuple(reports), tuple(skipped), codes, fmt_name, method, in_name,
+                       None if unit is None else unit.name, time.perf_counter() - t0)
+    return qmodel, report

@@ -1,0 +1,170 @@
+"""Sequential calibration over a torch model's graph: layer order, groups and Gram statistics.
+
+The order of the quantizable layers (Linear, Conv2d) is the order in which a forward calls them,
+recorded with hooks on one calibration batch; layers whose input is the same tensor object form
+one group (attention q/k/v, conv branches after one tensor). Everything else (residual adds,
+norms, softmax, attention products) simply runs as part of the forward. For each group the
+calibration set runs through the float model (X) and the partially quantized copy (X~); the
+forward stops by exception once every layer of the group has run (when no layer is called twice
+per forward), and the float64 Gram matrices ``H = X~^T X~``, ``G = X~^T X`` and ``F = X^T X``
+are accumulated batch by batch (``F`` gives the report's output error without keeping X).
+
+Inputs are turned into rows ``[n, d_in]``: a Linear's input reshaped to ``(-1, in_features)``; a
+Conv2d's input unfolded (im2col) with the reduction axis ordered ``(C_in, kh, kw)`` exactly as
+``weight.reshape(out_channels, -1)`` orders it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+class _Stop(Exception):
+    """Raised by a hook to end a forward once the group's layers have run."""
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A quantizable layer: dotted module name and the group it belongs to."""
+
+    name: str
+    group: int
+
+
+def is_quantizable(torch: Any, m: Any) -> bool:
+    """Linear or Conv2d."""
+    return isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))
+
+
+def rows(torch: Any, module: Any, x: Any) -> np.ndarray:
+    """The layer's input as float64 rows [n, d_in] (see the module docstring for Conv2d's order)."""
+    from ..datapath.torch_hook import im2col
+
+    if isinstance(module, torch.nn.Conv2d):
+        return im2col(torch, module, x, torch.float64).cpu().numpy()
+    return x.detach().reshape(-1, x.shape[-1]).double().cpu().numpy()
+
+
+def call(model: Any, batch: Any) -> Any:
+    """``model(batch)`` for a tensor, ``model(*batch)`` for a tuple / list, ``model(**batch)`` for a dict."""
+    if isinstance(batch, dict):
+        return model(**batch)
+    if isinstance(batch, (tuple, list)):
+        return model(*batch)
+    return model(batch)
+
+
+def run_batch(torch: Any, model: Any, batch: Any, index: int) -> None:
+    """One forward without gradients; errors of the forward are re-raised naming the batch."""
+    try:
+        with torch.no_grad():
+            call(model, batch)
+    except _Stop:
+        pass
+    except (RuntimeError, TypeError, ValueError, IndexError) as exc:
+        raise type(exc)(f"calibration batch {index}: the model's forward failed: {exc}") from exc
+
+
+def record_order(torch: Any, model: Any, batch: Any, names: dict[Any, str]) -> tuple[list[Layer], bool]:
+    """Layers in call order with their groups, and whether any layer ran more than once.
+
+    Args:
+        model: the module to trace (hooks are removed afterwards).
+        batch: one calibration batch.
+        names: module -> dotted name of the layers to order (others are ignored).
+    """
+    order: list[Any] = []
+    inputs: list[Any] = []
+    calls: dict[Any, int] = {}
+
+    def pre(module: Any, args: tuple[Any, ...]) -> None:
+        calls[module] = calls.get(module, 0) + 1
+        if calls[module] == 1:
+            order.append(module)
+            inputs.append(args[0])
+
+    handles = [m.register_forward_pre_hook(pre) for m in names]
+    try:
+        run_batch(torch, model, batch, 0)
+    finally:
+        for h in handles:
+            h.remove()
+    layers: list[Layer] = []
+    group_of: list[int] = []
+    for i, m in enumerate(order):
+        same = next((j for j in range(i) if inputs[j] is inputs[i]), None)
+        g = group_of[same] if same is not None else (max(group_of) + 1 if group_of else 0)
+        group_of.append(g)
+        layers.append(Layer(names[m], g))
+    return layers, any(c > 1 for c in calls.values())
+
+
+def capture(torch: Any, model: Any, batches: Sequence[Any], modules: dict[str, Any], stop: bool,
+            on_batch: Callable[[dict[str, np.ndarray]], None],
+            transform: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
+    """Run ``batches`` through ``model`` and hand the rows of ``modules``' inputs to ``on_batch``.
+
+    ``on_batch`` gets, per batch, name -> rows (all calls of a layer in that batch stacked).
+    ``transform`` maps the rows first (the input quantizer). With ``stop`` the forward ends once
+    every module has been called.
+    """
+    got: dict[str, list[np.ndarray]] = {}
+
+    def make(name: str, module: Any) -> Callable[..., None]:
+        def pre(_: Any, args: tuple[Any, ...]) -> None:
+            r = rows(torch, module, args[0])
+            if np.isnan(r).any():
+                raise ValueError(f"the input of layer {name!r} holds NaN (NaN in the calibration data or "
+                                 "produced by the model)")
+            got.setdefault(name, []).append(transform(r) if transform is not None else r)
+            if stop and len(got) == len(modules):
+                raise _Stop
+        return pre
+
+    handles = [m.register_forward_pre_hook(make(n, m)) for n, m in modules.items()]
+    try:
+        for i, batch in enumerate(batches):
+            got.clear()
+            run_batch(torch, model, batch, i)
+            missing = sorted(set(modules) - set(got))
+            if missing:
+                raise ValueError(f"calibration batch {i}: layers {missing} were not called")
+            on_batch({n: np.concatenate(v) for n, v in got.items()})
+    finally:
+        for h in handles:
+            h.remove()
+
+
+@dataclass
+class Grams:
+    """Float64 accumulators of one layer: ``H = X~^T X~``, ``G = X~^T X``, ``F = X^T X``, ``n`` rows."""
+
+    H: np.ndarray
+    G: np.ndarray
+    F: np.ndarray
+    n: int = 0
+
+    @classmethod
+    def zeros(cls, d: int) -> Grams:
+        return cls(np.zeros((d, d)), np.zeros((d, d)), np.zeros((d, d)))
+
+    def add(self, xq: np.ndarray, x: np.ndarray) -> None:
+        if xq.shape != x.shape:
+            raise ValueError(f"float and quantized inputs differ in shape: {x.shape} vs {xq.shape}")
+        self.H += xq.T @ xq
+        self.G += xq.T @ x
+        self.F += x.T @ x
+        self.n += x.shape[0]
+
+
+def relative_output_error(W: np.ndarray, Q: np.ndarray, g: Grams) -> float:
+    """``||X W^T - X~ Q^T||_F / ||X W^T||_F`` from the Gram matrices (0 when ``X W^T`` is 0)."""
+    ref = float(np.sum((W @ g.F) * W))
+    cross = float(np.sum((W @ g.G.T) * Q))  # tr(W X^T X~ Q^T)
+    quant = float(np.sum((Q @ g.H) * Q))
+    err = max(ref - 2.0 * cross + quant, 0.0)
+    return float(np.sqrt(err / ref)) if ref > 0 else float(np.sqrt(err))
