@@ -286,7 +286,7 @@ def quantize_model(model: Any, calibration: Iterable[Any], *, weight_format: Any
             Q = np.asarray(run_method(method, W, LayerStats(st.H, st.G, st.n), quantizer, **options), np.float64)
             if Q.shape != W.shape or np.isnan(Q).any():
                 raise ValueError(f"layer {n!r}: method {method!r} returned shape {Q.shape} or NaN")
-            export = quantizer.export(Q)
+            export = quantizer.for_tensor(W).export(Q)
             m = qmods[n]
             wq = torch.from_numpy(Q.reshape(tuple(m.weight.shape))).to(m.weight.dtype)
             exact = bool(np.array_equal(wq.double().reshape(Q.shape).numpy(), Q))
