@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import tempfile
 import time
@@ -185,6 +186,9 @@ def report(out: str | Path, quick: bool = False, names: Sequence[str] | None = N
         meta = {"mode": "quick" if quick else "full", "executor": ex.kind, "versions": render.versions(),
                 "wall_s": round(time.perf_counter() - t_all, 3)}
         render.write_report(tmp, results, meta)
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)  # mkdtemp creates 0700; give the folder the usual mode
         old = None
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.resolve().parent))

@@ -188,7 +188,7 @@ class Executor:
                 from distributed import as_completed
 
                 futs = {self._client.submit(_timed, fn, dict(points[i]), pure=False): i for i in todo}
-                for fut in as_completed(futs):
+                for fut in as_completed(futs, loop=self._client.loop):
                     rows, seconds = fut.result()
                     finish(futs[fut], rows, seconds)
             elif self.jobs == 1 or len(todo) == 1:
