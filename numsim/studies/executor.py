@@ -221,7 +221,8 @@ def _connect(address: str, timeout: float) -> Any:
     try:
         from distributed import Client
     except ImportError as e:  # pragma: no cover - the report extra installs it
-        raise StudyError(f"scheduler={address!r}: dask.distributed is not installed (pip install 'numsim[report]')") from e
+        raise StudyError(f"scheduler={address!r}: dask.distributed is not installed "
+                         "(pip install 'numsim[report]')") from e
     try:
         return Client(address, timeout=f"{max(timeout, 0.1)}s", set_as_default=False)
     except (OSError, TimeoutError, ValueError) as e:

@@ -201,7 +201,8 @@ def datapath_reading(rows: list[Row]) -> tuple[str, str]:
                f"{min((r['rel_err_median'] for r in at.values() if r['rel_err_median'] > 0), default=0):.1e} to "
                f"{worst['rel_err_median']:.1e}. "
                + (f"From K = {small} to {kmax} the error grows by: {', '.join(growth)}. " if growth else "")
-               + (f"Promotion to FP32 every 128 products (dashed) helps most on {', '.join(f'{f} ({g:.0f}x)' for g, f in gains[:3])}. "
+               + ("Promotion to FP32 every 128 products (dashed) helps most on "
+                  + ", ".join(f"{f} ({g:.0f}x)" for g, f in gains[:3]) + ". "
                   if gains else "")
                + (f"Exact on at least 90% of trials at K = {kmax}: {', '.join(exact)}. " if exact else "")
                + "All-positive (uniform) operands show error growth without cancellation.")
@@ -296,11 +297,13 @@ def hwcost_figure(rows: list[Row]) -> Figure:
             ax.step([p[0] for p in fp], [p[1] for p in fp], where="post", color="C3", lw=1, label="Pareto front")
         ax.scatter([], [], color="C0", label="dominated")
         bs = sorted({r["block_size"] for r in sub})
-        ax.set_xlabel("yosys generic cells" + (f" ({'/'.join(map(str, bs))}-element blocks)" if kind == "mx_dot" else ""))
+        blocks = f" ({'/'.join(map(str, bs))}-element blocks)" if kind == "mx_dot" else ""
+        ax.set_xlabel("yosys generic cells" + blocks)
         ax.set_ylabel(sub[0]["measure"] if kind == "mx_dot" else "overflow-free outputs (fraction)")
         ax.set_title(kind, fontsize=10)
+        ax.margins(x=0.25, y=0.1)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="lower right")
     title, reading = hwcost_reading(rows)
     fig.suptitle(title, fontsize=11)
     return Figure("hwcost", title, reading, _png(fig))
