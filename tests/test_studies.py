@@ -178,6 +178,18 @@ def test_dask_cluster_gives_the_local_results(tmp_path: Path) -> None:
     assert remote == local
 
 
+def test_local_processes_give_the_in_process_results(tmp_path: Path) -> None:
+    p = TINY["accumulator"][0]
+    study = studies.STUDIES["accumulator"]
+    with _ex(tmp_path / "one") as ex:
+        one, _ = studies.run_study(study, p, ex)
+    with _ex(tmp_path / "two", jobs=2) as ex:
+        assert ex.kind == "local processes (2)"
+        two, stats = studies.run_study(study, p, ex)
+    assert stats.computed == stats.points == 2
+    assert two == one
+
+
 def _report(tmp_path: Path, *args: str) -> int:
     return cli.main(["report", "--no-progress", "--cache", str(tmp_path / "cache"), *args])
 
