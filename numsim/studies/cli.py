@@ -30,8 +30,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``numsim report``; print where the report is. Returns the exit status."""
+    import importlib.util
+
     from . import Executor, StudyError, parse_overrides, report, select
 
+    missing = [m for m in ("matplotlib", "tqdm") if importlib.util.find_spec(m) is None]
+    if missing:
+        print(f"numsim report: needs {' and '.join(missing)}: pip install 'numsim[report]'", file=sys.stderr)
+        return 2
     try:
         studies = select(args.study)
         overrides = parse_overrides(args.param, studies)
