@@ -55,7 +55,7 @@ STUDIES: dict[str, Study] = {s.name: s for s in [
           full=datapath.Params()),
     Study("accumulator", "Integer accumulators: overflow and error against width", accumulator,
           quick=accumulator.Params(bits=(12, 14, 16, 18, 20, 22), batch=16),
-          full=accumulator.Params(bits=tuple(range(10, 27)), batch=128)),
+          full=accumulator.Params(bits=tuple(range(10, 27)), batch=32)),
     Study("hwcost", "Hardware cost: RTL cells against quality", hwcost,
           quick=hwcost.Params(mx_sets=("mxfp8_e5m2-h100", "mxfp8_e4m3-b200"), block_size=2,
                               int_bits=(16, 20, 24, 32), int_overflow=("wrap",)),
