@@ -28,9 +28,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
+def _terminate(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``numsim report``; print where the report is. Returns the exit status."""
     import importlib.util
+    import signal
+    import threading
 
     from . import Executor, StudyError, parse_overrides, report, select
 
@@ -38,6 +44,9 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         print(f"numsim report: needs {' and '.join(missing)}: pip install 'numsim[report]'", file=sys.stderr)
         return 2
+    # SIGTERM unwinds like Ctrl-C, so the temporary report folder is removed (finished points stay cached)
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main else None
     try:
         studies = select(args.study)
         overrides = parse_overrides(args.param, studies)
@@ -48,5 +57,8 @@ def run(args: argparse.Namespace) -> int:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"numsim report: {msg}", file=sys.stderr)
         return 2
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
     print(f"report: {out / 'index.html'} (Markdown: {out / 'index.md'}; manifest: {out / 'manifest.json'})")
     return 0
