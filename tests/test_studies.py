@@ -225,6 +225,21 @@ def test_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]  # nothing half-written, no cache
 
 
+def test_terminated_report_leaves_nothing(tmp_path: Path) -> None:
+    """SIGTERM during the run removes the temporary folder; no report appears."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), *sys.path])}
+    proc = subprocess.Popen([sys.executable, "-m", "numsim.cli", "report", "--quick", "--study", "formats",
+                             "--no-progress", "--out", str(tmp_path / "rep"), "--cache", str(tmp_path / "cache")],
+                            env=env)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".rep.*.tmp")):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    proc.terminate()
+    assert proc.wait() == 128 + signal.SIGTERM
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "cache") == []
+
+
 def test_quick_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """``numsim report --quick`` (the README's first command) writes a complete report; a rerun
     computes nothing and replaces the folder whole."""
