@@ -103,6 +103,9 @@ def test_pareto_front() -> None:
                     reason="yosys is not installed")
 def test_hwcost_row(tmp_path: Path) -> None:
     (row,) = hwcost.compute({"rtl": "int_mac", "set": "int8-acc20", "seed": 0})
+    assert set(row) == {"rtl", "set", "label", "format", "block_size", "cells", "transistors", "quality", "measure",
+                        "yosys"}
+    assert len(hwcost.points(studies.STUDIES["hwcost"].quick)) == 6
     assert row["cells"] > 0 and 0 <= row["quality"] <= 1 and row["yosys"].startswith("Yosys")
 
 
