@@ -181,7 +181,8 @@ def report(out: str | Path, quick: bool = False, names: Sequence[str] | None = N
                 per_point, stats = ex.map(s.name, s.module.compute, pts[s.name])
                 entry["rows"] = [r for rows in per_point for r in rows]
                 entry["stats"] = {"points": stats.points, "computed": stats.computed, "cached": stats.cached,
-                                  "compute_s": round(stats.compute_s, 3), "wall_s": round(stats.wall_s, 3)}
+                                  "compute_s": round(stats.compute_s, 3), "cached_compute_s": round(stats.cached_s, 3),
+                                  "wall_s": round(stats.wall_s, 3)}
             results.append(entry)
         meta = {"mode": "quick" if quick else "full", "executor": ex.kind, "versions": render.versions(),
                 "wall_s": round(time.perf_counter() - t_all, 3)}

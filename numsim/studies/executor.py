@@ -81,6 +81,7 @@ class RunStats:
     computed: int = 0  #: points computed in this run
     cached: int = 0  #: points read from the cache
     compute_s: float = 0.0  #: sum of the computed points' own times (in their workers)
+    cached_s: float = 0.0  #: sum of the cached points' times when they were computed
     wall_s: float = 0.0  #: wall time of the call
     keys: list[str] = field(default_factory=list)  #: cache key of every point, in order
 
@@ -138,15 +139,16 @@ class Executor:
     def _path(self, study: str, key: str) -> Path:
         return self.cache_dir / study / f"{key}.json"
 
-    def _load(self, study: str, key: str) -> list[Row] | None:
-        """The cached rows of a point, or None (absent or unreadable: it is recomputed)."""
+    def _load(self, study: str, key: str) -> tuple[list[Row], float] | None:
+        """The cached rows of a point and the seconds it took when computed, or None (absent or
+        unreadable: it is recomputed)."""
         try:
             entry = json.loads(self._path(study, key).read_text())
         except (OSError, ValueError):
             return None
         if not isinstance(entry, dict) or entry.get("key") != key or not isinstance(entry.get("rows"), list):
             return None
-        return entry["rows"]
+        return entry["rows"], float(entry.get("seconds", 0.0))
 
     def _store(self, study: str, key: str, point: Mapping[str, Any], rows: list[Row], seconds: float) -> None:
         entry = {"key": key, "study": study, "numsim": numsim_version(), "point": point, "seconds": seconds,
@@ -168,9 +170,11 @@ class Executor:
         """
         t0 = time.perf_counter()
         keys = [cache_key(study, p) for p in points]
-        results: list[list[Row] | None] = [self._load(study, k) for k in keys]
+        loaded = [self._load(study, k) for k in keys]
+        results: list[list[Row] | None] = [e[0] if e else None for e in loaded]
         todo = [i for i, r in enumerate(results) if r is None]
-        stats = RunStats(points=len(points), cached=len(points) - len(todo), keys=keys)
+        stats = RunStats(points=len(points), cached=len(points) - len(todo), keys=keys,
+                         cached_s=sum(e[1] for e in loaded if e))
         bar = _bar(len(points), study, self.progress)
         bar.update(stats.cached)
 

@@ -265,7 +265,7 @@ def accumulator_reading(rows: list[Row]) -> tuple[str, str]:
     if pairs:
         r, s = max(pairs, key=lambda p: (p[1]["sqnr_db"] - p[0]["sqnr_db"]))
         cmp = (f" Largest gap between saturating and wrapping registers: at P = {r['bits']}, "
-               f"K = {r['k']} ({r['activations'].replace('_', ' ')} activations, {r['overflow_rate']:.0%} of outputs "
+               f"K = {r['k']} ({r['activations'].replace('_', ' ')} activations, {r['overflow_rate']:.1%} of outputs "
                f"overflow) the GEMM keeps {_fmt_db(s['sqnr_db'])} saturating against {_fmt_db(r['sqnr_db'])} wrapping.")
     reading = ("Smallest wrapping width without any overflow, per case: "
                + "; ".join(f"K = {g[1]}, {g[2].replace('_', ' ')} activations: {ok} bits (worst case {wc})"
@@ -283,15 +283,20 @@ def hwcost_figure(rows: list[Row]) -> Figure:
 
     plt = _plt()
     kinds = list(dict.fromkeys(r["rtl"] for r in rows))
-    fig, axes = plt.subplots(1, len(kinds), figsize=(6.5 * len(kinds), 4.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(kinds), figsize=(6.5 * len(kinds), 4.8), squeeze=False,
+                             gridspec_kw={"wspace": 0.3})
     for ax, kind in zip(axes[0], kinds):
         sub = [r for r in rows if r["rtl"] == kind]
         q = [r["quality"] for r in sub]
         c = [r["cells"] for r in sub]
         front = pareto(c, q)
         ax.scatter(c, q, color=["C3" if f else "C0" for f in front], zorder=3)
-        for r in sub:
-            ax.annotate(r["label"], (r["cells"], r["quality"]), fontsize=7, xytext=(4, 3), textcoords="offset points")
+        many = len(sub) > 8  # then only the front is labelled (every point is in the CSV)
+        for j, (r, f) in enumerate(sorted(zip(sub, front), key=lambda rf: rf[0]["cells"])):
+            if f or not many:
+                ax.annotate(r["label"].replace("mx32-exact-rne", "exact"), (r["cells"], r["quality"]), fontsize=7,
+                            textcoords="offset points",
+                            xytext=(4, 4 if j % 2 == 0 else -11))
         fp = sorted((ci, qi) for ci, qi, f in zip(c, q, front) if f)
         if fp:
             ax.step([p[0] for p in fp], [p[1] for p in fp], where="post", color="C3", lw=1, label="Pareto front")
