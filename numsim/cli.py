@@ -1,4 +1,4 @@
-"""Command line: ``numsim formats``, ``numsim demo`` and ``numsim golden``."""
+"""Command line: ``numsim formats``, ``numsim demo``, ``numsim golden`` and ``numsim report``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import numpy as np
 
 from . import formats as F
 from .codec import decode, encode, quantize
+from .studies import cli as studies_cli
 
 
 def _num(v: float) -> str:
@@ -56,33 +57,33 @@ def load_demo_tensor() -> np.ndarray:
         return np.load(fh)["weight"].astype(np.float32)
 
 
-def demo_table(x: np.ndarray) -> str:
-    """Quantize ``x`` in every signed format and tabulate the error (blocks along the last axis)."""
+def demo_rows(x: np.ndarray) -> list[dict]:
+    """Quantize ``x`` in every signed format (blocks along the last axis): one tidy row per format
+    with ``format``, ``scaling``, ``bits_per_value``, ``sqnr_db``, ``rms_error``, ``max_error``,
+    sorted by bits per value."""
+    from .studies.formats import errors, tensor_scaled
+
     rows = []
-    power = float(np.sum(x.astype(np.float64) ** 2))
-    amax = float(np.max(np.abs(x)))
     for name in F.names():
         f = F.get(name)
         if isinstance(f, F.BlockFormat):
             q = quantize(x, f, axis=-1).astype(np.float64)
-            how = f"block of {f.block_size}"
-            bits = f.bits_per_value
+            how, bits = f"block of {f.block_size}", f.bits_per_value
+        elif not getattr(f, "signed", True):
+            continue  # unsigned scale formats (e8m0, ue4m3) cannot hold signed weights
         else:
-            if not getattr(f, "signed", True):
-                continue  # unsigned scale formats (e8m0, ue4m3) cannot hold signed weights
-            # one power-of-two scale for the whole tensor, chosen as the OCP floor rule would
-            k = math.frexp(amax)[1] - 1 - f.emax
-            q = quantize(np.ldexp(x.astype(np.float64), -k), f) * 2.0**k
-            how = "tensor 2^k"
-            bits = f.total_bits
-        err = x.astype(np.float64) - q
-        noise = float(np.sum(err**2))
-        sqnr = math.inf if noise == 0 else 10 * math.log10(power / noise)
-        rows.append((bits, [name, how, f"{bits:g}", f"{sqnr:.2f}", f"{np.sqrt(noise / x.size):.3e}",
-                            f"{np.max(np.abs(err)):.3e}"]))
-    rows.sort(key=lambda r: r[0])
-    header = ["format", "scaling", "bits/value", "SQNR dB", "RMS error", "max error"]
-    return _table([r for _, r in rows], header)
+            q, how, bits = tensor_scaled(x, f), "tensor 2^k", f.total_bits
+        e = errors(x, q)
+        rows.append({"format": name, "scaling": how, "bits_per_value": float(bits), "sqnr_db": e["sqnr_db"],
+                     "rms_error": e["rms_error"], "max_error": e["max_abs_error"]})
+    return sorted(rows, key=lambda r: r["bits_per_value"])
+
+
+def demo_table(x: np.ndarray) -> str:
+    """The format table of ``numsim demo`` (rows of :func:`demo_rows`)."""
+    rows = [[r["format"], r["scaling"], f"{r['bits_per_value']:g}", f"{r['sqnr_db']:.2f}", f"{r['rms_error']:.3e}",
+             f"{r['max_error']:.3e}"] for r in demo_rows(x)]
+    return _table(rows, ["format", "scaling", "bits/value", "SQNR dB", "RMS error", "max error"])
 
 
 #: (unit, operand format) rows of the datapath demo: FP8 GEMMs on the published units, then MX.
@@ -93,35 +94,49 @@ _DEMO_UNITS = [("fma-fp32", "fp8_e4m3"), ("ada-e4m3", "fp8_e4m3"), ("h100-e4m3",
                ("mi300-fp16", "fp16")]
 
 
-def datapath_table(w: np.ndarray, batch: int = 128, seed: int = 0) -> str:
-    """``w @ x`` for seeded N(0, 1) activations ``x`` on each demo unit: error against the exact
-    product of the same quantized operands, and throughput."""
+def _demo_gemm(w: np.ndarray, x: np.ndarray, name: str, fmt_name: str) -> tuple[np.ndarray, np.ndarray]:
+    """``w @ x`` on preset ``name`` with operands in ``fmt_name``, and the float64 product of the
+    same quantized operands."""
+    from . import datapath as dp
+
+    unit, fmt = dp.get(name), F.get(fmt_name)
+    if isinstance(fmt, F.BlockFormat):
+        a, b = encode(w, fmt, axis=1), encode(x, fmt, axis=0)
+        return dp.mx_matmul(a, b, unit), decode(a).astype(np.float64) @ decode(b).astype(np.float64)
+    k = math.frexp(float(np.max(np.abs(w))))[1] - 1 - fmt.emax  # power-of-two tensor scale
+    qa = quantize(np.ldexp(w.astype(np.float64), -k), fmt)
+    qb = quantize(x.astype(np.float64), fmt)
+    return np.ldexp(dp.matmul(qa, qb, unit).astype(np.float64), k), np.ldexp(qa, k) @ qb
+
+
+def datapath_rows(w: np.ndarray, batch: int = 128, seed: int = 0) -> list[dict]:
+    """``w @ x`` for seeded N(0, 1) activations ``x`` on each demo unit: one tidy row per unit with
+    the error against the exact product of the same quantized operands (``rel_error``: Frobenius,
+    ``max_error_rel``: max error / max |D|) and the throughput of a warm call (``gmacs``; a first
+    call on a slice of the operands compiles the kernels and is not timed)."""
     from . import datapath as dp
 
     x = np.random.default_rng(seed).standard_normal((w.shape[1], batch)).astype(np.float32)
     rows = []
     for name, fmt_name in _DEMO_UNITS:
         unit = dp.get(name)
-        fmt = F.get(fmt_name)
+        _demo_gemm(w[:2], x[:, :2], name, fmt_name)  # warm-up: JIT compilation happens here
         t = time.perf_counter()
-        if isinstance(fmt, F.BlockFormat):
-            a, b = encode(w, fmt, axis=1), encode(x, fmt, axis=0)
-            d = dp.mx_matmul(a, b, unit)
-            qa, qb = decode(a).astype(np.float64), decode(b).astype(np.float64)
-        else:
-            k = math.frexp(float(np.max(np.abs(w))))[1] - 1 - fmt.emax  # power-of-two tensor scale
-            qa = quantize(np.ldexp(w.astype(np.float64), -k), fmt)
-            qb = quantize(x.astype(np.float64), fmt)
-            d = np.ldexp(dp.matmul(qa, qb, unit).astype(np.float64), k)
-            qa = np.ldexp(qa, k)
+        d, exact = _demo_gemm(w, x, name, fmt_name)
         seconds = time.perf_counter() - t
-        exact = qa @ qb  # float64 reference of the same quantized operands
         err = d.astype(np.float64) - exact
-        rel = float(np.linalg.norm(err) / np.linalg.norm(exact))
         grid = "tree" if unit.pairwise else "exact" if unit.frac_bits is None else str(unit.frac_bits)
-        rows.append([name, fmt_name, f"{unit.n}", grid,
-                     f"{rel:.2e}", f"{np.max(np.abs(err)) / np.max(np.abs(exact)):.2e}",
-                     f"{w.size * batch / seconds / 1e9:.2f}"])
+        rows.append({"unit": name, "operands": fmt_name, "n": unit.n, "grid": grid,
+                     "rel_error": float(np.linalg.norm(err) / np.linalg.norm(exact)),
+                     "max_error_rel": float(np.max(np.abs(err)) / np.max(np.abs(exact))),
+                     "gmacs": w.size * batch / seconds / 1e9})
+    return rows
+
+
+def datapath_table(w: np.ndarray, batch: int = 128, seed: int = 0) -> str:
+    """The GEMM table of ``numsim demo`` (rows of :func:`datapath_rows`)."""
+    rows = [[r["unit"], r["operands"], f"{r['n']}", r["grid"], f"{r['rel_error']:.2e}", f"{r['max_error_rel']:.2e}",
+             f"{r['gmacs']:.2f}"] for r in datapath_rows(w, batch, seed)]
     header = ["unit", "operands", "N", "F", "rel. error (Frobenius)", "max error / max |D|", "G MAC/s"]
     return _table(rows, header)
 
@@ -179,11 +194,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     gold.add_argument("--seed", type=int, default=1, help="random stream seed (default 1)")
     gold.add_argument("--out", required=True, help="output directory")
     gold.add_argument("--quiet", action="store_true", help="per-file lines to stderr")
+    studies_cli.add_parser(sub)
     sub.add_parser("ptq", help="post-training quantization of a torch model (needs numsim[ptq]; numsim ptq -h)")
-    if list(sys.argv[1:] if argv is None else argv)[:1] == ["ptq"]:  # torch is imported only for ptq
+    if argv[:1] == ["ptq"]:  # torch is imported only for ptq
         from .ptq.cli import main as ptq_main
-        return ptq_main(list(sys.argv[1:] if argv is None else argv)[1:])
+
+        return ptq_main(argv[1:])
     args = parser.parse_args(argv)
+    if args.command == "report":
+        return studies_cli.run(args)
     if args.command == "formats":
         print(formats_table())
         return 0
@@ -205,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if x.ndim == 2:
         print(f"\nthe same tensor as the left operand of a GEMM with {128} seeded N(0, 1) activation columns, "
               "on dot-product unit models;\nerror against the exact product of the same quantized operands "
-              "(the first call of each kernel includes its compilation)\n")
+              "(throughput of warm calls: each kernel is compiled on a slice first)\n")
         print(datapath_table(x))
     return 0
 
