@@ -1,0 +1,237 @@
+"""numsim's datapath presets against MMA-Sim (Xie et al., arXiv:2511.10909; github.com/microsoft/MMA-Sim).
+
+MMA-Sim is a bit-accurate model of NVIDIA tensor cores (mma, wgmma, tcgen05.mma) and AMD matrix cores
+(mfma), validated bit for bit against the hardware. ``tests/data/mmasim/`` holds the outputs of every
+kernel MMA-Sim runs, on seeded random and corner-case operands, generated offline; its README gives
+the provenance (MMA-Sim commit, kernel, seed) and the semantics each kernel implements.
+
+Each kernel is mapped to the numsim preset that models it. A kernel numsim does not reproduce yet
+(missing preset, missing semantic) is an ``xfail(strict=True)`` that names what is missing, so the
+test turns into a failure the day the preset matches and its mark must go.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import numsim
+from numsim import datapath
+from numsim.block import BlockArray
+
+DATA = Path(__file__).parent / "data" / "mmasim"
+
+#: NVIDIA architecture -> preset GPU prefix. ``t4`` and ``rtxpro6000`` have no presets yet.
+_NV_GPU = {"Volta": "v100", "Turing": "t4", "Ampere": "a100", "Ada Lovelace": "ada", "Hopper": "h100",
+           "Blackwell": "b200", "RTX Blackwell": "rtxpro6000"}
+#: AMD architecture -> preset GPU prefix.
+_AMD_GPU = {"CDNA1": "mi100", "CDNA2": "mi210", "CDNA3": "mi300"}
+#: Operand format (manifest name) -> preset input suffix.
+_SUFFIX = {"fp16": "fp16", "bf16": "bf16", "tf32": "tf32", "fp8_e4m3": "e4m3", "fp8_e5m2": "e5m2",
+           "fp8_e4m3fnuz": "e4m3fnuz", "fp8_e5m2fnuz": "e5m2fnuz"}
+
+#: Measured agreement of every kernel with its preset (for a missing preset, with the closest
+#: existing unit): ``{id: {"preset", "stand_in", "matching", "total"}}``. A kernel is expected to fail
+#: (strict xfail) when its preset is missing or when it did not match fully at the last measurement.
+_RATES = DATA / "match_rates.json"
+
+
+def _manifest() -> dict:
+    with open(DATA / "manifest.json") as f:
+        return json.load(f)
+
+
+@lru_cache(maxsize=1)
+def _arrays() -> dict[str, np.ndarray]:
+    with np.load(DATA / "vectors.npz") as z:
+        return {k: z[k] for k in z.files}
+
+
+#: Stand-in code of every NaN (outside every format's code range).
+_NAN = np.uint64(1 << 40)
+
+
+def _values(bits: np.ndarray, fmt: str) -> np.ndarray:
+    """float64 values of stored bit patterns of ``fmt`` (IEEE views; numsim's codec for FP8)."""
+    if fmt in ("fp32", "tf32"):
+        return bits.astype(np.uint32).view(np.float32).astype(np.float64)
+    if fmt == "fp16":
+        return bits.astype(np.uint16).view(np.float16).astype(np.float64)
+    if fmt == "bf16":
+        return (bits.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
+    return np.asarray(numsim.decode(bits.astype(np.uint8), fmt), dtype=np.float64)
+
+
+def _result_bits(d: np.ndarray, fmt: str) -> np.ndarray:
+    """Bit patterns of numsim's float32 results in the kernel's output format (NaN -> ``_NAN``)."""
+    d = np.asarray(d, dtype=np.float32)
+    with np.errstate(over="ignore"):  # FP16 results are exact in float16; only +-Inf "overflows"
+        bits = d.view(np.uint32) if fmt == "fp32" else d.astype(np.float16).view(np.uint16)
+    return np.where(np.isnan(d), _NAN, bits.astype(np.uint64))
+
+
+def _expected_bits(d: np.ndarray, fmt: str) -> np.ndarray:
+    """Stored MMA-Sim bit patterns, every NaN mapped to ``_NAN`` (payloads: README G7)."""
+    vals = _values(d, fmt)
+    return np.where(np.isnan(vals), _NAN, d.astype(np.uint64))
+
+
+def _preset(meta: dict) -> tuple[str, str]:
+    """(preset name, out mode) that models kernel ``meta``."""
+    arch, fa, fb = meta["arch"], meta["a_format"], meta["b_format"]
+    out = "fp16" if meta["d_format"] == "fp16" else "fp32"
+    if fa == "fp64":
+        return "fma-fp64", out
+    if meta["instruction"] == "mfma":
+        gpu = _AMD_GPU[arch]
+        if fa == "fp32":
+            return "fma-fp32", out
+        if fa == "tf32":
+            return f"{gpu}-xf32", out
+        if arch == "CDNA2" and fa == "bf16" and not meta["qualifier"].endswith("_1k"):
+            return "mi210-bf16-n2", out  # the pre-_1k BF16 instructions: pairs, not quads
+        return f"{gpu}-{_SUFFIX[fa]}" if fa == fb else f"{gpu}-{_SUFFIX[fa]}x{_SUFFIX[fb]}", out
+    gpu = _NV_GPU[arch]
+    if "block_scale" in meta["instruction"]:
+        kind = "mxf4nvf4" if meta["k"] == 64 else "mxf8f6f4"
+        return f"{gpu}-{kind}", out
+    if fa == fb:
+        return f"{gpu}-{_SUFFIX[fa]}", out
+    return f"{gpu}-{_SUFFIX[fa]}x{_SUFFIX[fb]}", out
+
+
+@lru_cache(maxsize=1)
+def _rates() -> dict:
+    if not _RATES.exists():  # not measured yet: every kernel with a preset must match
+        return {}
+    with open(_RATES) as f:
+        return json.load(f)
+
+
+def _reason(meta: dict) -> str:
+    """What numsim lacks to reproduce kernel ``meta`` (README sections)."""
+    name, out = _preset(meta)
+    fa, fb = meta["a_format"], meta["b_format"]
+    if fa == "fp64":
+        return "FP64 kernel (sequential binary64 FMA): no FP64 unit, numsim's carrier is FP32"
+    if name.startswith("t4-"):
+        return "missing preset t4-fp16 (Turing: one block of the instruction's K, F = 24; README N1)"
+    if name.startswith("rtxpro6000-"):
+        return f"missing RTX Blackwell preset {name!r} (README N1)"
+    if name.endswith(("-mxf8f6f4", "-mxf4nvf4")):
+        return f"missing preset {name!r} (block-scaled kind::{name.split('-')[1]}; README N4-N5)"
+    if fa != fb:
+        return f"mixed operand formats (a {fa}, b {fb}): DotUnit has one in_format (README G4)"
+    if name == "mi210-bf16-n2":
+        return "missing preset mi210-bf16-n2 (CDNA2 runs the pre-_1k BF16 mfma on pairs; README A2)"
+    if name == "fma-fp32":
+        return "IEEE signed zero of an exact zero sum (-0 + -0 = -0 in an FMA); numsim gives +0 (README G6)"
+    if name.startswith("mi100-"):
+        return "CDNA1 sums a pairwise tree of FP32 RNE additions, c last; numsim's preset is exact (README A1)"
+    if name.startswith("mi210-"):
+        return "a product that overflows FP32 is an Inf inside the tree (+Inf + -Inf = NaN) (README A2)"
+    if name.startswith("mi300-"):
+        return ("late c: the product sum at the largest product exponent, floored to 31 and c to 24 "
+                "fraction bits below max(e, e_c); zero operands join the maximum (README A3-A4, G2)")
+    if out == "fp16" and fa.startswith("fp8"):
+        return f"preset {name!r} has no FP16-output mode (README N3)"
+    return ("zero operands take exponent -126 and join the alignment maximum; a result rounded to zero "
+            "is +0 (README G2, G6)")
+
+
+def _expect_failure(meta: dict) -> bool:
+    """True when the kernel's preset is missing or did not match at the last measurement."""
+    name, out = _preset(meta)
+    try:
+        datapath.get(name, out=out)
+    except (KeyError, ValueError):
+        return True
+    rate = _rates().get(meta["id"])
+    return rate is not None and rate["matching"] < rate["total"]
+
+
+def _numsim_result(meta: dict, call: dict[str, np.ndarray]) -> np.ndarray:
+    """numsim's output for one stored call of a kernel."""
+    name, out = _preset(meta)
+    unit = datapath.get(name, out=out)
+    cvals = _values(call["C"], meta["c_format"]).astype(np.float32)
+    if "block_scale" not in meta["instruction"]:
+        A = _values(call["A"], meta["a_format"])
+        B = _values(call["BT"], meta["b_format"]).T
+        return datapath.matmul(A, B, unit, cvals)
+    A = _block_array(call["A"], call["SA"], meta, meta["a_format"], axis=1)
+    B = _block_array(call["BT"], call["SBT"], meta, meta["b_format"], axis=0)
+    return datapath.mx_matmul(A, B, unit, cvals)
+
+
+def _block_array(codes: np.ndarray, scales: np.ndarray, meta: dict, fmt: str, axis: int) -> BlockArray:
+    """A BlockArray of stored rows (A rows, or B columns when ``axis=0``) and their scale codes.
+
+    FP4 codes are stored two per byte, element 2i in the low nibble (MMA-Sim's packing). UE4M3
+    scales keep their low 7 bits (MMA-Sim takes their absolute value).
+    """
+    bs = meta["block_size"]
+    if meta["packing"] == 2:
+        codes = np.stack([codes & 0xF, codes >> 4], axis=-1).reshape(codes.shape[0], -1)
+        elem = "fp4_e2m1"
+    else:
+        elem = fmt
+    if meta["scale_format"] == "ue4m3":
+        scales = scales & 0x7F
+    rows, K = codes.shape
+    block = numsim.formats.BlockFormat(f"mmasim_{elem}_{bs}_{meta['scale_format']}",
+                                       numsim.formats.get(elem), bs, numsim.formats.get(meta["scale_format"]))
+    shape = (rows, K) if axis == 1 else (K, rows)
+    return BlockArray(codes.reshape(rows, K // bs, bs).astype(np.uint8), scales.astype(np.uint8), block,
+                      axis, shape, tensor_scale=None)
+
+
+def _calls(index: int, meta: dict) -> list[dict[str, np.ndarray]]:
+    arrays = _arrays()
+    return [{name: arrays[f"{index}/{c}/{name}"] for name in ("A", "BT", "C", "D", "SA", "SBT")
+             if f"{index}/{c}/{name}" in arrays} for c in range(len(meta["modes"]))]
+
+
+def _params() -> list:
+    out = []
+    for index, meta in enumerate(_manifest()["kernels"]):
+        marks = [pytest.mark.xfail(strict=True, reason=_reason(meta))] if _expect_failure(meta) else []
+        out.append(pytest.param(index, meta, id=meta["id"], marks=marks))
+    return out
+
+
+def match_rate(index: int, meta: dict) -> tuple[int, int]:
+    """(matching, total) outputs of kernel ``meta`` on its preset (for the README's table)."""
+    good = total = 0
+    for call in _calls(index, meta):
+        got = _result_bits(_numsim_result(meta, call), meta["d_format"])
+        want = _expected_bits(call["D"], meta["d_format"])
+        good += int((got == want).sum())
+        total += want.size
+    return good, total
+
+
+@pytest.mark.parametrize(("index", "meta"), _params())
+def test_kernel_bit_exact(index: int, meta: dict) -> None:
+    """Every stored output of the kernel, bit for bit (signed zeros included; any NaN for NaN)."""
+    for mode, call in zip(meta["modes"], _calls(index, meta)):
+        got = _result_bits(_numsim_result(meta, call), meta["d_format"])
+        want = _expected_bits(call["D"], meta["d_format"])
+        bad = np.argwhere(got != want)
+        assert bad.size == 0, (f"{meta['id']} ({mode} operands): {len(bad)} of {want.size} outputs differ; "
+                               f"first at {tuple(bad[0])}: numsim {int(got[tuple(bad[0])]):#x}, "
+                               f"MMA-Sim {int(want[tuple(bad[0])]):#x}")
+
+
+def test_manifest_provenance() -> None:
+    """The data names its source commit and covers every kernel family."""
+    man = _manifest()
+    assert len(man["mmasim_commit"]) == 40
+    families = {(k["instruction"], k["arch"]) for k in man["kernels"]}
+    assert {("mma", "Volta"), ("mma", "Turing"), ("wgmma", "Hopper"), ("tcgen05mma", "Blackwell"),
+            ("tcgen05mma_block_scale", "Blackwell"), ("mma_block_scale", "RTX Blackwell"),
+            ("mfma", "CDNA1"), ("mfma", "CDNA2"), ("mfma", "CDNA3")} <= families
