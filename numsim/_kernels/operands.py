@@ -105,7 +105,7 @@ def lsb_span(bits):
     top = NO_FLOOR
     low = -NO_FLOOR
     for i in range(bits.size):
-        k, s, E, sig, P = unpack(bits[i], 11, 52, 1023)
+        k, _s, E, sig, P = unpack(bits[i], 11, 52, 1023)
         if k == K_FINITE:
             top = max(top, E + 1)
             tz = fast_bit_length((sig & -sig) - 1)  # trailing zeros of the significand

@@ -14,7 +14,8 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("numsim.ptq needs torch: pip install 'numsim[torch]'") from exc
 
 from .api import PTQReport, quantize_model
-from .methods import METHODS
-from .quantizers import weight_quantizer
+from .methods import METHODS, LayerStats, Method, run_method
+from .quantizers import ScaleState, WeightQuantizer, weight_quantizer
 
-__all__ = ["METHODS", "PTQReport", "quantize_model", "weight_quantizer"]
+__all__ = ["METHODS", "LayerStats", "Method", "PTQReport", "ScaleState", "WeightQuantizer", "quantize_model",
+           "run_method", "weight_quantizer"]
