@@ -18,7 +18,7 @@ Semantics (OCP MX v1.0 §5-§6.3, formats.md §1.4, §3.1, §4):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 import numpy as np
@@ -85,7 +85,7 @@ class BlockArray:
         return b"".join(parts)
 
     @staticmethod
-    def unpack(data: bytes, format: Any, shape: tuple[int, ...], axis: int = -1) -> "BlockArray":
+    def unpack(data: bytes, format: Any, shape: tuple[int, ...], axis: int = -1) -> BlockArray:
         """Inverse of :meth:`pack`.
 
         Raises:
@@ -121,7 +121,7 @@ class BlockArray:
 def _block_format(format: Any) -> BlockFormat:
     fmt = _formats.get(format)
     if not isinstance(fmt, BlockFormat):
-        raise ValueError(f"format {fmt} is an element format; expected a block format")
+        raise ValueError(f"format {fmt} is an element format; expected a block format")  # noqa: TRY004
     return fmt
 
 
@@ -140,7 +140,7 @@ def _blocked(a: np.ndarray, ax: int, bs: int) -> np.ndarray:
     return np.ascontiguousarray(a).reshape(-1, bs)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _pow2_params(fmt: BlockFormat) -> _kb.Pow2:
     elem = fmt.element
     if isinstance(elem, _formats.IntFormat):
@@ -152,7 +152,7 @@ def _pow2_params(fmt: BlockFormat) -> _kb.Pow2:
                     fmt.sub_block_size, (1 << fmt.sub_scale_bits) - 1 if fmt.sub_block_size else 0)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _fp_params(fmt: BlockFormat) -> _kb.FpScale:
     one = fmt.scale.bias << fmt.scale.man_bits  # exponent field = bias, fraction 0: 1.0
     return _kb.FpScale(fmt.element.max, fmt.scale.nan_code, one)

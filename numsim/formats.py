@@ -20,7 +20,7 @@ import difflib
 import enum
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -365,7 +365,7 @@ class IntFormat:
         return _code_dtype(self.bits)
 
 
-ElementFormat = Union[FloatFormat, IntFormat]
+ElementFormat = FloatFormat | IntFormat
 
 
 @dataclass(frozen=True)
@@ -405,7 +405,7 @@ class BlockFormat:
         if not isinstance(self.scale, FloatFormat) or self.scale.signed:
             raise ValueError(f"scale={self.scale!r}: expected an unsigned FloatFormat")
         if not isinstance(self.element, (FloatFormat, IntFormat)):
-            raise ValueError(f"element={self.element!r}: expected a FloatFormat or IntFormat")
+            raise ValueError(f"element={self.element!r}: expected a FloatFormat or IntFormat")  # noqa: TRY004
         if self.sub_block_size or self.sub_scale_bits:
             if not self.pow2_scale:
                 raise ValueError("microexponents need a power-of-two scale")
@@ -439,7 +439,7 @@ class BlockFormat:
         return self.element.max * self.scale.max
 
 
-Format = Union[FloatFormat, IntFormat, BlockFormat]
+Format = FloatFormat | IntFormat | BlockFormat
 
 _SUFFIX = {Specials.ieee: "", Specials.fn: "fn", Specials.fnuz: "fnuz", Specials.finite: "f"}
 
@@ -500,7 +500,7 @@ def bfp(block: int, element: str | ElementFormat, scale_bits: int = 8, scale_bia
     """
     elem = get(element) if isinstance(element, str) else element
     if isinstance(elem, BlockFormat):
-        raise ValueError(f"element={element!r}: expected an element format, not a block format")
+        raise ValueError(f"element={element!r}: expected an element format, not a block format")  # noqa: TRY004
     sb = "" if scale_bias is None else f"b{scale_bias}"
     return BlockFormat(f"bfp{block}_{elem.name}_e{scale_bits}{sb}", elem, block, _pow2_scale(scale_bits, scale_bias))
 

@@ -24,6 +24,11 @@ import zlib
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import numsim
 from conftest import (
     ELEMENTS,
     MODES,
@@ -40,11 +45,6 @@ from conftest import (
     ref_stochastic_pair,
     sign_mask,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
-
-import numsim
 from numsim import formats as F
 from numsim import reference as ref
 from numsim.formats import FloatFormat, IntFormat

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import all_bfloat16, all_float16, as_float64, bits_equivalent, ref_encode
 
 import numsim
+from conftest import all_bfloat16, all_float16, as_float64, bits_equivalent, ref_encode
 from numsim import formats as F
 from numsim.policies import NanPolicy, Overflow, RoundMode
 

@@ -85,9 +85,8 @@ def test_restored_after_an_exception_and_errors() -> None:
     assert "forward" not in vars(lin) and torch.matmul is original
     with pytest.raises(TypeError, match="torch.nn.Module"), dp.emulate(object(), "h100-fp16"):
         pass
-    with pytest.raises(ValueError, match="two block formats"):
-        with dp.emulate(lin, "h100-fp16", "mxfp8_e4m3", "fp16"):
-            pass
+    with pytest.raises(ValueError, match="two block formats"), dp.emulate(lin, "h100-fp16", "mxfp8_e4m3", "fp16"):
+        pass
     with pytest.raises(KeyError, match="h100"), dp.emulate(lin, "h10-fp16"):
         pass
     grouped = torch.nn.Conv2d(4, 4, 3, groups=2)

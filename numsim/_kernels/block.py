@@ -12,9 +12,9 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
-from .codec import stochastic_bits, table_index
 from ..formats import fp32
 from ..policies import ScaleRule
+from .codec import stochastic_bits, table_index
 from .core import K_FINITE, K_ZERO, bit_length, decode_value, encode_special, encode_value, unpack
 from .lower import lower
 
@@ -42,8 +42,7 @@ def amax_bits(row, j0, j1, absmask):
     m = 0
     for j in range(j0, j1):
         v = np.int64(row[j]) & absmask
-        if v > m:
-            m = v
+        m = max(m, v)
     return m
 
 
@@ -68,7 +67,7 @@ def _log2f_rounds_up(k, a62):
 @njit(inline="always")
 def shared_exponent(amax, se, sm, sbias, rule, bp):
     """Scale exponent of a block whose largest magnitude has IEEE bits ``amax`` (finite, nonzero)."""
-    kind, sign, e, sig, pos = unpack(amax, se, sm, sbias)
+    _kind, _sign, e, sig, pos = unpack(amax, se, sm, sbias)
     a62 = sig << (62 - pos)
     if rule == FLOOR:
         s = e - bp.emax
@@ -98,7 +97,7 @@ def _put_values(codes, out, i, j0, j1, p, values, off):
         c = codes[i, j]
         v = (values[c] if values.size else decode_value(np.int64(c), p)) * factor
         out[i, j] = v
-        if out[i, j] != v and v == v:  # NaN elements (non-saturating FP8) are exact
+        if out[i, j] != v and v == v:  # noqa: PLR0124 (NaN test inside numba)  # NaN elements (non-saturating FP8) are exact
             inexact += 1
     return inexact
 
@@ -309,8 +308,8 @@ def div_f32(a, b):
     """
     if a == 0.0:
         return a
-    ka, sa, ea, ma, pa = unpack(np.float64(a).view(np.int64), 11, 52, 1023)
-    kb, sb, eb, mb, pb = unpack(np.float64(b).view(np.int64), 11, 52, 1023)
+    _ka, sa, ea, ma, pa = unpack(np.float64(a).view(np.int64), 11, 52, 1023)
+    _kb, _sb, eb, mb, pb = unpack(np.float64(b).view(np.int64), 11, 52, 1023)
     num = ma << (61 - pa)  # leading one at bit 61
     den = mb >> (pb - 23) if pb >= 23 else mb << (23 - pb)  # b's 24-bit significand (exact)
     q = num // den

@@ -5,7 +5,16 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .core import K_FINITE, NAN_ERROR, STOCHASTIC, decode_value, encode_special, encode_value, random_word, unpack
+from .core import (
+    K_FINITE,
+    NAN_ERROR,
+    STOCHASTIC,
+    decode_value,
+    encode_special,
+    encode_value,
+    random_word,
+    unpack,
+)
 
 
 @njit(inline="always")
@@ -114,7 +123,7 @@ def quantize_table(bits, vtable, out):
     nnan = 0
     for i in prange(bits.size):
         v = vtable[table_index(np.int64(bits[i]))]
-        if v != v:
+        if v != v:  # noqa: PLR0124 (NaN test inside numba)
             nnan += 1
         out[i] = v
     return nnan

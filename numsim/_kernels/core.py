@@ -214,8 +214,7 @@ def encode_value(sign, E, sig, P, p, mode, ovf, r, rbits):
         else:
             sh = P - (E - lsb)
             mag = sig << (-sh) if sh <= 0 else split_round(sig, sh, sign, mode, r, rbits)
-            if mag > limit:
-                mag = limit
+            mag = min(mag, limit)
         return ((-mag) & p.allones) if sign else mag
     if sign and not p.signed:
         return p.nan_code if p.specials != SP_FINITE else 0
@@ -261,9 +260,8 @@ def decode_value(code, p):
     elif p.specials == SP_FN:
         if mag == p.allones:
             return math.nan
-    elif p.specials == SP_FNUZ:
-        if code == p.nan_code:
-            return math.nan
+    elif p.specials == SP_FNUZ and code == p.nan_code:
+        return math.nan
     man = p.man_bits
     field = mag >> man
     frac = mag & ((1 << man) - 1)

@@ -6,7 +6,7 @@ computed once here from the descriptor (so kernels cannot drift from ``numsim.fo
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import NamedTuple
 
 import numpy as np
@@ -38,7 +38,7 @@ class Elem(NamedTuple):
     emax: int  #: exponent of the largest power of two
 
 
-@lru_cache(maxsize=None)
+@cache
 def lower(fmt: FloatFormat | IntFormat) -> Elem:
     """Lower an element format descriptor."""
     if isinstance(fmt, IntFormat):

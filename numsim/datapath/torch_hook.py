@@ -39,7 +39,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -53,7 +53,7 @@ from .mx import mx_matmul
 from .presets import get
 from .unit import DotUnit
 
-Fmt = Union[str, FloatFormat, IntFormat, BlockFormat, None]
+Fmt = str | FloatFormat | IntFormat | BlockFormat | None
 
 
 def _f32(t: Any) -> np.ndarray:

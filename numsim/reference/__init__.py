@@ -6,4 +6,4 @@ Used as the oracle the fast kernels are tested against; it shares no code with t
 from numsim.reference.block import decode_block, nvfp4_tensor_scale, quantize_block
 from numsim.reference.codec import decode, encode
 
-__all__ = ["decode", "encode", "quantize_block", "decode_block", "nvfp4_tensor_scale"]
+__all__ = ["decode", "decode_block", "encode", "nvfp4_tensor_scale", "quantize_block"]

@@ -9,8 +9,8 @@ float32 operation modelled as an exact result rounded to :data:`numsim.formats.f
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from fractions import Fraction
-from typing import Callable, Optional, Sequence
 
 from numsim.formats import BlockFormat, fp32
 from numsim.policies import NanPolicy, Overflow, RoundMode, ScaleRule
@@ -68,7 +68,7 @@ def _shared_exponent(fmt: BlockFormat, amax: Fraction, rule: ScaleRule) -> int:
     return _floor_log2f(amax) - emax
 
 
-def _tensor_scale(fmt: BlockFormat, tensor_scale: Optional[Fraction]) -> Fraction:
+def _tensor_scale(fmt: BlockFormat, tensor_scale: Fraction | None) -> Fraction:
     if not fmt.tensor_scale:
         return Fraction(1)
     if tensor_scale is None:
@@ -104,8 +104,8 @@ def _as_value(v: Value) -> Value:
 def quantize_block(fmt: BlockFormat, values: Sequence[Value], *,
                    rounding: RoundMode = RoundMode.nearest_even,
                    overflow: Overflow = Overflow.saturate, scale_rule: ScaleRule = ScaleRule.floor,
-                   nan: NanPolicy = NanPolicy.raise_error, tensor_scale: Optional[Fraction] = None,
-                   randoms: Optional[Sequence[int]] = None,
+                   nan: NanPolicy = NanPolicy.raise_error, tensor_scale: Fraction | None = None,
+                   randoms: Sequence[int] | None = None,
                    random_bits: int = 0) -> tuple[int, list[int], list[int]]:
     """Quantize one block.
 
@@ -160,7 +160,7 @@ def quantize_block(fmt: BlockFormat, values: Sequence[Value], *,
 
 
 def decode_block(fmt: BlockFormat, scale_code: int, codes: Sequence[int], micro: Sequence[int] = (),
-                 tensor_scale: Optional[Fraction] = None) -> list[Value]:
+                 tensor_scale: Fraction | None = None) -> list[Value]:
     """Exact values of one block: element * scale (* 2**-micro) (* tensor scale).
 
     Args:

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
-from typing import Union
 
 from numsim.formats import FloatFormat, IntFormat, Specials
 from numsim.policies import NanPolicy, Overflow, RoundMode
 
-Value = Union[Fraction, float]
-ElementFormat = Union[FloatFormat, IntFormat]
+Value = Fraction | float
+ElementFormat = FloatFormat | IntFormat
 
 
 def pow2(k: int) -> Fraction:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from fractions import Fraction
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 from numsim.formats import FloatFormat, fp32
 from numsim.policies import Overflow, RoundMode
@@ -25,7 +25,7 @@ from numsim.reference.codec import decode, encode, floor_log2, pow2
 if TYPE_CHECKING:  # the descriptors only; no kernel code is imported
     from numsim.datapath.unit import Accumulator, DotUnit
 
-Value = Union[Fraction, float]
+Value = Fraction | float
 #: The c operand is FP32: a subnormal c aligns at FP32's emin.
 C_EMIN = -126
 
