@@ -1,6 +1,7 @@
 """Block formats: encode into a :class:`BlockArray`, decode, pack.
 
-Semantics (OCP MX v1.0 §5-§6.3, formats.md §1.4, §3.1, §4):
+Semantics (OCP MX v1.0 §5-§6.3 and arXiv 2310.10537 Algorithm 1; NVFP4: arXiv 2509.25149 App. B
+and NVIDIA/TensorRT-Model-Optimizer nvfp4_tensor.py; MX9/MX6/MX4: arXiv 2302.08007):
 
 * Blocks run along ``axis``; a length that is not a multiple of the block is zero-padded (padding
   never changes a scale: zeros do not raise a block maximum).

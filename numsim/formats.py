@@ -10,8 +10,9 @@ derived property. Terms used throughout numsim:
 
 Named formats follow the ml_dtypes spelling where one exists (``fp8_e4m3`` alias ``e4m3fn``); block
 formats follow OCP MX v1.0 Table 1 (``mxfp8_e4m3`` ...), NVIDIA NVFP4, the shared-microexponent
-MX9/MX6/MX4 of Rouhani et al. (ISCA 2023) and generic block floating point. Sources:
-shared/references/formats.md §1-§4.
+MX9/MX6/MX4 of Rouhani et al. (ISCA 2023) and generic block floating point. Sources: OCP MX v1.0
+§5 (elements, E8M0 scale), OCP OFP8 v1.0, arXiv 2509.25149 (NVFP4), the StableHLO FNUZ RFC and
+arXiv 2302.08007 (MX9/MX6/MX4); docs/semantics.md lists them.
 """
 
 from __future__ import annotations

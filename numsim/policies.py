@@ -6,8 +6,9 @@ Members are ``IntEnum``s so that kernels receive plain integers (the kernels' co
 accept the member names as strings (``rounding="nearest_even"``).
 
 References: IEEE 754-2019 §4.3 (rounding-direction attributes) and §7.4 (overflow); OCP OFP8 v1.0
-(SAT / OVF conversion modes); OCP MX v1.0 §6.3 (scale selection); see
-shared/references/formats.md §1.4, §2, §7.
+(SAT / OVF conversion modes and its conversion table); OCP MX v1.0 §6.3 and arXiv 2310.10537
+Algorithm 1 (scale selection); the scale rules of microsoft/microxcaling, pytorch/ao
+(torchao/prototype/mx_formats) and jax-ml/ml_dtypes 0.6.0 (library profiles).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A profile only supplies defaults; any policy passed explicitly to ``encode``/``quantize`` wins.
 Each profile reproduces its library's observable behaviour on the targeted vectors of
-shared/references/formats.md §5.1 and §10 (tests/test_profiles.py). Known differences that are not
+OCP MX v1.0 §6.3 and of the libraries themselves (tests/test_profiles.py). Known differences that are not
 modelled are listed in each profile's ``notes``.
 """
 

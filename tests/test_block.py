@@ -1,7 +1,7 @@
 """Block formats: the fast kernels against the exact reference, decode, layout, spec vectors.
 
 Expected values come from :mod:`numsim.reference.block` (the slow Fraction model), from the OCP MX
-conversion table (shared/references/formats.md §5.1) or from hand derivation (MX9/MX6/MX4, §4);
+v1.0 §6.3 conversion worked by hand, or from hand derivation (MX9/MX6/MX4, arXiv 2302.08007);
 never from the kernels under test.
 """
 
@@ -432,7 +432,7 @@ def test_floor_log2f_thresholds_match_reference(fmt: BlockFormat) -> None:
 
 
 def test_floor_log2f_is_one_binade_high_below_power_of_two() -> None:
-    """formats.md §7.1: FP4 [nextafter(8, 0), 0.3 ...]: floor_log2f gives scale 2 ([8, 0]), floor 1."""
+    """microsoft/microxcaling: FP4 [nextafter(8, 0), 0.3 ...]: floor_log2f gives scale 2 ([8, 0]), floor 1."""
     x = np.full(32, 0.3, np.float32)
     x[0] = np.nextafter(np.float32(8), np.float32(0))
     hi = numsim.encode(x, "mxfp4_e2m1", scale_rule="floor_log2f")
@@ -718,7 +718,7 @@ def _check_torch_quantize(torch: Any, t: Any, xn: np.ndarray, fmt: BlockFormat, 
 
 
 # ---------------------------------------------------------------------------------------------
-# OCP MX §6.3 conversion vectors (formats.md §5.1, the RNE "spec" column)
+# OCP MX §6.3 conversion vectors (RNE, hand-derived)
 # ---------------------------------------------------------------------------------------------
 _E8M0_ONE = 0x7F
 
@@ -783,7 +783,7 @@ def test_e8m0_scale_clamps_to_minus_127() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# MX9 / MX6 / MX4 microexponents (formats.md §4), hand derived
+# MX9 / MX6 / MX4 microexponents (arXiv 2302.08007), hand derived
 # ---------------------------------------------------------------------------------------------
 # Block max 1.5 -> shared exponent 0 (element emax 0), scale code 0x7F. A pair whose max lies one or
 # more binades below gets tau = 1 and is encoded on a grid twice as fine; an all-zero pair gets tau = 1.

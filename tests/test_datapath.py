@@ -1,8 +1,9 @@
 """Tests of numsim.datapath: the block-FMA dot unit, its NVIDIA presets and the matmul wrapper.
 
-Expected values come from shared/references/datapaths.md (§4.1 Fasi et al. vectors, §4.2
-regression vectors: the hex outputs of the tables) and from the independent Fraction reference
-:mod:`numsim.reference.dot`; never from the kernels under test.
+Expected values come from the test vectors of Fasi et al. (PeerJ CS 7:e330;
+north-numerical-computing/tensor-cores-numerical-behavior), from model-regression vectors (the
+predictions of the MATLAB V100 model of north-numerical-computing/MATLAB-tensor-core) and from
+the independent Fraction reference :mod:`numsim.reference.dot`; never from the kernels under test.
 """
 
 from __future__ import annotations
@@ -53,10 +54,10 @@ def pad4(v: Sequence[float]) -> list[float]:
 
 
 # --------------------------------------------------------------------------------------------
-# (a) §4.1 Fasi et al. vectors and §4.2 regression vectors
+# (a) Fasi et al. vectors and MATLAB-model regression vectors
 # --------------------------------------------------------------------------------------------
 m = 1 - 2.0 ** -11
-#: id -> (a, b, c, (V100, A100, H100) expected FP32 bits), datapaths.md §4.1.
+#: id -> (a, b, c, (V100, A100, H100) expected FP32 bits), Fasi et al. (PeerJ CS 7:e330).
 FASI = {
     "B1": ([m], [m], 0.0, (0x3F7FC004,) * 3),
     "B1b": ([m] * 4, [m] * 4, 0.0, (0x407FC004,) * 3),

@@ -1,6 +1,6 @@
-"""Bad inputs get clear errors that name the argument (shared/DESIGN.md: "Errors name the argument,
-the bad value and what was expected"; unknown names raise KeyError listing close matches;
-unsupported dtypes raise TypeError; NaN never silently becomes a number)."""
+"""Bad inputs get clear errors that name the argument, the bad value and what was expected;
+unknown names raise KeyError listing close matches; unsupported dtypes raise TypeError; NaN never
+silently becomes a number."""
 
 from __future__ import annotations
 

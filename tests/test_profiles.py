@@ -1,7 +1,9 @@
-"""Compatibility profiles reproduce their libraries' vectors (shared/references/formats.md §5.1, §10).
+"""Compatibility profiles reproduce their libraries' vectors (OCP MX v1.0 §6.3 and the libraries).
 
-Every expected value below is copied from formats.md (§5.1 table and notes, §7.1, §7.3, §10) or
-derived by hand from the profile's documented policies; none is computed by numsim.
+Every expected value below is the OCP MX v1.0 §6.3 conversion worked by hand, an output of the
+library itself (microsoft/microxcaling, pytorch/ao torchao/prototype/mx_formats, jax-ml/ml_dtypes
+0.6.0) on the same input, or derived by hand from the profile's documented policies; none is
+computed by numsim.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def test_profile_names() -> None:
 ])
 def test_profile_policies(name: str, rounding: RoundMode, overflow: Overflow, rule: ScaleRule,
                           nan: NanPolicy) -> None:
-    """formats.md §7.1 (microxcaling: ties away, float32 log2), §7.4 (torchao FLOOR/RCEIL), §7.3."""
+    """microxcaling (ties away, float32 log2), torchao (FLOOR/RCEIL), ml_dtypes (its own casts)."""
     p = profiles.get(name)
     assert (p.rounding, p.overflow, p.scale_rule, p.nan) == (rounding, overflow, rule, nan)
     assert str(p) == name and p.notes
@@ -63,7 +65,7 @@ def test_default_profile_is_ocp() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# formats.md §5.1: OCP (RNE) vs microxcaling round="nearest" (ties away)
+# OCP MX v1.0 §6.3 (RNE, by hand) vs microxcaling round="nearest" (ties away)
 # ---------------------------------------------------------------------------------------------
 TABLE_51 = [
     # (format, V, E8M0, P with RNE (ocp / torchao), P microxcaling nearest)
@@ -104,7 +106,7 @@ def _section_5_1_cases() -> list[Any]:
     out = []
     for i, (fmt, v, scale, rne, away) in enumerate(TABLE_51):
         for profile in BLOCK_PROFILES:
-            # RCEIL takes the next scale when the block max exceeds max_elem * X (covered by §10 tests)
+            # RCEIL takes the next scale when the block max exceeds max_elem * X (covered by the probe tests)
             if profile == "torchao-rceil" and max(abs(t) for t in v) > _max_elem(fmt) * 2.0 ** (scale - 127):
                 continue
             out.append(pytest.param(profile, fmt, v, scale, rne, away, id=f"{profile}-{fmt}-{i}"))
@@ -124,7 +126,7 @@ def test_section_5_1(profile: str, fmt: str, v: list[float], scale: int, rne: li
 
 
 # ---------------------------------------------------------------------------------------------
-# formats.md §10: differential probes, blocks of 32 with rest 0.125 unless stated
+# Differential probes (each library run on the same input), blocks of 32 with rest 0.125 unless stated
 # ---------------------------------------------------------------------------------------------
 def test_fp4_probe_microxcaling_nearest_and_even() -> None:
     x = block([7.5, 2.5, 0.25, 0.75], rest=0.125)
@@ -184,7 +186,7 @@ def test_all_zero_block(profile: str, fmt: str) -> None:
 
 
 def test_fp4_just_below_8() -> None:
-    """§7.1/§10: FP4 [nextafter(8, 0), 0.3 x 31]: microxcaling [8, 0]; torchao FLOOR [6, 0.5]."""
+    """Probe: FP4 [nextafter(8, 0), 0.3 x 31]: microxcaling [8, 0]; torchao FLOOR [6, 0.5]."""
     x = block([float(np.nextafter(np.float32(8), np.float32(0)))], rest=0.3)
     s, got = values(x, "mxfp4_e2m1", profile="microxcaling")
     assert (s, got[:2]) == (128, [8, 0])
@@ -193,7 +195,7 @@ def test_fp4_just_below_8() -> None:
 
 
 def test_e4m3_just_below_2_pow_20() -> None:
-    """§10: E4M3 [nextafter(2**20, 0), 3e5 ...]: microxcaling [1048576, 294912] (scale 2**12),
+    """Probe: E4M3 [nextafter(2**20, 0), 3e5 ...]: microxcaling [1048576, 294912] (scale 2**12),
     torchao FLOOR [917504, 294912] with s = 138 (2**11)."""
     x = block([float(np.nextafter(np.float32(2**20), np.float32(0)))], rest=3e5)
     s, got = values(x, "mxfp8_e4m3", profile="microxcaling")
@@ -204,7 +206,7 @@ def test_e4m3_just_below_2_pow_20() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# ml_dtypes element casts (formats.md §7.3, §10)
+# ml_dtypes element casts (jax-ml/ml_dtypes 0.6.0 outputs)
 # ---------------------------------------------------------------------------------------------
 ML_DTYPES_CASTS = [
     # (format, inputs, codes, decoded values)
@@ -238,7 +240,7 @@ def test_ml_dtypes_profile_casts(fmt: str, x: list[float], codes: list[int], val
 
 @pytest.mark.oracle
 def test_ml_dtypes_profile_against_ml_dtypes() -> None:
-    """The same casts through ml_dtypes itself, when it is installed (formats.md §10 table)."""
+    """The same casts through ml_dtypes itself, when it is installed."""
     ml_dtypes = pytest.importorskip("ml_dtypes")
     for fmt, dt in (("fp8_e4m3", ml_dtypes.float8_e4m3fn), ("fp8_e5m2", ml_dtypes.float8_e5m2),
                     ("fp4_e2m1", ml_dtypes.float4_e2m1fn), ("e8m0", ml_dtypes.float8_e8m0fnu)):

@@ -1,4 +1,4 @@
-"""Validating wrappers around the dot-unit kernels (shared/DESIGN.md "Datapath models")."""
+"""Validating wrappers around the dot-unit kernels."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""MX Dot and DotGeneral on :class:`numsim.BlockArray` operands (OCP MX v1.0 §6.1-6.2; formats.md §1.5).
+"""MX Dot and DotGeneral on :class:`numsim.BlockArray` operands (OCP MX v1.0 §6.1-6.2).
 
 ``Dot`` of two blocks is ``X_A * X_B * sum(P_i * Q_i)``; ``DotGeneral`` sums the Dots of the blocks
 along K. The spec leaves the internal precision open: here it is the unit's. The scales factor out

@@ -1,16 +1,17 @@
 """Presets of :class:`DotUnit`: NVIDIA tensor cores, AMD matrix cores, exact MX, MXDOTP, integer and
-chunked accumulators (shared/references/datapaths.md). Every preset is a plain ``DotUnit`` value.
+chunked accumulators. Every preset is a plain ``DotUnit`` value.
 
-NVIDIA (§1.2, §1.4):
+NVIDIA (Khattak & Mikaitis, arXiv 2512.07004; north-numerical-computing/MATLAB-tensor-core
+models/*.m, B200 from B200TC.m / B200TCRN.m):
 
 Parameters from Khattak & Mikaitis' MATLAB models (models/*.m): block size N, F = 23 + neab
 fractional bits, RZ to FP32 (RNE to FP16), the eta floor ``min_exp_limit``. FP8 on Ada/Hopper keeps
 13 fractional bits and a 14-bit result significand (``FloatFormat(8, 13)``, returned as float32).
 
-B200 FP8 is **provisional** (§1.4): the published models disagree (B200TC: RZ, F = 25; B200TCRN:
+B200 FP8 is **provisional**: the published models disagree (B200TC: RZ, F = 25; B200TCRN:
 RNE). The preset follows B200TC (RZ, F = 25, FP32 out); build a ``DotUnit`` with
 ``out_rounding="nearest_even"`` for the other reading. ``{preset}-promote{N}`` (e.g.
-``h100-e4m3-promote128``) is DeepSeek-V3's recipe (§1.3): the preset's chained blocks restart from
+``h100-e4m3-promote128``) is DeepSeek-V3's recipe (arXiv 2412.19437 §3.3.2): the preset's chained blocks restart from
 zero every N products and each partial is added to an FP32 accumulator with one RNE rounding.
 
 Others:
@@ -20,15 +21,16 @@ Others:
   the end (the spec leaves the internal precision open; this is its exact reading).
 - ``ocp-mx-fp32acc``: each block of 32 summed exactly and rounded once (RNE) to FP32, the block
   results added in FP32 with RNE (DotGeneral as a sum of FP32 Dots).
-- ``mxdotp``: MXDOTP (§3): blocks of 8 FP8 products (FP9 E5M3 internal format) summed exactly
+- ``mxdotp``: MXDOTP (arXiv 2505.13159; pulp-platform/cvfpu): blocks of 8 FP8 products (FP9 E5M3 internal format) summed exactly
   together with the FP32 accumulator ("early accumulation"), one RNE rounding per block.
 - ``fma-fp32``: IEEE 754 sequential fused multiply-add in FP32 (``d = RNE(c + a*b)`` per product),
-  the behaviour the Fasi et al. suite expects of A100's binary64 DMMA (§1.5), in FP32.
+  the behaviour the Fasi et al. suite expects of A100's binary64 DMMA (Fasi et al., PeerJ CS 7:e330), in FP32.
 - ``int8-acc{P}`` / ``int8-acc{P}-sat``: int8 products added one by one into a P-bit register that
-  wraps (or saturates); every overflow is counted (§2).
-- ``fp8-chunked``: Wang et al. 2018 (§2): E5M2 products (exact in FP16), FP16 RNE accumulation in
+  wraps (or saturates); every overflow is counted (P = 2N + ceil(log2 K) bits never
+  overflow).
+- ``fp8-chunked``: Wang et al. 2018 (arXiv 1812.08011): E5M2 products (exact in FP16), FP16 RNE accumulation in
   chunks of 64, chunk sums added in FP16 RNE.
-- AMD (§1.8; from the summaries of the published MATLAB models, not measured here):
+- AMD (MATLAB-tensor-core models/MI100MC.m, MI210MC.m, MI300*MC.m; from the summaries of the published MATLAB models, not measured here):
 
   - ``mi100-fp16`` (N = 4) and ``mi100-bf16`` (N = 2): exact block sum, one RNE rounding to FP32.
   - ``mi210-fp16``, ``mi210-bf16`` (aliases ``mi250-*``, ``mi250x-*``): pairwise summation with
@@ -39,7 +41,7 @@ Others:
   - ``mi300-e4m3fnuz``, ``mi300-e5m2fnuz`` (N = 16): FNUZ inputs, odd/even grouping, then as
     the MI300 FP16 unit. Aliases ``mi300a-*``, ``mi300x-*``.
 
-  **Provisional** where §1.8 is silent: MI210's block size (N = 4 for both inputs, as CDNA2 runs
+  **Provisional** where those models are silent: MI210's block size (N = 4 for both inputs, as CDNA2 runs
   BF16 at the FP16 rate), its tree order (neighbours paired, c added after the tree) and how a
   product below the FP32 normal range is limited (rounded to FP32, then flushed); MI300's
   choice of the partial to truncate (by exponent, ``floor(log2|S|)`` for the product sum; c on a
@@ -62,12 +64,12 @@ from .unit import Accumulator, DotUnit
 
 #: MXDOTP's internal FP9 format: holds every E5M2 and E4M3 value exactly.
 fp9_e5m3 = FloatFormat(5, 3, name="fp9_e5m3")
-#: FP32 container with a 14-bit significand (1 + 13): Hopper/Ada FP8 results (§1.2 neab = -10).
+#: FP32 container with a 14-bit significand (1 + 13): Hopper/Ada FP8 results (neab = -10).
 fp32_m13 = FloatFormat(8, 13, name="fp32_m13")
 
 
 class _Row(NamedTuple):
-    """One row of the §1.2 table."""
+    """One row of the parameter table of the MATLAB-tensor-core models."""
 
     n: int  #: products per block
     frac_bits: int  #: F = 23 + neab
@@ -81,7 +83,7 @@ _FP8 = ("e4m3", "e5m2")
 _IN = {"fp16": _formats.fp16, "bf16": _formats.bf16, "tf32": _formats.tf32,
        "e4m3": _formats.fp8_e4m3, "e5m2": _formats.fp8_e5m2}
 
-#: gpu -> input -> row (datapaths.md §1.2). V100's "none (-1024)" floor never binds: None.
+#: gpu -> input -> row (MATLAB-tensor-core models/*.m). V100's "none (-1024)" floor never binds: None.
 _TABLE: dict[str, dict[str, _Row]] = {
     "v100": {"fp16": _Row(4, 23, None, -19, _F32)},
     "a100": {**{k: _Row(8, 24, -132, -20, _F32) for k in ("fp16", "bf16")}, "tf32": _Row(4, 24, -132, None, _F32)},
@@ -92,7 +94,7 @@ _TABLE: dict[str, dict[str, _Row]] = {
     "b200": {**{k: _Row(16, 25, -133, -21, _F32) for k in ("fp16", "bf16")}, "tf32": _Row(8, 25, -133, None, _F32),
              **{k: _Row(32, 25, -133, None, _F32) for k in _FP8}},
 }
-#: GPU aliases: same model (§1.2).
+#: GPU aliases: same model.
 _GPU_ALIASES = {"a2": "a100", "l40s": "ada", "h200": "h100"}
 
 
@@ -124,7 +126,7 @@ _OTHERS: dict[str, DotUnit] = {u.name: u for u in [
     DotUnit("mi300-e4m3fnuz", _formats.fp8_e4m3fnuz, 16, 24, c_inside=False, odd_even=True, out_rounding=_RNE),
     DotUnit("mi300-e5m2fnuz", _formats.fp8_e5m2fnuz, 16, 24, c_inside=False, odd_even=True, out_rounding=_RNE),
 ]}
-#: AMD GPUs that use another GPU's model (§1.8).
+#: AMD GPUs that use another GPU's model (MATLAB-tensor-core MI*MC.m).
 _AMD_ALIASES = {"mi250": "mi210", "mi250x": "mi210", "mi300a": "mi300", "mi300x": "mi300"}
 #: Example widths listed by names() for the int8-acc{P} family (any P in [2, 62] is accepted).
 _INT_EXAMPLES = (16, 20, 24, 32)
@@ -187,6 +189,6 @@ def get(name: str, out: str = "fp32") -> DotUnit:
     if out == "fp32":
         return unit
     if row.min_exp_fp16 is None:
-        raise ValueError(f"out='fp16': preset {key!r} has no FP16-output model (datapaths.md §1.2)")
+        raise ValueError(f"out='fp16': preset {key!r} has no FP16-output model (its MATLAB model has none)")
     return replace(unit, name=f"{key}@fp16", min_exp=row.min_exp_fp16, out_format=_formats.fp16,
                    out_rounding=RoundMode.nearest_even)

@@ -1,4 +1,4 @@
-"""Dot-product unit descriptors: the generic block-FMA unit and its accumulators (shared/references/datapaths.md).
+"""Dot-product unit descriptors: the generic block-FMA unit and its accumulators.
 
 One invocation of a unit computes ``d = c + sum(a_i * b_i)`` over a block of ``n`` products:
 
@@ -160,7 +160,7 @@ CHAIN = Accumulator.chain()
 
 @dataclass(frozen=True)
 class DotUnit:
-    """A block-FMA dot-product unit with its accumulator (datapaths.md §1.1); frozen, hashable.
+    """A block-FMA dot-product unit with its accumulator (arXiv 2512.07004); frozen, hashable.
 
     Args:
         name: label; what ``str()`` returns.

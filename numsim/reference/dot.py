@@ -1,4 +1,4 @@
-"""Exact, slow reference of the dot-product units and their accumulators (shared/references/datapaths.md).
+"""Exact, slow reference of the dot-product units and their accumulators.
 
 Plain Python on ``Fraction``: every quantity is an exact rational; the alignment grid, the
 truncation, the exact sums, the roundings and the integer registers are written as the formulas of
