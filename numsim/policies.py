@@ -31,7 +31,9 @@ class _Policy(enum.IntEnum):
         names = [m.name for m in cls]
         close = difflib.get_close_matches(str(value), names, n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise ValueError(f"{argument}={value!r} is not a {cls.__name__}; expected one of {names}{hint}")
+        raise ValueError(
+            f"{argument}={value!r} is not a {cls.__name__}; expected one of {names}{hint}"
+        )
 
 
 class RoundMode(_Policy):

@@ -208,9 +208,18 @@ def check_stochastic(fmt, x, vals, idx, rbits, sr_bits, what):
     for both overflow policies."""
     want = reference_stochastic(fmt, vals, idx, rbits, sr_bits)
     for k, ovf in enumerate(OVERFLOWS):
-        got = numsim.encode(x, fmt, rounding="stochastic", overflow=ovf, nan="zero", random_bits=rbits,
-                            sr_bits=sr_bits)
-        assert_codes_equal(fmt, x, want[k], got, f"{what} stochastic R={sr_bits}/{ovf.name}", want[k] >= 0)
+        got = numsim.encode(
+            x,
+            fmt,
+            rounding="stochastic",
+            overflow=ovf,
+            nan="zero",
+            random_bits=rbits,
+            sr_bits=sr_bits,
+        )
+        assert_codes_equal(
+            fmt, x, want[k], got, f"{what} stochastic R={sr_bits}/{ovf.name}", want[k] >= 0
+        )
 
 
 @pytest.mark.parametrize("sr_bits", [3, 8])
@@ -945,13 +954,16 @@ def test_torch_inputs_everywhere():
     for tdtype in (torch.float32, torch.bfloat16, torch.float16, torch.float64):
         t = torch.from_numpy(x).to(tdtype)
         blk_t, blk_n = numsim.encode(t, "mxfp8_e4m3"), numsim.encode(x, "mxfp8_e4m3")
-        assert np.array_equal(blk_t.codes, blk_n.codes) and np.array_equal(blk_t.scales, blk_n.scales)
+        assert np.array_equal(blk_t.codes, blk_n.codes) and np.array_equal(
+            blk_t.scales, blk_n.scales
+        )
         assert np.array_equal(numsim.encode(t, "nvfp4").codes, numsim.encode(x, "nvfp4").codes)
         unit = dp.get("h100-e4m3")
         assert np.array_equal(unit.dot(t, t), unit.dot(x, x))
     codes = numsim.encode(x, "fp8_e4m3")
-    assert np.array_equal(numsim.decode(torch.from_numpy(codes), "fp8_e4m3").numpy(),
-                          numsim.decode(codes, "fp8_e4m3"))
+    assert np.array_equal(
+        numsim.decode(torch.from_numpy(codes), "fp8_e4m3").numpy(), numsim.decode(codes, "fp8_e4m3")
+    )
 
 
 def test_torch_dtype_without_numpy_counterpart():

@@ -146,7 +146,6 @@ def test_fnuz_nan_only_at_negative_zero():
         assert nans == [0x80], name
 
 
-
 def _reference_class(fmt: F.ElementFormat, code: int) -> F.CodeClass:
     """The class of ``code`` from the exact reference decoder (``numsim.reference.codec``)."""
     v = ref.codec.decode(fmt, code)
@@ -171,7 +170,8 @@ def test_classify_matches_reference(fmt):
     np.testing.assert_array_equal(fmt.classify(codes), want)
     np.testing.assert_array_equal(fmt.classify(codes.reshape(2, -1)), want.reshape(2, -1))
     assert [fmt.is_nan_code(c) if isinstance(fmt, FloatFormat) else False for c in codes] == list(
-        want == F.CodeClass.nan)
+        want == F.CodeClass.nan
+    )
 
 
 def test_fnuz_classes_regression():

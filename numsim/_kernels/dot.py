@@ -322,6 +322,8 @@ def float_rows(am, ae, ak, bm, be, bk, ra, rb, cbits, fc, p, pa, po, prm):
         kx = np.empty(KUL_SIZE, np.int64)
         kul_clear(k)
         i, j = ra[r], rb[r]
-        code, f = float_row((am[i], ae[i], ak[i]), (bm[j], be[j], bk[j]), cbits[r], fc, p, pa, po, prm, k, kx)
+        code, f = float_row(
+            (am[i], ae[i], ak[i]), (bm[j], be[j], bk[j]), cbits[r], fc, p, pa, po, prm, k, kx
+        )
         out[r] = decode_value(code, f)
     return out

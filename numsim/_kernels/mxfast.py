@@ -46,7 +46,9 @@ class MxFast(NamedTuple):
     lo_exp: int  #: floats: emin; integers: 23 - frac_bits (``L = 2**(lo_exp + s)``)
     k_exp: int  #: floats: 23 - man_bits; integers: 0 (``K = 2**k_exp``)
     max_bits: int  #: float32 bits of the largest element value (a normal float32)
-    neg_zero: int  #: 1 if a negative value that rounds to zero keeps its sign (sign-magnitude floats)
+    neg_zero: (
+        int  #: 1 if a negative value that rounds to zero keeps its sign (sign-magnitude floats)
+    )
 
 
 _CHUNK = 512  # blocks per work item: the chunk's rows are read twice, the second time from cache
@@ -83,11 +85,19 @@ def _block_consts(am, bp, fp, rule, lo, lim, state):
             s = min(max((m >> 23) - 127 - bp.emax, bp.scale_emin), bp.scale_emax)
         else:
             s = shared_exponent(m, 8, 23, 127, rule, bp) if m >= 0x800000 else bp.scale_emin
-        ea = (m >> 23) - 127  # exponent of the block maximum (a float32 subnormal maximum: general path)
+        ea = (
+            m >> 23
+        ) - 127  # exponent of the block maximum (a float32 subnormal maximum: general path)
         el = fp.lo_exp + s
         limb = fp.max_bits + (s << 23)
-        ok = ((m >= 0x800000) & (el + fp.k_exp - 23 >= -126) & (limb >= 0x800000) & (limb < 0x7F800000)
-              & (max(ea, el) + fp.k_exp <= 126) & (ea + 1 <= max(ea, el) + fp.k_exp))
+        ok = (
+            (m >= 0x800000)
+            & (el + fp.k_exp - 23 >= -126)
+            & (limb >= 0x800000)
+            & (limb < 0x7F800000)
+            & (max(ea, el) + fp.k_exp <= 126)
+            & (ea + 1 <= max(ea, el) + fp.k_exp)
+        )
         st = 1 if m >= 0x7F800000 else (0 if ok or m == 0 else 2)
         fast = ok & (m < 0x7F800000)
         lo[b] = _f32_of_bits(((el + 127) << 23) if fast else 0x3F800000)
@@ -125,7 +135,7 @@ def quantize_pow2_f32(x, bp, fp, rule, vout, bad):
     """
     nblk = x.shape[0]
     u = x.view(np.uint32)
-    k = np.float32(2.0 ** fp.k_exp)
+    k = np.float32(2.0**fp.k_exp)
     z = np.float32(-0.0) if fp.neg_zero else np.float32(0.0)
     nch = (nblk + _CHUNK - 1) // _CHUNK
     counts = np.zeros(nch, np.int64)

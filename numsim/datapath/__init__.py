@@ -15,4 +15,18 @@ from .presets import fp9_e5m3, fp32_m13, get, int_acc, names
 from .torch_hook import Scaling, emulate
 from .unit import Accumulator, DotUnit
 
-__all__ = ["Accumulator", "DotUnit", "Scaling", "dot", "emulate", "fp9_e5m3", "fp32_m13", "get", "int_acc", "matmul", "mx_dot", "mx_matmul", "names"]
+__all__ = [
+    "Accumulator",
+    "DotUnit",
+    "Scaling",
+    "dot",
+    "emulate",
+    "fp9_e5m3",
+    "fp32_m13",
+    "get",
+    "int_acc",
+    "matmul",
+    "mx_dot",
+    "mx_matmul",
+    "names",
+]

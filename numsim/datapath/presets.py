@@ -80,19 +80,36 @@ class _Row(NamedTuple):
 
 _F32 = _formats.fp32
 _FP8 = ("e4m3", "e5m2")
-_IN = {"fp16": _formats.fp16, "bf16": _formats.bf16, "tf32": _formats.tf32,
-       "e4m3": _formats.fp8_e4m3, "e5m2": _formats.fp8_e5m2}
+_IN = {
+    "fp16": _formats.fp16,
+    "bf16": _formats.bf16,
+    "tf32": _formats.tf32,
+    "e4m3": _formats.fp8_e4m3,
+    "e5m2": _formats.fp8_e5m2,
+}
 
 #: gpu -> input -> row (MATLAB-tensor-core models/*.m). V100's "none (-1024)" floor never binds: None.
 _TABLE: dict[str, dict[str, _Row]] = {
     "v100": {"fp16": _Row(4, 23, None, -19, _F32)},
-    "a100": {**{k: _Row(8, 24, -132, -20, _F32) for k in ("fp16", "bf16")}, "tf32": _Row(4, 24, -132, None, _F32)},
-    "ada": {**{k: _Row(8, 24, -132, -20, _F32) for k in ("fp16", "bf16")}, "tf32": _Row(4, 24, -132, None, _F32),
-            **{k: _Row(16, 13, -132, None, fp32_m13) for k in _FP8}},
-    "h100": {**{k: _Row(16, 25, -133, -21, _F32) for k in ("fp16", "bf16")}, "tf32": _Row(8, 25, -133, None, _F32),
-             **{k: _Row(32, 13, -133, None, fp32_m13) for k in _FP8}},
-    "b200": {**{k: _Row(16, 25, -133, -21, _F32) for k in ("fp16", "bf16")}, "tf32": _Row(8, 25, -133, None, _F32),
-             **{k: _Row(32, 25, -133, None, _F32) for k in _FP8}},
+    "a100": {
+        **{k: _Row(8, 24, -132, -20, _F32) for k in ("fp16", "bf16")},
+        "tf32": _Row(4, 24, -132, None, _F32),
+    },
+    "ada": {
+        **{k: _Row(8, 24, -132, -20, _F32) for k in ("fp16", "bf16")},
+        "tf32": _Row(4, 24, -132, None, _F32),
+        **{k: _Row(16, 13, -132, None, fp32_m13) for k in _FP8},
+    },
+    "h100": {
+        **{k: _Row(16, 25, -133, -21, _F32) for k in ("fp16", "bf16")},
+        "tf32": _Row(8, 25, -133, None, _F32),
+        **{k: _Row(32, 13, -133, None, fp32_m13) for k in _FP8},
+    },
+    "b200": {
+        **{k: _Row(16, 25, -133, -21, _F32) for k in ("fp16", "bf16")},
+        "tf32": _Row(8, 25, -133, None, _F32),
+        **{k: _Row(32, 25, -133, None, _F32) for k in _FP8},
+    },
 }
 #: GPU aliases: same model.
 _GPU_ALIASES = {"a2": "a100", "l40s": "ada", "h200": "h100"}
@@ -100,32 +117,80 @@ _GPU_ALIASES = {"a2": "a100", "l40s": "ada", "h200": "h100"}
 
 def _build(gpu: str, inp: str, row: _Row) -> DotUnit:
     """The FP32-out unit of one table row."""
-    return DotUnit(name=f"{gpu}-{inp}", in_format=_IN[inp], n=row.n, frac_bits=row.frac_bits,
-                   raw_product_exponent=True, term_rounding=RoundMode.toward_zero, c_inside=True,
-                   min_exp=row.min_exp, out_format=row.out_format, out_rounding=RoundMode.toward_zero)
+    return DotUnit(
+        name=f"{gpu}-{inp}",
+        in_format=_IN[inp],
+        n=row.n,
+        frac_bits=row.frac_bits,
+        raw_product_exponent=True,
+        term_rounding=RoundMode.toward_zero,
+        c_inside=True,
+        min_exp=row.min_exp,
+        out_format=row.out_format,
+        out_rounding=RoundMode.toward_zero,
+    )
 
 
 _RNE = RoundMode.nearest_even
 _FP32_RNE = Accumulator.floating(_F32, _RNE)
 #: Presets outside the NVIDIA table (module docstring).
-_OTHERS: dict[str, DotUnit] = {u.name: u for u in [
-    DotUnit("ocp-mx-exact", _F32, 32, None, out_rounding=_RNE, accumulator=Accumulator.exact()),
-    DotUnit("ocp-mx-fp32acc", _F32, 32, None, out_rounding=_RNE, accumulator=_FP32_RNE),
-    DotUnit("mxdotp", fp9_e5m3, 8, None, out_rounding=_RNE),
-    DotUnit("fma-fp32", _F32, 1, None, out_rounding=_RNE),
-    DotUnit("fp8-chunked", _formats.fp8_e5m2, 1, None, out_format=_formats.fp16, out_rounding=_RNE,
-            accumulator=Accumulator.floating(_formats.fp16, _RNE), chunk=64,
-            outer=Accumulator.floating(_formats.fp16, _RNE)),
-    DotUnit("mi100-fp16", _formats.fp16, 4, None, out_rounding=_RNE),
-    DotUnit("mi100-bf16", _formats.bf16, 2, None, out_rounding=_RNE),
-    *(DotUnit(f"mi210-{k}", _IN[k], 4, None, c_inside=False, out_rounding=_RNE, subnormals_in=False,
-              subnormals_out=False, pairwise=True) for k in ("fp16", "bf16")),
-    DotUnit("mi300-fp16", _formats.fp16, 8, 24, c_inside=False, out_rounding=_RNE),
-    DotUnit("mi300-bf16", _formats.bf16, 8, 24, c_inside=False, out_rounding=_RNE),
-    DotUnit("mi300-xf32", _formats.tf32, 4, 24, c_inside=False, out_rounding=_RNE),
-    DotUnit("mi300-e4m3fnuz", _formats.fp8_e4m3fnuz, 16, 24, c_inside=False, odd_even=True, out_rounding=_RNE),
-    DotUnit("mi300-e5m2fnuz", _formats.fp8_e5m2fnuz, 16, 24, c_inside=False, odd_even=True, out_rounding=_RNE),
-]}
+_OTHERS: dict[str, DotUnit] = {
+    u.name: u
+    for u in [
+        DotUnit("ocp-mx-exact", _F32, 32, None, out_rounding=_RNE, accumulator=Accumulator.exact()),
+        DotUnit("ocp-mx-fp32acc", _F32, 32, None, out_rounding=_RNE, accumulator=_FP32_RNE),
+        DotUnit("mxdotp", fp9_e5m3, 8, None, out_rounding=_RNE),
+        DotUnit("fma-fp32", _F32, 1, None, out_rounding=_RNE),
+        DotUnit(
+            "fp8-chunked",
+            _formats.fp8_e5m2,
+            1,
+            None,
+            out_format=_formats.fp16,
+            out_rounding=_RNE,
+            accumulator=Accumulator.floating(_formats.fp16, _RNE),
+            chunk=64,
+            outer=Accumulator.floating(_formats.fp16, _RNE),
+        ),
+        DotUnit("mi100-fp16", _formats.fp16, 4, None, out_rounding=_RNE),
+        DotUnit("mi100-bf16", _formats.bf16, 2, None, out_rounding=_RNE),
+        *(
+            DotUnit(
+                f"mi210-{k}",
+                _IN[k],
+                4,
+                None,
+                c_inside=False,
+                out_rounding=_RNE,
+                subnormals_in=False,
+                subnormals_out=False,
+                pairwise=True,
+            )
+            for k in ("fp16", "bf16")
+        ),
+        DotUnit("mi300-fp16", _formats.fp16, 8, 24, c_inside=False, out_rounding=_RNE),
+        DotUnit("mi300-bf16", _formats.bf16, 8, 24, c_inside=False, out_rounding=_RNE),
+        DotUnit("mi300-xf32", _formats.tf32, 4, 24, c_inside=False, out_rounding=_RNE),
+        DotUnit(
+            "mi300-e4m3fnuz",
+            _formats.fp8_e4m3fnuz,
+            16,
+            24,
+            c_inside=False,
+            odd_even=True,
+            out_rounding=_RNE,
+        ),
+        DotUnit(
+            "mi300-e5m2fnuz",
+            _formats.fp8_e5m2fnuz,
+            16,
+            24,
+            c_inside=False,
+            odd_even=True,
+            out_rounding=_RNE,
+        ),
+    ]
+}
 #: AMD GPUs that use another GPU's model (MATLAB-tensor-core MI*MC.m).
 _AMD_ALIASES = {"mi250": "mi210", "mi250x": "mi210", "mi300a": "mi300", "mi300x": "mi300"}
 #: Example widths listed by names() for the int8-acc{P} family (any P in [2, 62] is accepted).
@@ -135,16 +200,30 @@ _INT_EXAMPLES = (16, 20, 24, 32)
 def int_acc(bits: int, overflow: str = "wrap") -> DotUnit:
     """``int8-acc{bits}``: int8 products added one by one into a ``bits``-bit register."""
     suffix = "-sat" if overflow == "saturate" else ""
-    return DotUnit(f"int8-acc{bits}{suffix}", _formats.int8, 1, None, accumulator=Accumulator.integer(bits, overflow))
+    return DotUnit(
+        f"int8-acc{bits}{suffix}",
+        _formats.int8,
+        1,
+        None,
+        accumulator=Accumulator.integer(bits, overflow),
+    )
 
 
 def names() -> list[str]:
     """All preset names (aliases included), sorted."""
     out = [f"{gpu}-{inp}" for gpu, rows in _TABLE.items() for inp in rows]
     out += [f"{alias}-{inp}" for alias, gpu in _GPU_ALIASES.items() for inp in _TABLE[gpu]]
-    out += [f"{alias}-{u.split('-', 1)[1]}" for alias, gpu in _AMD_ALIASES.items() for u in _OTHERS
-            if u.startswith(gpu + "-")]
-    out += list(_OTHERS) + [f"int8-acc{p}" for p in _INT_EXAMPLES] + ["int8-acc32-sat", "h100-e4m3-promote128"]
+    out += [
+        f"{alias}-{u.split('-', 1)[1]}"
+        for alias, gpu in _AMD_ALIASES.items()
+        for u in _OTHERS
+        if u.startswith(gpu + "-")
+    ]
+    out += (
+        list(_OTHERS)
+        + [f"int8-acc{p}" for p in _INT_EXAMPLES]
+        + ["int8-acc32-sat", "h100-e4m3-promote128"]
+    )
     return sorted(out)
 
 
@@ -168,8 +247,12 @@ def get(name: str, out: str = "fp32") -> DotUnit:
     promote = re.fullmatch(r"(.+)-promote(\d+)", key)
     if promote:
         base = get(promote.group(1), out)
-        return replace(base, name=key if out == "fp32" else f"{key}@fp16", chunk=int(promote.group(2)),
-                       outer=_FP32_RNE)
+        return replace(
+            base,
+            name=key if out == "fp32" else f"{key}@fp16",
+            chunk=int(promote.group(2)),
+            outer=_FP32_RNE,
+        )
     gpu, _, inp = key.partition("-")
     if gpu in _AMD_ALIASES and f"{_AMD_ALIASES[gpu]}-{inp}" in _OTHERS:
         if out != "fp32":
@@ -179,7 +262,11 @@ def get(name: str, out: str = "fp32") -> DotUnit:
     if intacc or key in _OTHERS:
         if out != "fp32":
             raise ValueError(f"out={out!r}: preset {key!r} has one output mode (out='fp32')")
-        return int_acc(int(intacc.group(1)), "saturate" if intacc.group(2) else "wrap") if intacc else _OTHERS[key]
+        return (
+            int_acc(int(intacc.group(1)), "saturate" if intacc.group(2) else "wrap")
+            if intacc
+            else _OTHERS[key]
+        )
     row = _TABLE.get(_GPU_ALIASES.get(gpu, gpu), {}).get(inp)
     if row is None:
         close = difflib.get_close_matches(key, names(), n=4, cutoff=0.5)
@@ -189,6 +276,13 @@ def get(name: str, out: str = "fp32") -> DotUnit:
     if out == "fp32":
         return unit
     if row.min_exp_fp16 is None:
-        raise ValueError(f"out='fp16': preset {key!r} has no FP16-output model (its MATLAB model has none)")
-    return replace(unit, name=f"{key}@fp16", min_exp=row.min_exp_fp16, out_format=_formats.fp16,
-                   out_rounding=RoundMode.nearest_even)
+        raise ValueError(
+            f"out='fp16': preset {key!r} has no FP16-output model (its MATLAB model has none)"
+        )
+    return replace(
+        unit,
+        name=f"{key}@fp16",
+        min_exp=row.min_exp_fp16,
+        out_format=_formats.fp16,
+        out_rounding=RoundMode.nearest_even,
+    )

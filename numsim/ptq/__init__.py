@@ -17,5 +17,14 @@ from .api import PTQReport, quantize_model
 from .methods import METHODS, LayerStats, Method, run_method
 from .quantizers import ScaleState, WeightQuantizer, weight_quantizer
 
-__all__ = ["METHODS", "LayerStats", "Method", "PTQReport", "ScaleState", "WeightQuantizer", "quantize_model",
-           "run_method", "weight_quantizer"]
+__all__ = [
+    "METHODS",
+    "LayerStats",
+    "Method",
+    "PTQReport",
+    "ScaleState",
+    "WeightQuantizer",
+    "quantize_model",
+    "run_method",
+    "weight_quantizer",
+]
