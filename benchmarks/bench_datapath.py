@@ -1,4 +1,5 @@
-"""Throughput of datapath GEMM emulation against float32 / float64 BLAS (numpy matmul) in the same run.
+"""Throughput of datapath GEMM emulation against float32 / float64 BLAS (numpy matmul) in the same
+run.
 
 Usage: ``python benchmarks/bench_datapath.py [--size 1024] [--reps 5]``. Inputs are N(0, 1) values
 quantized to FP8 E4M3 (int8 for the integer unit; MXFP8 blocks for the MX row); every numsim row

@@ -32,7 +32,8 @@ _ML = {
 
 # --- vectorized numpy implementations of the same algorithms (anchors) -----------------------
 def np_mx_quantize(x: np.ndarray, fmt: numsim.BlockFormat) -> tuple[np.ndarray, np.ndarray]:
-    """OCP MX quantization (floor rule, RNE, saturate) along the last axis; returns (values, scale codes)."""
+    """OCP MX quantization (floor rule, RNE, saturate) along the last axis; returns (values, scale
+    codes)."""
     elem = fmt.element
     blocks = x.reshape(-1, fmt.block_size)
     amax = np.abs(blocks).max(axis=1, keepdims=True)

@@ -181,8 +181,8 @@ def _fp_params(fmt: BlockFormat) -> _kb.FpScale:
 
 
 def _nvfp4_fast(fmt: BlockFormat) -> bool:
-    """True if ``fmt`` can take the float32 fast path (:func:`numsim._kernels.block.encode_nvfp4_f32`):
-    E2M1 elements, UE4M3 scales, blocks of 16."""
+    """True if ``fmt`` can take the float32 fast path
+    (:func:`numsim._kernels.block.encode_nvfp4_f32`): E2M1 elements, UE4M3 scales, blocks of 16."""
     return (
         fmt.block_size == 16
         and lower(fmt.element) == lower(_formats.fp4_e2m1)

@@ -231,7 +231,8 @@ def quantize(
     tensor_amax: float | None = None,
     profile: Any = "ocp",
 ) -> Any:
-    """Round ``x`` onto ``format`` and return the values in ``x``'s dtype and shape (fake quantization).
+    """Round ``x`` onto ``format`` and return the values in ``x``'s dtype and shape (fake
+    quantization).
 
     Equal to ``decode(encode(x, format, ...))`` cast to ``x``'s dtype; raises ValueError when a
     quantized value is not exact in that dtype (e.g. bf16 values into float16). Arguments as

@@ -46,7 +46,8 @@ class Specials(enum.IntEnum):
     ieee = 0
     #: "fn": no Inf; the single all-ones magnitude code is NaN (OFP8 E4M3, E8M0, UE4M3).
     fn = 1
-    #: "fnuz": no Inf, no negative zero; the negative-zero code is the single NaN (AMD/Graphcore FP8).
+    #: "fnuz": no Inf, no negative zero; the negative-zero code is the single NaN (AMD/Graphcore
+    #: FP8).
     fnuz = 2
     #: No Inf and no NaN: every code is a finite number (FP6, FP4).
     finite = 3
@@ -539,7 +540,8 @@ def _sign_magnitude(mag_bits: int) -> IntFormat:
 def bfp(
     block: int, element: str | ElementFormat, scale_bits: int = 8, scale_bias: int | None = None
 ) -> BlockFormat:
-    """Generic block floating point: ``block`` elements share a ``scale_bits``-bit power-of-two scale.
+    """Generic block floating point: ``block`` elements share a ``scale_bits``-bit power-of-two
+    scale.
 
     Args:
         block: elements per shared exponent.

@@ -41,7 +41,8 @@ class RoundMode(_Policy):
 
     #: roundTiesToEven (IEEE 754 §4.3.1): nearest; a tie goes to the even significand.
     nearest_even = 0
-    #: roundTiesToAway (IEEE 754 §4.3.1): nearest; a tie goes away from zero (microxcaling "nearest").
+    #: roundTiesToAway (IEEE 754 §4.3.1): nearest; a tie goes away from zero (microxcaling
+    #: "nearest").
     nearest_away = 1
     #: roundTowardZero (IEEE 754 §4.3.2): truncate the magnitude.
     toward_zero = 2
@@ -67,7 +68,8 @@ class Overflow(_Policy):
 class ScaleRule(_Policy):
     """How the power-of-two block scale 2**s is chosen from the block maximum ``amax``.
 
-    ``e`` is floor(log2(amax)) taken from the bits of amax and ``emax`` is the exponent of the largest
+    ``e`` is floor(log2(amax)) taken from the bits of amax and ``emax`` is the exponent of the
+    largest
     power of two in the element format. Scales below the scale format's range are clamped to its
     minimum; an all-zero block takes the minimum scale.
     """

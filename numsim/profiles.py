@@ -2,8 +2,8 @@
 
 A profile only supplies defaults; any policy passed explicitly to ``encode``/``quantize`` wins.
 Each profile reproduces its library's observable behaviour on the targeted vectors of
-OCP MX v1.0 §6.3 and of the libraries themselves (tests/test_profiles.py). Known differences that are not
-modelled are listed in each profile's ``notes``.
+OCP MX v1.0 §6.3 and of the libraries themselves (tests/test_profiles.py). Known differences that
+are not modelled are listed in each profile's ``notes``.
 """
 
 from __future__ import annotations

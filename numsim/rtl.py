@@ -410,7 +410,8 @@ def lint(
     tools: Sequence[str] = ("verilator", "iverilog"),
     files: Sequence[str | Path] | None = None,
 ) -> list[LintResult]:
-    """Lint one unit under one parameter set with ``verilator --lint-only -Wall`` and ``iverilog -Wall``.
+    """Lint one unit under one parameter set with ``verilator --lint-only -Wall`` and ``iverilog
+    -Wall``.
 
     Args:
         name: unit name (its top module is linted).
@@ -492,7 +493,8 @@ def synth_stat(name: str, parameters: Mapping[str, int], yosys: str | None = Non
     """
     u = unit(name)
     exe = _need("yosys", yosys or shutil.which("yosys"))
-    # yosys cannot read a negative decimal: a negative int parameter goes in as 32-bit two's complement
+    # yosys cannot read a negative decimal: a negative int parameter goes in as 32-bit two's
+    # complement
     chparam = " ".join(
         f"-set {k} {v}" if v >= 0 else f"-set {k} 32'h{v & 0xFFFFFFFF:08x}"
         for k, v in parameters.items()

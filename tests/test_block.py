@@ -280,7 +280,8 @@ def corner_blocks(fmt: BlockFormat, dtype: Any) -> np.ndarray:
         for n in (1, 3):
             a = _below32(2.0**k, n)
             blocks.append(_pad(fmt, [a, -0.51 * a, 0.3 * 2.0 ** (k - 1), 2.0 ** (k - 5)]))
-    # element max boundaries: max, tie above max, past the tie, just below 2**(emax+1), 1.875, 1.9375
+    # element max boundaries: max, tie above max, past the tie, just below 2**(emax+1), 1.875,
+    # 1.9375
     if isinstance(elem, IntFormat):
         unit = 2.0**-elem.frac_bits
         edges = [top, top + unit / 2, top + unit * 3 / 4, top + unit / 4]
@@ -488,7 +489,8 @@ def test_floor_log2f_thresholds_match_reference(fmt: BlockFormat) -> None:
 
 
 def test_floor_log2f_is_one_binade_high_below_power_of_two() -> None:
-    """microsoft/microxcaling: FP4 [nextafter(8, 0), 0.3 ...]: floor_log2f gives scale 2 ([8, 0]), floor 1."""
+    """microsoft/microxcaling: FP4 [nextafter(8, 0), 0.3 ...]: floor_log2f gives scale 2 ([8, 0]),
+    floor 1."""
     x = np.full(32, 0.3, np.float32)
     x[0] = np.nextafter(np.float32(8), np.float32(0))
     hi = numsim.encode(x, "mxfp4_e2m1", scale_rule="floor_log2f")
@@ -931,7 +933,8 @@ def test_e8m0_scale_clamps_to_minus_127() -> None:
 # MX9 / MX6 / MX4 microexponents (arXiv 2302.08007), hand derived
 # ---------------------------------------------------------------------------------------------
 # Block max 1.5 -> shared exponent 0 (element emax 0), scale code 0x7F. A pair whose max lies one or
-# more binades below gets tau = 1 and is encoded on a grid twice as fine; an all-zero pair gets tau = 1.
+# more binades below gets tau = 1 and is encoded on a grid twice as fine; an all-zero pair gets tau
+# = 1.
 MICRO_CASES = [
     # mx9: sign + 7 magnitude bits, value = int/64 (two's complement codes, 8 bits)
     (
@@ -941,7 +944,8 @@ MICRO_CASES = [
         [0, 1, 1, 1, 0, 1, 1, 1],
         [1.5, -0.75, 0.375, 0.3046875, 0, 0, 0.5, 0.25, -1.0, 0.0],
     ),
-    # mx6: sign + 4 magnitude bits, value = int/8 (5-bit codes); without tau, 0.3125 -> 0.25 and -0.4375 -> -0.5
+    # mx6: sign + 4 magnitude bits, value = int/8 (5-bit codes); without tau, 0.3125 -> 0.25 and
+    # -0.4375 -> -0.5
     (
         "mx6",
         [1.5, 0.3125, 0.3125, -0.4375],
@@ -985,7 +989,8 @@ def test_microexponent_gives_one_more_bit(name: str) -> None:
     assert isinstance(fmt.element, IntFormat)
     frac = fmt.element.frac_bits
     # 3 * 2**-(frac+1) lies below 2**-1 (one binade under the max 1.0) and is an odd multiple of
-    # the tau = 1 grid 2**-(frac+1): exact with tau = 1, a tie (rounded to even) on the 2**-frac grid
+    # the tau = 1 grid 2**-(frac+1): exact with tau = 1, a tie (rounded to even) on the 2**-frac
+    # grid
     v = 3 * 2.0 ** -(frac + 1)
     x = np.zeros(16, np.float32)
     x[0], x[2], x[3] = 1.0, v, -v
@@ -1054,7 +1059,8 @@ def test_stochastic_explicit_bits_extremes(sr_bits: int) -> None:
 
 
 def test_stochastic_seed_stream_follows_input_order() -> None:
-    """encode(seed=): element i of the C-ordered input draws word i of the stream (encode docstring).
+    """encode(seed=): element i of the C-ordered input draws word i of the stream (encode
+    docstring).
 
     Every block below has max in [4, 6], so the MXFP4 scale is 2**0 and each element is the plain
     E2M1 rounding of its input: the block codes must equal the element codes under the same seed,

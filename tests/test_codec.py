@@ -499,8 +499,8 @@ def test_nan_inputs(name, nan_codes):
         assert numsim.encode(x.astype(np.float64), name, overflow=ovf).tolist() == list(nan_codes)
 
 
-# OCP MX §6.3 element vectors, hand-derived (the block scale there is X = 1, or X = 4 / 0.5 as noted, so the
-# element is the quantized V / X): (element, inputs, RNE result, ties-away result)
+# OCP MX §6.3 element vectors, hand-derived (the block scale there is X = 1, or X = 4 / 0.5 as
+# noted, so the element is the quantized V / X): (element, inputs, RNE result, ties-away result)
 INT8E = F.get("mxint8").element
 MX_ELEMENT_VECTORS = [
     (

@@ -665,7 +665,8 @@ def test_int_unit_matches_reference(unit: DotUnit) -> None:
 @pytest.mark.parametrize("K", [1, 2, 3, 32, 100, 128, 1024])
 @pytest.mark.parametrize("overflow", ["wrap", "saturate"])
 def test_int_accumulator_width_bound(K: int, overflow: str) -> None:
-    """P = 2N + ceil(log2 K) never overflows; at P - 1 the adversarial inputs overflow and are counted."""
+    """P = 2N + ceil(log2 K) never overflows; at P - 1 the adversarial inputs overflow and are
+    counted."""
     P = 2 * 8 + math.ceil(math.log2(K))
     worst_pos = np.full((1, K), -128.0)  # (-128)**2 = 2**14 per product, K * 2**14 in total
     worst_neg_a, worst_neg_b = np.full((1, K), -128.0), np.full((1, K), 127.0)

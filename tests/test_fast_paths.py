@@ -322,7 +322,8 @@ def test_nvfp4_tensor_amax_float32_kernel() -> None:
 def _random_values(
     rng: np.random.Generator, fmt: F.FloatFormat, shape: tuple[int, ...], wide: bool
 ) -> np.ndarray:
-    """Values of ``fmt``: random codes over the whole range (``wide``) or quantized normals; 10% zeros."""
+    """Values of ``fmt``: random codes over the whole range (``wide``) or quantized normals; 10%
+    zeros."""
     if wide:
         codes = rng.integers(0, 1 << fmt.total_bits, shape)
         x = numsim.decode(
@@ -339,7 +340,8 @@ def _random_values(
 
 
 def _c_matrix(rng: np.random.Generator, shape: tuple[int, int], specials: bool) -> np.ndarray:
-    """FP32 C values: normals, subnormals, zeros, near-max values (and Inf / NaN with ``specials``)."""
+    """FP32 C values: normals, subnormals, zeros, near-max values (and Inf / NaN with
+    ``specials``)."""
     c = (rng.standard_normal(shape) * 8).astype(np.float32)
     pick = rng.random(shape)
     c[pick < 0.1] = 0.0

@@ -1,7 +1,8 @@
 """Format descriptors and the registry: derived properties against hand-checked spec tables.
 
 Expected numbers come from OCP MX v1.0 §5.3 (element tables) and §5.4.1 (E8M0), OCP OFP8 v1.0,
-the PTX ISA (NVFP4 UE4M3), the StableHLO FNUZ RFC, arXiv 2302.08007 (MX9/6/4) and IEEE 754 binary16/32 (bf16 and tf32 share
+the PTX ISA (NVFP4 UE4M3), the StableHLO FNUZ RFC, arXiv 2302.08007 (MX9/6/4) and IEEE 754
+binary16/32 (bf16 and tf32 share
 binary32's exponent), written out by hand below; a second table cross-checks against ml_dtypes.
 """
 

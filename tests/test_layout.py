@@ -109,7 +109,8 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def test_graph_sees_the_known_edges() -> None:
-    """The parser finds edges of every form used in the package (or the next test proves nothing)."""
+    """The parser finds edges of every form used in the package (or the next test proves
+    nothing)."""
     g = import_graph()
     assert "numsim.formats" in g["numsim.codec"]  # from . import formats as _formats
     assert "numsim._kernels.codec" in g["numsim.codec"]  # from ._kernels import codec as _k

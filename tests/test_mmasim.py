@@ -1,7 +1,10 @@
-"""numsim's datapath presets against MMA-Sim (Xie et al., arXiv:2511.10909; github.com/microsoft/MMA-Sim).
+"""numsim's datapath presets against MMA-Sim (Xie et al., arXiv:2511.10909;
+github.com/microsoft/MMA-Sim).
 
-MMA-Sim is a bit-accurate model of NVIDIA tensor cores (mma, wgmma, tcgen05.mma) and AMD matrix cores
-(mfma), validated bit for bit against the hardware. ``tests/data/mmasim/`` holds the outputs of every
+MMA-Sim is a bit-accurate model of NVIDIA tensor cores (mma, wgmma, tcgen05.mma) and AMD matrix
+cores
+(mfma), validated bit for bit against the hardware. ``tests/data/mmasim/`` holds the outputs of
+every
 kernel MMA-Sim runs, on seeded random and corner-case operands, generated offline; its README gives
 the provenance (MMA-Sim commit, kernel, seed) and the semantics each kernel implements.
 
@@ -49,7 +52,8 @@ _SUFFIX = {
 }
 
 #: Measured agreement of every kernel with its preset (for a missing preset, with the closest
-#: existing unit): ``{id: {"preset", "stand_in", "matching", "total"}}``. A kernel is expected to fail
+#: existing unit): ``{id: {"preset", "stand_in", "matching", "total"}}``. A kernel is expected to
+#: fail
 #: (strict xfail) when its preset is missing or when it did not match fully at the last measurement.
 _RATES = DATA / "match_rates.json"
 

@@ -132,7 +132,8 @@ def element_values(fmt: BlockFormat) -> np.ndarray:
 
 
 def with_anchor(vals: np.ndarray, anchor: float, bs: int) -> np.ndarray:
-    """Rows of one block: ``anchor`` (the block maximum, fixing the scale) then ``bs - 1`` values."""
+    """Rows of one block: ``anchor`` (the block maximum, fixing the scale) then ``bs - 1``
+    values."""
     n = -(-vals.size // (bs - 1)) * (bs - 1)
     v = np.concatenate([vals, np.zeros(n - vals.size, np.float32)]).reshape(-1, bs - 1)
     return np.concatenate([np.full((v.shape[0], 1), anchor, np.float32), v], axis=1)
@@ -188,7 +189,8 @@ def test_other_policies_leave_the_fused_path(kw: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("fmt", MX, ids=str)
 def test_fused_path_takes_ordinary_blocks(fmt: BlockFormat) -> None:
-    """Blocks with maxima from 2**-90 to 2**100 never leave the kernel (so the tests below test it)."""
+    """Blocks with maxima from 2**-90 to 2**100 never leave the kernel (so the tests below test
+    it)."""
     rng = np.random.default_rng(3)
     rows = rng.standard_normal((400, 32)).astype(np.float32) * np.float32(2.0) ** rng.integers(
         -90, 100, (400, 1)
@@ -403,7 +405,8 @@ def test_torch_input_same_as_numpy() -> None:
 # Held to the exact reference on a sample
 # ---------------------------------------------------------------------------------------------
 def _ref_values(fmt: BlockFormat, row: np.ndarray, rule: Any) -> list[Any]:
-    """Exact quantized values of one block by numsim.reference (zeros as +0: signs checked apart)."""
+    """Exact quantized values of one block by numsim.reference (zeros as +0: signs checked
+    apart)."""
     vals = [v if not math.isfinite(v) else Fraction(v) for v in (float(t) for t in row)]
     sc, codes, micro = R.quantize_block(fmt, vals, scale_rule=rule)
     return R.decode_block(fmt, sc, codes, micro)

@@ -79,7 +79,8 @@ def test_fp4_nibble_order() -> None:
 
 
 def test_fp6_three_bytes_per_four_codes() -> None:
-    """b0 = c0 | c1 << 6, b1 = c1 >> 2 | c2 << 4, b2 = c2 >> 4 | c3 << 2 (bytes truncated to 8 bits)."""
+    """b0 = c0 | c1 << 6, b1 = c1 >> 2 | c2 << 4, b2 = c2 >> 4 | c3 << 2 (bytes truncated to 8
+    bits)."""
     c = [0x21, 0x3A, 0x15, 0x2C]
     want = bytes(
         [(c[0] | c[1] << 6) & 0xFF, (c[1] >> 2 | c[2] << 4) & 0xFF, (c[2] >> 4 | c[3] << 2) & 0xFF]
@@ -187,7 +188,8 @@ def test_mxfp4_block_bytes_by_hand() -> None:
 
 def test_nvfp4_bytes_by_hand() -> None:
     """[float32 LE tensor scale][UE4M3 scale byte][nibbles]; with tensor_amax = 2688 the tensor
-    scale is 1.0, a block max of 6 gives block scale 6/6 = 1.0 (UE4M3 0x38) and elements 6 -> 0x7."""
+    scale is 1.0, a block max of 6 gives block scale 6/6 = 1.0 (UE4M3 0x38) and elements 6 ->
+    0x7."""
     x = np.zeros(16, np.float32)
     x[:3] = [6.0, -3.0, 0.5]  # E2M1 0b0111, 0b1101, 0b0001
     data = numsim.encode(x, "nvfp4", tensor_amax=2688.0).pack()

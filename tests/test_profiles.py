@@ -200,7 +200,8 @@ def _section_5_1_cases() -> list[Any]:
     out = []
     for i, (fmt, v, scale, rne, away) in enumerate(TABLE_51):
         for profile in BLOCK_PROFILES:
-            # RCEIL takes the next scale when the block max exceeds max_elem * X (covered by the probe tests)
+            # RCEIL takes the next scale when the block max exceeds max_elem * X (covered by the
+            # probe tests)
             if profile == "torchao-rceil" and max(abs(t) for t in v) > _max_elem(fmt) * 2.0 ** (
                 scale - 127
             ):
@@ -223,7 +224,8 @@ def test_section_5_1(
 
 
 # ---------------------------------------------------------------------------------------------
-# Differential probes (each library run on the same input), blocks of 32 with rest 0.125 unless stated
+# Differential probes (each library run on the same input), blocks of 32 with rest 0.125 unless
+# stated
 # ---------------------------------------------------------------------------------------------
 def test_fp4_probe_microxcaling_nearest_and_even() -> None:
     x = block([7.5, 2.5, 0.25, 0.75], rest=0.125)

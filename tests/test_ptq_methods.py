@@ -248,7 +248,8 @@ def _adversarial(Qint: np.ndarray, lo: int, hi: int) -> np.ndarray:
 
 
 def _overflows(Qint: np.ndarray, bits: int, tile: int) -> int:
-    """Overflows of the P-bit wrap-around register, adversarial int8 inputs, one register per tile."""
+    """Overflows of the P-bit wrap-around register, adversarial int8 inputs, one register per
+    tile."""
     unit = numsim.datapath.get(f"int8-acc{bits}")
     total = 0
     for a in range(0, Qint.shape[1], tile):

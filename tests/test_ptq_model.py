@@ -185,7 +185,8 @@ def test_datapath_in_the_loop_equals_an_explicit_emulate_forward() -> None:
 
 
 def test_scaled_integer_datapath_equals_an_explicit_emulate_forward() -> None:
-    """int4 per-channel pow2 weights, int8 per-tensor inputs: the unit sees integers, FP32 epilogue."""
+    """int4 per-channel pow2 weights, int8 per-tensor inputs: the unit sees integers, FP32
+    epilogue."""
     m = _cnn()
     cal = [torch.randn(3, 2, 5, 5)]
     unit = numsim.datapath.DotUnit(

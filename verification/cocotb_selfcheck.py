@@ -53,7 +53,8 @@ def _params_differ(dut) -> list[str]:
 
 
 def _drive_rows() -> list[list[str]]:
-    """The whitespace-separated fields of every row of ``$NUMSIM_DRIVE`` (read before any simulated time)."""
+    """The whitespace-separated fields of every row of ``$NUMSIM_DRIVE`` (read before any simulated
+    time)."""
     with open(os.environ["NUMSIM_DRIVE"]) as fh:
         return [line.split() for line in fh if line.strip()]
 

@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
             for sim in sims:
                 b = h.build(sim, u.name, vf.header["rtl"])
                 best = float("inf")
-                # the datapath units stream a subset under Icarus (verification/test_rtl_datapath.py)
+                # the datapath units stream a subset under Icarus
+                # (verification/test_rtl_datapath.py)
                 run_vf, run_path = (
                     stream_file(sim, u.name, vf, path, b.build_dir)
                     if u.name in ("mx_dot", "fp32_acc", "int_mac")

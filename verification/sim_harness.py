@@ -438,7 +438,8 @@ LATENCY = {"mx_encoder": 3}
 def run_protocol(
     b: Build, vf: golden.VectorFile, rows: Sequence[int], report: Path, seed: int = 1
 ) -> Report:
-    """The valid/ready protocol test of a pipelined unit (``cocotb_selfcheck.protocol``) on ``rows``."""
+    """The valid/ready protocol test of a pipelined unit (``cocotb_selfcheck.protocol``) on
+    ``rows``."""
     x_col, s_col, c_col = vf.columns
     drive = report.with_suffix(".drive")
     xs, ss, cs = vf.data[x_col.name], vf.data[s_col.name], vf.data[c_col.name]

@@ -23,7 +23,8 @@ ROW = 65536 + 0x3F80 + 5
 def _corrupted(
     golden_set: golden.Manifest, tmp_path: Path
 ) -> tuple[golden.VectorFile, golden.VectorFile, Path]:
-    """The default vectors, and a well-formed copy (valid checksums) with one expected code flipped."""
+    """The default vectors, and a well-formed copy (valid checksums) with one expected code
+    flipped."""
     good = golden.read(golden_set.root / golden.unit(UNIT).set(SET).filename, manifest=golden_set)
     data = {k: v.copy() for k, v in good.data.items()}
     data["code"][ROW] ^= np.uint64(1)

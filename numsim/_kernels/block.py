@@ -42,7 +42,8 @@ class Pow2(NamedTuple):
 
 @njit(inline="always")
 def amax_bits(row, j0, j1, absmask):
-    """Largest magnitude, as IEEE bits, of ``row[j0:j1]`` (NaN and Inf compare above every number)."""
+    """Largest magnitude, as IEEE bits, of ``row[j0:j1]`` (NaN and Inf compare above every
+    number)."""
     m = 0
     for j in range(j0, j1):
         v = np.int64(row[j]) & absmask
@@ -52,7 +53,8 @@ def amax_bits(row, j0, j1, absmask):
 
 @njit(inline="always")
 def _log2f_rounds_up(k, a62):
-    """True if float32(log2(a)) >= k for a = a62 * 2**(k - 63) in [2**(k-1), 2**k), correctly rounded.
+    """True if float32(log2(a)) >= k for a = a62 * 2**(k - 63) in [2**(k-1), 2**k), correctly
+    rounded.
 
     log2(a) = k - d rounds up to k when d is below half a float32 ulp at k - d. The threshold
     2**-h is transcendental, so a float64 comparison decides it (microxcaling's bug, modelled).
@@ -70,7 +72,8 @@ def _log2f_rounds_up(k, a62):
 
 @njit(inline="always")
 def shared_exponent(amax, se, sm, sbias, rule, bp):
-    """Scale exponent of a block whose largest magnitude has IEEE bits ``amax`` (finite, nonzero)."""
+    """Scale exponent of a block whose largest magnitude has IEEE bits ``amax`` (finite,
+    nonzero)."""
     _kind, _sign, e, sig, pos = unpack(amax, se, sm, sbias)
     a62 = sig << (62 - pos)
     if rule == FLOOR:
@@ -326,7 +329,8 @@ _FP32 = lower(fp32)
 
 @njit(cache=True)
 def div_f32(a, b):
-    """float32(a / b), correctly rounded (RNE), for finite float64 ``a`` and a float32 value ``b > 0``.
+    """float32(a / b), correctly rounded (RNE), for finite float64 ``a`` and a float32 value ``b >
+    0``.
 
     A float64 division followed by a float32 rounding could round twice when ``a`` has more than
     24 significant bits, so the quotient is formed from the integer significands with a sticky
@@ -362,7 +366,8 @@ def _quotient_bits(v, sdec, wide):
     """float32 bits of float32(v / sdec)."""
     if wide:
         return np.int64(np.float32(div_f32(v, sdec)).view(np.uint32))
-    # float32 v and sdec: a float64 division then a float32 rounding is exact (innocuous double rounding)
+    # float32 v and sdec: a float64 division then a float32 rounding is exact (innocuous double
+    # rounding)
     return np.int64(np.float32(v / sdec).view(np.uint32))
 
 
@@ -524,7 +529,8 @@ def _e2m1_mag(q):
 
 @njit(inline="always")
 def _e2m1_value(q):
-    """The value of :func:`_e2m1_mag` ``(q)`` as a float32 (0, 0.5, ... 4, 6), from the same compares."""
+    """The value of :func:`_e2m1_mag` ``(q)`` as a float32 (0, 0.5, ... 4, 6), from the same
+    compares."""
     a = abs(q)
     half = (
         np.float32(a > _E2M1_T1)
@@ -542,7 +548,8 @@ def _e2m1_value(q):
 
 @njit(cache=True)
 def _nv_amax(u, am):
-    """``am[b]`` = largest magnitude bits of row ``b`` of float32 bits ``u`` (NaN/Inf above every number).
+    """``am[b]`` = largest magnitude bits of row ``b`` of float32 bits ``u`` (NaN/Inf above every
+    number).
 
     A runtime-length inner loop: LLVM vectorizes it as a reduction (a fixed 16 unrolls into compare
     and branch chains)."""
@@ -568,7 +575,8 @@ def _nv_scales(am, den, s2, sp, scales, sdec, sval):
         c = (
             _rne_code(rb, 0, sp) if rb < 0x7F800000 else 0
         )  # Inf: general path (NaN blocks are caught below)
-        # UE4M3 value: normal codes move into float32's fields (exponent bias 7 -> 127); subnormals c * 2**-9
+        # UE4M3 value: normal codes move into float32's fields (exponent bias 7 -> 127); subnormals
+        # c * 2**-9
         sv = (
             _f32_of_bits((c << 20) + (120 << 23)) if c >= 8 else np.float32(c) * np.float32(2.0**-9)
         )

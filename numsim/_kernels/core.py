@@ -224,7 +224,8 @@ def encode_special(kind, sign, p, ovf, nanpol):
 
 @njit(inline="always")
 def encode_value(sign, E, sig, P, p, mode, ovf, r, rbits):
-    """Code of the finite nonzero value ``(-1)**sign * sig * 2**(E - P)`` in element format ``p``."""
+    """Code of the finite nonzero value ``(-1)**sign * sig * 2**(E - P)`` in element format
+    ``p``."""
     if p.is_int:
         lsb = -p.frac_bits
         if sign and not p.signed:

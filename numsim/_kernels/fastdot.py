@@ -58,7 +58,8 @@ def _fast_sum(am, ae, bm, be, cin, cs, cE, csig, cP, prm, sh0):
 
 @njit(cache=True)
 def _fast_row(am, ae, bm, be, cbits, fc, p, po, prm, k):
-    """Result code and format of one row on the fast chained path (float outer accumulator optional).
+    """Result code and format of one row on the fast chained path (float outer accumulator
+    optional).
 
     Between blocks the accumulator stays unpacked; a truncated result in the normal range is
     unpacked directly (its significand is the top ``man + 1`` bits of the sum), every other result
@@ -133,7 +134,8 @@ def _outer_add(k, x, px, y, py, p, mode):
 
 @njit(parallel=True, cache=True)
 def matmul_fast(am, ae, btm, bte, cbits, fc, p, po, prm):
-    """[M, K] @ [K, N] (B given transposed) on the fast chained path; tiles keep operands in cache."""
+    """[M, K] @ [K, N] (B given transposed) on the fast chained path; tiles keep operands in
+    cache."""
     M = am.shape[0]
     N = btm.shape[0]
     out = np.empty((M, N), np.float64)
@@ -235,7 +237,8 @@ def combine_f32(acc, S, prm):
 
 @njit(cache=True)
 def combine_blocks(acc, S, p, pa, prm):
-    """One block of the float64-BLAS exact path: ``acc`` (values) updated in place from exact sums ``S``.
+    """One block of the float64-BLAS exact path: ``acc`` (values) updated in place from exact sums
+    ``S``.
 
     Chain: ``acc = round_out(acc + S)``; float accumulator: ``acc = round_acc(acc + round_out(S))``.
     Serial, like :func:`combine_f32`.

@@ -1,7 +1,7 @@
 """Hardware dot-product units: the generic block-FMA model and the NVIDIA tensor-core presets.
 
-Public API (model: Khattak & Mikaitis, arXiv 2512.07004; north-numerical-computing/MATLAB-tensor-core
-models/*.m)::
+Public API (model: Khattak & Mikaitis, arXiv 2512.07004;
+north-numerical-computing/MATLAB-tensor-core models/*.m)::
 
     unit = numsim.datapath.get("h100-e4m3")          # a DotUnit; out="fp16" for the FP16-out mode
     d = unit.dot(a, b, c=None)                       # [..., K] -> [...] float32

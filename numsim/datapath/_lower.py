@@ -30,7 +30,8 @@ FLOAT_DTYPES = {"float16", "float32", "float64", "bfloat16", "float8_e4m3fn", "f
 
 
 def params(unit: DotUnit, man_in: int | None = None) -> DotParams:
-    """Lower a unit to the kernels' integer parameters (``man_in``: fraction bits of scaled operands)."""
+    """Lower a unit to the kernels' integer parameters (``man_in``: fraction bits of scaled
+    operands)."""
     fin, acc, outer = unit.in_format, unit.accumulator, unit.outer
     int_lsb = -2 * fin.frac_bits if isinstance(fin, IntFormat) else 0
     return DotParams(
@@ -149,14 +150,16 @@ def c_bits(c: Any, shape: tuple[int, ...], argument: str) -> np.ndarray:
 def split(
     x: np.ndarray, man: int, emin: int, ftz: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Decompose a 2-D float64 array into (significand, exponent, kind) int64 arrays of its shape."""
+    """Decompose a 2-D float64 array into (significand, exponent, kind) int64 arrays of its
+    shape."""
     bits = np.ascontiguousarray(x).reshape(-1).view(np.int64)
     m, e, k = split_operands(bits, man, emin, ftz)
     return m.reshape(x.shape), e.reshape(x.shape), k.reshape(x.shape)
 
 
 def int_c(c: Any, unit: DotUnit, R: int, shape: tuple[int, ...], cname: str) -> np.ndarray:
-    """Start values of an integer unit: register integers, or FP32 bits for a float / exact outer."""
+    """Start values of an integer unit: register integers, or FP32 bits for a float / exact
+    outer."""
     fin = unit.in_format
     assert isinstance(fin, IntFormat)
     if unit.outer is not None and unit.outer.kind != "int":

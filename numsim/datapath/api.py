@@ -18,7 +18,8 @@ from .unit import DotUnit, check_unit
 
 
 def dot(a: Any, b: Any, unit: DotUnit, c: Any = None, *, return_overflows: bool = False) -> Any:
-    """Dot products of ``unit`` over the last axis, blocks of ``unit.n`` combined by its accumulator.
+    """Dot products of ``unit`` over the last axis, blocks of ``unit.n`` combined by its
+    accumulator.
 
     Args:
         a: [..., K] values exact in ``unit.in_format``.
@@ -149,7 +150,8 @@ def _blas_exact_ok(unit: DotUnit, A: np.ndarray, B: np.ndarray) -> bool:
 
 
 def _matmul_fast(unit: DotUnit, A: np.ndarray, B: np.ndarray, C: Any) -> np.ndarray | None:
-    """The result on a fast path (vectorized chained truncation, or float64 BLAS block sums), or None."""
+    """The result on a fast path (vectorized chained truncation, or float64 BLAS block sums), or
+    None."""
     fin = unit.in_format
     if not isinstance(fin, FloatFormat):
         return None

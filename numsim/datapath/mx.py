@@ -131,7 +131,8 @@ def _int_run(
     shape: tuple[int, ...],
     cname: str,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """MX blocks on an integer unit: each block's integer dot, scaled, into the outer accumulator."""
+    """MX blocks on an integer unit: each block's integer dot, scaled, into the outer
+    accumulator."""
     fin = unit.in_format
     assert isinstance(fin, IntFormat)
     elem = a.format.element

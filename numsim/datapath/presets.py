@@ -11,7 +11,8 @@ fractional bits, RZ to FP32 (RNE to FP16), the eta floor ``min_exp_limit``. FP8 
 B200 FP8 is **provisional**: the published models disagree (B200TC: RZ, F = 25; B200TCRN:
 RNE). The preset follows B200TC (RZ, F = 25, FP32 out); build a ``DotUnit`` with
 ``out_rounding="nearest_even"`` for the other reading. ``{preset}-promote{N}`` (e.g.
-``h100-e4m3-promote128``) is DeepSeek-V3's recipe (arXiv 2412.19437 §3.3.2): the preset's chained blocks restart from
+``h100-e4m3-promote128``) is DeepSeek-V3's recipe (arXiv 2412.19437 §3.3.2): the preset's chained
+blocks restart from
 zero every N products and each partial is added to an FP32 accumulator with one RNE rounding.
 
 Others:
@@ -21,16 +22,19 @@ Others:
   the end (the spec leaves the internal precision open; this is its exact reading).
 - ``ocp-mx-fp32acc``: each block of 32 summed exactly and rounded once (RNE) to FP32, the block
   results added in FP32 with RNE (DotGeneral as a sum of FP32 Dots).
-- ``mxdotp``: MXDOTP (arXiv 2505.13159; pulp-platform/cvfpu): blocks of 8 FP8 products (FP9 E5M3 internal format) summed exactly
+- ``mxdotp``: MXDOTP (arXiv 2505.13159; pulp-platform/cvfpu): blocks of 8 FP8 products (FP9 E5M3
+  internal format) summed exactly
   together with the FP32 accumulator ("early accumulation"), one RNE rounding per block.
 - ``fma-fp32``: IEEE 754 sequential fused multiply-add in FP32 (``d = RNE(c + a*b)`` per product),
-  the behaviour the Fasi et al. suite expects of A100's binary64 DMMA (Fasi et al., PeerJ CS 7:e330), in FP32.
+  the behaviour the Fasi et al. suite expects of A100's binary64 DMMA (Fasi et al., PeerJ CS
+  7:e330), in FP32.
 - ``int8-acc{P}`` / ``int8-acc{P}-sat``: int8 products added one by one into a P-bit register that
   wraps (or saturates); every overflow is counted (P = 2N + ceil(log2 K) bits never
   overflow).
-- ``fp8-chunked``: Wang et al. 2018 (arXiv 1812.08011): E5M2 products (exact in FP16), FP16 RNE accumulation in
-  chunks of 64, chunk sums added in FP16 RNE.
-- AMD (MATLAB-tensor-core models/MI100MC.m, MI210MC.m, MI300*MC.m; from the summaries of the published MATLAB models, not measured here):
+- ``fp8-chunked``: Wang et al. 2018 (arXiv 1812.08011): E5M2 products (exact in FP16), FP16 RNE
+  accumulation in chunks of 64, chunk sums added in FP16 RNE.
+- AMD (MATLAB-tensor-core models/MI100MC.m, MI210MC.m, MI300*MC.m; from the summaries of the
+  published MATLAB models, not measured here):
 
   - ``mi100-fp16`` (N = 4) and ``mi100-bf16`` (N = 2): exact block sum, one RNE rounding to FP32.
   - ``mi210-fp16``, ``mi210-bf16`` (aliases ``mi250-*``, ``mi250x-*``): pairwise summation with
@@ -41,8 +45,8 @@ Others:
   - ``mi300-e4m3fnuz``, ``mi300-e5m2fnuz`` (N = 16): FNUZ inputs, odd/even grouping, then as
     the MI300 FP16 unit. Aliases ``mi300a-*``, ``mi300x-*``.
 
-  **Provisional** where those models are silent: MI210's block size (N = 4 for both inputs, as CDNA2 runs
-  BF16 at the FP16 rate), its tree order (neighbours paired, c added after the tree) and how a
+  **Provisional** where those models are silent: MI210's block size (N = 4 for both inputs, as CDNA2
+  runs BF16 at the FP16 rate), its tree order (neighbours paired, c added after the tree) and how a
   product below the FP32 normal range is limited (rounded to FP32, then flushed); MI300's
   choice of the partial to truncate (by exponent, ``floor(log2|S|)`` for the product sum; c on a
   tie), truncation as "round-down" (toward zero in magnitude), the two FP8 group sums added
@@ -88,7 +92,8 @@ _IN = {
     "e5m2": _formats.fp8_e5m2,
 }
 
-#: gpu -> input -> row (MATLAB-tensor-core models/*.m). V100's "none (-1024)" floor never binds: None.
+#: gpu -> input -> row (MATLAB-tensor-core models/*.m). V100's "none (-1024)" floor never binds:
+#: None.
 _TABLE: dict[str, dict[str, _Row]] = {
     "v100": {"fp16": _Row(4, 23, None, -19, _F32)},
     "a100": {

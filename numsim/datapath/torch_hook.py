@@ -2,7 +2,8 @@
 
 ::
 
-    with numsim.datapath.emulate(model, "h100-e4m3", input_format="fp8_e4m3", weight_format="fp8_e4m3"):
+    with numsim.datapath.emulate(model, "h100-e4m3", input_format="fp8_e4m3",
+    weight_format="fp8_e4m3"):
         y = model(x)          # every Linear / Conv2d / torch.matmul runs on the unit, bit-exact
 
 Inside the context each matrix product quantizes both operands (round to nearest even,
@@ -11,7 +12,8 @@ saturating) and computes the product on the unit with K chained as the unit chai
 - element formats (``fp8_e4m3``, ``fp16``, ...): operands are cast to the format and the product
   runs through :func:`numsim.datapath.matmul`; the format's values must be exact in the unit's
   ``in_format`` (the default format is the unit's ``in_format`` itself);
-- block formats (``mxfp8_e4m3``, ``mxfp4_e2m1``, ``nvfp4``, ...): both operands are encoded in blocks
+- block formats (``mxfp8_e4m3``, ``mxfp4_e2m1``, ``nvfp4``, ...): both operands are encoded in
+  blocks
   along K and the product runs through :func:`numsim.datapath.mx_matmul` (both operands must then
   use block formats; they may differ in the element, e.g. MXFP8 activations x MXFP4 weights, as
   ``mx_matmul`` allows).
@@ -169,7 +171,8 @@ def scaled_matmul(
 
 
 class _Product:
-    """``A @ B`` of 2-D float arrays on a unit (or in float with ``unit=None``), with operand quantization."""
+    """``A @ B`` of 2-D float arrays on a unit (or in float with ``unit=None``), with operand
+    quantization."""
 
     def __init__(
         self,
@@ -280,7 +283,8 @@ class _Product:
 
 
 def block_weight_operand(ba: BlockArray) -> BlockArray:
-    """B [K, N] blocked along axis 0 from the codes of a weight [N, K] blocked along axis 1 (same codes)."""
+    """B [K, N] blocked along axis 0 from the codes of a weight [N, K] blocked along axis 1 (same
+    codes)."""
     if len(ba.shape) != 2 or ba.axis != 1:
         raise ValueError(
             f"expected a weight [d_out, d_in] blocked along axis 1; got {ba.shape} axis {ba.axis}"
@@ -323,7 +327,8 @@ def check_conv(module: Any) -> None:
 
 
 def im2col(torch: Any, module: Any, x: Any, dtype: Any = None) -> Any:
-    """Conv2d input x [n, C, H, W] as rows [n * L, C * kh * kw] (float32 or ``dtype``), the reduction
+    """Conv2d input x [n, C, H, W] as rows [n * L, C * kh * kw] (float32 or ``dtype``), the
+    reduction
     axis ordered (C_in, kh, kw) exactly as ``weight.reshape(out_channels, -1)`` orders it."""
     cols = torch.nn.functional.unfold(
         x.detach().to(dtype or torch.float32),
@@ -360,7 +365,8 @@ def _conv2d(torch: Any, mm: MatMul, module: Any) -> Any:
 
 
 def patch_forward(torch: Any, mm: MatMul, module: Any) -> bool:
-    """Give a Linear / Conv2d ``module`` a forward running its product through ``mm``; False for others."""
+    """Give a Linear / Conv2d ``module`` a forward running its product through ``mm``; False for
+    others."""
     if isinstance(module, torch.nn.Linear):
         module.forward = _linear(torch, mm, module)
     elif isinstance(module, torch.nn.Conv2d):

@@ -42,7 +42,8 @@ For K > n the blocks are combined by the unit's ``accumulator`` (:class:`Accumul
   accumulator format (one rounding of the exact sum); ``acc`` starts at the caller's ``c``.
 - ``exact``: a Kulisch accumulator holds the exact sum of ``c`` and of every block's aligned sum
   (step 6, before rounding); the total is rounded once to ``out_format`` at the end.
-- ``integer(bits, overflow)``: integer inputs (``IntFormat``); each block's exact integer sum is added
+- ``integer(bits, overflow)``: integer inputs (``IntFormat``); each block's exact integer sum is
+  added
   to a ``bits``-bit two's-complement register that wraps or saturates; every overflow is counted.
 
 With ``chunk`` (a multiple of ``n``) the accumulator restarts from zero every ``chunk`` products
@@ -357,7 +358,8 @@ class DotUnit:
 
     @property
     def sum_bits(self) -> int:
-        """Magnitude bits of an aligned block sum: ``F + 2`` per term plus carries for ``n + 1`` terms."""
+        """Magnitude bits of an aligned block sum: ``F + 2`` per term plus carries for ``n + 1``
+        terms."""
         if self.frac_bits is None:
             raise ValueError("sum_bits: an exact unit (frac_bits=None) has no fixed block width")
         return self.frac_bits + 2 + self.n.bit_length()  # n.bit_length() == ceil(log2(n + 1))

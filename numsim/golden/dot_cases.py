@@ -14,7 +14,8 @@ from .._tables import codes_of_class
 from ..formats import CodeClass, FloatFormat, IntFormat
 from .cases import random_below, random_u64
 
-#: One MX dot-product section: (a_codes [N, bs], a_scale [N], b_codes [N, bs], b_scale [N], c [N] FP32 bits).
+#: One MX dot-product section: (a_codes [N, bs], a_scale [N], b_codes [N, bs], b_scale [N], c [N]
+#: FP32 bits).
 DotRows = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
@@ -57,7 +58,8 @@ def _fp32(sign: np.ndarray, field: np.ndarray, frac: np.ndarray) -> np.ndarray:
 
 
 def _c_near(seed: int, stream: int, scale_sum: np.ndarray, spread: int) -> np.ndarray:
-    """Random FP32 c whose exponent lies within +-spread binades of the block's scale 2**scale_sum."""
+    """Random FP32 c whose exponent lies within +-spread binades of the block's scale
+    2**scale_sum."""
     n = scale_sum.size
     e = scale_sum + _u(seed, stream, n, 2 * spread + 1) - spread
     frac = _u(seed, stream + 1, n, 1 << 23)

@@ -277,7 +277,8 @@ RANDOM_DOT = {1: 1 << 14, 2: 1 << 18}
 #: 1, so that the default set's six MX dot files hold over 1M blocks (1,013,298), all streamed
 #: through the RTL in CI (Verilator).
 RANDOM_MX_DOT = {1: 5 << 15, 2: 1 << 20}
-#: Chains x length of the accumulator units, by unit and level (``--count`` overrides the chain count).
+#: Chains x length of the accumulator units, by unit and level (``--count`` overrides the chain
+#: count).
 ACC_CHAINS = {
     "fp32_acc": {1: (1 << 13, 64), 2: (1 << 16, 64)},
     "int_mac": {1: (1 << 11, 64), 2: (1 << 16, 64)},

@@ -2,8 +2,8 @@
 
 ::
 
-    qmodel, report = numsim.ptq.quantize_model(model, batches, weight_format="mxfp4_e2m1", method="gptq")
-    print(report.table())
+    qmodel, report = numsim.ptq.quantize_model(model, batches, weight_format="mxfp4_e2m1",
+    method="gptq") print(report.table())
 
 See :mod:`numsim.ptq.graph` for the order, the groups and the statistics.
 """
@@ -53,7 +53,8 @@ class PTQReport:
     Attributes:
         layers: the quantized layers in calibration order.
         skipped: ``(name, reason)`` of every module with weights left in float.
-        codes: layer name -> ``WeightQuantizer.export`` of its weights (a BlockArray, or element codes
+        codes: layer name -> ``WeightQuantizer.export`` of its weights (a BlockArray, or element
+        codes
             and scales).
         weight_format, method, input_format, datapath: the settings.
         seconds: wall time of the whole run.
@@ -154,7 +155,8 @@ def _batches(calibration: Any) -> list[Any]:
 def _select(
     torch: Any, model: Any, include: Any, exclude: Any
 ) -> tuple[dict[Any, str], list[tuple[str, str]]]:
-    """Quantizable modules (module -> name) and ``(name, reason)`` of weighted modules left in float."""
+    """Quantizable modules (module -> name) and ``(name, reason)`` of weighted modules left in
+    float."""
     inc = [include] if isinstance(include, str) else list(include or ["*"])
     exc = [exclude] if isinstance(exclude, str) else list(exclude or [])
     chosen: dict[Any, str] = {}
@@ -199,7 +201,8 @@ def _weight_operand(export: Any, quantizer: Any) -> Any:
 
 
 def _install(torch: Any, module: Any, prod: _Product | None, qb: Any) -> None:
-    """Give a quantized layer its forward: on the unit (``prod.unit``) or float with quantized inputs."""
+    """Give a quantized layer its forward: on the unit (``prod.unit``) or float with quantized
+    inputs."""
     if prod is None:
         return
     if prod.unit is not None:
@@ -223,7 +226,8 @@ def _group_stats(
     stop: bool,
     transform: Any,
 ) -> None:
-    """Accumulate the group's Grams: each batch through the float model (X), then the quantized copy (X~)."""
+    """Accumulate the group's Grams: each batch through the float model (X), then the quantized copy
+    (X~)."""
     xs: list[dict[str, np.ndarray]] = []
     graph.capture(torch, float_model, batches, {n: m[0] for n, m in mods.items()}, stop, xs.append)
     it = iter(xs)

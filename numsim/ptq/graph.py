@@ -50,7 +50,8 @@ def rows(torch: Any, module: Any, x: Any) -> np.ndarray:
 
 
 def call(model: Any, batch: Any) -> Any:
-    """``model(batch)`` for a tensor, ``model(*batch)`` for a tuple / list, ``model(**batch)`` for a dict."""
+    """``model(batch)`` for a tensor, ``model(*batch)`` for a tuple / list, ``model(**batch)`` for a
+    dict."""
     if isinstance(batch, dict):
         return model(**batch)
     if isinstance(batch, (tuple, list)):
@@ -152,7 +153,8 @@ def capture(
 
 @dataclass
 class Grams:
-    """Float64 accumulators of one layer: ``H = X~^T X~``, ``G = X~^T X``, ``F = X^T X``, ``n`` rows."""
+    """Float64 accumulators of one layer: ``H = X~^T X~``, ``G = X~^T X``, ``F = X^T X``, ``n``
+    rows."""
 
     H: np.ndarray
     G: np.ndarray

@@ -399,7 +399,8 @@ def _greedy(
 ) -> np.ndarray:
     """GPFQ steps over the columns in natural order, group scales under ``policy``
     (``"provisional"``: fitted on the block's unrounded targets before its first column)."""
-    # Columns are kept as rows (QT[t] = Q[:, t]) so that every inner product reads contiguous memory.
+    # Columns are kept as rows (QT[t] = Q[:, t]) so that every inner product reads contiguous
+    # memory.
     PT = np.tril(G) @ W.T  # PT[t] = sum_{j<=t} G[t, j] W[:, j]
     WT = np.ascontiguousarray(W.T)
     hd = np.diag(H)

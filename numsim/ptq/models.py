@@ -74,7 +74,8 @@ def _embed(torch: Any, model: Any, batch: dict[str, Any]) -> Any:
 
 
 def retrieval_agreement(ref: np.ndarray, emb: np.ndarray, k: int) -> float:
-    """Mean fraction of each row's k nearest neighbours (cosine, itself excluded) kept by ``emb``."""
+    """Mean fraction of each row's k nearest neighbours (cosine, itself excluded) kept by
+    ``emb``."""
 
     def knn(e: np.ndarray) -> np.ndarray:
         e = e / np.linalg.norm(e, axis=1, keepdims=True)

@@ -1,4 +1,5 @@
-"""Weight quantizers for post-training quantization: numsim formats seen one group of columns at a time.
+"""Weight quantizers for post-training quantization: numsim formats seen one group of columns at a
+time.
 
 A PTQ algorithm rounds a weight matrix ``W [d_out, d_in]`` (PyTorch layout, reduction axis 1) one
 input column at a time, with the scale of the column's group held fixed while the rest of the

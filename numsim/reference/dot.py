@@ -79,7 +79,8 @@ def _flush(x: Value, fmt: FloatFormat, unit: DotUnit) -> Value:
 
 
 def _aligned(unit: DotUnit, prods: list[tuple[Fraction, int]], c: Fraction) -> Fraction:
-    """Exact sum of one alignment group: terms on the grid ``2**(eta - F)`` (c joins if non-zero)."""
+    """Exact sum of one alignment group: terms on the grid ``2**(eta - F)`` (c joins if
+    non-zero)."""
     exps = [e for _, e in prods]
     if c != 0:
         exps.append(_exp(c, C_EMIN))
@@ -216,7 +217,8 @@ def result_format(unit: DotUnit) -> FloatFormat | None:
 
 
 class _Register:
-    """A P-bit two's-complement integer register counting its overflows (values in units of ``lsb``)."""
+    """A P-bit two's-complement integer register counting its overflows (values in units of
+    ``lsb``)."""
 
     def __init__(self, acc: Accumulator, start: Fraction, lsb: Fraction) -> None:
         self.bits, self.saturate, self.lsb = acc.bits, acc.overflow == "saturate", lsb

@@ -27,7 +27,8 @@ from . import data
 
 
 def int8_per_channel(w: np.ndarray) -> np.ndarray:
-    """Symmetric int8 per row: ``round(w / s)`` with ``s = max|w_row| / 127`` (nearest even), int64."""
+    """Symmetric int8 per row: ``round(w / s)`` with ``s = max|w_row| / 127`` (nearest even),
+    int64."""
     amax = np.max(np.abs(w), axis=1, keepdims=True)
     return np.rint(w / np.where(amax > 0, amax, 1.0) * 127).astype(np.int64)
 
@@ -93,7 +94,8 @@ def points(p: Params) -> list[dict[str, Any]]:
 
 
 def int_errors(d: np.ndarray, exact: np.ndarray) -> dict[str, float]:
-    """SQNR (dB; inf when exact), relative RMS error and max error / max |exact| of results ``d``."""
+    """SQNR (dB; inf when exact), relative RMS error and max error / max |exact| of results
+    ``d``."""
     err = d.astype(np.float64) - exact.astype(np.float64)
     noise, power = float(np.sum(err**2)), float(np.sum(exact.astype(np.float64) ** 2))
     return {

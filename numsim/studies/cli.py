@@ -69,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    # SIGTERM unwinds like Ctrl-C, so the temporary report folder is removed (finished points stay cached)
+    # SIGTERM unwinds like Ctrl-C, so the temporary report folder is removed (finished points stay
+    # cached)
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if main else None
     try:

@@ -132,7 +132,8 @@ class Executor:
         return f"local processes ({self.jobs})" if self.jobs > 1 else "in process"
 
     def close(self) -> None:
-        """Shut the local pool down and disconnect from the scheduler (the cluster keeps running)."""
+        """Shut the local pool down and disconnect from the scheduler (the cluster keeps
+        running)."""
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
@@ -257,7 +258,8 @@ def _bar(total: int, desc: str, enabled: bool) -> Any:
 
 
 def _connect(address: str, timeout: float) -> Any:
-    """A ``distributed.Client`` for ``address``; StudyError naming the address if it cannot connect."""
+    """A ``distributed.Client`` for ``address``; StudyError naming the address if it cannot
+    connect."""
     if not isinstance(address, str) or not address.strip():
         raise StudyError(
             f"scheduler={address!r}: expected a Dask scheduler address such as tcp://host:8786"

@@ -1,4 +1,5 @@
-"""Render study rows: PNG figures, CSV data, a Markdown and a self-contained HTML report, a manifest.
+"""Render study rows: PNG figures, CSV data, a Markdown and a self-contained HTML report, a
+manifest.
 
 Every figure has labelled axes with units, a legend and a title that states what the data show;
 under each figure the report prints a one-paragraph reading computed from the same rows, and
