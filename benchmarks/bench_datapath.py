@@ -88,7 +88,8 @@ def main() -> None:
         ),
     ]
     print(
-        f"# matmul {n}x{n}x{n}; {platform.machine()}, {numba.config.NUMBA_NUM_THREADS} Numba threads, "
+        f"# matmul {n}x{n}x{n}; {platform.machine()}, {numba.config.NUMBA_NUM_THREADS} Numba "
+        "threads, "
         f"numpy {np.__version__}, numba {numba.__version__}"
     )
     print()
@@ -100,7 +101,8 @@ def main() -> None:
         if blas is None:
             blas = med
         print(
-            f"| {name} | {path} | {med * 1e3:.1f} | {macs / med / 1e9:.3f} | {macs / best / 1e9:.3f} | "
+            f"| {name} | {path} | {med * 1e3:.1f} | {macs / med / 1e9:.3f} | "
+            f"{macs / best / 1e9:.3f} | "
             f"{100 * blas / med:.1f}% |",
             flush=True,
         )

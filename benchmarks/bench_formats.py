@@ -149,17 +149,20 @@ def main() -> None:
     ml = {op: t[0] for op, impl, t in rows if impl == "ml_dtypes"}
     print(
         f"{n / 2**20:.0f}M float32 values (N(0, 100^2)), {args.reps} runs after a warm-up; "
-        f"{numba.config.NUMBA_NUM_THREADS} threads; numpy {np.__version__}, numba {numba.__version__}, "
+        f"{numba.config.NUMBA_NUM_THREADS} threads; numpy {np.__version__}, numba "
+        f"{numba.__version__}, "
         f"ml_dtypes {ml_dtypes.__version__}; {platform.processor() or platform.machine()}"
     )
     print(
-        "| operation | implementation | median ms | M values/s (median) | M values/s (best) | vs ml_dtypes "
+        "| operation | implementation | median ms | M values/s (median) | M values/s (best) | vs "
+        "ml_dtypes "
         "| vs copy |\n|---|---|---:|---:|---:|---:|---:|"
     )
     for op, impl, (med, best) in rows:
         vs_ml = f"{ml[op] / med:.1f}x" if op in ml else ""
         print(
-            f"| {op} | {impl} | {med * 1e3:.1f} | {n / med / 1e6:.0f} | {n / best / 1e6:.0f} | {vs_ml} "
+            f"| {op} | {impl} | {med * 1e3:.1f} | {n / med / 1e6:.0f} | {n / best / 1e6:.0f} | "
+            f"{vs_ml} "
             f"| {copy_t / med:.2f} |"
         )
 

@@ -264,7 +264,8 @@ def golden_main(args: argparse.Namespace) -> int:
         return 2
     print(
         f"{len(sets)} files, {total[0]:,d} vectors in {total[1]:.2f} s "
-        f"({total[0] / max(total[1], 1e-9) / 1e6:.2f} M vectors/s); manifest: {manifest.root / golden.vectors.MANIFEST}"
+        f"({total[0] / max(total[1], 1e-9) / 1e6:.2f} M vectors/s); manifest: "
+        f"{manifest.root / golden.vectors.MANIFEST}"
     )
     return 0
 
@@ -347,13 +348,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         what = "all-MiniLM-L6-v2 encoder.layer.0.attention.self.query.weight"
     print(f"tensor: {what}, shape {x.shape}, std {x.std():.4g}, max |x| {np.abs(x).max():.4g}")
     print(
-        "blocks run along the last axis; policies: OCP defaults (nearest-even, saturate, floor scale)\n"
+        "blocks run along the last axis; policies: OCP defaults (nearest-even, saturate, floor "
+        "scale)\n"
     )
     print(demo_table(x))
     if x.ndim == 2:
         print(
-            f"\nthe same tensor as the left operand of a GEMM with {128} seeded N(0, 1) activation columns, "
-            "on dot-product unit models;\nerror against the exact product of the same quantized operands "
+            f"\nthe same tensor as the left operand of a GEMM with {128} seeded N(0, 1) activation "
+            "columns, "
+            "on dot-product unit models;\nerror against the exact product of the same quantized "
+            "operands "
             "(throughput of warm calls: each kernel is compiled on a slice first)\n"
         )
         print(datapath_table(x))

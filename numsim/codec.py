@@ -205,7 +205,8 @@ def decode(codes: Any, format: Any = None) -> Any:
         raise TypeError(f"codes: {given.describe()}: expected unsigned integer codes")
     if arr.size and (int(arr.min()) < 0 or int(arr.max()) >> fmt.total_bits):
         raise ValueError(
-            f"codes: values outside 0..{(1 << fmt.total_bits) - 1} for the {fmt.total_bits}-bit format {fmt}"
+            f"codes: values outside 0..{(1 << fmt.total_bits) - 1} for the {fmt.total_bits}-bit "
+            f"format {fmt}"
         )
     flat = np.ascontiguousarray(arr).reshape(-1).astype(fmt.code_dtype, copy=False)
     out = np.empty(flat.size, dtype=fmt.decode_dtype)

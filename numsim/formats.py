@@ -439,7 +439,8 @@ class BlockFormat:
                 or self.sub_scale_bits < 1
             ):
                 raise ValueError(
-                    f"sub_block_size={self.sub_block_size}, sub_scale_bits={self.sub_scale_bits}: expected a "
+                    f"sub_block_size={self.sub_block_size}, sub_scale_bits={self.sub_scale_bits}: "
+                    "expected a "
                     f"divisor of block_size={self.block_size} and at least one bit"
                 )
         if self.tensor_scale and self.pow2_scale:

@@ -38,8 +38,10 @@ _PROFILES = {
             Overflow.saturate,
             ScaleRule.floor,
             NanPolicy.raise_error,
-            "OCP MX v1.0 §6.3 and OFP8 SAT: RNE elements, floor scale, saturating elements; a NaN or Inf "
-            "in a block makes its scale NaN (0xFF) and the whole block NaN; an all-zero block takes the "
+            "OCP MX v1.0 §6.3 and OFP8 SAT: RNE elements, floor scale, saturating elements; a NaN "
+            "or Inf "
+            "in a block makes its scale NaN (0xFF) and the whole block NaN; an all-zero block "
+            "takes the "
             "smallest scale (E8M0 0x00).",
         ),
         Profile(
@@ -48,9 +50,12 @@ _PROFILES = {
             Overflow.saturate,
             ScaleRule.floor_log2f,
             NanPolicy.raise_error,
-            "microsoft/microxcaling PyTorch path (round='nearest'): ties away from zero, floor of a float32 "
-            "log2 of the block max (one binade high just below 2**k), saturating elements, whole block NaN "
-            "on NaN/Inf. Its float32 log2 is modelled as correctly rounded: torch's log2 differs for a few "
+            "microsoft/microxcaling PyTorch path (round='nearest'): ties away from zero, floor of "
+            "a float32 "
+            "log2 of the block max (one binade high just below 2**k), saturating elements, whole "
+            "block NaN "
+            "on NaN/Inf. Its float32 log2 is modelled as correctly rounded: torch's log2 differs "
+            "for a few "
             "values (e.g. 3-5 ulps below 2**8).",
         ),
         Profile(
@@ -59,7 +64,8 @@ _PROFILES = {
             Overflow.saturate,
             ScaleRule.floor,
             NanPolicy.raise_error,
-            "pytorch/ao to_mx ScaleCalculationMode.FLOOR. Not modelled: torchao divides by 2**-126 instead "
+            "pytorch/ao to_mx ScaleCalculationMode.FLOOR. Not modelled: torchao divides by 2**-126 "
+            "instead "
             "of 2**-127 when the scale code is 0x00 (blocks whose max is below 2**(-127+emax)).",
         ),
         Profile(
@@ -68,7 +74,8 @@ _PROFILES = {
             Overflow.saturate,
             ScaleRule.ceil,
             NanPolicy.raise_error,
-            "pytorch/ao to_mx ScaleCalculationMode.RCEIL (cuBLAS): scale 2**ceil(log2(amax/max_elem)); equal "
+            "pytorch/ao to_mx ScaleCalculationMode.RCEIL (cuBLAS): scale "
+            "2**ceil(log2(amax/max_elem)); equal "
             "to torchao's float32 computation for float32/bfloat16 inputs. Not modelled: torchao's "
             "multiplier 1.0 for scale code 0x00.",
         ),
@@ -78,8 +85,10 @@ _PROFILES = {
             Overflow.nonsaturate,
             ScaleRule.floor,
             NanPolicy.zero_sign_inverted,
-            "ml_dtypes 0.6 astype casts: RNE; FP8 overflow to Inf (E5M2) or NaN (E4M3FN, FNUZ); FP6/FP4 "
-            "saturate; NaN into FP6/FP4 gives a zero with the NaN's sign inverted; E8M0 maps zero and "
+            "ml_dtypes 0.6 astype casts: RNE; FP8 overflow to Inf (E5M2) or NaN (E4M3FN, FNUZ); "
+            "FP6/FP4 "
+            "saturate; NaN into FP6/FP4 gives a zero with the NaN's sign inverted; E8M0 maps zero "
+            "and "
             "negatives to NaN. Element formats only (ml_dtypes has no block formats).",
         ),
     ]

@@ -127,7 +127,8 @@ def element_params(fmt: Any) -> dict[str, int]:
             raise ValueError(f"format {f}: man_bits={f.man_bits}, the element RTL supports 1..21")
         if f.emin - f.man_bits < -126 or f.emax > 127:
             raise ValueError(
-                f"format {f}: values must be normal FP32 numbers (emin - man_bits >= -126, emax <= 127)"
+                f"format {f}: values must be normal FP32 numbers (emin - man_bits >= -126, emax <= "
+                "127)"
             )
         return {
             "IsInt": 0,
@@ -267,7 +268,8 @@ def dot_params(name: str, fmt: Any, dot: Any) -> dict[str, int]:
             )
         if dot.n != f.block_size or dot.accumulator.kind != "chain":
             bad.append(
-                f"n={dot.n}, accumulator={dot.accumulator}: expected n={f.block_size} and the chain accumulator"
+                f"n={dot.n}, accumulator={dot.accumulator}: expected n={f.block_size} and the "
+                "chain accumulator"
             )
         if dot.frac_bits is not None:
             if dot.in_format != el:
@@ -313,7 +315,8 @@ def dot_params(name: str, fmt: Any, dot: Any) -> dict[str, int]:
             bad.append("expected n=1, frac_bits=None and Accumulator.floating('fp32', r)")
         elif acc.rounding not in rne or dot.out_rounding != acc.rounding:
             bad.append(
-                f"rounding {acc.rounding.name}: expected toward_zero or nearest_even, out_rounding alike"
+                f"rounding {acc.rounding.name}: expected toward_zero or nearest_even, out_rounding "
+                "alike"
             )
         if bad:
             raise ValueError(f"unit {dot.name} as fp32_acc: " + "; ".join(bad))
@@ -504,7 +507,8 @@ def synth_stat(name: str, parameters: Mapping[str, int], yosys: str | None = Non
         script = (
             f"{reads}; "
             + (f"chparam {chparam} {u.top}; " if chparam else "")
-            + f"synth -flatten -noshare -top {u.top}; tee -q -o stat.txt stat; tee -q -o cmos.txt stat -tech cmos"
+            + f"synth -flatten -noshare -top {u.top}; "
+            "tee -q -o stat.txt stat; tee -q -o cmos.txt stat -tech cmos"
         )
         r = _run([exe, "-q", "-p", script], cwd=tmp)
         if r.returncode != 0:

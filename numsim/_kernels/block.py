@@ -402,7 +402,9 @@ def _fpscale_block(
     kind, sign, e, sig, pos = unpack(np.int64(np.float32(r).view(np.uint32)), 8, 23, 127)
     if kind == K_FINITE:
         sc = encode_value(sign, e, sig, pos, scale_p, 0, 0, 0, 1)
-    else:  # r overflowed float32 (a tensor_amax far below the block's): Inf saturates to the largest scale
+    else:
+        # r overflowed float32 (a tensor_amax far below the block's): Inf saturates to the largest
+        # scale
         sc = encode_special(kind, sign, scale_p, 0, 0)
     scales[i] = sc
     sdec = f32(decode_value(sc, scale_p) * s2)

@@ -80,7 +80,8 @@ def as_float64(x: Any, argument: str) -> np.ndarray:
     given = as_array(x, argument)
     if given.dtype not in FLOAT_DTYPES:
         raise TypeError(
-            f"{argument}: {given.describe()} is not supported; expected one of {sorted(FLOAT_DTYPES)}"
+            f"{argument}: {given.describe()} is not supported; expected one of "
+            f"{sorted(FLOAT_DTYPES)}"
         )
     return widened(given).astype(np.float64, copy=False)
 

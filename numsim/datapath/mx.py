@@ -229,7 +229,8 @@ def mx_dot(
     for x, name in ((a, "a"), (b, "b")):
         if x.axis != len(x.shape) - 1:
             raise ValueError(
-                f"{name}: blocked along axis {x.axis} of shape {x.shape}; mx_dot needs the last axis"
+                f"{name}: blocked along axis {x.axis} of shape {x.shape}; mx_dot needs the last "
+                "axis"
             )
     if a.shape[-1] != b.shape[-1]:
         raise ValueError(f"K mismatch: a has K={a.shape[-1]}, b has K={b.shape[-1]}")

@@ -233,7 +233,8 @@ class DotUnit:
             fin = _formats.get(fin)
         if not isinstance(fin, (FloatFormat, IntFormat)):
             raise TypeError(
-                f"in_format={self.in_format!r}: expected a FloatFormat, an IntFormat or a format name"
+                f"in_format={self.in_format!r}: expected a FloatFormat, an IntFormat or a format "
+                "name"
             )
         object.__setattr__(self, "in_format", fin)
         object.__setattr__(self, "out_format", _as_float_format(self.out_format, "out_format"))
@@ -250,7 +251,8 @@ class DotUnit:
                 )
         if self.frac_bits is not None and self.sum_bits > _SUM_BITS:
             raise ValueError(
-                f"frac_bits={self.frac_bits}, n={self.n}: the block sum needs {self.sum_bits} bits, "
+                f"frac_bits={self.frac_bits}, n={self.n}: the block sum needs {self.sum_bits} "
+                "bits, "
                 f"more than the {_SUM_BITS} of the int64 accumulator"
             )
         self._check_accumulators()
@@ -332,7 +334,8 @@ class DotUnit:
                 )
             if acc.kind == "exact":
                 raise ValueError(
-                    "pairwise=True with accumulator=exact: a pairwise block has no exact sum to accumulate"
+                    "pairwise=True with accumulator=exact: a pairwise block has no exact sum to "
+                    "accumulate"
                 )
         if (self.chunk is None) != (outer is None):
             raise ValueError(

@@ -45,7 +45,8 @@ class Column:
             raise ValueError(f"column name {self.name!r}: expected an identifier")
         if not 1 <= self.bits <= 64 or self.lanes < 1:
             raise ValueError(
-                f"column {self.name}: bits={self.bits} lanes={self.lanes}: expected 1..64 bits, >= 1 lane"
+                f"column {self.name}: bits={self.bits} lanes={self.lanes}: expected 1..64 bits, >= "
+                "1 lane"
             )
         if self.kind not in KINDS:
             raise ValueError(f"column {self.name}: kind={self.kind!r}: expected one of {KINDS}")

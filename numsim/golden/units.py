@@ -80,7 +80,8 @@ class Unit:
             if s.name == name:
                 return s
         raise KeyError(
-            f"unit {self.name} has no parameter set {name!r}; known: {', '.join(s.name for s in self.sets)}"
+            f"unit {self.name} has no parameter set {name!r}; known: "
+            f"{', '.join(s.name for s in self.sets)}"
         )
 
 

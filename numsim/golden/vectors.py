@@ -140,7 +140,8 @@ def parse_header(text: str, path: Any = "<bytes>") -> dict[str, str]:
     lines = text.split("\n")
     if not lines or lines[0] != MAGIC:
         raise GoldenError(
-            f"{path}: not a numsim golden vector file (first line {lines[0][:40]!r}, expected {MAGIC!r})"
+            f"{path}: not a numsim golden vector file (first line {lines[0][:40]!r}, expected "
+            f"{MAGIC!r})"
         )
     out: dict[str, str] = {}
     for ln in lines[1:]:
@@ -299,7 +300,8 @@ class Manifest:
         digest = hashlib.sha256(raw).hexdigest()
         if digest != entry.sha256:
             raise GoldenError(
-                f"{path}: sha256 {digest[:16]}... differs from the manifest's {entry.sha256[:16]}... "
+                f"{path}: sha256 {digest[:16]}... differs from the manifest's "
+                f"{entry.sha256[:16]}... "
                 "(corrupted or regenerated with other arguments)"
             )
         return entry

@@ -248,7 +248,8 @@ def describe_mismatch(ps: ParamSet, vf: VectorFile, m: Mismatch) -> str:
             )
         elif m.lane is not None and c.lanes == col.lanes:  # the lane's own input
             inputs.append(
-                f"{c.name}[{m.lane}] {show_value(c, _lane_value(vf, c.name, m.row, m.lane), ps.element)}"
+                f"{c.name}[{m.lane}] "
+                f"{show_value(c, _lane_value(vf, c.name, m.row, m.lane), ps.element)}"
             )
         else:  # a block input of a scalar output: its non-zero lanes
             nz = [i for i in range(c.lanes) if _lane_value(vf, c.name, m.row, i)]
@@ -310,7 +311,8 @@ class FileCheck:
             return f"FAIL {self.key}: {self.problem}"
         if self.bad_rows:
             head = (
-                f"FAIL {self.key}: {self.bad_rows} of {self.rows} rows differ from numsim's recomputed "
+                f"FAIL {self.key}: {self.bad_rows} of {self.rows} rows differ from numsim's "
+                "recomputed "
                 f"outputs; first {len(self.details)} field(s):"
             )
             return "\n".join([head, *(f"  {d}" for d in self.details)])

@@ -91,7 +91,8 @@ class PTQReport:
             )
 
         title = (
-            f"weights {self.weight_format}, method {self.method}, inputs {self.input_format or 'float'}, "
+            f"weights {self.weight_format}, method {self.method}, inputs "
+            f"{self.input_format or 'float'}, "
             f"datapath {self.datapath or 'float'}"
         )
         out = [title, line(head), line(["-" * w for w in widths]), *map(line, rows)]
@@ -307,7 +308,9 @@ def quantize_model(
         p.kind == p.VAR_KEYWORD for p in inspect.signature(METHODS[method].fn).parameters.values()
     )
     bad = [] if takes_more else sorted(set(options) - set(METHODS[method].options))
-    if bad:  # checked before any work; methods passing options on (**base_options) check them in run_method
+    if bad:
+        # checked before any work; methods passing options on (**base_options) check them in
+        # run_method
         raise TypeError(
             f"method {method!r} takes the options {sorted(METHODS[method].options)}; got {bad}"
         )

@@ -685,7 +685,8 @@ METHODS: dict[str, Method] = {
             ed,
             {"scale_policy": "provisional", "data_free": False},
             True,
-            "Khodamoradi, Denolf, Dellinger, arXiv 2410.11203 (reconstructed as GPFQ steps with a block-scale "
+            "Khodamoradi, Denolf, Dellinger, arXiv 2410.11203 (reconstructed as GPFQ steps with a "
+            "block-scale "
             "policy)",
         ),
         Method(

@@ -17,7 +17,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description="Run the co-design studies ("
         + ", ".join(STUDIES)
         + ") and write the report into --out "
-        "(written beside it and renamed into place). Finished points are cached, so an interrupted run resumes.",
+        "(written beside it and renamed into place). Finished points are cached, so an interrupted "
+        "run resumes.",
     )
     p.add_argument(
         "--quick", action="store_true", help="small parameter sets (minutes on two cores)"
@@ -93,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         if main:
             signal.signal(signal.SIGTERM, previous)
     print(
-        f"report: {out / 'index.html'} (Markdown: {out / 'index.md'}; manifest: {out / 'manifest.json'})"
+        f"report: {out / 'index.html'} (Markdown: {out / 'index.md'}; manifest: "
+        f"{out / 'manifest.json'})"
     )
     return 0

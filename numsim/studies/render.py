@@ -130,7 +130,8 @@ def formats_reading(rows: list[Row]) -> tuple[str, str]:
     b4, b6, b8 = (_best(rows, main, b) for b in (4.6, 6.3, 8.3))
     title = (
         (
-            f"At about 4 bits/value {b4['format']} ({b4['scale_rule']} scale) keeps the most signal on "
+            f"At about 4 bits/value {b4['format']} ({b4['scale_rule']} scale) keeps the most "
+            "signal on "
             f"{main.replace('_', ' ')}: {_fmt_db(b4['sqnr_db'])}"
         )
         if b4
@@ -140,7 +141,8 @@ def formats_reading(rows: list[Row]) -> tuple[str, str]:
     for label, b in (("4.6", b4), ("6.3", b6), ("8.3", b8)):
         if b:
             parts.append(
-                f"up to {label} bits/value {b['format']} ({b['scale_rule']}, {_fmt_db(b['sqnr_db'])})"
+                f"up to {label} bits/value {b['format']} ({b['scale_rule']}, "
+                f"{_fmt_db(b['sqnr_db'])})"
             )
     spread = []
     for d in dists:
@@ -177,10 +179,13 @@ def formats_reading(rows: list[Row]) -> tuple[str, str]:
         ]
         if el and bl:
             heavy = (
-                f" Student-t(3) data against Gaussian data cost element formats with one tensor scale "
+                " Student-t(3) data against Gaussian data cost element formats with one tensor "
+                "scale "
                 f"{np.median([v for _, v in el]):.1f} dB of SQNR (median over formats; worst "
-                f"{max(el, key=lambda kv: kv[1])[0][0]}, {max(v for _, v in el):.1f} dB) and block formats "
-                f"{np.median([v for _, v in bl]):.1f} dB (worst {max(bl, key=lambda kv: kv[1])[0][0]}, "
+                f"{max(el, key=lambda kv: kv[1])[0][0]}, {max(v for _, v in el):.1f} dB) and block "
+                "formats "
+                f"{np.median([v for _, v in bl]):.1f} dB (worst "
+                f"{max(bl, key=lambda kv: kv[1])[0][0]}, "
                 f"{max(v for _, v in bl):.1f} dB)."
             )
     reading = (
@@ -191,7 +196,8 @@ def formats_reading(rows: list[Row]) -> tuple[str, str]:
         + " The largest spread between the floor, ceil and even scale rules per distribution: "
         + "; ".join(spread)
         + ". Element formats carry one FP32 power-of-two tensor scale "
-        "(counted in bits/value); FP32 itself is exact on these float32 tensors and left off the plot."
+        "(counted in bits/value); FP32 itself is exact on these float32 tensors and left off the "
+        "plot."
     )
     return title, reading
 
@@ -262,7 +268,8 @@ def datapath_reading(rows: list[Row]) -> tuple[str, str]:
             gains.append((at[r["family"]]["rel_err_median"] / r["rel_err_median"], r["family"]))
     gains.sort(reverse=True)
     title = (
-        f"At K = {kmax}, {worst['unit']} has the largest error ({worst['rel_err_median']:.1e} median on "
+        f"At K = {kmax}, {worst['unit']} has the largest error ({worst['rel_err_median']:.1e} "
+        "median on "
         f"{d.replace('_', ' ')} data)"
     )
     if gains:
@@ -276,10 +283,11 @@ def datapath_reading(rows: list[Row]) -> tuple[str, str]:
         if lo and hi and lo["rel_err_median"] > 0:
             growth.append(f"{fam} {hi['rel_err_median'] / lo['rel_err_median']:.0f}x")
     reading = (
-        f"Median relative error of {at[worst['unit']]['trials']} dot products per point against the exact "
-        f"sum of the same quantized operands. On {d.replace('_', ' ')} data at K = {kmax} the errors span "
-        f"{min((r['rel_err_median'] for r in at.values() if r['rel_err_median'] > 0), default=0):.1e} to "
-        f"{worst['rel_err_median']:.1e}. "
+        f"Median relative error of {at[worst['unit']]['trials']} dot products per point against "
+        f"the exact sum of the same quantized operands. On {d.replace('_', ' ')} data at K = "
+        f"{kmax} the errors span "
+        f"{min((r['rel_err_median'] for r in at.values() if r['rel_err_median'] > 0), default=0):.1e}"  # noqa: E501 (one replacement field)
+        f" to {worst['rel_err_median']:.1e}. "
         + (
             f"From K = {small} to {kmax} the error grows by: {', '.join(growth)}. "
             if growth
@@ -372,7 +380,8 @@ def accumulator_reading(rows: list[Row]) -> tuple[str, str]:
     big = max((s for s in safe if s[1] is not None), key=lambda s: s[1], default=None)
     title = (
         (
-            f"A {big[1]}-bit register sufficed for every MiniLM int8 GEMM here, {big[2] - big[1]} bits below "
+            f"A {big[1]}-bit register sufficed for every MiniLM int8 GEMM here, {big[2] - big[1]} "
+            "bits below "
             f"the worst-case bound ({big[2]})"
         )
         if big
@@ -400,8 +409,10 @@ def accumulator_reading(rows: list[Row]) -> tuple[str, str]:
         r, s = max(pairs, key=lambda p: p[1]["sqnr_db"] - p[0]["sqnr_db"])
         cmp = (
             f" Largest gap between saturating and wrapping registers: at P = {r['bits']}, "
-            f"K = {r['k']} ({r['activations'].replace('_', ' ')} activations, {r['overflow_rate']:.1%} of outputs "
-            f"overflow) the GEMM keeps {_fmt_db(s['sqnr_db'])} saturating against {_fmt_db(r['sqnr_db'])} wrapping."
+            f"K = {r['k']} ({r['activations'].replace('_', ' ')} activations, "
+            f"{r['overflow_rate']:.1%} of outputs "
+            f"overflow) the GEMM keeps {_fmt_db(s['sqnr_db'])} saturating against "
+            f"{_fmt_db(r['sqnr_db'])} wrapping."
         )
     reading = (
         "Smallest wrapping width without any overflow, per case: "
@@ -411,8 +422,8 @@ def accumulator_reading(rows: list[Row]) -> tuple[str, str]:
         )
         + "."
         + cmp
-        + " Weights: the embedded MiniLM query weight, int8 per output channel. Accumulator-aware (AXE) "
-        "weights are not in this round: they need the PTQ package."
+        + " Weights: the embedded MiniLM query weight, int8 per output channel. "
+        "Accumulator-aware (AXE) weights are not in this round: they need the PTQ package."
     )
     return title, reading
 
@@ -488,11 +499,15 @@ def hwcost_reading(rows: list[Row]) -> tuple[str, str]:
             + f" out of {len(sub)} parameter sets"
         )
         if kind == "mx_dot" and front:
-            title = f"MX dot units: {front[-1]['label']} buys the best SQNR at {front[-1]['cells']:,d} cells"
+            title = (
+                f"MX dot units: {front[-1]['label']} buys the best SQNR at "
+                f"{front[-1]['cells']:,d} cells"
+            )
     reading = (
         "; ".join(parts)
         + ". Cells are yosys 0.23 generic cells (synth -flatten -noshare), a proxy for "
-        "area; MX dot quality is the SQNR of a Gaussian GEMM on the unit's numsim twin, integer MAC quality "
+        "area; MX dot quality is the SQNR of a Gaussian GEMM on the unit's numsim twin, integer "
+        "MAC quality "
         "the fraction of MiniLM int8 outputs (K = 384) whose register never overflowed."
     )
     return title, reading
@@ -551,7 +566,8 @@ def write_report(out: Path, results: list[dict[str, Any]], meta: dict[str, Any])
         (
             f"numsim {meta['versions']['numsim']}; executor: {meta['executor']}; "
             f"{sum(r['stats']['points'] for r in results if 'stats' in r)} points. "
-            "Each figure's data is the CSV beside it; `manifest.json` has the parameters, versions, timings "
+            "Each figure's data is the CSV beside it; `manifest.json` has the parameters, "
+            "versions, timings "
             "and checksums."
         ),
         "",
@@ -563,7 +579,8 @@ def write_report(out: Path, results: list[dict[str, Any]], meta: dict[str, Any])
         if "skipped" in res:
             md += [f"Not run: {res['skipped']}.", ""]
             body.append(
-                f"<h2>{html.escape(res['title'])}</h2><p>Not run: {html.escape(res['skipped'])}.</p>"
+                f"<h2>{html.escape(res['title'])}</h2><p>Not run: "
+                f"{html.escape(res['skipped'])}.</p>"
             )
             continue
         fig = FIGURES[name](res["rows"])
@@ -580,7 +597,8 @@ def write_report(out: Path, results: list[dict[str, Any]], meta: dict[str, Any])
         b64 = base64.b64encode(fig.png).decode()
         body.append(
             f'<h2>{html.escape(res["title"])}</h2><img alt="{html.escape(fig.title)}" '
-            f'src="data:image/png;base64,{b64}" style="max-width:100%"><p><b>{html.escape(fig.title)}.'
+            f'src="data:image/png;base64,{b64}" '
+            f'style="max-width:100%"><p><b>{html.escape(fig.title)}.'
             f'</b> {html.escape(fig.reading)}</p><p>Data: <a href="{name}.csv">{name}.csv</a></p>'
         )
     files["index.md"] = "\n".join(md).encode()
