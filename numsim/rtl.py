@@ -413,8 +413,8 @@ def lint(
     tools: Sequence[str] = ("verilator", "iverilog"),
     files: Sequence[str | Path] | None = None,
 ) -> list[LintResult]:
-    """Lint one unit under one parameter set with ``verilator --lint-only -Wall`` and ``iverilog
-    -Wall``.
+    """Lint one unit under one parameter set with ``verilator --lint-only -Wall`` and
+    ``iverilog -Wall``.
 
     Args:
         name: unit name (its top module is linted).

@@ -329,8 +329,8 @@ _FP32 = lower(fp32)
 
 @njit(cache=True)
 def div_f32(a, b):
-    """float32(a / b), correctly rounded (RNE), for finite float64 ``a`` and a float32 value ``b >
-    0``.
+    """float32(a / b), correctly rounded (RNE), for finite float64 ``a`` and a float32 value
+    ``b > 0``.
 
     A float64 division followed by a float32 rounding could round twice when ``a`` has more than
     24 significant bits, so the quotient is formed from the integer significands with a sticky

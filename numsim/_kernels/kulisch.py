@@ -53,8 +53,8 @@ def kul_add(k, sign, mag, lsb):
 
 @njit(inline="always")
 def kul_add_code(k, code, p):
-    """Add the value of a code of the IEEE-style lowered format ``p``; returns its ``(kind,
-    sign)``."""
+    """Add the value of a code of the IEEE-style lowered format ``p``; returns
+    its ``(kind, sign)``."""
     kd, s, E, sig, P = unpack_in(code, p)
     if kd == K_FINITE:
         kul_add(k, s, sig, E - P)

@@ -13,8 +13,9 @@ of two only moves the binade, so the kernel rounds ``x`` itself onto the element
   ``2**q``; one IEEE nearest-even rounding; the subtraction is exact (Sterbenz). A tie goes to the
   even multiple, which is the element code with an even last bit (a rounding up to the next binade
   lands on an even multiple too). ``C`` is ``max(2**E, L) * K`` with block constants
-  ``L = 2**(lo_exp + s)`` and ``K = 2**k_exp`` (floats: ``lo_exp = emin``, ``k_exp = 23 -
-  man_bits``; integers: ``lo_exp = 23 - frac_bits``, ``k_exp = 0``, ``2**E`` never exceeds ``L``).
+  ``L = 2**(lo_exp + s)`` and ``K = 2**k_exp`` (floats: ``lo_exp = emin``,
+  ``k_exp = 23 - man_bits``; integers: ``lo_exp = 23 - frac_bits``, ``k_exp = 0``, ``2**E``
+  never exceeds ``L``).
 * Saturation is ``min`` with ``max_elem * 2**s`` (nearest-even rounding then saturation, as the
   general encoder does); the sign comes back with ``copysign`` and an integer element, which has no
   negative zero, adds ``+0.0`` (``-0.0 + 0.0 = +0.0``; floats add ``-0.0``, which changes nothing).

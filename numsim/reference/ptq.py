@@ -47,8 +47,8 @@ def gpfq_residual(
 def obq_gptq(
     W: np.ndarray, H: np.ndarray, q: Any, states: list[Any], groups: list[slice], damp: float = 0.01
 ) -> np.ndarray:
-    """GPTQ in natural column order by explicit elimination on ``Hinv = (H + damp*mean(diag H)
-    I)^-1``.
+    """GPTQ in natural column order by explicit elimination on
+    ``Hinv = (H + damp*mean(diag H) I)^-1``.
 
     Dead columns (``H_cc = 0``) are zeroed as the reference does; ``states[k]`` is the fixed scale
     state of ``groups[k]`` (static groups)."""
