@@ -1,4 +1,5 @@
-"""Throughput of datapath GEMM emulation against float32 / float64 BLAS (numpy matmul) in the same run.
+"""Throughput of datapath GEMM emulation against float32 / float64 BLAS (numpy matmul) in the same
+run.
 
 Usage: ``python benchmarks/bench_datapath.py [--size 1024] [--reps 5]``. Inputs are N(0, 1) values
 quantized to FP8 E4M3 (int8 for the integer unit; MXFP8 blocks for the MX row); every numsim row
@@ -33,28 +34,64 @@ def main() -> None:
     Bi = rng.integers(-128, 128, (n, n)).astype(np.float64)
     MA = numsim.encode(A, "mxfp8_e4m3", axis=1)
     MB = numsim.encode(B, "mxfp8_e4m3", axis=0)
-    macs = n ** 3
+    macs = n**3
     rows: list[tuple[str, str, Callable[[], object], int]] = [
         ("float32 BLAS (numpy matmul)", "anchor", lambda: A @ B, args.reps),
         ("float64 BLAS (numpy matmul)", "anchor", lambda: A64 @ B64, args.reps),
-        ("h100-e4m3 (N=32, F=13, RZ)", "vectorized truncation", lambda: dp.matmul(A, B, dp.get("h100-e4m3")),
-         args.reps),
-        ("h100-e4m3-promote128", "vectorized truncation", lambda: dp.matmul(A, B, dp.get("h100-e4m3-promote128")),
-         args.reps),
-        ("b200-e4m3 (N=32, F=25, RZ)", "vectorized truncation", lambda: dp.matmul(A, B, dp.get("b200-e4m3")),
-         args.reps),
-        ("ocp-mx-exact (exact over K, one rounding)", "float64 BLAS exact", lambda: dp.matmul(A, B, dp.get("ocp-mx-exact")),
-         args.reps),
-        ("ocp-mx-fp32acc (exact blocks, FP32 sum)", "float64 BLAS exact",
-         lambda: dp.matmul(A, B, dp.get("ocp-mx-fp32acc")), args.reps),
-        ("mxdotp (N=8, exact, early acc.)", "float64 BLAS exact", lambda: dp.matmul(A, B, dp.get("mxdotp")),
-         args.reps),
-        ("int8-acc32 (int8 inputs)", "integer register", lambda: dp.matmul(Ai, Bi, dp.get("int8-acc32")), args.reps),
-        ("mxfp8_e4m3 mx_matmul, ocp-mx-exact", "general (Kulisch)",
-         lambda: dp.mx_matmul(MA, MB, dp.get("ocp-mx-exact")), max(1, args.reps // 2)),
+        (
+            "h100-e4m3 (N=32, F=13, RZ)",
+            "vectorized truncation",
+            lambda: dp.matmul(A, B, dp.get("h100-e4m3")),
+            args.reps,
+        ),
+        (
+            "h100-e4m3-promote128",
+            "vectorized truncation",
+            lambda: dp.matmul(A, B, dp.get("h100-e4m3-promote128")),
+            args.reps,
+        ),
+        (
+            "b200-e4m3 (N=32, F=25, RZ)",
+            "vectorized truncation",
+            lambda: dp.matmul(A, B, dp.get("b200-e4m3")),
+            args.reps,
+        ),
+        (
+            "ocp-mx-exact (exact over K, one rounding)",
+            "float64 BLAS exact",
+            lambda: dp.matmul(A, B, dp.get("ocp-mx-exact")),
+            args.reps,
+        ),
+        (
+            "ocp-mx-fp32acc (exact blocks, FP32 sum)",
+            "float64 BLAS exact",
+            lambda: dp.matmul(A, B, dp.get("ocp-mx-fp32acc")),
+            args.reps,
+        ),
+        (
+            "mxdotp (N=8, exact, early acc.)",
+            "float64 BLAS exact",
+            lambda: dp.matmul(A, B, dp.get("mxdotp")),
+            args.reps,
+        ),
+        (
+            "int8-acc32 (int8 inputs)",
+            "integer register",
+            lambda: dp.matmul(Ai, Bi, dp.get("int8-acc32")),
+            args.reps,
+        ),
+        (
+            "mxfp8_e4m3 mx_matmul, ocp-mx-exact",
+            "general (Kulisch)",
+            lambda: dp.mx_matmul(MA, MB, dp.get("ocp-mx-exact")),
+            max(1, args.reps // 2),
+        ),
     ]
-    print(f"# matmul {n}x{n}x{n}; {platform.machine()}, {numba.config.NUMBA_NUM_THREADS} Numba threads, "
-          f"numpy {np.__version__}, numba {numba.__version__}")
+    print(
+        f"# matmul {n}x{n}x{n}; {platform.machine()}, {numba.config.NUMBA_NUM_THREADS} Numba "
+        "threads, "
+        f"numpy {np.__version__}, numba {numba.__version__}"
+    )
     print()
     print("| unit | path | median ms | G MAC/s (median) | G MAC/s (best) | vs float32 BLAS |")
     print("|---|---|---:|---:|---:|---:|")
@@ -63,8 +100,12 @@ def main() -> None:
         med, best = bench(fn, reps)
         if blas is None:
             blas = med
-        print(f"| {name} | {path} | {med * 1e3:.1f} | {macs / med / 1e9:.3f} | {macs / best / 1e9:.3f} | "
-              f"{100 * blas / med:.1f}% |", flush=True)
+        print(
+            f"| {name} | {path} | {med * 1e3:.1f} | {macs / med / 1e9:.3f} | "
+            f"{macs / best / 1e9:.3f} | "
+            f"{100 * blas / med:.1f}% |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -16,7 +16,23 @@ from .policies import NanPolicy, Overflow, RoundMode, ScaleRule
 __version__ = "0.1.0"
 
 __all__ = [
-    "BlockArray", "BlockFormat", "FloatFormat", "IntFormat", "NanPolicy", "Overflow", "RoundMode", "ScaleRule",
-    "Specials", "bfp", "datapath", "decode", "encode", "formats", "nvfp4_tensor_scale", "pack", "profiles", "quantize",
+    "BlockArray",
+    "BlockFormat",
+    "FloatFormat",
+    "IntFormat",
+    "NanPolicy",
+    "Overflow",
+    "RoundMode",
+    "ScaleRule",
+    "Specials",
+    "bfp",
+    "datapath",
+    "decode",
+    "encode",
+    "formats",
+    "nvfp4_tensor_scale",
+    "pack",
+    "profiles",
+    "quantize",
     "unpack",
 ]

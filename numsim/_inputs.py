@@ -51,8 +51,9 @@ def as_array(x: Any, argument: str = "x") -> Array:
         try:
             arr = t.numpy()
         except TypeError:
-            raise TypeError(f"{argument}: torch dtype {t.dtype} is not supported (numpy has no such "
-                            "dtype)") from None
+            raise TypeError(
+                f"{argument}: torch dtype {t.dtype} is not supported (numpy has no such dtype)"
+            ) from None
         return Array(arr, arr.dtype.name, True)
     arr = np.asarray(x)
     if arr.dtype.name == "bfloat16" and arr.dtype.itemsize == 2:  # ml_dtypes.bfloat16
@@ -87,8 +88,10 @@ def as_source(x: Any, argument: str = "x") -> Source:
     """
     a = as_array(x, argument)
     if a.dtype not in SOURCES:
-        raise TypeError(f"{argument}: {a.describe()} is not supported; expected float16, bfloat16 (torch or "
-                        "ml_dtypes), float32 or float64")
+        raise TypeError(
+            f"{argument}: {a.describe()} is not supported; expected float16, bfloat16 (torch or "
+            "ml_dtypes), float32 or float64"
+        )
     utype, src = SOURCES[a.dtype]
     bits = a.values.view(utype) if a.values.dtype != utype else a.values
     return Source(bits, src, a.dtype, a.torch)
@@ -119,11 +122,14 @@ def to_float_dtype(vals: np.ndarray, source: Source) -> Any:
 
         out = torch.from_numpy(np.ascontiguousarray(vals))
         y = out.to(getattr(torch, source.dtype))
-        if y.dtype != out.dtype and not torch.equal(torch.nan_to_num(y.to(out.dtype), 7.0),
-                                                    torch.nan_to_num(out, 7.0)):
+        if y.dtype != out.dtype and not torch.equal(
+            torch.nan_to_num(y.to(out.dtype), 7.0), torch.nan_to_num(out, 7.0)
+        ):
             raise ValueError(err)
         return y
-    target = np.dtype(source.dtype)  # "bfloat16" only arrives as an ml_dtypes array, so it is registered
+    target = np.dtype(
+        source.dtype
+    )  # "bfloat16" only arrives as an ml_dtypes array, so it is registered
     if target == vals.dtype:
         return vals
     y = vals.astype(target)
@@ -143,8 +149,15 @@ class Policies(NamedTuple):
     rand: np.ndarray
 
 
-def parse_policies(rounding: Any, overflow: Any, nan: Any, seed: Any, random_bits: Any, sr_bits: Any,
-                   shape: tuple[int, ...]) -> Policies:
+def parse_policies(
+    rounding: Any,
+    overflow: Any,
+    nan: Any,
+    seed: Any,
+    random_bits: Any,
+    sr_bits: Any,
+    shape: tuple[int, ...],
+) -> Policies:
     """Validate the policy arguments shared by every encoder."""
     mode = RoundMode.parse(rounding, "rounding")
     ovf = Overflow.parse(overflow, "overflow")
@@ -157,15 +170,25 @@ def parse_policies(rounding: Any, overflow: Any, nan: Any, seed: Any, random_bit
         if random_bits is not None:
             rand = np.asarray(random_bits)
             if rand.dtype.kind != "u":
-                raise TypeError(f"random_bits: dtype {rand.dtype}: expected an unsigned integer array")
+                raise TypeError(
+                    f"random_bits: dtype {rand.dtype}: expected an unsigned integer array"
+                )
             if rand.shape != tuple(shape):
-                raise ValueError(f"random_bits: shape {rand.shape}: expected the input's shape {tuple(shape)}")
+                raise ValueError(
+                    f"random_bits: shape {rand.shape}: expected the input's shape {tuple(shape)}"
+                )
             rand = np.ascontiguousarray(rand, dtype=np.uint64).reshape(-1)
         elif seed is None:
-            raise ValueError("rounding='stochastic' needs seed= (an int >= 0) or random_bits= (one unsigned "
-                             "random integer per element) so that results are reproducible")
+            raise ValueError(
+                "rounding='stochastic' needs seed= (an int >= 0) or random_bits= (one unsigned "
+                "random integer per element) so that results are reproducible"
+            )
         if seed is not None:
-            if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
+            if (
+                isinstance(seed, bool)
+                or not isinstance(seed, (int, np.integer))
+                or not 0 <= seed < 2**63
+            ):
                 raise ValueError(f"seed={seed!r}: expected an int in [0, 2**63)")
             s = int(seed)
     return Policies(mode, ovf, nanp, s, int(sr_bits), rand)

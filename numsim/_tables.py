@@ -32,7 +32,9 @@ def _frozen(a: np.ndarray) -> np.ndarray:
 
 def _check_small(fmt: ElementFormat) -> None:
     if fmt.total_bits > 16:
-        raise ValueError(f"format {fmt}: {fmt.total_bits}-bit codes are too many to tabulate (at most 16)")
+        raise ValueError(
+            f"format {fmt}: {fmt.total_bits}-bit codes are too many to tabulate (at most 16)"
+        )
 
 
 @cache
@@ -75,14 +77,17 @@ def table_ok(fmt: ElementFormat) -> bool:
 
 
 @cache
-def encode_table(fmt: ElementFormat, mode: RoundMode, overflow: Overflow, nan: NanPolicy) -> np.ndarray:
+def encode_table(
+    fmt: ElementFormat, mode: RoundMode, overflow: Overflow, nan: NanPolicy
+) -> np.ndarray:
     """The float32 encoding table of ``fmt`` under non-stochastic policies (read-only)."""
     return _frozen(_k.build_table(lower(fmt), int(mode), int(overflow), int(nan)))
 
 
 @cache
-def quantize_value_table(fmt: ElementFormat, mode: RoundMode, overflow: Overflow,
-                         nan: NanPolicy) -> np.ndarray:
+def quantize_value_table(
+    fmt: ElementFormat, mode: RoundMode, overflow: Overflow, nan: NanPolicy
+) -> np.ndarray:
     """:func:`encode_table` composed with decoding: the quantized float32 value of every index."""
     codes = encode_table(fmt, mode, overflow, nan)
     vals = value_table(fmt)[np.maximum(codes, 0)].astype(np.float32)

@@ -1,6 +1,7 @@
 """Block formats: encode into a :class:`BlockArray`, decode, pack.
 
-Semantics (OCP MX v1.0 §5-§6.3, formats.md §1.4, §3.1, §4):
+Semantics (OCP MX v1.0 §5-§6.3 and arXiv 2310.10537 Algorithm 1; NVFP4: arXiv 2509.25149 App. B
+and NVIDIA/TensorRT-Model-Optimizer nvfp4_tensor.py; MX9/MX6/MX4: arXiv 2302.08007):
 
 * Blocks run along ``axis``; a length that is not a multiple of the block is zero-padded (padding
   never changes a scale: zeros do not raise a block maximum).
@@ -96,7 +97,7 @@ class BlockArray:
         if not shape or min(shape) < 0:
             raise ValueError(f"shape={shape}: expected at least one dimension, none negative")
         ax = _check_axis(axis, len(shape))
-        rest = shape[:ax] + shape[ax + 1:]
+        rest = shape[:ax] + shape[ax + 1 :]
         nblocks = -(-shape[ax] // fmt.block_size) if shape else 0
         nrest = int(np.prod(rest)) if rest else 1
         nb = nrest * nblocks
@@ -106,15 +107,28 @@ class BlockArray:
         sizes.append(packed_size(nb * nsub, fmt.sub_scale_bits) if nsub else 0)
         sizes.append(packed_size(nb * fmt.block_size, fmt.element.total_bits))
         if len(data) != sum(sizes):
-            raise ValueError(f"data: {len(data)} bytes, expected {sum(sizes)} for {fmt} with shape {shape}, "
-                             f"axis {axis}")
+            raise ValueError(
+                f"data: {len(data)} bytes, expected {sum(sizes)} for {fmt} with shape {shape}, "
+                f"axis {axis}"
+            )
         off = np.cumsum([0, *sizes])
         tensor_scale = float(np.frombuffer(data[: off[1]], "<f4")[0]) if fmt.tensor_scale else None
-        scales = _unpack(data[off[1]: off[2]], sbits, nb, fmt.scale.code_dtype).reshape(*rest, nblocks)
-        micro = (_unpack(data[off[2]: off[3]], fmt.sub_scale_bits, nb * nsub).reshape(*rest, nblocks, nsub)
-                 if nsub else None)
-        codes = _unpack(data[off[3]: off[4]], fmt.element.total_bits, nb * fmt.block_size,
-                        fmt.element.code_dtype).reshape(*rest, nblocks, fmt.block_size)
+        scales = _unpack(data[off[1] : off[2]], sbits, nb, fmt.scale.code_dtype).reshape(
+            *rest, nblocks
+        )
+        micro = (
+            _unpack(data[off[2] : off[3]], fmt.sub_scale_bits, nb * nsub).reshape(
+                *rest, nblocks, nsub
+            )
+            if nsub
+            else None
+        )
+        codes = _unpack(
+            data[off[3] : off[4]],
+            fmt.element.total_bits,
+            nb * fmt.block_size,
+            fmt.element.code_dtype,
+        ).reshape(*rest, nblocks, fmt.block_size)
         return BlockArray(codes, scales, fmt, ax, shape, micro, tensor_scale)
 
 
@@ -148,8 +162,16 @@ def _pow2_params(fmt: BlockFormat) -> _kb.Pow2:
     else:
         sig = (1 << elem.man_bits) | (elem.max_code_magnitude & ((1 << elem.man_bits) - 1))
     sig62 = sig << (62 - (sig.bit_length() - 1))
-    return _kb.Pow2(elem.emax, elem.man_bits, sig62, fmt.scale.emin, fmt.scale.emax, fmt.scale.nan_code,
-                    fmt.sub_block_size, (1 << fmt.sub_scale_bits) - 1 if fmt.sub_block_size else 0)
+    return _kb.Pow2(
+        elem.emax,
+        elem.man_bits,
+        sig62,
+        fmt.scale.emin,
+        fmt.scale.emax,
+        fmt.scale.nan_code,
+        fmt.sub_block_size,
+        (1 << fmt.sub_scale_bits) - 1 if fmt.sub_block_size else 0,
+    )
 
 
 @cache
@@ -159,13 +181,17 @@ def _fp_params(fmt: BlockFormat) -> _kb.FpScale:
 
 
 def _nvfp4_fast(fmt: BlockFormat) -> bool:
-    """True if ``fmt`` can take the float32 fast path (:func:`numsim._kernels.block.encode_nvfp4_f32`):
-    E2M1 elements, UE4M3 scales, blocks of 16."""
-    return (fmt.block_size == 16 and lower(fmt.element) == lower(_formats.fp4_e2m1)
-            and lower(fmt.scale) == lower(_formats.ue4m3))
+    """True if ``fmt`` can take the float32 fast path
+    (:func:`numsim._kernels.block.encode_nvfp4_f32`): E2M1 elements, UE4M3 scales, blocks of 16."""
+    return (
+        fmt.block_size == 16
+        and lower(fmt.element) == lower(_formats.fp4_e2m1)
+        and lower(fmt.scale) == lower(_formats.ue4m3)
+    )
 
 
 # --- fused float32 fake quantization of power-of-two formats (numsim._kernels.mxfast) ------------
+
 
 @lru_cache
 def _mx_fast_params(fmt: BlockFormat) -> _mxf.MxFast | None:
@@ -179,8 +205,13 @@ def _mx_fast_params(fmt: BlockFormat) -> _mxf.MxFast | None:
         if not (elem.signed and elem.symmetric and elem.bits <= 24):
             return None
         lo_exp, k_exp, neg_zero = 23 - elem.frac_bits, 0, 0
-    elif (isinstance(elem, _formats.FloatFormat) and elem.signed and elem.subnormals
-          and elem.specials != Specials.fnuz and elem.man_bits <= 22):
+    elif (
+        isinstance(elem, _formats.FloatFormat)
+        and elem.signed
+        and elem.subnormals
+        and elem.specials != Specials.fnuz
+        and elem.man_bits <= 22
+    ):
         lo_exp, k_exp, neg_zero = elem.emin, 23 - elem.man_bits, 1
     else:
         return None
@@ -190,8 +221,20 @@ def _mx_fast_params(fmt: BlockFormat) -> _mxf.MxFast | None:
     return _mxf.MxFast(lo_exp, k_exp, int(top.view(np.uint32)), neg_zero)
 
 
-def quantize_pow2_fast(x: Any, fmt: BlockFormat, *, axis: int, rounding: Any, overflow: Any, scale_rule: Any,
-                       nan: Any, seed: Any, random_bits: Any, sr_bits: int, tensor_amax: Any) -> np.ndarray | None:
+def quantize_pow2_fast(
+    x: Any,
+    fmt: BlockFormat,
+    *,
+    axis: int,
+    rounding: Any,
+    overflow: Any,
+    scale_rule: Any,
+    nan: Any,
+    seed: Any,
+    random_bits: Any,
+    sr_bits: int,
+    tensor_amax: Any,
+) -> np.ndarray | None:
     """Fake quantization of float32 ``x`` into ``fmt`` in one fused pass (arguments as
     :func:`encode_block`), or None where the fused kernel does not apply: other input dtypes,
     roundings other than nearest-even, overflow other than saturate, formats
@@ -214,9 +257,20 @@ def quantize_pow2_fast(x: Any, fmt: BlockFormat, *, axis: int, rounding: Any, ov
     bad = np.empty(xb.shape[0], np.uint8)
     if _mxf.quantize_pow2_f32(xb, _pow2_params(fmt), fp, int(rule), vout, bad):
         rows = np.flatnonzero(bad)
-        vout[rows] = encode_block(xb[rows], fmt, axis=1, rounding=pol.mode, overflow=pol.overflow, scale_rule=rule,
-                                  nan=pol.nan, seed=None, random_bits=None, sr_bits=sr_bits, tensor_amax=None,
-                                  values_out=np.float32)[1]
+        vout[rows] = encode_block(
+            xb[rows],
+            fmt,
+            axis=1,
+            rounding=pol.mode,
+            overflow=pol.overflow,
+            scale_rule=rule,
+            nan=pol.nan,
+            seed=None,
+            random_bits=None,
+            sr_bits=sr_bits,
+            tensor_amax=None,
+            values_out=np.float32,
+        )[1]
     return _unblocked(vout, shape, ax)
 
 
@@ -228,9 +282,21 @@ def nvfp4_tensor_scale(amax: float, fmt: Any = "nvfp4") -> float:
     return float(_kb.div_f32(float(amax), den))
 
 
-def encode_block(x: Any, fmt: BlockFormat, *, axis: int, rounding: Any, overflow: Any, scale_rule: Any, nan: Any,
-                 seed: Any, random_bits: Any, sr_bits: int, tensor_amax: Any,
-                 values_out: Any = None) -> BlockArray:
+def encode_block(
+    x: Any,
+    fmt: BlockFormat,
+    *,
+    axis: int,
+    rounding: Any,
+    overflow: Any,
+    scale_rule: Any,
+    nan: Any,
+    seed: Any,
+    random_bits: Any,
+    sr_bits: int,
+    tensor_amax: Any,
+    values_out: Any = None,
+) -> BlockArray:
     """Encode ``x`` into ``fmt`` (arguments as :func:`numsim.encode`, already defaulted).
 
     With ``values_out`` (a float dtype) a power-of-two format (and NVFP4 on its float32 fast path)
@@ -245,7 +311,7 @@ def encode_block(x: Any, fmt: BlockFormat, *, axis: int, rounding: Any, overflow
     pol = parse_policies(rounding, overflow, nan, seed, random_bits, sr_bits, shape)
     rule = ScaleRule.parse(scale_rule, "scale_rule")
     bs = fmt.block_size
-    rest = shape[:ax] + shape[ax + 1:]
+    rest = shape[:ax] + shape[ax + 1 :]
     nblocks = -(-shape[ax] // bs)
     rand = pol.rand
     if pol.mode == RoundMode.stochastic and not rand.size:
@@ -254,8 +320,11 @@ def encode_block(x: Any, fmt: BlockFormat, *, axis: int, rounding: Any, overflow
         _k.random_words(pol.seed, rand)
     rand = _blocked(rand.reshape(shape), ax, bs) if rand.size else rand.reshape(0, 0)
     elem = fmt.element
-    table = (encode_table(elem, pol.mode, pol.overflow, pol.nan) if pol.mode != RoundMode.stochastic and table_ok(elem)
-             else np.empty(0, np.int16))
+    table = (
+        encode_table(elem, pol.mode, pol.overflow, pol.nan)
+        if pol.mode != RoundMode.stochastic and table_ok(elem)
+        else np.empty(0, np.int16)
+    )
     pe = lower(elem)
     micro = None
     if fmt.pow2_scale:
@@ -272,19 +341,58 @@ def encode_block(x: Any, fmt: BlockFormat, *, axis: int, rounding: Any, overflow
         values = float64_values(elem) if fused else np.empty(0, np.float64)
         vout = np.empty(bits.shape, values_out) if fused else np.empty((0, 0), np.float32)
         if table.size and not nsub:
-            arith_float = (isinstance(elem, _formats.FloatFormat) and elem.signed and elem.subnormals
-                           and elem.specials != Specials.fnuz)
+            arith_float = (
+                isinstance(elem, _formats.FloatFormat)
+                and elem.signed
+                and elem.subnormals
+                and elem.specials != Specials.fnuz
+            )
             arith_int = isinstance(elem, _formats.IntFormat) and elem.signed and elem.bits <= 24
-            rne = pol.mode == RoundMode.nearest_even and pol.overflow == Overflow.saturate and (arith_float or arith_int)
-            inexact = _kb.encode_pow2_f32(bits, pe, _pow2_params(fmt), int(rule), int(pol.mode), int(pol.overflow),
-                                          int(pol.nan), rne, table, codes, scales, values, vout)
+            rne = (
+                pol.mode == RoundMode.nearest_even
+                and pol.overflow == Overflow.saturate
+                and (arith_float or arith_int)
+            )
+            inexact = _kb.encode_pow2_f32(
+                bits,
+                pe,
+                _pow2_params(fmt),
+                int(rule),
+                int(pol.mode),
+                int(pol.overflow),
+                int(pol.nan),
+                rne,
+                table,
+                codes,
+                scales,
+                values,
+                vout,
+            )
         else:
-            inexact = _kb.encode_pow2(bits, source.src, pe, _pow2_params(fmt), int(rule), int(pol.mode),
-                                      int(pol.overflow), int(pol.nan), pol.seed, pol.rbits, rand.reshape(-1), table,
-                                      codes, scales, micro_flat, values, vout)
+            inexact = _kb.encode_pow2(
+                bits,
+                source.src,
+                pe,
+                _pow2_params(fmt),
+                int(rule),
+                int(pol.mode),
+                int(pol.overflow),
+                int(pol.nan),
+                pol.seed,
+                pol.rbits,
+                rand.reshape(-1),
+                table,
+                codes,
+                scales,
+                micro_flat,
+                values,
+                vout,
+            )
         if fused:
             if inexact:
-                raise ValueError(f"{inexact} quantized value(s) are outside the {np.dtype(values_out)} range")
+                raise ValueError(
+                    f"{inexact} quantized value(s) are outside the {np.dtype(values_out)} range"
+                )
             fused_values = _unblocked(vout, shape, ax)
         if nsub:
             micro = micro_flat.reshape(*rest, nblocks, nsub)
@@ -300,25 +408,63 @@ def encode_block(x: Any, fmt: BlockFormat, *, axis: int, rounding: Any, overflow
         elif wide:
             tensor_scale = nvfp4_tensor_scale(_kb.tensor_amax(xf.reshape(-1)), fmt)
         else:  # the padding zeros of xb leave the largest finite magnitude as it is
-            tensor_scale = nvfp4_tensor_scale(_kb.tensor_amax_f32(xb.reshape(-1).view(np.uint32)), fmt)
+            tensor_scale = nvfp4_tensor_scale(
+                _kb.tensor_amax_f32(xb.reshape(-1).view(np.uint32)), fmt
+            )
         codes = np.empty(xb.shape, elem.code_dtype)
         scales = np.empty(xb.shape[0], fmt.scale.code_dtype)
-        if (not wide and pol.mode == RoundMode.nearest_even and pol.overflow == Overflow.saturate
-                and 0.0 < tensor_scale < np.inf and _nvfp4_fast(fmt)):
+        if (
+            not wide
+            and pol.mode == RoundMode.nearest_even
+            and pol.overflow == Overflow.saturate
+            and 0.0 < tensor_scale < np.inf
+            and _nvfp4_fast(fmt)
+        ):
             fused = values_out is not None and np.dtype(values_out) == np.float32
             vout = np.empty(xb.shape, np.float32) if fused else np.empty((0, 0), np.float32)
-            _kb.encode_nvfp4_f32(xb, tensor_scale, pe, _fp_params(fmt), lower(fmt.scale), int(pol.nan), table, codes,
-                                 scales, vout)
+            _kb.encode_nvfp4_f32(
+                xb,
+                tensor_scale,
+                pe,
+                _fp_params(fmt),
+                lower(fmt.scale),
+                int(pol.nan),
+                table,
+                codes,
+                scales,
+                vout,
+            )
             if fused:
                 fused_values = _unblocked(vout, shape, ax)
         else:
-            _kb.encode_fpscale(xb, wide, tensor_scale, pe, _fp_params(fmt), lower(fmt.scale), int(pol.mode),
-                               int(pol.overflow), int(pol.nan), pol.seed, pol.rbits, rand.reshape(-1), table, codes,
-                               scales)
+            _kb.encode_fpscale(
+                xb,
+                wide,
+                tensor_scale,
+                pe,
+                _fp_params(fmt),
+                lower(fmt.scale),
+                int(pol.mode),
+                int(pol.overflow),
+                int(pol.nan),
+                pol.seed,
+                pol.rbits,
+                rand.reshape(-1),
+                table,
+                codes,
+                scales,
+            )
         if not fmt.tensor_scale:
             tensor_scale = None
-    blk = BlockArray(codes.reshape(*rest, nblocks, bs), scales.reshape(*rest, nblocks), fmt, ax, tuple(shape),
-                     micro, tensor_scale)
+    blk = BlockArray(
+        codes.reshape(*rest, nblocks, bs),
+        scales.reshape(*rest, nblocks),
+        fmt,
+        ax,
+        tuple(shape),
+        micro,
+        tensor_scale,
+    )
     if values_out is not None:
         return blk, (fused_values if fused_values is not None else decode_block(blk, values_out))
     return blk
@@ -346,21 +492,39 @@ def decode_block(blk: BlockArray, dtype: Any = np.float32) -> Any:
     out = np.empty(codes.shape, dtype)
     pe = lower(fmt.element)
     if fmt.pow2_scale:
-        micro = blk.micro.reshape(codes.shape[0], -1) if blk.micro is not None else np.zeros((codes.shape[0], 0), np.uint8)
-        values = float64_values(fmt.element) if fmt.element.total_bits <= 16 else np.empty(0, np.float64)
-        inexact = _kb.decode_pow2(codes, blk.scales.reshape(-1), micro, pe, values, fmt.scale.emin,
-                                  fmt.scale.nan_code, fmt.sub_block_size, out)
+        micro = (
+            blk.micro.reshape(codes.shape[0], -1)
+            if blk.micro is not None
+            else np.zeros((codes.shape[0], 0), np.uint8)
+        )
+        values = (
+            float64_values(fmt.element) if fmt.element.total_bits <= 16 else np.empty(0, np.float64)
+        )
+        inexact = _kb.decode_pow2(
+            codes,
+            blk.scales.reshape(-1),
+            micro,
+            pe,
+            values,
+            fmt.scale.emin,
+            fmt.scale.nan_code,
+            fmt.sub_block_size,
+            out,
+        )
         if inexact:
-            raise ValueError(f"{inexact} decoded value(s) are outside the float32 range; pass dtype=np.float64")
+            raise ValueError(
+                f"{inexact} decoded value(s) are outside the float32 range; pass dtype=np.float64"
+            )
     else:
         s2 = blk.tensor_scale if fmt.tensor_scale else 1.0
-        _kb.decode_fpscale(codes, blk.scales.reshape(-1), float(s2), pe, lower(fmt.scale), fmt.scale.nan_code, out)
+        _kb.decode_fpscale(
+            codes, blk.scales.reshape(-1), float(s2), pe, lower(fmt.scale), fmt.scale.nan_code, out
+        )
     return _unblocked(out, blk.shape, blk.axis)
 
 
 def _unblocked(rows: np.ndarray, shape: tuple[int, ...], ax: int) -> np.ndarray:
     """Inverse of :func:`_blocked`: drop the padding and move the block axis back."""
-    rest = shape[:ax] + shape[ax + 1:]
+    rest = shape[:ax] + shape[ax + 1 :]
     vals = rows.reshape(*rest, -1)[..., : shape[ax]]
     return np.ascontiguousarray(np.moveaxis(vals, -1, ax))
-

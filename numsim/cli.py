@@ -27,7 +27,9 @@ def _num(v: float) -> str:
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda r: "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
+    line = lambda r: "  ".join(
+        c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))
+    )
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
 
 
@@ -40,14 +42,48 @@ def formats_table() -> str:
             e = f.element
             sub = f" + {f.sub_scale_bits}b/{f.sub_block_size}" if f.sub_block_size else ""
             tensor = " + fp32/tensor" if f.tensor_scale else ""
-            rows.append([name, "block", f"{e.total_bits}", _num(f.max), _num(e.min_normal * f.scale.min_normal),
-                         _num(e.smallest_subnormal * f.scale.min_normal), "no", "scale",
-                         f"{f.bits_per_value:g}", f"{e} x{f.block_size}, {f.scale}{sub}{tensor}"])
+            rows.append(
+                [
+                    name,
+                    "block",
+                    f"{e.total_bits}",
+                    _num(f.max),
+                    _num(e.min_normal * f.scale.min_normal),
+                    _num(e.smallest_subnormal * f.scale.min_normal),
+                    "no",
+                    "scale",
+                    f"{f.bits_per_value:g}",
+                    f"{e} x{f.block_size}, {f.scale}{sub}{tensor}",
+                ]
+            )
         else:
             kind = "int" if isinstance(f, F.IntFormat) else "float"
-            rows.append([name, kind, str(f.total_bits), _num(f.max), _num(f.min_normal), _num(f.smallest_subnormal),
-                         "yes" if f.has_inf else "no", "yes" if f.has_nan else "no", str(f.total_bits), ""])
-    header = ["format", "kind", "bits", "max", "min normal", "min subnormal", "Inf", "NaN", "bits/value", "layout"]
+            rows.append(
+                [
+                    name,
+                    kind,
+                    str(f.total_bits),
+                    _num(f.max),
+                    _num(f.min_normal),
+                    _num(f.smallest_subnormal),
+                    "yes" if f.has_inf else "no",
+                    "yes" if f.has_nan else "no",
+                    str(f.total_bits),
+                    "",
+                ]
+            )
+    header = [
+        "format",
+        "kind",
+        "bits",
+        "max",
+        "min normal",
+        "min subnormal",
+        "Inf",
+        "NaN",
+        "bits/value",
+        "layout",
+    ]
     return _table(rows, header)
 
 
@@ -74,27 +110,58 @@ def demo_rows(x: np.ndarray) -> list[dict]:
         else:
             q, how, bits = tensor_scaled(x, f), "tensor 2^k", f.total_bits
         e = errors(x, q)
-        rows.append({"format": name, "scaling": how, "bits_per_value": float(bits), "sqnr_db": e["sqnr_db"],
-                     "rms_error": e["rms_error"], "max_error": e["max_abs_error"]})
+        rows.append(
+            {
+                "format": name,
+                "scaling": how,
+                "bits_per_value": float(bits),
+                "sqnr_db": e["sqnr_db"],
+                "rms_error": e["rms_error"],
+                "max_error": e["max_abs_error"],
+            }
+        )
     return sorted(rows, key=lambda r: r["bits_per_value"])
 
 
 def demo_table(x: np.ndarray) -> str:
     """The format table of ``numsim demo`` (rows of :func:`demo_rows`)."""
-    rows = [[r["format"], r["scaling"], f"{r['bits_per_value']:g}", f"{r['sqnr_db']:.2f}", f"{r['rms_error']:.3e}",
-             f"{r['max_error']:.3e}"] for r in demo_rows(x)]
+    rows = [
+        [
+            r["format"],
+            r["scaling"],
+            f"{r['bits_per_value']:g}",
+            f"{r['sqnr_db']:.2f}",
+            f"{r['rms_error']:.3e}",
+            f"{r['max_error']:.3e}",
+        ]
+        for r in demo_rows(x)
+    ]
     return _table(rows, ["format", "scaling", "bits/value", "SQNR dB", "RMS error", "max error"])
 
 
 #: (unit, operand format) rows of the datapath demo: FP8 GEMMs on the published units, then MX.
-_DEMO_UNITS = [("fma-fp32", "fp8_e4m3"), ("ada-e4m3", "fp8_e4m3"), ("h100-e4m3", "fp8_e4m3"),
-               ("h100-e4m3-promote128", "fp8_e4m3"), ("b200-e4m3", "fp8_e4m3"), ("ocp-mx-exact", "fp8_e4m3"),
-               ("ocp-mx-fp32acc", "fp8_e4m3"), ("mxdotp", "fp8_e4m3"), ("ocp-mx-exact", "mxfp8_e4m3"), ("ocp-mx-exact", "mxfp4_e2m1"),
-               ("b200-e4m3", "mxfp4_e2m1"), ("h100-fp16", "fp16"), ("mi100-fp16", "fp16"), ("mi210-fp16", "fp16"),
-               ("mi300-fp16", "fp16")]
+_DEMO_UNITS = [
+    ("fma-fp32", "fp8_e4m3"),
+    ("ada-e4m3", "fp8_e4m3"),
+    ("h100-e4m3", "fp8_e4m3"),
+    ("h100-e4m3-promote128", "fp8_e4m3"),
+    ("b200-e4m3", "fp8_e4m3"),
+    ("ocp-mx-exact", "fp8_e4m3"),
+    ("ocp-mx-fp32acc", "fp8_e4m3"),
+    ("mxdotp", "fp8_e4m3"),
+    ("ocp-mx-exact", "mxfp8_e4m3"),
+    ("ocp-mx-exact", "mxfp4_e2m1"),
+    ("b200-e4m3", "mxfp4_e2m1"),
+    ("h100-fp16", "fp16"),
+    ("mi100-fp16", "fp16"),
+    ("mi210-fp16", "fp16"),
+    ("mi300-fp16", "fp16"),
+]
 
 
-def _demo_gemm(w: np.ndarray, x: np.ndarray, name: str, fmt_name: str) -> tuple[np.ndarray, np.ndarray]:
+def _demo_gemm(
+    w: np.ndarray, x: np.ndarray, name: str, fmt_name: str
+) -> tuple[np.ndarray, np.ndarray]:
     """``w @ x`` on preset ``name`` with operands in ``fmt_name``, and the float64 product of the
     same quantized operands."""
     from . import datapath as dp
@@ -125,19 +192,46 @@ def datapath_rows(w: np.ndarray, batch: int = 128, seed: int = 0) -> list[dict]:
         d, exact = _demo_gemm(w, x, name, fmt_name)
         seconds = time.perf_counter() - t
         err = d.astype(np.float64) - exact
-        grid = "tree" if unit.pairwise else "exact" if unit.frac_bits is None else str(unit.frac_bits)
-        rows.append({"unit": name, "operands": fmt_name, "n": unit.n, "grid": grid,
-                     "rel_error": float(np.linalg.norm(err) / np.linalg.norm(exact)),
-                     "max_error_rel": float(np.max(np.abs(err)) / np.max(np.abs(exact))),
-                     "gmacs": w.size * batch / seconds / 1e9})
+        grid = (
+            "tree" if unit.pairwise else "exact" if unit.frac_bits is None else str(unit.frac_bits)
+        )
+        rows.append(
+            {
+                "unit": name,
+                "operands": fmt_name,
+                "n": unit.n,
+                "grid": grid,
+                "rel_error": float(np.linalg.norm(err) / np.linalg.norm(exact)),
+                "max_error_rel": float(np.max(np.abs(err)) / np.max(np.abs(exact))),
+                "gmacs": w.size * batch / seconds / 1e9,
+            }
+        )
     return rows
 
 
 def datapath_table(w: np.ndarray, batch: int = 128, seed: int = 0) -> str:
     """The GEMM table of ``numsim demo`` (rows of :func:`datapath_rows`)."""
-    rows = [[r["unit"], r["operands"], f"{r['n']}", r["grid"], f"{r['rel_error']:.2e}", f"{r['max_error_rel']:.2e}",
-             f"{r['gmacs']:.2f}"] for r in datapath_rows(w, batch, seed)]
-    header = ["unit", "operands", "N", "F", "rel. error (Frobenius)", "max error / max |D|", "G MAC/s"]
+    rows = [
+        [
+            r["unit"],
+            r["operands"],
+            f"{r['n']}",
+            r["grid"],
+            f"{r['rel_error']:.2e}",
+            f"{r['max_error_rel']:.2e}",
+            f"{r['gmacs']:.2f}",
+        ]
+        for r in datapath_rows(w, batch, seed)
+    ]
+    header = [
+        "unit",
+        "operands",
+        "N",
+        "F",
+        "rel. error (Frobenius)",
+        "max error / max |D|",
+        "G MAC/s",
+    ]
     return _table(rows, header)
 
 
@@ -155,17 +249,24 @@ def golden_main(args: argparse.Namespace) -> int:
     def progress(ps: golden.ParamSet, entry: golden.FileEntry, seconds: float) -> None:
         total[0] += entry.count
         total[1] += seconds
-        print(f"{ps.filename:36s} {entry.count:>10,d} vectors  sha256 {entry.sha256[:16]}  "
-              f"{entry.count / max(seconds, 1e-9) / 1e6:6.2f} M vectors/s", file=sys.stderr if args.quiet else sys.stdout)
+        print(
+            f"{ps.filename:36s} {entry.count:>10,d} vectors  sha256 {entry.sha256[:16]}  "
+            f"{entry.count / max(seconds, 1e-9) / 1e6:6.2f} M vectors/s",
+            file=sys.stderr if args.quiet else sys.stdout,
+        )
 
     try:
-        manifest = golden.write_sets(args.out, sets, level=args.level, seed=args.seed, count=args.count,
-                                     progress=progress)
+        manifest = golden.write_sets(
+            args.out, sets, level=args.level, seed=args.seed, count=args.count, progress=progress
+        )
     except ValueError as e:
         print(f"numsim golden: {e}", file=sys.stderr)
         return 2
-    print(f"{len(sets)} files, {total[0]:,d} vectors in {total[1]:.2f} s "
-          f"({total[0] / max(total[1], 1e-9) / 1e6:.2f} M vectors/s); manifest: {manifest.root / golden.vectors.MANIFEST}")
+    print(
+        f"{len(sets)} files, {total[0]:,d} vectors in {total[1]:.2f} s "
+        f"({total[0] / max(total[1], 1e-9) / 1e6:.2f} M vectors/s); manifest: "
+        f"{manifest.root / golden.vectors.MANIFEST}"
+    )
     return 0
 
 
@@ -176,26 +277,50 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .golden.verify import main as verify_main
 
         return verify_main(argv[2:])
-    parser = argparse.ArgumentParser(prog="numsim", description="Bit-exact number formats for block-scaled hardware.")
+    parser = argparse.ArgumentParser(
+        prog="numsim", description="Bit-exact number formats for block-scaled hardware."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("formats", help="table of every registered format")
-    demo = sub.add_parser("demo", help="quantize a real tensor in every format; print error and bits per value")
-    demo.add_argument("--npy", help="a .npy file of float values to use instead of the embedded tensor")
-    gold = sub.add_parser("golden", help="write TestFloat-style golden vectors for the RTL units, with a manifest",
-                          description="Write golden vector files (<out>/<unit>/<set>.hex) and <out>/manifest.json. "
-                          "Same arguments, same bytes. `numsim golden verify DIR` checks a written set.")
-    gold.add_argument("unit", help="a unit (elem_decoder, elem_encoder, mx_encoder, mx_dot, fp32_acc, int_mac) "
-                      "or 'all'")
-    gold.add_argument("--format", help="only the parameter sets of this element format (e.g. fp8_e4m3, mxint8)")
-    gold.add_argument("--level", type=int, default=1, choices=[1, 2],
-                      help="1: default sets (CI); 2: more significand patterns and 2**20 random cases per set")
-    gold.add_argument("--count", type=int, help="random cases per set (default by level; exhaustive units ignore it; fp32_acc "
-                      "and int_mac: chains of 64 steps)")
+    demo = sub.add_parser(
+        "demo", help="quantize a real tensor in every format; print error and bits per value"
+    )
+    demo.add_argument(
+        "--npy", help="a .npy file of float values to use instead of the embedded tensor"
+    )
+    gold = sub.add_parser(
+        "golden",
+        help="write TestFloat-style golden vectors for the RTL units, with a manifest",
+        description="Write golden vector files (<out>/<unit>/<set>.hex) and <out>/manifest.json. "
+        "Same arguments, same bytes. `numsim golden verify DIR` checks a written set.",
+    )
+    gold.add_argument(
+        "unit",
+        help="a unit (elem_decoder, elem_encoder, mx_encoder, mx_dot, fp32_acc, int_mac) or 'all'",
+    )
+    gold.add_argument(
+        "--format", help="only the parameter sets of this element format (e.g. fp8_e4m3, mxint8)"
+    )
+    gold.add_argument(
+        "--level",
+        type=int,
+        default=1,
+        choices=[1, 2],
+        help="1: default sets (CI); 2: more significand patterns and 2**20 random cases per set",
+    )
+    gold.add_argument(
+        "--count",
+        type=int,
+        help="random cases per set (default by level; exhaustive units ignore it; fp32_acc "
+        "and int_mac: chains of 64 steps)",
+    )
     gold.add_argument("--seed", type=int, default=1, help="random stream seed (default 1)")
     gold.add_argument("--out", required=True, help="output directory")
     gold.add_argument("--quiet", action="store_true", help="per-file lines to stderr")
     studies_cli.add_parser(sub)
-    sub.add_parser("ptq", help="post-training quantization of a torch model (needs numsim[ptq]; numsim ptq -h)")
+    sub.add_parser(
+        "ptq", help="post-training quantization of a torch model (needs numsim[ptq]; numsim ptq -h)"
+    )
     if argv[:1] == ["ptq"]:  # torch is imported only for ptq
         from .ptq.cli import main as ptq_main
 
@@ -211,7 +336,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.npy:
         x = np.load(args.npy)
         if x.dtype.kind != "f" or x.ndim < 1:
-            print(f"numsim demo: --npy {args.npy}: expected a float array, got {x.dtype} {x.shape}", file=sys.stderr)
+            print(
+                f"numsim demo: --npy {args.npy}: expected a float array, got {x.dtype} {x.shape}",
+                file=sys.stderr,
+            )
             return 2
         x = x.astype(np.float32)
         what = args.npy
@@ -219,12 +347,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         x = load_demo_tensor()
         what = "all-MiniLM-L6-v2 encoder.layer.0.attention.self.query.weight"
     print(f"tensor: {what}, shape {x.shape}, std {x.std():.4g}, max |x| {np.abs(x).max():.4g}")
-    print("blocks run along the last axis; policies: OCP defaults (nearest-even, saturate, floor scale)\n")
+    print(
+        "blocks run along the last axis; policies: OCP defaults (nearest-even, saturate, floor "
+        "scale)\n"
+    )
     print(demo_table(x))
     if x.ndim == 2:
-        print(f"\nthe same tensor as the left operand of a GEMM with {128} seeded N(0, 1) activation columns, "
-              "on dot-product unit models;\nerror against the exact product of the same quantized operands "
-              "(throughput of warm calls: each kernel is compiled on a slice first)\n")
+        print(
+            f"\nthe same tensor as the left operand of a GEMM with {128} seeded N(0, 1) activation "
+            "columns, "
+            "on dot-product unit models;\nerror against the exact product of the same quantized "
+            "operands "
+            "(throughput of warm calls: each kernel is compiled on a slice first)\n"
+        )
         print(datapath_table(x))
     return 0
 

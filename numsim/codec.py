@@ -22,15 +22,33 @@ from .formats import BlockFormat, FloatFormat, IntFormat
 from .policies import RoundMode
 
 
-def _resolve(profile: Any, rounding: Any, overflow: Any, nan: Any) -> tuple[Any, Any, Any, _profiles.Profile]:
+def _resolve(
+    profile: Any, rounding: Any, overflow: Any, nan: Any
+) -> tuple[Any, Any, Any, _profiles.Profile]:
     prof = _profiles.get(profile)
-    return (prof.rounding if rounding is None else rounding, prof.overflow if overflow is None else overflow,
-            prof.nan if nan is None else nan, prof)
+    return (
+        prof.rounding if rounding is None else rounding,
+        prof.overflow if overflow is None else overflow,
+        prof.nan if nan is None else nan,
+        prof,
+    )
 
 
-def encode(x: Any, format: Any, *, axis: int = -1, rounding: Any = None, overflow: Any = None,
-           scale_rule: Any = None, nan: Any = None, seed: int | None = None, random_bits: Any = None,
-           sr_bits: int = 32, tensor_amax: float | None = None, profile: Any = "ocp") -> Any:
+def encode(
+    x: Any,
+    format: Any,
+    *,
+    axis: int = -1,
+    rounding: Any = None,
+    overflow: Any = None,
+    scale_rule: Any = None,
+    nan: Any = None,
+    seed: int | None = None,
+    random_bits: Any = None,
+    sr_bits: int = 32,
+    tensor_amax: float | None = None,
+    profile: Any = "ocp",
+) -> Any:
     """Encode ``x`` into the codes of ``format``.
 
     Args:
@@ -59,30 +77,78 @@ def encode(x: Any, format: Any, *, axis: int = -1, rounding: Any = None, overflo
         ValueError: bad policy, NaN into a format without NaN under ``nan="raise"``, stochastic
             rounding without ``seed``/``random_bits``.
     """
-    return _encode(x, format, axis, rounding, overflow, scale_rule, nan, seed, random_bits, sr_bits, tensor_amax,
-                   profile, None)
+    return _encode(
+        x,
+        format,
+        axis,
+        rounding,
+        overflow,
+        scale_rule,
+        nan,
+        seed,
+        random_bits,
+        sr_bits,
+        tensor_amax,
+        profile,
+        None,
+    )
 
 
-def _encode(x: Any, format: Any, axis: int, rounding: Any, overflow: Any, scale_rule: Any, nan: Any, seed: Any,
-            random_bits: Any, sr_bits: int, tensor_amax: Any, profile: Any, values_out: Any) -> Any:
+def _encode(
+    x: Any,
+    format: Any,
+    axis: int,
+    rounding: Any,
+    overflow: Any,
+    scale_rule: Any,
+    nan: Any,
+    seed: Any,
+    random_bits: Any,
+    sr_bits: int,
+    tensor_amax: Any,
+    profile: Any,
+    values_out: Any,
+) -> Any:
     """:func:`encode`; with ``values_out`` a block encoding also returns the decoded values."""
     fmt = _formats.get(format)
     rounding, overflow, nan, prof = _resolve(profile, rounding, overflow, nan)
     if isinstance(fmt, BlockFormat):
         if scale_rule is not None and not fmt.pow2_scale:
-            raise ValueError(f"scale_rule applies to power-of-two scales; {fmt} rounds its {fmt.scale} scale to "
-                             "nearest as NVIDIA's reference quantizer does")
-        return encode_block(x, fmt, axis=axis, rounding=rounding, overflow=overflow,
-                            scale_rule=prof.scale_rule if scale_rule is None else scale_rule, nan=nan, seed=seed,
-                            random_bits=random_bits, sr_bits=sr_bits, tensor_amax=tensor_amax,
-                            values_out=values_out)
+            raise ValueError(
+                f"scale_rule applies to power-of-two scales; {fmt} rounds its {fmt.scale} scale to "
+                "nearest as NVIDIA's reference quantizer does"
+            )
+        return encode_block(
+            x,
+            fmt,
+            axis=axis,
+            rounding=rounding,
+            overflow=overflow,
+            scale_rule=prof.scale_rule if scale_rule is None else scale_rule,
+            nan=nan,
+            seed=seed,
+            random_bits=random_bits,
+            sr_bits=sr_bits,
+            tensor_amax=tensor_amax,
+            values_out=values_out,
+        )
     if scale_rule is not None or tensor_amax is not None:
-        raise ValueError(f"scale_rule/tensor_amax apply to block formats only; {fmt} is an element format")
+        raise ValueError(
+            f"scale_rule/tensor_amax apply to block formats only; {fmt} is an element format"
+        )
     return _encode_element(x, fmt, rounding, overflow, nan, seed, random_bits, sr_bits)
 
 
-def _encode_element(x: Any, fmt: FloatFormat | IntFormat, rounding: Any, overflow: Any, nan: Any, seed: Any,
-                    random_bits: Any, sr_bits: int) -> Any:
+def _encode_element(
+    x: Any,
+    fmt: FloatFormat | IntFormat,
+    rounding: Any,
+    overflow: Any,
+    nan: Any,
+    seed: Any,
+    random_bits: Any,
+    sr_bits: int,
+) -> Any:
     source = as_source(x)
     pol = parse_policies(rounding, overflow, nan, seed, random_bits, sr_bits, source.bits.shape)
     bits = np.ascontiguousarray(source.bits).reshape(-1)
@@ -90,11 +156,23 @@ def _encode_element(x: Any, fmt: FloatFormat | IntFormat, rounding: Any, overflo
     if source.dtype == "float32" and pol.mode != RoundMode.stochastic and table_ok(fmt):
         nerr = _k.encode_table(bits, encode_table(fmt, pol.mode, pol.overflow, pol.nan), out)
     else:
-        nerr = _k.encode_array(bits, source.src, lower(fmt), int(pol.mode), int(pol.overflow), int(pol.nan),
-                               pol.seed, pol.rbits, pol.rand, out)
+        nerr = _k.encode_array(
+            bits,
+            source.src,
+            lower(fmt),
+            int(pol.mode),
+            int(pol.overflow),
+            int(pol.nan),
+            pol.seed,
+            pol.rbits,
+            pol.rand,
+            out,
+        )
     if nerr:
-        raise ValueError(f"x contains {nerr} NaN value(s) but format {fmt} has no NaN; pass nan='zero' (or "
-                         "another numsim.NanPolicy) to choose what they become")
+        raise ValueError(
+            f"x contains {nerr} NaN value(s) but format {fmt} has no NaN; pass nan='zero' (or "
+            "another numsim.NanPolicy) to choose what they become"
+        )
     return to_output(out.reshape(source.bits.shape), source.torch)
 
 
@@ -110,19 +188,26 @@ def decode(codes: Any, format: Any = None) -> Any:
     """
     if isinstance(codes, BlockArray):
         if format is not None and _formats.get(format) != codes.format:
-            raise ValueError(f"format={format!r} does not match the BlockArray's format {codes.format}")
+            raise ValueError(
+                f"format={format!r} does not match the BlockArray's format {codes.format}"
+            )
         return decode_block(codes)
     if format is None:
         raise TypeError("decode() needs format= for element codes")
     fmt = _formats.get(format)
     if isinstance(fmt, BlockFormat):
-        raise TypeError(f"format {fmt} is a block format: decode its BlockArray instead of bare codes")
+        raise TypeError(
+            f"format {fmt} is a block format: decode its BlockArray instead of bare codes"
+        )
     given = as_array(codes, "codes")
     arr = given.values
     if given.dtype == "bfloat16" or arr.dtype.kind not in "ui":
         raise TypeError(f"codes: {given.describe()}: expected unsigned integer codes")
     if arr.size and (int(arr.min()) < 0 or int(arr.max()) >> fmt.total_bits):
-        raise ValueError(f"codes: values outside 0..{(1 << fmt.total_bits) - 1} for the {fmt.total_bits}-bit format {fmt}")
+        raise ValueError(
+            f"codes: values outside 0..{(1 << fmt.total_bits) - 1} for the {fmt.total_bits}-bit "
+            f"format {fmt}"
+        )
     flat = np.ascontiguousarray(arr).reshape(-1).astype(fmt.code_dtype, copy=False)
     out = np.empty(flat.size, dtype=fmt.decode_dtype)
     if fmt.total_bits <= 16:
@@ -132,10 +217,23 @@ def decode(codes: Any, format: Any = None) -> Any:
     return to_output(out.reshape(arr.shape), given.torch)
 
 
-def quantize(x: Any, format: Any, *, axis: int = -1, rounding: Any = None, overflow: Any = None,
-             scale_rule: Any = None, nan: Any = None, seed: int | None = None, random_bits: Any = None,
-             sr_bits: int = 32, tensor_amax: float | None = None, profile: Any = "ocp") -> Any:
-    """Round ``x`` onto ``format`` and return the values in ``x``'s dtype and shape (fake quantization).
+def quantize(
+    x: Any,
+    format: Any,
+    *,
+    axis: int = -1,
+    rounding: Any = None,
+    overflow: Any = None,
+    scale_rule: Any = None,
+    nan: Any = None,
+    seed: int | None = None,
+    random_bits: Any = None,
+    sr_bits: int = 32,
+    tensor_amax: float | None = None,
+    profile: Any = "ocp",
+) -> Any:
+    """Round ``x`` onto ``format`` and return the values in ``x``'s dtype and shape (fake
+    quantization).
 
     Equal to ``decode(encode(x, format, ...))`` cast to ``x``'s dtype; raises ValueError when a
     quantized value is not exact in that dtype (e.g. bf16 values into float16). Arguments as
@@ -145,22 +243,51 @@ def quantize(x: Any, format: Any, *, axis: int = -1, rounding: Any = None, overf
     fmt = _formats.get(format)
     if not isinstance(fmt, BlockFormat):
         if scale_rule is not None or tensor_amax is not None:
-            raise ValueError(f"scale_rule/tensor_amax apply to block formats only; {fmt} is an element format")
-        fast = _quantize_fast(source, fmt, profile, rounding, overflow, nan, seed, random_bits, sr_bits)
+            raise ValueError(
+                f"scale_rule/tensor_amax apply to block formats only; {fmt} is an element format"
+            )
+        fast = _quantize_fast(
+            source, fmt, profile, rounding, overflow, nan, seed, random_bits, sr_bits
+        )
         if fast is not None:
             return to_output(fast, source.torch)
-    elif source.dtype == "float32" and fmt.pow2_scale:  # fused float32 pass (numsim.block.quantize_pow2_fast)
+    elif (
+        source.dtype == "float32" and fmt.pow2_scale
+    ):  # fused float32 pass (numsim.block.quantize_pow2_fast)
         from .block import quantize_pow2_fast
 
         r, o, n, prof = _resolve(profile, rounding, overflow, nan)
-        fast = quantize_pow2_fast(x, fmt, axis=axis, rounding=r, overflow=o, nan=n, seed=seed,
-                                  random_bits=random_bits, sr_bits=sr_bits, tensor_amax=tensor_amax,
-                                  scale_rule=prof.scale_rule if scale_rule is None else scale_rule)
+        fast = quantize_pow2_fast(
+            x,
+            fmt,
+            axis=axis,
+            rounding=r,
+            overflow=o,
+            nan=n,
+            seed=seed,
+            random_bits=random_bits,
+            sr_bits=sr_bits,
+            tensor_amax=tensor_amax,
+            scale_rule=prof.scale_rule if scale_rule is None else scale_rule,
+        )
         if fast is not None:
             return to_output(fast, source.torch)
     values_out = source.dtype if source.dtype in ("float32", "float64") else None
-    encoded = _encode(x, fmt, axis, rounding, overflow, scale_rule, nan, seed, random_bits, sr_bits, tensor_amax,
-                      profile, values_out if isinstance(fmt, BlockFormat) else None)
+    encoded = _encode(
+        x,
+        fmt,
+        axis,
+        rounding,
+        overflow,
+        scale_rule,
+        nan,
+        seed,
+        random_bits,
+        sr_bits,
+        tensor_amax,
+        profile,
+        values_out if isinstance(fmt, BlockFormat) else None,
+    )
     if isinstance(fmt, BlockFormat):
         vals = encoded[1] if values_out else decode(encoded)
     else:
@@ -168,8 +295,17 @@ def quantize(x: Any, format: Any, *, axis: int = -1, rounding: Any = None, overf
     return to_float_dtype(as_array(vals).values, source)
 
 
-def _quantize_fast(source: Any, fmt: Any, profile: Any, rounding: Any, overflow: Any, nan: Any, seed: Any,
-                   random_bits: Any, sr_bits: Any) -> np.ndarray | None:
+def _quantize_fast(
+    source: Any,
+    fmt: Any,
+    profile: Any,
+    rounding: Any,
+    overflow: Any,
+    nan: Any,
+    seed: Any,
+    random_bits: Any,
+    sr_bits: Any,
+) -> np.ndarray | None:
     """One-pass fake quantization of float32 input into a table-encodable element format."""
     if source.dtype != "float32" or not table_ok(fmt) or fmt.decode_dtype != "float32":
         return None
@@ -181,6 +317,8 @@ def _quantize_fast(source: Any, fmt: Any, profile: Any, rounding: Any, overflow:
     out = np.empty(bits.size, np.float32)
     nnan = _k.quantize_table(bits, quantize_value_table(fmt, pol.mode, pol.overflow, pol.nan), out)
     if nnan and not fmt.has_nan:
-        raise ValueError(f"x contains {nnan} NaN value(s) but format {fmt} has no NaN; pass nan='zero' (or "
-                         "another numsim.NanPolicy) to choose what they become")
+        raise ValueError(
+            f"x contains {nnan} NaN value(s) but format {fmt} has no NaN; pass nan='zero' (or "
+            "another numsim.NanPolicy) to choose what they become"
+        )
     return out.reshape(source.bits.shape)

@@ -10,8 +10,9 @@ derived property. Terms used throughout numsim:
 
 Named formats follow the ml_dtypes spelling where one exists (``fp8_e4m3`` alias ``e4m3fn``); block
 formats follow OCP MX v1.0 Table 1 (``mxfp8_e4m3`` ...), NVIDIA NVFP4, the shared-microexponent
-MX9/MX6/MX4 of Rouhani et al. (ISCA 2023) and generic block floating point. Sources:
-shared/references/formats.md §1-§4.
+MX9/MX6/MX4 of Rouhani et al. (ISCA 2023) and generic block floating point. Sources: OCP MX v1.0
+§5 (elements, E8M0 scale), OCP OFP8 v1.0, arXiv 2509.25149 (NVFP4), the StableHLO FNUZ RFC and
+arXiv 2302.08007 (MX9/MX6/MX4); docs/semantics.md lists them.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ class Specials(enum.IntEnum):
     ieee = 0
     #: "fn": no Inf; the single all-ones magnitude code is NaN (OFP8 E4M3, E8M0, UE4M3).
     fn = 1
-    #: "fnuz": no Inf, no negative zero; the negative-zero code is the single NaN (AMD/Graphcore FP8).
+    #: "fnuz": no Inf, no negative zero; the negative-zero code is the single NaN (AMD/Graphcore
+    #: FP8).
     fnuz = 2
     #: No Inf and no NaN: every code is a finite number (FP6, FP4).
     finite = 3
@@ -87,20 +89,28 @@ class FloatFormat:
             raise ValueError(f"bias={self.bias!r}: expected an int")
         object.__setattr__(self, "specials", Specials(self.specials))
         if self.total_bits > 32:
-            raise ValueError(f"{self.exp_bits=} + {self.man_bits=} + sign: at most 32 bits expected")
+            raise ValueError(
+                f"{self.exp_bits=} + {self.man_bits=} + sign: at most 32 bits expected"
+            )
         if self.specials == Specials.ieee and self.man_bits == 0:
             raise ValueError("specials='ieee' needs man_bits >= 1 to tell Inf from NaN")
         if self.specials == Specials.fnuz and not self.signed:
             raise ValueError("specials='fnuz' needs a sign bit (NaN is the negative-zero code)")
         if not self.has_zero and self.subnormals:
-            raise ValueError("has_zero=False needs subnormals=False (exponent field 0 is then normal)")
+            raise ValueError(
+                "has_zero=False needs subnormals=False (exponent field 0 is then normal)"
+            )
         if self.max_code_magnitude <= 0:
             raise ValueError(f"{self!r} has no finite nonzero code")
         if self.emax + 1 > 1023 or self.emin - self.man_bits < -1074:
             raise ValueError(f"{self!r}: values must be exact in float64")
         if not self.name:
             s = "" if self.signed else "u"
-            object.__setattr__(self, "name", f"{s}e{self.exp_bits}m{self.man_bits}b{self.bias}{_SUFFIX[self.specials]}")
+            object.__setattr__(
+                self,
+                "name",
+                f"{s}e{self.exp_bits}m{self.man_bits}b{self.bias}{_SUFFIX[self.specials]}",
+            )
 
     def __str__(self) -> str:
         return self.name
@@ -136,7 +146,9 @@ class FloatFormat:
         """Code (sign bit clear) of the largest finite value."""
         allones = (1 << (self.exp_bits + self.man_bits)) - 1
         if self.specials == Specials.ieee:
-            return allones - (1 << self.man_bits)  # top field reserved: one field below, all-ones fraction
+            return allones - (
+                1 << self.man_bits
+            )  # top field reserved: one field below, all-ones fraction
         if self.specials == Specials.fn:
             return allones - 1
         return allones
@@ -247,12 +259,20 @@ class FloatFormat:
             if not self.subnormals:
                 return Fraction(0)
             return sign * Fraction(frac) * Fraction(2) ** (self.emin - self.man_bits)
-        return sign * Fraction((1 << self.man_bits) + frac) * Fraction(2) ** (field_ - self.bias - self.man_bits)
+        return (
+            sign
+            * Fraction((1 << self.man_bits) + frac)
+            * Fraction(2) ** (field_ - self.bias - self.man_bits)
+        )
 
     @property
     def decode_dtype(self) -> str:
         """``"float32"`` if every value is exact in float32, else ``"float64"``."""
-        fits = self.precision <= 24 and self.emax <= 127 and self.emin - (self.man_bits if self.subnormals else 0) >= -149
+        fits = (
+            self.precision <= 24
+            and self.emax <= 127
+            and self.emin - (self.man_bits if self.subnormals else 0) >= -149
+        )
         return "float32" if fits else "float64"
 
     @property
@@ -357,7 +377,11 @@ class IntFormat:
     @property
     def decode_dtype(self) -> str:
         """``"float32"`` if every value is exact in float32, else ``"float64"``."""
-        return "float32" if self.bits <= 25 and -149 <= -self.frac_bits and self.emax <= 127 else "float64"
+        return (
+            "float32"
+            if self.bits <= 25 and -149 <= -self.frac_bits and self.emax <= 127
+            else "float64"
+        )
 
     @property
     def code_dtype(self) -> str:
@@ -409,13 +433,20 @@ class BlockFormat:
         if self.sub_block_size or self.sub_scale_bits:
             if not self.pow2_scale:
                 raise ValueError("microexponents need a power-of-two scale")
-            if self.sub_block_size < 1 or self.block_size % self.sub_block_size or self.sub_scale_bits < 1:
+            if (
+                self.sub_block_size < 1
+                or self.block_size % self.sub_block_size
+                or self.sub_scale_bits < 1
+            ):
                 raise ValueError(
-                    f"sub_block_size={self.sub_block_size}, sub_scale_bits={self.sub_scale_bits}: expected a "
+                    f"sub_block_size={self.sub_block_size}, sub_scale_bits={self.sub_scale_bits}: "
+                    "expected a "
                     f"divisor of block_size={self.block_size} and at least one bit"
                 )
         if self.tensor_scale and self.pow2_scale:
-            raise ValueError("tensor_scale is only defined for floating-point (non power-of-two) scales")
+            raise ValueError(
+                "tensor_scale is only defined for floating-point (non power-of-two) scales"
+            )
 
     def __str__(self) -> str:
         return self.name
@@ -428,7 +459,10 @@ class BlockFormat:
     @property
     def bits_per_value(self) -> float:
         """Storage bits per element, scale and microexponents included (tensor scale excluded)."""
-        bits = self.element.total_bits + (self.scale_storage_bits or self.scale.total_bits) / self.block_size
+        bits = (
+            self.element.total_bits
+            + (self.scale_storage_bits or self.scale.total_bits) / self.block_size
+        )
         if self.sub_block_size:
             bits += self.sub_scale_bits / self.sub_block_size
         return bits
@@ -463,7 +497,9 @@ fp8_e5m2fnuz = FloatFormat(5, 2, bias=16, specials=Specials.fnuz, name="fp8_e5m2
 fp6_e2m3 = FloatFormat(2, 3, specials=Specials.finite, name="fp6_e2m3")
 fp6_e3m2 = FloatFormat(3, 2, specials=Specials.finite, name="fp6_e3m2")
 fp4_e2m1 = FloatFormat(2, 1, specials=Specials.finite, name="fp4_e2m1")
-e8m0 = FloatFormat(8, 0, signed=False, specials=Specials.fn, subnormals=False, has_zero=False, name="e8m0")
+e8m0 = FloatFormat(
+    8, 0, signed=False, specials=Specials.fn, subnormals=False, has_zero=False, name="e8m0"
+)
 ue4m3 = FloatFormat(4, 3, signed=False, specials=Specials.fn, name="ue4m3")
 bf16 = FloatFormat(8, 7, name="bf16")
 fp16 = FloatFormat(5, 10, name="fp16")
@@ -480,17 +516,33 @@ def _pow2_scale(bits: int, bias: int | None = None) -> FloatFormat:
     """An unsigned ExM0 scale with NaN at all-ones (E8M0 for 8 bits)."""
     if bits == 8 and bias in (None, 127):
         return e8m0
-    return FloatFormat(bits, 0, bias=bias, signed=False, specials=Specials.fn, subnormals=False, has_zero=False,
-                       name=f"e{bits}m0" + ("" if bias is None else f"b{bias}"))
+    return FloatFormat(
+        bits,
+        0,
+        bias=bias,
+        signed=False,
+        specials=Specials.fn,
+        subnormals=False,
+        has_zero=False,
+        name=f"e{bits}m0" + ("" if bias is None else f"b{bias}"),
+    )
 
 
 def _sign_magnitude(mag_bits: int) -> IntFormat:
     """Sign + ``mag_bits`` magnitude bits, read as 1.(mag_bits-1) fixed point (max just below 2)."""
-    return IntFormat(mag_bits + 1, symmetric=True, frac_bits=mag_bits - 1, name=f"int{mag_bits + 1}_sym_f{mag_bits - 1}")
+    return IntFormat(
+        mag_bits + 1,
+        symmetric=True,
+        frac_bits=mag_bits - 1,
+        name=f"int{mag_bits + 1}_sym_f{mag_bits - 1}",
+    )
 
 
-def bfp(block: int, element: str | ElementFormat, scale_bits: int = 8, scale_bias: int | None = None) -> BlockFormat:
-    """Generic block floating point: ``block`` elements share a ``scale_bits``-bit power-of-two scale.
+def bfp(
+    block: int, element: str | ElementFormat, scale_bits: int = 8, scale_bias: int | None = None
+) -> BlockFormat:
+    """Generic block floating point: ``block`` elements share a ``scale_bits``-bit power-of-two
+    scale.
 
     Args:
         block: elements per shared exponent.
@@ -502,12 +554,30 @@ def bfp(block: int, element: str | ElementFormat, scale_bits: int = 8, scale_bia
     if isinstance(elem, BlockFormat):
         raise ValueError(f"element={element!r}: expected an element format, not a block format")  # noqa: TRY004
     sb = "" if scale_bias is None else f"b{scale_bias}"
-    return BlockFormat(f"bfp{block}_{elem.name}_e{scale_bits}{sb}", elem, block, _pow2_scale(scale_bits, scale_bias))
+    return BlockFormat(
+        f"bfp{block}_{elem.name}_e{scale_bits}{sb}",
+        elem,
+        block,
+        _pow2_scale(scale_bits, scale_bias),
+    )
 
 
 _ELEMENTS: list[ElementFormat] = [
-    fp8_e4m3, fp8_e5m2, fp8_e4m3fnuz, fp8_e5m2fnuz, fp6_e2m3, fp6_e3m2, fp4_e2m1,
-    int8, int4, e8m0, ue4m3, bf16, fp16, tf32, fp32,
+    fp8_e4m3,
+    fp8_e5m2,
+    fp8_e4m3fnuz,
+    fp8_e5m2fnuz,
+    fp6_e2m3,
+    fp6_e3m2,
+    fp4_e2m1,
+    int8,
+    int4,
+    e8m0,
+    ue4m3,
+    bf16,
+    fp16,
+    tf32,
+    fp32,
 ]
 _BLOCKS: list[BlockFormat] = [
     BlockFormat("mxfp8_e4m3", fp8_e4m3, 32, e8m0),
@@ -525,12 +595,27 @@ _BLOCKS: list[BlockFormat] = [
     BlockFormat("b4int3", IntFormat(3, symmetric=True, name="int3_sym"), 4, _pow2_scale(4)),
 ]
 _ALIASES = {
-    "e4m3fn": "fp8_e4m3", "float8_e4m3fn": "fp8_e4m3", "e5m2": "fp8_e5m2", "float8_e5m2": "fp8_e5m2",
-    "e4m3fnuz": "fp8_e4m3fnuz", "float8_e4m3fnuz": "fp8_e4m3fnuz",
-    "e5m2fnuz": "fp8_e5m2fnuz", "float8_e5m2fnuz": "fp8_e5m2fnuz",
-    "e2m3fn": "fp6_e2m3", "float6_e2m3fn": "fp6_e2m3", "e3m2fn": "fp6_e3m2", "float6_e3m2fn": "fp6_e3m2",
-    "e2m1fn": "fp4_e2m1", "float4_e2m1fn": "fp4_e2m1", "e8m0fnu": "e8m0", "float8_e8m0fnu": "e8m0",
-    "bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float32": "fp32", "single": "fp32",
+    "e4m3fn": "fp8_e4m3",
+    "float8_e4m3fn": "fp8_e4m3",
+    "e5m2": "fp8_e5m2",
+    "float8_e5m2": "fp8_e5m2",
+    "e4m3fnuz": "fp8_e4m3fnuz",
+    "float8_e4m3fnuz": "fp8_e4m3fnuz",
+    "e5m2fnuz": "fp8_e5m2fnuz",
+    "float8_e5m2fnuz": "fp8_e5m2fnuz",
+    "e2m3fn": "fp6_e2m3",
+    "float6_e2m3fn": "fp6_e2m3",
+    "e3m2fn": "fp6_e3m2",
+    "float6_e3m2fn": "fp6_e3m2",
+    "e2m1fn": "fp4_e2m1",
+    "float4_e2m1fn": "fp4_e2m1",
+    "e8m0fnu": "e8m0",
+    "float8_e8m0fnu": "e8m0",
+    "bfloat16": "bf16",
+    "float16": "fp16",
+    "half": "fp16",
+    "float32": "fp32",
+    "single": "fp32",
 }
 _REGISTRY: dict[str, Format] = {f.name: f for f in [*_ELEMENTS, *_BLOCKS]}
 
@@ -560,7 +645,9 @@ def get(name: str | Format) -> Format:
     if isinstance(name, (FloatFormat, IntFormat, BlockFormat)):
         return name
     if not isinstance(name, str):
-        raise TypeError(f"format={name!r}: expected a format name or a FloatFormat/IntFormat/BlockFormat")
+        raise TypeError(
+            f"format={name!r}: expected a format name or a FloatFormat/IntFormat/BlockFormat"
+        )
     key = name.strip().lower()
     key = _ALIASES.get(key, key)
     if key in _REGISTRY:

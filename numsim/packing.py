@@ -45,7 +45,9 @@ def pack(codes: Any, bits: int) -> bytes:
     return np.packbits(stream.reshape(-1), bitorder="little").tobytes()
 
 
-def unpack(data: bytes | bytearray | memoryview | np.ndarray, bits: int, count: int, dtype: Any = None) -> np.ndarray:
+def unpack(
+    data: bytes | bytearray | memoryview | np.ndarray, bits: int, count: int, dtype: Any = None
+) -> np.ndarray:
     """Unpack ``count`` codes of ``bits`` bits from ``data`` (inverse of :func:`pack`).
 
     Raises:
@@ -55,10 +57,16 @@ def unpack(data: bytes | bytearray | memoryview | np.ndarray, bits: int, count: 
         raise ValueError(f"bits={bits!r}: expected an int in 1..32")
     if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 0:
         raise ValueError(f"count={count!r}: expected an int >= 0")
-    buf = np.frombuffer(bytes(data), dtype=np.uint8) if not isinstance(data, np.ndarray) else data.view(np.uint8)
+    buf = (
+        np.frombuffer(bytes(data), dtype=np.uint8)
+        if not isinstance(data, np.ndarray)
+        else data.view(np.uint8)
+    )
     need = packed_size(count, bits)
     if buf.size != need:
-        raise ValueError(f"data: {buf.size} bytes, expected {need} for {count} codes of {bits} bits")
+        raise ValueError(
+            f"data: {buf.size} bytes, expected {need} for {count} codes of {bits} bits"
+        )
     dtype = np.dtype(dtype or ("uint8" if bits <= 8 else "uint16" if bits <= 16 else "uint32"))
     if bits == 8:
         return buf.astype(dtype)
@@ -67,5 +75,7 @@ def unpack(data: bytes | bytearray | memoryview | np.ndarray, bits: int, count: 
         out[0::2] = buf & 0xF
         out[1::2] = buf >> 4
         return out[:count].astype(dtype)
-    stream = np.unpackbits(buf, bitorder="little")[: count * bits].reshape(count, bits).astype(np.uint64)
+    stream = (
+        np.unpackbits(buf, bitorder="little")[: count * bits].reshape(count, bits).astype(np.uint64)
+    )
     return (stream << np.arange(bits, dtype=np.uint64)).sum(axis=1).astype(dtype)

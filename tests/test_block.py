@@ -1,7 +1,7 @@
 """Block formats: the fast kernels against the exact reference, decode, layout, spec vectors.
 
 Expected values come from :mod:`numsim.reference.block` (the slow Fraction model), from the OCP MX
-conversion table (shared/references/formats.md §5.1) or from hand derivation (MX9/MX6/MX4, §4);
+v1.0 §6.3 conversion worked by hand, or from hand derivation (MX9/MX6/MX4, arXiv 2302.08007);
 never from the kernels under test.
 """
 
@@ -74,9 +74,18 @@ def _blocked_rows(x: np.ndarray, axis: int, bs: int) -> tuple[np.ndarray, tuple[
     return np.ascontiguousarray(a).reshape(-1, bs), a.shape[:-1], a.shape[-1] // bs
 
 
-def ref_encode(fmt: BlockFormat, x: Any, *, axis: int = -1, rounding: Any = "nearest_even",
-               overflow: Any = "saturate", scale_rule: Any = None, random_bits: Any = None,
-               sr_bits: int = 32, tensor_scale: Any = None) -> tuple[np.ndarray, np.ndarray, Any]:
+def ref_encode(
+    fmt: BlockFormat,
+    x: Any,
+    *,
+    axis: int = -1,
+    rounding: Any = "nearest_even",
+    overflow: Any = "saturate",
+    scale_rule: Any = None,
+    random_bits: Any = None,
+    sr_bits: int = 32,
+    tensor_scale: Any = None,
+) -> tuple[np.ndarray, np.ndarray, Any]:
     """(scales, codes, micro) of ``x`` by the reference, in BlockArray layout.
 
     The reference takes zeros as +0 and its ``fl32`` returns ``Fraction(0)`` for a negative
@@ -99,9 +108,16 @@ def ref_encode(fmt: BlockFormat, x: Any, *, axis: int = -1, rounding: Any = "nea
     for i, row in enumerate(rows):
         vals = [float(v) for v in row]
         randoms = None if rand_rows is None else [int(r) & mask for r in rand_rows[i]]
-        sc, cs, mi = R.quantize_block(fmt, [_fraction_or_special(v) for v in vals], rounding=rounding,
-                                      overflow=overflow, scale_rule=rule, tensor_scale=ts,
-                                      randoms=randoms, random_bits=sr_bits if randoms is not None else 0)
+        sc, cs, mi = R.quantize_block(
+            fmt,
+            [_fraction_or_special(v) for v in vals],
+            rounding=rounding,
+            overflow=overflow,
+            scale_rule=rule,
+            tensor_scale=ts,
+            randoms=randoms,
+            random_bits=sr_bits if randoms is not None else 0,
+        )
         if sc != fmt.scale.nan_code and _element_path(fmt, sc, ts):
             sdec = None if fmt.pow2_scale else fl32(R.decode(fmt.scale, sc) * ts)
             for j, v in enumerate(vals):
@@ -138,7 +154,9 @@ def ref_decode(blk: numsim.BlockArray) -> list[Any]:
     out: list[Any] = []
     for i in range(codes.shape[0]):
         mi = [int(m) for m in micro[i]] if micro is not None else ()
-        out.extend(R.decode_block(fmt, int(scales[i]), [int(c) for c in codes[i]], mi, tensor_scale=ts))
+        out.extend(
+            R.decode_block(fmt, int(scales[i]), [int(c) for c in codes[i]], mi, tensor_scale=ts)
+        )
     return out
 
 
@@ -146,7 +164,7 @@ def _ref_decode_array(blk: numsim.BlockArray) -> np.ndarray:
     """Reference values as an object array of the original shape (Fractions / floats)."""
     vals = ref_decode(blk)
     fmt = blk.format
-    rest = blk.shape[: blk.axis] + blk.shape[blk.axis + 1:]
+    rest = blk.shape[: blk.axis] + blk.shape[blk.axis + 1 :]
     arr = np.empty(len(vals), dtype=object)
     arr[:] = vals
     arr = arr.reshape(*rest, blk.nblocks * fmt.block_size)[..., : blk.shape[blk.axis]]
@@ -161,8 +179,9 @@ def _same_value(got: float, want: Any) -> bool:
     return math.isfinite(got) and Fraction(got) == want
 
 
-def assert_matches_reference(blk: numsim.BlockArray, x: Any, ref: tuple[np.ndarray, np.ndarray, Any],
-                             what: str = "") -> None:
+def assert_matches_reference(
+    blk: numsim.BlockArray, x: Any, ref: tuple[np.ndarray, np.ndarray, Any], what: str = ""
+) -> None:
     """Scale codes, element codes and microexponents equal the reference, with a useful message."""
     scales, codes, micro = ref
     fmt = blk.format
@@ -183,12 +202,16 @@ def assert_matches_reference(blk: numsim.BlockArray, x: Any, ref: tuple[np.ndarr
         assert blk.micro is None, what
     if bad.size:
         i = int(bad[0])
-        msg = (f"{what} {fmt}: {bad.size} block(s) differ; first block {i}: input {rows[i].tolist()}\n"
-               f"  scale got {got_s[i]:#x} want {want_s[i]:#x}\n  codes got {got_c[i].tolist()}\n"
-               f"  codes want {want_c[i].tolist()}")
+        msg = (
+            f"{what} {fmt}: {bad.size} block(s) differ; first block {i}: input {rows[i].tolist()}\n"
+            f"  scale got {got_s[i]:#x} want {want_s[i]:#x}\n  codes got {got_c[i].tolist()}\n"
+            f"  codes want {want_c[i].tolist()}"
+        )
         if micro is not None and blk.micro is not None:
-            msg += f"\n  micro got {blk.micro.reshape(got_s.size, -1)[i].tolist()} want " \
-                   f"{micro.reshape(got_s.size, -1)[i].tolist()}"
+            msg += (
+                f"\n  micro got {blk.micro.reshape(got_s.size, -1)[i].tolist()} want "
+                f"{micro.reshape(got_s.size, -1)[i].tolist()}"
+            )
         pytest.fail(msg)
 
 
@@ -214,14 +237,14 @@ def _elem_ties(fmt: BlockFormat) -> list[float]:
     elem = fmt.element
     out: list[float] = []
     if isinstance(elem, IntFormat):
-        unit = 2.0 ** -elem.frac_bits
+        unit = 2.0**-elem.frac_bits
         ks = sorted({0, 1, 2, elem.max_int // 2, elem.max_int - 1})
         out = [(2 * k + 1) / 2 * unit for k in ks]
     else:
         m = elem.man_bits
         for e in range(elem.emin, elem.emax + 1):
             for j in sorted({0, (1 << m) - 1}):
-                out.append((1 + (2 * j + 1) / 2 ** (m + 1)) * 2.0 ** e)
+                out.append((1 + (2 * j + 1) / 2 ** (m + 1)) * 2.0**e)
         sub = 2.0 ** (elem.emin - m)
         out += [0.5 * sub, 1.5 * sub]
     return out + [-v for v in out]
@@ -230,7 +253,7 @@ def _elem_ties(fmt: BlockFormat) -> list[float]:
 def _elem_subnormals(fmt: BlockFormat) -> list[float]:
     elem = fmt.element
     if isinstance(elem, IntFormat):
-        unit = 2.0 ** -elem.frac_bits
+        unit = 2.0**-elem.frac_bits
         return [unit, -unit, 2 * unit, 0.4 * unit, 0.6 * unit, -0.6 * unit, 1.3 * unit, 0.25 * unit]
     sub = 2.0 ** (elem.emin - elem.man_bits)
     vals = [k * sub for k in range(1, 1 << elem.man_bits)]
@@ -240,7 +263,7 @@ def _elem_subnormals(fmt: BlockFormat) -> list[float]:
 def _chunks(fmt: BlockFormat, lead: float, vals: list[float]) -> list[list[float]]:
     """Blocks led by ``lead`` (which fixes the scale) holding ``vals`` in the other slots."""
     per = fmt.block_size - 1
-    return [_pad(fmt, [lead] + vals[i:i + per]) for i in range(0, len(vals), per)]
+    return [_pad(fmt, [lead] + vals[i : i + per]) for i in range(0, len(vals), per)]
 
 
 def corner_blocks(fmt: BlockFormat, dtype: Any) -> np.ndarray:
@@ -257,14 +280,21 @@ def corner_blocks(fmt: BlockFormat, dtype: Any) -> np.ndarray:
         for n in (1, 3):
             a = _below32(2.0**k, n)
             blocks.append(_pad(fmt, [a, -0.51 * a, 0.3 * 2.0 ** (k - 1), 2.0 ** (k - 5)]))
-    # element max boundaries: max, tie above max, past the tie, just below 2**(emax+1), 1.875, 1.9375
+    # element max boundaries: max, tie above max, past the tie, just below 2**(emax+1), 1.875,
+    # 1.9375
     if isinstance(elem, IntFormat):
-        unit = 2.0 ** -elem.frac_bits
+        unit = 2.0**-elem.frac_bits
         edges = [top, top + unit / 2, top + unit * 3 / 4, top + unit / 4]
     else:
         ulp_top = 2.0 ** (emax - elem.man_bits)
-        edges = [top, top + ulp_top / 2, top + ulp_top * 3 / 4, (top + 2.0 ** (emax + 1)) / 2,
-                 1.875 * 2.0**emax, 1.9375 * 2.0**emax]
+        edges = [
+            top,
+            top + ulp_top / 2,
+            top + ulp_top * 3 / 4,
+            (top + 2.0 ** (emax + 1)) / 2,
+            1.875 * 2.0**emax,
+            1.9375 * 2.0**emax,
+        ]
     edges.append(_below32(2.0 ** (emax + 1), 1))
     for j in (0, 5):
         for v in edges:
@@ -276,7 +306,7 @@ def corner_blocks(fmt: BlockFormat, dtype: Any) -> np.ndarray:
     # float32-subnormal inputs
     blocks.append(_pad(fmt, [1e-40, -3e-42, 1.4e-45, 2.5e-39, -1e-45]))
     blocks.append(_pad(fmt, [2.0**-120, 1e-40, -1e-41, 2.0**-126]))
-    blocks.append(_pad(fmt, [2.0**-126, -2.0**-127, 2.0**-130]))
+    blocks.append(_pad(fmt, [2.0**-126, -(2.0**-127), 2.0**-130]))
     # zeros, -0, a single nonzero
     blocks.append(_pad(fmt, []))
     blocks.append(_pad(fmt, [], fill=-0.0))
@@ -286,7 +316,7 @@ def corner_blocks(fmt: BlockFormat, dtype: Any) -> np.ndarray:
         blocks.append(b)
     blocks.append(_pad(fmt, [1.0, -0.0, 0.0, -0.0, 2.0], fill=-0.0))
     # dynamic range beyond the element's: small members underflow
-    blocks.append(_pad(fmt, [2.0**20, 1.0, 2.0**-20, 1e-10, -2.0**-5, 3.0]))
+    blocks.append(_pad(fmt, [2.0**20, 1.0, 2.0**-20, 1e-10, -(2.0**-5), 3.0]))
     blocks.append(_pad(fmt, [-(2.0**-30), 2.0**-60, 2.0**-45]))
     # mixed signs
     blocks.append(_pad(fmt, [-5.5, 4.25, -3.125, 0.0625, -0.01, 7.75, -1.0, 2.5]))
@@ -325,17 +355,32 @@ def _random_bits(shape: tuple[int, ...], seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 2**32, size=shape, dtype=np.uint64)
 
 
-def _encode_and_ref(fmt: BlockFormat, x: np.ndarray, kw: dict[str, Any], *, axis: int = -1,
-                    sr_bits: int = 32, seed: int = 0) -> tuple[numsim.BlockArray, Any]:
+def _encode_and_ref(
+    fmt: BlockFormat,
+    x: np.ndarray,
+    kw: dict[str, Any],
+    *,
+    axis: int = -1,
+    sr_bits: int = 32,
+    seed: int = 0,
+) -> tuple[numsim.BlockArray, Any]:
     kw = dict(kw)
     rb = None
     if RoundMode.parse(kw["rounding"], "rounding") == RoundMode.stochastic:
         rb = _random_bits(x.shape, seed)
         kw.update(random_bits=rb, sr_bits=sr_bits)
     blk = numsim.encode(x, fmt, axis=axis, **kw)
-    ref = ref_encode(fmt, x, axis=axis, rounding=kw["rounding"], overflow=kw["overflow"],
-                     scale_rule=kw.get("scale_rule"), random_bits=rb, sr_bits=sr_bits,
-                     tensor_scale=blk.tensor_scale)
+    ref = ref_encode(
+        fmt,
+        x,
+        axis=axis,
+        rounding=kw["rounding"],
+        overflow=kw["overflow"],
+        scale_rule=kw.get("scale_rule"),
+        random_bits=rb,
+        sr_bits=sr_bits,
+        tensor_scale=blk.tensor_scale,
+    )
     return blk, ref
 
 
@@ -346,7 +391,9 @@ def _combos() -> list[Any]:
             for rnd in ROUNDINGS:
                 for ovf in OVERFLOWS:
                     rid = rule.name if rule is not None else "fp"
-                    out.append(pytest.param(fmt, rule, rnd, ovf, id=f"{fmt}-{rid}-{rnd.name}-{ovf.name}"))
+                    out.append(
+                        pytest.param(fmt, rule, rnd, ovf, id=f"{fmt}-{rid}-{rnd.name}-{ovf.name}")
+                    )
     return out
 
 
@@ -354,8 +401,9 @@ def _combos() -> list[Any]:
 # Kernel == reference
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("fmt, rule, rounding, overflow", _combos())
-def test_corner_catalog_matches_reference(fmt: BlockFormat, rule: Any, rounding: RoundMode,
-                                          overflow: Overflow) -> None:
+def test_corner_catalog_matches_reference(
+    fmt: BlockFormat, rule: Any, rounding: RoundMode, overflow: Overflow
+) -> None:
     kw = _policy_kwargs(fmt, rule, rounding, overflow)
     for dtype, sr_bits in ((np.float32, 32), (np.float64, 8)):
         x = corner_blocks(fmt, dtype)
@@ -374,8 +422,11 @@ def _random_blocks(fmt: BlockFormat, dtype: Any, nblocks: int, seed: int) -> np.
     """Blocks with per-block random exponents, mixed signs, zeros and exact element values."""
     rng = np.random.default_rng(seed)
     bs = fmt.block_size
-    lo, hi = {np.dtype(np.float16): (-12, 13), np.dtype(np.float32): (-135, 125),
-              np.dtype(np.float64): (-170, 160)}[np.dtype(dtype)]
+    lo, hi = {
+        np.dtype(np.float16): (-12, 13),
+        np.dtype(np.float32): (-135, 125),
+        np.dtype(np.float64): (-170, 160),
+    }[np.dtype(dtype)]
     if fmt.tensor_scale:
         hi = min(hi, 125)  # keep the FP32 tensor scale amax/2688 finite (as the reference needs)
     base = rng.integers(lo, hi, size=(nblocks, 1))
@@ -403,8 +454,14 @@ _RANDOM_POLICIES = [
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64], ids=["f16", "f32", "f64"])
-@pytest.mark.parametrize("fmt, rule", [pytest.param(f, r, id=f"{f}-{r.name if r is not None else 'fp'}")
-                                       for f in BLOCKS for r in _rules(f)])
+@pytest.mark.parametrize(
+    "fmt, rule",
+    [
+        pytest.param(f, r, id=f"{f}-{r.name if r is not None else 'fp'}")
+        for f in BLOCKS
+        for r in _rules(f)
+    ],
+)
 def test_random_blocks_match_reference(fmt: BlockFormat, rule: Any, dtype: Any) -> None:
     for k, (rnd, ovf) in enumerate(_RANDOM_POLICIES):
         seed = 1000 * k + BLOCKS.index(fmt) * 10 + (rule or 0)
@@ -432,7 +489,8 @@ def test_floor_log2f_thresholds_match_reference(fmt: BlockFormat) -> None:
 
 
 def test_floor_log2f_is_one_binade_high_below_power_of_two() -> None:
-    """formats.md §7.1: FP4 [nextafter(8, 0), 0.3 ...]: floor_log2f gives scale 2 ([8, 0]), floor 1."""
+    """microsoft/microxcaling: FP4 [nextafter(8, 0), 0.3 ...]: floor_log2f gives scale 2 ([8, 0]),
+    floor 1."""
     x = np.full(32, 0.3, np.float32)
     x[0] = np.nextafter(np.float32(8), np.float32(0))
     hi = numsim.encode(x, "mxfp4_e2m1", scale_rule="floor_log2f")
@@ -469,7 +527,10 @@ def test_nvfp4_tensor_amax_overrides() -> None:
         assert Fraction(blk.tensor_scale) == want
         assert_matches_reference(blk, x, ref_encode(blk.format, x, tensor_scale=blk.tensor_scale))
     # the default is the finite amax of the input (5.0), so 5.0 and the default agree
-    assert numsim.encode(x, "nvfp4").tensor_scale == numsim.encode(x, "nvfp4", tensor_amax=5.0).tensor_scale
+    assert (
+        numsim.encode(x, "nvfp4").tensor_scale
+        == numsim.encode(x, "nvfp4", tensor_amax=5.0).tensor_scale
+    )
     # the public helper is the same formula
     assert Fraction(numsim.nvfp4_tensor_scale(5.0)) == R.nvfp4_tensor_scale(Fraction(5))
 
@@ -505,13 +566,18 @@ def test_nvfp4_tensor_scale_float64_beyond_float32() -> None:
 # ---------------------------------------------------------------------------------------------
 def _check_decode(blk: numsim.BlockArray) -> None:
     want = _ref_decode_array(blk)
-    finite_big = any(isinstance(w, Fraction) and abs(w) > Fraction(float(np.finfo(np.float32).max))
-                     for w in want.reshape(-1))
+    finite_big = any(
+        isinstance(w, Fraction) and abs(w) > Fraction(float(np.finfo(np.float32).max))
+        for w in want.reshape(-1)
+    )
     if blk.format.pow2_scale:
         got64 = decode_block(blk, np.float64)
         assert got64.shape == blk.shape
-        bad = [(i, g, w) for i, (g, w) in enumerate(zip(got64.reshape(-1).tolist(), want.reshape(-1)))
-               if not _same_value(g, w)]
+        bad = [
+            (i, g, w)
+            for i, (g, w) in enumerate(zip(got64.reshape(-1).tolist(), want.reshape(-1)))
+            if not _same_value(g, w)
+        ]
         assert not bad, f"{blk.format}: float64 decode differs from reference at {bad[:4]}"
         if finite_big:
             with pytest.raises(ValueError, match="float64"):
@@ -519,8 +585,11 @@ def _check_decode(blk: numsim.BlockArray) -> None:
             return
         got = numsim.decode(blk)
         assert got.dtype == np.float32 and got.shape == blk.shape
-        bad = [(i, g, w) for i, (g, w) in enumerate(zip(got.reshape(-1).tolist(), want.reshape(-1)))
-               if not _same_value(g, w)]
+        bad = [
+            (i, g, w)
+            for i, (g, w) in enumerate(zip(got.reshape(-1).tolist(), want.reshape(-1)))
+            if not _same_value(g, w)
+        ]
         assert not bad, f"{blk.format}: decode differs from reference at {bad[:4]}"
     else:
         # NVFP4: values element*scale*s2 need up to 30 significand bits; float32 output is the
@@ -547,7 +616,9 @@ def test_decode_matches_reference(fmt: BlockFormat) -> None:
     x = corner_blocks(fmt, np.float32)
     if fmt.tensor_scale:
         for row in x[:8]:
-            _check_decode(numsim.encode(row, fmt, overflow="nonsaturate", rounding="toward_positive"))
+            _check_decode(
+                numsim.encode(row, fmt, overflow="nonsaturate", rounding="toward_positive")
+            )
     else:
         _check_decode(numsim.encode(x, fmt, overflow="nonsaturate", rounding="toward_positive"))
 
@@ -567,7 +638,9 @@ def test_all_zero_block_takes_smallest_scale() -> None:
         if not fmt.pow2_scale:
             continue
         blk = numsim.encode(np.zeros(fmt.block_size, np.float32), fmt)
-        assert int(blk.scales[0]) == 0, fmt  # E8M0 0x00 = 2**-127; the smallest code of any ExM0 scale
+        assert int(blk.scales[0]) == 0, (
+            fmt
+        )  # E8M0 0x00 = 2**-127; the smallest code of any ExM0 scale
         assert (blk.codes == 0).all()
         assert (numsim.decode(blk) == 0).all()
 
@@ -589,7 +662,11 @@ def check_quantize(x: np.ndarray, fmt: BlockFormat, **kw: Any) -> None:
 def test_quantize_is_decode_of_encode(fmt: BlockFormat) -> None:
     rng = np.random.default_rng(11)
     x = (rng.standard_normal((5, 70)) * 3).astype(np.float32)
-    for kw in ({}, {"rounding": "toward_negative"}, {"rounding": "stochastic", "seed": 5, "sr_bits": 7}):
+    for kw in (
+        {},
+        {"rounding": "toward_negative"},
+        {"rounding": "stochastic", "seed": 5, "sr_bits": 7},
+    ):
         check_quantize(x, fmt, axis=1, **kw)
     check_quantize((rng.standard_normal((4, 40)) * 20).astype(np.float16), fmt, axis=-1)
     check_quantize(rng.standard_normal((3, 33)) * 1e3, fmt, axis=0)
@@ -616,17 +693,23 @@ def test_quantize_float64_beyond_float32_range() -> None:
 @pytest.mark.parametrize("fmt", BLOCKS, ids=str)
 def test_any_axis_matches_reference(fmt: BlockFormat) -> None:
     rng = np.random.default_rng(3)
-    x = (rng.standard_normal((3, 37, 5)) * np.exp2(rng.integers(-4, 5, size=(3, 37, 5)))).astype(np.float32)
-    kw = _policy_kwargs(fmt, ScaleRule.floor if fmt.pow2_scale else None, RoundMode.nearest_even, Overflow.saturate)
+    x = (rng.standard_normal((3, 37, 5)) * np.exp2(rng.integers(-4, 5, size=(3, 37, 5)))).astype(
+        np.float32
+    )
+    kw = _policy_kwargs(
+        fmt, ScaleRule.floor if fmt.pow2_scale else None, RoundMode.nearest_even, Overflow.saturate
+    )
     for axis in (0, 1, -1, -2):
         blk = numsim.encode(x, fmt, axis=axis, **kw)
         ax = axis % 3
         assert blk.axis == ax and blk.shape == x.shape
-        rest = x.shape[:ax] + x.shape[ax + 1:]
+        rest = x.shape[:ax] + x.shape[ax + 1 :]
         nb = -(-x.shape[ax] // fmt.block_size)
         assert blk.scales.shape == (*rest, nb)
         assert blk.codes.shape == (*rest, nb, fmt.block_size)
-        ref = ref_encode(fmt, x, axis=axis, scale_rule=kw.get("scale_rule"), tensor_scale=blk.tensor_scale)
+        ref = ref_encode(
+            fmt, x, axis=axis, scale_rule=kw.get("scale_rule"), tensor_scale=blk.tensor_scale
+        )
         assert_matches_reference(blk, x, ref, f"axis={axis}")
         q = numsim.decode(blk)
         assert q.shape == x.shape
@@ -657,7 +740,9 @@ def test_padding_never_changes_a_scale(fmt: BlockFormat) -> None:
         np.testing.assert_array_equal(numsim.decode(a), numsim.decode(b)[:, :n])
 
 
-@pytest.mark.parametrize("fmt", [bf("mxfp8_e4m3"), bf("mxfp4_e2m1"), bf("mx6"), bf("nvfp4")], ids=str)
+@pytest.mark.parametrize(
+    "fmt", [bf("mxfp8_e4m3"), bf("mxfp4_e2m1"), bf("mx6"), bf("nvfp4")], ids=str
+)
 def test_float16_and_bfloat16_inputs(fmt: BlockFormat) -> None:
     ml_dtypes = pytest.importorskip("ml_dtypes")
     rng = np.random.default_rng(9)
@@ -673,12 +758,18 @@ def test_float16_and_bfloat16_inputs(fmt: BlockFormat) -> None:
         check_quantize(x, fmt)
 
 
-@pytest.mark.parametrize("fmt", [bf("mxfp8_e4m3"), bf("mxfp4_e2m1"), bf("mx9"), bf("nvfp4")], ids=str)
+@pytest.mark.parametrize(
+    "fmt", [bf("mxfp8_e4m3"), bf("mxfp4_e2m1"), bf("mx9"), bf("nvfp4")], ids=str
+)
 def test_torch_inputs(fmt: BlockFormat) -> None:
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(13)
     x = (rng.standard_normal((3, 40)) * 7).astype(np.float32)
-    for tdt, ndt in ((torch.float32, np.float32), (torch.float16, np.float16), (torch.float64, np.float64)):
+    for tdt, ndt in (
+        (torch.float32, np.float32),
+        (torch.float16, np.float16),
+        (torch.float64, np.float64),
+    ):
         xn = x.astype(ndt)
         t = torch.from_numpy(xn.copy())
         assert t.dtype == tdt
@@ -696,7 +787,9 @@ def test_torch_inputs(fmt: BlockFormat) -> None:
     np.testing.assert_array_equal(bb.scales, b32.scales)
     assert_matches_reference(bb, x_b, ref_encode(fmt, x_b, tensor_scale=bb.tensor_scale), "bf16")
     want = numsim.decode(b32)
-    if torch.equal(torch.from_numpy(want).to(torch.bfloat16).to(torch.float32), torch.from_numpy(want)):
+    if torch.equal(
+        torch.from_numpy(want).to(torch.bfloat16).to(torch.float32), torch.from_numpy(want)
+    ):
         qb = numsim.quantize(tb, fmt)
         assert qb.dtype == torch.bfloat16
         np.testing.assert_array_equal(qb.to(torch.float32).numpy(), want)
@@ -718,47 +811,99 @@ def _check_torch_quantize(torch: Any, t: Any, xn: np.ndarray, fmt: BlockFormat, 
 
 
 # ---------------------------------------------------------------------------------------------
-# OCP MX §6.3 conversion vectors (formats.md §5.1, the RNE "spec" column)
+# OCP MX §6.3 conversion vectors (RNE, hand-derived)
 # ---------------------------------------------------------------------------------------------
 _E8M0_ONE = 0x7F
 
 MX_TABLE = [
-    ("mxfp8_e4m3", [485, 475, 400, -485, -475, -450, 2**-6, -(2**-6)], 0x7F,
-     [448, 448, 384, -448, -448, -448, 2**-6, -(2**-6)]),
+    (
+        "mxfp8_e4m3",
+        [485, 475, 400, -485, -475, -450, 2**-6, -(2**-6)],
+        0x7F,
+        [448, 448, 384, -448, -448, -448, 2**-6, -(2**-6)],
+    ),
     ("mxfp4_e2m1", [7, 1.5, 1.25, 0.25, 0.75, -2.5, 3.5, 5], 0x7F, [6, 1.5, 1, 0, 1, -2, 4, 4]),
     ("mxfp4_e2m1", [3, 1.25, 0.75, 0.125], 0x7E, [3, 1, 0.75, 0]),
-    ("mxint8", [1.99609375, 1.98828125, 0, 0.00390625, 0.0078125, 0.01171875, -0.015625, -0.01171875,
-                -0.0078125, -0.00390625], 0x7F,
-     [127 / 64, 127 / 64, 0, 0, 0, 1 / 64, -1 / 64, -1 / 64, 0, 0]),
-    ("mxint8", [1.015625, 1.0234375, 1.03125, 1.0390625, 1.25, 1.2578125, 1.9375, 1.9453125, 1.984375,
-                1.9921875], 0x7F,
-     [1.015625, 1.03125, 1.03125, 1.03125, 1.25, 1.25, 1.9375, 1.9375, 1.984375, 1.984375]),
-    ("mxint8", [-1.984375, -1.9765625, -1.96875, -1.9609375, -1.9375, -1.9296875, -1.75, -1.7421875, -1.0,
-                -1.9921875], 0x7F,
-     [-1.984375, -1.96875, -1.96875, -1.96875, -1.9375, -1.9375, -1.75, -1.75, -1.0, -1.984375]),
+    (
+        "mxint8",
+        [
+            1.99609375,
+            1.98828125,
+            0,
+            0.00390625,
+            0.0078125,
+            0.01171875,
+            -0.015625,
+            -0.01171875,
+            -0.0078125,
+            -0.00390625,
+        ],
+        0x7F,
+        [127 / 64, 127 / 64, 0, 0, 0, 1 / 64, -1 / 64, -1 / 64, 0, 0],
+    ),
+    (
+        "mxint8",
+        [
+            1.015625,
+            1.0234375,
+            1.03125,
+            1.0390625,
+            1.25,
+            1.2578125,
+            1.9375,
+            1.9453125,
+            1.984375,
+            1.9921875,
+        ],
+        0x7F,
+        [1.015625, 1.03125, 1.03125, 1.03125, 1.25, 1.25, 1.9375, 1.9375, 1.984375, 1.984375],
+    ),
+    (
+        "mxint8",
+        [
+            -1.984375,
+            -1.9765625,
+            -1.96875,
+            -1.9609375,
+            -1.9375,
+            -1.9296875,
+            -1.75,
+            -1.7421875,
+            -1.0,
+            -1.9921875,
+        ],
+        0x7F,
+        [-1.984375, -1.96875, -1.96875, -1.96875, -1.9375, -1.9375, -1.75, -1.75, -1.0, -1.984375],
+    ),
     ("mxfp8_e5m2", [60000, 1, 1 / 3], 0x7F, [57344, 1, 5 / 16]),
     ("mxfp6_e3m2", [30, 1 / 16, 3 / 32], 0x7F, [28, 1 / 16, 1 / 8]),
     ("mxfp6_e2m3", [30, 1, 1 / 8], 0x81, [30, 1, 0]),
 ]
 
 
-@pytest.mark.parametrize("name, v, scale, want", MX_TABLE, ids=[f"{r[0]}-{i}" for i, r in enumerate(MX_TABLE)])
+@pytest.mark.parametrize(
+    "name, v, scale, want", MX_TABLE, ids=[f"{r[0]}-{i}" for i, r in enumerate(MX_TABLE)]
+)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
-def test_ocp_mx_table_rne(name: str, v: list[float], scale: int, want: list[float], dtype: Any) -> None:
+def test_ocp_mx_table_rne(
+    name: str, v: list[float], scale: int, want: list[float], dtype: Any
+) -> None:
     x = np.zeros(32, dtype)
     x[: len(v)] = v
     blk = numsim.encode(x, name, rounding="nearest_even", scale_rule="floor", overflow="saturate")
     assert int(blk.scales[0]) == scale
     got = numsim.decode(blk)
     assert got[: len(v)].tolist() == [float(w) for w in want]
-    assert (got[len(v):] == 0).all()
+    assert (got[len(v) :] == 0).all()
     # the default policies are the spec's
     blk_default = numsim.encode(x, name)
     np.testing.assert_array_equal(blk_default.codes, blk.codes)
     assert numsim.quantize(x, name)[: len(v)].tolist() == [float(w) for w in want]
 
 
-@pytest.mark.parametrize("name", ["mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e2m3", "mxfp6_e3m2", "mxfp4_e2m1", "mxint8"])
+@pytest.mark.parametrize(
+    "name", ["mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e2m3", "mxfp6_e3m2", "mxfp4_e2m1", "mxint8"]
+)
 def test_ocp_mx_all_zero_and_special_blocks(name: str) -> None:
     zeros = numsim.encode(np.zeros(32, np.float32), name)
     assert int(zeros.scales[0]) == 0x00 and (zeros.codes == 0).all()
@@ -773,7 +918,9 @@ def test_ocp_mx_all_zero_and_special_blocks(name: str) -> None:
 def test_e8m0_scale_clamps_to_minus_127() -> None:
     """A block far below the E8M0 range takes the smallest scale 2**-127 (code 0x00)."""
     x = np.zeros(32, np.float32)
-    x[0] = 2.0**-130  # floor(log2) - emax = -138 -> -127; 2**-130 / 2**-127 = 2**-3 is exact in E4M3
+    x[0] = (
+        2.0**-130
+    )  # floor(log2) - emax = -138 -> -127; 2**-130 / 2**-127 = 2**-3 is exact in E4M3
     x[1] = 2.0**-137  # 2**-10 after scaling: half of E4M3's smallest subnormal 2**-9, a tie -> 0
     blk = numsim.encode(x, "mxfp8_e4m3")
     assert int(blk.scales[0]) == 0
@@ -783,42 +930,53 @@ def test_e8m0_scale_clamps_to_minus_127() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# MX9 / MX6 / MX4 microexponents (formats.md §4), hand derived
+# MX9 / MX6 / MX4 microexponents (arXiv 2302.08007), hand derived
 # ---------------------------------------------------------------------------------------------
 # Block max 1.5 -> shared exponent 0 (element emax 0), scale code 0x7F. A pair whose max lies one or
-# more binades below gets tau = 1 and is encoded on a grid twice as fine; an all-zero pair gets tau = 1.
+# more binades below gets tau = 1 and is encoded on a grid twice as fine; an all-zero pair gets tau
+# = 1.
 MICRO_CASES = [
     # mx9: sign + 7 magnitude bits, value = int/64 (two's complement codes, 8 bits)
-    ("mx9",
-     [1.5, -0.75, 0.375, 0.3046875, 0, 0, 0.5, 0.25, -1.0, 0.0078125],
-     [0x60, 0xD0, 0x30, 0x27, 0, 0, 0x40, 0x20, 0xC0, 0x00],
-     [0, 1, 1, 1, 0, 1, 1, 1],
-     [1.5, -0.75, 0.375, 0.3046875, 0, 0, 0.5, 0.25, -1.0, 0.0]),
-    # mx6: sign + 4 magnitude bits, value = int/8 (5-bit codes); without tau, 0.3125 -> 0.25 and -0.4375 -> -0.5
-    ("mx6",
-     [1.5, 0.3125, 0.3125, -0.4375],
-     [12, 2, 5, 25],
-     [0, 1, 1, 1, 1, 1, 1, 1],
-     [1.5, 0.25, 0.3125, -0.4375]),
+    (
+        "mx9",
+        [1.5, -0.75, 0.375, 0.3046875, 0, 0, 0.5, 0.25, -1.0, 0.0078125],
+        [0x60, 0xD0, 0x30, 0x27, 0, 0, 0x40, 0x20, 0xC0, 0x00],
+        [0, 1, 1, 1, 0, 1, 1, 1],
+        [1.5, -0.75, 0.375, 0.3046875, 0, 0, 0.5, 0.25, -1.0, 0.0],
+    ),
+    # mx6: sign + 4 magnitude bits, value = int/8 (5-bit codes); without tau, 0.3125 -> 0.25 and
+    # -0.4375 -> -0.5
+    (
+        "mx6",
+        [1.5, 0.3125, 0.3125, -0.4375],
+        [12, 2, 5, 25],
+        [0, 1, 1, 1, 1, 1, 1, 1],
+        [1.5, 0.25, 0.3125, -0.4375],
+    ),
     # mx4: sign + 2 magnitude bits, value = int/2 (3-bit codes); without tau, 0.75 -> 1.0
-    ("mx4",
-     [1.0, 0.25, 0.75, -0.5],
-     [2, 0, 3, 6],
-     [0, 1, 1, 1, 1, 1, 1, 1],
-     [1.0, 0.0, 0.75, -0.5]),
+    (
+        "mx4",
+        [1.0, 0.25, 0.75, -0.5],
+        [2, 0, 3, 6],
+        [0, 1, 1, 1, 1, 1, 1, 1],
+        [1.0, 0.0, 0.75, -0.5],
+    ),
 ]
 
 
-@pytest.mark.parametrize("name, v, codes, micro, want", MICRO_CASES, ids=[c[0] for c in MICRO_CASES])
+@pytest.mark.parametrize(
+    "name, v, codes, micro, want", MICRO_CASES, ids=[c[0] for c in MICRO_CASES]
+)
 @pytest.mark.parametrize("k", [0, 10, -20])
-def test_microexponent_examples(name: str, v: list[float], codes: list[int], micro: list[int],
-                                want: list[float], k: int) -> None:
+def test_microexponent_examples(
+    name: str, v: list[float], codes: list[int], micro: list[int], want: list[float], k: int
+) -> None:
     x = np.zeros(16, np.float32)
     x[: len(v)] = np.array(v) * 2.0**k
     blk = numsim.encode(x, name)
     assert int(blk.scales[0]) == 0x7F + k
     assert blk.codes[0, : len(codes)].tolist() == codes
-    assert (blk.codes[0, len(codes):] == 0).all()
+    assert (blk.codes[0, len(codes) :] == 0).all()
     assert blk.micro is not None and blk.micro[0].tolist() == micro
     got = numsim.decode(blk)
     assert got[: len(want)].tolist() == [w * 2.0**k for w in want]
@@ -831,7 +989,8 @@ def test_microexponent_gives_one_more_bit(name: str) -> None:
     assert isinstance(fmt.element, IntFormat)
     frac = fmt.element.frac_bits
     # 3 * 2**-(frac+1) lies below 2**-1 (one binade under the max 1.0) and is an odd multiple of
-    # the tau = 1 grid 2**-(frac+1): exact with tau = 1, a tie (rounded to even) on the 2**-frac grid
+    # the tau = 1 grid 2**-(frac+1): exact with tau = 1, a tie (rounded to even) on the 2**-frac
+    # grid
     v = 3 * 2.0 ** -(frac + 1)
     x = np.zeros(16, np.float32)
     x[0], x[2], x[3] = 1.0, v, -v
@@ -843,9 +1002,20 @@ def test_microexponent_gives_one_more_bit(name: str) -> None:
     assert numsim.decode(numsim.encode(x, bfp))[2:4].tolist() != [v, -v]
 
 
-@pytest.mark.parametrize("name, bits", [("mx9", 9), ("mx6", 6), ("mx4", 4), ("mxfp8_e4m3", 8.25),
-                                        ("mxfp6_e2m3", 6.25), ("mxfp4_e2m1", 4.25), ("mxint8", 8.25),
-                                        ("nvfp4", 4.5), ("b4int3", 4)])
+@pytest.mark.parametrize(
+    "name, bits",
+    [
+        ("mx9", 9),
+        ("mx6", 6),
+        ("mx4", 4),
+        ("mxfp8_e4m3", 8.25),
+        ("mxfp6_e2m3", 6.25),
+        ("mxfp4_e2m1", 4.25),
+        ("mxint8", 8.25),
+        ("nvfp4", 4.5),
+        ("b4int3", 4),
+    ],
+)
 def test_bits_per_value(name: str, bits: float) -> None:
     assert bf(name).bits_per_value == bits
 
@@ -864,7 +1034,9 @@ def test_stochastic_blocks_reproducible(fmt: BlockFormat) -> None:
     np.testing.assert_array_equal(a.scales, b.scales)
     assert (a.codes != c.codes).any()  # 4*3*bs inexact values: identical streams would be a defect
     np.testing.assert_array_equal(a.scales, c.scales)  # the scale never depends on the random bits
-    np.testing.assert_array_equal(numsim.quantize(x, fmt, rounding="stochastic", seed=123), numsim.decode(a))
+    np.testing.assert_array_equal(
+        numsim.quantize(x, fmt, rounding="stochastic", seed=123), numsim.decode(a)
+    )
 
 
 @pytest.mark.parametrize("sr_bits", [1, 5, 32])
@@ -872,16 +1044,23 @@ def test_stochastic_explicit_bits_extremes(sr_bits: int) -> None:
     """r = 0 rounds every inexact value down in magnitude; r = 2**R - 1 rounds it up (R bits)."""
     x = np.zeros(32, np.float32)
     x[:4] = [4.0, 1.25, -2.5, 0.3]  # E2M1 with scale 1: neighbours (1, 1.5), (-2, -3), (0, 0.5)
-    lo = numsim.encode(x, "mxfp4_e2m1", rounding="stochastic", sr_bits=sr_bits,
-                       random_bits=np.zeros(32, np.uint64))
-    hi = numsim.encode(x, "mxfp4_e2m1", rounding="stochastic", sr_bits=sr_bits,
-                       random_bits=np.full(32, 2**sr_bits - 1, np.uint64))
+    lo = numsim.encode(
+        x, "mxfp4_e2m1", rounding="stochastic", sr_bits=sr_bits, random_bits=np.zeros(32, np.uint64)
+    )
+    hi = numsim.encode(
+        x,
+        "mxfp4_e2m1",
+        rounding="stochastic",
+        sr_bits=sr_bits,
+        random_bits=np.full(32, 2**sr_bits - 1, np.uint64),
+    )
     assert numsim.decode(lo)[:4].tolist() == [4.0, 1.0, -2.0, 0.0]
     assert numsim.decode(hi)[:4].tolist() == [4.0, 1.5, -3.0, 0.5]
 
 
 def test_stochastic_seed_stream_follows_input_order() -> None:
-    """encode(seed=): element i of the C-ordered input draws word i of the stream (encode docstring).
+    """encode(seed=): element i of the C-ordered input draws word i of the stream (encode
+    docstring).
 
     Every block below has max in [4, 6], so the MXFP4 scale is 2**0 and each element is the plain
     E2M1 rounding of its input: the block codes must equal the element codes under the same seed,

@@ -1,7 +1,7 @@
 """Element encode/decode/quantize held to the exact reference, the spec vectors and properties.
 
 * Every code of every format of <= 16 bits: decode == numsim.reference.decode, and encoding the
-  decoded value gives the code back (STYLE.md §9 rule 8: exhaust small spaces).
+  decoded value gives the code back (small spaces are exhausted).
 * All 65536 float16 and all 65536 bfloat16 inputs into every format of <= 8 bits against the
   reference (see conftest.RefCache for the exact value classes that keep this affordable): every
   input under nearest_even and both overflow policies; under the other four modes every input
@@ -13,7 +13,7 @@
   for every element format, rounding mode and overflow policy. float32 input into a format of
   <= 8 bits takes the table-driven kernel, float64 (and stochastic) input the scalar one, so the
   two copies of one catalog exercise both.
-* The OFP8 / MX conversion vectors of shared/references/formats.md §5, written out by hand.
+* OFP8 v1.0 conversion edges and OCP MX v1.0 §6.3 element vectors, derived and written by hand.
 * hypothesis properties, stochastic rounding statistics and the torch in/torch out path.
 """
 
@@ -95,7 +95,7 @@ def test_encode_of_decoded_code_is_the_code(fmt, dtype):
     codes = np.arange(1 << fmt.total_bits, dtype=fmt.code_dtype)
     vals = numsim.decode(codes, fmt).astype(dtype)
     nan = np.isnan(vals)
-    # OFP8 SAT / IEEE-style saturation: +-Inf becomes +-max (formats.md §2 table)
+    # OFP8 SAT / IEEE-style saturation: +-Inf becomes +-max (OFP8 v1.0 conversion table)
     sat = np.where(
         np.isinf(vals),
         (codes.astype(np.int64) & sign_mask(fmt)) | getattr(fmt, "max_code_magnitude", 0),
@@ -208,9 +208,18 @@ def check_stochastic(fmt, x, vals, idx, rbits, sr_bits, what):
     for both overflow policies."""
     want = reference_stochastic(fmt, vals, idx, rbits, sr_bits)
     for k, ovf in enumerate(OVERFLOWS):
-        got = numsim.encode(x, fmt, rounding="stochastic", overflow=ovf, nan="zero", random_bits=rbits,
-                            sr_bits=sr_bits)
-        assert_codes_equal(fmt, x, want[k], got, f"{what} stochastic R={sr_bits}/{ovf.name}", want[k] >= 0)
+        got = numsim.encode(
+            x,
+            fmt,
+            rounding="stochastic",
+            overflow=ovf,
+            nan="zero",
+            random_bits=rbits,
+            sr_bits=sr_bits,
+        )
+        assert_codes_equal(
+            fmt, x, want[k], got, f"{what} stochastic R={sr_bits}/{ovf.name}", want[k] >= 0
+        )
 
 
 @pytest.mark.parametrize("sr_bits", [3, 8])
@@ -403,7 +412,7 @@ def test_catalog_contains_the_ofp8_thresholds():
 
 
 # ---------------------------------------------------------------------------------------------
-# Spec vectors (formats.md §5.2 OFP8 edges, §5.1 element columns, §10 casts), written by hand
+# Spec vectors (OFP8 edges, OCP MX §6.3 elements, ml_dtypes 0.6.0 casts), written by hand
 # ---------------------------------------------------------------------------------------------
 NEXT464 = float(np.nextafter(np.float32(464.0), np.float32(np.inf)))
 NEXT59392 = float(np.nextafter(np.float32(59392.0), np.float32(np.inf)))
@@ -430,7 +439,7 @@ OFP8_VECTORS = [
     ("fp8_e5m2", 57344.0, 0x7B, 0x7B),
     # E5M2's step above 2^15 is 8192: 57344 (mantissa 11, odd) is followed by 2^16 (even), so the
     # tie is 61440 (-> 2^16 -> overflow) and everything below it rounds to 57344 (59392 is a
-    # quarter step, not a tie; ml_dtypes, formats.md §10: 60000 -> 57344, 61440 -> Inf)
+    # quarter step, not a tie; ml_dtypes 0.6.0: 60000 -> 57344, 61440 -> Inf)
     ("fp8_e5m2", 59392.0, 0x7B, 0x7B),
     ("fp8_e5m2", NEXT59392, 0x7B, 0x7B),
     ("fp8_e5m2", 60000.0, 0x7B, 0x7B),
@@ -490,8 +499,8 @@ def test_nan_inputs(name, nan_codes):
         assert numsim.encode(x.astype(np.float64), name, overflow=ovf).tolist() == list(nan_codes)
 
 
-# formats.md §5.1 element columns (the block scale there is X = 1, or X = 4 / 0.5 as noted, so the
-# element is the quantized V / X): (element, inputs, RNE result, ties-away result)
+# OCP MX §6.3 element vectors, hand-derived (the block scale there is X = 1, or X = 4 / 0.5 as
+# noted, so the element is the quantized V / X): (element, inputs, RNE result, ties-away result)
 INT8E = F.get("mxint8").element
 MX_ELEMENT_VECTORS = [
     (
@@ -945,13 +954,16 @@ def test_torch_inputs_everywhere():
     for tdtype in (torch.float32, torch.bfloat16, torch.float16, torch.float64):
         t = torch.from_numpy(x).to(tdtype)
         blk_t, blk_n = numsim.encode(t, "mxfp8_e4m3"), numsim.encode(x, "mxfp8_e4m3")
-        assert np.array_equal(blk_t.codes, blk_n.codes) and np.array_equal(blk_t.scales, blk_n.scales)
+        assert np.array_equal(blk_t.codes, blk_n.codes) and np.array_equal(
+            blk_t.scales, blk_n.scales
+        )
         assert np.array_equal(numsim.encode(t, "nvfp4").codes, numsim.encode(x, "nvfp4").codes)
         unit = dp.get("h100-e4m3")
         assert np.array_equal(unit.dot(t, t), unit.dot(x, x))
     codes = numsim.encode(x, "fp8_e4m3")
-    assert np.array_equal(numsim.decode(torch.from_numpy(codes), "fp8_e4m3").numpy(),
-                          numsim.decode(codes, "fp8_e4m3"))
+    assert np.array_equal(
+        numsim.decode(torch.from_numpy(codes), "fp8_e4m3").numpy(), numsim.decode(codes, "fp8_e4m3")
+    )
 
 
 def test_torch_dtype_without_numpy_counterpart():

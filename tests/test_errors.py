@@ -1,6 +1,6 @@
-"""Bad inputs get clear errors that name the argument (shared/DESIGN.md: "Errors name the argument,
-the bad value and what was expected"; unknown names raise KeyError listing close matches;
-unsupported dtypes raise TypeError; NaN never silently becomes a number)."""
+"""Bad inputs get clear errors that name the argument, the bad value and what was expected;
+unknown names raise KeyError listing close matches; unsupported dtypes raise TypeError; NaN never
+silently becomes a number."""
 
 from __future__ import annotations
 
@@ -25,9 +25,16 @@ def _hint(name: str) -> str:
 # ---------------------------------------------------------------------------------------------
 # Unknown format names
 # ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("bad, close", [("mxfp4", "mxfp4_e2m1"), ("fp8_e4m4", "fp8_e4m3"),
-                                        ("fp4e2m1", "fp4_e2m1"), ("MXFP8_E4M", "mxfp8_e4m3"),
-                                        ("nvfp", "nvfp4")])
+@pytest.mark.parametrize(
+    "bad, close",
+    [
+        ("mxfp4", "mxfp4_e2m1"),
+        ("fp8_e4m4", "fp8_e4m3"),
+        ("fp4e2m1", "fp4_e2m1"),
+        ("MXFP8_E4M", "mxfp8_e4m3"),
+        ("nvfp", "nvfp4"),
+    ],
+)
 def test_unknown_format_everywhere(bad: str, close: str) -> None:
     with pytest.raises(KeyError, match=_hint(close)):
         F.get(bad)
@@ -60,11 +67,21 @@ def test_format_of_wrong_type() -> None:
 # ---------------------------------------------------------------------------------------------
 # Unsupported input dtypes
 # ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("x", [np.ones(4, np.int32), np.ones(4, np.int64), np.ones(4, np.uint8),
-                               np.ones(4, np.complex64), np.ones(4, np.complex128), np.array([1.0, None], object),
-                               np.array(["a", "b"]), np.ones(4, bool), [1, 2, 3]],
-                         ids=["int32", "int64", "uint8", "complex64", "complex128", "object", "str", "bool",
-                              "int-list"])
+@pytest.mark.parametrize(
+    "x",
+    [
+        np.ones(4, np.int32),
+        np.ones(4, np.int64),
+        np.ones(4, np.uint8),
+        np.ones(4, np.complex64),
+        np.ones(4, np.complex128),
+        np.array([1.0, None], object),
+        np.array(["a", "b"]),
+        np.ones(4, bool),
+        [1, 2, 3],
+    ],
+    ids=["int32", "int64", "uint8", "complex64", "complex128", "object", "str", "bool", "int-list"],
+)
 @pytest.mark.parametrize("fmt", ["fp8_e4m3", "mxfp4_e2m1", "nvfp4"])
 def test_unsupported_dtype(x: Any, fmt: str) -> None:
     for fn in (numsim.encode, numsim.quantize):
@@ -180,17 +197,26 @@ def test_valid_stochastic_arguments_accepted() -> None:
 # ---------------------------------------------------------------------------------------------
 # Packed data of the wrong length
 # ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("bits, count, nbytes", [(4, 8, 3), (4, 8, 5), (6, 4, 2), (8, 5, 4), (3, 3, 1), (12, 1, 1)])
+@pytest.mark.parametrize(
+    "bits, count, nbytes", [(4, 8, 3), (4, 8, 5), (6, 4, 2), (8, 5, 4), (3, 3, 1), (12, 1, 1)]
+)
 def test_unpack_wrong_length(bits: int, count: int, nbytes: int) -> None:
     expected = (count * bits + 7) // 8
     with pytest.raises(ValueError, match=rf"data: {nbytes} bytes, expected {expected}\b"):
         numsim.unpack(b"\x00" * nbytes, bits, count)
 
 
-@pytest.mark.parametrize("name, shape, axis, size", [
-    ("mxfp4_e2m1", (32,), -1, 17), ("mxfp4_e2m1", (2, 40), 1, 2 * 2 + 2 * 2 * 16), ("nvfp4", (16,), 0, 13),
-    ("mx9", (16,), 0, 18), ("mxfp6_e2m3", (32, 3), 0, 3 + 3 * 24), ("b4int3", (8,), 0, 4),
-])
+@pytest.mark.parametrize(
+    "name, shape, axis, size",
+    [
+        ("mxfp4_e2m1", (32,), -1, 17),
+        ("mxfp4_e2m1", (2, 40), 1, 2 * 2 + 2 * 2 * 16),
+        ("nvfp4", (16,), 0, 13),
+        ("mx9", (16,), 0, 18),
+        ("mxfp6_e2m3", (32, 3), 0, 3 + 3 * 24),
+        ("b4int3", (8,), 0, 4),
+    ],
+)
 def test_block_unpack_wrong_length(name: str, shape: tuple[int, ...], axis: int, size: int) -> None:
     blk = numsim.encode(np.ones(shape, np.float32), name, axis=axis)
     data = blk.pack()
@@ -235,18 +261,34 @@ def test_pack_bad_codes() -> None:
 # ---------------------------------------------------------------------------------------------
 # Policy strings
 # ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("arg, bad, choices, close", [
-    ("rounding", "nearest", ["nearest_even", "nearest_away", "toward_zero", "toward_positive", "toward_negative",
-                             "stochastic"], "nearest_even"),
-    ("rounding", "rne", None, None),
-    ("rounding", "towards_zero", None, "toward_zero"),
-    ("overflow", "saturating", ["saturate", "nonsaturate"], "saturate"),
-    ("overflow", "ovf", None, None),
-    ("scale_rule", "flor", ["floor", "ceil", "even", "floor_log2f"], "floor"),
-    ("scale_rule", "rceil", None, "ceil"),
-    ("nan", "zeros", ["raise_error", "zero", "zero_sign_inverted"], "zero"),
-])
-def test_bad_policy_strings(arg: str, bad: str, choices: list[str] | None, close: str | None) -> None:
+@pytest.mark.parametrize(
+    "arg, bad, choices, close",
+    [
+        (
+            "rounding",
+            "nearest",
+            [
+                "nearest_even",
+                "nearest_away",
+                "toward_zero",
+                "toward_positive",
+                "toward_negative",
+                "stochastic",
+            ],
+            "nearest_even",
+        ),
+        ("rounding", "rne", None, None),
+        ("rounding", "towards_zero", None, "toward_zero"),
+        ("overflow", "saturating", ["saturate", "nonsaturate"], "saturate"),
+        ("overflow", "ovf", None, None),
+        ("scale_rule", "flor", ["floor", "ceil", "even", "floor_log2f"], "floor"),
+        ("scale_rule", "rceil", None, "ceil"),
+        ("nan", "zeros", ["raise_error", "zero", "zero_sign_inverted"], "zero"),
+    ],
+)
+def test_bad_policy_strings(
+    arg: str, bad: str, choices: list[str] | None, close: str | None
+) -> None:
     fmt = "mxfp4_e2m1" if arg == "scale_rule" else "fp8_e4m3"
     with pytest.raises(ValueError) as info:
         kw: dict[str, Any] = {arg: bad}
@@ -309,13 +351,18 @@ def test_decode_block_array_with_wrong_format() -> None:
     np.testing.assert_array_equal(numsim.decode(blk, "mxfp4_e2m1"), numsim.decode(blk))
 
 
-@pytest.mark.parametrize("fmt, codes", [("fp4_e2m1", np.array([0, 16], np.uint8)),
-                                        ("fp4_e2m1", np.array([255], np.uint8)),
-                                        ("fp6_e2m3", np.array([64], np.uint8)),
-                                        ("fp8_e4m3", np.array([256], np.uint16)),
-                                        ("bf16", np.array([1 << 16], np.uint32)),
-                                        ("fp4_e2m1", np.array([-1], np.int8)),
-                                        ("int4", np.array([-3], np.int64))])
+@pytest.mark.parametrize(
+    "fmt, codes",
+    [
+        ("fp4_e2m1", np.array([0, 16], np.uint8)),
+        ("fp4_e2m1", np.array([255], np.uint8)),
+        ("fp6_e2m3", np.array([64], np.uint8)),
+        ("fp8_e4m3", np.array([256], np.uint16)),
+        ("bf16", np.array([1 << 16], np.uint32)),
+        ("fp4_e2m1", np.array([-1], np.int8)),
+        ("int4", np.array([-3], np.int64)),
+    ],
+)
 def test_decode_codes_out_of_range(fmt: str, codes: np.ndarray) -> None:
     with pytest.raises(ValueError, match=r"codes[\s\S]*outside"):
         numsim.decode(codes, fmt)

@@ -35,7 +35,9 @@ ACC = dp.Accumulator
 # ---------------------------------------------------------------------------------------------
 # (a) element encoders: float32 arithmetic (block._rne_code, _rne_int_code)
 # ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e2m3", "mxfp6_e3m2", "mxfp4_e2m1", "mxint8"])
+@pytest.mark.parametrize(
+    "name", ["mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e2m3", "mxfp6_e3m2", "mxfp4_e2m1", "mxint8"]
+)
 def test_float32_arithmetic_path_equals_scalar_path(name):
     """Float32 input under nearest-even/saturate takes a branch-free arithmetic path; float64 input
     of the same values takes the scalar path (held to the reference above). Random bit patterns over
@@ -71,9 +73,26 @@ def _nvfp4_general(x: np.ndarray, tensor_scale: float) -> tuple[np.ndarray, np.n
     xb = np.ascontiguousarray(x, np.float32).reshape(-1, 16)
     codes = np.empty(xb.shape, np.uint8)
     scales = np.empty(xb.shape[0], np.uint8)
-    table = encode_table(fmt.element, RoundMode.nearest_even, Overflow.saturate, NanPolicy.raise_error)
-    kb.encode_fpscale(xb, False, float(tensor_scale), lower(fmt.element), _fp_params(fmt), lower(fmt.scale), 0, 0,
-                      int(NanPolicy.raise_error), 0, 1, np.empty(0, np.uint64), table, codes, scales)
+    table = encode_table(
+        fmt.element, RoundMode.nearest_even, Overflow.saturate, NanPolicy.raise_error
+    )
+    kb.encode_fpscale(
+        xb,
+        False,
+        float(tensor_scale),
+        lower(fmt.element),
+        _fp_params(fmt),
+        lower(fmt.scale),
+        0,
+        0,
+        int(NanPolicy.raise_error),
+        0,
+        1,
+        np.empty(0, np.uint64),
+        table,
+        codes,
+        scales,
+    )
     return codes, scales
 
 
@@ -84,14 +103,22 @@ def _check_nvfp4_fast(x: np.ndarray, what: str, tensor_amax: Any = None) -> nums
     kw = {} if tensor_amax is None else {"tensor_amax": tensor_amax}
     blk = numsim.encode(x, "nvfp4", **kw)
     codes, scales = _nvfp4_general(x, blk.tensor_scale)
-    np.testing.assert_array_equal(blk.scales.reshape(-1), scales, err_msg=f"{what}: scales vs general kernel")
-    np.testing.assert_array_equal(blk.codes.reshape(-1, 16), codes, err_msg=f"{what}: codes vs general kernel")
+    np.testing.assert_array_equal(
+        blk.scales.reshape(-1), scales, err_msg=f"{what}: scales vs general kernel"
+    )
+    np.testing.assert_array_equal(
+        blk.codes.reshape(-1, 16), codes, err_msg=f"{what}: codes vs general kernel"
+    )
     blk64 = numsim.encode(x.astype(np.float64), "nvfp4", **kw)
     assert blk64.tensor_scale == blk.tensor_scale, what
-    np.testing.assert_array_equal(blk.scales, blk64.scales, err_msg=f"{what}: scales vs float64 input")
+    np.testing.assert_array_equal(
+        blk.scales, blk64.scales, err_msg=f"{what}: scales vs float64 input"
+    )
     np.testing.assert_array_equal(blk.codes, blk64.codes, err_msg=f"{what}: codes vs float64 input")
     q = numsim.quantize(x, "nvfp4", **kw)
-    np.testing.assert_array_equal(q, numsim.decode(blk), err_msg=f"{what}: fused quantize vs decode")
+    np.testing.assert_array_equal(
+        q, numsim.decode(blk), err_msg=f"{what}: fused quantize vs decode"
+    )
     return blk
 
 
@@ -105,8 +132,14 @@ def _nvfp4_distributions(rng: Any) -> list[tuple[str, np.ndarray]]:
     out.append(("lognormal(0,8)", rng.lognormal(0, 8, n) * rng.choice([-1, 1], n)))
     # per-block scales spread over the whole float32 range (blocks far below the tensor amax
     # underflow the UE4M3 scale and take the general path)
-    out.append(("block exponents", (rng.standard_normal((n // 16, 16))
-                                    * np.exp2(rng.integers(-149, 127, (n // 16, 1)))).reshape(-1)))
+    out.append(
+        (
+            "block exponents",
+            (
+                rng.standard_normal((n // 16, 16)) * np.exp2(rng.integers(-149, 127, (n // 16, 1)))
+            ).reshape(-1),
+        )
+    )
     tiny = rng.integers(1, 2**23, n).astype(np.uint32).view(np.float32)  # float32 subnormals
     out.append(("subnormals", np.where(rng.random(n) < 0.5, -tiny, tiny)))
     near = rng.uniform(0.5, 4.0, n) * 2.0**-126 * rng.choice([-1, 1], n)
@@ -117,8 +150,12 @@ def _nvfp4_distributions(rng: Any) -> list[tuple[str, np.ndarray]]:
     z.reshape(-1, 16)[::5] = 0.0  # all-zero blocks
     z.reshape(-1, 16)[1::7] = -0.0
     out.append(("zeros", z))
-    grid = rng.choice([0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0, 7.0], n)
-    out.append(("E2M1 grid and midpoints", grid * rng.choice([-1, 1], n) * 2.0 ** rng.integers(-3, 4)))
+    grid = rng.choice(
+        [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0, 7.0], n
+    )
+    out.append(
+        ("E2M1 grid and midpoints", grid * rng.choice([-1, 1], n) * 2.0 ** rng.integers(-3, 4))
+    )
     return [(name, v.astype(np.float32)) for name, v in out]
 
 
@@ -139,23 +176,31 @@ def test_nvfp4_float32_fast_path_exact_element_ties() -> None:
     x[:, 0] = lead
     x[0, 0] = lead.max() * 2  # the tensor amax, kept as it is below
     blk = numsim.encode(x, "nvfp4")
-    sdec = numsim.decode(blk.scales.reshape(-1), "ue4m3").astype(np.float32) * np.float32(blk.tensor_scale)
+    sdec = numsim.decode(blk.scales.reshape(-1), "ue4m3").astype(np.float32) * np.float32(
+        blk.tensor_scale
+    )
     mids = np.array([0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0], np.float32)
     with np.errstate(under="ignore"):
         t = (mids[rng.integers(0, 7, (nblk, 15))] * sdec[:, None]).astype(np.float32)
     t *= rng.choice(np.array([-1, 1], np.float32), t.shape)
     step = rng.integers(-1, 2, t.shape)
     away = np.copysign(np.float32(np.inf), t)
-    t = np.where(step < 0, np.nextafter(t, np.float32(0)), np.where(step > 0, np.nextafter(t, away), t))
+    t = np.where(
+        step < 0, np.nextafter(t, np.float32(0)), np.where(step > 0, np.nextafter(t, away), t)
+    )
     x[:, 1:] = t
-    with np.errstate(divide="ignore", invalid="ignore"):  # blocks whose scale underflows have sdec = 0
+    with np.errstate(
+        divide="ignore", invalid="ignore"
+    ):  # blocks whose scale underflows have sdec = 0
         ties = np.isin(np.abs(x[:, 1:] / sdec[:, None]), mids)
     assert ties.sum() > 5000  # many quotients land exactly on a midpoint
     blk2 = _check_nvfp4_fast(x, "ties")
     np.testing.assert_array_equal(blk2.scales, blk.scales)  # the lead still fixes every scale
     sub = x[::97]
     blk_sub = numsim.encode(sub, "nvfp4", tensor_amax=float(x[0, 0]))
-    assert_matches_reference(blk_sub, sub, ref_encode(bf("nvfp4"), sub, tensor_scale=blk_sub.tensor_scale), "ties")
+    assert_matches_reference(
+        blk_sub, sub, ref_encode(bf("nvfp4"), sub, tensor_scale=blk_sub.tensor_scale), "ties"
+    )
 
 
 def test_nvfp4_float32_fast_path_scale_sweep() -> None:
@@ -178,8 +223,12 @@ def test_nvfp4_float32_fast_path_scale_sweep() -> None:
         blk = _check_nvfp4_fast(x, f"tensor_amax={amax}", amax)
         kw = {} if amax is None else {"tensor_amax": amax}
         sub = numsim.encode(ref_rows, "nvfp4", **(kw or {"tensor_amax": float(np.abs(x).max())}))
-        assert_matches_reference(sub, ref_rows, ref_encode(bf("nvfp4"), ref_rows, tensor_scale=sub.tensor_scale),
-                                 f"tensor_amax={amax}")
+        assert_matches_reference(
+            sub,
+            ref_rows,
+            ref_encode(bf("nvfp4"), ref_rows, tensor_scale=sub.tensor_scale),
+            f"tensor_amax={amax}",
+        )
         assert blk.scales.size == v.size
 
 
@@ -230,14 +279,23 @@ def test_nvfp4_e2m1_compares_equal_the_element_table() -> None:
     from numsim._kernels import block as kb
 
     idx = np.arange(1 << 17, dtype=np.uint32)
-    bits = np.concatenate([idx << np.uint32(15), (idx << np.uint32(15)) | np.uint32(1),
-                           (idx << np.uint32(15)) | np.uint32(0x7FFF)])
+    bits = np.concatenate(
+        [
+            idx << np.uint32(15),
+            (idx << np.uint32(15)) | np.uint32(1),
+            (idx << np.uint32(15)) | np.uint32(0x7FFF),
+        ]
+    )
     x = bits.view(np.float32)
     x = x[~np.isnan(x)]
     x = x[: x.size // 16 * 16]
     codes = np.empty(x.size, np.uint8)
-    kb._nv_codes(x.reshape(-1, 16), x.view(np.uint32).reshape(-1, 16), np.ones(x.size // 16, np.float32),
-                 codes.reshape(-1, 16))
+    kb._nv_codes(
+        x.reshape(-1, 16),
+        x.view(np.uint32).reshape(-1, 16),
+        np.ones(x.size // 16, np.float32),
+        codes.reshape(-1, 16),
+    )
     want = numsim.encode(x, "fp4_e2m1", rounding="nearest_even", overflow="saturate")
     np.testing.assert_array_equal(codes, want)
 
@@ -253,18 +311,27 @@ def test_nvfp4_tensor_amax_float32_kernel() -> None:
         want = kb.tensor_amax(x)
         assert kb.tensor_amax_f32(x.view(np.uint32)) == want, n
     assert kb.tensor_amax_f32(np.array([np.nan, -np.inf], np.float32).view(np.uint32)) == 0.0
-    assert kb.tensor_amax_f32(np.array([-0.0, 1e-45], np.float32).view(np.uint32)) == float(np.float32(1e-45))
+    assert kb.tensor_amax_f32(np.array([-0.0, 1e-45], np.float32).view(np.uint32)) == float(
+        np.float32(1e-45)
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # (b) dot units: fast paths (fastdot) == the general kernel (itself == the reference)
 # ---------------------------------------------------------------------------------------------
-def _random_values(rng: np.random.Generator, fmt: F.FloatFormat, shape: tuple[int, ...], wide: bool) -> np.ndarray:
-    """Values of ``fmt``: random codes over the whole range (``wide``) or quantized normals; 10% zeros."""
+def _random_values(
+    rng: np.random.Generator, fmt: F.FloatFormat, shape: tuple[int, ...], wide: bool
+) -> np.ndarray:
+    """Values of ``fmt``: random codes over the whole range (``wide``) or quantized normals; 10%
+    zeros."""
     if wide:
         codes = rng.integers(0, 1 << fmt.total_bits, shape)
-        x = numsim.decode(codes.astype(np.uint32 if fmt.total_bits > 16 else np.uint16 if fmt.total_bits > 8
-                                       else np.uint8), fmt).astype(np.float64)
+        x = numsim.decode(
+            codes.astype(
+                np.uint32 if fmt.total_bits > 16 else np.uint16 if fmt.total_bits > 8 else np.uint8
+            ),
+            fmt,
+        ).astype(np.float64)
         x[~np.isfinite(x)] = 0.0
     else:
         x = numsim.quantize(rng.standard_normal(shape) * 4, fmt).astype(np.float64)
@@ -273,7 +340,8 @@ def _random_values(rng: np.random.Generator, fmt: F.FloatFormat, shape: tuple[in
 
 
 def _c_matrix(rng: np.random.Generator, shape: tuple[int, int], specials: bool) -> np.ndarray:
-    """FP32 C values: normals, subnormals, zeros, near-max values (and Inf / NaN with ``specials``)."""
+    """FP32 C values: normals, subnormals, zeros, near-max values (and Inf / NaN with
+    ``specials``)."""
     c = (rng.standard_normal(shape) * 8).astype(np.float32)
     pick = rng.random(shape)
     c[pick < 0.1] = 0.0
@@ -290,13 +358,30 @@ def _same_bits(x: np.ndarray, y: np.ndarray) -> None:
     xb = np.where(np.isnan(x), 0x7FC00000, x.view(np.uint32))
     yb = np.where(np.isnan(y), 0x7FC00000, y.view(np.uint32))
     bad = np.argwhere(xb != yb)
-    assert bad.size == 0, f"{len(bad)} differences, first at {bad[0]}: {x[tuple(bad[0])]!r} vs {y[tuple(bad[0])]!r}"
+    assert bad.size == 0, (
+        f"{len(bad)} differences, first at {bad[0]}: {x[tuple(bad[0])]!r} vs {y[tuple(bad[0])]!r}"
+    )
 
 
-FAST_CHAIN = [*(dp.get(n) for n in ["v100-fp16", "a100-bf16", "a100-tf32", "ada-e5m2", "h100-fp16", "h100-e4m3",
-                                    "h100-e5m2", "b200-e4m3", "h100-e4m3-promote128"]),
-              dp.get("h100-bf16", out="fp16"), dp.get("v100-fp16", out="fp16"),
-              replace(dp.get("a100-fp16"), name="a100-fp16-ftz", subnormals_in=False, subnormals_out=False)]
+FAST_CHAIN = [
+    *(
+        dp.get(n)
+        for n in [
+            "v100-fp16",
+            "a100-bf16",
+            "a100-tf32",
+            "ada-e5m2",
+            "h100-fp16",
+            "h100-e4m3",
+            "h100-e5m2",
+            "b200-e4m3",
+            "h100-e4m3-promote128",
+        ]
+    ),
+    dp.get("h100-bf16", out="fp16"),
+    dp.get("v100-fp16", out="fp16"),
+    replace(dp.get("a100-fp16"), name="a100-fp16-ftz", subnormals_in=False, subnormals_out=False),
+]
 
 
 @pytest.mark.parametrize("wide", [True, False], ids=["wide", "normal"])
@@ -313,13 +398,34 @@ def test_fast_chain_path_equals_general(unit: DotUnit, wide: bool) -> None:
     _same_bits(fast, general)
 
 
-BLAS_UNITS = [dp.get("ocp-mx-exact"), dp.get("ocp-mx-fp32acc"), dp.get("mxdotp"), dp.get("mi100-fp16"),
-              DotUnit("exact-chain-rz", F.fp16, 16, None),
-              DotUnit("exact-chain-ftz", F.bf16, 8, None, out_rounding="nearest_even", subnormals_in=False,
-                      subnormals_out=False),
-              DotUnit("exact-fp16-acc", F.fp8_e4m3, 32, None, out_format=F.bf16, out_rounding="nearest_even",
-                      accumulator=ACC.floating(F.fp16, "toward_zero")),
-              DotUnit("exact-bf16-out", F.fp8_e4m3, 32, None, out_format=F.bf16, accumulator=ACC.floating(F.fp32))]
+BLAS_UNITS = [
+    dp.get("ocp-mx-exact"),
+    dp.get("ocp-mx-fp32acc"),
+    dp.get("mxdotp"),
+    dp.get("mi100-fp16"),
+    DotUnit("exact-chain-rz", F.fp16, 16, None),
+    DotUnit(
+        "exact-chain-ftz",
+        F.bf16,
+        8,
+        None,
+        out_rounding="nearest_even",
+        subnormals_in=False,
+        subnormals_out=False,
+    ),
+    DotUnit(
+        "exact-fp16-acc",
+        F.fp8_e4m3,
+        32,
+        None,
+        out_format=F.bf16,
+        out_rounding="nearest_even",
+        accumulator=ACC.floating(F.fp16, "toward_zero"),
+    ),
+    DotUnit(
+        "exact-bf16-out", F.fp8_e4m3, 32, None, out_format=F.bf16, accumulator=ACC.floating(F.fp32)
+    ),
+]
 
 
 @pytest.mark.parametrize("elem", ["fp8_e4m3", "fp6_e3m2", "fp4_e2m1"])
@@ -344,15 +450,24 @@ def test_blas_exact_path_equals_general(unit: DotUnit, elem: str) -> None:
 
 def test_blas_exact_path_refuses_wide_spans() -> None:
     unit = dp.get("ocp-mx-exact")
-    A = np.array([[2.0 ** 60, 2.0 ** -60]])
+    A = np.array([[2.0**60, 2.0**-60]])
     B = np.array([[1.0], [1.0]])
     assert not dp_api._blas_exact_ok(unit, A, B)  # 2**60 + 2**-60 needs 121 bits
-    assert dp.matmul(A, B, unit)[0, 0] == np.float32(2.0 ** 60)
+    assert dp.matmul(A, B, unit)[0, 0] == np.float32(2.0**60)
     assert dp_api._blas_exact_ok(unit, A[:, :1], B[:1])
 
 
-@pytest.mark.parametrize("unit", [dp.get("ocp-mx-exact"), dp.get("mxdotp"), dp.get("h100-e4m3"),
-                                  dp.get("h100-e4m3-promote128"), dp.get("fma-fp32")], ids=str)
+@pytest.mark.parametrize(
+    "unit",
+    [
+        dp.get("ocp-mx-exact"),
+        dp.get("mxdotp"),
+        dp.get("h100-e4m3"),
+        dp.get("h100-e4m3-promote128"),
+        dp.get("fma-fp32"),
+    ],
+    ids=str,
+)
 def test_signed_zeros_on_every_path(unit: DotUnit) -> None:
     """Exact zero sums give +0 (the model's rule), whatever the signs of zero operands and of C."""
     K = 2 * (unit.chunk or unit.n) + 1
@@ -366,9 +481,13 @@ def test_signed_zeros_on_every_path(unit: DotUnit) -> None:
     _same_bits(dp.matmul(A, B, unit), dp_api._matmul_general(unit, A, B, None)[0])  # C absent
     for i in range(3):
         for j in range(2):
-            want = _ref_f32_bits(unit, ref_dot.dot_code(unit, [Fraction(x) for x in A[i]],
-                                                        [Fraction(y) for y in B[:, j]], Fraction(0)))
-            assert int(fast[i:i + 1, j].view(np.uint32)[0]) == want, (i, j)
+            want = _ref_f32_bits(
+                unit,
+                ref_dot.dot_code(
+                    unit, [Fraction(x) for x in A[i]], [Fraction(y) for y in B[:, j]], Fraction(0)
+                ),
+            )
+            assert int(fast[i : i + 1, j].view(np.uint32)[0]) == want, (i, j)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -382,29 +501,46 @@ def test_mi210_pairwise_hand_derived() -> None:
     """The pairwise tree rounds every addition to FP32 (RNE), so the order of the products shows;
     products beyond FP32 are Inf; subnormal products and results flush. Answers derived by hand."""
     unit = dp.get("mi210-fp16")
-    t = 2.0 ** -12  # t * t = 2**-24: half an FP32 ulp of 1
+    t = 2.0**-12  # t * t = 2**-24: half an FP32 ulp of 1
     # (1 + 2**-24) ties to 1; (2**-24 + 0) = 2**-24; 1 + 2**-24 ties to 1 again
     assert _f32_bits(unit.dot(np.array([1.0, t, t, 0.0]), np.array([1.0, t, t, 1.0]))) == 0x3F800000
     # (2**-24 + 2**-24) = 2**-23 is exact, 1 + 2**-23 too: the next FP32 number above 1
     assert _f32_bits(unit.dot(np.array([t, t, 1.0, 0.0]), np.array([t, t, 1.0, 1.0]))) == 0x3F800001
     # an exact unit gives 1 + 2**-23 for both orders (mi100-fp16: exact block sum)
-    assert _f32_bits(dp.get("mi100-fp16").dot(np.array([1.0, t, t, 0.0]), np.array([1.0, t, t, 1.0]))) == 0x3F800001
+    assert (
+        _f32_bits(dp.get("mi100-fp16").dot(np.array([1.0, t, t, 0.0]), np.array([1.0, t, t, 1.0])))
+        == 0x3F800001
+    )
     # c joins after the tree: c = 1, products 2**-24 and 2**-24 sum to 2**-23 first
-    assert _f32_bits(unit.dot(np.array([t, t, 0.0, 0.0]), np.array([t, t, 0.0, 0.0]), np.float32(1.0))) == 0x3F800001
+    assert (
+        _f32_bits(unit.dot(np.array([t, t, 0.0, 0.0]), np.array([t, t, 0.0, 0.0]), np.float32(1.0)))
+        == 0x3F800001
+    )
     bf = dp.get("mi250x-bf16")
-    big = 2.0 ** 127  # bf16 value; big * big = 2**254 is beyond FP32: +Inf, and with -Inf, NaN
+    big = 2.0**127  # bf16 value; big * big = 2**254 is beyond FP32: +Inf, and with -Inf, NaN
     assert np.isposinf(bf.dot(np.array([big, 1.0, 0.0, 0.0]), np.array([big, 1.0, 0.0, 0.0])))
     assert np.isnan(bf.dot(np.array([big, 0.0, big, 0.0]), np.array([big, 0.0, -big, 0.0])))
     assert dp.get("mi100-bf16").dot(np.array([big, big]), np.array([big, -big])) == 0  # exact: 0
-    tiny = 2.0 ** -70  # tiny * tiny = 2**-140, an FP32 subnormal: flushed, the sum is +0
+    tiny = 2.0**-70  # tiny * tiny = 2**-140, an FP32 subnormal: flushed, the sum is +0
     assert _f32_bits(bf.dot(np.array([tiny, 0.0, 0.0, 0.0]), np.array([tiny, 0.0, 0.0, 0.0]))) == 0
-    assert _f32_bits(bf.dot(np.array([-tiny, 1.0, 0.0, 0.0]), np.array([tiny, 1.0, 0.0, 0.0]))) == 0x3F800000
+    assert (
+        _f32_bits(bf.dot(np.array([-tiny, 1.0, 0.0, 0.0]), np.array([tiny, 1.0, 0.0, 0.0])))
+        == 0x3F800000
+    )
     # two normal products whose sum 2**-125 - 1.5 * 2**-126 = 2**-127 is subnormal: that sum flushes
-    lo = 2.0 ** -63
+    lo = 2.0**-63
     a, b = np.array([2 * lo, -1.5 * lo, 0.0, 0.0]), np.array([lo, lo, 0.0, 0.0])
     assert _f32_bits(bf.dot(a, b)) == 0
-    keep = DotUnit("mi210-bf16-subnormals", F.bf16, 4, None, c_inside=False, out_rounding="nearest_even",
-                   subnormals_in=False, pairwise=True)
+    keep = DotUnit(
+        "mi210-bf16-subnormals",
+        F.bf16,
+        4,
+        None,
+        c_inside=False,
+        out_rounding="nearest_even",
+        subnormals_in=False,
+        pairwise=True,
+    )
     assert _f32_bits(keep.dot(a, b)) == 0x00400000  # 2**-127 kept
 
 
@@ -412,20 +548,22 @@ def test_mi300_late_c_truncates_the_smaller_partial() -> None:
     """MI300 adds c after the product sum, the smaller partial truncated onto the larger one's grid
     2**(e - 24); RNE then sees a tie where the exact sum has a sticky bit. Derived by hand."""
     unit = dp.get("mi300-fp16")
-    a = np.array([2.0 ** -12, 2.0 ** -15] + [0.0] * 6)  # products 2**-24 and 2**-30
+    a = np.array([2.0**-12, 2.0**-15] + [0.0] * 6)  # products 2**-24 and 2**-30
     for sign in (1.0, -1.0):
         # S = 2**-24 + 2**-30 < c = 1: S on the grid 2**-24 is 2**-24, 1 + 2**-24 ties to 1
         assert unit.dot(sign * a, a, np.float32(sign)) == sign
         # exact late addition (mi100: exact block sum with c) rounds 1 + 2**-24 + 2**-30 up
-        assert dp.get("mi100-fp16").dot(sign * a[:4], a[:4], np.float32(sign)) == np.float32(sign * (1 + 2.0 ** -23))
+        assert dp.get("mi100-fp16").dot(sign * a[:4], a[:4], np.float32(sign)) == np.float32(
+            sign * (1 + 2.0**-23)
+        )
     # the other way round: S = 1 (one product) > c = 2**-24 + 2**-30: c on the grid 2**-24, a tie
     one = np.array([1.0] + [0.0] * 7)
-    assert unit.dot(one, one, np.float32(2.0 ** -24 + 2.0 ** -30)) == 1.0
+    assert unit.dot(one, one, np.float32(2.0**-24 + 2.0**-30)) == 1.0
     # the larger partial is kept whole: S = 2 + 2**-24 (eta = 0, a carry to 2**1) keeps its bit
     # below 2**(1 - 24); c = 2**-23 is on that grid; 2 + 3 * 2**-24 rounds up to 2 + 2**-22
     # (truncating S too would leave 2 + 2**-23, a tie that rounds to 2)
-    s = np.array([1.0, 1.0, 2.0 ** -12, 0, 0, 0, 0, 0])
-    assert unit.dot(s, s, np.float32(2.0 ** -23)) == np.float32(2 + 2.0 ** -22)
+    s = np.array([1.0, 1.0, 2.0**-12, 0, 0, 0, 0, 0])
+    assert unit.dot(s, s, np.float32(2.0**-23)) == np.float32(2 + 2.0**-22)
 
 
 def _round_int(x: Fraction, pos: int, mode: str) -> Fraction:
@@ -462,7 +600,13 @@ def test_kul_round_at_is_integer_rounding() -> None:
         pos = rng.randint(-300, 300)
         terms = []  # (sign, mag, lsb) with 0 <= mag < 2**62
         for _ in range(rng.randint(1, 4)):
-            terms.append((rng.randint(0, 1), rng.getrandbits(rng.randint(1, 62)), pos + rng.randint(-120, 60)))
+            terms.append(
+                (
+                    rng.randint(0, 1),
+                    rng.getrandbits(rng.randint(1, 62)),
+                    pos + rng.randint(-120, 60),
+                )
+            )
         if trial % 3 == 0:  # a tie: an odd or even number of units plus exactly half a unit ...
             s = rng.randint(0, 1)
             terms = [(s, rng.getrandbits(40), pos), (s, 1, pos - 1)]
@@ -475,5 +619,8 @@ def test_kul_round_at_is_integer_rounding() -> None:
                 kul_add(k, s, m, e)
             sign, _ = kul_norm(k)
             kul_round_at(k, pos, sign, mode)
-            got = sum((Fraction(int(k[j])) * Fraction(2) ** (KUL_LO + 32 * j) for j in range(KUL_LIMBS)), Fraction(0))
+            got = sum(
+                (Fraction(int(k[j])) * Fraction(2) ** (KUL_LO + 32 * j) for j in range(KUL_LIMBS)),
+                Fraction(0),
+            )
             assert got == _round_int(exact, pos, name), (terms, pos, name)

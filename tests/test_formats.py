@@ -1,7 +1,8 @@
 """Format descriptors and the registry: derived properties against hand-checked spec tables.
 
-Expected numbers come from shared/references/formats.md §1.2 (MX element table), §1.3 (E8M0),
-§2 (OFP8), §3 (NVFP4 UE4M3, FNUZ), §4 (MX9/6/4) and IEEE 754 binary16/32 (bf16 and tf32 share
+Expected numbers come from OCP MX v1.0 §5.3 (element tables) and §5.4.1 (E8M0), OCP OFP8 v1.0,
+the PTX ISA (NVFP4 UE4M3), the StableHLO FNUZ RFC, arXiv 2302.08007 (MX9/6/4) and IEEE 754
+binary16/32 (bf16 and tf32 share
 binary32's exponent), written out by hand below; a second table cross-checks against ml_dtypes.
 """
 
@@ -24,23 +25,23 @@ T = 2.0**127  # shorthand for the binary32 scale
 # name: (total_bits, max, min_normal, smallest_subnormal, emax, has_inf, has_nan, nan_code)
 # nan_code None: integer formats (no NaN code attribute).
 ELEMENT_TABLE = {
-    # OFP8 E4M3: bias 7, max S.1111.110 = 1.75*2^8, NaN S.1111.111 (formats.md §1.2, §2)
+    # OFP8 E4M3: bias 7, max S.1111.110 = 1.75*2^8, NaN S.1111.111 (OCP MX v1.0 §5.3.1, OFP8 v1.0)
     "fp8_e4m3": (8, 448.0, 2.0**-6, 2.0**-9, 8, False, True, 0x7F),
     # OFP8 E5M2: bias 15, max S.11110.11 = 1.75*2^15, Inf S.11111.00, quiet NaN S.11111.10
     "fp8_e5m2": (8, 57344.0, 2.0**-14, 2.0**-16, 15, True, True, 0x7E),
-    # FNUZ (formats.md §3.2): bias 8 / 16, max 0x7F, NaN only 0x80
+    # FNUZ (openxla/stablehlo rfcs/20230321-fp8_fnuz.md): bias 8 / 16, max 0x7F, NaN only 0x80
     "fp8_e4m3fnuz": (8, 240.0, 2.0**-7, 2.0**-10, 7, False, True, 0x80),
     "fp8_e5m2fnuz": (8, 57344.0, 2.0**-15, 2.0**-17, 15, False, True, 0x80),
-    # MX FP6/FP4 (formats.md §1.2): no Inf/NaN
+    # MX FP6/FP4 (OCP MX v1.0 §5.3.2-§5.3.3): no Inf/NaN
     "fp6_e2m3": (6, 7.5, 1.0, 0.125, 2, False, False, -1),
     "fp6_e3m2": (6, 28.0, 0.25, 0.0625, 4, False, False, -1),
     "fp4_e2m1": (4, 6.0, 1.0, 0.5, 2, False, False, -1),
     # plain two's complement integers: max 2^(b-1)-1, one unit is the smallest value
     "int8": (8, 127.0, 1.0, 1.0, 6, False, False, None),
     "int4": (4, 7.0, 1.0, 1.0, 2, False, False, None),
-    # E8M0 (formats.md §1.3): 2^(e-127), e in 0..254, 0xFF NaN, no zero, no subnormals
+    # E8M0 (OCP MX v1.0 §5.4.1): 2^(e-127), e in 0..254, 0xFF NaN, no zero, no subnormals
     "e8m0": (8, T, 2.0**-127, 2.0**-127, 127, False, True, 0xFF),
-    # UE4M3 (formats.md §3.1): 7-bit unsigned E4M3, NaN 0x7F
+    # UE4M3 (arXiv 2509.25149 App. B; PTX ISA block scaling): 7-bit unsigned E4M3, NaN 0x7F
     "ue4m3": (7, 448.0, 2.0**-6, 2.0**-9, 8, False, True, 0x7F),
     # IEEE-style: bf16 (8, 7), fp16 binary16, tf32 (8, 10), fp32 binary32; quiet NaN: top
     # fraction bit set
@@ -105,7 +106,7 @@ def test_float_details(name):
 
 
 def test_e8m0_codes():
-    """formats.md §1.3 / §5.1: 0x00 = 2^-127, 0x7F = 1, 0xFE = 2^127, 0xFF = NaN."""
+    """OCP MX v1.0 §5.4.1 (E8M0): 0x00 = 2^-127, 0x7F = 1, 0xFE = 2^127, 0xFF = NaN."""
     fmt = F.get("e8m0")
     assert fmt.exact_value(0x00) == Fraction(1, 2**127)
     assert fmt.exact_value(0x7F) == 1
@@ -146,7 +147,6 @@ def test_fnuz_nan_only_at_negative_zero():
         assert nans == [0x80], name
 
 
-
 def _reference_class(fmt: F.ElementFormat, code: int) -> F.CodeClass:
     """The class of ``code`` from the exact reference decoder (``numsim.reference.codec``)."""
     v = ref.codec.decode(fmt, code)
@@ -171,11 +171,12 @@ def test_classify_matches_reference(fmt):
     np.testing.assert_array_equal(fmt.classify(codes), want)
     np.testing.assert_array_equal(fmt.classify(codes.reshape(2, -1)), want.reshape(2, -1))
     assert [fmt.is_nan_code(c) if isinstance(fmt, FloatFormat) else False for c in codes] == list(
-        want == F.CodeClass.nan)
+        want == F.CodeClass.nan
+    )
 
 
 def test_fnuz_classes_regression():
-    """FP8 E4M3FNUZ (formats.md §3.2): 0x80 is the NaN, never a zero; 0x00 is the only zero.
+    """FP8 E4M3FNUZ (StableHLO FNUZ RFC): 0x80 is the NaN, never a zero; 0x00 is the only zero.
     The golden case builder once counted 0x80 among the zeros (it tested the magnitude only)."""
     from numsim.golden.dot_cases import element_classes
 
@@ -262,7 +263,8 @@ def test_block_properties(name):
     assert fmt.pow2_scale is (name != "nvfp4")
 
 
-# Element facts of the integer-element block formats (formats.md §1.2 INT8, §4):
+# Element facts of the integer-element block formats (OCP MX v1.0 §5.3.4 INT8, arXiv
+# 2302.08007 MX9/6/4):
 # name: (element bits, element max, element smallest, element emax)
 BLOCK_INT_ELEMENTS = {
     "mxint8": (8, 127 / 64, 2.0**-6, 0),  # 1.984375, MX §5.3.4: emax_elem 0

@@ -17,8 +17,14 @@ from numsim import golden
 from numsim.cli import main as cli_main
 from numsim.golden.verify import verify_set
 
-SETS = [("elem_decoder", "fp4_e2m1"), ("elem_encoder", "fp8_e4m3-nonsat"), ("mx_encoder", "mxfp4_e2m1"),
-        ("mx_dot", "mxfp4_e2m1-exact-rne"), ("fp32_acc", "fp32-rz"), ("int_mac", "int8-acc16")]
+SETS = [
+    ("elem_decoder", "fp4_e2m1"),
+    ("elem_encoder", "fp8_e4m3-nonsat"),
+    ("mx_encoder", "mxfp4_e2m1"),
+    ("mx_dot", "mxfp4_e2m1-exact-rne"),
+    ("fp32_acc", "fp32-rz"),
+    ("int_mac", "int8-acc16"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +53,9 @@ def _rewrite(root: Path, key: str, raw: bytes, fix_checksums: bool) -> None:
     if fix_checksums:
         man = golden.Manifest.load(root)
         old = man.files[key]
-        man.files[key] = golden.FileEntry(hashlib.sha256(raw).hexdigest(), len(raw), old.count, old.unit, old.set)
+        man.files[key] = golden.FileEntry(
+            hashlib.sha256(raw).hexdigest(), len(raw), old.count, old.unit, old.set
+        )
         man.save()
 
 
@@ -96,12 +104,18 @@ def test_edited_header_line_refused(copy: Path) -> None:
     key = "elem_encoder/fp8_e4m3-nonsat.hex"
     raw = (copy / key).read_bytes()
     assert b"# rounding: nearest_even\n" in raw
-    _rewrite(copy, key, raw.replace(b"# rounding: nearest_even\n", b"# rounding: toward_zero\n"),
-             fix_checksums=True)
+    _rewrite(
+        copy,
+        key,
+        raw.replace(b"# rounding: nearest_even\n", b"# rounding: toward_zero\n"),
+        fix_checksums=True,
+    )
     (bad,) = [f for f in verify_set(copy).files if not f.ok]
     assert bad.key == key
-    assert bad.problem == ("header mismatch: rounding is 'toward_zero', numsim's elem_encoder set "
-                           "fp8_e4m3-nonsat has 'nearest_even'")
+    assert bad.problem == (
+        "header mismatch: rounding is 'toward_zero', numsim's elem_encoder set "
+        "fp8_e4m3-nonsat has 'nearest_even'"
+    )
 
 
 def test_edited_expected_value_refused_by_recomputation(copy: Path) -> None:
@@ -111,18 +125,27 @@ def test_edited_expected_value_refused_by_recomputation(copy: Path) -> None:
     key = "elem_encoder/fp8_e4m3-nonsat.hex"
     raw = (copy / key).read_bytes()
     at = _row_start(raw, 0)
-    assert raw[at:at + 12] == b"00000000 00\n"
-    _rewrite(copy, key, raw[:at] + b"00000000 38\n" + raw[at + 12:], fix_checksums=True)
+    assert raw[at : at + 12] == b"00000000 00\n"
+    _rewrite(copy, key, raw[:at] + b"00000000 38\n" + raw[at + 12 :], fix_checksums=True)
     (bad,) = [f for f in verify_set(copy).files if not f.ok]
     assert bad.key == key and bad.problem is None and bad.bad_rows == 1
     line = raw[:at].count(b"\n") + 1
-    assert bad.details == [f"line {line}, code: expected 0x00 (0.0), found 0x38 (1.0); inputs: fp32 0x00000000 (0.0)"]
+    assert bad.details == [
+        f"line {line}, code: expected 0x00 (0.0), found 0x38 (1.0); inputs: fp32 0x00000000 (0.0)"
+    ]
 
 
-@pytest.mark.parametrize("key,section,column", [("int_mac/int8-acc16.hex", "chains", "sticky"),
-                                                 ("mx_dot/mxfp4_e2m1-exact-rne.hex", "pairs", "d"),
-                                                 ("mx_encoder/mxfp4_e2m1.hex", "zero", "codes")])
-def test_edited_output_of_each_kind_refused(copy: Path, key: str, section: str, column: str) -> None:
+@pytest.mark.parametrize(
+    "key,section,column",
+    [
+        ("int_mac/int8-acc16.hex", "chains", "sticky"),
+        ("mx_dot/mxfp4_e2m1-exact-rne.hex", "pairs", "d"),
+        ("mx_encoder/mxfp4_e2m1.hex", "zero", "codes"),
+    ],
+)
+def test_edited_output_of_each_kind_refused(
+    copy: Path, key: str, section: str, column: str
+) -> None:
     """A MAC chain's sticky flag (a row inside a chain starts from the row above), an MX dot
     result and an MX encoder element code flipped in their lowest bit, checksums recomputed:
     reported at that row and column (and lane)."""

@@ -16,8 +16,12 @@ from numba.core import config as numba_config
 
 import numsim._kernels as nk
 
-CACHED = ["dot.float_rows-640.py311.nbi", "dot.float_rows-640.py311.1.nbc", "core.f-1.py312.nbi",
-          "fastdot.matmul_fast-117.py311.2.nbc"]
+CACHED = [
+    "dot.float_rows-640.py311.nbi",
+    "dot.float_rows-640.py311.1.nbc",
+    "core.f-1.py312.nbi",
+    "fastdot.matmul_fast-117.py311.2.nbc",
+]
 
 
 @pytest.fixture

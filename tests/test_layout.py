@@ -31,7 +31,8 @@ def module_name(path: Path, root: Path = ROOT) -> str:
 def _is_type_checking(node: ast.If) -> bool:
     t = node.test
     return (isinstance(t, ast.Name) and t.id == "TYPE_CHECKING") or (
-        isinstance(t, ast.Attribute) and t.attr == "TYPE_CHECKING")
+        isinstance(t, ast.Attribute) and t.attr == "TYPE_CHECKING"
+    )
 
 
 def _imports(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
@@ -65,7 +66,9 @@ def import_graph(root: Path = ROOT) -> dict[str, set[str]]:
                     mod = ".".join(base + ([node.module] if node.module else []))
                 else:
                     mod = node.module or ""
-                targets = [f"{mod}.{a.name}" if f"{mod}.{a.name}" in files else mod for a in node.names]
+                targets = [
+                    f"{mod}.{a.name}" if f"{mod}.{a.name}" in files else mod for a in node.names
+                ]
             graph[name].update(t for t in targets if t in files and t != name)
     return graph
 
@@ -106,7 +109,8 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def test_graph_sees_the_known_edges() -> None:
-    """The parser finds edges of every form used in the package (or the next test proves nothing)."""
+    """The parser finds edges of every form used in the package (or the next test proves
+    nothing)."""
     g = import_graph()
     assert "numsim.formats" in g["numsim.codec"]  # from . import formats as _formats
     assert "numsim._kernels.codec" in g["numsim.codec"]  # from ._kernels import codec as _k
@@ -127,23 +131,35 @@ def test_no_import_cycles() -> None:
     assert not found, "import cycles inside numsim: " + "; ".join(" <-> ".join(c) for c in found)
 
 
-
 # Kernel integer constants and the enums they stand for, pair by pair (spelled out here, so that
 # a renumbered enum member or a kernel constant set by hand fails this test).
 KERNEL_CONSTANTS = [
-    ("core", "NEAREST_EVEN", RoundMode.nearest_even), ("core", "NEAREST_AWAY", RoundMode.nearest_away),
-    ("core", "TOWARD_ZERO", RoundMode.toward_zero), ("core", "TOWARD_POSITIVE", RoundMode.toward_positive),
-    ("core", "TOWARD_NEGATIVE", RoundMode.toward_negative), ("core", "STOCHASTIC", RoundMode.stochastic),
-    ("core", "SATURATE", Overflow.saturate), ("core", "NONSATURATE", Overflow.nonsaturate),
-    ("core", "NAN_RAISE", NanPolicy.raise_error), ("core", "NAN_ZERO", NanPolicy.zero),
+    ("core", "NEAREST_EVEN", RoundMode.nearest_even),
+    ("core", "NEAREST_AWAY", RoundMode.nearest_away),
+    ("core", "TOWARD_ZERO", RoundMode.toward_zero),
+    ("core", "TOWARD_POSITIVE", RoundMode.toward_positive),
+    ("core", "TOWARD_NEGATIVE", RoundMode.toward_negative),
+    ("core", "STOCHASTIC", RoundMode.stochastic),
+    ("core", "SATURATE", Overflow.saturate),
+    ("core", "NONSATURATE", Overflow.nonsaturate),
+    ("core", "NAN_RAISE", NanPolicy.raise_error),
+    ("core", "NAN_ZERO", NanPolicy.zero),
     ("core", "NAN_ZERO_INVERTED", NanPolicy.zero_sign_inverted),
-    ("core", "SP_IEEE", Specials.ieee), ("core", "SP_FN", Specials.fn), ("core", "SP_FNUZ", Specials.fnuz),
+    ("core", "SP_IEEE", Specials.ieee),
+    ("core", "SP_FN", Specials.fn),
+    ("core", "SP_FNUZ", Specials.fnuz),
     ("core", "SP_FINITE", Specials.finite),
-    ("core", "K_ZERO", CodeClass.zero), ("core", "K_FINITE", CodeClass.finite), ("core", "K_INF", CodeClass.inf),
+    ("core", "K_ZERO", CodeClass.zero),
+    ("core", "K_FINITE", CodeClass.finite),
+    ("core", "K_INF", CodeClass.inf),
     ("core", "K_NAN", CodeClass.nan),
-    ("block", "FLOOR", ScaleRule.floor), ("block", "CEIL", ScaleRule.ceil), ("block", "EVEN", ScaleRule.even),
+    ("block", "FLOOR", ScaleRule.floor),
+    ("block", "CEIL", ScaleRule.ceil),
+    ("block", "EVEN", ScaleRule.even),
     ("block", "FLOOR_LOG2F", ScaleRule.floor_log2f),
-    ("dotbase", "ACC_CHAIN", AccKind.chain), ("dotbase", "ACC_FLOAT", AccKind.float), ("dotbase", "ACC_EXACT", AccKind.exact),
+    ("dotbase", "ACC_CHAIN", AccKind.chain),
+    ("dotbase", "ACC_FLOAT", AccKind.float),
+    ("dotbase", "ACC_EXACT", AccKind.exact),
     ("dotbase", "ACC_INT", AccKind.int),
 ]
 

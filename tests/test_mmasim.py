@@ -1,7 +1,10 @@
-"""numsim's datapath presets against MMA-Sim (Xie et al., arXiv:2511.10909; github.com/microsoft/MMA-Sim).
+"""numsim's datapath presets against MMA-Sim (Xie et al., arXiv:2511.10909;
+github.com/microsoft/MMA-Sim).
 
-MMA-Sim is a bit-accurate model of NVIDIA tensor cores (mma, wgmma, tcgen05.mma) and AMD matrix cores
-(mfma), validated bit for bit against the hardware. ``tests/data/mmasim/`` holds the outputs of every
+MMA-Sim is a bit-accurate model of NVIDIA tensor cores (mma, wgmma, tcgen05.mma) and AMD matrix
+cores
+(mfma), validated bit for bit against the hardware. ``tests/data/mmasim/`` holds the outputs of
+every
 kernel MMA-Sim runs, on seeded random and corner-case operands, generated offline; its README gives
 the provenance (MMA-Sim commit, kernel, seed) and the semantics each kernel implements.
 
@@ -26,16 +29,31 @@ from numsim.block import BlockArray
 DATA = Path(__file__).parent / "data" / "mmasim"
 
 #: NVIDIA architecture -> preset GPU prefix. ``t4`` and ``rtxpro6000`` have no presets yet.
-_NV_GPU = {"Volta": "v100", "Turing": "t4", "Ampere": "a100", "Ada Lovelace": "ada", "Hopper": "h100",
-           "Blackwell": "b200", "RTX Blackwell": "rtxpro6000"}
+_NV_GPU = {
+    "Volta": "v100",
+    "Turing": "t4",
+    "Ampere": "a100",
+    "Ada Lovelace": "ada",
+    "Hopper": "h100",
+    "Blackwell": "b200",
+    "RTX Blackwell": "rtxpro6000",
+}
 #: AMD architecture -> preset GPU prefix.
 _AMD_GPU = {"CDNA1": "mi100", "CDNA2": "mi210", "CDNA3": "mi300"}
 #: Operand format (manifest name) -> preset input suffix.
-_SUFFIX = {"fp16": "fp16", "bf16": "bf16", "tf32": "tf32", "fp8_e4m3": "e4m3", "fp8_e5m2": "e5m2",
-           "fp8_e4m3fnuz": "e4m3fnuz", "fp8_e5m2fnuz": "e5m2fnuz"}
+_SUFFIX = {
+    "fp16": "fp16",
+    "bf16": "bf16",
+    "tf32": "tf32",
+    "fp8_e4m3": "e4m3",
+    "fp8_e5m2": "e5m2",
+    "fp8_e4m3fnuz": "e4m3fnuz",
+    "fp8_e5m2fnuz": "e5m2fnuz",
+}
 
 #: Measured agreement of every kernel with its preset (for a missing preset, with the closest
-#: existing unit): ``{id: {"preset", "stand_in", "matching", "total"}}``. A kernel is expected to fail
+#: existing unit): ``{id: {"preset", "stand_in", "matching", "total"}}``. A kernel is expected to
+#: fail
 #: (strict xfail) when its preset is missing or when it did not match fully at the last measurement.
 _RATES = DATA / "match_rates.json"
 
@@ -119,7 +137,9 @@ def _reason(meta: dict) -> str:
     if fa == "fp64":
         return "FP64 kernel (sequential binary64 FMA): no FP64 unit, numsim's carrier is FP32"
     if name.startswith("t4-"):
-        return "missing preset t4-fp16 (Turing: one block of the instruction's K, F = 24; README N1)"
+        return (
+            "missing preset t4-fp16 (Turing: one block of the instruction's K, F = 24; README N1)"
+        )
     if name.startswith("rtxpro6000-"):
         return f"missing RTX Blackwell preset {name!r} (README N1)"
     if name.endswith(("-mxf8f6f4", "-mxf4nvf4")):
@@ -129,18 +149,31 @@ def _reason(meta: dict) -> str:
     if name == "mi210-bf16-n2":
         return "missing preset mi210-bf16-n2 (CDNA2 runs the pre-_1k BF16 mfma on pairs; README A2)"
     if name == "fma-fp32":
-        return "IEEE signed zero of an exact zero sum (-0 + -0 = -0 in an FMA); numsim gives +0 (README G6)"
+        return (
+            "IEEE signed zero of an exact zero sum (-0 + -0 = -0 in an FMA); numsim gives +0 "
+            "(README G6)"
+        )
     if name.startswith("mi100-"):
-        return "CDNA1 sums a pairwise tree of FP32 RNE additions, c last; numsim's preset is exact (README A1)"
+        return (
+            "CDNA1 sums a pairwise tree of FP32 RNE additions, c last; numsim's preset is exact "
+            "(README A1)"
+        )
     if name.startswith("mi210-"):
-        return "a product that overflows FP32 is an Inf inside the tree (+Inf + -Inf = NaN) (README A2)"
+        return (
+            "a product that overflows FP32 is an Inf inside the tree (+Inf + -Inf = NaN) "
+            "(README A2)"
+        )
     if name.startswith("mi300-"):
-        return ("late c: the product sum at the largest product exponent, floored to 31 and c to 24 "
-                "fraction bits below max(e, e_c); zero operands join the maximum (README A3-A4, G2)")
+        return (
+            "late c: the product sum at the largest product exponent, floored to 31 and c to 24 "
+            "fraction bits below max(e, e_c); zero operands join the maximum (README A3-A4, G2)"
+        )
     if out == "fp16" and fa.startswith("fp8"):
         return f"preset {name!r} has no FP16-output mode (README N3)"
-    return ("zero operands take exponent -126 and join the alignment maximum; a result rounded to zero "
-            "is +0 (README G2, G6)")
+    return (
+        "zero operands take exponent -126 and join the alignment maximum; a result rounded to zero "
+        "is +0 (README G2, G6)"
+    )
 
 
 def _expect_failure(meta: dict) -> bool:
@@ -168,7 +201,9 @@ def _numsim_result(meta: dict, call: dict[str, np.ndarray]) -> np.ndarray:
     return datapath.mx_matmul(A, B, unit, cvals)
 
 
-def _block_array(codes: np.ndarray, scales: np.ndarray, meta: dict, fmt: str, axis: int) -> BlockArray:
+def _block_array(
+    codes: np.ndarray, scales: np.ndarray, meta: dict, fmt: str, axis: int
+) -> BlockArray:
     """A BlockArray of stored rows (A rows, or B columns when ``axis=0``) and their scale codes.
 
     FP4 codes are stored two per byte, element 2i in the low nibble (MMA-Sim's packing). UE4M3
@@ -183,23 +218,41 @@ def _block_array(codes: np.ndarray, scales: np.ndarray, meta: dict, fmt: str, ax
     if meta["scale_format"] == "ue4m3":
         scales = scales & 0x7F
     rows, K = codes.shape
-    block = numsim.formats.BlockFormat(f"mmasim_{elem}_{bs}_{meta['scale_format']}",
-                                       numsim.formats.get(elem), bs, numsim.formats.get(meta["scale_format"]))
+    block = numsim.formats.BlockFormat(
+        f"mmasim_{elem}_{bs}_{meta['scale_format']}",
+        numsim.formats.get(elem),
+        bs,
+        numsim.formats.get(meta["scale_format"]),
+    )
     shape = (rows, K) if axis == 1 else (K, rows)
-    return BlockArray(codes.reshape(rows, K // bs, bs).astype(np.uint8), scales.astype(np.uint8), block,
-                      axis, shape, tensor_scale=None)
+    return BlockArray(
+        codes.reshape(rows, K // bs, bs).astype(np.uint8),
+        scales.astype(np.uint8),
+        block,
+        axis,
+        shape,
+        tensor_scale=None,
+    )
 
 
 def _calls(index: int, meta: dict) -> list[dict[str, np.ndarray]]:
     arrays = _arrays()
-    return [{name: arrays[f"{index}/{c}/{name}"] for name in ("A", "BT", "C", "D", "SA", "SBT")
-             if f"{index}/{c}/{name}" in arrays} for c in range(len(meta["modes"]))]
+    return [
+        {
+            name: arrays[f"{index}/{c}/{name}"]
+            for name in ("A", "BT", "C", "D", "SA", "SBT")
+            if f"{index}/{c}/{name}" in arrays
+        }
+        for c in range(len(meta["modes"]))
+    ]
 
 
 def _params() -> list:
     out = []
     for index, meta in enumerate(_manifest()["kernels"]):
-        marks = [pytest.mark.xfail(strict=True, reason=_reason(meta))] if _expect_failure(meta) else []
+        marks = (
+            [pytest.mark.xfail(strict=True, reason=_reason(meta))] if _expect_failure(meta) else []
+        )
         out.append(pytest.param(index, meta, id=meta["id"], marks=marks))
     return out
 
@@ -222,9 +275,11 @@ def test_kernel_bit_exact(index: int, meta: dict) -> None:
         got = _result_bits(_numsim_result(meta, call), meta["d_format"])
         want = _expected_bits(call["D"], meta["d_format"])
         bad = np.argwhere(got != want)
-        assert bad.size == 0, (f"{meta['id']} ({mode} operands): {len(bad)} of {want.size} outputs differ; "
-                               f"first at {tuple(bad[0])}: numsim {int(got[tuple(bad[0])]):#x}, "
-                               f"MMA-Sim {int(want[tuple(bad[0])]):#x}")
+        assert bad.size == 0, (
+            f"{meta['id']} ({mode} operands): {len(bad)} of {want.size} outputs differ; "
+            f"first at {tuple(bad[0])}: numsim {int(got[tuple(bad[0])]):#x}, "
+            f"MMA-Sim {int(want[tuple(bad[0])]):#x}"
+        )
 
 
 def test_manifest_provenance() -> None:
@@ -232,6 +287,14 @@ def test_manifest_provenance() -> None:
     man = _manifest()
     assert len(man["mmasim_commit"]) == 40
     families = {(k["instruction"], k["arch"]) for k in man["kernels"]}
-    assert {("mma", "Volta"), ("mma", "Turing"), ("wgmma", "Hopper"), ("tcgen05mma", "Blackwell"),
-            ("tcgen05mma_block_scale", "Blackwell"), ("mma_block_scale", "RTX Blackwell"),
-            ("mfma", "CDNA1"), ("mfma", "CDNA2"), ("mfma", "CDNA3")} <= families
+    assert {
+        ("mma", "Volta"),
+        ("mma", "Turing"),
+        ("wgmma", "Hopper"),
+        ("tcgen05mma", "Blackwell"),
+        ("tcgen05mma_block_scale", "Blackwell"),
+        ("mma_block_scale", "RTX Blackwell"),
+        ("mfma", "CDNA1"),
+        ("mfma", "CDNA2"),
+        ("mfma", "CDNA3"),
+    } <= families

@@ -73,28 +73,33 @@ def test_all_ones_and_shapes(bits: int) -> None:
 def test_fp4_nibble_order() -> None:
     """Code 2i in the low nibble (torchao fp4x2)."""
     assert numsim.pack(np.array([0x1, 0x2], np.uint8), 4) == b"\x21"
-    assert numsim.pack(np.array([0xA, 0xB, 0xC], np.uint8), 4) == b"\xBA\x0C"
+    assert numsim.pack(np.array([0xA, 0xB, 0xC], np.uint8), 4) == b"\xba\x0c"
     np.testing.assert_array_equal(numsim.unpack(b"\x21\x43", 4, 4), [1, 2, 3, 4])
-    np.testing.assert_array_equal(numsim.unpack(b"\xBA\x0C", 4, 3), [0xA, 0xB, 0xC])
+    np.testing.assert_array_equal(numsim.unpack(b"\xba\x0c", 4, 3), [0xA, 0xB, 0xC])
 
 
 def test_fp6_three_bytes_per_four_codes() -> None:
-    """b0 = c0 | c1 << 6, b1 = c1 >> 2 | c2 << 4, b2 = c2 >> 4 | c3 << 2 (bytes truncated to 8 bits)."""
+    """b0 = c0 | c1 << 6, b1 = c1 >> 2 | c2 << 4, b2 = c2 >> 4 | c3 << 2 (bytes truncated to 8
+    bits)."""
     c = [0x21, 0x3A, 0x15, 0x2C]
-    want = bytes([(c[0] | c[1] << 6) & 0xFF, (c[1] >> 2 | c[2] << 4) & 0xFF, (c[2] >> 4 | c[3] << 2) & 0xFF])
-    assert want == b"\xA1\x5E\xB1"
+    want = bytes(
+        [(c[0] | c[1] << 6) & 0xFF, (c[1] >> 2 | c[2] << 4) & 0xFF, (c[2] >> 4 | c[3] << 2) & 0xFF]
+    )
+    assert want == b"\xa1\x5e\xb1"
     assert numsim.pack(np.array(c, np.uint8), 6) == want
     np.testing.assert_array_equal(numsim.unpack(want, 6, 4), c)
     # five codes: the fifth starts a new group and the last byte is zero-padded
-    assert numsim.pack(np.array(c + [0x3F], np.uint8), 6) == want + b"\x3F"
+    assert numsim.pack(np.array(c + [0x3F], np.uint8), 6) == want + b"\x3f"
 
 
 def test_other_widths_by_hand() -> None:
-    assert numsim.pack(np.array([1, 2, 3], np.uint8), 3) == b"\xD1\x00"  # 1 | 2<<3 | 3<<6 = 0xD1, bit 8 = 0
-    assert numsim.pack(np.array([0xABC, 0x123], np.uint16), 12) == b"\xBC\x3A\x12"
-    assert numsim.pack(np.array([1, 0, 1, 1, 0, 0, 0, 1, 1], np.uint8), 1) == b"\x8D\x01"
-    assert numsim.pack(np.array([0x1234, 0xBEEF], np.uint16), 16) == b"\x34\x12\xEF\xBE"
-    assert numsim.pack(np.array([0x7F, 0x80, 0x01], np.uint8), 8) == b"\x7F\x80\x01"  # plain bytes
+    assert (
+        numsim.pack(np.array([1, 2, 3], np.uint8), 3) == b"\xd1\x00"
+    )  # 1 | 2<<3 | 3<<6 = 0xD1, bit 8 = 0
+    assert numsim.pack(np.array([0xABC, 0x123], np.uint16), 12) == b"\xbc\x3a\x12"
+    assert numsim.pack(np.array([1, 0, 1, 1, 0, 0, 0, 1, 1], np.uint8), 1) == b"\x8d\x01"
+    assert numsim.pack(np.array([0x1234, 0xBEEF], np.uint16), 16) == b"\x34\x12\xef\xbe"
+    assert numsim.pack(np.array([0x7F, 0x80, 0x01], np.uint8), 8) == b"\x7f\x80\x01"  # plain bytes
 
 
 # ---------------------------------------------------------------------------------------------
@@ -112,19 +117,23 @@ def _expected_size(fmt: BlockFormat, nblocks: int) -> int:
 
 
 @pytest.mark.parametrize("fmt", BLOCKS, ids=str)
-@pytest.mark.parametrize("shape, axis", [((40,), 0), ((3, 37), -1), ((37, 3), 0), ((2, 5, 33), 1),
-                                         ((2, 3, 16), -1), ((1, 1), 0)])
+@pytest.mark.parametrize(
+    "shape, axis",
+    [((40,), 0), ((3, 37), -1), ((37, 3), 0), ((2, 5, 33), 1), ((2, 3, 16), -1), ((1, 1), 0)],
+)
 def test_block_array_round_trip(fmt: BlockFormat, shape: tuple[int, ...], axis: int) -> None:
     rng = np.random.default_rng(len(shape) * 100 + shape[0])
     x = (rng.standard_normal(shape) * np.exp2(rng.integers(-6, 7, size=shape))).astype(np.float32)
-    x.reshape(-1)[:: 7] = 0.0
+    x.reshape(-1)[::7] = 0.0
     blk = numsim.encode(x, fmt, axis=axis)
     data = blk.pack()
     assert isinstance(data, bytes)
     ax = axis % len(shape)
     nblocks = -(-shape[ax] // fmt.block_size) * (int(np.prod(shape)) // shape[ax])
     assert len(data) == _expected_size(fmt, nblocks)
-    back = numsim.BlockArray.unpack(data, fmt.name if fmt.name in F.names("block") else fmt, shape, axis)
+    back = numsim.BlockArray.unpack(
+        data, fmt.name if fmt.name in F.names("block") else fmt, shape, axis
+    )
     assert back.format == fmt and back.shape == tuple(shape) and back.axis == ax
     np.testing.assert_array_equal(back.codes, blk.codes)
     np.testing.assert_array_equal(back.scales, blk.scales)
@@ -141,12 +150,26 @@ def test_block_array_round_trip(fmt: BlockFormat, shape: tuple[int, ...], axis: 
     assert back.pack() == data
 
 
-@pytest.mark.parametrize("name, n, size", [
-    ("mxfp4_e2m1", 32, 1 + 16), ("mxfp8_e4m3", 32, 1 + 32), ("mxfp8_e5m2", 32, 33), ("mxfp6_e2m3", 32, 1 + 24),
-    ("mxfp6_e3m2", 64, 2 + 48), ("mxint8", 32, 33), ("nvfp4", 16, 4 + 1 + 8), ("nvfp4", 32, 4 + 2 + 16),
-    ("mx9", 16, 1 + 1 + 16), ("mx6", 16, 1 + 1 + 10), ("mx4", 16, 1 + 1 + 6), ("mx4", 32, 2 + 2 + 12),
-    ("b4int3", 4, 1 + 2), ("b4int3", 8, 1 + 3), ("mxfp4_e2m1", 33, 2 + 32),
-])
+@pytest.mark.parametrize(
+    "name, n, size",
+    [
+        ("mxfp4_e2m1", 32, 1 + 16),
+        ("mxfp8_e4m3", 32, 1 + 32),
+        ("mxfp8_e5m2", 32, 33),
+        ("mxfp6_e2m3", 32, 1 + 24),
+        ("mxfp6_e3m2", 64, 2 + 48),
+        ("mxint8", 32, 33),
+        ("nvfp4", 16, 4 + 1 + 8),
+        ("nvfp4", 32, 4 + 2 + 16),
+        ("mx9", 16, 1 + 1 + 16),
+        ("mx6", 16, 1 + 1 + 10),
+        ("mx4", 16, 1 + 1 + 6),
+        ("mx4", 32, 2 + 2 + 12),
+        ("b4int3", 4, 1 + 2),
+        ("b4int3", 8, 1 + 3),
+        ("mxfp4_e2m1", 33, 2 + 32),
+    ],
+)
 def test_packed_length(name: str, n: int, size: int) -> None:
     """Hand counts: e.g. MXFP4 32 values = 1 scale byte + 16 bytes of nibbles; MX4 16 values =
     1 scale byte + 8 microexponent bits + 16 * 3 element bits; b4int3 8 values = 2 * 4 scale bits +
@@ -160,16 +183,17 @@ def test_mxfp4_block_bytes_by_hand() -> None:
     x = np.zeros(32, np.float32)
     x[:2] = [6.0, 0.5]
     x[31] = -1.0  # E2M1 -1 = 0b1010, the high nibble of the last byte
-    assert numsim.encode(x, "mxfp4_e2m1").pack() == b"\x7F\x17" + b"\x00" * 14 + b"\xA0"
+    assert numsim.encode(x, "mxfp4_e2m1").pack() == b"\x7f\x17" + b"\x00" * 14 + b"\xa0"
 
 
 def test_nvfp4_bytes_by_hand() -> None:
     """[float32 LE tensor scale][UE4M3 scale byte][nibbles]; with tensor_amax = 2688 the tensor
-    scale is 1.0, a block max of 6 gives block scale 6/6 = 1.0 (UE4M3 0x38) and elements 6 -> 0x7."""
+    scale is 1.0, a block max of 6 gives block scale 6/6 = 1.0 (UE4M3 0x38) and elements 6 ->
+    0x7."""
     x = np.zeros(16, np.float32)
     x[:3] = [6.0, -3.0, 0.5]  # E2M1 0b0111, 0b1101, 0b0001
     data = numsim.encode(x, "nvfp4", tensor_amax=2688.0).pack()
-    assert data == struct.pack("<f", 1.0) + b"\x38" + b"\xD7\x01" + b"\x00" * 6
+    assert data == struct.pack("<f", 1.0) + b"\x38" + b"\xd7\x01" + b"\x00" * 6
 
 
 def test_mx9_micro_bits_by_hand() -> None:
@@ -179,7 +203,9 @@ def test_mx9_micro_bits_by_hand() -> None:
     data = numsim.encode(x, "mx9").pack()
     assert data[0] == 0x7F
     assert data[1] == 0b11111110
-    assert data[2:6] == bytes([0x60, 0xD0, 0x30, 0x20])  # 96, -48, 0.75*64, 0.5*64 (two's complement)
+    assert data[2:6] == bytes(
+        [0x60, 0xD0, 0x30, 0x20]
+    )  # 96, -48, 0.75*64, 0.5*64 (two's complement)
     assert data[6:] == b"\x00" * 12
 
 
@@ -190,5 +216,3 @@ def test_block_unpack_then_decode_without_encoder() -> None:
     got = numsim.decode(blk)
     assert got[:4].tolist() == [896.0, -896.0, 2.0, 2.0**-8]
     assert (got[4:] == 0).all()
-
-

@@ -24,8 +24,9 @@ from numsim.reference import ptq as R
 BLOCKS = [F.get(n) for n in F.names("block")]
 
 
-def _problem(seed: int, d_out: int = 5, d_in: int = 48, n: int = 200, noise: float = 0.1,
-             corr: float = 0.5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _problem(
+    seed: int, d_out: int = 5, d_in: int = 48, n: int = 200, noise: float = 0.1, corr: float = 0.5
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(W, X, X~)``: correlated inputs and a perturbed quantized-path copy."""
     rng = np.random.default_rng(seed)
     base = rng.standard_normal((n, d_in))
@@ -52,7 +53,9 @@ def test_gpfq_gram_form_equals_residual_form(fmt: str, seed: int) -> None:
     expected = R.gpfq_residual(W, X, Xq, q, states, groups)
     np.testing.assert_array_equal(run_method("gpfq", W, _stats(X, Xq), q), expected)
     # ED with scales from the original block is GPFQ by construction of the reconstruction
-    np.testing.assert_array_equal(run_method("ed", W, _stats(X, Xq), q, scale_policy="static"), expected)
+    np.testing.assert_array_equal(
+        run_method("ed", W, _stats(X, Xq), q, scale_policy="static"), expected
+    )
 
 
 def _diagonal_problem(seed: int, d_out: int = 6, d_in: int = 64) -> tuple[np.ndarray, LayerStats]:
@@ -68,7 +71,9 @@ def _diagonal_problem(seed: int, d_out: int = 6, d_in: int = 64) -> tuple[np.nda
 def test_ed_with_orthogonal_columns_and_no_mismatch_is_rtn(fmt: str, policy: str) -> None:
     W, st = _diagonal_problem(0)
     q = weight_quantizer(fmt)
-    np.testing.assert_array_equal(run_method("ed", W, st, q, scale_policy=policy), run_method("rtn", W, None, q))
+    np.testing.assert_array_equal(
+        run_method("ed", W, st, q, scale_policy=policy), run_method("rtn", W, None, q)
+    )
 
 
 @pytest.mark.parametrize("fmt", ["int4", "mxfp4_e2m1", "mx4"])
@@ -78,15 +83,19 @@ def test_ed_lowers_the_mismatched_error_against_rtn(fmt: str, policy: str) -> No
     for seed in range(6):
         W, X, Xq = _problem(seed, d_out=8, d_in=64, n=256, noise=0.2)
         q = weight_quantizer(fmt)
-        err = {m: np.linalg.norm(X @ W.T - Xq @ run_method(m, W, _stats(X, Xq), q, **o).T)
-               for m, o in [("rtn", {}), ("ed", {"scale_policy": policy})]}
+        err = {
+            m: np.linalg.norm(X @ W.T - Xq @ run_method(m, W, _stats(X, Xq), q, **o).T)
+            for m, o in [("rtn", {}), ("ed", {"scale_policy": policy})]
+        }
         ratios.append(err["ed"] / err["rtn"])
     assert np.mean(ratios) < 0.95 and max(ratios) < 1.0, ratios
 
 
 def test_ed_data_free_carries_the_error_along_the_row() -> None:
     W, _, _ = _problem(3, d_in=64)
-    q = weight_quantizer("int4", scale="pow2")  # one scale per row: the carry never meets a new scale
+    q = weight_quantizer(
+        "int4", scale="pow2"
+    )  # one scale per row: the carry never meets a new scale
     Q = run_method("ed", W, None, q, data_free=True, scale_policy="static")
     step = q.fit(W).step[:, 0]
     # every prefix sum of Q stays within half a step of W's (Floyd-Steinberg with one neighbour)
@@ -122,8 +131,9 @@ def test_gptq_with_scaled_identity_hessian_is_rtn(fmt: Any, policy: str) -> None
     expected = run_method("rtn", W, None, q)
     np.testing.assert_array_equal(run_method("gptq", W, st, q, scale_policy=policy), expected)
     if policy == "static":
-        np.testing.assert_array_equal(run_method("gptq", W, st, q, scale_policy=policy, act_order=True),
-                                      expected)
+        np.testing.assert_array_equal(
+            run_method("gptq", W, st, q, scale_policy=policy, act_order=True), expected
+        )
 
 
 @pytest.mark.parametrize("fmt", ["mxfp4_e2m1", "mx6", "int4", "nvfp4"])
@@ -139,7 +149,9 @@ def test_gptq_columns_end_on_the_grid(fmt: str, policy: str) -> None:
         np.testing.assert_array_equal(decode_block(exported, np.float64), Q)
     else:
         codes, scales = exported
-        np.testing.assert_array_equal(np.asarray(numsim.decode(codes, "int4"), np.float64) * scales, Q)
+        np.testing.assert_array_equal(
+            np.asarray(numsim.decode(codes, "int4"), np.float64) * scales, Q
+        )
 
 
 def _scale_policy_problem(case: str) -> tuple[np.ndarray, LayerStats]:
@@ -197,10 +209,14 @@ def test_qep_alpha_zero_and_matched_inputs_are_the_base(base: str, opts: dict[st
     q = weight_quantizer("mxfp4_e2m1")
     st = _stats(X, Xq)
     expected = run_method(base, W, st, q, **opts)
-    np.testing.assert_array_equal(run_method("qep", W, st, q, base=base, alpha=0.0, **opts), expected)
+    np.testing.assert_array_equal(
+        run_method("qep", W, st, q, base=base, alpha=0.0, **opts), expected
+    )
     matched = _stats(Xq, Xq)  # G = H: no propagated error
     base_m = run_method(base, W, matched, q, **opts)
-    np.testing.assert_array_equal(run_method("qep", W, matched, q, base=base, alpha=1.0, **opts), base_m)
+    np.testing.assert_array_equal(
+        run_method("qep", W, matched, q, base=base, alpha=1.0, **opts), base_m
+    )
 
 
 def test_qep_target_is_least_squares_and_pythagoras_holds() -> None:
@@ -232,21 +248,27 @@ def _adversarial(Qint: np.ndarray, lo: int, hi: int) -> np.ndarray:
 
 
 def _overflows(Qint: np.ndarray, bits: int, tile: int) -> int:
-    """Overflows of the P-bit wrap-around register, adversarial int8 inputs, one register per tile."""
+    """Overflows of the P-bit wrap-around register, adversarial int8 inputs, one register per
+    tile."""
     unit = numsim.datapath.get(f"int8-acc{bits}")
     total = 0
     for a in range(0, Qint.shape[1], tile):
         cols = slice(a, a + tile)
         A = _adversarial(Qint[:, cols], -128, 127)
-        _, over = numsim.datapath.matmul(A, Qint[:, cols].T.astype(np.float32), unit, return_overflows=True)
+        _, over = numsim.datapath.matmul(
+            A, Qint[:, cols].T.astype(np.float32), unit, return_overflows=True
+        )
         total += int(np.sum(over))
     return total
 
 
 @pytest.mark.parametrize("base", ["gptq", "gpfq"])
-@pytest.mark.parametrize("fmt,tile,wbits", [("int4", None, 4), ("int4", 16, 4), ("mxint8", None, 8)])
-def test_axe_keeps_every_tile_inside_the_accumulator(base: str, fmt: str, tile: int | None,
-                                                     wbits: int) -> None:
+@pytest.mark.parametrize(
+    "fmt,tile,wbits", [("int4", None, 4), ("int4", 16, 4), ("mxint8", None, 8)]
+)
+def test_axe_keeps_every_tile_inside_the_accumulator(
+    base: str, fmt: str, tile: int | None, wbits: int
+) -> None:
     W, X, Xq = _problem(6, d_out=6, d_in=64, n=300)
     st = _stats(X, Xq)
     q = weight_quantizer(fmt)
@@ -254,8 +276,13 @@ def test_axe_keeps_every_tile_inside_the_accumulator(base: str, fmt: str, tile: 
     P = _datatype_bound(T, 8, wbits, True) - 4
     Q = run_method("axe", W, st, q, base=base, accumulator_bits=P, tile=tile)
     # scales fixed from the original weights: integer step per row and group
-    step = np.concatenate([np.repeat(q.integer_scale(q.fit(W[:, g]))[:, None], g.stop - g.start, axis=1)
-                           for g in q.groups(64)], axis=1)
+    step = np.concatenate(
+        [
+            np.repeat(q.integer_scale(q.fit(W[:, g]))[:, None], g.stop - g.start, axis=1)
+            for g in q.groups(64)
+        ],
+        axis=1,
+    )
     Qint = Q / step
     np.testing.assert_array_equal(Qint, np.rint(Qint))
     assert np.max(np.abs(Qint)) <= 127  # int8 operands of the integer unit
@@ -273,10 +300,13 @@ def test_axe_above_the_datatype_bound_is_its_base() -> None:
     st = _stats(X, Xq)
     q = weight_quantizer("int4")
     P = _datatype_bound(32, 8, 4, True)
-    np.testing.assert_array_equal(run_method("axe", W, st, q, accumulator_bits=P),
-                                  run_method("gptq", W, st, q, scale_policy="static"))
-    np.testing.assert_array_equal(run_method("axe", W, st, q, base="gpfq", accumulator_bits=P),
-                                  run_method("gpfq", W, st, q))
+    np.testing.assert_array_equal(
+        run_method("axe", W, st, q, accumulator_bits=P),
+        run_method("gptq", W, st, q, scale_policy="static"),
+    )
+    np.testing.assert_array_equal(
+        run_method("axe", W, st, q, base="gpfq", accumulator_bits=P), run_method("gpfq", W, st, q)
+    )
 
 
 def test_l1_threshold_against_the_loop() -> None:
@@ -291,7 +321,9 @@ def test_l1_threshold_against_the_loop() -> None:
 def test_axe_groupwise_tile_must_be_the_group() -> None:
     W, X, Xq = _problem(9, d_in=64)
     with pytest.raises(ValueError, match="tile=16"):
-        run_method("axe", W, _stats(X, Xq), weight_quantizer("mxint8"), accumulator_bits=16, tile=16)
+        run_method(
+            "axe", W, _stats(X, Xq), weight_quantizer("mxint8"), accumulator_bits=16, tile=16
+        )
 
 
 # ---------------------------------------------------------------------------------------------

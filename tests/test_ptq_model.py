@@ -41,14 +41,21 @@ def _tiny() -> tuple[Tiny, list[dict[str, torch.Tensor]]]:
     torch.manual_seed(0)
     m = Tiny().eval()
     g = torch.Generator().manual_seed(1)
-    cal = [{"ids": torch.randint(0, 11, (3, 5), generator=g), "mask": torch.ones(3, 5)} for _ in range(2)]
+    cal = [
+        {"ids": torch.randint(0, 11, (3, 5), generator=g), "mask": torch.ones(3, 5)}
+        for _ in range(2)
+    ]
     return m, cal
 
 
 def _cnn() -> torch.nn.Module:
     torch.manual_seed(2)
-    return torch.nn.Sequential(torch.nn.Conv2d(2, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
-                               torch.nn.Linear(4 * 5 * 5, 6)).eval()
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(2, 4, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4 * 5 * 5, 6),
+    ).eval()
 
 
 def _state(m: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -58,7 +65,8 @@ def _state(m: torch.nn.Module) -> dict[str, torch.Tensor]:
 def _same(m: torch.nn.Module, state: dict[str, torch.Tensor]) -> bool:
     now = m.state_dict()
     return all(torch.equal(now[k], v) for k, v in state.items()) and not any(
-        "forward" in vars(x) or x._forward_pre_hooks or x._forward_hooks for x in m.modules())
+        "forward" in vars(x) or x._forward_pre_hooks or x._forward_hooks for x in m.modules()
+    )
 
 
 def test_report_layers_skipped_and_model_unchanged() -> None:
@@ -69,8 +77,10 @@ def test_report_layers_skipped_and_model_unchanged() -> None:
     assert [r.name for r in rep.layers] == ["q", "k", "out"]  # call order
     skipped = dict(rep.skipped)
     assert skipped["emb"].startswith("Embedding") and skipped["norm"].startswith("LayerNorm")
-    assert all(r.method == "rtn" and r.shape == tuple(dict(q.named_modules())[r.name].weight.shape)
-               for r in rep.layers)
+    assert all(
+        r.method == "rtn" and r.shape == tuple(dict(q.named_modules())[r.name].weight.shape)
+        for r in rep.layers
+    )
     assert "q" in rep.table() and "left in float" in rep.table()
     assert not torch.equal(q.q.weight, m.q.weight) and torch.equal(q.emb.weight, m.emb.weight)
 
@@ -82,7 +92,9 @@ def test_groups_share_an_input() -> None:
     assert [(x.name, x.group) for x in layers] == [("q", 0), ("k", 0), ("out", 1)] and not repeated
 
 
-def test_second_layer_statistics_mix_float_and_quantized_inputs(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_second_layer_statistics_mix_float_and_quantized_inputs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """H = X~^T X~ and G = X~^T X for layer 2, X~ computed from layer 1's decoded codes by torch."""
     torch.manual_seed(3)
     m = torch.nn.Sequential(torch.nn.Linear(8, 6), torch.nn.ReLU(), torch.nn.Linear(6, 4)).eval()
@@ -93,12 +105,17 @@ def test_second_layer_statistics_mix_float_and_quantized_inputs(monkeypatch: pyt
     def spy(name, W, stats, quantizer, **kw):  # type: ignore[no-untyped-def]
         seen[W.shape] = stats
         return real(name, W, stats, quantizer, **kw)
+
     monkeypatch.setattr(ptq_api, "run_method", spy)
     _, rep = ptq.quantize_model(m, cal, weight_format="mxfp4_e2m1")
     q1 = torch.from_numpy(numsim.decode(rep.codes["0"]).astype(np.float32))
     with torch.no_grad():
         x = torch.cat([torch.relu(m[0](b)) for b in cal]).double().numpy()
-        xq = torch.cat([torch.relu(torch.nn.functional.linear(b, q1, m[0].bias)) for b in cal]).double().numpy()
+        xq = (
+            torch.cat([torch.relu(torch.nn.functional.linear(b, q1, m[0].bias)) for b in cal])
+            .double()
+            .numpy()
+        )
     st = seen[(4, 6)]
     assert st.n == 10 and not np.array_equal(x, xq)
     np.testing.assert_allclose(st.H, xq.T @ xq, rtol=1e-12, atol=1e-12)
@@ -118,7 +135,9 @@ def test_returned_weights_are_the_decoded_codes_and_blocks_pad() -> None:
     q, rep = ptq.quantize_model(m, cal, weight_format="mxfp4_e2m1")
     blk = rep.codes["q"]
     assert blk.codes.shape == (24, 2, 32)  # d_in = 40 padded to two blocks of 32
-    np.testing.assert_array_equal(numsim.decode(blk).astype(np.float32), q.q.weight.detach().numpy())
+    np.testing.assert_array_equal(
+        numsim.decode(blk).astype(np.float32), q.q.weight.detach().numpy()
+    )
     assert all(r.exact for r in rep.layers)
     q2, rep2 = ptq.quantize_model(m, cal, weight_format="int4", scale="pow2")
     codes, scales = rep2.codes["out"]
@@ -151,7 +170,9 @@ def test_datapath_in_the_loop_equals_an_explicit_emulate_forward() -> None:
     m = _cnn()
     cal = [torch.randn(3, 2, 5, 5) for _ in range(2)]
     unit = numsim.datapath.get("ocp-mx-exact")
-    q, rep = ptq.quantize_model(m, cal, weight_format="mxfp4_e2m1", input_format="mxfp8_e4m3", datapath=unit)
+    q, rep = ptq.quantize_model(
+        m, cal, weight_format="mxfp4_e2m1", input_format="mxfp8_e4m3", datapath=unit
+    )
     assert rep.datapath == "ocp-mx-exact"
     plain = _cnn()
     plain.load_state_dict(q.state_dict())
@@ -164,20 +185,31 @@ def test_datapath_in_the_loop_equals_an_explicit_emulate_forward() -> None:
 
 
 def test_scaled_integer_datapath_equals_an_explicit_emulate_forward() -> None:
-    """int4 per-channel pow2 weights, int8 per-tensor inputs: the unit sees integers, FP32 epilogue."""
+    """int4 per-channel pow2 weights, int8 per-tensor inputs: the unit sees integers, FP32
+    epilogue."""
     m = _cnn()
     cal = [torch.randn(3, 2, 5, 5)]
-    unit = numsim.datapath.DotUnit("exact-fp16-in", numsim.formats.get("fp16"), 1 << 12, None,
-                                   out_rounding="nearest_even")
-    q, _ = ptq.quantize_model(m, cal, weight_format="int4", scale="pow2", input_format="int8", datapath=unit)
+    unit = numsim.datapath.DotUnit(
+        "exact-fp16-in", numsim.formats.get("fp16"), 1 << 12, None, out_rounding="nearest_even"
+    )
+    q, _ = ptq.quantize_model(
+        m, cal, weight_format="int4", scale="pow2", input_format="int8", datapath=unit
+    )
     plain = _cnn()
     plain.load_state_dict(q.state_dict())
     x = torch.randn(2, 2, 5, 5)
     wscale = numsim.datapath.Scaling("channel", scale="pow2")
     with torch.no_grad():
         got = q(x)
-        with numsim.datapath.emulate(plain, unit, "int8", "int4", matmul_ops=False, input_scaling="tensor",
-                                     weight_scaling=wscale):
+        with numsim.datapath.emulate(
+            plain,
+            unit,
+            "int8",
+            "int4",
+            matmul_ops=False,
+            input_scaling="tensor",
+            weight_scaling=wscale,
+        ):
             want = plain(x)
     np.testing.assert_array_equal(got.numpy(), want.numpy())
 
@@ -198,8 +230,9 @@ def test_input_format_quantizes_layer_inputs() -> None:
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("case", ["wrong_shape", "empty", "nan_weight", "nan_data", "method", "format",
-                                  "option"])
+@pytest.mark.parametrize(
+    "case", ["wrong_shape", "empty", "nan_weight", "nan_data", "method", "format", "option"]
+)
 def test_errors_leave_the_model_unchanged(case: str) -> None:
     m = _cnn()
     cal = [torch.randn(3, 2, 5, 5)]
@@ -224,8 +257,10 @@ def test_errors_leave_the_model_unchanged(case: str) -> None:
     before = _state(m)
     with pytest.raises(err, match=match):
         ptq.quantize_model(m, cal, **kw)
-    assert all(torch.equal(before[k], v) or (torch.isnan(v).any() and case == "nan_weight")
-               for k, v in m.state_dict().items())
+    assert all(
+        torch.equal(before[k], v) or (torch.isnan(v).any() and case == "nan_weight")
+        for k, v in m.state_dict().items()
+    )
     assert _same(m, {k: v for k, v in before.items() if not torch.isnan(v).any()})
 
 
@@ -240,6 +275,7 @@ def test_error_midway_leaves_the_model_unchanged(monkeypatch: pytest.MonkeyPatch
         if len(calls) == 2:
             raise RuntimeError("boom in layer 2")
         return real(*args, **kwargs)
+
     monkeypatch.setattr(ptq_api, "run_method", flaky)
     with pytest.raises(RuntimeError, match="boom"):
         ptq.quantize_model(m, cal, weight_format="mxfp4_e2m1")
@@ -256,12 +292,16 @@ def test_import_without_torch_names_the_extra(monkeypatch: pytest.MonkeyPatch) -
 
 def test_digits_cnn_trains_once_and_quantizes(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     from numsim.ptq import models
+
     monkeypatch.setenv("NUMSIM_CACHE", str(tmp_path))
     spec = models.get("digits-cnn")
     cached = list(tmp_path.glob("digits-cnn-*.pt"))
     assert len(cached) == 1
     again = models.get("digits-cnn")  # loaded from the cache: identical weights
-    assert all(torch.equal(a, b) for a, b in zip(spec.model.state_dict().values(), again.model.state_dict().values()))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(spec.model.state_dict().values(), again.model.state_dict().values())
+    )
     base = spec.evaluate(spec.model)
     assert base["accuracy"] > 0.9 and base["rel_logit_error"] == 0.0
     q, rep = ptq.quantize_model(spec.model, spec.calibration(64, 0), weight_format="int8")
@@ -274,17 +314,27 @@ def test_digits_cnn_trains_once_and_quantizes(tmp_path, monkeypatch: pytest.Monk
 
 def test_minilm_one_attention_group() -> None:
     from numsim.ptq import models
+
     spec = models.get("minilm")
     cal = spec.calibration(4, 0)
     assert set(cal[0]) >= {"input_ids", "attention_mask"}
-    layer0 = {m: n for n, m in spec.model.named_modules()
-              if n.startswith("encoder.layer.0.") and isinstance(m, torch.nn.Linear)}
+    layer0 = {
+        m: n
+        for n, m in spec.model.named_modules()
+        if n.startswith("encoder.layer.0.") and isinstance(m, torch.nn.Linear)
+    }
     order, _ = graph.record_order(torch, spec.model, cal[0], layer0)
     assert [(x.name.split(".", 3)[3], x.group) for x in order] == [
-        ("attention.self.query", 0), ("attention.self.key", 0), ("attention.self.value", 0),
-        ("attention.output.dense", 1), ("intermediate.dense", 2), ("output.dense", 3)]
-    q, rep = ptq.quantize_model(spec.model, cal, weight_format="mxfp8_e4m3",
-                                include="encoder.layer.0.attention.self.*")
+        ("attention.self.query", 0),
+        ("attention.self.key", 0),
+        ("attention.self.value", 0),
+        ("attention.output.dense", 1),
+        ("intermediate.dense", 2),
+        ("output.dense", 3),
+    ]
+    q, rep = ptq.quantize_model(
+        spec.model, cal, weight_format="mxfp8_e4m3", include="encoder.layer.0.attention.self.*"
+    )
     assert [r.name.rsplit(".", 1)[1] for r in rep.layers] == ["query", "key", "value"]
     skipped = dict(rep.skipped)
     assert skipped["embeddings.word_embeddings"].startswith("Embedding")
@@ -295,6 +345,7 @@ def test_minilm_one_attention_group() -> None:
 
 def test_cli_writes_weights_codes_and_report(tmp_path) -> None:
     from numsim.cli import main
+
     path = tmp_path / "m.pt"
     torch.save({"model": _cnn(), "calibration": [torch.randn(3, 2, 5, 5)]}, path)
     out = tmp_path / "out"
@@ -303,6 +354,8 @@ def test_cli_writes_weights_codes_and_report(tmp_path) -> None:
     assert [r["name"] for r in report["layers"]] == ["0", "3"]
     codes = np.load(out / "codes.npz")
     state = torch.load(out / "weights.pt", weights_only=True)
-    blk = numsim.BlockArray(codes["3.codes"], codes["3.scales"], numsim.formats.get("mxfp4_e2m1"), 1, (6, 100))
+    blk = numsim.BlockArray(
+        codes["3.codes"], codes["3.scales"], numsim.formats.get("mxfp4_e2m1"), 1, (6, 100)
+    )
     np.testing.assert_array_equal(numsim.decode(blk).astype(np.float32), state["3.weight"].numpy())
     assert main(["ptq", "--model", str(path), "--format", "int44", "--out", str(out)]) == 2

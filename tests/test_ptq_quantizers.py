@@ -21,10 +21,16 @@ from numsim.formats import FloatFormat, Specials
 from numsim.ptq.quantizers import weight_quantizer
 
 #: Every registered block format and two user-built BFP formats.
-BLOCKS: list[Any] = [F.get(n) for n in F.names("block")] + [numsim.bfp(16, "int8", 8), numsim.bfp(8, "fp4_e2m1", 5)]
+BLOCKS: list[Any] = [F.get(n) for n in F.names("block")] + [
+    numsim.bfp(16, "int8", 8),
+    numsim.bfp(8, "fp4_e2m1", 5),
+]
 #: Minifloats of 3, 5 and 8 bits (finite: every code a number).
-MINIFLOATS = [FloatFormat(1, 1, specials=Specials.finite), FloatFormat(2, 2, specials=Specials.finite),
-              FloatFormat(3, 4, specials=Specials.finite)]
+MINIFLOATS = [
+    FloatFormat(1, 1, specials=Specials.finite),
+    FloatFormat(2, 2, specials=Specials.finite),
+    FloatFormat(3, 4, specials=Specials.finite),
+]
 
 
 def _weights(seed: int, shape: tuple[int, int] = (6, 70)) -> np.ndarray:
@@ -109,12 +115,18 @@ def _pow2_scale(amax: float, fmax: float) -> float:
 def test_element_quantize_is_scale_times_numsim_code(fmt: Any, gran: str, kind: str) -> None:
     W = _weights(5)
     W[2] = 0.0  # an all-zero row
-    q = weight_quantizer(fmt, granularity=gran, group_size=16 if gran == "group" else None, scale=kind)
+    q = weight_quantizer(
+        fmt, granularity=gran, group_size=16 if gran == "group" else None, scale=kind
+    )
     elem = F.get(fmt)
     expected = np.empty_like(W)
-    cols = [slice(a, min(a + 16, 70)) for a in range(0, 70, 16)] if gran == "group" else [slice(0, 70)]
+    cols = (
+        [slice(a, min(a + 16, 70)) for a in range(0, 70, 16)] if gran == "group" else [slice(0, 70)]
+    )
     for g in cols:
-        amax = np.max(np.abs(W[:, g]), axis=1) if gran != "tensor" else np.full(6, np.max(np.abs(W)))
+        amax = (
+            np.max(np.abs(W[:, g]), axis=1) if gran != "tensor" else np.full(6, np.max(np.abs(W)))
+        )
         if kind == "float":
             s = _float_scale(amax, elem.max)
         else:
@@ -125,7 +137,8 @@ def test_element_quantize_is_scale_times_numsim_code(fmt: Any, gran: str, kind: 
     np.testing.assert_array_equal(_round_by_columns(q, W), expected)
     codes, scales = q.export(expected)
     got = np.asarray(numsim.decode(codes, elem), np.float64) * np.repeat(
-        scales, [g.stop - g.start for g in cols], axis=1)
+        scales, [g.stop - g.start for g in cols], axis=1
+    )
     np.testing.assert_array_equal(got, expected)
 
 
@@ -147,8 +160,17 @@ def test_element_export_of_stale_state() -> None:
     np.testing.assert_array_equal(np.asarray(numsim.decode(codes, "int4"), np.float64) * scales, Q)
 
 
-@pytest.mark.parametrize("fmt,kw", [("int4", {}), ("int8", {"granularity": "group", "group_size": 8}),
-                                    ("fp4_e2m1", {}), ("mxint8", {}), ("mxfp4_e2m1", {}), ("b4int3", {})])
+@pytest.mark.parametrize(
+    "fmt,kw",
+    [
+        ("int4", {}),
+        ("int8", {"granularity": "group", "group_size": 8}),
+        ("fp4_e2m1", {}),
+        ("mxint8", {}),
+        ("mxfp4_e2m1", {}),
+        ("b4int3", {}),
+    ],
+)
 def test_integer_scale_makes_integers(fmt: str, kw: dict[str, Any]) -> None:
     W = _weights(7)
     q = weight_quantizer(fmt, **kw)
@@ -179,17 +201,20 @@ def test_nvfp4_export_needs_the_tensor_scale() -> None:
         q.export(q.quantize(W))
 
 
-@pytest.mark.parametrize("args,kw,exc,match", [
-    (("nosuchfmt",), {}, KeyError, "unknown format"),
-    (("mxfp4_e2m1",), {"granularity": "channel"}, ValueError, "granularity"),
-    (("mxfp4_e2m1",), {"scale": "pow2"}, ValueError, "scale='pow2'"),
-    (("int4",), {"granularity": "row"}, ValueError, "granularity='row'"),
-    (("int4",), {"granularity": "group"}, ValueError, "group_size=None"),
-    (("int4",), {"group_size": 8}, ValueError, "group_size=8"),
-    (("int4",), {"scale": "log"}, ValueError, "scale='log'"),
-    (("e8m0",), {}, ValueError, "signed element format"),
-    (("fp32",), {}, ValueError, "at most 16 bits"),
-])
+@pytest.mark.parametrize(
+    "args,kw,exc,match",
+    [
+        (("nosuchfmt",), {}, KeyError, "unknown format"),
+        (("mxfp4_e2m1",), {"granularity": "channel"}, ValueError, "granularity"),
+        (("mxfp4_e2m1",), {"scale": "pow2"}, ValueError, "scale='pow2'"),
+        (("int4",), {"granularity": "row"}, ValueError, "granularity='row'"),
+        (("int4",), {"granularity": "group"}, ValueError, "group_size=None"),
+        (("int4",), {"group_size": 8}, ValueError, "group_size=8"),
+        (("int4",), {"scale": "log"}, ValueError, "scale='log'"),
+        (("e8m0",), {}, ValueError, "signed element format"),
+        (("fp32",), {}, ValueError, "at most 16 bits"),
+    ],
+)
 def test_weight_quantizer_errors(args: tuple, kw: dict, exc: type, match: str) -> None:
     with pytest.raises(exc, match=match):
         weight_quantizer(*args, **kw)

@@ -21,18 +21,66 @@ from numsim.studies import accumulator, datapath, executor, formats, hwcost
 
 #: Tiny parameter sets per study: (parameters, expected point count, rows per point, columns).
 TINY = {
-    "formats": (formats.Params(distributions=("gaussian", "minilm_weight"), rows=4, cols=64,
-                               formats=("fp8_e4m3", "mxfp4_e2m1", "nvfp4")), 6,
-                {"fp8_e4m3": 1, "mxfp4_e2m1": 3, "nvfp4": 1},
-                {"distribution", "format", "kind", "scale_rule", "bits_per_value", "sqnr_db", "rms_error",
-                 "max_abs_error", "values"}),
-    "datapath": (datapath.Params(units=("h100-e4m3", "fma-fp32"), ks=(16, 64), distributions=("gaussian",),
-                                 trials=8), 3, 2,
-                 {"unit", "family", "promoted", "operands", "distribution", "k", "trials", "rel_err_median",
-                  "rel_err_p90", "norm_err_median", "norm_err_p90", "inf_or_nan"}),
-    "accumulator": (accumulator.Params(ks=(384,), activations=("gaussian",), bits=(12, 30), batch=4), 2, 2,
-                    {"weights", "k", "activations", "overflow", "bits", "outputs", "worst_case_bits",
-                     "overflow_rate", "sqnr_db", "rel_rms_error", "max_error_rel"}),
+    "formats": (
+        formats.Params(
+            distributions=("gaussian", "minilm_weight"),
+            rows=4,
+            cols=64,
+            formats=("fp8_e4m3", "mxfp4_e2m1", "nvfp4"),
+        ),
+        6,
+        {"fp8_e4m3": 1, "mxfp4_e2m1": 3, "nvfp4": 1},
+        {
+            "distribution",
+            "format",
+            "kind",
+            "scale_rule",
+            "bits_per_value",
+            "sqnr_db",
+            "rms_error",
+            "max_abs_error",
+            "values",
+        },
+    ),
+    "datapath": (
+        datapath.Params(
+            units=("h100-e4m3", "fma-fp32"), ks=(16, 64), distributions=("gaussian",), trials=8
+        ),
+        3,
+        2,
+        {
+            "unit",
+            "family",
+            "promoted",
+            "operands",
+            "distribution",
+            "k",
+            "trials",
+            "rel_err_median",
+            "rel_err_p90",
+            "norm_err_median",
+            "norm_err_p90",
+            "inf_or_nan",
+        },
+    ),
+    "accumulator": (
+        accumulator.Params(ks=(384,), activations=("gaussian",), bits=(12, 30), batch=4),
+        2,
+        2,
+        {
+            "weights",
+            "k",
+            "activations",
+            "overflow",
+            "bits",
+            "outputs",
+            "worst_case_bits",
+            "overflow_rate",
+            "sqnr_db",
+            "rel_rms_error",
+            "max_error_rel",
+        },
+    ),
 }
 
 
@@ -61,9 +109,13 @@ def test_formats_values_follow_from_the_definitions() -> None:
     """fp32 holds float32 data exactly (SQNR inf); MXFP4's bits per value are 4 + 8/32 (OCP MX
     v1.0 §5); the tensor scale by hand: max 700 = 1.37 * 2^9, E4M3 emax = 8, so k = 1; 700/2 = 350
     lies between the E4M3 neighbours 320 and 352 (step 32 in [256, 512)) and rounds to 352."""
-    rows = formats.compute({"distribution": "gaussian", "format": "fp32", "shape": [4, 64], "seed": 0})
+    rows = formats.compute(
+        {"distribution": "gaussian", "format": "fp32", "shape": [4, 64], "seed": 0}
+    )
     assert math.isinf(rows[0]["sqnr_db"]) and rows[0]["max_abs_error"] == 0
-    rows = formats.compute({"distribution": "gaussian", "format": "mxfp4_e2m1", "shape": [4, 64], "seed": 0})
+    rows = formats.compute(
+        {"distribution": "gaussian", "format": "mxfp4_e2m1", "shape": [4, 64], "seed": 0}
+    )
     assert [r["bits_per_value"] for r in rows] == [4.25] * 3
     assert [r["scale_rule"] for r in rows] == ["floor", "ceil", "even"]
     x = np.array([[3.0, -700.0, 0.5]])
@@ -74,8 +126,14 @@ def test_formats_values_follow_from_the_definitions() -> None:
 def test_accumulator_rows_match_hand_counts() -> None:
     """A 30-bit register never overflows on K = 384 int8 products (384 * 127^2 < 2^23); a 12-bit
     wrapping register overflows on most outputs; saturation is never worse than wrapping."""
-    pt = {"weights": "minilm_int8_per_channel", "k": 384, "activations": "gaussian", "bits": [12, 30],
-          "batch": 4, "seed": 0}
+    pt = {
+        "weights": "minilm_int8_per_channel",
+        "k": 384,
+        "activations": "gaussian",
+        "bits": [12, 30],
+        "batch": 4,
+        "seed": 0,
+    }
     wrap = accumulator.compute({**pt, "overflow": "wrap"})
     sat = accumulator.compute({**pt, "overflow": "saturate"})
     assert wrap[1]["overflow_rate"] == 0 and math.isinf(wrap[1]["sqnr_db"])
@@ -86,11 +144,13 @@ def test_accumulator_rows_match_hand_counts() -> None:
 def test_datapath_exact_reference_is_exact() -> None:
     """ocp-mx-exact sums exactly and rounds once: on FP8 operands its error is at most half an
     FP32 ulp of the sum; h100-e4m3's 13-bit truncation is visibly worse at K = 1024."""
-    rows = datapath.compute({"unit": "ocp-mx-exact", "distribution": "gaussian", "ks": [1024], "trials": 16,
-                             "seed": 0})
+    rows = datapath.compute(
+        {"unit": "ocp-mx-exact", "distribution": "gaussian", "ks": [1024], "trials": 16, "seed": 0}
+    )
     assert rows[0]["rel_err_p90"] <= 2.0**-24
-    rows = datapath.compute({"unit": "h100-e4m3", "distribution": "gaussian", "ks": [1024], "trials": 16,
-                             "seed": 0})
+    rows = datapath.compute(
+        {"unit": "h100-e4m3", "distribution": "gaussian", "ks": [1024], "trials": 16, "seed": 0}
+    )
     assert rows[0]["rel_err_median"] > 2.0**-20
 
 
@@ -99,12 +159,24 @@ def test_pareto_front() -> None:
     assert hwcost.pareto([1, 2, 3, 4], [1, 1, 5, 5]) == [True, False, True, False]
 
 
-@pytest.mark.skipif(shutil.which("yosys") is None and os.environ.get("NUMSIM_NO_SKIPS") != "1",
-                    reason="yosys is not installed")
+@pytest.mark.skipif(
+    shutil.which("yosys") is None and os.environ.get("NUMSIM_NO_SKIPS") != "1",
+    reason="yosys is not installed",
+)
 def test_hwcost_row(tmp_path: Path) -> None:
     (row,) = hwcost.compute({"rtl": "int_mac", "set": "int8-acc20", "seed": 0})
-    assert set(row) == {"rtl", "set", "label", "format", "block_size", "cells", "transistors", "quality", "measure",
-                        "yosys"}
+    assert set(row) == {
+        "rtl",
+        "set",
+        "label",
+        "format",
+        "block_size",
+        "cells",
+        "transistors",
+        "quality",
+        "measure",
+        "yosys",
+    }
     assert len(hwcost.points(studies.STUDIES["hwcost"].quick)) == 6
     assert row["cells"] > 0 and 0 <= row["quality"] <= 1 and row["yosys"].startswith("Yosys")
 
@@ -112,14 +184,21 @@ def test_hwcost_row(tmp_path: Path) -> None:
 def test_cache_keys() -> None:
     p = {"distribution": "gaussian", "format": "fp8_e4m3", "shape": [4, 64], "seed": 0}
     k = executor.cache_key("formats", p)
-    assert k == executor.cache_key("formats", dict(reversed(list(p.items()))))  # order does not matter
+    assert k == executor.cache_key(
+        "formats", dict(reversed(list(p.items())))
+    )  # order does not matter
     assert len(k) == 64 and int(k, 16) >= 0
     assert executor.cache_key("formats", {**p, "seed": 1}) != k
     assert executor.cache_key("formats", {**p, "shape": [4, 65]}) != k
     assert executor.cache_key("datapath", p) != k
     assert executor.cache_key("formats", p, version="0.1.1") != k
-    want = hashlib.sha256(json.dumps({"study": "formats", "point": p, "numsim": studies.executor.numsim_version()},
-                                     sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    want = hashlib.sha256(
+        json.dumps(
+            {"study": "formats", "point": p, "numsim": studies.executor.numsim_version()},
+            sort_keys=True,
+            separators=(",", ":"),
+        ).encode()
+    ).hexdigest()
     assert k == want
 
 
@@ -144,7 +223,9 @@ def test_killed_run_resumes_without_recomputing(tmp_path: Path) -> None:
     (tmp_path / "slowstudy.py").write_text(SLOW)
     cache = tmp_path / "cache"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), *sys.path])}
-    proc = subprocess.Popen([sys.executable, "-c", RUN.format(mod=str(tmp_path), cache=str(cache))], env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", RUN.format(mod=str(tmp_path), cache=str(cache))], env=env
+    )
     deadline = time.monotonic() + 120
     while len(list((cache / "slow").glob("*.json"))) < 5:
         assert proc.poll() is None, "the run ended before it could be killed"
@@ -173,8 +254,12 @@ def test_dask_cluster_gives_the_local_results(tmp_path: Path) -> None:
     study = studies.STUDIES["formats"]
     with _ex(tmp_path / "local") as ex:
         local, _ = studies.run_study(study, p, ex)
-    with (distributed.LocalCluster(n_workers=1, processes=False, threads_per_worker=1, dashboard_address=None) as cl,
-          _ex(tmp_path / "dask", scheduler=cl.scheduler_address) as ex):
+    with (
+        distributed.LocalCluster(
+            n_workers=1, processes=False, threads_per_worker=1, dashboard_address=None
+        ) as cl,
+        _ex(tmp_path / "dask", scheduler=cl.scheduler_address) as ex,
+    ):
         assert ex.kind.startswith("dask")
         remote, stats = studies.run_study(study, p, ex)
     assert stats.computed == stats.points == 6
@@ -200,10 +285,20 @@ def _report(tmp_path: Path, *args: str) -> int:
 def test_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "rep"
     assert _report(tmp_path, "--study", "nope", "--out", str(out)) == 2
-    assert "study 'nope': expected one of formats, datapath, accumulator, hwcost" in capsys.readouterr().err
-    assert _report(tmp_path, "--study", "formats", "--param", "formats.nope=1", "--out", str(out)) == 2
-    assert "parameter formats.nope: unknown; expected one of distributions" in capsys.readouterr().err
-    assert _report(tmp_path, "--study", "formats", "--param", "formats.rows=many", "--out", str(out)) == 2
+    assert (
+        "study 'nope': expected one of formats, datapath, accumulator, hwcost"
+        in capsys.readouterr().err
+    )
+    assert (
+        _report(tmp_path, "--study", "formats", "--param", "formats.nope=1", "--out", str(out)) == 2
+    )
+    assert (
+        "parameter formats.nope: unknown; expected one of distributions" in capsys.readouterr().err
+    )
+    assert (
+        _report(tmp_path, "--study", "formats", "--param", "formats.rows=many", "--out", str(out))
+        == 2
+    )
     assert "formats.rows='many': expected a value like" in capsys.readouterr().err
     assert _report(tmp_path, "--param", "formats-rows=3", "--out", str(out)) == 2
     assert "expected STUDY.NAME=VALUE" in capsys.readouterr().err
@@ -231,9 +326,23 @@ def test_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 def test_terminated_report_leaves_nothing(tmp_path: Path) -> None:
     """SIGTERM during the run removes the temporary folder; no report appears."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), *sys.path])}
-    proc = subprocess.Popen([sys.executable, "-m", "numsim.cli", "report", "--quick", "--study", "formats",
-                             "--no-progress", "--out", str(tmp_path / "rep"), "--cache", str(tmp_path / "cache")],
-                            env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "numsim.cli",
+            "report",
+            "--quick",
+            "--study",
+            "formats",
+            "--no-progress",
+            "--out",
+            str(tmp_path / "rep"),
+            "--cache",
+            str(tmp_path / "cache"),
+        ],
+        env=env,
+    )
     deadline = time.monotonic() + 120
     while not list(tmp_path.glob(".rep.*.tmp")):
         assert proc.poll() is None and time.monotonic() < deadline

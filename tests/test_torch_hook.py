@@ -47,7 +47,10 @@ def test_conv2d_equals_exact_float64_convolution() -> None:
         y = conv(x)
     qx = torch.from_numpy(_q(x.numpy(), "fp16")).double()
     qw = torch.from_numpy(_q(conv.weight.detach().numpy(), "fp16")).double()
-    want = torch.nn.functional.conv2d(qx, qw, None, stride=2, padding=1).float() + conv.bias.detach()[None, :, None, None]
+    want = (
+        torch.nn.functional.conv2d(qx, qw, None, stride=2, padding=1).float()
+        + conv.bias.detach()[None, :, None, None]
+    )
     assert y.shape == want.shape
     np.testing.assert_array_equal(y.detach().numpy(), want.numpy())
 
@@ -85,7 +88,10 @@ def test_restored_after_an_exception_and_errors() -> None:
     assert "forward" not in vars(lin) and torch.matmul is original
     with pytest.raises(TypeError, match="torch.nn.Module"), dp.emulate(object(), "h100-fp16"):
         pass
-    with pytest.raises(ValueError, match="two block formats"), dp.emulate(lin, "h100-fp16", "mxfp8_e4m3", "fp16"):
+    with (
+        pytest.raises(ValueError, match="two block formats"),
+        dp.emulate(lin, "h100-fp16", "mxfp8_e4m3", "fp16"),
+    ):
         pass
     with pytest.raises(KeyError, match="h100"), dp.emulate(lin, "h10-fp16"):
         pass
@@ -107,8 +113,15 @@ def test_scaled_int_operands_apply_scales_in_an_fp32_epilogue() -> None:
     rng = np.random.default_rng(3)
     lin = torch.nn.Linear(40, 5, bias=False)
     x = torch.from_numpy(rng.standard_normal((6, 40)).astype(np.float32))
-    with dp.emulate(lin, EXACT, "int8", "int4", matmul_ops=False, input_scaling="tensor",
-                    weight_scaling="channel"):
+    with dp.emulate(
+        lin,
+        EXACT,
+        "int8",
+        "int4",
+        matmul_ops=False,
+        input_scaling="tensor",
+        weight_scaling="channel",
+    ):
         y = lin(x).detach().numpy()
     xa = x.numpy().astype(np.float64)
     w = lin.weight.detach().numpy().astype(np.float64)
@@ -126,12 +139,14 @@ def test_scaled_groups_sum_in_fp32_in_k_order() -> None:
     lin = torch.nn.Linear(40, 3, bias=False)
     x = torch.from_numpy(rng.standard_normal((2, 40)).astype(np.float32))
     g = dp.Scaling("group", 16, "pow2")
-    with dp.emulate(lin, EXACT, "int8", "int4", matmul_ops=False, input_scaling=g, weight_scaling=g):
+    with dp.emulate(
+        lin, EXACT, "int8", "int4", matmul_ops=False, input_scaling=g, weight_scaling=g
+    ):
         y = lin(x).detach().numpy()
     xa, w = x.numpy().astype(np.float64), lin.weight.detach().numpy().astype(np.float64)
     want = np.zeros((2, 3), np.float32)
     for k in range(0, 40, 16):
-        xs, ws = xa[:, k:k + 16], w[:, k:k + 16]
+        xs, ws = xa[:, k : k + 16], w[:, k : k + 16]
         # pow2 scale: the smallest power of two >= amax / max, from frexp's exponent
         sa = np.array([2.0 ** _ceil_log2(v / 127.0) for v in np.abs(xs).max(axis=1)])
         sb = np.array([2.0 ** _ceil_log2(v / 7.0) for v in np.abs(ws).max(axis=1)])
@@ -145,7 +160,7 @@ def test_scaled_groups_sum_in_fp32_in_k_order() -> None:
 def _ceil_log2(v: float) -> int:
     """Exponent of the smallest power of two >= v > 0 (integer search, no log2)."""
     e = 0
-    while 2.0 ** e < v:
+    while 2.0**e < v:
         e += 1
     while 2.0 ** (e - 1) >= v:
         e -= 1
@@ -158,8 +173,10 @@ def test_scaling_errors() -> None:
     with pytest.raises(ValueError, match="group_size"):
         dp.Scaling("group")
     lin = torch.nn.Linear(32, 2)
-    with pytest.raises(ValueError, match="carries its own scales"), \
-            dp.emulate(lin, "ocp-mx-exact", "mxfp8_e4m3", "mxfp4_e2m1", input_scaling="tensor"):
+    with (
+        pytest.raises(ValueError, match="carries its own scales"),
+        dp.emulate(lin, "ocp-mx-exact", "mxfp8_e4m3", "mxfp4_e2m1", input_scaling="tensor"),
+    ):
         pass
 
 
@@ -182,7 +199,10 @@ def test_mixed_mx_product_matches_the_fraction_reference() -> None:
     def vals(blk: numsim.BlockArray) -> tuple[list[list[Fraction]], list[list[Fraction]]]:
         fmt = blk.format
         el = [[ref_codec.decode(fmt.element, int(c)) for c in row.reshape(-1)] for row in blk.codes]
-        sc = [[ref_codec.decode(fmt.scale, int(s)) for s in row for _ in range(fmt.block_size)] for row in blk.scales]
+        sc = [
+            [ref_codec.decode(fmt.scale, int(s)) for s in row for _ in range(fmt.block_size)]
+            for row in blk.scales
+        ]
         return el, sc
 
     (av, sa), (bv, sb) = vals(A), vals(B)
@@ -202,7 +222,9 @@ def test_mixed_mx_product_matches_the_fraction_reference() -> None:
 
 
 def test_mixed_mx_elements_must_be_exact_in_the_unit() -> None:
-    x = np.full((1, 32), 1.25, np.float32)  # 1.25 needs 2 fraction bits: exact in E4M3, not in E2M1 grid
+    x = np.full(
+        (1, 32), 1.25, np.float32
+    )  # 1.25 needs 2 fraction bits: exact in E4M3, not in E2M1 grid
     A = numsim.encode(x, "mxfp8_e4m3", axis=1)
     B = numsim.encode(np.ones((32, 1), np.float32), "mxfp4_e2m1", axis=0)
     tiny = dp.DotUnit("e2m1-in", F.get("fp4_e2m1"), 4, None, out_rounding="nearest_even")

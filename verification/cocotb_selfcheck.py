@@ -53,7 +53,8 @@ def _params_differ(dut) -> list[str]:
 
 
 def _drive_rows() -> list[list[str]]:
-    """The whitespace-separated fields of every row of ``$NUMSIM_DRIVE`` (read before any simulated time)."""
+    """The whitespace-separated fields of every row of ``$NUMSIM_DRIVE`` (read before any simulated
+    time)."""
     with open(os.environ["NUMSIM_DRIVE"]) as fh:
         return [line.split() for line in fh if line.strip()]
 
@@ -111,7 +112,7 @@ async def chain(dut) -> None:
     dut.py_rst_ni.value = 1
     errors, lines = 0, []
     for row, *fields in rows:
-        ins, want = fields[: len(fields) - len(ports)], fields[len(fields) - len(ports):]
+        ins, want = fields[: len(fields) - len(ports)], fields[len(fields) - len(ports) :]
         await FallingEdge(dut.clk_i)
         dut.py_row_i.value = int("".join(ins), 16)
         dut.py_valid_i.value = 1
@@ -147,7 +148,9 @@ async def protocol(dut) -> None:
     """
     bad = _params_differ(dut)
     latency = int(os.environ["NUMSIM_LATENCY"])
-    lanes, code_w, lane_w = (int(os.environ[k]) for k in ("NUMSIM_LANES", "NUMSIM_CODE_W", "NUMSIM_LANE_W"))
+    lanes, code_w, lane_w = (
+        int(os.environ[k]) for k in ("NUMSIM_LANES", "NUMSIM_CODE_W", "NUMSIM_LANE_W")
+    )
     rows = [(int(a), int(b, 16), int(c, 16), int(d, 16)) for a, b, c, d in _drive_rows()]
     rng = random.Random(int(os.environ.get("NUMSIM_SEED", "1")))
     half = len(rows) // 2
@@ -190,7 +193,9 @@ async def protocol(dut) -> None:
         if held is not None and (vo, out) != held:
             bad.append(f"cycle {cycle}: output changed while stalled (valid_o=1, ready_i=0)")
         if not ro and not (vo and not r and len(inflight) == latency):
-            bad.append(f"cycle {cycle}: ready_o low with {len(inflight)} rows in flight, ready_i={int(r)}")
+            bad.append(
+                f"cycle {cycle}: ready_o low with {len(inflight)} rows in flight, ready_i={int(r)}"
+            )
         if vo and r:
             if not inflight:
                 bad.append(f"cycle {cycle}: output with no row in flight")

@@ -23,7 +23,11 @@ def pytest_runtest_setup(item: Any) -> None:
     """A `sim` test whose simulator is missing skips before its fixtures run (no golden set is
     generated for nothing)."""
     callspec = getattr(item, "callspec", None)
-    if item.get_closest_marker("sim") is not None and callspec is not None and "sim" in callspec.params:
+    if (
+        item.get_closest_marker("sim") is not None
+        and callspec is not None
+        and "sim" in callspec.params
+    ):
         require(callspec.params["sim"])
 
 

@@ -42,19 +42,35 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-synth", action="store_true", help="skip yosys")
     ap.add_argument("--repeat", type=int, default=2, help="stream runs per simulator (best kept)")
     ap.add_argument("--units", nargs="*", help="only these units (default: all)")
-    ap.add_argument("--no-golden-rate", action="store_true", help="skip timing the golden generation")
+    ap.add_argument(
+        "--no-golden-rate", action="store_true", help="skip timing the golden generation"
+    )
     args = ap.parse_args(argv)
     sims = [s for s in h.SIMULATORS if h.missing(s) is None]
     golden.write_sets(h.BUILD_ROOT / "golden")  # warm numba, then time a clean generation
-    print(f"Machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}; "
-          f"simulators: {', '.join(sims)}\n")
+    print(
+        f"Machine: {platform.machine()}, {platform.python_implementation()} "
+        f"{platform.python_version()}; "
+        f"simulators: {', '.join(sims)}\n"
+    )
     if not args.no_golden_rate:
         n, secs = golden_rate(args.repeat)
-        print(f"Golden generation (`numsim golden all`, best of {args.repeat}): {n:,d} vectors in {secs:.2f} s = "
-              f"{n / secs / 1e6:.2f} M vectors/s (hex formatting and sha256 included)\n")
+        print(
+            f"Golden generation (`numsim golden all`, best of {args.repeat}): {n:,d} vectors in "
+            f"{secs:.2f} s = "
+            f"{n / secs / 1e6:.2f} M vectors/s (hex formatting and sha256 included)\n"
+        )
     from verification.test_rtl_datapath import stream_file
+
     man = golden.Manifest.load(h.BUILD_ROOT / "golden")
-    head = ["unit", "parameter set", "vectors", *[f"{s} vectors/s" for s in sims], "cells", "transistors"]
+    head = [
+        "unit",
+        "parameter set",
+        "vectors",
+        *[f"{s} vectors/s" for s in sims],
+        "cells",
+        "transistors",
+    ]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     totals: dict[str, list[int]] = {}
@@ -72,9 +88,13 @@ def main(argv: list[str] | None = None) -> int:
             for sim in sims:
                 b = h.build(sim, u.name, vf.header["rtl"])
                 best = float("inf")
-                # the datapath units stream a subset under Icarus (verification/test_rtl_datapath.py)
-                run_vf, run_path = stream_file(sim, u.name, vf, path, b.build_dir) if u.name in (
-                    "mx_dot", "fp32_acc", "int_mac") else (vf, path)
+                # the datapath units stream a subset under Icarus
+                # (verification/test_rtl_datapath.py)
+                run_vf, run_path = (
+                    stream_file(sim, u.name, vf, path, b.build_dir)
+                    if u.name in ("mx_dot", "fp32_acc", "int_mac")
+                    else (vf, path)
+                )
                 for _ in range(args.repeat):
                     rep = h.run_stream(b, run_path, b.build_dir / f"{ps.name}.report.report")
                     if rep.errors or rep.count != run_vf.count:
@@ -87,8 +107,14 @@ def main(argv: list[str] | None = None) -> int:
             if not args.no_synth and shutil.which("yosys"):
                 st = nrtl.synth_stat(u.name, ps.rtl_params())
                 cells, trans = f"{st.cells:,d}", f"{st.transistors:,d}"
-            count = f"{vf.count:,d}" + (f" blocks ({elems:,d} elements)" if elems != vf.count else "")
-            print(f"| {u.name} | {ps.name} | {count} | " + " | ".join(rates) + f" | {cells} | {trans} |")
+            count = f"{vf.count:,d}" + (
+                f" blocks ({elems:,d} elements)" if elems != vf.count else ""
+            )
+            print(
+                f"| {u.name} | {ps.name} | {count} | "
+                + " | ".join(rates)
+                + f" | {cells} | {trans} |"
+            )
             sys.stdout.flush()
     print()
     for name, (count, elems) in totals.items():

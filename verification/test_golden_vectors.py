@@ -57,7 +57,9 @@ def test_same_arguments_same_bytes(tmp_path: Path) -> None:
 def test_round_trip(tmp_path: Path) -> None:
     vf = golden.generate("elem_encoder", "fp8_e5m2-nonsat", count=1000)
     entry = golden.write(vf, tmp_path / "v.hex")
-    back = golden.read(tmp_path / "v.hex", expect={"unit": "elem_encoder", "set": "fp8_e5m2-nonsat"})
+    back = golden.read(
+        tmp_path / "v.hex", expect={"unit": "elem_encoder", "set": "fp8_e5m2-nonsat"}
+    )
     assert back.header == vf.header and back.columns == vf.columns and entry.count == vf.count
     for c in vf.columns:
         np.testing.assert_array_equal(back.data[c.name], vf.data[c.name])
@@ -66,7 +68,9 @@ def test_round_trip(tmp_path: Path) -> None:
     assert sum(len(r) for r in back.sections().values()) == back.count
 
 
-@pytest.mark.parametrize("ps", [s for u in golden.UNITS.values() for s in u.sets], ids=lambda s: f"{s.unit}-{s.name}")
+@pytest.mark.parametrize(
+    "ps", [s for u in golden.UNITS.values() for s in u.sets], ids=lambda s: f"{s.unit}-{s.name}"
+)
 def test_expected_values_match_reference(ps: golden.ParamSet, golden_set: Manifest) -> None:
     """Golden values come from numsim.encode/decode; check them against the exact reference on
     every decoder row and on 400 encoder rows per section (of the session's default set, the
@@ -82,7 +86,10 @@ def test_expected_values_match_reference(ps: golden.ParamSet, golden_set: Manife
             else:
                 assert got == want, (ps.name, code, got, want)
                 negative_zero = bool(code & getattr(fmt, "sign_mask", 0))
-                assert got != 0 or math.copysign(1, got) == (-1 if negative_zero else 1), (ps.name, code)
+                assert got != 0 or math.copysign(1, got) == (-1 if negative_zero else 1), (
+                    ps.name,
+                    code,
+                )
         return
     if ps.unit == "mx_encoder":
         _check_blocks_against_reference(ps, vf)
@@ -95,8 +102,15 @@ def test_expected_values_match_reference(ps: golden.ParamSet, golden_set: Manife
         bits = int(vf.data["fp32"][r])
         x = float(np.uint32(bits).view(np.float32))
         neg = bool(bits >> 31)
-        want = ref.encode(fmt, x, negative_zero=neg, nan_negative=neg, rounding=RoundMode.nearest_even,
-                          overflow=ps.overflow, nan=NanPolicy.zero)
+        want = ref.encode(
+            fmt,
+            x,
+            negative_zero=neg,
+            nan_negative=neg,
+            rounding=RoundMode.nearest_even,
+            overflow=ps.overflow,
+            nan=NanPolicy.zero,
+        )
         assert int(vf.data["code"][r]) == want, (ps.name, hex(bits))
 
 
@@ -110,7 +124,9 @@ def _check_blocks_against_reference(ps: golden.ParamSet, vf: golden.VectorFile) 
         with np.errstate(invalid="ignore"):  # signalling NaNs
             xs = bits.view(np.float32).astype(np.float64).tolist()
         vals = [x if (math.isnan(x) or math.isinf(x)) else Fraction(x) for x in xs]
-        scale, codes, _ = ref.quantize_block(ps.block, vals, overflow=Overflow.saturate, scale_rule=ScaleRule.floor)
+        scale, codes, _ = ref.quantize_block(
+            ps.block, vals, overflow=Overflow.saturate, scale_rule=ScaleRule.floor
+        )
         assert int(vf.data["scale"][r]) == scale, (ps.name, r)
         got = vf.data["codes"][r].tolist()
         for lane, (b, want) in enumerate(zip(bits.tolist(), codes)):
@@ -136,7 +152,9 @@ def _check_datapath_against_reference(ps: golden.ParamSet, vf: golden.VectorFile
     unit = ps.dot
     assert unit is not None
     step = 30 if ps.unit == "mx_dot" else 200
-    rows = np.concatenate([np.asarray(r)[:: max(1, len(r) // step)] for r in vf.sections().values()])
+    rows = np.concatenate(
+        [np.asarray(r)[:: max(1, len(r) // step)] for r in vf.sections().values()]
+    )
     for r in rows.tolist():
         if ps.unit == "mx_dot":
             assert ps.block is not None
@@ -145,29 +163,44 @@ def _check_datapath_against_reference(ps: golden.ParamSet, vf: golden.VectorFile
             bv = [ref_codec.decode(el, int(x)) for x in vf.data["b"][r]]
             sa = [ref_codec.decode(sc, int(vf.data["a_scale"][r]))] * len(av)
             sb = [ref_codec.decode(sc, int(vf.data["b_scale"][r]))] * len(bv)
-            code, _ = ref_dot.dot_result(unit, av, bv, _fp32_fraction(int(vf.data["c"][r])), sa, sb, sc.emin)
+            code, _ = ref_dot.dot_result(
+                unit, av, bv, _fp32_fraction(int(vf.data["c"][r])), sa, sb, sc.emin
+            )
             out = ref_dot.result_format(unit)
             want = np.float32(float(ref_codec.decode(out, code)))
-            if want == 0 and code >> (out.total_bits - 1):  # the reference decodes -0 as Fraction(0)
+            if want == 0 and code >> (
+                out.total_bits - 1
+            ):  # the reference decodes -0 as Fraction(0)
                 want = np.float32(-0.0)
             got = np.uint32(vf.data["d"][r]).view(np.float32)
-            assert (np.isnan(got) and np.isnan(want) and int(vf.data["d"][r]) == 0x7FC00000) or \
-                np.float32(got).tobytes() == want.tobytes(), (ps.name, r, got, want)
+            assert (
+                np.isnan(got) and np.isnan(want) and int(vf.data["d"][r]) == 0x7FC00000
+            ) or np.float32(got).tobytes() == want.tobytes(), (ps.name, r, got, want)
             continue
         start = int(vf.data["c"][r]) if int(vf.data["init"][r]) else int(vf.data["acc"][r - 1])
         if ps.unit == "fp32_acc":
-            code, _ = ref_dot.dot_result(unit, [_fp32_fraction(int(vf.data["d"][r]))], [Fraction(1)],
-                                         _fp32_fraction(start))
+            code, _ = ref_dot.dot_result(
+                unit, [_fp32_fraction(int(vf.data["d"][r]))], [Fraction(1)], _fp32_fraction(start)
+            )
             want = np.float32(float(ref_codec.decode(ref_dot.result_format(unit), code)))
             got = np.uint32(vf.data["acc"][r]).view(np.float32)
-            assert (np.isnan(got) and np.isnan(want)) or np.float32(got).tobytes() == want.tobytes(), (ps.name, r)
+            assert (np.isnan(got) and np.isnan(want)) or np.float32(
+                got
+            ).tobytes() == want.tobytes(), (ps.name, r)
             continue
         P = unit.accumulator.bits
+
         def signed(v: int, bits: int) -> int:
             return v - (1 << bits) if v >> (bits - 1) else v
+
         a, b = signed(int(vf.data["a"][r]), 8), signed(int(vf.data["b"][r]), 8)
-        value, over = ref_dot.dot_result(unit, [Fraction(a)], [Fraction(b)], Fraction(signed(start, P)))
-        assert (signed(int(vf.data["acc"][r]), P), int(vf.data["ovf"][r])) == (value, over), (ps.name, r)
+        value, over = ref_dot.dot_result(
+            unit, [Fraction(a)], [Fraction(b)], Fraction(signed(start, P))
+        )
+        assert (signed(int(vf.data["acc"][r]), P), int(vf.data["ovf"][r])) == (value, over), (
+            ps.name,
+            r,
+        )
         if int(vf.data["init"][r]):
             assert int(vf.data["sticky"][r]) == over, (ps.name, r)
         else:
@@ -188,13 +221,17 @@ def _path(d: Path) -> Path:
 
 
 def test_reader_accepts_good_file(vec_dir: Path) -> None:
-    vf = golden.read(_path(vec_dir), expect={"unit": "elem_decoder", "format": "fp8_e4m3"}, manifest=vec_dir)
+    vf = golden.read(
+        _path(vec_dir), expect={"unit": "elem_decoder", "format": "fp8_e4m3"}, manifest=vec_dir
+    )
     assert vf.count == 256
 
 
 def test_corrupted_file_refused(vec_dir: Path) -> None:
     raw = bytearray(_path(vec_dir).read_bytes())
-    raw[-5] = ord("0") if raw[-5] != ord("0") else ord("1")  # one hex digit of the last expected value
+    raw[-5] = (
+        ord("0") if raw[-5] != ord("0") else ord("1")
+    )  # one hex digit of the last expected value
     _path(vec_dir).write_bytes(bytes(raw))
     with pytest.raises(GoldenError, match="sha256 .* differs from the manifest"):
         golden.read(_path(vec_dir), manifest=vec_dir)
@@ -216,10 +253,12 @@ def test_malformed_rows_refused_even_with_matching_checksums(tmp_path: Path) -> 
     """A file whose checksums were recomputed over a bad row is still refused by its layout."""
     vf = golden.generate("elem_decoder", "fp4_e2m1")
     text = vf.to_bytes().decode()
-    head, body = text[: text.index("\n0 ")], text[text.index("\n0 ") + 1:]
-    for bad_body, msg in [(body.replace("3f000000", "3f00000g", 1), "not a lowercase hex digit"),
-                          (body.replace("1 3f000000", "1\t3f000000", 1), "misplaced separator"),
-                          (body[:-9], "whole number of")]:
+    head, body = text[: text.index("\n0 ")], text[text.index("\n0 ") + 1 :]
+    for bad_body, msg in [
+        (body.replace("3f000000", "3f00000g", 1), "not a lowercase hex digit"),
+        (body.replace("1 3f000000", "1\t3f000000", 1), "misplaced separator"),
+        (body[:-9], "whole number of"),
+    ]:
         h = head.split("\n")
         h[-1] = f"# body_sha256: {hashlib.sha256(bad_body.encode()).hexdigest()}"
         (tmp_path / "bad.hex").write_text("\n".join(h) + "\n" + bad_body)
@@ -228,7 +267,9 @@ def test_malformed_rows_refused_even_with_matching_checksums(tmp_path: Path) -> 
 
 
 def test_header_mismatch_refused(vec_dir: Path) -> None:
-    with pytest.raises(GoldenError, match="header mismatch: format is 'fp8_e4m3', expected 'fp8_e5m2'"):
+    with pytest.raises(
+        GoldenError, match="header mismatch: format is 'fp8_e4m3', expected 'fp8_e5m2'"
+    ):
         golden.read(_path(vec_dir), expect={"format": "fp8_e5m2"})
     other = golden.unit("elem_decoder").set("fp8_e5m2").rtl_line()
     with pytest.raises(GoldenError, match="header mismatch: rtl"):
@@ -239,7 +280,9 @@ def test_replaced_or_unlisted_file_refused(vec_dir: Path) -> None:
     shutil.copy(_path(vec_dir), vec_dir / "elem_decoder" / "copy.hex")
     with pytest.raises(GoldenError, match="not listed"):
         golden.read(vec_dir / "elem_decoder" / "copy.hex", manifest=vec_dir)
-    golden.write(golden.generate("elem_decoder", "fp8_e5m2"), _path(vec_dir))  # valid file, other content
+    golden.write(
+        golden.generate("elem_decoder", "fp8_e5m2"), _path(vec_dir)
+    )  # valid file, other content
     with pytest.raises(GoldenError, match="manifest"):
         golden.read(_path(vec_dir), manifest=vec_dir)
 
@@ -248,7 +291,12 @@ def test_not_a_vector_file_and_bad_version(tmp_path: Path) -> None:
     (tmp_path / "x.hex").write_text("3f800000 38\n")
     with pytest.raises(GoldenError, match="not a numsim golden vector file"):
         golden.read(tmp_path / "x.hex")
-    text = golden.generate("elem_decoder", "fp4_e2m1").to_bytes().decode().replace("# version: 1", "# version: 9")
+    text = (
+        golden.generate("elem_decoder", "fp4_e2m1")
+        .to_bytes()
+        .decode()
+        .replace("# version: 1", "# version: 9")
+    )
     (tmp_path / "y.hex").write_text(text)
     with pytest.raises(GoldenError, match="file version '9'"):
         golden.read(tmp_path / "y.hex")
@@ -272,7 +320,9 @@ def test_interrupted_write_leaves_no_file(tmp_path: Path, monkeypatch: pytest.Mo
 # API and CLI arguments
 # ---------------------------------------------------------------------------------------------
 def test_unknown_unit_set_and_bad_arguments() -> None:
-    with pytest.raises(KeyError, match="unknown unit 'mx_fma'; known units: elem_decoder, elem_encoder"):
+    with pytest.raises(
+        KeyError, match="unknown unit 'mx_fma'; known units: elem_decoder, elem_encoder"
+    ):
         golden.generate("mx_fma", "fp8_e4m3")
     with pytest.raises(KeyError, match="no parameter set 'fp8_e4m3-sat'"):
         golden.generate("elem_encoder", "fp8_e4m3-sat")
@@ -282,8 +332,24 @@ def test_unknown_unit_set_and_bad_arguments() -> None:
         golden.generate("elem_encoder", "fp8_e4m3", seed=-1)
 
 
-def test_cli_writes_set_and_refuses_unknown(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["golden", "elem_encoder", "--format", "e4m3fn", "--count", "100", "--out", str(tmp_path)]) == 0
+def test_cli_writes_set_and_refuses_unknown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        cli.main(
+            [
+                "golden",
+                "elem_encoder",
+                "--format",
+                "e4m3fn",
+                "--count",
+                "100",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "elem_encoder/fp8_e4m3.hex" in out and "elem_encoder/fp8_e4m3-nonsat.hex" in out
     man = Manifest.load(tmp_path)

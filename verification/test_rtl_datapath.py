@@ -46,8 +46,9 @@ def subset(vf: golden.VectorFile, rules: dict[str, tuple[str, int]]) -> golden.V
     return golden.VectorFile(header, vf.columns, {k: v[sel] for k, v in vf.data.items()})
 
 
-def stream_file(sim: str, unit: str, vf: golden.VectorFile, path: Path, build_dir: Path
-                ) -> tuple[golden.VectorFile, Path]:
+def stream_file(
+    sim: str, unit: str, vf: golden.VectorFile, path: Path, build_dir: Path
+) -> tuple[golden.VectorFile, Path]:
     """What ``sim`` streams: the whole file (Verilator) or its Icarus subset."""
     if sim != "icarus":
         return vf, path
@@ -62,8 +63,13 @@ def stream_file(sim: str, unit: str, vf: golden.VectorFile, path: Path, build_di
 @pytest.mark.parametrize("sim", h.SIMULATORS)
 def test_stream(sim: str, unit: str, set_name: str, golden_set: golden.Manifest) -> None:
     """Every vector of the golden file (Icarus: its subset), compared in HDL."""
-    h.stream_test(sim, unit, set_name, golden_set,
-                  lambda vf, path, build_dir: stream_file(sim, unit, vf, path, build_dir))
+    h.stream_test(
+        sim,
+        unit,
+        set_name,
+        golden_set,
+        lambda vf, path, build_dir: stream_file(sim, unit, vf, path, build_dir),
+    )
 
 
 @pytest.mark.sim
@@ -91,7 +97,9 @@ def _chain_rows(vf: golden.VectorFile, chains: int = 4) -> list[int]:
 @pytest.mark.sim
 @pytest.mark.parametrize("unit,set_name", [c for c in CASES if c.values[0] != "mx_dot"])
 @pytest.mark.parametrize("sim", h.SIMULATORS)
-def test_chain_python_driven(sim: str, unit: str, set_name: str, golden_set: golden.Manifest) -> None:
+def test_chain_python_driven(
+    sim: str, unit: str, set_name: str, golden_set: golden.Manifest
+) -> None:
     """Single steps and whole chains driven from Python through the register; the DUT's
     parameters (OutRne; IntBits, AccBits, Saturate) read back and compared with numsim's."""
     h.require(sim)
@@ -99,20 +107,29 @@ def test_chain_python_driven(sim: str, unit: str, set_name: str, golden_set: gol
     rows = _chain_rows(vf)
     b = h.build(sim, unit, vf.header["rtl"])
     rep = h.run_chain(b, vf, rows, b.build_dir / f"{set_name}.chain.report")
-    h.check_report(vf, rep, f"{unit} {set_name} on {sim} (Python-driven chains)", expect_count=len(rows))
+    h.check_report(
+        vf, rep, f"{unit} {set_name} on {sim} (Python-driven chains)", expect_count=len(rows)
+    )
 
 
 @pytest.mark.sim
 @pytest.mark.parametrize("sim", h.SIMULATORS)
-def test_chain_python_driven_catches_a_parameter_difference(sim: str, golden_set: golden.Manifest) -> None:
+def test_chain_python_driven_catches_a_parameter_difference(
+    sim: str, golden_set: golden.Manifest
+) -> None:
     """The read-back fails when numsim's parameters differ from the built DUT's (here: numsim
     says saturate, the DUT wraps)."""
     h.require(sim)
     vf, _ = h.golden_vectors(golden_set, "int_mac", "int8-acc16")
     b = h.build(sim, "int_mac", vf.header["rtl"])
     rows = _chain_rows(vf, chains=1)
-    rep = h.run_chain(b, vf, rows, b.build_dir / "int8-acc16.badparam.report",
-                      params=dict(h.expected_params(b, vf), Saturate=1))
+    rep = h.run_chain(
+        b,
+        vf,
+        rows,
+        b.build_dir / "int8-acc16.badparam.report",
+        params=dict(h.expected_params(b, vf), Saturate=1),
+    )
     assert (rep.count, rep.errors) == (len(rows), 0), rep
     assert rep.failed is not None and "Saturate: DUT has 0, numsim says 1" in rep.log, rep.log
 
@@ -134,8 +151,9 @@ def test_icarus_subset_keeps_every_catalog_row(golden_set: golden.Manifest) -> N
 # ---------------------------------------------------------------------------------------------
 # Negative tests: one corrupted expected value is caught and reported with decoded values
 # ---------------------------------------------------------------------------------------------
-def _corrupt(vf: golden.VectorFile, sel: np.ndarray, column: str, at: int, tmp_path: Path
-             ) -> tuple[golden.VectorFile, Path]:
+def _corrupt(
+    vf: golden.VectorFile, sel: np.ndarray, column: str, at: int, tmp_path: Path
+) -> tuple[golden.VectorFile, Path]:
     """Rows ``sel`` of ``vf`` as a well-formed file (valid checksums) with the expected value of
     ``column`` in its row ``at`` flipped in the lowest bit."""
     data = {k: v[sel].copy() for k, v in vf.data.items()}
@@ -148,7 +166,9 @@ def _corrupt(vf: golden.VectorFile, sel: np.ndarray, column: str, at: int, tmp_p
 
 @pytest.mark.sim
 @pytest.mark.parametrize("sim", h.SIMULATORS)
-def test_mx_dot_stream_catches_one_corrupted_result(sim: str, golden_set: golden.Manifest, tmp_path: Path) -> None:
+def test_mx_dot_stream_catches_one_corrupted_result(
+    sim: str, golden_set: golden.Manifest, tmp_path: Path
+) -> None:
     """One product row's expected d corrupted: exactly that row fails, printed with its scales,
     c, the non-zero elements and the decoded expected and actual d."""
     h.require(sim)
@@ -165,20 +185,25 @@ def test_mx_dot_stream_catches_one_corrupted_result(sim: str, golden_set: golden
     d_bad, d_good = int(bad.data["d"][at]), int(vf.data["d"][at])
     assert f"d expected 0x{d_bad:08x}" in msg and f"got 0x{d_good:08x}" in msg, msg
     a0 = int(vf.data["a"][at][0])
-    assert "a_scale 0x7f (2**0)" in msg and f"a 0x{a0:02x}" in msg and f"[0] 0x{a0:02x} (" in msg, msg
+    assert "a_scale 0x7f (2**0)" in msg and f"a 0x{a0:02x}" in msg and f"[0] 0x{a0:02x} (" in msg, (
+        msg
+    )
     assert "more non-zero" in msg and "c 0x00000000 (0.0)" in msg, msg
 
 
 @pytest.mark.sim
 @pytest.mark.parametrize("sim", h.SIMULATORS)
-@pytest.mark.parametrize("unit,set_name,column", [("fp32_acc", "fp32-rne", "acc"), ("int_mac", "int8-acc16", "sticky")])
-def test_chain_stream_catches_one_corrupted_result(sim: str, unit: str, set_name: str, column: str,
-                                                   golden_set: golden.Manifest, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "unit,set_name,column", [("fp32_acc", "fp32-rne", "acc"), ("int_mac", "int8-acc16", "sticky")]
+)
+def test_chain_stream_catches_one_corrupted_result(
+    sim: str, unit: str, set_name: str, column: str, golden_set: golden.Manifest, tmp_path: Path
+) -> None:
     """A value inside a chain (the register's feedback path) corrupted: exactly that row fails."""
     h.require(sim)
     vf, _ = h.golden_vectors(golden_set, unit, set_name)
     start = vf.sections()["chains"].start
-    sel = np.r_[0:64, start:start + 64 * 8]  # a few single steps, then eight whole chains
+    sel = np.r_[0:64, start : start + 64 * 8]  # a few single steps, then eight whole chains
     at = 64 + 64 * 3 + 17
     bad, path = _corrupt(vf, sel, column, at, tmp_path)
     b = h.build(sim, unit, vf.header["rtl"])

@@ -20,8 +20,11 @@ UNIT, SET = "elem_encoder", "fp8_e4m3"
 ROW = 65536 + 0x3F80 + 5
 
 
-def _corrupted(golden_set: golden.Manifest, tmp_path: Path) -> tuple[golden.VectorFile, golden.VectorFile, Path]:
-    """The default vectors, and a well-formed copy (valid checksums) with one expected code flipped."""
+def _corrupted(
+    golden_set: golden.Manifest, tmp_path: Path
+) -> tuple[golden.VectorFile, golden.VectorFile, Path]:
+    """The default vectors, and a well-formed copy (valid checksums) with one expected code
+    flipped."""
     good = golden.read(golden_set.root / golden.unit(UNIT).set(SET).filename, manifest=golden_set)
     data = {k: v.copy() for k, v in good.data.items()}
     data["code"][ROW] ^= np.uint64(1)
@@ -33,12 +36,18 @@ def _corrupted(golden_set: golden.Manifest, tmp_path: Path) -> tuple[golden.Vect
 
 @pytest.mark.sim
 @pytest.mark.parametrize("sim", h.SIMULATORS)
-def test_stream_catches_one_corrupted_vector(sim: str, golden_set: golden.Manifest, tmp_path: Path) -> None:
+def test_stream_catches_one_corrupted_vector(
+    sim: str, golden_set: golden.Manifest, tmp_path: Path
+) -> None:
     h.require(sim)
     good, bad, path = _corrupted(golden_set, tmp_path)
     b = h.build(sim, UNIT, good.header["rtl"])
     rep = h.run_stream(b, path, tmp_path / "stream.report")
-    x, true_code, bad_code = (int(good.data["fp32"][ROW]), int(good.data["code"][ROW]), int(bad.data["code"][ROW]))
+    x, true_code, bad_code = (
+        int(good.data["fp32"][ROW]),
+        int(good.data["code"][ROW]),
+        int(bad.data["code"][ROW]),
+    )
     assert (rep.count, rep.errors) == (good.count, 1)
     assert rep.mismatches == [(ROW + 1, [x, bad_code, true_code])]
     with pytest.raises(pytest.fail.Exception) as err:
@@ -53,7 +62,9 @@ def test_stream_catches_one_corrupted_vector(sim: str, golden_set: golden.Manife
 
 @pytest.mark.sim
 @pytest.mark.parametrize("sim", h.SIMULATORS)
-def test_python_driven_catches_one_corrupted_vector(sim: str, golden_set: golden.Manifest, tmp_path: Path) -> None:
+def test_python_driven_catches_one_corrupted_vector(
+    sim: str, golden_set: golden.Manifest, tmp_path: Path
+) -> None:
     h.require(sim)
     good, bad, _ = _corrupted(golden_set, tmp_path)
     b = h.build(sim, UNIT, good.header["rtl"])
@@ -64,7 +75,9 @@ def test_python_driven_catches_one_corrupted_vector(sim: str, golden_set: golden
 
 @pytest.mark.sim
 @pytest.mark.parametrize("sim", h.SIMULATORS)
-def test_truncated_stream_is_a_failure(sim: str, golden_set: golden.Manifest, tmp_path: Path) -> None:
+def test_truncated_stream_is_a_failure(
+    sim: str, golden_set: golden.Manifest, tmp_path: Path
+) -> None:
     """Bypassing the reader, a file cut short still fails the count check."""
     h.require(sim)
     good = golden.read(golden_set.root / golden.unit(UNIT).set(SET).filename, manifest=golden_set)
@@ -80,7 +93,9 @@ def test_truncated_stream_is_a_failure(sim: str, golden_set: golden.Manifest, tm
 def test_missing_simulator_message(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))  # no iverilog, no make, no g++
     assert "apt-get install iverilog" in (h.missing("icarus") or "")
-    with pytest.raises(pytest.skip.Exception, match="simulator icarus unavailable: Icarus Verilog not found"):
+    with pytest.raises(
+        pytest.skip.Exception, match="simulator icarus unavailable: Icarus Verilog not found"
+    ):
         h.require("icarus")
     with pytest.raises(ValueError, match="sim='modelsim'"):
         h.missing("modelsim")
@@ -93,8 +108,15 @@ def _pytest_without_icarus(tmp_path: Path, no_skips: bool) -> subprocess.Complet
     if no_skips:
         env["NUMSIM_NO_SKIPS"] = "1"
     test = "verification/test_rtl_elem_codecs.py::test_stream[icarus-elem_decoder-fp4_e2m1]"
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", test], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", test],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_missing_simulator_skips_with_reason(tmp_path: Path) -> None:
@@ -107,8 +129,10 @@ def test_missing_simulator_fails_under_no_skips(tmp_path: Path) -> None:
     r = _pytest_without_icarus(tmp_path, no_skips=True)
     assert r.returncode == 1, r.stdout + r.stderr
     # the skip happens in setup, so pytest counts the failure as an error
-    assert ("1 failed" in r.stdout or "1 error" in r.stdout), r.stdout
-    assert "skipped under NUMSIM_NO_SKIPS=1" in r.stdout and "Icarus Verilog not found" in r.stdout, r.stdout
+    assert "1 failed" in r.stdout or "1 error" in r.stdout, r.stdout
+    assert (
+        "skipped under NUMSIM_NO_SKIPS=1" in r.stdout and "Icarus Verilog not found" in r.stdout
+    ), r.stdout
 
 
 MX_SET = "mxfp8_e4m3"
@@ -116,12 +140,15 @@ MX_SET = "mxfp8_e4m3"
 
 @pytest.mark.sim
 @pytest.mark.parametrize("sim", h.SIMULATORS)
-def test_mx_stream_catches_a_corrupted_code_and_scale(sim: str, golden_set: golden.Manifest,
-                                                      tmp_path: Path) -> None:
+def test_mx_stream_catches_a_corrupted_code_and_scale(
+    sim: str, golden_set: golden.Manifest, tmp_path: Path
+) -> None:
     """One element code and one scale corrupted (in two blocks): exactly those two mismatches,
     reported with the lane, its input element and the decoded values."""
     h.require(sim)
-    good = golden.read(golden_set.root / golden.unit("mx_encoder").set(MX_SET).filename, manifest=golden_set)
+    good = golden.read(
+        golden_set.root / golden.unit("mx_encoder").set(MX_SET).filename, manifest=golden_set
+    )
     data = {k: v.copy() for k, v in good.data.items()}
     row_c, lane, row_s = good.sections()["catalog"][3], 17, good.sections()["random"][5]
     data["codes"][row_c, lane] ^= np.uint64(0x01)
@@ -144,11 +171,14 @@ def test_mx_stream_catches_a_corrupted_code_and_scale(sim: str, golden_set: gold
 
 @pytest.mark.sim
 @pytest.mark.parametrize("sim", h.SIMULATORS)
-def test_protocol_checker_catches_a_wrong_latency(sim: str, golden_set: golden.Manifest, tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_protocol_checker_catches_a_wrong_latency(
+    sim: str, golden_set: golden.Manifest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The Python protocol checker, told the pipeline has latency 2, reports violations."""
     h.require(sim)
-    vf = golden.read(golden_set.root / golden.unit("mx_encoder").set(MX_SET).filename, manifest=golden_set)
+    vf = golden.read(
+        golden_set.root / golden.unit("mx_encoder").set(MX_SET).filename, manifest=golden_set
+    )
     monkeypatch.setitem(h.LATENCY, "mx_encoder", 2)
     b = h.build(sim, "mx_encoder", vf.header["rtl"])
     rep = h.run_protocol(b, vf, list(vf.sections()["special"])[:40], tmp_path / "lat.report")

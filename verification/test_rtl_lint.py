@@ -21,7 +21,9 @@ SETS = [pytest.param(s, id=f"{s.unit}-{s.name}") for u in golden.UNITS.values() 
 def _need(tool: str) -> None:
     path = nrtl.verilator_path() if tool == "verilator" else shutil.which(tool)
     if path is None:
-        pytest.skip(f"{tool} not installed (apt-get install iverilog yosys; pip install -e '.[rtl]')")
+        pytest.skip(
+            f"{tool} not installed (apt-get install iverilog yosys; pip install -e '.[rtl]')"
+        )
 
 
 @pytest.mark.parametrize("ps", SETS)
@@ -38,8 +40,14 @@ def test_lint_reports_warnings(tool: str, tmp_path: Path) -> None:
     _need(tool)
     src = nrtl.sources("elem_decoder")[0].read_text()
     bad = tmp_path / "numsim_elem_decoder.sv"
-    bad.write_text(src.replace("assign sign  = code_i[MAGW];", "assign sign  = code_i[MAGW+:2];\n    wire unused_w;"))
-    (res,) = nrtl.lint("elem_decoder", nrtl.params("elem_decoder", "fp8_e4m3"), tools=[tool], files=[bad])
+    bad.write_text(
+        src.replace(
+            "assign sign  = code_i[MAGW];", "assign sign  = code_i[MAGW+:2];\n    wire unused_w;"
+        )
+    )
+    (res,) = nrtl.lint(
+        "elem_decoder", nrtl.params("elem_decoder", "fp8_e4m3"), tools=[tool], files=[bad]
+    )
     assert not res.clean and res.output, res
 
 
@@ -63,14 +71,21 @@ def test_synth_stat(ps: golden.ParamSet) -> None:
 def _verilog_defaults(unit: str) -> dict[str, int]:
     top = nrtl.unit(unit).top
     text = next(p.read_text() for p in nrtl.sources(unit) if f"module {top} " in p.read_text())
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"parameter int (\w+)\s*=\s*(-?\d+)\s*(?:,|//|$)", text, re.MULTILINE)}
+    return {
+        m.group(1): int(m.group(2))
+        for m in re.finditer(r"parameter int (\w+)\s*=\s*(-?\d+)\s*(?:,|//|$)", text, re.MULTILINE)
+    }
 
 
 #: The numsim spec of each unit's Verilog defaults: (format, DotUnit).
-DEFAULTS = {"elem_decoder": ("fp8_e4m3", None), "elem_encoder": ("fp8_e4m3", None), "mx_encoder": ("mxfp8_e4m3", None),
-            "mx_dot": ("mxfp8_e4m3", golden.units.MX_EXACT_RNE),
-            "fp32_acc": ("fp32", golden.units.FP32_ACC_UNITS[RoundMode.nearest_even]),
-            "int_mac": ("int8", presets.get("int8-acc32"))}
+DEFAULTS = {
+    "elem_decoder": ("fp8_e4m3", None),
+    "elem_encoder": ("fp8_e4m3", None),
+    "mx_encoder": ("mxfp8_e4m3", None),
+    "mx_dot": ("mxfp8_e4m3", golden.units.MX_EXACT_RNE),
+    "fp32_acc": ("fp32", golden.units.FP32_ACC_UNITS[RoundMode.nearest_even]),
+    "int_mac": ("int8", presets.get("int8-acc32")),
+}
 
 
 @pytest.mark.parametrize("unit", list(nrtl.UNITS))
@@ -91,23 +106,34 @@ def test_datapath_params_refuse_what_the_rtl_does_not_build() -> None:
     assert nrtl.params("mx_dot", "mxfp8_e4m3", dot=b200)["TermFracBits"] == 25
     with pytest.raises(TypeError, match="DotUnit"):
         nrtl.params("mx_dot", "mxfp8_e4m3")
-    for bad, why in [(replace(b200, n=16), "n=16"), (replace(b200, c_inside=False), "c inside"),
-                     (replace(b200, term_rounding=RoundMode.nearest_even), "truncated toward zero"),
-                     (replace(b200, out_format=F.fp16), "out_format"), (presets.get("h100-e4m3-promote128"), "chunks"),
-                     (presets.get("b200-e5m2"), "in_format"),
-                     (replace(golden.units.MX_EXACT_RNE, c_inside=False, pairwise=True), "pairwise")]:
+    for bad, why in [
+        (replace(b200, n=16), "n=16"),
+        (replace(b200, c_inside=False), "c inside"),
+        (replace(b200, term_rounding=RoundMode.nearest_even), "truncated toward zero"),
+        (replace(b200, out_format=F.fp16), "out_format"),
+        (presets.get("h100-e4m3-promote128"), "chunks"),
+        (presets.get("b200-e5m2"), "in_format"),
+        (replace(golden.units.MX_EXACT_RNE, c_inside=False, pairwise=True), "pairwise"),
+    ]:
         with pytest.raises(ValueError, match=why):
             nrtl.params("mx_dot", "mxfp8_e4m3", dot=bad)
     mxint8 = nrtl.params("mx_dot", "mxint8", dot=golden.units.MX_EXACT_RNE)
-    assert {k: mxint8[k] for k in ("IsInt", "IntBits", "FracBits")} == {"IsInt": 1, "IntBits": 8, "FracBits": 6}
+    assert {k: mxint8[k] for k in ("IsInt", "IntBits", "FracBits")} == {
+        "IsInt": 1,
+        "IntBits": 8,
+        "FracBits": 6,
+    }
     with pytest.raises(ValueError, match="exact units"):
         nrtl.params("mx_dot", "mxint8", dot=replace(golden.units.MX_EXACT_RNE, frac_bits=25))
     with pytest.raises(ValueError, match="float elements"):
         nrtl.params("mx_dot", F.bfp(32, "fp8_e4m3fnuz"), dot=golden.units.MX_EXACT_RNE)
     with pytest.raises(ValueError, match="Accumulator.floating"):
         nrtl.params("fp32_acc", "fp32", dot=presets.get("fma-fp32"))
-    assert nrtl.params("int_mac", "int8", dot=presets.get("int8-acc20-sat")) == {"IntBits": 8, "AccBits": 20,
-                                                                                 "Saturate": 1}
+    assert nrtl.params("int_mac", "int8", dot=presets.get("int8-acc20-sat")) == {
+        "IntBits": 8,
+        "AccBits": 20,
+        "Saturate": 1,
+    }
     with pytest.raises(ValueError, match="P=12"):
         nrtl.params("int_mac", "int8", dot=presets.int_acc(12))
 

@@ -20,7 +20,11 @@ from .lower import lower
 
 # ScaleRule values (numsim.policies.ScaleRule)
 FLOOR, CEIL, EVEN, FLOOR_LOG2F = (
-    int(ScaleRule.floor), int(ScaleRule.ceil), int(ScaleRule.even), int(ScaleRule.floor_log2f))
+    int(ScaleRule.floor),
+    int(ScaleRule.ceil),
+    int(ScaleRule.even),
+    int(ScaleRule.floor_log2f),
+)
 
 
 class Pow2(NamedTuple):
@@ -38,7 +42,8 @@ class Pow2(NamedTuple):
 
 @njit(inline="always")
 def amax_bits(row, j0, j1, absmask):
-    """Largest magnitude, as IEEE bits, of ``row[j0:j1]`` (NaN and Inf compare above every number)."""
+    """Largest magnitude, as IEEE bits, of ``row[j0:j1]`` (NaN and Inf compare above every
+    number)."""
     m = 0
     for j in range(j0, j1):
         v = np.int64(row[j]) & absmask
@@ -48,7 +53,8 @@ def amax_bits(row, j0, j1, absmask):
 
 @njit(inline="always")
 def _log2f_rounds_up(k, a62):
-    """True if float32(log2(a)) >= k for a = a62 * 2**(k - 63) in [2**(k-1), 2**k), correctly rounded.
+    """True if float32(log2(a)) >= k for a = a62 * 2**(k - 63) in [2**(k-1), 2**k), correctly
+    rounded.
 
     log2(a) = k - d rounds up to k when d is below half a float32 ulp at k - d. The threshold
     2**-h is transcendental, so a float64 comparison decides it (microxcaling's bug, modelled).
@@ -66,7 +72,8 @@ def _log2f_rounds_up(k, a62):
 
 @njit(inline="always")
 def shared_exponent(amax, se, sm, sbias, rule, bp):
-    """Scale exponent of a block whose largest magnitude has IEEE bits ``amax`` (finite, nonzero)."""
+    """Scale exponent of a block whose largest magnitude has IEEE bits ``amax`` (finite,
+    nonzero)."""
     _kind, _sign, e, sig, pos = unpack(amax, se, sm, sbias)
     a62 = sig << (62 - pos)
     if rule == FLOOR:
@@ -113,8 +120,25 @@ def _encode_scalar(b, se, sm, sbias, off, p, mode, ovf, nanpol, seed, rand, inde
 
 
 @njit(parallel=True, cache=True)
-def encode_pow2(bits, src, p, bp, rule, mode, ovf, nanpol, seed, rbits, rand, table, codes, scales, micro,
-                values, vout):
+def encode_pow2(
+    bits,
+    src,
+    p,
+    bp,
+    rule,
+    mode,
+    ovf,
+    nanpol,
+    seed,
+    rbits,
+    rand,
+    table,
+    codes,
+    scales,
+    micro,
+    values,
+    vout,
+):
     """Encode blocks (rows of ``bits``) with power-of-two scales.
 
     ``table`` (non-empty for float32 input and non-stochastic rounding) is the element's float32
@@ -164,8 +188,9 @@ def encode_pow2(bits, src, p, bp, rule, mode, ovf, nanpol, seed, rbits, rand, ta
                 elif use_table and (b & absmask) == 0:
                     codes[i, j] = table[table_index(b)]  # +-0
                 else:
-                    codes[i, j] = _encode_scalar(b, se, sm, sbias, off, p, mode, ovf, nanpol, seed, rand, i * bs + j,
-                                                 rbits)
+                    codes[i, j] = _encode_scalar(
+                        b, se, sm, sbias, off, p, mode, ovf, nanpol, seed, rand, i * bs + j, rbits
+                    )
             if fused:
                 inexact += _put_values(codes, vout, i, j0, j0 + width, p, values, off)
     return inexact
@@ -254,7 +279,9 @@ def encode_pow2_f32(bits, p, bp, rule, mode, ovf, nanpol, rne, table, codes, sca
                 elif (b & 0x7FFFFFFF) == 0:
                     codes[i, j] = table[table_index(b)]  # +-0
                 else:
-                    codes[i, j] = _encode_scalar(b, 8, 23, 127, s, p, mode, ovf, nanpol, 0, empty, 0, 1)
+                    codes[i, j] = _encode_scalar(
+                        b, 8, 23, 127, s, p, mode, ovf, nanpol, 0, empty, 0, 1
+                    )
         if fused:
             inexact += _put_values(codes, vout, i, 0, bs, p, values, s)
     return inexact
@@ -277,7 +304,9 @@ def decode_pow2(codes, scales, micro, p, values, scale_emin, scale_nan, sub_size
             continue
         for k in range(bs // width):
             tau = np.int64(micro[i, k]) if sub_size else 0
-            inexact += _put_values(codes, out, i, k * width, (k + 1) * width, p, values, sc + scale_emin - tau)
+            inexact += _put_values(
+                codes, out, i, k * width, (k + 1) * width, p, values, sc + scale_emin - tau
+            )
     return inexact
 
 
@@ -300,7 +329,8 @@ _FP32 = lower(fp32)
 
 @njit(cache=True)
 def div_f32(a, b):
-    """float32(a / b), correctly rounded (RNE), for finite float64 ``a`` and a float32 value ``b > 0``.
+    """float32(a / b), correctly rounded (RNE), for finite float64 ``a`` and a float32 value
+    ``b > 0``.
 
     A float64 division followed by a float32 rounding could round twice when ``a`` has more than
     24 significant bits, so the quotient is formed from the integer significands with a sticky
@@ -336,12 +366,15 @@ def _quotient_bits(v, sdec, wide):
     """float32 bits of float32(v / sdec)."""
     if wide:
         return np.int64(np.float32(div_f32(v, sdec)).view(np.uint32))
-    # float32 v and sdec: a float64 division then a float32 rounding is exact (innocuous double rounding)
+    # float32 v and sdec: a float64 division then a float32 rounding is exact (innocuous double
+    # rounding)
     return np.int64(np.float32(v / sdec).view(np.uint32))
 
 
 @njit(cache=True)
-def _fpscale_block(x, i, wide, s2, den, p, sp, scale_p, mode, ovf, nanpol, seed, rbits, rand, table, codes, scales):
+def _fpscale_block(
+    x, i, wide, s2, den, p, sp, scale_p, mode, ovf, nanpol, seed, rbits, rand, table, codes, scales
+):
     """Encode block (row) ``i`` of ``x``: the body of :func:`encode_fpscale` (also the fallback of
     :func:`encode_nvfp4_f32` for the blocks its fast path leaves)."""
     bs = x.shape[1]
@@ -361,13 +394,17 @@ def _fpscale_block(x, i, wide, s2, den, p, sp, scale_p, mode, ovf, nanpol, seed,
         scales[i] = sp.one_code
         codes[i, :] = 0
         return
-    r = div_f32(amax, den) if wide else f32(amax / den)  # float32 operands: innocuous double rounding
+    r = (
+        div_f32(amax, den) if wide else f32(amax / den)
+    )  # float32 operands: innocuous double rounding
     if r == 0.0:
         r = 1.0
     kind, sign, e, sig, pos = unpack(np.int64(np.float32(r).view(np.uint32)), 8, 23, 127)
     if kind == K_FINITE:
         sc = encode_value(sign, e, sig, pos, scale_p, 0, 0, 0, 1)
-    else:  # r overflowed float32 (a tensor_amax far below the block's): Inf saturates to the largest scale
+    else:
+        # r overflowed float32 (a tensor_amax far below the block's): Inf saturates to the largest
+        # scale
         sc = encode_special(kind, sign, scale_p, 0, 0)
     scales[i] = sc
     sdec = f32(decode_value(sc, scale_p) * s2)
@@ -389,7 +426,9 @@ def _fpscale_block(x, i, wide, s2, den, p, sp, scale_p, mode, ovf, nanpol, seed,
 
 
 @njit(parallel=True, cache=True)
-def encode_fpscale(x, wide, s2, p, sp, scale_p, mode, ovf, nanpol, seed, rbits, rand, table, codes, scales):
+def encode_fpscale(
+    x, wide, s2, p, sp, scale_p, mode, ovf, nanpol, seed, rbits, rand, table, codes, scales
+):
     """Encode blocks (rows of float array ``x``) as NVIDIA's NVFP4 reference quantizer does.
 
     All scale arithmetic is float32, one rounding per operation applied to the exact inputs, as in
@@ -401,8 +440,25 @@ def encode_fpscale(x, wide, s2, p, sp, scale_p, mode, ovf, nanpol, seed, rbits, 
     """
     den = f32(sp.elem_max * s2)
     for i in prange(x.shape[0]):
-        _fpscale_block(x, i, wide, s2, den, p, sp, scale_p, mode, ovf, nanpol, seed, rbits, rand, table, codes,
-                       scales)
+        _fpscale_block(
+            x,
+            i,
+            wide,
+            s2,
+            den,
+            p,
+            sp,
+            scale_p,
+            mode,
+            ovf,
+            nanpol,
+            seed,
+            rbits,
+            rand,
+            table,
+            codes,
+            scales,
+        )
 
 
 # --- NVFP4 fast path: float32 input, nearest-even, saturating E2M1 elements, UE4M3 scales --------
@@ -426,8 +482,14 @@ def encode_fpscale(x, wide, s2, p, sp, scale_p, mode, ovf, nanpol, seed, rbits, 
 #   sdec take _fpscale_block instead.
 
 _E2M1_T1, _E2M1_T2, _E2M1_T3, _E2M1_T4, _E2M1_T5, _E2M1_T6, _E2M1_T7 = (
-    np.float32(0.25), np.float32(0.75), np.float32(1.25), np.float32(1.75), np.float32(2.5), np.float32(3.5),
-    np.float32(5.0))
+    np.float32(0.25),
+    np.float32(0.75),
+    np.float32(1.25),
+    np.float32(1.75),
+    np.float32(2.5),
+    np.float32(3.5),
+    np.float32(5.0),
+)
 _F32_ZERO = np.float32(0.0)
 _F32_HALF = np.float32(0.5)
 _F32_TWO = np.float32(2.0)
@@ -456,22 +518,40 @@ def _e2m1_mag(q):
     compared with '>='. Everything above 5, Inf included, saturates to 7 (6.0).
     """
     a = abs(q)
-    return (np.int64(a > _E2M1_T1) + np.int64(a >= _E2M1_T2) + np.int64(a > _E2M1_T3) + np.int64(a >= _E2M1_T4)
-            + np.int64(a > _E2M1_T5) + np.int64(a >= _E2M1_T6) + np.int64(a > _E2M1_T7))
+    return (
+        np.int64(a > _E2M1_T1)
+        + np.int64(a >= _E2M1_T2)
+        + np.int64(a > _E2M1_T3)
+        + np.int64(a >= _E2M1_T4)
+        + np.int64(a > _E2M1_T5)
+        + np.int64(a >= _E2M1_T6)
+        + np.int64(a > _E2M1_T7)
+    )
 
 
 @njit(inline="always")
 def _e2m1_value(q):
-    """The value of :func:`_e2m1_mag` ``(q)`` as a float32 (0, 0.5, ... 4, 6), from the same compares."""
+    """The value of :func:`_e2m1_mag` ``(q)`` as a float32 (0, 0.5, ... 4, 6), from the same
+    compares."""
     a = abs(q)
-    half = (np.float32(a > _E2M1_T1) + np.float32(a >= _E2M1_T2) + np.float32(a > _E2M1_T3)
-            + np.float32(a >= _E2M1_T4)) * _F32_HALF
-    return half + np.float32(a > _E2M1_T5) + np.float32(a >= _E2M1_T6) + _F32_TWO * np.float32(a > _E2M1_T7)
+    half = (
+        np.float32(a > _E2M1_T1)
+        + np.float32(a >= _E2M1_T2)
+        + np.float32(a > _E2M1_T3)
+        + np.float32(a >= _E2M1_T4)
+    ) * _F32_HALF
+    return (
+        half
+        + np.float32(a > _E2M1_T5)
+        + np.float32(a >= _E2M1_T6)
+        + _F32_TWO * np.float32(a > _E2M1_T7)
+    )
 
 
 @njit(cache=True)
 def _nv_amax(u, am):
-    """``am[b]`` = largest magnitude bits of row ``b`` of float32 bits ``u`` (NaN/Inf above every number).
+    """``am[b]`` = largest magnitude bits of row ``b`` of float32 bits ``u`` (NaN/Inf above every
+    number).
 
     A runtime-length inner loop: LLVM vectorizes it as a reduction (a fixed 16 unrolls into compare
     and branch chains)."""
@@ -494,9 +574,14 @@ def _nv_scales(am, den, s2, sp, scales, sdec, sval):
         r = _f32_of_bits(m) / den
         rb = _bits_of_f32(r)
         rb = rb if rb != 0 else np.int64(0x3F800000)  # r = 0 (an all-zero block) -> 1.0
-        c = _rne_code(rb, 0, sp) if rb < 0x7F800000 else 0  # Inf: general path (NaN blocks are caught below)
-        # UE4M3 value: normal codes move into float32's fields (exponent bias 7 -> 127); subnormals c * 2**-9
-        sv = _f32_of_bits((c << 20) + (120 << 23)) if c >= 8 else np.float32(c) * np.float32(2.0**-9)
+        c = (
+            _rne_code(rb, 0, sp) if rb < 0x7F800000 else 0
+        )  # Inf: general path (NaN blocks are caught below)
+        # UE4M3 value: normal codes move into float32's fields (exponent bias 7 -> 127); subnormals
+        # c * 2**-9
+        sv = (
+            _f32_of_bits((c << 20) + (120 << 23)) if c >= 8 else np.float32(c) * np.float32(2.0**-9)
+        )
         d = sv * s2
         ok = (m < 0x7F800000) & (c != 0) & (d != _F32_ZERO)
         scales[b] = c
@@ -570,8 +655,25 @@ def encode_nvfp4_f32(x, s2, p, sp, scale_p, nanpol, table, codes, scales, vout):
         if nbad:
             for b in range(i1 - i0):
                 if sval[b] == 0.0:
-                    _fpscale_block(x, i0 + b, False, s2, den, p, sp, scale_p, 0, 0, nanpol, 0, 1, empty, table, codes,
-                                   scales)
+                    _fpscale_block(
+                        x,
+                        i0 + b,
+                        False,
+                        s2,
+                        den,
+                        p,
+                        sp,
+                        scale_p,
+                        0,
+                        0,
+                        nanpol,
+                        0,
+                        1,
+                        empty,
+                        table,
+                        codes,
+                        scales,
+                    )
                     if fused:
                         _decode_fp_row(codes, scales, i0 + b, s2, p, scale_p, sp.scale_nan, vout)
 
@@ -585,7 +687,7 @@ def tensor_amax_f32(u):
     step = (n + nch - 1) // nch
     part = np.zeros(nch, np.int64)
     for c in prange(nch):
-        part[c] = _finite_max_bits(u[c * step: min(n, (c + 1) * step)])
+        part[c] = _finite_max_bits(u[c * step : min(n, (c + 1) * step)])
     m = 0
     for c in range(nch):
         m = max(m, part[c])

@@ -25,16 +25,32 @@ from ..policies import NanPolicy, Overflow, RoundMode
 
 # The enums of numsim.policies and numsim.formats as plain ints (Numba freezes them as constants)
 NEAREST_EVEN, NEAREST_AWAY, TOWARD_ZERO, TOWARD_POSITIVE, TOWARD_NEGATIVE, STOCHASTIC = (
-    int(RoundMode.nearest_even), int(RoundMode.nearest_away), int(RoundMode.toward_zero),
-    int(RoundMode.toward_positive), int(RoundMode.toward_negative), int(RoundMode.stochastic))
+    int(RoundMode.nearest_even),
+    int(RoundMode.nearest_away),
+    int(RoundMode.toward_zero),
+    int(RoundMode.toward_positive),
+    int(RoundMode.toward_negative),
+    int(RoundMode.stochastic),
+)
 SATURATE, NONSATURATE = int(Overflow.saturate), int(Overflow.nonsaturate)
 NAN_RAISE, NAN_ZERO, NAN_ZERO_INVERTED = (
-    int(NanPolicy.raise_error), int(NanPolicy.zero), int(NanPolicy.zero_sign_inverted))
+    int(NanPolicy.raise_error),
+    int(NanPolicy.zero),
+    int(NanPolicy.zero_sign_inverted),
+)
 SP_IEEE, SP_FN, SP_FNUZ, SP_FINITE = (
-    int(Specials.ieee), int(Specials.fn), int(Specials.fnuz), int(Specials.finite))
+    int(Specials.ieee),
+    int(Specials.fn),
+    int(Specials.fnuz),
+    int(Specials.finite),
+)
 # Kinds of an unpacked input: the classes of numsim.formats.CodeClass
 K_ZERO, K_FINITE, K_INF, K_NAN = (
-    int(CodeClass.zero), int(CodeClass.finite), int(CodeClass.inf), int(CodeClass.nan))
+    int(CodeClass.zero),
+    int(CodeClass.finite),
+    int(CodeClass.inf),
+    int(CodeClass.nan),
+)
 #: Returned by the encoders for a NaN that the NaN policy says must raise.
 NAN_ERROR = -1
 
@@ -148,8 +164,13 @@ def overflow_code(sign, mode, ovf, p):
     smask = p.sign_mask if sign else 0
     if ovf == SATURATE:
         return p.max_mag | smask
-    to_inf = (mode == NEAREST_EVEN or mode == NEAREST_AWAY or mode == STOCHASTIC
-              or (mode == TOWARD_POSITIVE and sign == 0) or (mode == TOWARD_NEGATIVE and sign == 1))
+    to_inf = (
+        mode == NEAREST_EVEN
+        or mode == NEAREST_AWAY
+        or mode == STOCHASTIC
+        or (mode == TOWARD_POSITIVE and sign == 0)
+        or (mode == TOWARD_NEGATIVE and sign == 1)
+    )
     if not to_inf:
         return p.max_mag | smask
     if p.specials == SP_IEEE:
@@ -203,7 +224,8 @@ def encode_special(kind, sign, p, ovf, nanpol):
 
 @njit(inline="always")
 def encode_value(sign, E, sig, P, p, mode, ovf, r, rbits):
-    """Code of the finite nonzero value ``(-1)**sign * sig * 2**(E - P)`` in element format ``p``."""
+    """Code of the finite nonzero value ``(-1)**sign * sig * 2**(E - P)`` in element format
+    ``p``."""
     if p.is_int:
         lsb = -p.frac_bits
         if sign and not p.signed:

@@ -85,7 +85,8 @@ def _prod_exp(am, ae, bm, be, i, prm):
 
 @njit(cache=True)
 def _grid_sum(am, ae, bm, be, lo, hi, step, cin, c, prm):
-    """Aligned sum of products lo, lo+step, .. < hi (and c if ``cin``): ``(S, lsb)``; S == 0 if empty."""
+    """Aligned sum of products lo, lo+step, .. < hi (and c if ``cin``): ``(S, lsb)``; S == 0 if
+    empty."""
     _, cs, cE, csig, cP = c
     eta = NO_FLOOR
     for i in range(lo, hi, step):
@@ -314,7 +315,8 @@ def float_row(a, b, cbits, fc, p, pa, po, prm, k, kx):
 
 @njit(parallel=True, cache=True)
 def float_rows(am, ae, ak, bm, be, bk, ra, rb, cbits, fc, p, pa, po, prm):
-    """Decoded results of float-unit rows: row r pairs row ``ra[r]`` of a with row ``rb[r]`` of b."""
+    """Decoded results of float-unit rows: row r pairs row ``ra[r]`` of a with row ``rb[r]`` of
+    b."""
     R = ra.size
     out = np.empty(R, np.float64)
     for r in prange(R):
@@ -322,6 +324,8 @@ def float_rows(am, ae, ak, bm, be, bk, ra, rb, cbits, fc, p, pa, po, prm):
         kx = np.empty(KUL_SIZE, np.int64)
         kul_clear(k)
         i, j = ra[r], rb[r]
-        code, f = float_row((am[i], ae[i], ak[i]), (bm[j], be[j], bk[j]), cbits[r], fc, p, pa, po, prm, k, kx)
+        code, f = float_row(
+            (am[i], ae[i], ak[i]), (bm[j], be[j], bk[j]), cbits[r], fc, p, pa, po, prm, k, kx
+        )
         out[r] = decode_value(code, f)
     return out

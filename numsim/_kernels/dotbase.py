@@ -23,8 +23,12 @@ NO_FLOOR = -(1 << 20)
 C_EMIN = -126
 
 #: Accumulator kinds, from :class:`numsim.policies.AccKind`.
-ACC_CHAIN, ACC_FLOAT, ACC_EXACT, ACC_INT = (int(AccKind.chain), int(AccKind.float), int(AccKind.exact),
-                                           int(AccKind.int))
+ACC_CHAIN, ACC_FLOAT, ACC_EXACT, ACC_INT = (
+    int(AccKind.chain),
+    int(AccKind.float),
+    int(AccKind.exact),
+    int(AccKind.int),
+)
 
 
 class DotParams(NamedTuple):
@@ -108,6 +112,7 @@ def _place(sig, sh, sign, mode):
 if config.DISABLE_JIT:  # plain Python (tox -e nojit): intrinsics do not run
     fast_bit_length = bit_length
 else:
+
     @intrinsic
     def _ctlz(typingctx, x):
         """LLVM's count-leading-zeros of an int64 (one instruction, no branches)."""
@@ -115,6 +120,7 @@ else:
 
         def codegen(context, builder, signature, args):
             return builder.ctlz(args[0], ir.Constant(ir.IntType(1), 0))
+
         return sig, codegen
 
     @njit(inline="always")

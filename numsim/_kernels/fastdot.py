@@ -58,7 +58,8 @@ def _fast_sum(am, ae, bm, be, cin, cs, cE, csig, cP, prm, sh0):
 
 @njit(cache=True)
 def _fast_row(am, ae, bm, be, cbits, fc, p, po, prm, k):
-    """Result code and format of one row on the fast chained path (float outer accumulator optional).
+    """Result code and format of one row on the fast chained path (float outer accumulator
+    optional).
 
     Between blocks the accumulator stays unpacked; a truncated result in the normal range is
     unpacked directly (its significand is the top ``man + 1`` bits of the sum), every other result
@@ -79,8 +80,19 @@ def _fast_row(am, ae, bm, be, cbits, fc, p, po, prm, k):
                 code = p.nan_code if ck == K_NAN else p.inf_code | (p.sign_mask if cs else 0)
                 break
             hi = min(lo + prm.n, hi0)
-            S, lsb, nonempty = _fast_sum(am[lo:hi], ae[lo:hi], bm[lo:hi], be[lo:hi], ck == K_FINITE, cs, cE, csig,
-                                         cP, prm, sh0)
+            S, lsb, nonempty = _fast_sum(
+                am[lo:hi],
+                ae[lo:hi],
+                bm[lo:hi],
+                be[lo:hi],
+                ck == K_FINITE,
+                cs,
+                cE,
+                csig,
+                cP,
+                prm,
+                sh0,
+            )
             mag = abs(S)
             if prm.out_mode == TOWARD_ZERO and mag != 0:
                 P = fast_bit_length(mag) - 1
@@ -90,10 +102,16 @@ def _fast_row(am, ae, bm, be, cbits, fc, p, po, prm, k):
                     csig = mag >> (P - man) if P >= man else mag << (man - P)
                     code = -1  # the code is built from the state at the end
                     continue
-            code = _round_out(1 if S < 0 else 0, mag, lsb, p, prm.out_mode, prm.subnormals_out) if nonempty else 0
+            code = (
+                _round_out(1 if S < 0 else 0, mag, lsb, p, prm.out_mode, prm.subnormals_out)
+                if nonempty
+                else 0
+            )
             ck, cs, cE, csig, cP = unpack_in(code, p)
         if code == -1:
-            code = ((cE + p.exp_bias) << man) | (csig & ((1 << man) - 1)) | (p.sign_mask if cs else 0)
+            code = (
+                ((cE + p.exp_bias) << man) | (csig & ((1 << man) - 1)) | (p.sign_mask if cs else 0)
+            )
         if prm.chunk == 0:
             return code, p
         ocode = _outer_add(k, ocode, of, code, p, po, prm.outer_mode)
@@ -116,7 +134,8 @@ def _outer_add(k, x, px, y, py, p, mode):
 
 @njit(parallel=True, cache=True)
 def matmul_fast(am, ae, btm, bte, cbits, fc, p, po, prm):
-    """[M, K] @ [K, N] (B given transposed) on the fast chained path; tiles keep operands in cache."""
+    """[M, K] @ [K, N] (B given transposed) on the fast chained path; tiles keep operands in
+    cache."""
     M = am.shape[0]
     N = btm.shape[0]
     out = np.empty((M, N), np.float64)
@@ -128,7 +147,9 @@ def matmul_fast(am, ae, btm, bte, cbits, fc, p, po, prm):
         for j0 in range(0, N, TJ):
             for i in range(t * TI, min(t * TI + TI, M)):
                 for j in range(j0, min(j0 + TJ, N)):
-                    code, f = _fast_row(am[i], ae[i], btm[j], bte[j], cbits[i, j], fc, p, po, prm, k)
+                    code, f = _fast_row(
+                        am[i], ae[i], btm[j], bte[j], cbits[i, j], fc, p, po, prm, k
+                    )
                     out[i, j] = decode_value(code, f)
     return out
 
@@ -178,10 +199,10 @@ def _f32_round(x, mode, subnormals):
     if mode == TOWARD_ZERO:  # loop-invariant: LLVM unswitches it
         down = np.int32(np.float32(f32).view(np.int32) - 1).view(np.float32)
         f32 = down if abs(np.float64(f32)) > abs(x) else f32
-        f32 = np.float32(math.copysign(math.inf, x)) if abs(x) >= 2.0 ** 128 else f32
+        f32 = np.float32(math.copysign(math.inf, x)) if abs(x) >= 2.0**128 else f32
     f = np.float64(f32)
     if subnormals == 0:
-        f = math.copysign(0.0, f) if abs(f) < 2.0 ** -126 else f
+        f = math.copysign(0.0, f) if abs(f) < 2.0**-126 else f
     return f
 
 
@@ -216,7 +237,8 @@ def combine_f32(acc, S, prm):
 
 @njit(cache=True)
 def combine_blocks(acc, S, p, pa, prm):
-    """One block of the float64-BLAS exact path: ``acc`` (values) updated in place from exact sums ``S``.
+    """One block of the float64-BLAS exact path: ``acc`` (values) updated in place from exact sums
+    ``S``.
 
     Chain: ``acc = round_out(acc + S)``; float accumulator: ``acc = round_acc(acc + round_out(S))``.
     Serial, like :func:`combine_f32`.
@@ -229,7 +251,9 @@ def combine_blocks(acc, S, p, pa, prm):
                 continue  # Inf stays Inf (the exact sums are finite); NaN stays NaN
             if prm.acc_kind == ACC_CHAIN:
                 sign, mag, lsb = _odd_sum(a, S[r, j])
-                acc[r, j] = decode_value(_round_out(sign, mag, lsb, p, prm.out_mode, prm.subnormals_out), p)
+                acc[r, j] = decode_value(
+                    _round_out(sign, mag, lsb, p, prm.out_mode, prm.subnormals_out), p
+                )
             else:
                 sign, mag, lsb = _odd_sum(0.0, S[r, j])
                 d = decode_value(_round_out(sign, mag, lsb, p, prm.out_mode, prm.subnormals_out), p)

@@ -51,7 +51,7 @@ def _wrap_row(a, b, c, prm):
         over += 1 if q != qp else 0
         qp = q
     r = ((T + half) & ((1 << P) - 1)) - half
-    return float(r) * 2.0 ** prm.int_lsb, over
+    return float(r) * 2.0**prm.int_lsb, over
 
 
 @njit(cache=True)
@@ -87,7 +87,7 @@ def int_row(a, b, c, sexp, snan, pc, po, prm, k):
             r, o = _reg_add(r, s, prm.int_bits, prm.int_sat)
             over += o
         if prm.chunk == 0:
-            return float(r) * 2.0 ** prm.int_lsb, over
+            return float(r) * 2.0**prm.int_lsb, over
         if prm.outer_kind == ACC_INT:
             outer, o = _reg_add(outer, r, prm.outer_bits, prm.outer_sat)
             over += o
@@ -102,7 +102,7 @@ def int_row(a, b, c, sexp, snan, pc, po, prm, k):
             of = po
             ocode = kul_round(k, nan, pinf, ninf, po, prm.outer_mode, 1)
     if prm.outer_kind == ACC_INT:
-        return float(outer) * 2.0 ** prm.int_lsb, over
+        return float(outer) * 2.0**prm.int_lsb, over
     if prm.outer_kind == ACC_EXACT:
         ocode = kul_round(k, nan, pinf, ninf, po, prm.out_mode, prm.subnormals_out)
     return decode_value(ocode, po), over

@@ -53,7 +53,8 @@ def kul_add(k, sign, mag, lsb):
 
 @njit(inline="always")
 def kul_add_code(k, code, p):
-    """Add the value of a code of the IEEE-style lowered format ``p``; returns its ``(kind, sign)``."""
+    """Add the value of a code of the IEEE-style lowered format ``p``; returns
+    its ``(kind, sign)``."""
     kd, s, E, sig, P = unpack_in(code, p)
     if kd == K_FINITE:
         kul_add(k, s, sig, E - P)
@@ -174,7 +175,8 @@ def kul_round(k, nan, pinf, ninf, p, mode, subnormals):
 
 @njit(cache=True)
 def add_round(k, x, px, y, py, p, mode, subnormals=1):
-    """Code in ``p`` of ``round(x + y)``: codes ``x`` (format ``px``) and ``y`` (``py``), one rounding."""
+    """Code in ``p`` of ``round(x + y)``: codes ``x`` (format ``px``) and ``y`` (``py``), one
+    rounding."""
     kx, sx = kul_add_code(k, x, px)
     ky, sy = kul_add_code(k, y, py)
     n1, p1, m1 = _flags(kx, sx)

@@ -42,11 +42,48 @@ class Elem(NamedTuple):
 def lower(fmt: FloatFormat | IntFormat) -> Elem:
     """Lower an element format descriptor."""
     if isinstance(fmt, IntFormat):
-        return Elem(1, 0, 0, 0, 0, 1, int(Specials.finite), int(fmt.signed), 0, fmt.max_int, -1, -1,
-                    (1 << fmt.bits) - 1, fmt.frac_bits, fmt.max_int, -fmt.min_int, fmt.bits, 0, fmt.emax)
-    return Elem(0, fmt.man_bits, fmt.emin, 0 if fmt.field0_normal else 1, int(fmt.subnormals), int(fmt.has_zero),
-                int(fmt.specials), int(fmt.signed), fmt.sign_mask, fmt.max_code_magnitude, fmt.inf_code,
-                fmt.nan_code, (1 << (fmt.exp_bits + fmt.man_bits)) - 1, 0, 0, 0, fmt.total_bits, fmt.bias, fmt.emax)
+        return Elem(
+            1,
+            0,
+            0,
+            0,
+            0,
+            1,
+            int(Specials.finite),
+            int(fmt.signed),
+            0,
+            fmt.max_int,
+            -1,
+            -1,
+            (1 << fmt.bits) - 1,
+            fmt.frac_bits,
+            fmt.max_int,
+            -fmt.min_int,
+            fmt.bits,
+            0,
+            fmt.emax,
+        )
+    return Elem(
+        0,
+        fmt.man_bits,
+        fmt.emin,
+        0 if fmt.field0_normal else 1,
+        int(fmt.subnormals),
+        int(fmt.has_zero),
+        int(fmt.specials),
+        int(fmt.signed),
+        fmt.sign_mask,
+        fmt.max_code_magnitude,
+        fmt.inf_code,
+        fmt.nan_code,
+        (1 << (fmt.exp_bits + fmt.man_bits)) - 1,
+        0,
+        0,
+        0,
+        fmt.total_bits,
+        fmt.bias,
+        fmt.emax,
+    )
 
 
 class Src(NamedTuple):

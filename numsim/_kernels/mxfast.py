@@ -6,15 +6,16 @@ of two only moves the binade, so the kernel rounds ``x`` itself onto the element
 ``s`` binades, where every step is exact or one IEEE float32 rounding:
 
 * The grid's quantum at ``x`` is ``2**q`` with ``q = max(E, emin + s) - man_bits`` for a float
-  element (``E`` = floor(log2 |x|), from the exponent bits of ``x``; below ``emin + s`` the element's
-  subnormals) and ``q = s - frac_bits`` for an integer element. With ``C = 2**(q + 23)``,
+  element (``E`` = floor(log2 |x|), from the exponent bits of ``x``; below ``emin + s`` the
+  element's subnormals) and ``q = s - frac_bits`` for an integer element. With ``C = 2**(q + 23)``,
   ``(|x| + C) - C`` is ``|x|`` rounded to a multiple of ``2**q``, to nearest with ties to the even
   multiple: ``|x| <= C``, so the float32 sum lies in ``[C, 2C]`` where the float32 spacing is
   ``2**q``; one IEEE nearest-even rounding; the subtraction is exact (Sterbenz). A tie goes to the
   even multiple, which is the element code with an even last bit (a rounding up to the next binade
   lands on an even multiple too). ``C`` is ``max(2**E, L) * K`` with block constants
-  ``L = 2**(lo_exp + s)`` and ``K = 2**k_exp`` (floats: ``lo_exp = emin``, ``k_exp = 23 - man_bits``;
-  integers: ``lo_exp = 23 - frac_bits``, ``k_exp = 0``, ``2**E`` never exceeds ``L``).
+  ``L = 2**(lo_exp + s)`` and ``K = 2**k_exp`` (floats: ``lo_exp = emin``,
+  ``k_exp = 23 - man_bits``; integers: ``lo_exp = 23 - frac_bits``, ``k_exp = 0``, ``2**E``
+  never exceeds ``L``).
 * Saturation is ``min`` with ``max_elem * 2**s`` (nearest-even rounding then saturation, as the
   general encoder does); the sign comes back with ``copysign`` and an integer element, which has no
   negative zero, adds ``+0.0`` (``-0.0 + 0.0 = +0.0``; floats add ``-0.0``, which changes nothing).
@@ -24,8 +25,8 @@ finest quantum ``2**(lo_exp + k_exp - 23 + s)`` at least ``2**-126``, ``max_elem
 below ``2**128``. Only an input element may be a float32 subnormal (an operand of the addition,
 which IEEE arithmetic takes as it is: Numba compiles without fast-math, so nothing flushes it).
 Each result is then a multiple of the quantum no larger than ``max_elem * 2**s``, exact in float32,
-and equal to the general path's ``value(code) * 2**s`` (float64, stored as float32). Blocks with a NaN
-or an Inf become NaN as the general path makes them; other blocks outside those bounds (a block
+and equal to the general path's ``value(code) * 2**s`` (float64, stored as float32). Blocks with a
+NaN or an Inf become NaN as the general path makes them; other blocks outside those bounds (a block
 maximum below about ``2**-95`` or above about ``2**102``, by element format) are marked for the
 general kernel.
 """
@@ -46,7 +47,9 @@ class MxFast(NamedTuple):
     lo_exp: int  #: floats: emin; integers: 23 - frac_bits (``L = 2**(lo_exp + s)``)
     k_exp: int  #: floats: 23 - man_bits; integers: 0 (``K = 2**k_exp``)
     max_bits: int  #: float32 bits of the largest element value (a normal float32)
-    neg_zero: int  #: 1 if a negative value that rounds to zero keeps its sign (sign-magnitude floats)
+    neg_zero: (
+        int  #: 1 if a negative value that rounds to zero keeps its sign (sign-magnitude floats)
+    )
 
 
 _CHUNK = 512  # blocks per work item: the chunk's rows are read twice, the second time from cache
@@ -61,7 +64,8 @@ def _f32_of_bits(b):
 
 @njit(cache=True)
 def _row_amax(u, am):
-    """``am[b]`` = largest magnitude bits of row ``b`` of float32 bits ``u`` (NaN/Inf above every number)."""
+    """``am[b]`` = largest magnitude bits of row ``b`` of float32 bits ``u`` (NaN/Inf above every
+    number)."""
     nb, bs = u.shape
     for b in range(nb):
         m = 0
@@ -83,11 +87,19 @@ def _block_consts(am, bp, fp, rule, lo, lim, state):
             s = min(max((m >> 23) - 127 - bp.emax, bp.scale_emin), bp.scale_emax)
         else:
             s = shared_exponent(m, 8, 23, 127, rule, bp) if m >= 0x800000 else bp.scale_emin
-        ea = (m >> 23) - 127  # exponent of the block maximum (a float32 subnormal maximum: general path)
+        ea = (
+            m >> 23
+        ) - 127  # exponent of the block maximum (a float32 subnormal maximum: general path)
         el = fp.lo_exp + s
         limb = fp.max_bits + (s << 23)
-        ok = ((m >= 0x800000) & (el + fp.k_exp - 23 >= -126) & (limb >= 0x800000) & (limb < 0x7F800000)
-              & (max(ea, el) + fp.k_exp <= 126) & (ea + 1 <= max(ea, el) + fp.k_exp))
+        ok = (
+            (m >= 0x800000)
+            & (el + fp.k_exp - 23 >= -126)
+            & (limb >= 0x800000)
+            & (limb < 0x7F800000)
+            & (max(ea, el) + fp.k_exp <= 126)
+            & (ea + 1 <= max(ea, el) + fp.k_exp)
+        )
         st = 1 if m >= 0x7F800000 else (0 if ok or m == 0 else 2)
         fast = ok & (m < 0x7F800000)
         lo[b] = _f32_of_bits(((el + 127) << 23) if fast else 0x3F800000)
@@ -99,7 +111,8 @@ def _block_consts(am, bp, fp, rule, lo, lim, state):
 
 @njit(cache=True)
 def _round_rows(x, u, lo, lim, k, z, vout):
-    """The element pass: ``vout[b, j]`` = ``x[b, j]`` rounded onto block ``b``'s grid (module comment)."""
+    """The element pass: ``vout[b, j]`` = ``x[b, j]`` rounded onto block ``b``'s grid (module
+    comment)."""
     nb, bs = x.shape
     for b in range(nb):
         lb = lo[b]
@@ -125,7 +138,7 @@ def quantize_pow2_f32(x, bp, fp, rule, vout, bad):
     """
     nblk = x.shape[0]
     u = x.view(np.uint32)
-    k = np.float32(2.0 ** fp.k_exp)
+    k = np.float32(2.0**fp.k_exp)
     z = np.float32(-0.0) if fp.neg_zero else np.float32(0.0)
     nch = (nblk + _CHUNK - 1) // _CHUNK
     counts = np.zeros(nch, np.int64)

@@ -15,7 +15,8 @@ from .dotbase import NO_FLOOR, fast_bit_length
 
 @njit(cache=True)
 def split_operands(bits, man, emin, ftz):
-    """Decompose float64 bit patterns (int64) of values exact in a format with ``man`` fraction bits.
+    """Decompose float64 bit patterns (int64) of values exact in a format with ``man`` fraction
+    bits.
 
     Returns ``(m, e, kind)``: signed significand, exponent clamped to ``emin``, and the kind
     (K_ZERO, K_FINITE, K_INF, K_NAN). With ``ftz`` values below ``2**emin`` become zeros.
@@ -72,7 +73,8 @@ def scaled_rows(codes, mt, et, kt, ssig, sexp, snan, micro, sub):
 
 @njit(cache=True)
 def first_inexact(bits, is_int, man, emin, subnormals, max_pos, max_neg, has_nan, has_inf, lsb_min):
-    """Index of the first float64 value (given by its bits) that a format cannot hold exactly, or -1.
+    """Index of the first float64 value (given by its bits) that a format cannot hold exactly, or
+    -1.
 
     Float formats: ``man`` fraction bits, normal range from ``2**emin``, subnormals or not;
     integer formats: multiples of ``2**lsb_min``. Both: magnitudes up to ``max_pos`` (positive)

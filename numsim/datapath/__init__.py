@@ -1,6 +1,7 @@
 """Hardware dot-product units: the generic block-FMA model and the NVIDIA tensor-core presets.
 
-Public API (shared/DESIGN.md "Datapath models"; model: shared/references/datapaths.md §1.1-§1.2)::
+Public API (model: Khattak & Mikaitis, arXiv 2512.07004;
+north-numerical-computing/MATLAB-tensor-core models/*.m)::
 
     unit = numsim.datapath.get("h100-e4m3")          # a DotUnit; out="fp16" for the FP16-out mode
     d = unit.dot(a, b, c=None)                       # [..., K] -> [...] float32
@@ -14,4 +15,18 @@ from .presets import fp9_e5m3, fp32_m13, get, int_acc, names
 from .torch_hook import Scaling, emulate
 from .unit import Accumulator, DotUnit
 
-__all__ = ["Accumulator", "DotUnit", "Scaling", "dot", "emulate", "fp9_e5m3", "fp32_m13", "get", "int_acc", "matmul", "mx_dot", "mx_matmul", "names"]
+__all__ = [
+    "Accumulator",
+    "DotUnit",
+    "Scaling",
+    "dot",
+    "emulate",
+    "fp9_e5m3",
+    "fp32_m13",
+    "get",
+    "int_acc",
+    "matmul",
+    "mx_dot",
+    "mx_matmul",
+    "names",
+]

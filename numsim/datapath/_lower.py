@@ -30,21 +30,34 @@ FLOAT_DTYPES = {"float16", "float32", "float64", "bfloat16", "float8_e4m3fn", "f
 
 
 def params(unit: DotUnit, man_in: int | None = None) -> DotParams:
-    """Lower a unit to the kernels' integer parameters (``man_in``: fraction bits of scaled operands)."""
+    """Lower a unit to the kernels' integer parameters (``man_in``: fraction bits of scaled
+    operands)."""
     fin, acc, outer = unit.in_format, unit.accumulator, unit.outer
     int_lsb = -2 * fin.frac_bits if isinstance(fin, IntFormat) else 0
     return DotParams(
-        n=unit.n, frac_bits=unit.frac_bits or 0, exact=int(unit.frac_bits is None),
-        raw=int(unit.raw_product_exponent), term_mode=int(unit.term_rounding), c_inside=int(unit.c_inside),
-        odd_even=int(unit.odd_even), pairwise=int(unit.pairwise), min_exp=NO_FLOOR if unit.min_exp is None else unit.min_exp,
+        n=unit.n,
+        frac_bits=unit.frac_bits or 0,
+        exact=int(unit.frac_bits is None),
+        raw=int(unit.raw_product_exponent),
+        term_mode=int(unit.term_rounding),
+        c_inside=int(unit.c_inside),
+        odd_even=int(unit.odd_even),
+        pairwise=int(unit.pairwise),
+        min_exp=NO_FLOOR if unit.min_exp is None else unit.min_exp,
         man_in=(fin.man_bits if isinstance(fin, FloatFormat) else 0) if man_in is None else man_in,
-        out_mode=int(unit.out_rounding), subnormals_out=int(unit.subnormals_out),
-        acc_kind=int(AccKind[acc.kind]), acc_mode=int(acc.rounding), chunk=unit.chunk or 0,
+        out_mode=int(unit.out_rounding),
+        subnormals_out=int(unit.subnormals_out),
+        acc_kind=int(AccKind[acc.kind]),
+        acc_mode=int(acc.rounding),
+        chunk=unit.chunk or 0,
         outer_kind=-1 if outer is None else int(AccKind[outer.kind]),
         outer_mode=0 if outer is None else int(outer.rounding),
-        int_bits=acc.bits or 0, int_sat=int(acc.overflow == "saturate"),
+        int_bits=acc.bits or 0,
+        int_sat=int(acc.overflow == "saturate"),
         outer_bits=(outer.bits or 0) if outer is not None else 0,
-        outer_sat=int(outer is not None and outer.overflow == "saturate"), int_lsb=int_lsb)
+        outer_sat=int(outer is not None and outer.overflow == "saturate"),
+        int_lsb=int_lsb,
+    )
 
 
 def formats_of(unit: DotUnit) -> tuple[Elem, Elem, Elem]:
@@ -61,10 +74,15 @@ def as_float64(x: Any, argument: str) -> np.ndarray:
         try:
             x = np.asarray(x, dtype=np.float64)
         except (TypeError, ValueError) as exc:
-            raise TypeError(f"{argument}: expected a float array or a nested list of numbers ({exc})") from None
+            raise TypeError(
+                f"{argument}: expected a float array or a nested list of numbers ({exc})"
+            ) from None
     given = as_array(x, argument)
     if given.dtype not in FLOAT_DTYPES:
-        raise TypeError(f"{argument}: {given.describe()} is not supported; expected one of {sorted(FLOAT_DTYPES)}")
+        raise TypeError(
+            f"{argument}: {given.describe()} is not supported; expected one of "
+            f"{sorted(FLOAT_DTYPES)}"
+        )
     return widened(given).astype(np.float64, copy=False)
 
 
@@ -72,12 +90,32 @@ def check_exact(x: np.ndarray, fmt: FloatFormat | IntFormat, argument: str) -> N
     """Raise ValueError unless every value of ``x`` is exactly representable in ``fmt``."""
     bits = np.ascontiguousarray(x, dtype=np.float64).reshape(-1).view(np.int64)
     if isinstance(fmt, IntFormat):
-        lsb = 2.0 ** -fmt.frac_bits
-        bad = first_inexact(bits, True, 0, 0, True, fmt.max_int * lsb, -fmt.min_int * lsb, False, False,
-                            -fmt.frac_bits)
+        lsb = 2.0**-fmt.frac_bits
+        bad = first_inexact(
+            bits,
+            True,
+            0,
+            0,
+            True,
+            fmt.max_int * lsb,
+            -fmt.min_int * lsb,
+            False,
+            False,
+            -fmt.frac_bits,
+        )
     else:
-        bad = first_inexact(bits, False, fmt.man_bits, fmt.emin, fmt.subnormals, fmt.max,
-                            fmt.max if fmt.signed else 0.0, fmt.has_nan, fmt.has_inf, 0)
+        bad = first_inexact(
+            bits,
+            False,
+            fmt.man_bits,
+            fmt.emin,
+            fmt.subnormals,
+            fmt.max,
+            fmt.max if fmt.signed else 0.0,
+            fmt.has_nan,
+            fmt.has_inf,
+            0,
+        )
     if bad < 0:
         return
     idx = tuple(int(i) for i in np.unravel_index(bad, x.shape))
@@ -104,19 +142,25 @@ def c_bits(c: Any, shape: tuple[int, ...], argument: str) -> np.ndarray:
     try:
         arr = np.broadcast_to(arr, shape)
     except ValueError:
-        raise ValueError(f"{argument}: shape {arr.shape} does not broadcast to the result shape {shape}") from None
+        raise ValueError(
+            f"{argument}: shape {arr.shape} does not broadcast to the result shape {shape}"
+        ) from None
     return np.ascontiguousarray(arr.astype(np.float32)).view(np.uint32).astype(np.int64)
 
 
-def split(x: np.ndarray, man: int, emin: int, ftz: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Decompose a 2-D float64 array into (significand, exponent, kind) int64 arrays of its shape."""
+def split(
+    x: np.ndarray, man: int, emin: int, ftz: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Decompose a 2-D float64 array into (significand, exponent, kind) int64 arrays of its
+    shape."""
     bits = np.ascontiguousarray(x).reshape(-1).view(np.int64)
     m, e, k = split_operands(bits, man, emin, ftz)
     return m.reshape(x.shape), e.reshape(x.shape), k.reshape(x.shape)
 
 
 def int_c(c: Any, unit: DotUnit, R: int, shape: tuple[int, ...], cname: str) -> np.ndarray:
-    """Start values of an integer unit: register integers, or FP32 bits for a float / exact outer."""
+    """Start values of an integer unit: register integers, or FP32 bits for a float / exact
+    outer."""
     fin = unit.in_format
     assert isinstance(fin, IntFormat)
     if unit.outer is not None and unit.outer.kind != "int":
@@ -127,7 +171,9 @@ def int_c(c: Any, unit: DotUnit, R: int, shape: tuple[int, ...], cname: str) -> 
     try:
         arr = np.broadcast_to(arr, shape).reshape(R)
     except ValueError:
-        raise ValueError(f"{cname}: shape {arr.shape} does not broadcast to the result shape {shape}") from None
+        raise ValueError(
+            f"{cname}: shape {arr.shape} does not broadcast to the result shape {shape}"
+        ) from None
     reg = arr * 2.0 ** (2 * fin.frac_bits)
     bits = (unit.outer or unit.accumulator).bits
     assert bits is not None
@@ -135,13 +181,23 @@ def int_c(c: Any, unit: DotUnit, R: int, shape: tuple[int, ...], cname: str) -> 
     bad = ~np.isfinite(reg) | (reg != np.round(reg)) | (reg < -lim) | (reg >= lim)
     if bad.any():
         i = int(np.argmax(bad))
-        raise ValueError(f"{cname}[{i}] = {arr[i]!r}: an integer unit starts from a multiple of "
-                         f"2**{-2 * fin.frac_bits} that fits its {bits}-bit register")
+        raise ValueError(
+            f"{cname}[{i}] = {arr[i]!r}: an integer unit starts from a multiple of "
+            f"2**{-2 * fin.frac_bits} that fits its {bits}-bit register"
+        )
     return reg.astype(np.int64)
 
 
-def run(unit: DotUnit, A: np.ndarray, B: np.ndarray, ra: np.ndarray, rb: np.ndarray, c: Any,
-         shape: tuple[int, ...], cname: str = "c") -> tuple[np.ndarray, np.ndarray]:
+def run(
+    unit: DotUnit,
+    A: np.ndarray,
+    B: np.ndarray,
+    ra: np.ndarray,
+    rb: np.ndarray,
+    c: Any,
+    shape: tuple[int, ...],
+    cname: str = "c",
+) -> tuple[np.ndarray, np.ndarray]:
     """Results and overflow counts of the row pairs ``(A[ra[r]], B[rb[r]])``.
 
     ``shape``: the result shape; ``c`` (named ``cname`` in errors) broadcasts to it.
@@ -151,24 +207,59 @@ def run(unit: DotUnit, A: np.ndarray, B: np.ndarray, ra: np.ndarray, rb: np.ndar
     prm = params(unit)
     po = formats_of(unit)[2]
     if isinstance(fin, IntFormat):
-        if A.shape[1] * max(fin.max_int, -fin.min_int) ** 2 >= 2 ** 62:
-            raise ValueError(f"K={A.shape[1]}: sums of {fin} products this long exceed the kernels' int64")
-        scale = 2.0 ** fin.frac_bits
+        if A.shape[1] * max(fin.max_int, -fin.min_int) ** 2 >= 2**62:
+            raise ValueError(
+                f"K={A.shape[1]}: sums of {fin} products this long exceed the kernels' int64"
+            )
+        scale = 2.0**fin.frac_bits
         ai = (A * scale).astype(np.int64)
         bi = (B * scale).astype(np.int64)
         chunks = -(-A.shape[1] // (unit.chunk or A.shape[1]))
-        sexp_a, sexp_b = np.zeros((A.shape[0], chunks), np.int64), np.zeros((B.shape[0], chunks), np.int64)
+        sexp_a, sexp_b = (
+            np.zeros((A.shape[0], chunks), np.int64),
+            np.zeros((B.shape[0], chunks), np.int64),
+        )
         snan_a, snan_b = np.zeros(sexp_a.shape, np.bool_), np.zeros(sexp_b.shape, np.bool_)
-        out, over = int_rows(ai, bi, ra, rb, int_c(c, unit, R, shape, cname), sexp_a, snan_a, sexp_b, snan_b,
-                             lower(fp32), po, prm)
+        out, over = int_rows(
+            ai,
+            bi,
+            ra,
+            rb,
+            int_c(c, unit, R, shape, cname),
+            sexp_a,
+            snan_a,
+            sexp_b,
+            snan_b,
+            lower(fp32),
+            po,
+            prm,
+        )
         return out.reshape(shape), over.reshape(shape)
     ftz = not unit.subnormals_in
-    return run_split(unit, split(A, fin.man_bits, fin.emin, ftz), split(B, fin.man_bits, fin.emin, ftz), ra, rb,
-                      c, shape, cname, fin.man_bits)
+    return run_split(
+        unit,
+        split(A, fin.man_bits, fin.emin, ftz),
+        split(B, fin.man_bits, fin.emin, ftz),
+        ra,
+        rb,
+        c,
+        shape,
+        cname,
+        fin.man_bits,
+    )
 
 
-def run_split(unit: DotUnit, a: tuple[np.ndarray, ...], b: tuple[np.ndarray, ...], ra: np.ndarray,
-               rb: np.ndarray, c: Any, shape: tuple[int, ...], cname: str, man_in: int) -> tuple[np.ndarray, np.ndarray]:
+def run_split(
+    unit: DotUnit,
+    a: tuple[np.ndarray, ...],
+    b: tuple[np.ndarray, ...],
+    ra: np.ndarray,
+    rb: np.ndarray,
+    c: Any,
+    shape: tuple[int, ...],
+    cname: str,
+    man_in: int,
+) -> tuple[np.ndarray, np.ndarray]:
     """Float-unit rows from decomposed operands ``(m, e, kind)`` with ``man_in`` fraction bits."""
     cbits = c_bits(c, shape, cname).reshape(ra.size)
     if not unit.subnormals_in:  # the caller's c is flushed too
@@ -178,7 +269,9 @@ def run_split(unit: DotUnit, a: tuple[np.ndarray, ...], b: tuple[np.ndarray, ...
     return out.astype(np.float32).reshape(shape), np.zeros(shape, np.int64)
 
 
-def pair_rows(sa: tuple[int, ...], sb: tuple[int, ...]) -> tuple[tuple[int, ...], np.ndarray, np.ndarray]:
+def pair_rows(
+    sa: tuple[int, ...], sb: tuple[int, ...]
+) -> tuple[tuple[int, ...], np.ndarray, np.ndarray]:
     """Broadcast the leading axes of [..., K] operands of shapes ``sa`` and ``sb``.
 
     Returns the result shape and, for each result, the row of a and the row of b it pairs.
@@ -197,10 +290,14 @@ def dot_product(unit: DotUnit, a: Any, b: Any, c: Any) -> tuple[np.ndarray, np.n
     fa = operand(a, unit.in_format, "a")
     fb = operand(b, unit.in_format, "b")
     if fa.ndim == 0 or fb.ndim == 0:
-        raise ValueError(f"a and b must have at least one axis (K); got shapes {fa.shape} and {fb.shape}")
+        raise ValueError(
+            f"a and b must have at least one axis (K); got shapes {fa.shape} and {fb.shape}"
+        )
     if fa.shape[-1] != fb.shape[-1]:
-        raise ValueError(f"K mismatch: a has K={fa.shape[-1]} (shape {fa.shape}), b has K={fb.shape[-1]} "
-                         f"(shape {fb.shape})")
+        raise ValueError(
+            f"K mismatch: a has K={fa.shape[-1]} (shape {fa.shape}), b has K={fb.shape[-1]} "
+            f"(shape {fb.shape})"
+        )
     K = fa.shape[-1]
     if K == 0:
         raise ValueError("K = 0: a and b must hold at least one product")

@@ -1,4 +1,4 @@
-"""Validating wrappers around the dot-unit kernels (shared/DESIGN.md "Datapath models")."""
+"""Validating wrappers around the dot-unit kernels."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from .unit import DotUnit, check_unit
 
 
 def dot(a: Any, b: Any, unit: DotUnit, c: Any = None, *, return_overflows: bool = False) -> Any:
-    """Dot products of ``unit`` over the last axis, blocks of ``unit.n`` combined by its accumulator.
+    """Dot products of ``unit`` over the last axis, blocks of ``unit.n`` combined by its
+    accumulator.
 
     Args:
         a: [..., K] values exact in ``unit.in_format``.
@@ -66,7 +67,9 @@ def matmul(A: Any, B: Any, unit: DotUnit, C: Any = None, *, return_overflows: bo
     if fa.ndim != 2 or fb.ndim != 2:
         raise ValueError(f"A and B must be 2-D; got shapes {fa.shape} and {fb.shape}")
     if fa.shape[1] != fb.shape[0]:
-        raise ValueError(f"K mismatch: A is {fa.shape} and B is {fb.shape} (A.shape[1] must equal B.shape[0])")
+        raise ValueError(
+            f"K mismatch: A is {fa.shape} and B is {fb.shape} (A.shape[1] must equal B.shape[0])"
+        )
     if fa.shape[1] == 0:
         raise ValueError("K = 0: A and B must hold at least one product per output")
     M, N = fa.shape[0], fb.shape[1]
@@ -77,7 +80,9 @@ def matmul(A: Any, B: Any, unit: DotUnit, C: Any = None, *, return_overflows: bo
     return (out, over) if return_overflows else out
 
 
-def _matmul_general(unit: DotUnit, A: np.ndarray, B: np.ndarray, C: Any) -> tuple[np.ndarray, np.ndarray]:
+def _matmul_general(
+    unit: DotUnit, A: np.ndarray, B: np.ndarray, C: Any
+) -> tuple[np.ndarray, np.ndarray]:
     """Validated [M, K] @ [K, N] on the general row kernels (every unit, every input)."""
     M, N = A.shape[0], B.shape[1]
     ra = np.repeat(np.arange(M, dtype=np.int64), N)
@@ -88,10 +93,17 @@ def _matmul_general(unit: DotUnit, A: np.ndarray, B: np.ndarray, C: Any) -> tupl
 def _chain_fast_ok(unit: DotUnit) -> bool:
     """True when the unit fits the vectorized chained-truncation kernel (all NVIDIA presets do)."""
     fin = unit.in_format
-    return (isinstance(fin, FloatFormat) and unit.accumulator.kind == "chain" and unit.frac_bits is not None
-            and unit.raw_product_exponent and unit.term_rounding == RoundMode.toward_zero and unit.c_inside
-            and not unit.odd_even and unit.frac_bits >= 2 * fin.man_bits
-            and (unit.outer is None or unit.outer.kind == "float"))
+    return (
+        isinstance(fin, FloatFormat)
+        and unit.accumulator.kind == "chain"
+        and unit.frac_bits is not None
+        and unit.raw_product_exponent
+        and unit.term_rounding == RoundMode.toward_zero
+        and unit.c_inside
+        and not unit.odd_even
+        and unit.frac_bits >= 2 * fin.man_bits
+        and (unit.outer is None or unit.outer.kind == "float")
+    )
 
 
 def _lsb_span(x: np.ndarray) -> tuple[int, int]:
@@ -120,8 +132,14 @@ def _blas_exact_ok(unit: DotUnit, A: np.ndarray, B: np.ndarray) -> bool:
     the BLAS block sum is the exact sum, and rounding it afterwards is the unit's rounding.
     """
     fin = unit.in_format
-    if (not isinstance(fin, FloatFormat) or unit.frac_bits is not None or unit.odd_even or unit.pairwise
-            or unit.chunk is not None or unit.accumulator.kind == "int"):
+    if (
+        not isinstance(fin, FloatFormat)
+        or unit.frac_bits is not None
+        or unit.odd_even
+        or unit.pairwise
+        or unit.chunk is not None
+        or unit.accumulator.kind == "int"
+    ):
         return False
     if not (np.isfinite(A).all() and np.isfinite(B).all()):
         return False
@@ -132,15 +150,16 @@ def _blas_exact_ok(unit: DotUnit, A: np.ndarray, B: np.ndarray) -> bool:
 
 
 def _matmul_fast(unit: DotUnit, A: np.ndarray, B: np.ndarray, C: Any) -> np.ndarray | None:
-    """The result on a fast path (vectorized chained truncation, or float64 BLAS block sums), or None."""
+    """The result on a fast path (vectorized chained truncation, or float64 BLAS block sums), or
+    None."""
     fin = unit.in_format
     if not isinstance(fin, FloatFormat):
         return None
     M, K = A.shape
     N = B.shape[1]
     if not unit.subnormals_in:
-        A = np.where(np.abs(A) < 2.0 ** fin.emin, 0.0, A)
-        B = np.where(np.abs(B) < 2.0 ** fin.emin, 0.0, B)
+        A = np.where(np.abs(A) < 2.0**fin.emin, 0.0, A)
+        B = np.where(np.abs(B) < 2.0**fin.emin, 0.0, B)
     cbits = c_bits(C, (M, N), "C")
     if not unit.subnormals_in:
         cbits = np.where((cbits & 0x7F800000) == 0, cbits & 0x80000000, cbits)
@@ -154,15 +173,23 @@ def _matmul_fast(unit: DotUnit, A: np.ndarray, B: np.ndarray, C: Any) -> np.ndar
         return matmul_fast(am, ae, bm, be, cbits, lower(fp32), p, po, prm).astype(np.float32)
     if not _blas_exact_ok(unit, A, B):
         return None
-    acc = np.zeros((M, N)) if C is None else cbits.astype(np.uint32).view(np.float32).astype(np.float64)
+    acc = (
+        np.zeros((M, N))
+        if C is None
+        else cbits.astype(np.uint32).view(np.float32).astype(np.float64)
+    )
     if not np.isfinite(acc).all():
         return None
     n = _blas_block(unit, K)
     if unit.accumulator.kind == "exact":
         prm = prm._replace(acc_kind=ACC_CHAIN)
-    f32 = unit.out_format == fp32 and (unit.accumulator.kind in ("chain", "exact") or unit.accumulator.format == fp32) \
-        and unit.out_rounding in (RoundMode.nearest_even, RoundMode.toward_zero) \
+    f32 = (
+        unit.out_format == fp32
+        and (unit.accumulator.kind in ("chain", "exact") or unit.accumulator.format == fp32)
+        and unit.out_rounding in (RoundMode.nearest_even, RoundMode.toward_zero)
         and unit.accumulator.rounding in (RoundMode.nearest_even, RoundMode.toward_zero)
+    )
+
     def combine(rows: slice, s: np.ndarray) -> None:
         if f32:
             combine_f32(acc[rows], s, prm)
@@ -171,14 +198,19 @@ def _matmul_fast(unit: DotUnit, A: np.ndarray, B: np.ndarray, C: Any) -> np.ndar
 
     if n >= K:  # one block: a single GEMM
         S = A @ B
-        if C is None and f32 and unit.out_rounding == RoundMode.nearest_even and unit.subnormals_out:
+        if (
+            C is None
+            and f32
+            and unit.out_rounding == RoundMode.nearest_even
+            and unit.subnormals_out
+        ):
             # round(0 + S) is the hardware conversion of the exact S; + 0.0 makes an exact zero +0
             S += 0.0
             return S.astype(np.float32)
         combine(slice(0, M), S)
         return acc.astype(np.float32)
-    a_blocks = [np.ascontiguousarray(A[:, lo:lo + n]) for lo in range(0, K, n)]
-    b_blocks = [np.ascontiguousarray(B[lo:lo + n]) for lo in range(0, K, n)]
+    a_blocks = [np.ascontiguousarray(A[:, lo : lo + n]) for lo in range(0, K, n)]
+    b_blocks = [np.ascontiguousarray(B[lo : lo + n]) for lo in range(0, K, n)]
     panel = 256  # rows per panel: the block sums stay in cache between BLAS and the rounding
     S = np.empty((min(panel, M), N))
     for i0 in range(0, M, panel):

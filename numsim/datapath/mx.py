@@ -1,4 +1,4 @@
-"""MX Dot and DotGeneral on :class:`numsim.BlockArray` operands (OCP MX v1.0 §6.1-6.2; formats.md §1.5).
+"""MX Dot and DotGeneral on :class:`numsim.BlockArray` operands (OCP MX v1.0 §6.1-6.2).
 
 ``Dot`` of two blocks is ``X_A * X_B * sum(P_i * Q_i)``; ``DotGeneral`` sums the Dots of the blocks
 along K. The spec leaves the internal precision open: here it is the unit's. The scales factor out
@@ -43,8 +43,10 @@ _FP32_RNE = Accumulator.floating(fp32, "nearest_even")
 def _check_block(x: Any, argument: str) -> BlockArray:
     """``x`` if it is a BlockArray blocked along its last axis, else TypeError / ValueError."""
     if not isinstance(x, BlockArray):
-        raise TypeError(f"{argument}: expected a numsim.BlockArray (numsim.encode(x, 'mxfp8_e4m3', ...)), "
-                        f"got {type(x).__name__}")
+        raise TypeError(
+            f"{argument}: expected a numsim.BlockArray (numsim.encode(x, 'mxfp8_e4m3', ...)), "
+            f"got {type(x).__name__}"
+        )
     return x
 
 
@@ -77,7 +79,9 @@ def _float_operand(x: BlockArray, unit: DotUnit) -> tuple[np.ndarray, np.ndarray
         check_exact(finite[np.bincount(codes.reshape(-1), minlength=table.size) > 0], fin, "")
     except ValueError:
         check_exact(finite[codes], fin, f"{fmt.name} elements")  # names the first bad element
-    mt, et, kt = split_operands(table.view(np.int64), fin.man_bits, fin.emin, not unit.subnormals_in)
+    mt, et, kt = split_operands(
+        table.view(np.int64), fin.man_bits, fin.emin, not unit.subnormals_in
+    )
     sfmt = fmt.scale
     ssig, sexp, snan = _scale_parts(float64_values(sfmt)[x.scales.reshape(R, nb)], sfmt)
     if x.micro is None:
@@ -92,11 +96,19 @@ def _check_pair(a: BlockArray, b: BlockArray, unit: DotUnit | None = None) -> No
     """Same format, or (float units) mixed elements sharing block size and scale format (W4A8)."""
     if a.format != b.format:
         fa, fb = a.format, b.format
-        mixed_ok = (unit is not None and isinstance(unit.in_format, FloatFormat) and fa.block_size == fb.block_size
-                    and fa.scale == fb.scale and not fa.tensor_scale and not fb.tensor_scale)
+        mixed_ok = (
+            unit is not None
+            and isinstance(unit.in_format, FloatFormat)
+            and fa.block_size == fb.block_size
+            and fa.scale == fb.scale
+            and not fa.tensor_scale
+            and not fb.tensor_scale
+        )
         if not mixed_ok:
-            raise ValueError(f"a is {fa.name} and b is {fb.name}: MX Dot needs one block format, or on a float "
-                             "unit two formats with the same block size and scale format and no tensor scale")
+            raise ValueError(
+                f"a is {fa.name} and b is {fb.name}: MX Dot needs one block format, or on a float "
+                "unit two formats with the same block size and scale format and no tensor scale"
+            )
     if a.format.tensor_scale and (a.tensor_scale is None or b.tensor_scale is None):
         raise ValueError("NVFP4 operands need their tensor_scale")
 
@@ -109,28 +121,43 @@ def _tensor_scale(a: BlockArray, b: BlockArray, out: np.ndarray) -> np.ndarray:
     return (np.float32(alpha) * out.astype(np.float32)).astype(out.dtype)
 
 
-def _int_run(unit: DotUnit, a: BlockArray, b: BlockArray, ra: np.ndarray, rb: np.ndarray, c: Any,
-             shape: tuple[int, ...], cname: str) -> tuple[np.ndarray, np.ndarray]:
-    """MX blocks on an integer unit: each block's integer dot, scaled, into the outer accumulator."""
+def _int_run(
+    unit: DotUnit,
+    a: BlockArray,
+    b: BlockArray,
+    ra: np.ndarray,
+    rb: np.ndarray,
+    c: Any,
+    shape: tuple[int, ...],
+    cname: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """MX blocks on an integer unit: each block's integer dot, scaled, into the outer
+    accumulator."""
     fin = unit.in_format
     assert isinstance(fin, IntFormat)
     elem = a.format.element
     if not isinstance(elem, IntFormat) or a.micro is not None:
-        raise ValueError(f"unit={unit.name}: an integer unit takes MX blocks of integer elements without "
-                         f"microexponents (MXINT8), not {a.format.name}")
+        raise ValueError(
+            f"unit={unit.name}: an integer unit takes MX blocks of integer elements without "
+            f"microexponents (MXINT8), not {a.format.name}"
+        )
     if elem.max_int > fin.max_int or -elem.min_int > -fin.min_int:
         raise ValueError(f"unit={unit.name}: {elem} integers do not fit {fin}")
     bs = a.format.block_size
     if unit.chunk not in (None, bs):
-        raise ValueError(f"unit={unit.name}: chunk={unit.chunk}; MX blocks of {bs} need chunk=None or {bs}")
+        raise ValueError(
+            f"unit={unit.name}: chunk={unit.chunk}; MX blocks of {bs} need chunk=None or {bs}"
+        )
     outer = unit.outer if unit.outer is not None else _FP32_RNE
     if outer.kind == "int":
-        raise ValueError(f"unit={unit.name}: scaled MX block results need a float or exact outer accumulator")
+        raise ValueError(
+            f"unit={unit.name}: scaled MX block results need a float or exact outer accumulator"
+        )
     run_unit = replace(unit, chunk=bs, outer=outer)
     parts = []
     for x in (a, b):
         R = int(np.prod(x.codes.shape[:-2]))
-        ints = (float64_values(elem)[x.codes.reshape(R, -1)] * 2.0 ** elem.frac_bits).astype(np.int64)
+        ints = (float64_values(elem)[x.codes.reshape(R, -1)] * 2.0**elem.frac_bits).astype(np.int64)
         sv = float64_values(x.format.scale)[x.scales.reshape(R, -1)]
         _, sexp, snan = _scale_parts(sv, x.format.scale)
         parts.append((ints, sexp - elem.frac_bits, snan))
@@ -139,13 +166,33 @@ def _int_run(unit: DotUnit, a: BlockArray, b: BlockArray, ra: np.ndarray, rb: np
     else:
         cbits = c_bits(c, shape, cname).reshape(-1)
     po = formats_of(run_unit)[2]
-    out, over = int_rows(parts[0][0], parts[1][0], ra, rb, cbits, parts[0][1], parts[0][2], parts[1][1],
-                         parts[1][2], lower(fp32), po, params(run_unit))
+    out, over = int_rows(
+        parts[0][0],
+        parts[1][0],
+        ra,
+        rb,
+        cbits,
+        parts[0][1],
+        parts[0][2],
+        parts[1][1],
+        parts[1][2],
+        lower(fp32),
+        po,
+        params(run_unit),
+    )
     return out.astype(np.float32).reshape(shape), over.reshape(shape)
 
 
-def _dispatch(unit: DotUnit, a: BlockArray, b: BlockArray, ra: np.ndarray, rb: np.ndarray, c: Any,
-              shape: tuple[int, ...], cname: str) -> tuple[np.ndarray, np.ndarray]:
+def _dispatch(
+    unit: DotUnit,
+    a: BlockArray,
+    b: BlockArray,
+    ra: np.ndarray,
+    rb: np.ndarray,
+    c: Any,
+    shape: tuple[int, ...],
+    cname: str,
+) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(unit.in_format, IntFormat):
         out, over = _int_run(unit, a, b, ra, rb, c, shape, cname)
     else:
@@ -155,7 +202,9 @@ def _dispatch(unit: DotUnit, a: BlockArray, b: BlockArray, ra: np.ndarray, rb: n
     return _tensor_scale(a, b, out), over
 
 
-def mx_dot(a: BlockArray, b: BlockArray, unit: DotUnit, c: Any = None, *, return_overflows: bool = False) -> Any:
+def mx_dot(
+    a: BlockArray, b: BlockArray, unit: DotUnit, c: Any = None, *, return_overflows: bool = False
+) -> Any:
     """MX DotGeneral over the block axis (the last axis of both) on ``unit``.
 
     Args:
@@ -179,7 +228,10 @@ def mx_dot(a: BlockArray, b: BlockArray, unit: DotUnit, c: Any = None, *, return
     _check_pair(a, b, unit)
     for x, name in ((a, "a"), (b, "b")):
         if x.axis != len(x.shape) - 1:
-            raise ValueError(f"{name}: blocked along axis {x.axis} of shape {x.shape}; mx_dot needs the last axis")
+            raise ValueError(
+                f"{name}: blocked along axis {x.axis} of shape {x.shape}; mx_dot needs the last "
+                "axis"
+            )
     if a.shape[-1] != b.shape[-1]:
         raise ValueError(f"K mismatch: a has K={a.shape[-1]}, b has K={b.shape[-1]}")
     lead, ra, rb = pair_rows(a.shape, b.shape)
@@ -187,7 +239,9 @@ def mx_dot(a: BlockArray, b: BlockArray, unit: DotUnit, c: Any = None, *, return
     return (out, over) if return_overflows else out
 
 
-def mx_matmul(A: BlockArray, B: BlockArray, unit: DotUnit, C: Any = None, *, return_overflows: bool = False) -> Any:
+def mx_matmul(
+    A: BlockArray, B: BlockArray, unit: DotUnit, C: Any = None, *, return_overflows: bool = False
+) -> Any:
     """``C + A @ B`` for MX operands: A [M, K] blocked along axis 1, B [K, N] blocked along axis 0.
 
     Each output is :func:`mx_dot` of a row of A and a column of B. Returns float32 [M, N] (and the
@@ -197,8 +251,10 @@ def mx_matmul(A: BlockArray, B: BlockArray, unit: DotUnit, C: Any = None, *, ret
     A, B = _check_block(A, "A"), _check_block(B, "B")
     _check_pair(A, B, unit)
     if len(A.shape) != 2 or len(B.shape) != 2 or A.axis != 1 or B.axis != 0:
-        raise ValueError(f"A must be [M, K] blocked along axis 1 and B [K, N] blocked along axis 0; got A "
-                         f"{A.shape} axis {A.axis}, B {B.shape} axis {B.axis}")
+        raise ValueError(
+            f"A must be [M, K] blocked along axis 1 and B [K, N] blocked along axis 0; got A "
+            f"{A.shape} axis {A.axis}, B {B.shape} axis {B.axis}"
+        )
     if A.shape[1] != B.shape[0]:
         raise ValueError(f"K mismatch: A is {A.shape} and B is {B.shape}")
     M, N = A.shape[0], B.shape[1]

@@ -2,7 +2,8 @@
 
 ::
 
-    with numsim.datapath.emulate(model, "h100-e4m3", input_format="fp8_e4m3", weight_format="fp8_e4m3"):
+    with numsim.datapath.emulate(model, "h100-e4m3", input_format="fp8_e4m3",
+    weight_format="fp8_e4m3"):
         y = model(x)          # every Linear / Conv2d / torch.matmul runs on the unit, bit-exact
 
 Inside the context each matrix product quantizes both operands (round to nearest even,
@@ -11,7 +12,8 @@ saturating) and computes the product on the unit with K chained as the unit chai
 - element formats (``fp8_e4m3``, ``fp16``, ...): operands are cast to the format and the product
   runs through :func:`numsim.datapath.matmul`; the format's values must be exact in the unit's
   ``in_format`` (the default format is the unit's ``in_format`` itself);
-- block formats (``mxfp8_e4m3``, ``mxfp4_e2m1``, ``nvfp4``, ...): both operands are encoded in blocks
+- block formats (``mxfp8_e4m3``, ``mxfp4_e2m1``, ``nvfp4``, ...): both operands are encoded in
+  blocks
   along K and the product runs through :func:`numsim.datapath.mx_matmul` (both operands must then
   use block formats; they may differ in the element, e.g. MXFP8 activations x MXFP4 weights, as
   ``mx_matmul`` allows).
@@ -79,9 +81,15 @@ class Scaling:
 
     def __post_init__(self) -> None:
         if self.granularity not in ("tensor", "channel", "group"):
-            raise ValueError(f"granularity={self.granularity!r}: expected 'tensor', 'channel' or 'group'")
-        if self.granularity == "group" and (not isinstance(self.group_size, int) or self.group_size < 1):
-            raise ValueError(f"group_size={self.group_size!r}: granularity='group' needs a positive int")
+            raise ValueError(
+                f"granularity={self.granularity!r}: expected 'tensor', 'channel' or 'group'"
+            )
+        if self.granularity == "group" and (
+            not isinstance(self.group_size, int) or self.group_size < 1
+        ):
+            raise ValueError(
+                f"group_size={self.group_size!r}: granularity='group' needs a positive int"
+            )
         if self.scale not in ("float", "pow2"):
             raise ValueError(f"scale={self.scale!r}: expected 'float' or 'pow2'")
 
@@ -91,7 +99,9 @@ def _scaling(s: Scaling | str | None, argument: str) -> Scaling | None:
         return s
     if isinstance(s, str):
         return Scaling(s)
-    raise TypeError(f"{argument}={s!r}: expected a numsim.datapath.Scaling, a granularity name or None")
+    raise TypeError(
+        f"{argument}={s!r}: expected a numsim.datapath.Scaling, a granularity name or None"
+    )
 
 
 def _k_groups(k: int, scaling: Scaling) -> list[slice]:
@@ -99,7 +109,9 @@ def _k_groups(k: int, scaling: Scaling) -> list[slice]:
     return [slice(i, min(i + step, k)) for i in range(0, k, step)]
 
 
-def scale_rows(x: np.ndarray, fmt: FloatFormat | IntFormat, scaling: Scaling) -> tuple[np.ndarray, np.ndarray]:
+def scale_rows(
+    x: np.ndarray, fmt: FloatFormat | IntFormat, scaling: Scaling
+) -> tuple[np.ndarray, np.ndarray]:
     """Element values and FP32 scales of ``x`` [R, K] (rows are channels, K the reduction axis).
 
     Returns ``(elements [R, K] float64 on the format's grid, scales [R or 1, G] float64 exact in
@@ -124,8 +136,14 @@ def scale_rows(x: np.ndarray, fmt: FloatFormat | IntFormat, scaling: Scaling) ->
     return el, s
 
 
-def scaled_matmul(ea: np.ndarray, sa: np.ndarray, eb: np.ndarray, sb: np.ndarray, k_groups: list[slice],
-                  unit: DotUnit) -> np.ndarray:
+def scaled_matmul(
+    ea: np.ndarray,
+    sa: np.ndarray,
+    eb: np.ndarray,
+    sb: np.ndarray,
+    k_groups: list[slice],
+    unit: DotUnit,
+) -> np.ndarray:
     """``A @ B`` from element values and scales: each group on ``unit``, scales in an FP32 epilogue.
 
     Args:
@@ -138,38 +156,60 @@ def scaled_matmul(ea: np.ndarray, sa: np.ndarray, eb: np.ndarray, sb: np.ndarray
     sa = np.broadcast_to(sa, (sa.shape[0], G)) if sa.shape[1] == 1 else sa  # one scale for all of K
     sb = np.broadcast_to(sb, (G, sb.shape[1])) if sb.shape[0] == 1 else sb
     if sa.shape[1] != G or sb.shape[0] != G:
-        raise ValueError(f"scales of shapes {sa.shape} and {sb.shape} do not match {G} groups along K")
+        raise ValueError(
+            f"scales of shapes {sa.shape} and {sb.shape} do not match {G} groups along K"
+        )
     sa32, sb32 = sa.astype(np.float32), sb.astype(np.float32)
     if not (np.array_equal(sa32, sa) and np.array_equal(sb32, sb)):
         raise ValueError("scales must be exact in FP32 (they are applied in an FP32 epilogue)")
     out = np.zeros((ea.shape[0], eb.shape[1]), np.float32)
     for i, g in enumerate(k_groups):
         d = np.asarray(matmul(ea[:, g], eb[g, :], unit), np.float32)
-        alpha = sa32[:, i:i + 1] * sb32[i:i + 1, :]  # float32 product: one RNE rounding
+        alpha = sa32[:, i : i + 1] * sb32[i : i + 1, :]  # float32 product: one RNE rounding
         out = out + alpha * d
     return out
 
 
 class _Product:
-    """``A @ B`` of 2-D float arrays on a unit (or in float with ``unit=None``), with operand quantization."""
+    """``A @ B`` of 2-D float arrays on a unit (or in float with ``unit=None``), with operand
+    quantization."""
 
-    def __init__(self, unit: DotUnit | None, input_format: Fmt, weight_format: Fmt,
-                 input_scaling: Scaling | str | None = None, weight_scaling: Scaling | str | None = None) -> None:
+    def __init__(
+        self,
+        unit: DotUnit | None,
+        input_format: Fmt,
+        weight_format: Fmt,
+        input_scaling: Scaling | str | None = None,
+        weight_scaling: Scaling | str | None = None,
+    ) -> None:
         self.unit = unit
         self.fa = self._fmt(input_format, "input_format")
         self.fb = self._fmt(weight_format, "weight_format")
         self.sa = _scaling(input_scaling, "input_scaling")
         self.sb = _scaling(weight_scaling, "weight_scaling")
         if isinstance(self.fa, BlockFormat) != isinstance(self.fb, BlockFormat):
-            raise ValueError(f"input_format={self.fa} and weight_format={self.fb}: give two element formats or "
-                             "two block formats")
-        for f, sc, arg in ((self.fa, self.sa, "input_scaling"), (self.fb, self.sb, "weight_scaling")):
+            raise ValueError(
+                f"input_format={self.fa} and weight_format={self.fb}: give two element formats or "
+                "two block formats"
+            )
+        for f, sc, arg in (
+            (self.fa, self.sa, "input_scaling"),
+            (self.fb, self.sb, "weight_scaling"),
+        ):
             if isinstance(f, BlockFormat) and sc is not None:
                 raise ValueError(f"{arg}={sc}: block format {f.name} carries its own scales")
         for sc, arg in ((self.sa, "input_scaling"), (self.sb, "weight_scaling")):
-            if sc is not None and sc.granularity == "group" and self.sa is not None and self.sb is not None \
-                    and (self.sa.granularity, self.sa.group_size) != (self.sb.granularity, self.sb.group_size):
-                raise ValueError(f"{arg}: per-group scales need the same groups along K on both operands")
+            if (
+                sc is not None
+                and sc.granularity == "group"
+                and self.sa is not None
+                and self.sb is not None
+                and (self.sa.granularity, self.sa.group_size)
+                != (self.sb.granularity, self.sb.group_size)
+            ):
+                raise ValueError(
+                    f"{arg}: per-group scales need the same groups along K on both operands"
+                )
 
     def _fmt(self, f: Fmt, argument: str) -> FloatFormat | IntFormat | BlockFormat:
         if f is None:
@@ -224,8 +264,16 @@ class _Product:
             return mx_matmul(qa, qb, self.unit)
         if isinstance(qa, tuple) or isinstance(qb, tuple):  # an unscaled operand has scale 1
             groups = self._groups(a.shape[1])
-            qa = qa if isinstance(qa, tuple) else (np.asarray(qa, np.float64), np.ones((1, len(groups))))
-            qb = qb if isinstance(qb, tuple) else (np.asarray(qb, np.float64), np.ones((len(groups), 1)))
+            qa = (
+                qa
+                if isinstance(qa, tuple)
+                else (np.asarray(qa, np.float64), np.ones((1, len(groups))))
+            )
+            qb = (
+                qb
+                if isinstance(qb, tuple)
+                else (np.asarray(qb, np.float64), np.ones((len(groups), 1)))
+            )
             return scaled_matmul(qa[0], qa[1], qb[0], qb[1], self._groups(a.shape[1]), self.unit)
         return np.asarray(matmul(qa, qb, self.unit), np.float32)
 
@@ -235,9 +283,12 @@ class _Product:
 
 
 def block_weight_operand(ba: BlockArray) -> BlockArray:
-    """B [K, N] blocked along axis 0 from the codes of a weight [N, K] blocked along axis 1 (same codes)."""
+    """B [K, N] blocked along axis 0 from the codes of a weight [N, K] blocked along axis 1 (same
+    codes)."""
     if len(ba.shape) != 2 or ba.axis != 1:
-        raise ValueError(f"expected a weight [d_out, d_in] blocked along axis 1; got {ba.shape} axis {ba.axis}")
+        raise ValueError(
+            f"expected a weight [d_out, d_in] blocked along axis 1; got {ba.shape} axis {ba.axis}"
+        )
     return replace(ba, axis=0, shape=(ba.shape[1], ba.shape[0]))
 
 
@@ -246,9 +297,11 @@ MatMul = Any  # (a2 [rows, K] float32 numpy, module) -> float32 numpy [rows, out
 
 def unit_product(prod: _Product) -> MatMul:
     """Products of a module's input with its own (quantized on the fly) weight on the unit."""
+
     def mm(a: np.ndarray, module: Any) -> np.ndarray:
         w = _f32(module.weight.reshape(module.weight.shape[0], -1))
         return prod(a, w.T)
+
     return mm
 
 
@@ -260,21 +313,30 @@ def _linear(torch: Any, mm: MatMul, module: Any) -> Any:
         if module.bias is not None:
             y = y + module.bias.detach().to(y.dtype)
         return y.reshape(*shape[:-1], module.weight.shape[0])
+
     return forward
 
 
 def check_conv(module: Any) -> None:
     """NotImplementedError unless ``module`` is a Conv2d the im2col lowering covers."""
     if module.groups != 1 or module.padding_mode != "zeros" or isinstance(module.padding, str):
-        raise NotImplementedError(f"{module}: numsim emulates Conv2d with groups=1, numeric padding and "
-                                  "padding_mode='zeros'")
+        raise NotImplementedError(
+            f"{module}: numsim emulates Conv2d with groups=1, numeric padding and "
+            "padding_mode='zeros'"
+        )
 
 
 def im2col(torch: Any, module: Any, x: Any, dtype: Any = None) -> Any:
-    """Conv2d input x [n, C, H, W] as rows [n * L, C * kh * kw] (float32 or ``dtype``), the reduction
+    """Conv2d input x [n, C, H, W] as rows [n * L, C * kh * kw] (float32 or ``dtype``), the
+    reduction
     axis ordered (C_in, kh, kw) exactly as ``weight.reshape(out_channels, -1)`` orders it."""
-    cols = torch.nn.functional.unfold(x.detach().to(dtype or torch.float32), module.kernel_size, dilation=module.dilation,
-                                      padding=module.padding, stride=module.stride)  # [n, C*kh*kw, L]
+    cols = torch.nn.functional.unfold(
+        x.detach().to(dtype or torch.float32),
+        module.kernel_size,
+        dilation=module.dilation,
+        padding=module.padding,
+        stride=module.stride,
+    )  # [n, C*kh*kw, L]
     return cols.transpose(1, 2).reshape(-1, cols.shape[1])
 
 
@@ -286,17 +348,25 @@ def _conv2d(torch: Any, mm: MatMul, module: Any) -> Any:
         kh, kw = module.kernel_size
         a = _f32(im2col(torch, module, x))
         L = a.shape[0] // n
-        y = torch.from_numpy(np.asarray(mm(a, module), np.float32)).reshape(n, L, -1).transpose(1, 2)
+        y = (
+            torch.from_numpy(np.asarray(mm(a, module), np.float32))
+            .reshape(n, L, -1)
+            .transpose(1, 2)
+        )
         if module.bias is not None:
             y = y + module.bias.detach().float()[None, :, None]
         oh = (h + 2 * module.padding[0] - module.dilation[0] * (kh - 1) - 1) // module.stride[0] + 1
-        ow = (w_ + 2 * module.padding[1] - module.dilation[1] * (kw - 1) - 1) // module.stride[1] + 1
+        ow = (w_ + 2 * module.padding[1] - module.dilation[1] * (kw - 1) - 1) // module.stride[
+            1
+        ] + 1
         return y.reshape(n, -1, oh, ow).to(x.dtype)
+
     return forward
 
 
 def patch_forward(torch: Any, mm: MatMul, module: Any) -> bool:
-    """Give a Linear / Conv2d ``module`` a forward running its product through ``mm``; False for others."""
+    """Give a Linear / Conv2d ``module`` a forward running its product through ``mm``; False for
+    others."""
     if isinstance(module, torch.nn.Linear):
         module.forward = _linear(torch, mm, module)
     elif isinstance(module, torch.nn.Conv2d):
@@ -309,20 +379,29 @@ def patch_forward(torch: Any, mm: MatMul, module: Any) -> bool:
 def _matmul(torch: Any, prod: _Product) -> Any:
     def mm(a: Any, b: Any, *, out: Any = None) -> Any:
         if out is not None or a.dim() < 2 or b.dim() < 2:
-            raise NotImplementedError("numsim emulates torch.matmul of operands with at least 2 dimensions, "
-                                      "without out=")
+            raise NotImplementedError(
+                "numsim emulates torch.matmul of operands with at least 2 dimensions, without out="
+            )
         lead = torch.broadcast_shapes(a.shape[:-2], b.shape[:-2])
         a3 = _f32(a.expand(*lead, *a.shape[-2:]).reshape(-1, *a.shape[-2:]))
         b3 = _f32(b.expand(*lead, *b.shape[-2:]).reshape(-1, *b.shape[-2:]))
         y = np.stack([prod(x, w) for x, w in zip(a3, b3)])
         return torch.from_numpy(y).reshape(*lead, a.shape[-2], b.shape[-1]).to(a.dtype)
+
     return mm
 
 
 @contextlib.contextmanager
-def emulate(model: Any, unit: str | DotUnit, input_format: Fmt = None, weight_format: Fmt = None,
-            matmul_ops: bool = True, *, input_scaling: Scaling | str | None = None,
-            weight_scaling: Scaling | str | None = None) -> Iterator[Any]:
+def emulate(
+    model: Any,
+    unit: str | DotUnit,
+    input_format: Fmt = None,
+    weight_format: Fmt = None,
+    matmul_ops: bool = True,
+    *,
+    input_scaling: Scaling | str | None = None,
+    weight_scaling: Scaling | str | None = None,
+) -> Iterator[Any]:
     """Context in which ``model``'s Linear / Conv2d layers (and ``torch.matmul``) run on ``unit``.
 
     Args:

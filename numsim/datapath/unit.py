@@ -1,4 +1,4 @@
-"""Dot-product unit descriptors: the generic block-FMA unit and its accumulators (shared/references/datapaths.md).
+"""Dot-product unit descriptors: the generic block-FMA unit and its accumulators.
 
 One invocation of a unit computes ``d = c + sum(a_i * b_i)`` over a block of ``n`` products:
 
@@ -42,7 +42,8 @@ For K > n the blocks are combined by the unit's ``accumulator`` (:class:`Accumul
   accumulator format (one rounding of the exact sum); ``acc`` starts at the caller's ``c``.
 - ``exact``: a Kulisch accumulator holds the exact sum of ``c`` and of every block's aligned sum
   (step 6, before rounding); the total is rounded once to ``out_format`` at the end.
-- ``integer(bits, overflow)``: integer inputs (``IntFormat``); each block's exact integer sum is added
+- ``integer(bits, overflow)``: integer inputs (``IntFormat``); each block's exact integer sum is
+  added
   to a ``bits``-bit two's-complement register that wraps or saturates; every overflow is counted.
 
 With ``chunk`` (a multiple of ``n``) the accumulator restarts from zero every ``chunk`` products
@@ -83,9 +84,17 @@ def _as_float_format(value: Any, argument: str) -> FloatFormat:
 def _check_ieee_in_f32(fmt: FloatFormat, argument: str) -> None:
     """``fmt`` is an IEEE-style format whose values are all exact in FP32 (the kernels' carrier)."""
     f32 = _formats.fp32
-    if (fmt.specials != _formats.Specials.ieee or not fmt.signed or fmt.man_bits > f32.man_bits
-            or fmt.emax > f32.emax or fmt.emin < f32.emin or fmt.emin - fmt.man_bits < f32.emin - f32.man_bits):
-        raise ValueError(f"{argument}={fmt}: expected an IEEE-style format whose values are exact in float32")
+    if (
+        fmt.specials != _formats.Specials.ieee
+        or not fmt.signed
+        or fmt.man_bits > f32.man_bits
+        or fmt.emax > f32.emax
+        or fmt.emin < f32.emin
+        or fmt.emin - fmt.man_bits < f32.emin - f32.man_bits
+    ):
+        raise ValueError(
+            f"{argument}={fmt}: expected an IEEE-style format whose values are exact in float32"
+        )
 
 
 def _is_int(v: Any) -> bool:
@@ -111,8 +120,9 @@ class Accumulator:
         return cls("chain")
 
     @classmethod
-    def floating(cls, format: str | FloatFormat = "fp32",
-                 rounding: str | RoundMode = RoundMode.nearest_even) -> Accumulator:
+    def floating(
+        cls, format: str | FloatFormat = "fp32", rounding: str | RoundMode = RoundMode.nearest_even
+    ) -> Accumulator:
         """A floating-point accumulator: ``acc = round(acc + x)``, one rounding per addition."""
         return cls("float", format=format, rounding=rounding)  # type: ignore[arg-type]
 
@@ -134,9 +144,16 @@ class Accumulator:
             _check_ieee_in_f32(fmt, "format")
             object.__setattr__(self, "format", fmt)
             object.__setattr__(self, "rounding", RoundMode.parse(self.rounding, "rounding"))
-            if self.rounding not in (RoundMode.toward_zero, RoundMode.nearest_even, RoundMode.nearest_away,
-                                     RoundMode.toward_positive, RoundMode.toward_negative):
-                raise ValueError(f"rounding={self.rounding.name}: expected a deterministic rounding mode")
+            if self.rounding not in (
+                RoundMode.toward_zero,
+                RoundMode.nearest_even,
+                RoundMode.nearest_away,
+                RoundMode.toward_positive,
+                RoundMode.toward_negative,
+            ):
+                raise ValueError(
+                    f"rounding={self.rounding.name}: expected a deterministic rounding mode"
+                )
         elif self.format is not None:
             raise ValueError(f"format={self.format}: only a float accumulator has a format")
         if self.kind == "int":
@@ -160,7 +177,7 @@ CHAIN = Accumulator.chain()
 
 @dataclass(frozen=True)
 class DotUnit:
-    """A block-FMA dot-product unit with its accumulator (datapaths.md §1.1); frozen, hashable.
+    """A block-FMA dot-product unit with its accumulator (arXiv 2512.07004); frozen, hashable.
 
     Args:
         name: label; what ``str()`` returns.
@@ -215,19 +232,29 @@ class DotUnit:
         if isinstance(fin, str):
             fin = _formats.get(fin)
         if not isinstance(fin, (FloatFormat, IntFormat)):
-            raise TypeError(f"in_format={self.in_format!r}: expected a FloatFormat, an IntFormat or a format name")
+            raise TypeError(
+                f"in_format={self.in_format!r}: expected a FloatFormat, an IntFormat or a format "
+                "name"
+            )
         object.__setattr__(self, "in_format", fin)
         object.__setattr__(self, "out_format", _as_float_format(self.out_format, "out_format"))
-        object.__setattr__(self, "term_rounding", RoundMode.parse(self.term_rounding, "term_rounding"))
+        object.__setattr__(
+            self, "term_rounding", RoundMode.parse(self.term_rounding, "term_rounding")
+        )
         object.__setattr__(self, "out_rounding", RoundMode.parse(self.out_rounding, "out_rounding"))
         self._check_ints()
         self._check_formats()
         for arg in ("term_rounding", "out_rounding"):
             if getattr(self, arg) not in (RoundMode.toward_zero, RoundMode.nearest_even):
-                raise ValueError(f"{arg}={getattr(self, arg).name}: expected toward_zero or nearest_even")
+                raise ValueError(
+                    f"{arg}={getattr(self, arg).name}: expected toward_zero or nearest_even"
+                )
         if self.frac_bits is not None and self.sum_bits > _SUM_BITS:
-            raise ValueError(f"frac_bits={self.frac_bits}, n={self.n}: the block sum needs {self.sum_bits} bits, "
-                             f"more than the {_SUM_BITS} of the int64 accumulator")
+            raise ValueError(
+                f"frac_bits={self.frac_bits}, n={self.n}: the block sum needs {self.sum_bits} "
+                "bits, "
+                f"more than the {_SUM_BITS} of the int64 accumulator"
+            )
         self._check_accumulators()
 
     def _check_ints(self) -> None:
@@ -247,7 +274,14 @@ class DotUnit:
             v = getattr(self, arg)
             if v is not None and not _is_int(v):
                 raise TypeError(f"{arg}={v!r}: expected an int or None")
-        for arg in ("raw_product_exponent", "c_inside", "subnormals_out", "subnormals_in", "odd_even", "pairwise"):
+        for arg in (
+            "raw_product_exponent",
+            "c_inside",
+            "subnormals_out",
+            "subnormals_in",
+            "odd_even",
+            "pairwise",
+        ):
             if not isinstance(getattr(self, arg), bool):
                 raise TypeError(f"{arg}={getattr(self, arg)!r}: expected a bool")
 
@@ -256,11 +290,20 @@ class DotUnit:
         fin, fout = self.in_format, self.out_format
         if isinstance(fin, IntFormat):
             if not fin.signed or fin.bits > 24:
-                raise ValueError(f"in_format={fin}: expected a signed integer format of at most 24 bits")
+                raise ValueError(
+                    f"in_format={fin}: expected a signed integer format of at most 24 bits"
+                )
         else:
-            if not fin.signed or fin.precision > _MAX_IN_PRECISION or not fin.has_zero or fin.field0_normal:
-                raise ValueError(f"in_format={fin}: expected a signed float format with zero and at most "
-                                 f"{_MAX_IN_PRECISION} significand bits")
+            if (
+                not fin.signed
+                or fin.precision > _MAX_IN_PRECISION
+                or not fin.has_zero
+                or fin.field0_normal
+            ):
+                raise ValueError(
+                    f"in_format={fin}: expected a signed float format with zero and at most "
+                    f"{_MAX_IN_PRECISION} significand bits"
+                )
             if fin.emax > 127 or fin.emin - fin.man_bits < -149:
                 raise ValueError(f"in_format={fin}: values must be exact in float32")
         _check_ieee_in_f32(fout, "out_format")
@@ -274,19 +317,30 @@ class DotUnit:
             raise TypeError(f"outer={outer!r}: expected a numsim.datapath.Accumulator or None")
         is_int = isinstance(self.in_format, IntFormat)
         if is_int != (acc.kind == "int"):
-            raise ValueError(f"accumulator={acc}: an integer in_format needs an int accumulator and an int "
-                             f"accumulator needs an integer in_format (in_format={self.in_format})")
+            raise ValueError(
+                f"accumulator={acc}: an integer in_format needs an int accumulator and an int "
+                f"accumulator needs an integer in_format (in_format={self.in_format})"
+            )
         if self.odd_even and self.c_inside:
-            raise ValueError("odd_even=True needs c_inside=False (c is added to the two group sums)")
+            raise ValueError(
+                "odd_even=True needs c_inside=False (c is added to the two group sums)"
+            )
         if self.pairwise:
             if is_int or self.frac_bits is not None or self.c_inside or self.odd_even:
-                raise ValueError(f"pairwise=True needs a float in_format, frac_bits=None, c_inside=False and "
-                                 f"odd_even=False (in_format={self.in_format}, frac_bits={self.frac_bits}, "
-                                 f"c_inside={self.c_inside}, odd_even={self.odd_even})")
+                raise ValueError(
+                    f"pairwise=True needs a float in_format, frac_bits=None, c_inside=False and "
+                    f"odd_even=False (in_format={self.in_format}, frac_bits={self.frac_bits}, "
+                    f"c_inside={self.c_inside}, odd_even={self.odd_even})"
+                )
             if acc.kind == "exact":
-                raise ValueError("pairwise=True with accumulator=exact: a pairwise block has no exact sum to accumulate")
+                raise ValueError(
+                    "pairwise=True with accumulator=exact: a pairwise block has no exact sum to "
+                    "accumulate"
+                )
         if (self.chunk is None) != (outer is None):
-            raise ValueError(f"chunk={self.chunk}, outer={outer}: give both (chunked accumulation) or neither")
+            raise ValueError(
+                f"chunk={self.chunk}, outer={outer}: give both (chunked accumulation) or neither"
+            )
         if acc.kind == "exact" and self.chunk is not None:
             raise ValueError("accumulator=exact with chunk: an exact accumulator needs no chunks")
         if self.chunk is not None:
@@ -307,7 +361,8 @@ class DotUnit:
 
     @property
     def sum_bits(self) -> int:
-        """Magnitude bits of an aligned block sum: ``F + 2`` per term plus carries for ``n + 1`` terms."""
+        """Magnitude bits of an aligned block sum: ``F + 2`` per term plus carries for ``n + 1``
+        terms."""
         if self.frac_bits is None:
             raise ValueError("sum_bits: an exact unit (frac_bits=None) has no fixed block width")
         return self.frac_bits + 2 + self.n.bit_length()  # n.bit_length() == ceil(log2(n + 1))
@@ -321,5 +376,7 @@ class DotUnit:
 def check_unit(unit: Any) -> DotUnit:
     """``unit`` if it is a DotUnit, else TypeError."""
     if not isinstance(unit, DotUnit):
-        raise TypeError(f"unit={unit!r}: expected a numsim.datapath.DotUnit (see numsim.datapath.get)")
+        raise TypeError(
+            f"unit={unit!r}: expected a numsim.datapath.DotUnit (see numsim.datapath.get)"
+        )
     return unit

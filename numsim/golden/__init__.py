@@ -53,7 +53,9 @@ def _check_args(level: int, seed: int, count: int | None) -> None:
         raise ValueError(f"count={count!r}: expected a non-negative int")
 
 
-def generate(unit_name: str, set_name: str, level: int = 1, seed: int = 1, count: int | None = None) -> VectorFile:
+def generate(
+    unit_name: str, set_name: str, level: int = 1, seed: int = 1, count: int | None = None
+) -> VectorFile:
     """The vectors of one parameter set of one unit.
 
     Args:
@@ -90,14 +92,21 @@ def select(unit_name: str = "all", fmt: str | None = None) -> list[ParamSet]:
         canon = fmt
     chosen = [s for s in sets if fmt in (s.name, s.name.split("-")[0]) or canon == s.element.name]
     if not chosen:
-        raise KeyError(f"format {fmt!r} matches no parameter set of {unit_name}; sets: "
-                       f"{', '.join(sorted({s.name.split('-')[0] for s in sets}))}")
+        raise KeyError(
+            f"format {fmt!r} matches no parameter set of {unit_name}; sets: "
+            f"{', '.join(sorted({s.name.split('-')[0] for s in sets}))}"
+        )
     return chosen
 
 
-def write_sets(out: str | Path, sets: Iterable[ParamSet] | None = None, level: int = 1, seed: int = 1,
-               count: int | None = None, progress: Callable[[ParamSet, FileEntry, float], None] | None = None,
-               ) -> Manifest:
+def write_sets(
+    out: str | Path,
+    sets: Iterable[ParamSet] | None = None,
+    level: int = 1,
+    seed: int = 1,
+    count: int | None = None,
+    progress: Callable[[ParamSet, FileEntry, float], None] | None = None,
+) -> Manifest:
     """Generate and write vector files under ``out`` (``<unit>/<set>.hex``) and update
     ``out/manifest.json``. Each file is written atomically; the manifest is rewritten after each
     file, so an interruption leaves only complete, listed files.

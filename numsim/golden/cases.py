@@ -20,11 +20,33 @@ _GAMMA = 0x9E3779B97F4A7C15
 
 #: FP32 values every encoder case set starts with: zeros, the FP32 subnormal/normal boundaries,
 #: one, the largest finite, infinities, and quiet/signalling NaNs with several payloads.
-FP32_SPECIALS = np.array([
-    0x00000000, 0x00000001, 0x00000002, 0x003fffff, 0x00400000, 0x007fffff, 0x00800000, 0x00800001,
-    0x00ffffff, 0x3f800000, 0x3f7fffff, 0x3f800001, 0x7f7fffff, 0x7f7ffffe, 0x7f000000, 0x7f800000,
-    0x7f800001, 0x7fa00000, 0x7fbfffff, 0x7fc00000, 0x7fc00001, 0x7fffffff,
-], dtype=np.uint32)
+FP32_SPECIALS = np.array(
+    [
+        0x00000000,
+        0x00000001,
+        0x00000002,
+        0x003FFFFF,
+        0x00400000,
+        0x007FFFFF,
+        0x00800000,
+        0x00800001,
+        0x00FFFFFF,
+        0x3F800000,
+        0x3F7FFFFF,
+        0x3F800001,
+        0x7F7FFFFF,
+        0x7F7FFFFE,
+        0x7F000000,
+        0x7F800000,
+        0x7F800001,
+        0x7FA00000,
+        0x7FBFFFFF,
+        0x7FC00000,
+        0x7FC00001,
+        0x7FFFFFFF,
+    ],
+    dtype=np.uint32,
+)
 
 
 def _mix(z: np.ndarray) -> np.ndarray:
@@ -71,7 +93,9 @@ def fp16_to_fp32_bits(h: np.ndarray) -> np.ndarray:
     out = np.where(e == 0x1F, np.uint32(0x7F800000) | (f << 13), ((e + 112) << 23) | (f << 13))
     sub = (e == 0) & (f != 0)
     fs = f[sub]
-    lead = (np.frexp(fs.astype(np.float64))[1] - 1).astype(np.uint32)  # exact: frexp reads the exponent
+    lead = (np.frexp(fs.astype(np.float64))[1] - 1).astype(
+        np.uint32
+    )  # exact: frexp reads the exponent
     out[sub] = ((lead + 103) << 23) | ((fs << (23 - lead)) & 0x7FFFFF)
     out[(e == 0) & (f == 0)] = 0
     return (out | sign).astype(np.uint32)
@@ -169,7 +193,9 @@ def random_fp32(fmt: Any, n: int, seed: int) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 # Blocks (MX encoder): rows of ``block`` FP32 patterns
 # ---------------------------------------------------------------------------------------------
-FP32_NAN_INF = np.array([0x7FC00000, 0xFFC00000, 0x7F800001, 0x7F800000, 0xFF800000], dtype=np.uint32)
+FP32_NAN_INF = np.array(
+    [0x7FC00000, 0xFFC00000, 0x7F800001, 0x7F800000, 0xFF800000], dtype=np.uint32
+)
 
 
 def _pow2_bits(e: np.ndarray) -> np.ndarray:
@@ -191,7 +217,9 @@ def _fill_rows(values: np.ndarray, width: int, pad: np.uint32) -> np.ndarray:
 def block_specials(block: int, seed: int) -> np.ndarray:
     """One NaN or Inf (quiet/signalling NaN of either sign, +-Inf) at every position of a block of
     random finite values; a block of NaNs and a block of infinities."""
-    fill = (random_u64(seed, 11, block).astype(np.uint32) & np.uint32(0x3FFFFFFF)) | np.uint32(0x30000000)
+    fill = (random_u64(seed, 11, block).astype(np.uint32) & np.uint32(0x3FFFFFFF)) | np.uint32(
+        0x30000000
+    )
     rows = []
     for special in FP32_NAN_INF:
         for pos in range(block):
@@ -227,8 +255,9 @@ def block_scale_sweep(fmt: Any, block: int) -> np.ndarray:
     i = np.arange(block)
     d = 1 + (i * span) // block  # binades below the maximum, per lane
     el_e = np.maximum(e[:, None] - d[None, :], -149)
-    walk = ((np.uint32(1) << ((i[None, :] + k[:, None]) % 23).astype(np.uint32))
-            | ((np.uint32(1) << (i % 7).astype(np.uint32)) - np.uint32(1))[None, :])
+    walk = (np.uint32(1) << ((i[None, :] + k[:, None]) % 23).astype(np.uint32)) | (
+        (np.uint32(1) << (i % 7).astype(np.uint32)) - np.uint32(1)
+    )[None, :]
     rows = _pow2_bits(el_e.reshape(-1)).reshape(el_e.shape)
     rows = np.where(el_e >= -126, rows | walk, rows).astype(np.uint32)
     rows |= np.where(i % 2 == 1, np.uint32(0x80000000), np.uint32(0)).astype(np.uint32)[None, :]
@@ -248,8 +277,12 @@ def block_value_catalog(fmt: Any, block: int, values: np.ndarray) -> np.ndarray:
     rows = []
     for s in (-127, -126, -100, -fmt.emax - 1, -1, 0, 1, 17, 100, 127 - fmt.emax):
         scaled = np.ldexp(cat, s).astype(np.float32)
-        bits = np.unique(np.concatenate([scaled.view(np.uint32), scaled.view(np.uint32) + np.uint32(1)]))
-        bits = bits[(bits & np.uint32(0x7FFFFFFF)) < np.uint32(_pow2_bits(np.array([fmt.emax + 1 + s]))[0])]
+        bits = np.unique(
+            np.concatenate([scaled.view(np.uint32), scaled.view(np.uint32) + np.uint32(1)])
+        )
+        bits = bits[
+            (bits & np.uint32(0x7FFFFFFF)) < np.uint32(_pow2_bits(np.array([fmt.emax + 1 + s]))[0])
+        ]
         r = _fill_rows(bits, block - 1, np.uint32(0))
         anchor = np.full((r.shape[0], 1), _pow2_bits(np.array([fmt.emax + s]))[0], dtype=np.uint32)
         rows.append(np.concatenate([anchor, r], axis=1))
@@ -278,7 +311,7 @@ def random_blocks(fmt: Any, n: int, block: int, seed: int) -> np.ndarray:
     frac = np.where(kind == 1, a & b & c, np.where(kind == 2, a | b | c, a)).astype(np.uint32)
     base = _pow2_bits(e.reshape(-1)).reshape(n, block)
     bits = np.where(e >= -126, base | frac, base | (frac & (base - np.uint32(1)))).astype(np.uint32)
-    bits |= ((r2 >> np.uint64(63)).astype(np.uint32) << np.uint32(31))
+    bits |= (r2 >> np.uint64(63)).astype(np.uint32) << np.uint32(31)
     bits[((r1 >> np.uint64(47)) & np.uint64(31)) == 0] &= np.uint32(0x80000000)
     special = ((rb >> np.uint64(40)) & np.uint64(63)) == 0
     pos = ((rb >> np.uint64(46)) % np.uint64(block)).astype(np.int64)

@@ -14,7 +14,8 @@ from .._tables import codes_of_class
 from ..formats import CodeClass, FloatFormat, IntFormat
 from .cases import random_below, random_u64
 
-#: One MX dot-product section: (a_codes [N, bs], a_scale [N], b_codes [N, bs], b_scale [N], c [N] FP32 bits).
+#: One MX dot-product section: (a_codes [N, bs], a_scale [N], b_codes [N, bs], b_scale [N], c [N]
+#: FP32 bits).
 DotRows = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
@@ -26,11 +27,20 @@ def element_classes(fmt: FloatFormat | IntFormat) -> dict[str, np.ndarray]:
     """The element codes of ``fmt`` by class, ascending: finite non-zero, zero, nan, inf (an
     integer format: code 0 and every other code), as :meth:`numsim.formats.FloatFormat.classify`
     tells them."""
-    return {name: codes_of_class(fmt, cls) for name, cls in (("finite", CodeClass.finite), ("zero", CodeClass.zero),
-                                                             ("nan", CodeClass.nan), ("inf", CodeClass.inf))}
+    return {
+        name: codes_of_class(fmt, cls)
+        for name, cls in (
+            ("finite", CodeClass.finite),
+            ("zero", CodeClass.zero),
+            ("nan", CodeClass.nan),
+            ("inf", CodeClass.inf),
+        )
+    }
 
 
-def _random_codes(fmt: FloatFormat | IntFormat, seed: int, stream: int, shape: tuple[int, int], zero_frac: int = 8) -> np.ndarray:
+def _random_codes(
+    fmt: FloatFormat | IntFormat, seed: int, stream: int, shape: tuple[int, int], zero_frac: int = 8
+) -> np.ndarray:
     """Finite codes, about 1/zero_frac of them zero (uniform over the finite codes otherwise)."""
     cls = element_classes(fmt)
     n = shape[0] * shape[1]
@@ -40,12 +50,16 @@ def _random_codes(fmt: FloatFormat | IntFormat, seed: int, stream: int, shape: t
 
 
 def _fp32(sign: np.ndarray, field: np.ndarray, frac: np.ndarray) -> np.ndarray:
-    return ((sign.astype(np.uint64) << 31) | (np.clip(field, 0, 254).astype(np.uint64) << 23)
-            | (frac.astype(np.uint64) & 0x7FFFFF)).astype(np.uint32)
+    return (
+        (sign.astype(np.uint64) << 31)
+        | (np.clip(field, 0, 254).astype(np.uint64) << 23)
+        | (frac.astype(np.uint64) & 0x7FFFFF)
+    ).astype(np.uint32)
 
 
 def _c_near(seed: int, stream: int, scale_sum: np.ndarray, spread: int) -> np.ndarray:
-    """Random FP32 c whose exponent lies within +-spread binades of the block's scale 2**scale_sum."""
+    """Random FP32 c whose exponent lies within +-spread binades of the block's scale
+    2**scale_sum."""
     n = scale_sum.size
     e = scale_sum + _u(seed, stream, n, 2 * spread + 1) - spread
     frac = _u(seed, stream + 1, n, 1 << 23)
@@ -83,33 +97,42 @@ def mx_dot_specials(fmt: FloatFormat | IntFormat, bs: int, seed: int) -> DotRows
         if sc[1] is not None:
             sb[r] = sc[1]
         r += 1
-    c[r] = 0x7FC00000; r += 1                                   # NaN c
-    c[r] = 0x7F800001; r += 1                                   # signalling NaN c
-    c[r] = 0x7F800000; r += 1                                   # +Inf c
-    c[r] = 0xFF800000; r += 1                                   # -Inf c
-    a[r] = cls["zero"][0]; b[r] = cls["zero"][0]; c[r] = 0xFF800000; r += 1  # zeros and -Inf c
-    sa[r] = 255; a[r] = cls["zero"][0]; r += 1                  # NaN scale on a zero block
+    c[r] = 0x7FC00000
+    r += 1  # NaN c
+    c[r] = 0x7F800001
+    r += 1  # signalling NaN c
+    c[r] = 0x7F800000
+    r += 1  # +Inf c
+    c[r] = 0xFF800000
+    r += 1  # -Inf c
+    a[r] = cls["zero"][0]
+    b[r] = cls["zero"][0]
+    c[r] = 0xFF800000
+    r += 1  # zeros and -Inf c
+    sa[r] = 255
+    a[r] = cls["zero"][0]
+    r += 1  # NaN scale on a zero block
     r0 = r
     nan_codes = cls["nan"] if cls["nan"].size else cls["finite"]
-    for i in range(bs):                                         # a NaN element at every position
+    for i in range(bs):  # a NaN element at every position
         a[r0 + i, i] = nan_codes[i % nan_codes.size]
     r0 += bs
     inf_codes = cls["inf"] if cls["inf"].size else cls["finite"]
-    for i in range(bs):                                         # an Inf element at every position
+    for i in range(bs):  # an Inf element at every position
         b[r0 + i, i] = inf_codes[i % inf_codes.size]
     rows = [a, sa, b, sb, c]
-    if cls["inf"].size:                                         # Inf * 0, +Inf with -Inf, Inf with opposite c
+    if cls["inf"].size:  # Inf * 0, +Inf with -Inf, Inf with opposite c
         extra = 6
         ea = _random_codes(fmt, seed, 110, (extra, bs))
         eb = _random_codes(fmt, seed, 112, (extra, bs))
         pos, neg = int(cls["inf"].min()), int(cls["inf"].max())
         one = int(cls["finite"][0])
-        ea[0, 3], eb[0, 3] = pos, cls["zero"][0]                # Inf * 0
+        ea[0, 3], eb[0, 3] = pos, cls["zero"][0]  # Inf * 0
         ea[1, 3], eb[1, 3], ea[1, 9], eb[1, 9] = pos, one, neg, one  # +Inf and -Inf
-        ea[2, 3], eb[2, 3] = pos, one                           # + Inf with c = -Inf
+        ea[2, 3], eb[2, 3] = pos, one  # + Inf with c = -Inf
         ea[3, 3], eb[3, 3], ea[3, 4], eb[3, 4] = pos, pos, neg, neg  # Inf * Inf twice: +Inf
-        ea[4, 3], eb[4, 3] = neg, one                           # -Inf with c = +Inf
-        ea[5, 3], eb[5, 3] = neg, one                           # -Inf alone
+        ea[4, 3], eb[4, 3] = neg, one  # -Inf with c = +Inf
+        ea[5, 3], eb[5, 3] = neg, one  # -Inf alone
         ec = np.zeros(extra, np.uint32)
         ec[2], ec[4] = 0xFF800000, 0x7F800000
         es = np.full(extra, 127, np.int64)
@@ -140,12 +163,12 @@ def mx_dot_cancel(fmt: FloatFormat | IntFormat, bs: int, seed: int, n: int) -> D
     half = bs // 2
     a = _random_codes(fmt, seed, 130, (n, bs), zero_frac=64)
     b = _random_codes(fmt, seed, 132, (n, bs), zero_frac=64)
-    if isinstance(fmt, IntFormat):                              # second half: the negatives of the first
+    if isinstance(fmt, IntFormat):  # second half: the negatives of the first
         a[:, half:] = -a[:, :half] & ((1 << fmt.total_bits) - 1)  # (two's complement; -128 stays)
     else:
         a[:, half:] = a[:, :half] ^ (1 << (fmt.total_bits - 1))
     b[:, half:] = b[:, :half]
-    k = _u(seed, 134, n, 4)                                    # 0..3 lanes replaced by small residues
+    k = _u(seed, 134, n, 4)  # 0..3 lanes replaced by small residues
     small = cls["finite"][_u(seed, 135, n * 3, max(1, cls["finite"].size // 8))].reshape(n, 3)
     for j in range(3):
         use = k > j
@@ -181,11 +204,43 @@ def fp32_corners() -> np.ndarray:
     """FP32 corner values (positive; both signs are added by the caller): zero, subnormal
     boundaries, normal boundaries, 1 and its neighbours, walking significands at chosen
     exponents, the largest finite, Inf, NaNs."""
-    v = [0x00000000, 0x00000001, 0x00000002, 0x00000003, 0x003FFFFF, 0x00400000, 0x007FFFFF, 0x00800000,
-         0x00800001, 0x00FFFFFF, 0x01000000, 0x0C000000, 0x33800000, 0x33800001, 0x34000000, 0x3F000000,
-         0x3F7FFFFF, 0x3F800000, 0x3F800001, 0x3F800002, 0x3FC00000, 0x3FFFFFFF, 0x40000000, 0x4B000000,
-         0x4B7FFFFF, 0x4B800000, 0x4C000001, 0x5F000000, 0x7E800000, 0x7F000000, 0x7F7FFFFE, 0x7F7FFFFF,
-         0x7F800000, 0x7FC00000, 0x7F800001]
+    v = [
+        0x00000000,
+        0x00000001,
+        0x00000002,
+        0x00000003,
+        0x003FFFFF,
+        0x00400000,
+        0x007FFFFF,
+        0x00800000,
+        0x00800001,
+        0x00FFFFFF,
+        0x01000000,
+        0x0C000000,
+        0x33800000,
+        0x33800001,
+        0x34000000,
+        0x3F000000,
+        0x3F7FFFFF,
+        0x3F800000,
+        0x3F800001,
+        0x3F800002,
+        0x3FC00000,
+        0x3FFFFFFF,
+        0x40000000,
+        0x4B000000,
+        0x4B7FFFFF,
+        0x4B800000,
+        0x4C000001,
+        0x5F000000,
+        0x7E800000,
+        0x7F000000,
+        0x7F7FFFFE,
+        0x7F7FFFFF,
+        0x7F800000,
+        0x7FC00000,
+        0x7F800001,
+    ]
     return np.array(v, np.uint32)
 
 
@@ -219,15 +274,26 @@ def fp32_chains(seed: int, chains: int, length: int) -> tuple[np.ndarray, np.nda
     within 24 binades of a per-chain base (so that every addition rounds), mixed signs; 1/64 of
     the addends anywhere, 1/256 Inf or NaN."""
     base = _u(seed, 220, chains, 200) + 20
-    c = _fp32(_u(seed, 221, chains, 2), base + _u(seed, 222, chains, 9) - 4, _u(seed, 223, chains, 1 << 23))
+    c = _fp32(
+        _u(seed, 221, chains, 2),
+        base + _u(seed, 222, chains, 9) - 4,
+        _u(seed, 223, chains, 1 << 23),
+    )
     n = chains * length
     e = np.repeat(base, length) - _u(seed, 224, n, 25)
     anywhere = _u(seed, 225, n, 64) == 0
     e = np.where(anywhere, _u(seed, 226, n, 255), e)
     d = _fp32(_u(seed, 227, n, 2), e, _u(seed, 228, n, 1 << 23))
     sp = _u(seed, 229, n, 256) == 0
-    d = np.where(sp, np.where(_u(seed, 230, n, 3) == 0, np.uint32(0x7FC00000),
-                              np.uint32(0x7F800000) | (_u(seed, 231, n, 2).astype(np.uint32) << 31)), d)
+    d = np.where(
+        sp,
+        np.where(
+            _u(seed, 230, n, 3) == 0,
+            np.uint32(0x7FC00000),
+            np.uint32(0x7F800000) | (_u(seed, 231, n, 2).astype(np.uint32) << 31),
+        ),
+        d,
+    )
     return c, d.reshape(chains, length).astype(np.uint32)
 
 
@@ -241,8 +307,9 @@ def int_pairs(bits: int) -> tuple[np.ndarray, np.ndarray]:
     return a.reshape(-1), b.reshape(-1)
 
 
-def int_chains(seed: int, bits: int, acc_bits: int, chains: int, length: int
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def int_chains(
+    seed: int, bits: int, acc_bits: int, chains: int, length: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Chains of (a, b) pairs from a start c: elements weighted to the extremes (-2**(b-1),
     2**(b-1) - 1) and to one sign per chain, so that P-bit registers overflow, wrap back and
     saturate; c anywhere in the register's range (1/4 of the chains start at 0)."""
@@ -253,7 +320,9 @@ def int_chains(seed: int, bits: int, acc_bits: int, chains: int, length: int
     ext = _u(seed, 242, n, 4)
     a = np.where(ext == 0, np.where(_u(seed, 243, n, 2) == 0, lo, hi), a)
     b = np.where(ext == 1, np.where(_u(seed, 244, n, 2) == 0, lo, hi), b)
-    lean = np.repeat(_u(seed, 245, chains, 3), length)         # 0: mixed, 1: positive, 2: negative products
+    lean = np.repeat(
+        _u(seed, 245, chains, 3), length
+    )  # 0: mixed, 1: positive, 2: negative products
     flip = ((lean == 1) & (a * b < 0)) | ((lean == 2) & (a * b > 0))
     a = np.where(flip & (a != lo), -a, a)
     c = _u(seed, 246, chains, 1 << acc_bits) - (1 << (acc_bits - 1))

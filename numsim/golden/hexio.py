@@ -44,7 +44,10 @@ class Column:
         if not self.name.isidentifier():
             raise ValueError(f"column name {self.name!r}: expected an identifier")
         if not 1 <= self.bits <= 64 or self.lanes < 1:
-            raise ValueError(f"column {self.name}: bits={self.bits} lanes={self.lanes}: expected 1..64 bits, >= 1 lane")
+            raise ValueError(
+                f"column {self.name}: bits={self.bits} lanes={self.lanes}: expected 1..64 bits, >= "
+                "1 lane"
+            )
         if self.kind not in KINDS:
             raise ValueError(f"column {self.name}: kind={self.kind!r}: expected one of {KINDS}")
 
@@ -73,7 +76,9 @@ class Column:
                 lanes = int(n)
             return Column(name, int(bits), kind, lanes)
         except ValueError as e:
-            raise ValueError(f"column spec {spec!r}: expected name:bits:kind[xLANES] ({e})") from None
+            raise ValueError(
+                f"column spec {spec!r}: expected name:bits:kind[xLANES] ({e})"
+            ) from None
 
 
 def row_width(columns: tuple[Column, ...]) -> int:
@@ -107,8 +112,10 @@ def parse_rows(columns: tuple[Column, ...], body: bytes) -> dict[str, np.ndarray
     width = row_width(columns)
     if len(body) % width:
         nl = body.find(b"\n")
-        raise ValueError(f"body of {len(body)} bytes is not a whole number of {width}-byte rows (truncated or "
-                         f"malformed; first row is {nl + 1 if nl >= 0 else len(body)} bytes)")
+        raise ValueError(
+            f"body of {len(body)} bytes is not a whole number of {width}-byte rows (truncated or "
+            f"malformed; first row is {nl + 1 if nl >= 0 else len(body)} bytes)"
+        )
     buf = np.frombuffer(body, dtype=np.uint8).reshape(-1, width)
     n = buf.shape[0]
     sep_cols = []
@@ -122,12 +129,14 @@ def parse_rows(columns: tuple[Column, ...], body: bytes) -> dict[str, np.ndarray
     want[-1] = _NEWLINE
     bad = np.flatnonzero(np.any(seps != want, axis=1))
     if bad.size:
-        raise ValueError(f"row {bad[0] + 1}: misplaced separator or newline (expected fields of "
-                         f"{[c.digits for c in columns]} hex digits)")
+        raise ValueError(
+            f"row {bad[0] + 1}: misplaced separator or newline (expected fields of "
+            f"{[c.digits for c in columns]} hex digits)"
+        )
     out: dict[str, np.ndarray] = {}
     pos = 0
     for col in columns:
-        nib = _NIBBLE[buf[:, pos:pos + col.digits]]
+        nib = _NIBBLE[buf[:, pos : pos + col.digits]]
         badrow = np.flatnonzero(np.any(nib == 255, axis=1))
         if badrow.size:
             raise ValueError(f"row {badrow[0] + 1}, column {col.name}: not a lowercase hex digit")

@@ -41,7 +41,9 @@ class ParamSet:
     element: FloatFormat | IntFormat  #: element format
     overflow: Overflow = Overflow.saturate  #: encoder overflow policy
     block: BlockFormat | None = None  #: block format (block units)
-    dot: DotUnit | None = None  #: the numsim datapath unit the RTL twins (mx_dot, fp32_acc, int_mac)
+    dot: DotUnit | None = (
+        None  #: the numsim datapath unit the RTL twins (mx_dot, fp32_acc, int_mac)
+    )
 
     def rtl_params(self) -> dict[str, int]:
         """Verilog parameters, derived from the descriptor by :func:`numsim.rtl.params`."""
@@ -64,7 +66,9 @@ class Unit:
     name: str  #: unit name
     doc: str  #: one line: what it computes
     sets: tuple[ParamSet, ...]  #: default parameter sets
-    build: Callable[[ParamSet, int, int, int | None], VectorFile]  #: (set, level, seed, count) -> vectors
+    build: Callable[
+        [ParamSet, int, int, int | None], VectorFile
+    ]  #: (set, level, seed, count) -> vectors
 
     def set(self, name: str) -> ParamSet:
         """The parameter set called ``name``.
@@ -75,7 +79,10 @@ class Unit:
         for s in self.sets:
             if s.name == name:
                 return s
-        raise KeyError(f"unit {self.name} has no parameter set {name!r}; known: {', '.join(s.name for s in self.sets)}")
+        raise KeyError(
+            f"unit {self.name} has no parameter set {name!r}; known: "
+            f"{', '.join(s.name for s in self.sets)}"
+        )
 
 
 def _mxint8_element() -> IntFormat:
@@ -106,23 +113,45 @@ def build_elem_decoder(ps: ParamSet, level: int, seed: int, count: int | None) -
     codes = np.arange(1 << bits, dtype=np.uint32)
     vals = value_table(ps.element)
     if vals.dtype != np.float32:
-        raise ValueError(f"format {ps.element}: decodes to {vals.dtype}, the decoder RTL outputs FP32")
+        raise ValueError(
+            f"format {ps.element}: decodes to {vals.dtype}, the decoder RTL outputs FP32"
+        )
     header = _base_header(ps)
-    header.update({"rtl": ps.rtl_line(), "level": str(level), "seed": "n/a", "cases": f"exhaustive={codes.size}",
-                   "outputs": "fp32"})
+    header.update(
+        {
+            "rtl": ps.rtl_line(),
+            "level": str(level),
+            "seed": "n/a",
+            "cases": f"exhaustive={codes.size}",
+            "outputs": "fp32",
+        }
+    )
     cols = (Column("code", bits, "code"), Column("fp32", 32, "fp32"))
-    return VectorFile(header, cols, {"code": codes.astype(np.uint64), "fp32": vals.view(np.uint32).astype(np.uint64)})
+    return VectorFile(
+        header,
+        cols,
+        {"code": codes.astype(np.uint64), "fp32": vals.view(np.uint32).astype(np.uint64)},
+    )
 
 
-def encoder_cases(fmt: Any, level: int, seed: int, count: int | None) -> list[tuple[str, np.ndarray]]:
+def encoder_cases(
+    fmt: Any, level: int, seed: int, count: int | None
+) -> list[tuple[str, np.ndarray]]:
     """The encoder's FP32 input sections, in file order: every float16 and every bfloat16 value,
     the format's value catalog, chosen exponents x significand patterns, weighted random."""
     n_random = RANDOM_COUNT[level] if count is None else count
     values = finite_values(fmt)
-    catalog = np.unique(np.concatenate([C.both_signs(C.FP32_SPECIALS), C.value_catalog(values),
-                                        C.exponent_catalog(fmt, level)]))
-    return [("exhaustive_fp16", C.exhaustive_fp16()), ("exhaustive_bf16", C.exhaustive_bf16()),
-            ("catalog", catalog), ("random", C.random_fp32(fmt, n_random, seed))]
+    catalog = np.unique(
+        np.concatenate(
+            [C.both_signs(C.FP32_SPECIALS), C.value_catalog(values), C.exponent_catalog(fmt, level)]
+        )
+    )
+    return [
+        ("exhaustive_fp16", C.exhaustive_fp16()),
+        ("exhaustive_bf16", C.exhaustive_bf16()),
+        ("catalog", catalog),
+        ("random", C.random_fp32(fmt, n_random, seed)),
+    ]
 
 
 def build_elem_encoder(ps: ParamSet, level: int, seed: int, count: int | None) -> VectorFile:
@@ -130,12 +159,28 @@ def build_elem_encoder(ps: ParamSet, level: int, seed: int, count: int | None) -
     becomes zero with the NaN's sign (``nan="zero"``), as the RTL does."""
     sections = encoder_cases(ps.element, level, seed, count)
     x = np.concatenate([s for _, s in sections]).astype(np.uint32)
-    codes = np.asarray(encode(x.view(np.float32), ps.element, rounding=RoundMode.nearest_even, overflow=ps.overflow,
-                              nan=NanPolicy.zero))
+    codes = np.asarray(
+        encode(
+            x.view(np.float32),
+            ps.element,
+            rounding=RoundMode.nearest_even,
+            overflow=ps.overflow,
+            nan=NanPolicy.zero,
+        )
+    )
     header = _base_header(ps)
-    header.update({"rounding": RoundMode.nearest_even.name, "overflow": ps.overflow.name, "nan": NanPolicy.zero.name,
-                   "rtl": ps.rtl_line(), "level": str(level), "seed": str(seed),
-                   "cases": " ".join(f"{k}={v.size}" for k, v in sections), "outputs": "code"})
+    header.update(
+        {
+            "rounding": RoundMode.nearest_even.name,
+            "overflow": ps.overflow.name,
+            "nan": NanPolicy.zero.name,
+            "rtl": ps.rtl_line(),
+            "level": str(level),
+            "seed": str(seed),
+            "cases": " ".join(f"{k}={v.size}" for k, v in sections),
+            "outputs": "code",
+        }
+    )
     cols = (Column("fp32", 32, "fp32"), Column("code", _code_bits(ps), "code"))
     return VectorFile(header, cols, {"fp32": x.astype(np.uint64), "code": codes.astype(np.uint64)})
 
@@ -144,16 +189,22 @@ def build_elem_encoder(ps: ParamSet, level: int, seed: int, count: int | None) -
 RANDOM_BLOCKS = {1: 1 << 12, 2: 1 << 17}
 
 
-def mx_encoder_cases(blk: BlockFormat, level: int, seed: int, count: int | None) -> list[tuple[str, np.ndarray]]:
+def mx_encoder_cases(
+    blk: BlockFormat, level: int, seed: int, count: int | None
+) -> list[tuple[str, np.ndarray]]:
     """The MX encoder's block sections, in file order: NaN/Inf at every position, zero blocks,
     every block exponent (every scale and both clamps), the element value catalog at chosen
     scales, weighted random blocks."""
     fmt, bs = blk.element, blk.block_size
     values = finite_values(fmt)
     n_random = RANDOM_BLOCKS[level] if count is None else count
-    return [("special", C.block_specials(bs, seed)), ("zero", C.block_zeros(bs)),
-            ("scale_sweep", C.block_scale_sweep(fmt, bs)), ("catalog", C.block_value_catalog(fmt, bs, values)),
-            ("random", C.random_blocks(fmt, n_random, bs, seed))]
+    return [
+        ("special", C.block_specials(bs, seed)),
+        ("zero", C.block_zeros(bs)),
+        ("scale_sweep", C.block_scale_sweep(fmt, bs)),
+        ("catalog", C.block_value_catalog(fmt, bs, values)),
+        ("random", C.random_blocks(fmt, n_random, bs, seed)),
+    ]
 
 
 def build_mx_encoder(ps: ParamSet, level: int, seed: int, count: int | None) -> VectorFile:
@@ -165,12 +216,33 @@ def build_mx_encoder(ps: ParamSet, level: int, seed: int, count: int | None) -> 
     enc = encode(x.view(np.float32), ps.block, axis=-1, profile="ocp")
     bs = ps.block.block_size
     header = _base_header(ps)
-    header.update({"block": ps.block.name, "scale_rule": "floor", "rounding": RoundMode.nearest_even.name,
-                   "overflow": Overflow.saturate.name, "rtl": ps.rtl_line(), "level": str(level), "seed": str(seed),
-                   "cases": " ".join(f"{k}={v.shape[0]}" for k, v in sections), "outputs": "scale codes"})
-    cols = (Column("x", 32, "fp32", bs), Column("scale", 8, "scale"), Column("codes", _code_bits(ps), "code", bs))
-    return VectorFile(header, cols, {"x": x.astype(np.uint64), "scale": enc.scales.reshape(-1).astype(np.uint64),
-                                     "codes": enc.codes.reshape(-1, bs).astype(np.uint64)})
+    header.update(
+        {
+            "block": ps.block.name,
+            "scale_rule": "floor",
+            "rounding": RoundMode.nearest_even.name,
+            "overflow": Overflow.saturate.name,
+            "rtl": ps.rtl_line(),
+            "level": str(level),
+            "seed": str(seed),
+            "cases": " ".join(f"{k}={v.shape[0]}" for k, v in sections),
+            "outputs": "scale codes",
+        }
+    )
+    cols = (
+        Column("x", 32, "fp32", bs),
+        Column("scale", 8, "scale"),
+        Column("codes", _code_bits(ps), "code", bs),
+    )
+    return VectorFile(
+        header,
+        cols,
+        {
+            "x": x.astype(np.uint64),
+            "scale": enc.scales.reshape(-1).astype(np.uint64),
+            "codes": enc.codes.reshape(-1, bs).astype(np.uint64),
+        },
+    )
 
 
 #: MX block formats of the MX encoder.
@@ -206,8 +278,12 @@ RANDOM_DOT = {1: 1 << 14, 2: 1 << 18}
 #: 1, so that the default set's six MX dot files hold over 1M blocks (1,013,298), all streamed
 #: through the RTL in CI (Verilator).
 RANDOM_MX_DOT = {1: 5 << 15, 2: 1 << 20}
-#: Chains x length of the accumulator units, by unit and level (``--count`` overrides the chain count).
-ACC_CHAINS = {"fp32_acc": {1: (1 << 13, 64), 2: (1 << 16, 64)}, "int_mac": {1: (1 << 11, 64), 2: (1 << 16, 64)}}
+#: Chains x length of the accumulator units, by unit and level (``--count`` overrides the chain
+#: count).
+ACC_CHAINS = {
+    "fp32_acc": {1: (1 << 13, 64), 2: (1 << 16, 64)},
+    "int_mac": {1: (1 << 11, 64), 2: (1 << 16, 64)},
+}
 _RNE, _RZ = RoundMode.nearest_even, RoundMode.toward_zero
 #: The exact MX unit: one block of 32 exact products plus c, one RNE rounding to FP32 (the
 #: ocp-mx-exact preset's block with the chain accumulator; in_format fp32 holds every element).
@@ -224,7 +300,9 @@ def describe_dot(unit: DotUnit) -> str:
             continue
         v = getattr(unit, f.name)
         if v != f.default:
-            parts.append(f"{f.name}={getattr(v, 'name', v) if not isinstance(v, Accumulator) else v}")
+            parts.append(
+                f"{f.name}={getattr(v, 'name', v) if not isinstance(v, Accumulator) else v}"
+            )
     return " ".join(parts)
 
 
@@ -239,19 +317,30 @@ def _dot_block(fmt: BlockFormat, codes: np.ndarray, scales: np.ndarray) -> Any:
     from ..block import BlockArray
 
     n, bs = codes.shape
-    return BlockArray(codes.astype(fmt.element.code_dtype).reshape(n, 1, bs), scales.astype(np.uint8).reshape(n, 1),
-                      fmt, 1, (n, bs))
+    return BlockArray(
+        codes.astype(fmt.element.code_dtype).reshape(n, 1, bs),
+        scales.astype(np.uint8).reshape(n, 1),
+        fmt,
+        1,
+        (n, bs),
+    )
 
 
-def mx_dot_cases(blk: BlockFormat, level: int, seed: int, count: int | None) -> list[tuple[str, D.DotRows]]:
+def mx_dot_cases(
+    blk: BlockFormat, level: int, seed: int, count: int | None
+) -> list[tuple[str, D.DotRows]]:
     """The MX dot unit's sections, in file order: every element code pair (32 pairs per block),
     specials, every scale, cancellations, weighted random blocks."""
     fmt, bs = blk.element, blk.block_size
     assert isinstance(fmt, (FloatFormat, IntFormat))
     n_random = RANDOM_MX_DOT[level] if count is None else count
-    return [("pairs", D.mx_dot_pairs(fmt, bs)), ("special", D.mx_dot_specials(fmt, bs, seed)),
-            ("scales", D.mx_dot_scales(fmt, bs, seed)), ("cancel", D.mx_dot_cancel(fmt, bs, seed, 2048 * level)),
-            ("random", D.mx_dot_random(fmt, bs, seed, n_random))]
+    return [
+        ("pairs", D.mx_dot_pairs(fmt, bs)),
+        ("special", D.mx_dot_specials(fmt, bs, seed)),
+        ("scales", D.mx_dot_scales(fmt, bs, seed)),
+        ("cancel", D.mx_dot_cancel(fmt, bs, seed, 2048 * level)),
+        ("random", D.mx_dot_random(fmt, bs, seed, n_random)),
+    ]
 
 
 def build_mx_dot(ps: ParamSet, level: int, seed: int, count: int | None) -> VectorFile:
@@ -261,17 +350,42 @@ def build_mx_dot(ps: ParamSet, level: int, seed: int, count: int | None) -> Vect
     sections = mx_dot_cases(ps.block, level, seed, count)
     a, sa, b, sb, c = (np.concatenate([s[i] for _, s in sections]) for i in range(5))
     with np.errstate(invalid="ignore"):  # signalling NaN c
-        d = mx_dot(_dot_block(ps.block, a, sa), _dot_block(ps.block, b, sb), ps.dot, c=c.view(np.float32))
+        d = mx_dot(
+            _dot_block(ps.block, a, sa), _dot_block(ps.block, b, sb), ps.dot, c=c.view(np.float32)
+        )
     d = np.asarray(d, np.float32).view(np.uint32)
     bs, cb = ps.block.block_size, _code_bits(ps)
     header = _header_dot(ps)
-    header.update({"block": ps.block.name, "rtl": ps.rtl_line(), "level": str(level), "seed": str(seed),
-                   "cases": " ".join(f"{k}={v[0].shape[0]}" for k, v in sections), "outputs": "d"})
-    cols = (Column("a", cb, "code", bs), Column("a_scale", 8, "scale"), Column("b", cb, "code", bs),
-            Column("b_scale", 8, "scale"), Column("c", 32, "fp32"), Column("d", 32, "fp32"))
-    return VectorFile(header, cols, {"a": a.astype(np.uint64), "a_scale": sa.astype(np.uint64),
-                                     "b": b.astype(np.uint64), "b_scale": sb.astype(np.uint64),
-                                     "c": c.astype(np.uint64), "d": d.astype(np.uint64)})
+    header.update(
+        {
+            "block": ps.block.name,
+            "rtl": ps.rtl_line(),
+            "level": str(level),
+            "seed": str(seed),
+            "cases": " ".join(f"{k}={v[0].shape[0]}" for k, v in sections),
+            "outputs": "d",
+        }
+    )
+    cols = (
+        Column("a", cb, "code", bs),
+        Column("a_scale", 8, "scale"),
+        Column("b", cb, "code", bs),
+        Column("b_scale", 8, "scale"),
+        Column("c", 32, "fp32"),
+        Column("d", 32, "fp32"),
+    )
+    return VectorFile(
+        header,
+        cols,
+        {
+            "a": a.astype(np.uint64),
+            "a_scale": sa.astype(np.uint64),
+            "b": b.astype(np.uint64),
+            "b_scale": sb.astype(np.uint64),
+            "c": c.astype(np.uint64),
+            "d": d.astype(np.uint64),
+        },
+    )
 
 
 def fp32_acc_step(unit: DotUnit, acc: np.ndarray, d: np.ndarray) -> np.ndarray:
@@ -311,19 +425,46 @@ def build_fp32_acc(ps: ParamSet, level: int, seed: int, count: int | None) -> Ve
     d = np.concatenate([single_d, dch.reshape(-1)])
     accs = np.concatenate([single_acc, ch_acc])
     header = _header_dot(ps)
-    header.update({"rtl": ps.rtl_line(), "level": str(level), "seed": str(seed),
-                   "cases": f"catalog={cc.size} random={cr.size} chains={chains * length}",
-                   "chain_length": str(length), "outputs": "acc"})
-    cols = (Column("init", 1, "int"), Column("c", 32, "fp32"), Column("d", 32, "fp32"), Column("acc", 32, "fp32"))
-    return VectorFile(header, cols, {"init": init, "c": c.astype(np.uint64), "d": d.astype(np.uint64),
-                                     "acc": accs.astype(np.uint64)})
+    header.update(
+        {
+            "rtl": ps.rtl_line(),
+            "level": str(level),
+            "seed": str(seed),
+            "cases": f"catalog={cc.size} random={cr.size} chains={chains * length}",
+            "chain_length": str(length),
+            "outputs": "acc",
+        }
+    )
+    cols = (
+        Column("init", 1, "int"),
+        Column("c", 32, "fp32"),
+        Column("d", 32, "fp32"),
+        Column("acc", 32, "fp32"),
+    )
+    return VectorFile(
+        header,
+        cols,
+        {
+            "init": init,
+            "c": c.astype(np.uint64),
+            "d": d.astype(np.uint64),
+            "acc": accs.astype(np.uint64),
+        },
+    )
 
 
-def int_mac_step(unit: DotUnit, acc: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def int_mac_step(
+    unit: DotUnit, acc: np.ndarray, a: np.ndarray, b: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """One MAC step per row as numsim computes it: a K=1 dot of ``a`` and ``b`` on ``unit`` from
     ``c = acc``; returns (register value, overflow count)."""
-    out, over = dot(a.astype(np.float64).reshape(-1, 1), b.astype(np.float64).reshape(-1, 1), unit,
-                    c=acc.astype(np.float64), return_overflows=True)
+    out, over = dot(
+        a.astype(np.float64).reshape(-1, 1),
+        b.astype(np.float64).reshape(-1, 1),
+        unit,
+        c=acc.astype(np.float64),
+        return_overflows=True,
+    )
     return np.asarray(out).astype(np.int64), np.asarray(over).astype(np.int64)
 
 
@@ -340,8 +481,15 @@ def build_int_mac(ps: ParamSet, level: int, seed: int, count: int | None) -> Vec
     pa, pb = D.int_pairs(bits)
     hi, lo = (1 << (P - 1)) - 1, -(1 << (P - 1))
     prod = pa * pb
-    edge_c = np.concatenate([np.zeros_like(prod), hi - prod, np.minimum(hi - prod + 1, hi),
-                             lo - prod, np.maximum(lo - prod - 1, lo)])
+    edge_c = np.concatenate(
+        [
+            np.zeros_like(prod),
+            hi - prod,
+            np.minimum(hi - prod + 1, hi),
+            lo - prod,
+            np.maximum(lo - prod - 1, lo),
+        ]
+    )
     edge_c = np.clip(edge_c, lo, hi)
     sa, sb = np.tile(pa, 5), np.tile(pb, 5)
     s_acc, s_ovf = int_mac_step(ps.dot, edge_c, sa, sb)
@@ -369,28 +517,53 @@ def build_int_mac(ps: ParamSet, level: int, seed: int, count: int | None) -> Vec
     if ovf.max() > 1:
         raise ValueError(f"{ps.dot.name}: one step overflowed more than once")
     header = _header_dot(ps)
-    header.update({"rtl": ps.rtl_line(), "level": str(level), "seed": str(seed),
-                   "cases": f"pairs={pa.size} edges={4 * pa.size} chains={chains * length}",
-                   "chain_length": str(length), "overflow_flag": "per step (ovf), sticky since init (sticky)",
-                   "outputs": "acc ovf sticky"})
-    cols = (Column("init", 1, "int"), Column("c", P, "int"), Column("a", bits, "code"), Column("b", bits, "code"),
-            Column("acc", P, "int"), Column("ovf", 1, "int"), Column("sticky", 1, "int"))
-    return VectorFile(header, cols, {"init": init.astype(np.uint64), "c": c.astype(np.uint64),
-                                     "a": a.astype(np.uint64), "b": b.astype(np.uint64),
-                                     "acc": out.astype(np.uint64), "ovf": ovf.astype(np.uint64),
-                                     "sticky": stk.astype(np.uint64)})
+    header.update(
+        {
+            "rtl": ps.rtl_line(),
+            "level": str(level),
+            "seed": str(seed),
+            "cases": f"pairs={pa.size} edges={4 * pa.size} chains={chains * length}",
+            "chain_length": str(length),
+            "overflow_flag": "per step (ovf), sticky since init (sticky)",
+            "outputs": "acc ovf sticky",
+        }
+    )
+    cols = (
+        Column("init", 1, "int"),
+        Column("c", P, "int"),
+        Column("a", bits, "code"),
+        Column("b", bits, "code"),
+        Column("acc", P, "int"),
+        Column("ovf", 1, "int"),
+        Column("sticky", 1, "int"),
+    )
+    return VectorFile(
+        header,
+        cols,
+        {
+            "init": init.astype(np.uint64),
+            "c": c.astype(np.uint64),
+            "a": a.astype(np.uint64),
+            "b": b.astype(np.uint64),
+            "acc": out.astype(np.uint64),
+            "ovf": ovf.astype(np.uint64),
+            "sticky": stk.astype(np.uint64),
+        },
+    )
 
 
 def _mx_dot_sets() -> tuple[ParamSet, ...]:
     """(set name, block format, DotUnit): exact RNE on MXFP8 E4M3, MXFP6 E3M2, MXFP4 and MXINT8,
     the B200 reading (F = 25, RZ) on MXFP8 E4M3, the H100 FP8 unit (F = 13, RZ, 14-bit results)
     on MXFP8 E5M2."""
-    chosen = [("mxfp8_e4m3-exact-rne", "mxfp8_e4m3", MX_EXACT_RNE),
-              ("mxfp8_e4m3-b200", "mxfp8_e4m3", presets.get("b200-e4m3")),
-              ("mxfp8_e5m2-h100", "mxfp8_e5m2", presets.get("h100-e5m2")),
-              ("mxfp6_e3m2-exact-rne", "mxfp6_e3m2", MX_EXACT_RNE),
-              ("mxfp4_e2m1-exact-rne", "mxfp4_e2m1", MX_EXACT_RNE),
-              ("mxint8-exact-rne", "mxint8", MX_EXACT_RNE)]
+    chosen = [
+        ("mxfp8_e4m3-exact-rne", "mxfp8_e4m3", MX_EXACT_RNE),
+        ("mxfp8_e4m3-b200", "mxfp8_e4m3", presets.get("b200-e4m3")),
+        ("mxfp8_e5m2-h100", "mxfp8_e5m2", presets.get("h100-e5m2")),
+        ("mxfp6_e3m2-exact-rne", "mxfp6_e3m2", MX_EXACT_RNE),
+        ("mxfp4_e2m1-exact-rne", "mxfp4_e2m1", MX_EXACT_RNE),
+        ("mxint8-exact-rne", "mxint8", MX_EXACT_RNE),
+    ]
     out = []
     for name, fmt, unit in chosen:
         blk = _formats.get(fmt)
@@ -400,36 +573,72 @@ def _mx_dot_sets() -> tuple[ParamSet, ...]:
 
 
 #: The FP32 accumulator's twins: one addition per K=1 block into an FP32 register.
-FP32_ACC_UNITS = {r: DotUnit(f"fp32-acc-{tag}", _formats.fp32, 1, None, out_rounding=r,
-                             accumulator=Accumulator.floating(_formats.fp32, r))
-                  for r, tag in ((_RNE, "rne"), (_RZ, "rz"))}
+FP32_ACC_UNITS = {
+    r: DotUnit(
+        f"fp32-acc-{tag}",
+        _formats.fp32,
+        1,
+        None,
+        out_rounding=r,
+        accumulator=Accumulator.floating(_formats.fp32, r),
+    )
+    for r, tag in ((_RNE, "rne"), (_RZ, "rz"))
+}
 
 
 def _acc_sets() -> tuple[ParamSet, ...]:
-    return tuple(ParamSet("fp32_acc", f"fp32-{tag}", _formats.fp32, dot=FP32_ACC_UNITS[r])
-                 for r, tag in ((_RNE, "rne"), (_RZ, "rz")))
+    return tuple(
+        ParamSet("fp32_acc", f"fp32-{tag}", _formats.fp32, dot=FP32_ACC_UNITS[r])
+        for r, tag in ((_RNE, "rne"), (_RZ, "rz"))
+    )
 
 
 def _mac_sets() -> tuple[ParamSet, ...]:
-    return tuple(ParamSet("int_mac", name, _formats.int8, dot=presets.get(name))
-                 for name in ("int8-acc16", "int8-acc20-sat", "int8-acc32"))
+    return tuple(
+        ParamSet("int_mac", name, _formats.int8, dot=presets.get(name))
+        for name in ("int8-acc16", "int8-acc20-sat", "int8-acc32")
+    )
 
 
 UNITS: dict[str, Unit] = {
     u.name: u
     for u in [
-        Unit("elem_decoder", "element code -> FP32 (exact)",
-             tuple(ParamSet("elem_decoder", n, _element(n)) for n in CODEC_FORMATS), build_elem_decoder),
-        Unit("elem_encoder", "FP32 -> element code (nearest even; saturating or not)", _encoder_sets(),
-             build_elem_encoder),
-        Unit("mx_encoder", "32 FP32 -> E8M0 floor scale + 32 element codes (OCP MX, pipelined)", _mx_sets(),
-             build_mx_encoder),
-        Unit("mx_dot", "two MX blocks + FP32 c -> FP32 (exact or truncating block sum, RZ/RNE)", _mx_dot_sets(),
-             build_mx_dot),
-        Unit("fp32_acc", "acc = round(acc + d) in FP32 (chained dot results; registered)", _acc_sets(),
-             build_fp32_acc),
-        Unit("int_mac", "P-bit register += int8 * int8, wrap or saturate, overflow flags (registered)",
-             _mac_sets(), build_int_mac),
+        Unit(
+            "elem_decoder",
+            "element code -> FP32 (exact)",
+            tuple(ParamSet("elem_decoder", n, _element(n)) for n in CODEC_FORMATS),
+            build_elem_decoder,
+        ),
+        Unit(
+            "elem_encoder",
+            "FP32 -> element code (nearest even; saturating or not)",
+            _encoder_sets(),
+            build_elem_encoder,
+        ),
+        Unit(
+            "mx_encoder",
+            "32 FP32 -> E8M0 floor scale + 32 element codes (OCP MX, pipelined)",
+            _mx_sets(),
+            build_mx_encoder,
+        ),
+        Unit(
+            "mx_dot",
+            "two MX blocks + FP32 c -> FP32 (exact or truncating block sum, RZ/RNE)",
+            _mx_dot_sets(),
+            build_mx_dot,
+        ),
+        Unit(
+            "fp32_acc",
+            "acc = round(acc + d) in FP32 (chained dot results; registered)",
+            _acc_sets(),
+            build_fp32_acc,
+        ),
+        Unit(
+            "int_mac",
+            "P-bit register += int8 * int8, wrap or saturate, overflow flags (registered)",
+            _mac_sets(),
+            build_int_mac,
+        ),
     ]
 }
 
@@ -443,4 +652,6 @@ def unit(name: str) -> Unit:
     try:
         return UNITS[name]
     except KeyError:
-        raise KeyError(f"unknown unit {name!r}; known units: {', '.join(UNITS)} (or 'all')") from None
+        raise KeyError(
+            f"unknown unit {name!r}; known units: {', '.join(UNITS)} (or 'all')"
+        ) from None

@@ -86,8 +86,11 @@ class VectorFile:
             if k in ("version", "columns", "count", "body_sha256") or "\n" in v or ":" in k:
                 raise ValueError(f"header key {k!r} (value {v!r}) is reserved or malformed")
             head.append(f"# {k}: {v}")
-        head += [f"# columns: {' '.join(c.spec() for c in self.columns)}", f"# count: {self.count}",
-                 f"# body_sha256: {hashlib.sha256(body).hexdigest()}"]
+        head += [
+            f"# columns: {' '.join(c.spec() for c in self.columns)}",
+            f"# count: {self.count}",
+            f"# body_sha256: {hashlib.sha256(body).hexdigest()}",
+        ]
         return ("\n".join(head) + "\n").encode("ascii") + body
 
 
@@ -123,15 +126,23 @@ def write(vectors: VectorFile, path: str | Path) -> FileEntry:
     """Write ``vectors`` to ``path`` atomically; return its manifest entry."""
     data = vectors.to_bytes()
     atomic_write(Path(path), data)
-    return FileEntry(hashlib.sha256(data).hexdigest(), len(data), vectors.count, vectors.header.get("unit", ""),
-                     vectors.header.get("set", ""))
+    return FileEntry(
+        hashlib.sha256(data).hexdigest(),
+        len(data),
+        vectors.count,
+        vectors.header.get("unit", ""),
+        vectors.header.get("set", ""),
+    )
 
 
 def parse_header(text: str, path: Any = "<bytes>") -> dict[str, str]:
     """The ``key: value`` pairs of a header (every line after the magic line)."""
     lines = text.split("\n")
     if not lines or lines[0] != MAGIC:
-        raise GoldenError(f"{path}: not a numsim golden vector file (first line {lines[0][:40]!r}, expected {MAGIC!r})")
+        raise GoldenError(
+            f"{path}: not a numsim golden vector file (first line {lines[0][:40]!r}, expected "
+            f"{MAGIC!r})"
+        )
     out: dict[str, str] = {}
     for ln in lines[1:]:
         if not ln:
@@ -160,8 +171,11 @@ def split(raw: bytes, path: Any = "<bytes>") -> tuple[dict[str, str], bytes]:
     return parse_header(text, path), raw[end:]
 
 
-def read(path: str | Path, expect: Mapping[str, str] | None = None, manifest: Manifest | str | Path | None = None,
-         ) -> VectorFile:
+def read(
+    path: str | Path,
+    expect: Mapping[str, str] | None = None,
+    manifest: Manifest | str | Path | None = None,
+) -> VectorFile:
     """Read and verify a vector file.
 
     Checks, in order: the manifest's sha256 and size of the whole file (when ``manifest`` is
@@ -185,16 +199,21 @@ def read(path: str | Path, expect: Mapping[str, str] | None = None, manifest: Ma
     header, body = split(raw, path)
     version = header.pop("version", None)
     if version != FILE_VERSION:
-        raise GoldenError(f"{path}: file version {version!r}, this reader understands {FILE_VERSION!r}")
+        raise GoldenError(
+            f"{path}: file version {version!r}, this reader understands {FILE_VERSION!r}"
+        )
     try:
         columns = tuple(Column.parse(s) for s in header.pop("columns").split())
         count = int(header.pop("count"))
         body_sha = header.pop("body_sha256")
     except (KeyError, ValueError) as e:
-        raise GoldenError(f"{path}: header lacks or garbles columns/count/body_sha256 ({e})") from None
+        raise GoldenError(
+            f"{path}: header lacks or garbles columns/count/body_sha256 ({e})"
+        ) from None
     if hashlib.sha256(body).hexdigest() != body_sha:
-        raise GoldenError(f"{path}: body checksum mismatch (corrupted or truncated file: "
-                          f"{len(body)} body bytes)")
+        raise GoldenError(
+            f"{path}: body checksum mismatch (corrupted or truncated file: {len(body)} body bytes)"
+        )
     try:
         data = parse_rows(columns, body)
     except ValueError as e:
@@ -236,7 +255,9 @@ class Manifest:
             files = {k: FileEntry(**v) for k, v in obj["files"].items()}
             return Manifest(path.parent, obj.get("generator", ""), files)
         except FileNotFoundError:
-            raise GoldenError(f"{path}: no manifest (generate the vectors with `numsim golden`)") from None
+            raise GoldenError(
+                f"{path}: no manifest (generate the vectors with `numsim golden`)"
+            ) from None
         except (ValueError, KeyError, TypeError) as e:
             raise GoldenError(f"{path}: malformed manifest ({e})") from None
 
@@ -273,16 +294,24 @@ class Manifest:
             raise GoldenError(f"{path}: not listed in {self.root / MANIFEST}")
         raw = Path(path).read_bytes() if raw is None else raw
         if len(raw) != entry.bytes:
-            raise GoldenError(f"{path}: {len(raw)} bytes, the manifest says {entry.bytes} (truncated or replaced)")
+            raise GoldenError(
+                f"{path}: {len(raw)} bytes, the manifest says {entry.bytes} (truncated or replaced)"
+            )
         digest = hashlib.sha256(raw).hexdigest()
         if digest != entry.sha256:
-            raise GoldenError(f"{path}: sha256 {digest[:16]}... differs from the manifest's {entry.sha256[:16]}... "
-                              "(corrupted or regenerated with other arguments)")
+            raise GoldenError(
+                f"{path}: sha256 {digest[:16]}... differs from the manifest's "
+                f"{entry.sha256[:16]}... "
+                "(corrupted or regenerated with other arguments)"
+            )
         return entry
 
     def to_json(self) -> str:
         """The manifest text (sorted keys, trailing newline)."""
-        obj = {"generator": self.generator, "files": {k: vars(v) for k, v in sorted(self.files.items())}}
+        obj = {
+            "generator": self.generator,
+            "files": {k: vars(v) for k, v in sorted(self.files.items())},
+        }
         return json.dumps(obj, indent=1, sort_keys=True) + "\n"
 
     def save(self) -> Path:

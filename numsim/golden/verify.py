@@ -89,15 +89,22 @@ def _elem_decoder(ps: ParamSet, vf: VectorFile) -> dict[str, np.ndarray]:
 
 
 def _elem_encoder(ps: ParamSet, vf: VectorFile) -> dict[str, np.ndarray]:
-    codes = encode(_u32(vf.data["fp32"]).view(np.float32), ps.element, rounding=RoundMode.nearest_even,
-                   overflow=ps.overflow, nan=NanPolicy.zero)
+    codes = encode(
+        _u32(vf.data["fp32"]).view(np.float32),
+        ps.element,
+        rounding=RoundMode.nearest_even,
+        overflow=ps.overflow,
+        nan=NanPolicy.zero,
+    )
     return {"code": np.asarray(codes)}
 
 
 def _mx_encoder(ps: ParamSet, vf: VectorFile) -> dict[str, np.ndarray]:
     assert ps.block is not None
     bs = ps.block.block_size
-    enc = encode(_u32(vf.data["x"]).reshape(-1, bs).view(np.float32), ps.block, axis=-1, profile="ocp")
+    enc = encode(
+        _u32(vf.data["x"]).reshape(-1, bs).view(np.float32), ps.block, axis=-1, profile="ocp"
+    )
     return {"scale": enc.scales.reshape(-1), "codes": enc.codes.reshape(-1, bs)}
 
 
@@ -144,8 +151,10 @@ def recompute(ps: ParamSet, vf: VectorFile) -> dict[str, np.ndarray]:
         GoldenError: the rows cannot be evaluated (a file whose first row continues a chain).
     """
     out = RECOMPUTE[ps.unit](ps, vf)
-    return {k: np.asarray(v).astype(np.int64).astype(np.uint64).reshape(vf.data[k].shape)
-            for k, v in out.items()}
+    return {
+        k: np.asarray(v).astype(np.int64).astype(np.uint64).reshape(vf.data[k].shape)
+        for k, v in out.items()
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -186,15 +195,21 @@ def check_header(ps: ParamSet, vf: VectorFile) -> None:
         if k in FREE_KEYS:
             continue
         if k not in want:
-            raise GoldenError(f"header has a key the generator does not write: {k}: {vf.header[k]!r}")
+            raise GoldenError(
+                f"header has a key the generator does not write: {k}: {vf.header[k]!r}"
+            )
         if vf.header.get(k) != want[k]:
-            raise GoldenError(f"header mismatch: {k} is {vf.header.get(k)!r}, numsim's {ps.unit} set "
-                              f"{ps.name} has {want[k]!r}")
+            raise GoldenError(
+                f"header mismatch: {k} is {vf.header.get(k)!r}, numsim's {ps.unit} set "
+                f"{ps.name} has {want[k]!r}"
+            )
     names = [item.partition("=")[0] for item in vf.header.get("cases", "").split()]
     want_names = [item.partition("=")[0] for item in want.get("cases", "").split()]
     if names != want_names or sum(len(r) for r in vf.sections().values()) != vf.count:
-        raise GoldenError(f"header cases {vf.header.get('cases')!r}: expected the sections "
-                          f"{' '.join(want_names)} adding up to the {vf.count} rows")
+        raise GoldenError(
+            f"header cases {vf.header.get('cases')!r}: expected the sections "
+            f"{' '.join(want_names)} adding up to the {vf.count} rows"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -228,16 +243,26 @@ def describe_mismatch(ps: ParamSet, vf: VectorFile, m: Mismatch) -> str:
         if c.name in outs:
             continue
         if c.lanes == 1:
-            inputs.append(f"{c.name} {show_value(c, _lane_value(vf, c.name, m.row, None), ps.element)}")
+            inputs.append(
+                f"{c.name} {show_value(c, _lane_value(vf, c.name, m.row, None), ps.element)}"
+            )
         elif m.lane is not None and c.lanes == col.lanes:  # the lane's own input
-            inputs.append(f"{c.name}[{m.lane}] {show_value(c, _lane_value(vf, c.name, m.row, m.lane), ps.element)}")
+            inputs.append(
+                f"{c.name}[{m.lane}] "
+                f"{show_value(c, _lane_value(vf, c.name, m.row, m.lane), ps.element)}"
+            )
         else:  # a block input of a scalar output: its non-zero lanes
             nz = [i for i in range(c.lanes) if _lane_value(vf, c.name, m.row, i)]
-            lanes = ", ".join(f"[{i}] {show_value(c, _lane_value(vf, c.name, m.row, i), ps.element)}" for i in nz[:4])
+            lanes = ", ".join(
+                f"[{i}] {show_value(c, _lane_value(vf, c.name, m.row, i), ps.element)}"
+                for i in nz[:4]
+            )
             more = f", ... {len(nz) - 4} more" if len(nz) > 4 else ""
             inputs.append(f"{c.name} {{{lanes}{more}}}" if nz else f"{c.name} all zero")
-    return (f"line {m.line}, {where}: expected {show_value(col, m.expected, ps.element)}, found "
-            f"{show_value(col, m.found, ps.element)}; inputs: {', '.join(inputs)}")
+    return (
+        f"line {m.line}, {where}: expected {show_value(col, m.expected, ps.element)}, found "
+        f"{show_value(col, m.found, ps.element)}; inputs: {', '.join(inputs)}"
+    )
 
 
 def mismatches(ps: ParamSet, vf: VectorFile, limit: int = 8) -> tuple[int, list[Mismatch]]:
@@ -255,7 +280,9 @@ def mismatches(ps: ParamSet, vf: VectorFile, limit: int = 8) -> tuple[int, list[
             lanes = [None] if diff.ndim == 1 else np.flatnonzero(diff[r]).tolist()
             for lane in lanes:
                 e = int(exp[r] if lane is None else exp[r, lane])
-                found.append(Mismatch(first_line + r, r, name, lane, e, _lane_value(vf, name, r, lane)))
+                found.append(
+                    Mismatch(first_line + r, r, name, lane, e, _lane_value(vf, name, r, lane))
+                )
     found.sort(key=lambda m: (m.row, m.column, -1 if m.lane is None else m.lane))
     return int(bad_rows.sum()), found[:limit]
 
@@ -283,8 +310,11 @@ class FileCheck:
         if self.problem is not None:
             return f"FAIL {self.key}: {self.problem}"
         if self.bad_rows:
-            head = (f"FAIL {self.key}: {self.bad_rows} of {self.rows} rows differ from numsim's recomputed "
-                    f"outputs; first {len(self.details)} field(s):")
+            head = (
+                f"FAIL {self.key}: {self.bad_rows} of {self.rows} rows differ from numsim's "
+                "recomputed "
+                f"outputs; first {len(self.details)} field(s):"
+            )
             return "\n".join([head, *(f"  {d}" for d in self.details)])
         return f"ok   {self.key}: {self.rows} rows, every output recomputed"
 
@@ -307,8 +337,12 @@ class SetCheck:
         lines = [f"FAIL {p}" for p in self.problems] + [f.text() for f in self.files]
         bad = sum(not f.ok for f in self.files)
         rows = sum(f.rows for f in self.files)
-        verdict = "all match" if self.ok else f"{bad} file(s) refused" + (
-            f", {len(self.problems)} set problem(s)" if self.problems else "")
+        verdict = (
+            "all match"
+            if self.ok
+            else f"{bad} file(s) refused"
+            + (f", {len(self.problems)} set problem(s)" if self.problems else "")
+        )
         lines.append(f"{self.root}: {len(self.files)} files, {rows} rows: {verdict}")
         return "\n".join(lines)
 
@@ -363,15 +397,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="numsim golden verify",
         description="Check a golden vector set against its manifest (sha256 and presence of every "
         "file), check every header against numsim's generator, and recompute every expected output "
-        "from the row's inputs with the numsim model; print the first mismatches.")
-    parser.add_argument("dir", help="directory holding manifest.json (as written by `numsim golden --out`)")
-    parser.add_argument("--limit", type=int, default=8, help="mismatches shown per file (default 8)")
+        "from the row's inputs with the numsim model; print the first mismatches.",
+    )
+    parser.add_argument(
+        "dir", help="directory holding manifest.json (as written by `numsim golden --out`)"
+    )
+    parser.add_argument(
+        "--limit", type=int, default=8, help="mismatches shown per file (default 8)"
+    )
     args = parser.parse_args(argv)
     if not Path(args.dir).is_dir():
         print(f"numsim golden verify: dir={args.dir!r}: not a directory", file=sys.stderr)
         return 2
     if args.limit < 1:
-        print(f"numsim golden verify: --limit={args.limit}: expected a positive int", file=sys.stderr)
+        print(
+            f"numsim golden verify: --limit={args.limit}: expected a positive int", file=sys.stderr
+        )
         return 2
     res = verify_set(args.dir, args.limit)
     print(res.text())

@@ -2,7 +2,8 @@
 
 ::
 
-    qmodel, report = numsim.ptq.quantize_model(model, batches, weight_format="mxfp4_e2m1", method="rtn")
+    qmodel, report = numsim.ptq.quantize_model(model, batches, weight_format="mxfp4_e2m1",
+    method="rtn")
 
 Public names: :func:`quantize_model`, :class:`PTQReport`, ``METHODS`` (the algorithms) and
 :func:`weight_quantizer`. Models and metrics for experiments live in :mod:`numsim.ptq.models`.
@@ -17,5 +18,14 @@ from .api import PTQReport, quantize_model
 from .methods import METHODS, LayerStats, Method, run_method
 from .quantizers import ScaleState, WeightQuantizer, weight_quantizer
 
-__all__ = ["METHODS", "LayerStats", "Method", "PTQReport", "ScaleState", "WeightQuantizer", "quantize_model",
-           "run_method", "weight_quantizer"]
+__all__ = [
+    "METHODS",
+    "LayerStats",
+    "Method",
+    "PTQReport",
+    "ScaleState",
+    "WeightQuantizer",
+    "quantize_model",
+    "run_method",
+    "weight_quantizer",
+]

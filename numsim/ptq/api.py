@@ -2,8 +2,8 @@
 
 ::
 
-    qmodel, report = numsim.ptq.quantize_model(model, batches, weight_format="mxfp4_e2m1", method="gptq")
-    print(report.table())
+    qmodel, report = numsim.ptq.quantize_model(model, batches, weight_format="mxfp4_e2m1",
+    method="gptq") print(report.table())
 
 See :mod:`numsim.ptq.graph` for the order, the groups and the statistics.
 """
@@ -53,7 +53,8 @@ class PTQReport:
     Attributes:
         layers: the quantized layers in calibration order.
         skipped: ``(name, reason)`` of every module with weights left in float.
-        codes: layer name -> ``WeightQuantizer.export`` of its weights (a BlockArray, or element codes
+        codes: layer name -> ``WeightQuantizer.export`` of its weights (a BlockArray, or element
+        codes
             and scales).
         weight_format, method, input_format, datapath: the settings.
         seconds: wall time of the whole run.
@@ -71,13 +72,29 @@ class PTQReport:
     def table(self) -> str:
         """The per-layer table and the layers left in float, as text."""
         head = ["layer", "shape", "method", "rel. output error", "exact", "seconds"]
-        rows = [[r.name, "x".join(map(str, r.shape)), r.method, f"{r.rel_error:.4e}", "yes" if r.exact else "no",
-                 f"{r.seconds:.2f}"] for r in self.layers]
+        rows = [
+            [
+                r.name,
+                "x".join(map(str, r.shape)),
+                r.method,
+                f"{r.rel_error:.4e}",
+                "yes" if r.exact else "no",
+                f"{r.seconds:.2f}",
+            ]
+            for r in self.layers
+        ]
         widths = [max(len(x[i]) for x in [head, *rows]) for i in range(len(head))]
+
         def line(r: list[str]) -> str:
-            return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
-        title = (f"weights {self.weight_format}, method {self.method}, inputs {self.input_format or 'float'}, "
-                 f"datapath {self.datapath or 'float'}")
+            return "  ".join(
+                c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))
+            )
+
+        title = (
+            f"weights {self.weight_format}, method {self.method}, inputs "
+            f"{self.input_format or 'float'}, "
+            f"datapath {self.datapath or 'float'}"
+        )
         out = [title, line(head), line(["-" * w for w in widths]), *map(line, rows)]
         if self.skipped:
             out.append("left in float:")
@@ -87,25 +104,44 @@ class PTQReport:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-serializable summary (codes excluded)."""
-        return {"weight_format": self.weight_format, "method": self.method, "input_format": self.input_format,
-                "datapath": self.datapath, "seconds": self.seconds,
-                "layers": [{"name": r.name, "shape": list(r.shape), "method": r.method, "rel_error": r.rel_error,
-                            "exact": r.exact, "seconds": r.seconds} for r in self.layers],
-                "skipped": [{"name": n, "reason": why} for n, why in self.skipped]}
+        return {
+            "weight_format": self.weight_format,
+            "method": self.method,
+            "input_format": self.input_format,
+            "datapath": self.datapath,
+            "seconds": self.seconds,
+            "layers": [
+                {
+                    "name": r.name,
+                    "shape": list(r.shape),
+                    "method": r.method,
+                    "rel_error": r.rel_error,
+                    "exact": r.exact,
+                    "seconds": r.seconds,
+                }
+                for r in self.layers
+            ],
+            "skipped": [{"name": n, "reason": why} for n, why in self.skipped],
+        }
 
 
 def _torch() -> Any:
     import torch
+
     return torch
 
 
 def _batches(calibration: Any) -> list[Any]:
     torch = _torch()
     if isinstance(calibration, (torch.Tensor, dict)):
-        raise TypeError("calibration: expected an iterable of batches (a list of tensors, tuples or dicts), "
-                        f"got a single {type(calibration).__name__}; wrap it in a list")
+        raise TypeError(
+            "calibration: expected an iterable of batches (a list of tensors, tuples or dicts), "
+            f"got a single {type(calibration).__name__}; wrap it in a list"
+        )
     if not isinstance(calibration, Iterable):
-        raise TypeError(f"calibration: expected an iterable of batches, got {type(calibration).__name__}")
+        raise TypeError(
+            f"calibration: expected an iterable of batches, got {type(calibration).__name__}"
+        )
     batches = list(calibration)
     if not batches:
         raise ValueError("calibration: empty; give at least one batch")
@@ -117,8 +153,11 @@ def _batches(calibration: Any) -> list[Any]:
     return batches
 
 
-def _select(torch: Any, model: Any, include: Any, exclude: Any) -> tuple[dict[Any, str], list[tuple[str, str]]]:
-    """Quantizable modules (module -> name) and ``(name, reason)`` of weighted modules left in float."""
+def _select(
+    torch: Any, model: Any, include: Any, exclude: Any
+) -> tuple[dict[Any, str], list[tuple[str, str]]]:
+    """Quantizable modules (module -> name) and ``(name, reason)`` of weighted modules left in
+    float."""
     inc = [include] if isinstance(include, str) else list(include or ["*"])
     exc = [exclude] if isinstance(exclude, str) else list(exclude or [])
     chosen: dict[Any, str] = {}
@@ -129,9 +168,12 @@ def _select(torch: Any, model: Any, include: Any, exclude: Any) -> tuple[dict[An
         label = name or "(model)"
         if not graph.is_quantizable(torch, m):
             skipped.append((label, f"{type(m).__name__}: only Linear and Conv2d are quantized"))
-        elif isinstance(m, torch.nn.Conv2d) and (m.groups != 1 or m.padding_mode != "zeros"
-                                                  or isinstance(m.padding, str)):
-            skipped.append((label, "Conv2d with groups != 1, string padding or non-zero padding_mode"))
+        elif isinstance(m, torch.nn.Conv2d) and (
+            m.groups != 1 or m.padding_mode != "zeros" or isinstance(m.padding, str)
+        ):
+            skipped.append(
+                (label, "Conv2d with groups != 1, string padding or non-zero padding_mode")
+            )
         elif not any(fnmatch.fnmatchcase(name, p) for p in inc):
             skipped.append((label, f"not matched by include={inc}"))
         elif any(fnmatch.fnmatchcase(name, p) for p in exc):
@@ -152,27 +194,41 @@ def _weight_operand(export: Any, quantizer: Any) -> Any:
     codes, scales = export
     scales = np.asarray(scales, np.float64)
     if scales.ndim != 2 or scales.shape[0] not in (1, codes.shape[0]):
-        raise ValueError(f"exported scales of shape {scales.shape}: expected [d_out or 1, groups] for codes "
-                         f"{codes.shape}")
+        raise ValueError(
+            f"exported scales of shape {scales.shape}: expected [d_out or 1, groups] for codes "
+            f"{codes.shape}"
+        )
     return np.asarray(decode(codes, quantizer.format), np.float64).T, scales.T
 
 
 def _install(torch: Any, module: Any, prod: _Product | None, qb: Any) -> None:
-    """Give a quantized layer its forward: on the unit (``prod.unit``) or float with quantized inputs."""
+    """Give a quantized layer its forward: on the unit (``prod.unit``) or float with quantized
+    inputs."""
     if prod is None:
         return
     if prod.unit is not None:
         patch_forward(torch, lambda a, _m: prod.product(a, qb), module)
     else:
+
         def float_mm(a: np.ndarray, m: Any) -> np.ndarray:
             w = m.weight.detach().float().reshape(m.weight.shape[0], -1).cpu().numpy()
             return prod.fake(a).astype(np.float32) @ w.T
+
         patch_forward(torch, float_mm, module)
 
 
-def _group_stats(torch: Any, float_model: Any, qmodel: Any, batches: list[Any], mods: dict[str, tuple[Any, Any]],
-                 grams: dict[str, graph.Grams], stop: bool, transform: Any) -> None:
-    """Accumulate the group's Grams: each batch through the float model (X), then the quantized copy (X~)."""
+def _group_stats(
+    torch: Any,
+    float_model: Any,
+    qmodel: Any,
+    batches: list[Any],
+    mods: dict[str, tuple[Any, Any]],
+    grams: dict[str, graph.Grams],
+    stop: bool,
+    transform: Any,
+) -> None:
+    """Accumulate the group's Grams: each batch through the float model (X), then the quantized copy
+    (X~)."""
     xs: list[dict[str, np.ndarray]] = []
     graph.capture(torch, float_model, batches, {n: m[0] for n, m in mods.items()}, stop, xs.append)
     it = iter(xs)
@@ -181,14 +237,27 @@ def _group_stats(torch: Any, float_model: Any, qmodel: Any, batches: list[Any], 
         x = next(it)
         for n in mods:
             grams[n].add(xq[n], x[n])
+
     graph.capture(torch, qmodel, batches, {n: m[1] for n, m in mods.items()}, stop, add, transform)
 
 
-def quantize_model(model: Any, calibration: Iterable[Any], *, weight_format: Any, method: str = "rtn",
-                   input_format: Any = None, datapath: str | DotUnit | None = None, include: Any = None,
-                   exclude: Any = None, granularity: str | None = None, group_size: int | None = None,
-                   scale: str = "float", input_scaling: Scaling | str | None = None,
-                   progress: Callable[[int, int, str], None] | None = None, **options: Any) -> tuple[Any, PTQReport]:
+def quantize_model(
+    model: Any,
+    calibration: Iterable[Any],
+    *,
+    weight_format: Any,
+    method: str = "rtn",
+    input_format: Any = None,
+    datapath: str | DotUnit | None = None,
+    include: Any = None,
+    exclude: Any = None,
+    granularity: str | None = None,
+    group_size: int | None = None,
+    scale: str = "float",
+    input_scaling: Scaling | str | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+    **options: Any,
+) -> tuple[Any, PTQReport]:
     """Quantize the weights of ``model``'s Linear and Conv2d layers with ``method``, sequentially.
 
     Layer groups are quantized in the order the forward calls them; each group is calibrated on the
@@ -231,13 +300,23 @@ def quantize_model(model: Any, calibration: Iterable[Any], *, weight_format: Any
         raise TypeError(f"model={type(model).__name__}: expected a torch.nn.Module")
     if not isinstance(method, str) or method not in METHODS:
         close = difflib.get_close_matches(str(method), list(METHODS), n=1)
-        raise KeyError(f"method={method!r}: expected one of {sorted(METHODS)}"
-                       + (f"; did you mean {close[0]!r}?" if close else ""))
-    takes_more = any(p.kind == p.VAR_KEYWORD for p in inspect.signature(METHODS[method].fn).parameters.values())
+        raise KeyError(
+            f"method={method!r}: expected one of {sorted(METHODS)}"
+            + (f"; did you mean {close[0]!r}?" if close else "")
+        )
+    takes_more = any(
+        p.kind == p.VAR_KEYWORD for p in inspect.signature(METHODS[method].fn).parameters.values()
+    )
     bad = [] if takes_more else sorted(set(options) - set(METHODS[method].options))
-    if bad:  # checked before any work; methods passing options on (**base_options) check them in run_method
-        raise TypeError(f"method {method!r} takes the options {sorted(METHODS[method].options)}; got {bad}")
-    quantizer = weight_quantizer(weight_format, granularity=granularity, group_size=group_size, scale=scale)
+    if bad:
+        # checked before any work; methods passing options on (**base_options) check them in
+        # run_method
+        raise TypeError(
+            f"method {method!r} takes the options {sorted(METHODS[method].options)}; got {bad}"
+        )
+    quantizer = weight_quantizer(
+        weight_format, granularity=granularity, group_size=group_size, scale=scale
+    )
     unit = get_unit(datapath) if isinstance(datapath, str) else datapath
     if unit is not None and not isinstance(unit, DotUnit):
         raise TypeError(f"datapath={datapath!r}: expected a DotUnit or a preset name")
@@ -246,8 +325,10 @@ def quantize_model(model: Any, calibration: Iterable[Any], *, weight_format: Any
     if unit is not None or input_format is not None:
         block_w = isinstance(wfmt, BlockFormat)
         if input_format is None and block_w:
-            raise ValueError(f"datapath={unit.name} with block weights {wfmt.name}: give a block input_format "
-                             "(e.g. 'mxfp8_e4m3')")
+            raise ValueError(
+                f"datapath={unit.name} with block weights {wfmt.name}: give a block input_format "
+                "(e.g. 'mxfp8_e4m3')"
+            )
         in_scaling = input_scaling
         if in_scaling is None and input_format is not None and not block_w:
             in_scaling = "tensor"
@@ -268,7 +349,9 @@ def quantize_model(model: Any, calibration: Iterable[Any], *, weight_format: Any
     called = {lay.name for lay in layers}
     skipped += [(n, "not called in the calibration forward") for n in fmods if n not in called]
     if not layers:
-        raise ValueError("nothing to quantize: no Linear / Conv2d layer selected and called by the forward")
+        raise ValueError(
+            "nothing to quantize: no Linear / Conv2d layer selected and called by the forward"
+        )
     transform = prod.fake if prod is not None else None
     reports: list[LayerReport] = []
     codes: dict[str, Any] = {}
@@ -276,14 +359,25 @@ def quantize_model(model: Any, calibration: Iterable[Any], *, weight_format: Any
         names = [lay.name for lay in layers if lay.group == g]
         grams = {n: graph.Grams.zeros(_weight2d(fmods[n]).shape[1]) for n in names}
         t_g = time.perf_counter()
-        _group_stats(torch, float_model, qmodel, batches, {n: (fmods[n], qmods[n]) for n in names}, grams,
-                     not repeated, transform)
+        _group_stats(
+            torch,
+            float_model,
+            qmodel,
+            batches,
+            {n: (fmods[n], qmods[n]) for n in names},
+            grams,
+            not repeated,
+            transform,
+        )
         t_stats = (time.perf_counter() - t_g) / len(names)
         for n in names:
             t = time.perf_counter()
             W = _weight2d(fmods[n])
             st = grams[n]
-            Q = np.asarray(run_method(method, W, LayerStats(st.H, st.G, st.n), quantizer, **options), np.float64)
+            Q = np.asarray(
+                run_method(method, W, LayerStats(st.H, st.G, st.n), quantizer, **options),
+                np.float64,
+            )
             if Q.shape != W.shape or np.isnan(Q).any():
                 raise ValueError(f"layer {n!r}: method {method!r} returned shape {Q.shape} or NaN")
             export = quantizer.for_tensor(W).export(Q)
@@ -292,15 +386,38 @@ def quantize_model(model: Any, calibration: Iterable[Any], *, weight_format: Any
             exact = bool(np.array_equal(wq.double().reshape(Q.shape).numpy(), Q))
             with torch.no_grad():
                 m.weight.copy_(wq)
-            _install(torch, m, prod, _weight_operand(export, quantizer) if prod is not None and prod.unit else None)
+            _install(
+                torch,
+                m,
+                prod,
+                _weight_operand(export, quantizer) if prod is not None and prod.unit else None,
+            )
             codes[n] = export
-            reports.append(LayerReport(n, tuple(m.weight.shape), method, graph.relative_output_error(W, Q, st),
-                                       exact, t_stats + time.perf_counter() - t))
+            reports.append(
+                LayerReport(
+                    n,
+                    tuple(m.weight.shape),
+                    method,
+                    graph.relative_output_error(W, Q, st),
+                    exact,
+                    t_stats + time.perf_counter() - t,
+                )
+            )
             if progress is not None:
                 progress(len(reports), len(layers), n)
     qmodel.train(model.training)
     fmt_name = getattr(wfmt, "name", str(wfmt))
-    in_name = None if input_format is None or prod is None else str(getattr(prod.fa, "name", prod.fa))
-    report = PTQReport(tuple(reports), tuple(skipped), codes, fmt_name, method, in_name,
-                       None if unit is None else unit.name, time.perf_counter() - t0)
+    in_name = (
+        None if input_format is None or prod is None else str(getattr(prod.fa, "name", prod.fa))
+    )
+    report = PTQReport(
+        tuple(reports),
+        tuple(skipped),
+        codes,
+        fmt_name,
+        method,
+        in_name,
+        None if unit is None else unit.name,
+        time.perf_counter() - t0,
+    )
     return qmodel, report

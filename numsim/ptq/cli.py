@@ -33,22 +33,35 @@ from ..block import BlockArray
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="minilm, digits-cnn, or PATH of a torch.save'd "
-                   "{'model': module, 'calibration': [batches]}")
+    p.add_argument(
+        "--model",
+        required=True,
+        help="minilm, digits-cnn, or PATH of a torch.save'd "
+        "{'model': module, 'calibration': [batches]}",
+    )
     p.add_argument("--format", required=True, help="weight format (e.g. mxfp4_e2m1, int4)")
     p.add_argument("--method", default="rtn", help="PTQ method (numsim.ptq.METHODS; default rtn)")
-    p.add_argument("--input-format", help="also quantize the inputs of quantized layers to this format")
+    p.add_argument(
+        "--input-format", help="also quantize the inputs of quantized layers to this format"
+    )
     p.add_argument("--datapath", help="run every quantized product on this datapath preset")
-    p.add_argument("--calibration", type=int, default=32,
-                   help="calibration samples (registered models) or batches (PATH); default 32")
+    p.add_argument(
+        "--calibration",
+        type=int,
+        default=32,
+        help="calibration samples (registered models) or batches (PATH); default 32",
+    )
     p.add_argument("--seed", type=int, default=0, help="calibration sample seed (default 0)")
     p.add_argument("--out", required=True, help="output directory")
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``ptq`` subcommand to an argparse subparsers object."""
-    p = subparsers.add_parser("ptq", help="post-training quantization of a torch model (needs numsim[ptq])",
-                              description=__doc__.split("\n\n")[0])
+    p = subparsers.add_parser(
+        "ptq",
+        help="post-training quantization of a torch model (needs numsim[ptq])",
+        description=__doc__.split("\n\n")[0],
+    )
     _arguments(p)
     return p
 
@@ -92,15 +105,22 @@ def _load(args: argparse.Namespace) -> tuple[Any, list[Any], Any]:
         return spec.model, spec.calibration(args.calibration, args.seed), spec.evaluate
     path = Path(args.model)
     if not path.is_file():
-        raise ValueError(f"--model {args.model}: not a registered model ({models.names()}) nor a file")
+        raise ValueError(
+            f"--model {args.model}: not a registered model ({models.names()}) nor a file"
+        )
     obj = torch.load(path, weights_only=False, map_location="cpu")
-    if not (isinstance(obj, dict) and isinstance(obj.get("model"), torch.nn.Module)
-            and isinstance(obj.get("calibration"), (list, tuple))):
-        raise TypeError(f"--model {args.model}: expected a torch.save'd dict {{'model': nn.Module, "
-                         "'calibration': [batches]}")
+    if not (
+        isinstance(obj, dict)
+        and isinstance(obj.get("model"), torch.nn.Module)
+        and isinstance(obj.get("calibration"), (list, tuple))
+    ):
+        raise TypeError(
+            f"--model {args.model}: expected a torch.save'd dict {{'model': nn.Module, "
+            "'calibration': [batches]}"
+        )
     if args.calibration < 1:
         raise ValueError(f"--calibration {args.calibration}: expected a positive number of batches")
-    return obj["model"], list(obj["calibration"])[:args.calibration], None
+    return obj["model"], list(obj["calibration"])[: args.calibration], None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -115,13 +135,21 @@ def run(args: argparse.Namespace) -> int:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         with tqdm(desc="layers", unit="layer", file=sys.stderr) as bar:
+
             def progress(done: int, total: int, name: str) -> None:
                 bar.total = total
                 bar.set_postfix_str(name)
                 bar.update(done - bar.n)
-            qmodel, report = quantize_model(model, calibration, weight_format=args.format, method=args.method,
-                                            input_format=args.input_format, datapath=args.datapath,
-                                            progress=progress)
+
+            qmodel, report = quantize_model(
+                model,
+                calibration,
+                weight_format=args.format,
+                method=args.method,
+                input_format=args.input_format,
+                datapath=args.datapath,
+                progress=progress,
+            )
     except (KeyError, TypeError, ValueError, ImportError, NotImplementedError) as exc:
         print(f"numsim ptq: {exc}", file=sys.stderr)
         return 2

@@ -50,7 +50,8 @@ def rows(torch: Any, module: Any, x: Any) -> np.ndarray:
 
 
 def call(model: Any, batch: Any) -> Any:
-    """``model(batch)`` for a tensor, ``model(*batch)`` for a tuple / list, ``model(**batch)`` for a dict."""
+    """``model(batch)`` for a tensor, ``model(*batch)`` for a tuple / list, ``model(**batch)`` for a
+    dict."""
     if isinstance(batch, dict):
         return model(**batch)
     if isinstance(batch, (tuple, list)):
@@ -69,7 +70,9 @@ def run_batch(torch: Any, model: Any, batch: Any, index: int) -> None:
         raise type(exc)(f"calibration batch {index}: the model's forward failed: {exc}") from exc
 
 
-def record_order(torch: Any, model: Any, batch: Any, names: dict[Any, str]) -> tuple[list[Layer], bool]:
+def record_order(
+    torch: Any, model: Any, batch: Any, names: dict[Any, str]
+) -> tuple[list[Layer], bool]:
     """Layers in call order with their groups, and whether any layer ran more than once.
 
     Args:
@@ -103,9 +106,15 @@ def record_order(torch: Any, model: Any, batch: Any, names: dict[Any, str]) -> t
     return layers, any(c > 1 for c in calls.values())
 
 
-def capture(torch: Any, model: Any, batches: Sequence[Any], modules: dict[str, Any], stop: bool,
-            on_batch: Callable[[dict[str, np.ndarray]], None],
-            transform: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
+def capture(
+    torch: Any,
+    model: Any,
+    batches: Sequence[Any],
+    modules: dict[str, Any],
+    stop: bool,
+    on_batch: Callable[[dict[str, np.ndarray]], None],
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> None:
     """Run ``batches`` through ``model`` and hand the rows of ``modules``' inputs to ``on_batch``.
 
     ``on_batch`` gets, per batch, name -> rows (all calls of a layer in that batch stacked).
@@ -118,11 +127,14 @@ def capture(torch: Any, model: Any, batches: Sequence[Any], modules: dict[str, A
         def pre(_: Any, args: tuple[Any, ...]) -> None:
             r = rows(torch, module, args[0])
             if np.isnan(r).any():
-                raise ValueError(f"the input of layer {name!r} holds NaN (NaN in the calibration data or "
-                                 "produced by the model)")
+                raise ValueError(
+                    f"the input of layer {name!r} holds NaN (NaN in the calibration data or "
+                    "produced by the model)"
+                )
             got.setdefault(name, []).append(transform(r) if transform is not None else r)
             if stop and len(got) == len(modules):
                 raise _Stop
+
         return pre
 
     handles = [m.register_forward_pre_hook(make(n, m)) for n, m in modules.items()]
@@ -141,7 +153,8 @@ def capture(torch: Any, model: Any, batches: Sequence[Any], modules: dict[str, A
 
 @dataclass
 class Grams:
-    """Float64 accumulators of one layer: ``H = X~^T X~``, ``G = X~^T X``, ``F = X^T X``, ``n`` rows."""
+    """Float64 accumulators of one layer: ``H = X~^T X~``, ``G = X~^T X``, ``F = X^T X``, ``n``
+    rows."""
 
     H: np.ndarray
     G: np.ndarray

@@ -118,7 +118,9 @@ def _check_w(W: Any) -> np.ndarray:
     if arr.ndim != 2 or 0 in arr.shape:
         raise ValueError(f"W: shape {arr.shape}, expected a non-empty 2-D [d_out, d_in] matrix")
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"W: {int(np.sum(~np.isfinite(arr)))} NaN/Inf value(s); weights must be finite")
+        raise ValueError(
+            f"W: {int(np.sum(~np.isfinite(arr)))} NaN/Inf value(s); weights must be finite"
+        )
     return arr
 
 
@@ -127,7 +129,9 @@ def _check_gram(M: Any, d_in: int, name: str) -> np.ndarray:
         raise ValueError(f"stats.{name} is None; this method needs it")
     arr = np.asarray(M, dtype=np.float64)
     if arr.shape != (d_in, d_in):
-        raise ValueError(f"stats.{name}: shape {arr.shape}, expected ({d_in}, {d_in}) for W with d_in={d_in}")
+        raise ValueError(
+            f"stats.{name}: shape {arr.shape}, expected ({d_in}, {d_in}) for W with d_in={d_in}"
+        )
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"stats.{name}: contains NaN or Inf")
     return arr
@@ -135,7 +139,9 @@ def _check_gram(M: Any, d_in: int, name: str) -> np.ndarray:
 
 def _check_q(q: Any) -> WeightQuantizer:
     if not isinstance(q, WeightQuantizer):
-        raise TypeError(f"quantizer={q!r}: expected a WeightQuantizer (numsim.ptq.weight_quantizer)")
+        raise TypeError(
+            f"quantizer={q!r}: expected a WeightQuantizer (numsim.ptq.weight_quantizer)"
+        )
     return q
 
 
@@ -146,8 +152,12 @@ def _check_choice(value: Any, choices: tuple[str, ...], name: str) -> str:
 
 
 def _check_int(value: Any, name: str, lo: int, hi: int | None = None) -> int:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < lo or (
-            hi is not None and value > hi):
+    if (
+        not isinstance(value, (int, np.integer))
+        or isinstance(value, bool)
+        or value < lo
+        or (hi is not None and value > hi)
+    ):
         rng = f">= {lo}" if hi is None else f"in {lo}..{hi}"
         raise ValueError(f"{name}={value!r}: expected an int {rng}")
     return int(value)
@@ -179,7 +189,10 @@ class _Scales:
         self.groups = q.groups(W0.shape[1])
         self.gid = np.repeat(np.arange(len(self.groups)), [g.stop - g.start for g in self.groups])
         self.states: list[ScaleState | None] = (
-            [q.fit(W0[:, g]) for g in self.groups] if policy == "static" else [None] * len(self.groups))
+            [q.fit(W0[:, g]) for g in self.groups]
+            if policy == "static"
+            else [None] * len(self.groups)
+        )
 
     def get(self, c: int, current: Callable[[slice], np.ndarray]) -> tuple[ScaleState, int]:
         """State and in-group index of column ``c``; ``current(group)`` gives the group's values."""
@@ -199,8 +212,16 @@ def rtn(W: np.ndarray, q: WeightQuantizer) -> np.ndarray:
     return _check_q(q).for_tensor(W).quantize(W)
 
 
-def gptq(W: np.ndarray, stats: LayerStats, q: WeightQuantizer, *, damp: float = 0.01,
-         act_order: bool = False, block_size: int = 128, scale_policy: str = "lazy") -> np.ndarray:
+def gptq(
+    W: np.ndarray,
+    stats: LayerStats,
+    q: WeightQuantizer,
+    *,
+    damp: float = 0.01,
+    act_order: bool = False,
+    block_size: int = 128,
+    scale_policy: str = "lazy",
+) -> np.ndarray:
     """GPTQ (module docstring): minimizes ``||X~ W^T - X~ Q^T||`` column by column.
 
     Args:
@@ -233,9 +254,20 @@ def _inverse_cholesky_upper(H: np.ndarray) -> np.ndarray:
     return np.linalg.cholesky(Hinv).T
 
 
-def _gptq_current(g: slice, *, inv: np.ndarray | None, Qp: np.ndarray, W1: np.ndarray, Wp: np.ndarray,
-                  pending: np.ndarray | None, err: np.ndarray, U: np.ndarray, i1: int, i: int,
-                  i2: int) -> np.ndarray:
+def _gptq_current(
+    g: slice,
+    *,
+    inv: np.ndarray | None,
+    Qp: np.ndarray,
+    W1: np.ndarray,
+    Wp: np.ndarray,
+    pending: np.ndarray | None,
+    err: np.ndarray,
+    U: np.ndarray,
+    i1: int,
+    i: int,
+    i2: int,
+) -> np.ndarray:
     """Current values of the original columns ``g`` while GPTQ is at column ``i1 + i`` of the batch
     ``[i1, i2)``: rounded values of processed columns, the batch's working copy, and for later
     columns the stored values minus the batch's pending update (kept up to date in ``pending``
@@ -244,7 +276,7 @@ def _gptq_current(g: slice, *, inv: np.ndarray | None, Qp: np.ndarray, W1: np.nd
     if inv is None:  # natural order: contiguous column ranges
         a, b, e = min(max(g.start, c), g.stop), min(max(g.start, i2), g.stop), g.stop
         tail = Wp[:, b:e] - (pending[:, b:e] if pending is not None else err[:, :i] @ U[i1:c, b:e])
-        return np.concatenate([Qp[:, g.start:a], W1[:, a - i1:b - i1], tail], axis=1)
+        return np.concatenate([Qp[:, g.start : a], W1[:, a - i1 : b - i1], tail], axis=1)
     pos = inv[g]
     out = Qp[:, pos].copy()
     inb = (pos >= c) & (pos < i2)
@@ -258,8 +290,16 @@ def _gptq_current(g: slice, *, inv: np.ndarray | None, Qp: np.ndarray, W1: np.nd
 
 
 @_serial
-def _gptq(W: np.ndarray, H: np.ndarray, q: WeightQuantizer, damp: float, act_order: bool,
-          block_size: int, scale_policy: str, bound: Any = None) -> tuple[np.ndarray, np.ndarray]:
+def _gptq(
+    W: np.ndarray,
+    H: np.ndarray,
+    q: WeightQuantizer,
+    damp: float,
+    act_order: bool,
+    block_size: int,
+    scale_policy: str,
+    bound: Any = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """GPTQ; returns ``(Q, W_work)``: the result and the final working matrix."""
     d_out, d_in = W.shape
     W, H = W.copy(), H.copy()
@@ -278,8 +318,9 @@ def _gptq(W: np.ndarray, H: np.ndarray, q: WeightQuantizer, damp: float, act_ord
     Wp = W[:, perm]
     Qp = np.zeros_like(Wp)
     # the dynamic policy reads columns beyond the batch every step when a group reaches past it
-    dynamic = scale_policy == "dynamic" and (act_order or any(
-        g.start // block_size != (g.stop - 1) // block_size for g in scales.groups))
+    dynamic = scale_policy == "dynamic" and (
+        act_order or any(g.start // block_size != (g.stop - 1) // block_size for g in scales.groups)
+    )
     for i1 in range(0, d_in, block_size):
         i2 = min(i1 + block_size, d_in)
         W1 = Wp[:, i1:i2].copy()
@@ -287,8 +328,19 @@ def _gptq(W: np.ndarray, H: np.ndarray, q: WeightQuantizer, damp: float, act_ord
         pending = np.zeros_like(Wp) if dynamic else None
         for i in range(i2 - i1):
             c = i1 + i
-            current = functools.partial(_gptq_current, inv=inv if act_order else None, Qp=Qp, W1=W1, Wp=Wp, pending=pending,
-                                        err=err, U=U, i1=i1, i=i, i2=i2)
+            current = functools.partial(
+                _gptq_current,
+                inv=inv if act_order else None,
+                Qp=Qp,
+                W1=W1,
+                Wp=Wp,
+                pending=pending,
+                err=err,
+                U=U,
+                i1=i1,
+                i=i,
+                i2=i2,
+            )
             state, j = scales.get(perm[c], current)
             w = W1[:, i] if bound is None else bound.project(perm[c], W1[:, i], state, j)
             qv = q.round(w, state, j)
@@ -316,8 +368,14 @@ def gpfq(W: np.ndarray, stats: LayerStats, q: WeightQuantizer) -> np.ndarray:
     return _greedy(W, H, G, q.for_tensor(W), "static")
 
 
-def ed(W: np.ndarray, stats: LayerStats | None, q: WeightQuantizer, *, scale_policy: str = "provisional",
-       data_free: bool = False) -> np.ndarray:
+def ed(
+    W: np.ndarray,
+    stats: LayerStats | None,
+    q: WeightQuantizer,
+    *,
+    scale_policy: str = "provisional",
+    data_free: bool = False,
+) -> np.ndarray:
     """Error diffusion, reconstructed (module docstring; the paper's update rule is not known).
 
     Args:
@@ -336,16 +394,20 @@ def ed(W: np.ndarray, stats: LayerStats | None, q: WeightQuantizer, *, scale_pol
 
 
 @_serial
-def _greedy(W: np.ndarray, H: np.ndarray, G: np.ndarray, q: WeightQuantizer, policy: str,
-            bound: Any = None) -> np.ndarray:
+def _greedy(
+    W: np.ndarray, H: np.ndarray, G: np.ndarray, q: WeightQuantizer, policy: str, bound: Any = None
+) -> np.ndarray:
     """GPFQ steps over the columns in natural order, group scales under ``policy``
     (``"provisional"``: fitted on the block's unrounded targets before its first column)."""
-    # Columns are kept as rows (QT[t] = Q[:, t]) so that every inner product reads contiguous memory.
+    # Columns are kept as rows (QT[t] = Q[:, t]) so that every inner product reads contiguous
+    # memory.
     PT = np.tril(G) @ W.T  # PT[t] = sum_{j<=t} G[t, j] W[:, j]
     WT = np.ascontiguousarray(W.T)
     hd = np.diag(H)
     QT = np.zeros_like(WT)
-    scales = _Scales(q, W, "static" if policy == "static" else "lazy" if policy == "provisional" else policy)
+    scales = _Scales(
+        q, W, "static" if policy == "static" else "lazy" if policy == "provisional" else policy
+    )
 
     def target(t: int, VT: np.ndarray | None = None, b0: int = 0) -> np.ndarray:
         if hd[t] <= 0:
@@ -365,7 +427,7 @@ def _greedy(W: np.ndarray, H: np.ndarray, G: np.ndarray, q: WeightQuantizer, pol
             arg = target(t)
 
             def current(gs: slice, t: int = t, arg: np.ndarray = arg) -> np.ndarray:
-                return np.concatenate([QT[gs.start:t], arg[None, :], WT[t + 1:gs.stop]]).T
+                return np.concatenate([QT[gs.start : t], arg[None, :], WT[t + 1 : gs.stop]]).T
 
             state, j = scales.get(t, current)
             if bound is not None:
@@ -383,7 +445,9 @@ def _floyd_steinberg(W: np.ndarray, q: WeightQuantizer, policy: str) -> np.ndarr
     the same row (row sums are kept up to the last column's error)."""
     Q = np.zeros_like(W)
     carry = np.zeros(W.shape[0])
-    scales = _Scales(q, W, "static" if policy == "static" else "lazy" if policy == "provisional" else policy)
+    scales = _Scales(
+        q, W, "static" if policy == "static" else "lazy" if policy == "provisional" else policy
+    )
     for k, g in enumerate(scales.groups):
         if policy == "provisional":
             V = W[:, g].copy()
@@ -393,7 +457,9 @@ def _floyd_steinberg(W: np.ndarray, q: WeightQuantizer, policy: str) -> np.ndarr
             arg = W[:, t] + carry
 
             def current(gs: slice, t: int = t, arg: np.ndarray = arg) -> np.ndarray:
-                return np.concatenate([Q[:, gs.start:t], arg[:, None], W[:, t + 1:gs.stop]], axis=1)
+                return np.concatenate(
+                    [Q[:, gs.start : t], arg[:, None], W[:, t + 1 : gs.stop]], axis=1
+                )
 
             state, j = scales.get(t, current)
             Q[:, t] = q.round(arg, state, j)
@@ -415,8 +481,16 @@ def qep_target(W: np.ndarray, stats: LayerStats, alpha: float, damp: float) -> n
     return W + alpha * np.linalg.solve(M, C.T @ W.T).T
 
 
-def qep(W: np.ndarray, stats: LayerStats, q: WeightQuantizer, *, base: str = "gptq", alpha: float = 0.5,
-        damp: float = 0.01, **base_options: Any) -> np.ndarray:
+def qep(
+    W: np.ndarray,
+    stats: LayerStats,
+    q: WeightQuantizer,
+    *,
+    base: str = "gptq",
+    alpha: float = 0.5,
+    damp: float = 0.01,
+    **base_options: Any,
+) -> np.ndarray:
     """QEP (module docstring): correct the weights for the propagated input error, then run
     ``base`` (``"gptq"`` or ``"rtn"``) on ``H``.
 
@@ -464,8 +538,17 @@ class _AccumulatorBound:
     from ``u`` (adds it to ``l``) and relies on round to nearest instead; where the element grid
     skips integers (float elements) that could exceed the bound, this cannot."""
 
-    def __init__(self, W: np.ndarray, q: WeightQuantizer, states: list[ScaleState], groups: list[slice],
-                 bits: int, tile: int, xmin: int, xmax: int) -> None:
+    def __init__(
+        self,
+        W: np.ndarray,
+        q: WeightQuantizer,
+        states: list[ScaleState],
+        groups: list[slice],
+        bits: int,
+        tile: int,
+        xmin: int,
+        xmax: int,
+    ) -> None:
         d_out, d_in = W.shape
         self.q, self.xmin, self.xmax = q, xmin, xmax
         self.A = float(2 ** (bits - 1) - 1)
@@ -476,7 +559,7 @@ class _AccumulatorBound:
         ntiles = int(self.tile_of[-1]) + 1
         self.p = np.zeros((d_out, ntiles))
         self.n = np.zeros((d_out, ntiles))
-        radius = (2.0 ** bits - 2) / (xmax - xmin)
+        radius = (2.0**bits - 2) / (xmax - xmin)
         self.theta = np.zeros_like(W)
         for k in range(ntiles):
             cols = slice(k * tile, min((k + 1) * tile, d_in))
@@ -503,7 +586,10 @@ class _AccumulatorBound:
         from numsim import quantize
 
         def grid(v: np.ndarray) -> np.ndarray:
-            return np.asarray(quantize(v / state.step[:, j], el, rounding="toward_zero"), np.float64) * state.step[:, j]
+            return (
+                np.asarray(quantize(v / state.step[:, j], el, rounding="toward_zero"), np.float64)
+                * state.step[:, j]
+            )
 
         return np.clip(w, grid(low * s), grid(up * s))
 
@@ -515,9 +601,18 @@ class _AccumulatorBound:
         self.n[:, k] += np.minimum(qi, 0.0)
 
 
-def axe(W: np.ndarray, stats: LayerStats, q: WeightQuantizer, *, base: str = "gptq",
-        accumulator_bits: int | None = None, tile: int | None = None, input_bits: int = 8,
-        input_signed: bool = True, **base_options: Any) -> np.ndarray:
+def axe(
+    W: np.ndarray,
+    stats: LayerStats,
+    q: WeightQuantizer,
+    *,
+    base: str = "gptq",
+    accumulator_bits: int | None = None,
+    tile: int | None = None,
+    input_bits: int = 8,
+    input_signed: bool = True,
+    **base_options: Any,
+) -> np.ndarray:
     """AXE (module docstring): accumulator-aware GPTQ or GPFQ.
 
     Scales are fixed from the original weights (the threshold needs them up front). For every
@@ -547,19 +642,29 @@ def axe(W: np.ndarray, stats: LayerStats, q: WeightQuantizer, *, base: str = "gp
         tile = gsize if grouped else W.shape[1]
     tile = _check_int(tile, "tile", 2)
     if grouped and tile != gsize:
-        raise ValueError(f"tile={tile}: {q.describe()} has one scale per {gsize} columns; the tile must "
-                         "be that group")
+        raise ValueError(
+            f"tile={tile}: {q.describe()} has one scale per {gsize} columns; the tile must "
+            "be that group"
+        )
     H = _check_gram(stats.H, W.shape[1], "H")
     if base_options.get("scale_policy", "static") != "static":
-        raise ValueError(f"scale_policy={base_options['scale_policy']!r}: axe fixes its scales up front; "
-                         "expected 'static'")
+        raise ValueError(
+            f"scale_policy={base_options['scale_policy']!r}: axe fixes its scales up front; "
+            "expected 'static'"
+        )
     states = [q.fit(W[:, g]) for g in groups]
     xmin, xmax = input_range(ibits, signed)
     bound = _AccumulatorBound(W, q, states, groups, bits, tile, xmin, xmax)
     if base == "gpfq":
         G = _check_gram(stats.G, W.shape[1], "G")
         return _greedy(W, H, G, q, "static", bound)
-    opts = {"damp": 0.01, "act_order": False, "block_size": 128, **base_options, "scale_policy": "static"}
+    opts = {
+        "damp": 0.01,
+        "act_order": False,
+        "block_size": 128,
+        **base_options,
+        "scale_policy": "static",
+    }
     _gptq_options(**opts)
     return _gptq(W, H, q, opts["damp"], opts["act_order"], opts["block_size"], "static", bound)[0]
 
@@ -571,21 +676,57 @@ def _rtn_fn(W: np.ndarray, stats: LayerStats | None, q: WeightQuantizer) -> np.n
     return rtn(W, q)
 
 
-METHODS: dict[str, Method] = {m.name: m for m in [
-    Method("rtn", _rtn_fn, {}, False, "round to nearest on the numsim format"),
-    Method("ed", ed, {"scale_policy": "provisional", "data_free": False}, True,
-           "Khodamoradi, Denolf, Dellinger, arXiv 2410.11203 (reconstructed as GPFQ steps with a block-scale "
-           "policy)"),
-    Method("gpfq", gpfq, {}, True, "Zhang, Zhou, Saab, arXiv 2201.11113; Xilinx/brevitas src/brevitas/graph/gpfq.py"),
-    Method("gptq", gptq, {"damp": 0.01, "act_order": False, "block_size": 128, "scale_policy": "lazy"}, False,
-           "Frantar et al., arXiv 2210.17323; IST-DASLab/gptq gptq.py"),
-    Method("qep", qep, {"base": "gptq", "alpha": 0.5, "damp": 0.01}, True,
-           "Arai & Ichikawa, arXiv 2504.09629; FujitsuResearch/qep src/gptq.py", base_options=True),
-    Method("axe", axe, {"base": "gptq", "accumulator_bits": None, "tile": None, "input_bits": 8,
-                        "input_signed": True}, True,
-           "Colbert et al., arXiv 2409.17092; Xilinx/brevitas src/brevitas_examples/common/axe.py",
-           base_options=True),
-]}
+METHODS: dict[str, Method] = {
+    m.name: m
+    for m in [
+        Method("rtn", _rtn_fn, {}, False, "round to nearest on the numsim format"),
+        Method(
+            "ed",
+            ed,
+            {"scale_policy": "provisional", "data_free": False},
+            True,
+            "Khodamoradi, Denolf, Dellinger, arXiv 2410.11203 (reconstructed as GPFQ steps with a "
+            "block-scale "
+            "policy)",
+        ),
+        Method(
+            "gpfq",
+            gpfq,
+            {},
+            True,
+            "Zhang, Zhou, Saab, arXiv 2201.11113; Xilinx/brevitas src/brevitas/graph/gpfq.py",
+        ),
+        Method(
+            "gptq",
+            gptq,
+            {"damp": 0.01, "act_order": False, "block_size": 128, "scale_policy": "lazy"},
+            False,
+            "Frantar et al., arXiv 2210.17323; IST-DASLab/gptq gptq.py",
+        ),
+        Method(
+            "qep",
+            qep,
+            {"base": "gptq", "alpha": 0.5, "damp": 0.01},
+            True,
+            "Arai & Ichikawa, arXiv 2504.09629; FujitsuResearch/qep src/gptq.py",
+            base_options=True,
+        ),
+        Method(
+            "axe",
+            axe,
+            {
+                "base": "gptq",
+                "accumulator_bits": None,
+                "tile": None,
+                "input_bits": 8,
+                "input_signed": True,
+            },
+            True,
+            "Colbert et al., arXiv 2409.17092; Xilinx/brevitas src/brevitas_examples/common/axe.py",
+            base_options=True,
+        ),
+    ]
+}
 
 
 #: Options without a usable default.
@@ -596,11 +737,14 @@ def _check_base_options(name: str, base: str, options: dict[str, Any]) -> None:
     allowed = METHODS[base].options
     bad = sorted(set(options) - set(allowed))
     if bad:
-        raise TypeError(f"{name}(base={base!r}) got unknown option(s) {bad}; {base} takes {sorted(allowed)}")
+        raise TypeError(
+            f"{name}(base={base!r}) got unknown option(s) {bad}; {base} takes {sorted(allowed)}"
+        )
 
 
-def run_method(name: str, W: np.ndarray, stats: LayerStats | None, quantizer: WeightQuantizer,
-               **options: Any) -> np.ndarray:
+def run_method(
+    name: str, W: np.ndarray, stats: LayerStats | None, quantizer: WeightQuantizer, **options: Any
+) -> np.ndarray:
     """Validate ``name`` and ``options``, then run the method: ``Q`` (float64, ``W``'s shape).
 
     Raises:
@@ -619,8 +763,10 @@ def run_method(name: str, W: np.ndarray, stats: LayerStats | None, quantizer: We
             raise ValueError(f"base={base!r}: expected a method name")
         unknown = sorted(set(unknown) - set(METHODS[base].options))
     if unknown:
-        raise TypeError(f"method {name!r} got unknown option(s) {unknown}; it takes {sorted(m.options)}"
-                        + (" and its base method's options" if m.base_options else ""))
+        raise TypeError(
+            f"method {name!r} got unknown option(s) {unknown}; it takes {sorted(m.options)}"
+            + (" and its base method's options" if m.base_options else "")
+        )
     missing = [k for k in _REQUIRED.get(name, ()) if options.get(k) is None]
     if missing:
         raise TypeError(f"method {name!r} needs option(s) {missing}")
@@ -632,4 +778,3 @@ def run_method(name: str, W: np.ndarray, stats: LayerStats | None, quantizer: We
     if stats is not None and not isinstance(stats, LayerStats):
         raise TypeError(f"stats={type(stats).__name__}: expected LayerStats")
     return m.fn(W, stats, quantizer, **options)
-

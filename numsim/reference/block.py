@@ -72,13 +72,15 @@ def _tensor_scale(fmt: BlockFormat, tensor_scale: Fraction | None) -> Fraction:
     if not fmt.tensor_scale:
         return Fraction(1)
     if tensor_scale is None:
-        raise ValueError(f"{fmt.name} has a per-tensor scale: pass tensor_scale "
-                         "(see nvfp4_tensor_scale)")
+        raise ValueError(
+            f"{fmt.name} has a per-tensor scale: pass tensor_scale (see nvfp4_tensor_scale)"
+        )
     return Fraction(tensor_scale)
 
 
-def _quantize_fp_scale(fmt: BlockFormat, vals: list[Value], s2: Fraction,
-                       elem: Callable[[int, Value], int]) -> tuple[int, list[int]]:
+def _quantize_fp_scale(
+    fmt: BlockFormat, vals: list[Value], s2: Fraction, elem: Callable[[int, Value], int]
+) -> tuple[int, list[int]]:
     """NVFP4-style block (no specials in ``vals``): ModelOpt's float32 steps, exactly rounded."""
     zeros = [0] * len(vals)
     if s2 == 0:
@@ -101,12 +103,18 @@ def _as_value(v: Value) -> Value:
     return v if _is_special(v) else Fraction(v)
 
 
-def quantize_block(fmt: BlockFormat, values: Sequence[Value], *,
-                   rounding: RoundMode = RoundMode.nearest_even,
-                   overflow: Overflow = Overflow.saturate, scale_rule: ScaleRule = ScaleRule.floor,
-                   nan: NanPolicy = NanPolicy.raise_error, tensor_scale: Fraction | None = None,
-                   randoms: Sequence[int] | None = None,
-                   random_bits: int = 0) -> tuple[int, list[int], list[int]]:
+def quantize_block(
+    fmt: BlockFormat,
+    values: Sequence[Value],
+    *,
+    rounding: RoundMode = RoundMode.nearest_even,
+    overflow: Overflow = Overflow.saturate,
+    scale_rule: ScaleRule = ScaleRule.floor,
+    nan: NanPolicy = NanPolicy.raise_error,
+    tensor_scale: Fraction | None = None,
+    randoms: Sequence[int] | None = None,
+    random_bits: int = 0,
+) -> tuple[int, list[int], list[int]]:
     """Quantize one block.
 
     Args:
@@ -135,8 +143,15 @@ def quantize_block(fmt: BlockFormat, values: Sequence[Value], *,
         return fmt.scale.nan_code, [0] * len(vals), [0] * n_sub
 
     def elem(i: int, x: Value) -> int:
-        return encode(fmt.element, x, rounding=rounding, overflow=overflow, nan=nan,
-                      random=rnd[i], random_bits=random_bits)
+        return encode(
+            fmt.element,
+            x,
+            rounding=rounding,
+            overflow=overflow,
+            nan=nan,
+            random=rnd[i],
+            random_bits=random_bits,
+        )
 
     if not fmt.pow2_scale:
         return (*_quantize_fp_scale(fmt, vals, _tensor_scale(fmt, tensor_scale), elem), [])
@@ -149,7 +164,7 @@ def quantize_block(fmt: BlockFormat, values: Sequence[Value], *,
     taus = [0] * (n_sub or 1)
     size = fmt.sub_block_size or fmt.block_size
     for j in range(n_sub):
-        sub_amax = max(abs(v) for v in vals[j * size:(j + 1) * size])
+        sub_amax = max(abs(v) for v in vals[j * size : (j + 1) * size])
         if sub_amax == 0:
             taus[j] = 2**fmt.sub_scale_bits - 1
         else:
@@ -159,8 +174,13 @@ def quantize_block(fmt: BlockFormat, values: Sequence[Value], *,
     return encode(fmt.scale, pow2(s)), codes, taus[:n_sub]
 
 
-def decode_block(fmt: BlockFormat, scale_code: int, codes: Sequence[int], micro: Sequence[int] = (),
-                 tensor_scale: Fraction | None = None) -> list[Value]:
+def decode_block(
+    fmt: BlockFormat,
+    scale_code: int,
+    codes: Sequence[int],
+    micro: Sequence[int] = (),
+    tensor_scale: Fraction | None = None,
+) -> list[Value]:
     """Exact values of one block: element * scale (* 2**-micro) (* tensor scale).
 
     Args:

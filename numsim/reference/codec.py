@@ -78,8 +78,9 @@ def _policy(cls: type, value: object, name: str):  # type: ignore[no-untyped-def
     return cls.parse(value, name)
 
 
-def _round_units(u: Fraction, negative: bool, rounding: RoundMode, random: int,
-                 random_bits: int) -> int:
+def _round_units(
+    u: Fraction, negative: bool, rounding: RoundMode, random: int, random_bits: int
+) -> int:
     """Round a non-negative magnitude ``u`` (in units of the quantum) to an integer.
 
     Args:
@@ -147,9 +148,18 @@ def _magnitude_code(fmt: FloatFormat, r: Fraction) -> int:
     return ((e + fmt.bias) << fmt.man_bits) | (significand - (1 << fmt.man_bits))
 
 
-def encode(fmt: ElementFormat, x: Value, *, negative_zero: bool = False, nan_negative: bool = False,
-           rounding: RoundMode = RoundMode.nearest_even, overflow: Overflow = Overflow.saturate,
-           nan: NanPolicy = NanPolicy.raise_error, random: int = 0, random_bits: int = 0) -> int:
+def encode(
+    fmt: ElementFormat,
+    x: Value,
+    *,
+    negative_zero: bool = False,
+    nan_negative: bool = False,
+    rounding: RoundMode = RoundMode.nearest_even,
+    overflow: Overflow = Overflow.saturate,
+    nan: NanPolicy = NanPolicy.raise_error,
+    random: int = 0,
+    random_bits: int = 0,
+) -> int:
     """Encode one value exactly.
 
     Args:
@@ -173,17 +183,21 @@ def encode(fmt: ElementFormat, x: Value, *, negative_zero: bool = False, nan_neg
     overflow = _policy(Overflow, overflow, "overflow")
     nan = _policy(NanPolicy, nan, "nan")
     if rounding == RoundMode.stochastic and not (
-            1 <= random_bits <= 32 and 0 <= random < 2**random_bits):
-        raise ValueError(f"stochastic rounding needs random_bits in 1..32 and 0 <= random < 2**R, "
-                         f"got {random_bits=}, {random=}")
+        1 <= random_bits <= 32 and 0 <= random < 2**random_bits
+    ):
+        raise ValueError(
+            f"stochastic rounding needs random_bits in 1..32 and 0 <= random < 2**R, "
+            f"got {random_bits=}, {random=}"
+        )
     is_int = isinstance(fmt, IntFormat)
     if isinstance(x, float):
         if math.isnan(x):
             if not is_int and fmt.has_nan:
                 return _nan_code(fmt, nan_negative)
             if nan == NanPolicy.raise_error:
-                raise ValueError(f"NaN input and {fmt.name} has no NaN "
-                                 "(pass nan='zero' to map it to 0)")
+                raise ValueError(
+                    f"NaN input and {fmt.name} has no NaN (pass nan='zero' to map it to 0)"
+                )
             return _zero_code(fmt, nan_negative != (nan == NanPolicy.zero_sign_inverted))
         negative_zero = negative_zero or (x == 0 and math.copysign(1.0, x) < 0)
         if math.isinf(x):
@@ -218,6 +232,7 @@ def encode(fmt: ElementFormat, x: Value, *, negative_zero: bool = False, nan_neg
         to_infinity = overflow == Overflow.nonsaturate and (
             rounding in (RoundMode.nearest_even, RoundMode.nearest_away, RoundMode.stochastic)
             or (rounding == RoundMode.toward_positive and not negative)
-            or (rounding == RoundMode.toward_negative and negative))
+            or (rounding == RoundMode.toward_negative and negative)
+        )
         return _overflow_code(fmt, negative, to_infinity)
     return _magnitude_code(fmt, r) | sign

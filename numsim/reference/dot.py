@@ -1,4 +1,4 @@
-"""Exact, slow reference of the dot-product units and their accumulators (shared/references/datapaths.md).
+"""Exact, slow reference of the dot-product units and their accumulators.
 
 Plain Python on ``Fraction``: every quantity is an exact rational; the alignment grid, the
 truncation, the exact sums, the roundings and the integer registers are written as the formulas of
@@ -58,7 +58,9 @@ def _special(terms: Sequence[tuple[Value, Value]], c: Value) -> float | None:
         if any(isinstance(v, float) and math.isnan(v) for v in (a, b)):
             vals.append(math.nan)
         elif any(isinstance(v, float) and math.isinf(v) for v in (a, b)):
-            vals.append(math.nan if a == 0 or b == 0 else (math.inf if (a > 0) == (b > 0) else -math.inf))
+            vals.append(
+                math.nan if a == 0 or b == 0 else (math.inf if (a > 0) == (b > 0) else -math.inf)
+            )
     return _special_sum(vals)
 
 
@@ -77,7 +79,8 @@ def _flush(x: Value, fmt: FloatFormat, unit: DotUnit) -> Value:
 
 
 def _aligned(unit: DotUnit, prods: list[tuple[Fraction, int]], c: Fraction) -> Fraction:
-    """Exact sum of one alignment group: terms on the grid ``2**(eta - F)`` (c joins if non-zero)."""
+    """Exact sum of one alignment group: terms on the grid ``2**(eta - F)`` (c joins if
+    non-zero)."""
     exps = [e for _, e in prods]
     if c != 0:
         exps.append(_exp(c, C_EMIN))
@@ -93,9 +96,15 @@ def _aligned(unit: DotUnit, prods: list[tuple[Fraction, int]], c: Fraction) -> F
     return total + (_on_grid(c, q, unit.term_rounding) if c != 0 else 0)
 
 
-def block_sum(unit: DotUnit, a: Sequence[Value], b: Sequence[Value], c: Value,
-              sa: Sequence[Fraction] | None = None, sb: Sequence[Fraction] | None = None,
-              scale_emin: int = -(1 << 20)) -> Value:
+def block_sum(
+    unit: DotUnit,
+    a: Sequence[Value],
+    b: Sequence[Value],
+    c: Value,
+    sa: Sequence[Fraction] | None = None,
+    sb: Sequence[Fraction] | None = None,
+    scale_emin: int = -(1 << 20),
+) -> Value:
     """Exact value of one block before the output rounding (steps 1-6 of the unit docstring).
 
     Args:
@@ -119,8 +128,11 @@ def block_sum(unit: DotUnit, a: Sequence[Value], b: Sequence[Value], c: Value,
     if special is not None:
         return special
     if unit.pairwise:  # every position is a leaf of the tree, a zero product included
-        return _pairwise_sum(unit, [Fraction(x) * s * Fraction(y) * t for (x, y), s, t in zip(pairs, sa, sb)],
-                             Fraction(c))
+        return _pairwise_sum(
+            unit,
+            [Fraction(x) * s * Fraction(y) * t for (x, y), s, t in zip(pairs, sa, sb)],
+            Fraction(c),
+        )
     emin = unit.in_format.emin
     groups: list[list[tuple[Fraction, int]]] = [[], []]
     for i, (x, y) in enumerate(pairs):
@@ -131,14 +143,18 @@ def block_sum(unit: DotUnit, a: Sequence[Value], b: Sequence[Value], c: Value,
         if t == 0:
             continue  # a zero scale (NVFP4's all-zero block) gives zero products
         if unit.raw_product_exponent:
-            exp = _exp(fx, emin) + _exp(fy, emin) + _exp(sa[i], scale_emin) + _exp(sb[i], scale_emin)
+            exp = (
+                _exp(fx, emin) + _exp(fy, emin) + _exp(sa[i], scale_emin) + _exp(sb[i], scale_emin)
+            )
         else:
             exp = floor_log2(abs(t))
         groups[i % 2 if unit.odd_even else 0].append((t, exp))
     fc = Fraction(c)
     if unit.c_inside:
         return _aligned(unit, groups[0], fc)
-    return _late(unit, _aligned(unit, groups[0], Fraction(0)) + _aligned(unit, groups[1], Fraction(0)), fc)
+    return _late(
+        unit, _aligned(unit, groups[0], Fraction(0)) + _aligned(unit, groups[1], Fraction(0)), fc
+    )
 
 
 def _late(unit: DotUnit, s: Fraction, c: Fraction) -> Fraction:
@@ -156,13 +172,14 @@ def _pairwise_sum(unit: DotUnit, prods: list[Fraction], c: Fraction) -> Value:
     """Pairwise block before its last rounding: every product rounded to the output format, the
     tree of rounded additions, then ``c`` added exactly (the caller's output rounding is the last
     addition's)."""
+
     def rnd(v: Value) -> Value:
         return decode(unit.out_format, round_output(unit, v))
 
     vals = [rnd(t) for t in prods]
     while len(vals) > 1:
         pairs = [rnd(_exact_add(x, y)) for x, y in zip(vals[::2], vals[1::2])]
-        vals = pairs + vals[len(vals) - len(vals) % 2:]
+        vals = pairs + vals[len(vals) - len(vals) % 2 :]
     return _exact_add(vals[0], c)
 
 
@@ -200,7 +217,8 @@ def result_format(unit: DotUnit) -> FloatFormat | None:
 
 
 class _Register:
-    """A P-bit two's-complement integer register counting its overflows (values in units of ``lsb``)."""
+    """A P-bit two's-complement integer register counting its overflows (values in units of
+    ``lsb``)."""
 
     def __init__(self, acc: Accumulator, start: Fraction, lsb: Fraction) -> None:
         self.bits, self.saturate, self.lsb = acc.bits, acc.overflow == "saturate", lsb
@@ -243,10 +261,16 @@ def _exact_add(x: Value, y: Value) -> Value:
     return special if special is not None else Fraction(x) + Fraction(y)
 
 
-def dot_result(unit: DotUnit, a: Sequence[Value], b: Sequence[Value], c: Value = 0,
-               sa: Sequence[Fraction] | None = None, sb: Sequence[Fraction] | None = None,
-               scale_emin: int = -(1 << 20),
-               chunk_scales: Sequence[Value] | None = None) -> tuple[int | Fraction, int]:
+def dot_result(
+    unit: DotUnit,
+    a: Sequence[Value],
+    b: Sequence[Value],
+    c: Value = 0,
+    sa: Sequence[Fraction] | None = None,
+    sb: Sequence[Fraction] | None = None,
+    scale_emin: int = -(1 << 20),
+    chunk_scales: Sequence[Value] | None = None,
+) -> tuple[int | Fraction, int]:
     """The unit's result for ``c + sum a_i b_i`` over all K and the number of integer overflows.
 
     Args:
@@ -286,7 +310,9 @@ def dot_result(unit: DotUnit, a: Sequence[Value], b: Sequence[Value], c: Value =
     code = 0  # code of the last rounded float result
     for ci, lo0 in enumerate(range(0, K, chunk)):
         start: Value = fc if outer_def is None else Fraction(0)
-        acc: Value | _Register = _Register(acc_def, Fraction(start), int_lsb) if acc_def.kind == "int" else start
+        acc: Value | _Register = (
+            _Register(acc_def, Fraction(start), int_lsb) if acc_def.kind == "int" else start
+        )
         for lo in range(lo0, min(lo0 + chunk, K), n):
             hi = min(lo + n, K)
             blk = (a[lo:hi], b[lo:hi])
@@ -297,7 +323,9 @@ def dot_result(unit: DotUnit, a: Sequence[Value], b: Sequence[Value], c: Value =
                 code = round_output(unit, block_sum(unit, *blk, acc, *sc))
                 acc = decode(unit.out_format, code)
             elif acc_def.kind == "float":
-                d = decode(unit.out_format, round_output(unit, block_sum(unit, *blk, Fraction(0), *sc)))
+                d = decode(
+                    unit.out_format, round_output(unit, block_sum(unit, *blk, Fraction(0), *sc))
+                )
                 code = _float_add(acc_def, acc, d)
                 acc = decode(acc_def.format, code)
             else:  # exact

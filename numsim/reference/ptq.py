@@ -24,8 +24,9 @@ from typing import Any
 import numpy as np
 
 
-def gpfq_residual(W: np.ndarray, X: np.ndarray, Xq: np.ndarray, q: Any, states: list[Any],
-                  groups: list[slice]) -> np.ndarray:
+def gpfq_residual(
+    W: np.ndarray, X: np.ndarray, Xq: np.ndarray, q: Any, states: list[Any], groups: list[slice]
+) -> np.ndarray:
     """GPFQ with the residual ``u`` of every row: ``q_t = Q(<Xq_t, u + w_t X_t> / ||Xq_t||^2)``,
     ``u <- u + w_t X_t - q_t Xq_t``; ``states[k]`` is the fixed scale state of ``groups[k]``."""
     d_out, d_in = W.shape
@@ -43,9 +44,11 @@ def gpfq_residual(W: np.ndarray, X: np.ndarray, Xq: np.ndarray, q: Any, states: 
     return Q
 
 
-def obq_gptq(W: np.ndarray, H: np.ndarray, q: Any, states: list[Any], groups: list[slice],
-             damp: float = 0.01) -> np.ndarray:
-    """GPTQ in natural column order by explicit elimination on ``Hinv = (H + damp*mean(diag H) I)^-1``.
+def obq_gptq(
+    W: np.ndarray, H: np.ndarray, q: Any, states: list[Any], groups: list[slice], damp: float = 0.01
+) -> np.ndarray:
+    """GPTQ in natural column order by explicit elimination on
+    ``Hinv = (H + damp*mean(diag H) I)^-1``.
 
     Dead columns (``H_cc = 0``) are zeroed as the reference does; ``states[k]`` is the fixed scale
     state of ``groups[k]`` (static groups)."""

@@ -28,8 +28,18 @@ from typing import Any
 from . import accumulator, datapath, formats, hwcost
 from .executor import Executor, RunStats, StudyError, cache_key
 
-__all__ = ["STUDIES", "Executor", "RunStats", "Study", "StudyError", "cache_key", "params", "report", "run_study",
-           "select"]
+__all__ = [
+    "STUDIES",
+    "Executor",
+    "RunStats",
+    "Study",
+    "StudyError",
+    "cache_key",
+    "params",
+    "report",
+    "run_study",
+    "select",
+]
 
 
 @dataclass(frozen=True)
@@ -47,20 +57,47 @@ class Study:
         return self.module.points(p)
 
 
-STUDIES: dict[str, Study] = {s.name: s for s in [
-    Study("formats", "Formats: quantization error against bits per value", formats,
-          quick=formats.Params(rows=64, cols=1024), full=formats.Params(rows=1024, cols=1024)),
-    Study("datapath", "Datapaths: dot-product error against K", datapath,
-          quick=datapath.Params(ks=(16, 128, 1024, 4096), distributions=("gaussian", "uniform_pos"), trials=32),
-          full=datapath.Params()),
-    Study("accumulator", "Integer accumulators: overflow and error against width", accumulator,
-          quick=accumulator.Params(bits=(12, 14, 16, 18, 20, 22), batch=16),
-          full=accumulator.Params(bits=tuple(range(10, 27)), batch=32)),
-    Study("hwcost", "Hardware cost: RTL cells against quality", hwcost,
-          quick=hwcost.Params(mx_sets=("mxfp8_e5m2-h100", "mxfp8_e4m3-b200"), block_size=2,
-                              int_bits=(16, 20, 24, 32), int_overflow=("wrap",)),
-          full=hwcost.Params(int_bits=(16, 18, 20, 22, 24, 28, 32, 40, 48)), available=hwcost.available),
-]}
+STUDIES: dict[str, Study] = {
+    s.name: s
+    for s in [
+        Study(
+            "formats",
+            "Formats: quantization error against bits per value",
+            formats,
+            quick=formats.Params(rows=64, cols=1024),
+            full=formats.Params(rows=1024, cols=1024),
+        ),
+        Study(
+            "datapath",
+            "Datapaths: dot-product error against K",
+            datapath,
+            quick=datapath.Params(
+                ks=(16, 128, 1024, 4096), distributions=("gaussian", "uniform_pos"), trials=32
+            ),
+            full=datapath.Params(),
+        ),
+        Study(
+            "accumulator",
+            "Integer accumulators: overflow and error against width",
+            accumulator,
+            quick=accumulator.Params(bits=(12, 14, 16, 18, 20, 22), batch=16),
+            full=accumulator.Params(bits=tuple(range(10, 27)), batch=32),
+        ),
+        Study(
+            "hwcost",
+            "Hardware cost: RTL cells against quality",
+            hwcost,
+            quick=hwcost.Params(
+                mx_sets=("mxfp8_e5m2-h100", "mxfp8_e4m3-b200"),
+                block_size=2,
+                int_bits=(16, 20, 24, 32),
+                int_overflow=("wrap",),
+            ),
+            full=hwcost.Params(int_bits=(16, 18, 20, 22, 24, 28, 32, 40, 48)),
+            available=hwcost.available,
+        ),
+    ]
+}
 
 
 def select(names: Sequence[str] | None) -> list[Study]:
@@ -85,7 +122,9 @@ def _coerce(study: str, field: dataclasses.Field, default: Any, text: str) -> An
             return {"true": True, "false": False, "1": True, "0": False}[text.lower()]
         return type(default)(text)
     except (ValueError, KeyError) as e:
-        raise StudyError(f"parameter {study}.{field.name}={text!r}: expected a value like {default!r}") from e
+        raise StudyError(
+            f"parameter {study}.{field.name}={text!r}: expected a value like {default!r}"
+        ) from e
 
 
 def params(study: Study, quick: bool, overrides: Mapping[str, str] | None = None) -> Any:
@@ -99,7 +138,9 @@ def params(study: Study, quick: bool, overrides: Mapping[str, str] | None = None
     changes = {}
     for key, text in (overrides or {}).items():
         if key not in fields:
-            raise StudyError(f"parameter {study.name}.{key}: unknown; expected one of {', '.join(fields)}")
+            raise StudyError(
+                f"parameter {study.name}.{key}: unknown; expected one of {', '.join(fields)}"
+            )
         changes[key] = _coerce(study.name, fields[key], getattr(base, key), text)
     return dataclasses.replace(base, **changes)
 
@@ -116,9 +157,13 @@ def parse_overrides(items: Sequence[str], studies: Sequence[Study]) -> dict[str,
         head, eq, value = item.partition("=")
         study, dot, field = head.partition(".")
         if not eq or not dot or not field:
-            raise StudyError(f"--param {item!r}: expected STUDY.NAME=VALUE (e.g. datapath.trials=64)")
+            raise StudyError(
+                f"--param {item!r}: expected STUDY.NAME=VALUE (e.g. datapath.trials=64)"
+            )
         if study not in STUDIES:
-            raise StudyError(f"--param {item!r}: study {study!r}: expected one of {', '.join(STUDIES)}")
+            raise StudyError(
+                f"--param {item!r}: study {study!r}: expected one of {', '.join(STUDIES)}"
+            )
         if study not in names:
             raise StudyError(f"--param {item!r}: study {study!r} is not selected")
         out.setdefault(study, {})[field] = value
@@ -145,8 +190,13 @@ def _writable_parent(out: Path) -> Path:
     return Path(probe)
 
 
-def report(out: str | Path, quick: bool = False, names: Sequence[str] | None = None,
-           overrides: Mapping[str, Mapping[str, str]] | None = None, executor: Executor | None = None) -> Path:
+def report(
+    out: str | Path,
+    quick: bool = False,
+    names: Sequence[str] | None = None,
+    overrides: Mapping[str, Mapping[str, str]] | None = None,
+    executor: Executor | None = None,
+) -> Path:
     """Run the selected studies and write the report into the folder ``out``.
 
     Everything is written into a temporary folder beside ``out`` and renamed into place at the
@@ -164,7 +214,9 @@ def report(out: str | Path, quick: bool = False, names: Sequence[str] | None = N
     pts = {s.name: s.points(sets[s.name]) for s in studies}  # validates every parameter up front
     missing = {s.name: why for s in studies if (why := s.available())}
     if names and missing:
-        raise StudyError("; ".join(f"study {n!r} cannot run here: {why}" for n, why in missing.items()))
+        raise StudyError(
+            "; ".join(f"study {n!r} cannot run here: {why}" for n, why in missing.items())
+        )
     out = Path(out)
     tmp = _writable_parent(out)
     own = executor is None
@@ -174,25 +226,40 @@ def report(out: str | Path, quick: bool = False, names: Sequence[str] | None = N
         t_all = time.perf_counter()
         for s in studies:
             p = sets[s.name]
-            entry: dict[str, Any] = {"name": s.name, "title": s.title, "params": dataclasses.asdict(p)}
+            entry: dict[str, Any] = {
+                "name": s.name,
+                "title": s.title,
+                "params": dataclasses.asdict(p),
+            }
             if s.name in missing:
                 entry["skipped"] = missing[s.name]
             else:
                 per_point, stats = ex.map(s.name, s.module.compute, pts[s.name])
                 entry["rows"] = [r for rows in per_point for r in rows]
-                entry["stats"] = {"points": stats.points, "computed": stats.computed, "cached": stats.cached,
-                                  "compute_s": round(stats.compute_s, 3), "cached_compute_s": round(stats.cached_s, 3),
-                                  "wall_s": round(stats.wall_s, 3)}
+                entry["stats"] = {
+                    "points": stats.points,
+                    "computed": stats.computed,
+                    "cached": stats.cached,
+                    "compute_s": round(stats.compute_s, 3),
+                    "cached_compute_s": round(stats.cached_s, 3),
+                    "wall_s": round(stats.wall_s, 3),
+                }
             results.append(entry)
-        meta = {"mode": "quick" if quick else "full", "executor": ex.kind, "versions": render.versions(),
-                "wall_s": round(time.perf_counter() - t_all, 3)}
+        meta = {
+            "mode": "quick" if quick else "full",
+            "executor": ex.kind,
+            "versions": render.versions(),
+            "wall_s": round(time.perf_counter() - t_all, 3),
+        }
         render.write_report(tmp, results, meta)
         umask = os.umask(0)
         os.umask(umask)
         tmp.chmod(0o777 & ~umask)  # mkdtemp creates 0700; give the folder the usual mode
         old = None
         if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.resolve().parent))
+            old = Path(
+                tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.resolve().parent)
+            )
             out.rename(old / "report")
         tmp.rename(out)
         if old is not None:

@@ -27,7 +27,8 @@ from . import data
 
 
 def int8_per_channel(w: np.ndarray) -> np.ndarray:
-    """Symmetric int8 per row: ``round(w / s)`` with ``s = max|w_row| / 127`` (nearest even), int64."""
+    """Symmetric int8 per row: ``round(w / s)`` with ``s = max|w_row| / 127`` (nearest even),
+    int64."""
     amax = np.max(np.abs(w), axis=1, keepdims=True)
     return np.rint(w / np.where(amax > 0, amax, 1.0) * 127).astype(np.int64)
 
@@ -75,18 +76,33 @@ def points(p: Params) -> list[dict[str, Any]]:
     for b in p.bits:
         if not 2 <= b <= 62:
             raise ValueError(f"bits: {b!r}: expected accumulator widths in 2..62")
-    return [{"weights": w, "k": k, "activations": d, "overflow": o, "bits": list(p.bits), "batch": p.batch,
-             "seed": p.seed}
-            for w in p.weights for k in p.ks for d in p.activations for o in ("wrap", "saturate")]
+    return [
+        {
+            "weights": w,
+            "k": k,
+            "activations": d,
+            "overflow": o,
+            "bits": list(p.bits),
+            "batch": p.batch,
+            "seed": p.seed,
+        }
+        for w in p.weights
+        for k in p.ks
+        for d in p.activations
+        for o in ("wrap", "saturate")
+    ]
 
 
 def int_errors(d: np.ndarray, exact: np.ndarray) -> dict[str, float]:
-    """SQNR (dB; inf when exact), relative RMS error and max error / max |exact| of results ``d``."""
+    """SQNR (dB; inf when exact), relative RMS error and max error / max |exact| of results
+    ``d``."""
     err = d.astype(np.float64) - exact.astype(np.float64)
     noise, power = float(np.sum(err**2)), float(np.sum(exact.astype(np.float64) ** 2))
-    return {"sqnr_db": math.inf if noise == 0 else 10 * math.log10(power / noise),
-            "rel_rms_error": math.sqrt(noise / power) if power else math.nan,
-            "max_error_rel": float(np.max(np.abs(err)) / max(float(np.max(np.abs(exact))), 1.0))}
+    return {
+        "sqnr_db": math.inf if noise == 0 else 10 * math.log10(power / noise),
+        "rel_rms_error": math.sqrt(noise / power) if power else math.nan,
+        "max_error_rel": float(np.max(np.abs(err)) / max(float(np.max(np.abs(exact))), 1.0)),
+    }
 
 
 def run_int(w: np.ndarray, x: np.ndarray, bits: int, overflow: str) -> dict[str, float]:
@@ -106,8 +122,16 @@ def compute(point: Mapping[str, Any]) -> list[dict[str, Any]]:
     bound = int(np.max(np.abs(w).sum(axis=1)) * np.max(np.abs(x)))
     rows = []
     for bits in point["bits"]:
-        rows.append({"weights": point["weights"], "k": k, "activations": point["activations"],
-                     "overflow": point["overflow"], "bits": bits, "outputs": int(w.shape[0] * x.shape[1]),
-                     "worst_case_bits": bound.bit_length() + 1,
-                     **run_int(w, x, bits, point["overflow"])})
+        rows.append(
+            {
+                "weights": point["weights"],
+                "k": k,
+                "activations": point["activations"],
+                "overflow": point["overflow"],
+                "bits": bits,
+                "outputs": int(w.shape[0] * x.shape[1]),
+                "worst_case_bits": bound.bit_length() + 1,
+                **run_int(w, x, bits, point["overflow"]),
+            }
+        )
     return rows

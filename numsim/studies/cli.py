@@ -12,17 +12,40 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     from . import STUDIES
 
     p = subparsers.add_parser(
-        "report", help="run the co-design studies; write figures, CSVs, Markdown, HTML and a manifest",
-        description="Run the co-design studies (" + ", ".join(STUDIES) + ") and write the report into --out "
-        "(written beside it and renamed into place). Finished points are cached, so an interrupted run resumes.")
-    p.add_argument("--quick", action="store_true", help="small parameter sets (minutes on two cores)")
-    p.add_argument("--study", action="append", metavar="NAME", help="run only this study (repeatable)")
-    p.add_argument("--param", action="append", default=[], metavar="STUDY.NAME=VALUE",
-                   help="override one parameter, e.g. datapath.trials=64 or datapath.ks=16,256 (repeatable)")
-    p.add_argument("--scheduler", metavar="ADDRESS", help="a Dask scheduler address (tcp://host:8786); "
-                   "default: local processes")
-    p.add_argument("--jobs", type=int, default=1, help="local worker processes (default 1: in this process)")
-    p.add_argument("--cache", metavar="DIR", help="point cache (default $NUMSIM_CACHE or ~/.cache/numsim/studies)")
+        "report",
+        help="run the co-design studies; write figures, CSVs, Markdown, HTML and a manifest",
+        description="Run the co-design studies ("
+        + ", ".join(STUDIES)
+        + ") and write the report into --out "
+        "(written beside it and renamed into place). Finished points are cached, so an interrupted "
+        "run resumes.",
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="small parameter sets (minutes on two cores)"
+    )
+    p.add_argument(
+        "--study", action="append", metavar="NAME", help="run only this study (repeatable)"
+    )
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="STUDY.NAME=VALUE",
+        help="override one parameter, e.g. datapath.trials=64 or datapath.ks=16,256 (repeatable)",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="a Dask scheduler address (tcp://host:8786); default: local processes",
+    )
+    p.add_argument(
+        "--jobs", type=int, default=1, help="local worker processes (default 1: in this process)"
+    )
+    p.add_argument(
+        "--cache",
+        metavar="DIR",
+        help="point cache (default $NUMSIM_CACHE or ~/.cache/numsim/studies)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--out", required=True, help="output folder")
     return p
@@ -42,17 +65,27 @@ def run(args: argparse.Namespace) -> int:
 
     missing = [m for m in ("matplotlib", "tqdm") if importlib.util.find_spec(m) is None]
     if missing:
-        print(f"numsim report: needs {' and '.join(missing)}: pip install 'numsim[report]'", file=sys.stderr)
+        print(
+            f"numsim report: needs {' and '.join(missing)}: pip install 'numsim[report]'",
+            file=sys.stderr,
+        )
         return 2
-    # SIGTERM unwinds like Ctrl-C, so the temporary report folder is removed (finished points stay cached)
+    # SIGTERM unwinds like Ctrl-C, so the temporary report folder is removed (finished points stay
+    # cached)
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if main else None
     try:
         studies = select(args.study)
         overrides = parse_overrides(args.param, studies)
-        with Executor(jobs=args.jobs, scheduler=args.scheduler, cache_dir=args.cache,
-                      progress=not args.no_progress) as ex:
-            out = report(args.out, quick=args.quick, names=args.study, overrides=overrides, executor=ex)
+        with Executor(
+            jobs=args.jobs,
+            scheduler=args.scheduler,
+            cache_dir=args.cache,
+            progress=not args.no_progress,
+        ) as ex:
+            out = report(
+                args.out, quick=args.quick, names=args.study, overrides=overrides, executor=ex
+            )
     except (StudyError, KeyError, ValueError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"numsim report: {msg}", file=sys.stderr)
@@ -60,5 +93,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if main:
             signal.signal(signal.SIGTERM, previous)
-    print(f"report: {out / 'index.html'} (Markdown: {out / 'index.md'}; manifest: {out / 'manifest.json'})")
+    print(
+        f"report: {out / 'index.html'} (Markdown: {out / 'index.md'}; manifest: "
+        f"{out / 'manifest.json'})"
+    )
     return 0

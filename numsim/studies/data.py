@@ -1,4 +1,5 @@
-"""Seeded input tensors shared by the studies: synthetic distributions and the embedded MiniLM weight."""
+"""Seeded input tensors shared by the studies: synthetic distributions and the embedded MiniLM
+weight."""
 
 from __future__ import annotations
 

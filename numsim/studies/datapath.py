@@ -26,9 +26,25 @@ from ..codec import quantize
 from . import data
 
 #: The unit families: one preset per GPU generation and operand type, AMD, MX and FMA.
-UNITS = ("v100-fp16", "a100-fp16", "a100-bf16", "a100-tf32", "h100-fp16", "h100-e4m3", "h100-e5m2",
-         "b200-fp16", "b200-e4m3", "mi100-fp16", "mi210-fp16", "mi300-fp16", "mi300-e4m3fnuz",
-         "ocp-mx-exact", "ocp-mx-fp32acc", "mxdotp", "fma-fp32")
+UNITS = (
+    "v100-fp16",
+    "a100-fp16",
+    "a100-bf16",
+    "a100-tf32",
+    "h100-fp16",
+    "h100-e4m3",
+    "h100-e5m2",
+    "b200-fp16",
+    "b200-e4m3",
+    "mi100-fp16",
+    "mi210-fp16",
+    "mi300-fp16",
+    "mi300-e4m3fnuz",
+    "ocp-mx-exact",
+    "ocp-mx-fp32acc",
+    "mxdotp",
+    "fma-fp32",
+)
 #: Units whose ``in_format`` is wider than the operands they are built for: operands in FP8 E4M3.
 OPERANDS = {"ocp-mx-exact": "fp8_e4m3", "ocp-mx-fp32acc": "fp8_e4m3", "mxdotp": "fp8_e4m3"}
 
@@ -49,7 +65,12 @@ def promotable(name: str) -> bool:
     """True when ``name-promoteN`` changes the unit: chained NVIDIA/AMD units (not exact-over-K
     MX, FMA, pairwise or already promoted units)."""
     u = dp.get(name)
-    return u.accumulator.kind == "chain" and u.frac_bits is not None and u.chunk is None and not u.pairwise
+    return (
+        u.accumulator.kind == "chain"
+        and u.frac_bits is not None
+        and u.chunk is None
+        and not u.pairwise
+    )
 
 
 def unit_names(p: Params) -> list[str]:
@@ -70,8 +91,11 @@ def points(p: Params) -> list[dict[str, Any]]:
         raise ValueError(f"ks={p.ks!r}: expected positive lengths")
     if p.trials < 2:
         raise ValueError(f"trials={p.trials!r}: expected at least 2")
-    return [{"unit": u, "distribution": d, "ks": list(p.ks), "trials": p.trials, "seed": p.seed}
-            for u in unit_names(p) for d in p.distributions]
+    return [
+        {"unit": u, "distribution": d, "ks": list(p.ks), "trials": p.trials, "seed": p.seed}
+        for u in unit_names(p)
+        for d in p.distributions
+    ]
 
 
 def operand_format(unit: dp.DotUnit) -> Any:
@@ -83,7 +107,9 @@ def operand_format(unit: dp.DotUnit) -> Any:
 def operands(dist: str, fmt: Any, trials: int, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Seeded [trials, k] operands quantized (nearest even, saturating) to ``fmt``, in float64."""
     a = quantize(data.sample(dist, (trials, k), seed).astype(np.float32), fmt).astype(np.float64)
-    b = quantize(data.sample(dist, (trials, k), seed + 1).astype(np.float32), fmt).astype(np.float64)
+    b = quantize(data.sample(dist, (trials, k), seed + 1).astype(np.float32), fmt).astype(
+        np.float64
+    )
     return a, b
 
 
@@ -108,11 +134,20 @@ def compute(point: Mapping[str, Any]) -> list[dict[str, Any]]:
         nz = exact != 0
         rel = err[nz] / np.abs(exact[nz])
         norm = err / np.where(mag > 0, mag, 1.0)
-        rows.append({"unit": unit.name, "family": unit.name.split("-promote")[0],
-                     "promoted": "-promote" in unit.name, "operands": fmt.name,
-                     "distribution": point["distribution"], "k": k, "trials": point["trials"],
-                     "rel_err_median": float(np.median(rel)) if rel.size else math.nan,
-                     "rel_err_p90": float(np.quantile(rel, 0.9)) if rel.size else math.nan,
-                     "norm_err_median": float(np.median(norm)), "norm_err_p90": float(np.quantile(norm, 0.9)),
-                     "inf_or_nan": int(np.sum(~np.isfinite(d)))})
+        rows.append(
+            {
+                "unit": unit.name,
+                "family": unit.name.split("-promote")[0],
+                "promoted": "-promote" in unit.name,
+                "operands": fmt.name,
+                "distribution": point["distribution"],
+                "k": k,
+                "trials": point["trials"],
+                "rel_err_median": float(np.median(rel)) if rel.size else math.nan,
+                "rel_err_p90": float(np.quantile(rel, 0.9)) if rel.size else math.nan,
+                "norm_err_median": float(np.median(norm)),
+                "norm_err_p90": float(np.quantile(norm, 0.9)),
+                "inf_or_nan": int(np.sum(~np.isfinite(d))),
+            }
+        )
     return rows

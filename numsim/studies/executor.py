@@ -46,8 +46,12 @@ def cache_key(study: str, point: Mapping[str, Any], version: str | None = None) 
     The parameters are serialized as canonical JSON (sorted keys), so equal parameters give the
     same key whatever their order, and any changed value (or version) gives another key.
     """
-    blob = json.dumps({"study": study, "point": point, "numsim": version or numsim_version()},
-                      sort_keys=True, separators=(",", ":"), allow_nan=True)
+    blob = json.dumps(
+        {"study": study, "point": point, "numsim": version or numsim_version()},
+        sort_keys=True,
+        separators=(",", ":"),
+        allow_nan=True,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -101,8 +105,14 @@ class Executor:
             is computed or written).
     """
 
-    def __init__(self, jobs: int = 1, scheduler: str | None = None, cache_dir: str | Path | None = None,
-                 progress: bool = True, connect_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        jobs: int = 1,
+        scheduler: str | None = None,
+        cache_dir: str | Path | None = None,
+        progress: bool = True,
+        connect_timeout: float = 5.0,
+    ) -> None:
         if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
             raise StudyError(f"jobs={jobs!r}: expected a positive int")
         self.jobs = jobs
@@ -122,7 +132,8 @@ class Executor:
         return f"local processes ({self.jobs})" if self.jobs > 1 else "in process"
 
     def close(self) -> None:
-        """Shut the local pool down and disconnect from the scheduler (the cluster keeps running)."""
+        """Shut the local pool down and disconnect from the scheduler (the cluster keeps
+        running)."""
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
@@ -146,23 +157,38 @@ class Executor:
             entry = json.loads(self._path(study, key).read_text())
         except (OSError, ValueError):
             return None
-        if not isinstance(entry, dict) or entry.get("key") != key or not isinstance(entry.get("rows"), list):
+        if (
+            not isinstance(entry, dict)
+            or entry.get("key") != key
+            or not isinstance(entry.get("rows"), list)
+        ):
             return None
         return entry["rows"], float(entry.get("seconds", 0.0))
 
-    def _store(self, study: str, key: str, point: Mapping[str, Any], rows: list[Row], seconds: float) -> None:
-        entry = {"key": key, "study": study, "numsim": numsim_version(), "point": point, "seconds": seconds,
-                 "rows": rows}
+    def _store(
+        self, study: str, key: str, point: Mapping[str, Any], rows: list[Row], seconds: float
+    ) -> None:
+        entry = {
+            "key": key,
+            "study": study,
+            "numsim": numsim_version(),
+            "point": point,
+            "seconds": seconds,
+            "rows": rows,
+        }
         atomic_write(self._path(study, key), json.dumps(entry, allow_nan=True).encode())
 
     def _local_pool(self) -> cf.Executor:
         if self._pool is None:
             # spawn: numba's thread pools do not survive fork
-            self._pool = cf.ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("spawn"),
-                                                initializer=_worker_init)
+            self._pool = cf.ProcessPoolExecutor(
+                self.jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init
+            )
         return self._pool
 
-    def map(self, study: str, fn: PointFn, points: Sequence[Mapping[str, Any]]) -> tuple[list[list[Row]], RunStats]:
+    def map(
+        self, study: str, fn: PointFn, points: Sequence[Mapping[str, Any]]
+    ) -> tuple[list[list[Row]], RunStats]:
         """Rows of every point (cached or computed), in the order of ``points``, and run stats.
 
         Each computed point is cached as soon as it finishes, so a killed run loses at most the
@@ -173,8 +199,12 @@ class Executor:
         loaded = [self._load(study, k) for k in keys]
         results: list[list[Row] | None] = [e[0] if e else None for e in loaded]
         todo = [i for i, r in enumerate(results) if r is None]
-        stats = RunStats(points=len(points), cached=len(points) - len(todo), keys=keys,
-                         cached_s=sum(e[1] for e in loaded if e))
+        stats = RunStats(
+            points=len(points),
+            cached=len(points) - len(todo),
+            keys=keys,
+            cached_s=sum(e[1] for e in loaded if e),
+        )
         bar = _bar(len(points), study, self.progress)
         bar.update(stats.cached)
 
@@ -191,7 +221,9 @@ class Executor:
             elif self._client is not None:
                 from distributed import as_completed
 
-                futs = {self._client.submit(_timed, fn, dict(points[i]), pure=False): i for i in todo}
+                futs = {
+                    self._client.submit(_timed, fn, dict(points[i]), pure=False): i for i in todo
+                }
                 for fut in as_completed(futs, loop=self._client.loop):
                     rows, seconds = fut.result()
                     finish(futs[fut], rows, seconds)
@@ -214,22 +246,35 @@ class Executor:
 def _bar(total: int, desc: str, enabled: bool) -> Any:
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=f"{desc:12s}", unit="pt", disable=not enabled, file=sys.stderr,
-                dynamic_ncols=True, leave=True)
+    return tqdm(
+        total=total,
+        desc=f"{desc:12s}",
+        unit="pt",
+        disable=not enabled,
+        file=sys.stderr,
+        dynamic_ncols=True,
+        leave=True,
+    )
 
 
 def _connect(address: str, timeout: float) -> Any:
-    """A ``distributed.Client`` for ``address``; StudyError naming the address if it cannot connect."""
+    """A ``distributed.Client`` for ``address``; StudyError naming the address if it cannot
+    connect."""
     if not isinstance(address, str) or not address.strip():
-        raise StudyError(f"scheduler={address!r}: expected a Dask scheduler address such as tcp://host:8786")
+        raise StudyError(
+            f"scheduler={address!r}: expected a Dask scheduler address such as tcp://host:8786"
+        )
     try:
         from distributed import Client
     except ImportError as e:  # pragma: no cover - the report extra installs it
-        raise StudyError(f"scheduler={address!r}: dask.distributed is not installed "
-                         "(pip install 'numsim[report]')") from e
+        raise StudyError(
+            f"scheduler={address!r}: dask.distributed is not installed "
+            "(pip install 'numsim[report]')"
+        ) from e
     try:
         return Client(address, timeout=f"{max(timeout, 0.1)}s", set_as_default=False)
     except (OSError, TimeoutError, ValueError) as e:
-        raise StudyError(f"scheduler={address!r}: cannot connect to a Dask scheduler there within "
-                         f"{timeout:g} s ({type(e).__name__}: {e})") from e
-
+        raise StudyError(
+            f"scheduler={address!r}: cannot connect to a Dask scheduler there within "
+            f"{timeout:g} s ({type(e).__name__}: {e})"
+        ) from e

@@ -44,12 +44,17 @@ def signed_formats() -> list[str]:
 def points(p: Params) -> list[dict[str, Any]]:
     for d in p.distributions:
         if d not in data.DISTRIBUTIONS + data.REAL:
-            raise ValueError(f"distributions: {d!r}: expected names from {data.DISTRIBUTIONS + data.REAL}")
+            raise ValueError(
+                f"distributions: {d!r}: expected names from {data.DISTRIBUTIONS + data.REAL}"
+            )
     fmts = list(p.formats) or signed_formats()
     for f in fmts:
         F.get(f)  # KeyError with close matches for an unknown name
-    return [{"distribution": d, "format": f, "shape": [p.rows, p.cols], "seed": p.seed}
-            for d in p.distributions for f in fmts]
+    return [
+        {"distribution": d, "format": f, "shape": [p.rows, p.cols], "seed": p.seed}
+        for d in p.distributions
+        for f in fmts
+    ]
 
 
 def errors(x: np.ndarray, q: np.ndarray) -> dict[str, float]:
@@ -59,7 +64,11 @@ def errors(x: np.ndarray, q: np.ndarray) -> dict[str, float]:
     noise = float(np.sum(err**2))
     power = float(np.sum(x**2))
     sqnr = math.inf if noise == 0 else 10 * math.log10(power / noise)
-    return {"sqnr_db": sqnr, "rms_error": math.sqrt(noise / x.size), "max_abs_error": float(np.max(np.abs(err)))}
+    return {
+        "sqnr_db": sqnr,
+        "rms_error": math.sqrt(noise / x.size),
+        "max_abs_error": float(np.max(np.abs(err))),
+    }
 
 
 def tensor_scaled(x: np.ndarray, fmt: F.FloatFormat | F.IntFormat) -> np.ndarray:
@@ -80,10 +89,24 @@ def compute(point: Mapping[str, Any]) -> list[dict[str, Any]]:
         rules = [None] if f.scale != F.e8m0 and name == "nvfp4" else list(SCALE_RULES)
         for rule in rules:
             q = quantize(x, f, axis=-1, scale_rule=rule)
-            rows.append({**base, "kind": "block", "scale_rule": rule or "nearest-ue4m3",
-                         "bits_per_value": float(f.bits_per_value), **errors(x, q)})
+            rows.append(
+                {
+                    **base,
+                    "kind": "block",
+                    "scale_rule": rule or "nearest-ue4m3",
+                    "bits_per_value": float(f.bits_per_value),
+                    **errors(x, q),
+                }
+            )
     else:
         q = tensor_scaled(x, f)
-        rows.append({**base, "kind": "element", "scale_rule": "tensor-floor",
-                     "bits_per_value": f.total_bits + 32 / x.size, **errors(x, q)})
+        rows.append(
+            {
+                **base,
+                "kind": "element",
+                "scale_rule": "tensor-floor",
+                "bits_per_value": f.total_bits + 32 / x.size,
+                **errors(x, q),
+            }
+        )
     return rows

@@ -58,10 +58,18 @@ def points(p: Params) -> list[dict[str, Any]]:
     for o in p.int_overflow:
         if o not in ("wrap", "saturate"):
             raise ValueError(f"int_overflow: {o!r}: expected 'wrap' or 'saturate'")
-    out: list[dict[str, Any]] = [{"rtl": "mx_dot", "set": n, "block_size": p.block_size, "seed": p.seed}
-                                 for n in names]
-    out += [{"rtl": "int_mac", "set": f"int8-acc{b}" + ("-sat" if o == "saturate" else ""), "seed": p.seed}
-            for b in p.int_bits for o in p.int_overflow]
+    out: list[dict[str, Any]] = [
+        {"rtl": "mx_dot", "set": n, "block_size": p.block_size, "seed": p.seed} for n in names
+    ]
+    out += [
+        {
+            "rtl": "int_mac",
+            "set": f"int8-acc{b}" + ("-sat" if o == "saturate" else ""),
+            "seed": p.seed,
+        }
+        for b in p.int_bits
+        for o in p.int_overflow
+    ]
     return out
 
 
@@ -70,7 +78,9 @@ def mx_quality(ps: golden.ParamSet, seed: int, m: int = 16, k: int = 512, n: int
     unquantized seeded Gaussian operands."""
     a = data.sample("gaussian", (m, k), seed).astype(np.float32)
     b = data.sample("gaussian", (k, n), seed + 1).astype(np.float32)
-    d = dp.mx_matmul(encode(a, ps.block, axis=1), encode(b, ps.block, axis=0), ps.dot).astype(np.float64)
+    d = dp.mx_matmul(encode(a, ps.block, axis=1), encode(b, ps.block, axis=0), ps.dot).astype(
+        np.float64
+    )
     ref = a.astype(np.float64) @ b.astype(np.float64)
     noise = float(np.sum((d - ref) ** 2))
     return math.inf if noise == 0 else 10 * math.log10(float(np.sum(ref**2)) / noise)
@@ -88,19 +98,37 @@ def compute(point: Mapping[str, Any]) -> list[dict[str, Any]]:
         params = rtl.params("int_mac", "int8", dot=unit)
         w = accumulator.WEIGHTS["minilm_int8_per_channel"](384)
         x = accumulator.int8_per_tensor(data.sample("gaussian", (384, 16), point["seed"] + 384))
-        over = accumulator.run_int(w, x, unit.accumulator.bits, unit.accumulator.overflow)["overflow_rate"]
+        over = accumulator.run_int(w, x, unit.accumulator.bits, unit.accumulator.overflow)[
+            "overflow_rate"
+        ]
         quality, measure = 1.0 - over, "overflow-free outputs"
         label, fmt = unit.name, "int8"
     st = rtl.synth_stat(point["rtl"], params)
-    return [{"rtl": point["rtl"], "set": point["set"], "label": label, "format": fmt,
-             "block_size": params.get("BlockSize", 1), "cells": st.cells, "transistors": st.transistors,
-             "quality": quality, "measure": measure, "yosys": st.yosys}]
+    return [
+        {
+            "rtl": point["rtl"],
+            "set": point["set"],
+            "label": label,
+            "format": fmt,
+            "block_size": params.get("BlockSize", 1),
+            "cells": st.cells,
+            "transistors": st.transistors,
+            "quality": quality,
+            "measure": measure,
+            "yosys": st.yosys,
+        }
+    ]
 
 
 def pareto(cost: Sequence[float], quality: Sequence[float]) -> list[bool]:
     """True for each point that no other point dominates (cost <= and quality >=, one strictly)."""
     out = []
     for i, (c, q) in enumerate(zip(cost, quality)):
-        out.append(not any((c2 <= c and q2 >= q) and (c2 < c or q2 > q)
-                           for j, (c2, q2) in enumerate(zip(cost, quality)) if j != i))
+        out.append(
+            not any(
+                (c2 <= c and q2 >= q) and (c2 < c or q2 > q)
+                for j, (c2, q2) in enumerate(zip(cost, quality))
+                if j != i
+            )
+        )
     return out

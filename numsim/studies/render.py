@@ -1,4 +1,5 @@
-"""Render study rows: PNG figures, CSV data, a Markdown and a self-contained HTML report, a manifest.
+"""Render study rows: PNG figures, CSV data, a Markdown and a self-contained HTML report, a
+manifest.
 
 Every figure has labelled axes with units, a legend and a title that states what the data show;
 under each figure the report prints a one-paragraph reading computed from the same rows, and
@@ -59,6 +60,7 @@ def _fmt_db(v: float) -> str:
 
 # ----------------------------------------------------------------------------------------- formats
 
+
 def formats_figure(rows: list[Row]) -> Figure:
     """SQNR against bits per value, one panel per distribution."""
     plt = _plt()
@@ -66,26 +68,50 @@ def formats_figure(rows: list[Row]) -> Figure:
     ncol = 2 if len(dists) > 1 else 1
     nrow = math.ceil(len(dists) / ncol)
     fig, axes = plt.subplots(nrow, ncol, figsize=(7 * ncol, 4.6 * nrow), squeeze=False)
-    markers = {"tensor-floor": ("o", "C0"), "floor": ("s", "C1"), "ceil": ("^", "C2"), "even": ("v", "C3"),
-               "nearest-ue4m3": ("D", "C4")}
+    markers = {
+        "tensor-floor": ("o", "C0"),
+        "floor": ("s", "C1"),
+        "ceil": ("^", "C2"),
+        "even": ("v", "C3"),
+        "nearest-ue4m3": ("D", "C4"),
+    }
     for ax, d in zip(axes.flat, dists):
         sub = [r for r in rows if r["distribution"] == d and not math.isinf(r["sqnr_db"])]
         for rule, (m, c) in markers.items():
             pts = [r for r in sub if r["scale_rule"] == rule]
             if pts:
-                label = "element, tensor 2^k scale" if rule == "tensor-floor" else f"block, {rule} scale"
-                ax.scatter([r["bits_per_value"] for r in pts], [r["sqnr_db"] for r in pts], marker=m, color=c,
-                           label=label, alpha=0.8, s=28)
+                label = (
+                    "element, tensor 2^k scale"
+                    if rule == "tensor-floor"
+                    else f"block, {rule} scale"
+                )
+                ax.scatter(
+                    [r["bits_per_value"] for r in pts],
+                    [r["sqnr_db"] for r in pts],
+                    marker=m,
+                    color=c,
+                    label=label,
+                    alpha=0.8,
+                    s=28,
+                )
         for r in sub:
-            if r["scale_rule"] in ("tensor-floor", "floor", "nearest-ue4m3") and r["bits_per_value"] <= 16.1:
-                ax.annotate(r["format"], (r["bits_per_value"], r["sqnr_db"]), fontsize=6.5,
-                            xytext=(3, 2), textcoords="offset points")
+            if (
+                r["scale_rule"] in ("tensor-floor", "floor", "nearest-ue4m3")
+                and r["bits_per_value"] <= 16.1
+            ):
+                ax.annotate(
+                    r["format"],
+                    (r["bits_per_value"], r["sqnr_db"]),
+                    fontsize=6.5,
+                    xytext=(3, 2),
+                    textcoords="offset points",
+                )
         ax.set_xlim(3.5, 17)
         ax.set_xlabel("bits per value (scale overhead included)")
         ax.set_ylabel("SQNR (dB)")
         ax.set_title(d.replace("_", " "), fontsize=10)
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(dists):]:
+    for ax in list(axes.flat)[len(dists) :]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=7, loc="upper left")
     title, reading = formats_reading(rows)
@@ -102,37 +128,77 @@ def formats_reading(rows: list[Row]) -> tuple[str, str]:
     dists = list(dict.fromkeys(r["distribution"] for r in rows))
     main = "minilm_weight" if "minilm_weight" in dists else dists[0]
     b4, b6, b8 = (_best(rows, main, b) for b in (4.6, 6.3, 8.3))
-    title = (f"At about 4 bits/value {b4['format']} ({b4['scale_rule']} scale) keeps the most signal on "
-             f"{main.replace('_', ' ')}: {_fmt_db(b4['sqnr_db'])}") if b4 else "SQNR against bits per value"
+    title = (
+        (
+            f"At about 4 bits/value {b4['format']} ({b4['scale_rule']} scale) keeps the most "
+            "signal on "
+            f"{main.replace('_', ' ')}: {_fmt_db(b4['sqnr_db'])}"
+        )
+        if b4
+        else "SQNR against bits per value"
+    )
     parts = []
     for label, b in (("4.6", b4), ("6.3", b6), ("8.3", b8)):
         if b:
-            parts.append(f"up to {label} bits/value {b['format']} ({b['scale_rule']}, {_fmt_db(b['sqnr_db'])})")
+            parts.append(
+                f"up to {label} bits/value {b['format']} ({b['scale_rule']}, "
+                f"{_fmt_db(b['sqnr_db'])})"
+            )
     spread = []
     for d in dists:
         per: dict[str, list[float]] = defaultdict(list)
         for r in rows:
-            if r["distribution"] == d and r["kind"] == "block" and r["scale_rule"] in ("floor", "ceil", "even"):
+            if (
+                r["distribution"] == d
+                and r["kind"] == "block"
+                and r["scale_rule"] in ("floor", "ceil", "even")
+            ):
                 per[r["format"]].append(r["sqnr_db"])
         if per:
             fmt, vals = max(per.items(), key=lambda kv: max(kv[1]) - min(kv[1]))
             spread.append(f"{d.replace('_', ' ')}: {fmt} {max(vals) - min(vals):.2f} dB")
     heavy = ""
     if "gaussian" in dists and "student_t3" in dists:
-        g = {(r["format"], r["scale_rule"]): r["sqnr_db"] for r in rows if r["distribution"] == "gaussian"}
-        t = {(r["format"], r["scale_rule"]): r["sqnr_db"] for r in rows if r["distribution"] == "student_t3"}
-        el = [(k, g[k] - t[k]) for k in g if k in t and k[1] == "tensor-floor" and math.isfinite(g[k] - t[k])]
-        bl = [(k, g[k] - t[k]) for k in g if k in t and k[1] == "floor" and math.isfinite(g[k] - t[k])]
+        g = {
+            (r["format"], r["scale_rule"]): r["sqnr_db"]
+            for r in rows
+            if r["distribution"] == "gaussian"
+        }
+        t = {
+            (r["format"], r["scale_rule"]): r["sqnr_db"]
+            for r in rows
+            if r["distribution"] == "student_t3"
+        }
+        el = [
+            (k, g[k] - t[k])
+            for k in g
+            if k in t and k[1] == "tensor-floor" and math.isfinite(g[k] - t[k])
+        ]
+        bl = [
+            (k, g[k] - t[k]) for k in g if k in t and k[1] == "floor" and math.isfinite(g[k] - t[k])
+        ]
         if el and bl:
-            heavy = (f" Student-t(3) data against Gaussian data cost element formats with one tensor scale "
-                     f"{np.median([v for _, v in el]):.1f} dB of SQNR (median over formats; worst "
-                     f"{max(el, key=lambda kv: kv[1])[0][0]}, {max(v for _, v in el):.1f} dB) and block formats "
-                     f"{np.median([v for _, v in bl]):.1f} dB (worst {max(bl, key=lambda kv: kv[1])[0][0]}, "
-                     f"{max(v for _, v in bl):.1f} dB).")
-    reading = (f"On {main.replace('_', ' ')} the best format is, " + "; ".join(parts) + "." + heavy
-               + " The largest spread between the floor, ceil and even scale rules per distribution: "
-               + "; ".join(spread) + ". Element formats carry one FP32 power-of-two tensor scale "
-               "(counted in bits/value); FP32 itself is exact on these float32 tensors and left off the plot.")
+            heavy = (
+                " Student-t(3) data against Gaussian data cost element formats with one tensor "
+                "scale "
+                f"{np.median([v for _, v in el]):.1f} dB of SQNR (median over formats; worst "
+                f"{max(el, key=lambda kv: kv[1])[0][0]}, {max(v for _, v in el):.1f} dB) and block "
+                "formats "
+                f"{np.median([v for _, v in bl]):.1f} dB (worst "
+                f"{max(bl, key=lambda kv: kv[1])[0][0]}, "
+                f"{max(v for _, v in bl):.1f} dB)."
+            )
+    reading = (
+        f"On {main.replace('_', ' ')} the best format is, "
+        + "; ".join(parts)
+        + "."
+        + heavy
+        + " The largest spread between the floor, ceil and even scale rules per distribution: "
+        + "; ".join(spread)
+        + ". Element formats carry one FP32 power-of-two tensor scale "
+        "(counted in bits/value); FP32 itself is exact on these float32 tensors and left off the "
+        "plot."
+    )
     return title, reading
 
 
@@ -149,24 +215,41 @@ def datapath_figure(rows: list[Row]) -> Figure:
     fams = list(dict.fromkeys(r["family"] for r in rows))
     cmap = plt.get_cmap("tab20")
     colors = {f: cmap(i % 20) for i, f in enumerate(fams)}
-    fig, axes = plt.subplots(1, len(dists), figsize=(6.2 * len(dists), 5.6), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(
+        1, len(dists), figsize=(6.2 * len(dists), 5.6), squeeze=False, sharey=True
+    )
     for ax, d in zip(axes[0], dists):
         for unit in dict.fromkeys(r["unit"] for r in rows):
-            pts = sorted((r for r in rows if r["unit"] == unit and r["distribution"] == d), key=lambda r: r["k"])
+            pts = sorted(
+                (r for r in rows if r["unit"] == unit and r["distribution"] == d),
+                key=lambda r: r["k"],
+            )
             if not pts:
                 continue
             ks = [r["k"] for r in pts]
             med = [max(r["rel_err_median"], ERR_FLOOR) for r in pts]
-            ax.plot(ks, med, ls="--" if pts[0]["promoted"] else "-", marker=".", color=colors[pts[0]["family"]],
-                    label=unit, lw=1.2)
+            ax.plot(
+                ks,
+                med,
+                ls="--" if pts[0]["promoted"] else "-",
+                marker=".",
+                color=colors[pts[0]["family"]],
+                label=unit,
+                lw=1.2,
+            )
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("K (products per dot product)")
         ax.set_title(f"{d.replace('_', ' ')} operands", fontsize=10)
         ax.grid(alpha=0.3, which="both")
     axes[0][0].set_ylabel(f"median relative error |d - s| / |s| (exact = {ERR_FLOOR:g})")
-    axes[0][-1].legend(fontsize=6.5, loc="center left", bbox_to_anchor=(1.01, 0.5), title="unit (dashed: FP32 "
-                       "promotion)", title_fontsize=7)
+    axes[0][-1].legend(
+        fontsize=6.5,
+        loc="center left",
+        bbox_to_anchor=(1.01, 0.5),
+        title="unit (dashed: FP32 promotion)",
+        title_fontsize=7,
+    )
     title, reading = datapath_reading(rows)
     fig.suptitle(title, fontsize=11)
     return Figure("datapath", title, reading, _png(fig))
@@ -184,8 +267,11 @@ def datapath_reading(rows: list[Row]) -> tuple[str, str]:
         if r["promoted"] and r["family"] in at and r["rel_err_median"] > 0:
             gains.append((at[r["family"]]["rel_err_median"] / r["rel_err_median"], r["family"]))
     gains.sort(reverse=True)
-    title = (f"At K = {kmax}, {worst['unit']} has the largest error ({worst['rel_err_median']:.1e} median on "
-             f"{d.replace('_', ' ')} data)")
+    title = (
+        f"At K = {kmax}, {worst['unit']} has the largest error ({worst['rel_err_median']:.1e} "
+        "median on "
+        f"{d.replace('_', ' ')} data)"
+    )
     if gains:
         title += f"; FP32 promotion cuts {gains[0][1]}'s by {gains[0][0]:.0f}x"
     small = min((r for r in rows if r["distribution"] == d), key=lambda r: r["k"])["k"]
@@ -196,20 +282,32 @@ def datapath_reading(rows: list[Row]) -> tuple[str, str]:
         hi = next((r for r in s if r["k"] == kmax), None)
         if lo and hi and lo["rel_err_median"] > 0:
             growth.append(f"{fam} {hi['rel_err_median'] / lo['rel_err_median']:.0f}x")
-    reading = (f"Median relative error of {at[worst['unit']]['trials']} dot products per point against the exact "
-               f"sum of the same quantized operands. On {d.replace('_', ' ')} data at K = {kmax} the errors span "
-               f"{min((r['rel_err_median'] for r in at.values() if r['rel_err_median'] > 0), default=0):.1e} to "
-               f"{worst['rel_err_median']:.1e}. "
-               + (f"From K = {small} to {kmax} the error grows by: {', '.join(growth)}. " if growth else "")
-               + ("Promotion to FP32 every 128 products (dashed) helps most on "
-                  + ", ".join(f"{f} ({g:.0f}x)" for g, f in gains[:3]) + ". "
-                  if gains else "")
-               + (f"Exact on at least 90% of trials at K = {kmax}: {', '.join(exact)}. " if exact else "")
-               + "All-positive (uniform) operands show error growth without cancellation.")
+    reading = (
+        f"Median relative error of {at[worst['unit']]['trials']} dot products per point against "
+        f"the exact sum of the same quantized operands. On {d.replace('_', ' ')} data at K = "
+        f"{kmax} the errors span "
+        f"{min((r['rel_err_median'] for r in at.values() if r['rel_err_median'] > 0), default=0):.1e}"  # noqa: E501 (one replacement field)
+        f" to {worst['rel_err_median']:.1e}. "
+        + (
+            f"From K = {small} to {kmax} the error grows by: {', '.join(growth)}. "
+            if growth
+            else ""
+        )
+        + (
+            "Promotion to FP32 every 128 products (dashed) helps most on "
+            + ", ".join(f"{f} ({g:.0f}x)" for g, f in gains[:3])
+            + ". "
+            if gains
+            else ""
+        )
+        + (f"Exact on at least 90% of trials at K = {kmax}: {', '.join(exact)}. " if exact else "")
+        + "All-positive (uniform) operands show error growth without cancellation."
+    )
     return title, reading
 
 
 # ------------------------------------------------------------------------------------- accumulator
+
 
 def accumulator_figure(rows: list[Row]) -> Figure:
     """Overflow rate and SQNR against accumulator bits; wrap solid, saturate dashed."""
@@ -220,14 +318,29 @@ def accumulator_figure(rows: list[Row]) -> Figure:
     ceiling = (max(finite) if finite else 0) + 10
     for i, g in enumerate(groups):
         for mode, ls in (("wrap", "-"), ("saturate", "--")):
-            pts = sorted((r for r in rows if (r["weights"], r["k"], r["activations"]) == g and r["overflow"] == mode),
-                         key=lambda r: r["bits"])
+            pts = sorted(
+                (
+                    r
+                    for r in rows
+                    if (r["weights"], r["k"], r["activations"]) == g and r["overflow"] == mode
+                ),
+                key=lambda r: r["bits"],
+            )
             if not pts:
                 continue
             lab = f"K={g[1]}, {g[2].replace('_', ' ')} act., {mode}"
             bits = [r["bits"] for r in pts]
-            a1.plot(bits, [r["overflow_rate"] for r in pts], ls=ls, marker=".", color=f"C{i}", label=lab)
-            a2.plot(bits, [min(r["sqnr_db"], ceiling) for r in pts], ls=ls, marker=".", color=f"C{i}", label=lab)
+            a1.plot(
+                bits, [r["overflow_rate"] for r in pts], ls=ls, marker=".", color=f"C{i}", label=lab
+            )
+            a2.plot(
+                bits,
+                [min(r["sqnr_db"], ceiling) for r in pts],
+                ls=ls,
+                marker=".",
+                color=f"C{i}",
+                label=lab,
+            )
     a1.set_xlabel("accumulator width P (bits)")
     a1.set_ylabel("overflow rate (fraction of outputs)")
     a1.grid(alpha=0.3)
@@ -246,36 +359,77 @@ def accumulator_reading(rows: list[Row]) -> tuple[str, str]:
     groups = list(dict.fromkeys((r["weights"], r["k"], r["activations"]) for r in rows))
     safe = []
     for g in groups:
-        pts = sorted((r for r in rows if (r["weights"], r["k"], r["activations"]) == g and r["overflow"] == "wrap"),
-                     key=lambda r: r["bits"])
-        ok = next((r["bits"] for r in pts if r["overflow_rate"] == 0 and all(
-            q["overflow_rate"] == 0 for q in pts if q["bits"] >= r["bits"])), None)
+        pts = sorted(
+            (
+                r
+                for r in rows
+                if (r["weights"], r["k"], r["activations"]) == g and r["overflow"] == "wrap"
+            ),
+            key=lambda r: r["bits"],
+        )
+        ok = next(
+            (
+                r["bits"]
+                for r in pts
+                if r["overflow_rate"] == 0
+                and all(q["overflow_rate"] == 0 for q in pts if q["bits"] >= r["bits"])
+            ),
+            None,
+        )
         safe.append((g, ok, pts[0]["worst_case_bits"] if pts else None))
     big = max((s for s in safe if s[1] is not None), key=lambda s: s[1], default=None)
-    title = (f"A {big[1]}-bit register sufficed for every MiniLM int8 GEMM here, {big[2] - big[1]} bits below "
-             f"the worst-case bound ({big[2]})") if big else "Overflow rate against accumulator width"
+    title = (
+        (
+            f"A {big[1]}-bit register sufficed for every MiniLM int8 GEMM here, {big[2] - big[1]} "
+            "bits below "
+            f"the worst-case bound ({big[2]})"
+        )
+        if big
+        else "Overflow rate against accumulator width"
+    )
     pairs = []
     for r in rows:
         if r["overflow"] == "wrap" and 0 < r["overflow_rate"] < 1:
-            s = next((q for q in rows if q["overflow"] == "saturate" and q["bits"] == r["bits"] and q["k"] == r["k"]
-                      and q["activations"] == r["activations"] and q["weights"] == r["weights"]), None)
+            s = next(
+                (
+                    q
+                    for q in rows
+                    if q["overflow"] == "saturate"
+                    and q["bits"] == r["bits"]
+                    and q["k"] == r["k"]
+                    and q["activations"] == r["activations"]
+                    and q["weights"] == r["weights"]
+                ),
+                None,
+            )
             if s:
                 pairs.append((r, s))
     cmp = ""
     if pairs:
-        r, s = max(pairs, key=lambda p: (p[1]["sqnr_db"] - p[0]["sqnr_db"]))
-        cmp = (f" Largest gap between saturating and wrapping registers: at P = {r['bits']}, "
-               f"K = {r['k']} ({r['activations'].replace('_', ' ')} activations, {r['overflow_rate']:.1%} of outputs "
-               f"overflow) the GEMM keeps {_fmt_db(s['sqnr_db'])} saturating against {_fmt_db(r['sqnr_db'])} wrapping.")
-    reading = ("Smallest wrapping width without any overflow, per case: "
-               + "; ".join(f"K = {g[1]}, {g[2].replace('_', ' ')} activations: {ok} bits (worst case {wc})"
-                           for g, ok, wc in safe) + "." + cmp
-               + " Weights: the embedded MiniLM query weight, int8 per output channel. Accumulator-aware (AXE) "
-               "weights are not in this round: they need the PTQ package.")
+        r, s = max(pairs, key=lambda p: p[1]["sqnr_db"] - p[0]["sqnr_db"])
+        cmp = (
+            f" Largest gap between saturating and wrapping registers: at P = {r['bits']}, "
+            f"K = {r['k']} ({r['activations'].replace('_', ' ')} activations, "
+            f"{r['overflow_rate']:.1%} of outputs "
+            f"overflow) the GEMM keeps {_fmt_db(s['sqnr_db'])} saturating against "
+            f"{_fmt_db(r['sqnr_db'])} wrapping."
+        )
+    reading = (
+        "Smallest wrapping width without any overflow, per case: "
+        + "; ".join(
+            f"K = {g[1]}, {g[2].replace('_', ' ')} activations: {ok} bits (worst case {wc})"
+            for g, ok, wc in safe
+        )
+        + "."
+        + cmp
+        + " Weights: the embedded MiniLM query weight, int8 per output channel. "
+        "Accumulator-aware (AXE) weights are not in this round: they need the PTQ package."
+    )
     return title, reading
 
 
 # ------------------------------------------------------------------------------------------ hwcost
+
 
 def hwcost_figure(rows: list[Row]) -> Figure:
     """Cells against quality per RTL unit, Pareto front drawn as a step line."""
@@ -283,8 +437,9 @@ def hwcost_figure(rows: list[Row]) -> Figure:
 
     plt = _plt()
     kinds = list(dict.fromkeys(r["rtl"] for r in rows))
-    fig, axes = plt.subplots(1, len(kinds), figsize=(6.5 * len(kinds), 4.8), squeeze=False,
-                             gridspec_kw={"wspace": 0.3})
+    fig, axes = plt.subplots(
+        1, len(kinds), figsize=(6.5 * len(kinds), 4.8), squeeze=False, gridspec_kw={"wspace": 0.3}
+    )
     for ax, kind in zip(axes[0], kinds):
         sub = [r for r in rows if r["rtl"] == kind]
         q = [r["quality"] for r in sub]
@@ -294,12 +449,23 @@ def hwcost_figure(rows: list[Row]) -> Figure:
         many = len(sub) > 8  # then only the front is labelled (every point is in the CSV)
         for j, (r, f) in enumerate(sorted(zip(sub, front), key=lambda rf: rf[0]["cells"])):
             if f or not many:
-                ax.annotate(r["label"].replace("mx32-exact-rne", "exact"), (r["cells"], r["quality"]), fontsize=7,
-                            textcoords="offset points",
-                            xytext=(4, 4 if j % 2 == 0 else -11))
+                ax.annotate(
+                    r["label"].replace("mx32-exact-rne", "exact"),
+                    (r["cells"], r["quality"]),
+                    fontsize=7,
+                    textcoords="offset points",
+                    xytext=(4, 4 if j % 2 == 0 else -11),
+                )
         fp = sorted((ci, qi) for ci, qi, f in zip(c, q, front) if f)
         if fp:
-            ax.step([p[0] for p in fp], [p[1] for p in fp], where="post", color="C3", lw=1, label="Pareto front")
+            ax.step(
+                [p[0] for p in fp],
+                [p[1] for p in fp],
+                where="post",
+                color="C3",
+                lw=1,
+                label="Pareto front",
+            )
         ax.scatter([], [], color="C0", label="dominated")
         bs = sorted({r["block_size"] for r in sub})
         blocks = f" ({'/'.join(map(str, bs))}-element blocks)" if kind == "mx_dot" else ""
@@ -321,26 +487,43 @@ def hwcost_reading(rows: list[Row]) -> tuple[str, str]:
     title = "Area against quality of the RTL units"
     for kind in dict.fromkeys(r["rtl"] for r in rows):
         sub = [r for r in rows if r["rtl"] == kind]
-        front = [r for r, f in zip(sub, pareto([r["cells"] for r in sub], [r["quality"] for r in sub])) if f]
+        front = [
+            r
+            for r, f in zip(sub, pareto([r["cells"] for r in sub], [r["quality"] for r in sub]))
+            if f
+        ]
         front.sort(key=lambda r: r["cells"])
-        parts.append(f"{kind}: the Pareto front is " + ", ".join(
-            f"{r['label']} ({r['cells']:,d} cells, {r['quality']:.3g})" for r in front)
-            + f" out of {len(sub)} parameter sets")
+        parts.append(
+            f"{kind}: the Pareto front is "
+            + ", ".join(f"{r['label']} ({r['cells']:,d} cells, {r['quality']:.3g})" for r in front)
+            + f" out of {len(sub)} parameter sets"
+        )
         if kind == "mx_dot" and front:
-            title = f"MX dot units: {front[-1]['label']} buys the best SQNR at {front[-1]['cells']:,d} cells"
-    reading = ("; ".join(parts) + ". Cells are yosys 0.23 generic cells (synth -flatten -noshare), a proxy for "
-               "area; MX dot quality is the SQNR of a Gaussian GEMM on the unit's numsim twin, integer MAC quality "
-               "the fraction of MiniLM int8 outputs (K = 384) whose register never overflowed.")
+            title = (
+                f"MX dot units: {front[-1]['label']} buys the best SQNR at "
+                f"{front[-1]['cells']:,d} cells"
+            )
+    reading = (
+        "; ".join(parts)
+        + ". Cells are yosys 0.23 generic cells (synth -flatten -noshare), a proxy for "
+        "area; MX dot quality is the SQNR of a Gaussian GEMM on the unit's numsim twin, integer "
+        "MAC quality "
+        "the fraction of MiniLM int8 outputs (K = 384) whose register never overflowed."
+    )
     return title, reading
 
 
 #: study name -> figure function
 FIGURES: dict[str, Callable[[list[Row]], Figure]] = {
-    "formats": formats_figure, "datapath": datapath_figure, "accumulator": accumulator_figure,
-    "hwcost": hwcost_figure}
+    "formats": formats_figure,
+    "datapath": datapath_figure,
+    "accumulator": accumulator_figure,
+    "hwcost": hwcost_figure,
+}
 
 
 # ------------------------------------------------------------------------------------------ writer
+
 
 def csv_bytes(rows: Sequence[Row]) -> bytes:
     """Tidy rows as CSV (columns in first-seen order; inf and nan written as Python prints them)."""
@@ -377,37 +560,67 @@ def write_report(out: Path, results: list[dict[str, Any]], meta: dict[str, Any])
     ``out`` (which the caller renames into place). ``results``: per study ``name``, ``title``,
     ``rows`` (or ``skipped``: why not), ``params``, ``stats``. Returns the manifest."""
     files: dict[str, bytes] = {}
-    md = [f"# numsim co-design report ({meta['mode']})", "",
-          (f"numsim {meta['versions']['numsim']}; executor: {meta['executor']}; "
-          f"{sum(r['stats']['points'] for r in results if 'stats' in r)} points. "
-          "Each figure's data is the CSV beside it; `manifest.json` has the parameters, versions, timings "
-          "and checksums."), ""]
+    md = [
+        f"# numsim co-design report ({meta['mode']})",
+        "",
+        (
+            f"numsim {meta['versions']['numsim']}; executor: {meta['executor']}; "
+            f"{sum(r['stats']['points'] for r in results if 'stats' in r)} points. "
+            "Each figure's data is the CSV beside it; `manifest.json` has the parameters, "
+            "versions, timings "
+            "and checksums."
+        ),
+        "",
+    ]
     body = []
     for res in results:
         name = res["name"]
         md += [f"## {res['title']}", ""]
         if "skipped" in res:
             md += [f"Not run: {res['skipped']}.", ""]
-            body.append(f"<h2>{html.escape(res['title'])}</h2><p>Not run: {html.escape(res['skipped'])}.</p>")
+            body.append(
+                f"<h2>{html.escape(res['title'])}</h2><p>Not run: "
+                f"{html.escape(res['skipped'])}.</p>"
+            )
             continue
         fig = FIGURES[name](res["rows"])
         files[f"{name}.png"] = fig.png
         files[f"{name}.csv"] = csv_bytes(res["rows"])
-        md += [f"![{fig.title}]({name}.png)", "", f"**{fig.title}.** {fig.reading}", "",
-               f"Data: [{name}.csv]({name}.csv) ({len(res['rows'])} rows).", ""]
+        md += [
+            f"![{fig.title}]({name}.png)",
+            "",
+            f"**{fig.title}.** {fig.reading}",
+            "",
+            f"Data: [{name}.csv]({name}.csv) ({len(res['rows'])} rows).",
+            "",
+        ]
         b64 = base64.b64encode(fig.png).decode()
-        body.append(f"<h2>{html.escape(res['title'])}</h2><img alt=\"{html.escape(fig.title)}\" "
-                    f"src=\"data:image/png;base64,{b64}\" style=\"max-width:100%\"><p><b>{html.escape(fig.title)}."
-                    f"</b> {html.escape(fig.reading)}</p><p>Data: <a href=\"{name}.csv\">{name}.csv</a></p>")
+        body.append(
+            f'<h2>{html.escape(res["title"])}</h2><img alt="{html.escape(fig.title)}" '
+            f'src="data:image/png;base64,{b64}" '
+            f'style="max-width:100%"><p><b>{html.escape(fig.title)}.'
+            f'</b> {html.escape(fig.reading)}</p><p>Data: <a href="{name}.csv">{name}.csv</a></p>'
+        )
     files["index.md"] = "\n".join(md).encode()
-    files["index.html"] = ("<!doctype html><html><head><meta charset=\"utf-8\"><title>numsim co-design report"
-                           "</title><style>body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}"
-                           "</style></head><body><h1>numsim co-design report (" + html.escape(meta["mode"])
-                           + ")</h1>" + "".join(body) + "</body></html>").encode()
+    files["index.html"] = (
+        '<!doctype html><html><head><meta charset="utf-8"><title>numsim co-design report'
+        "</title><style>body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}"
+        "</style></head><body><h1>numsim co-design report ("
+        + html.escape(meta["mode"])
+        + ")</h1>"
+        + "".join(body)
+        + "</body></html>"
+    ).encode()
     for rel, data in files.items():
         (out / rel).write_bytes(data)
-    manifest = {**meta, "studies": {r["name"]: {k: v for k, v in r.items() if k not in ("rows", "name")}
-                                    for r in results},
-                "files": {rel: {"sha256": sha256(data), "bytes": len(data)} for rel, data in sorted(files.items())}}
+    manifest = {
+        **meta,
+        "studies": {
+            r["name"]: {k: v for k, v in r.items() if k not in ("rows", "name")} for r in results
+        },
+        "files": {
+            rel: {"sha256": sha256(data), "bytes": len(data)} for rel, data in sorted(files.items())
+        },
+    }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1, allow_nan=True) + "\n")
     return manifest
