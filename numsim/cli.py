@@ -7,13 +7,13 @@ import math
 import sys
 import time
 from collections.abc import Sequence
-from importlib import resources
 
 import numpy as np
 
 from . import formats as F
 from .codec import decode, encode, quantize
 from .studies import cli as studies_cli
+from .studies.data import load_demo_tensor
 
 
 def _num(v: float) -> str:
@@ -85,12 +85,6 @@ def formats_table() -> str:
         "layout",
     ]
     return _table(rows, header)
-
-
-def load_demo_tensor() -> np.ndarray:
-    """The embedded real tensor: all-MiniLM-L6-v2 layer 0 attention query weight (384 x 384)."""
-    with resources.files("numsim").joinpath("data/minilm_l0_query.npz").open("rb") as fh:
-        return np.load(fh)["weight"].astype(np.float32)
 
 
 def demo_rows(x: np.ndarray) -> list[dict]:

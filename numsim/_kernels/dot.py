@@ -175,7 +175,7 @@ def _pairwise_f32(a, b, lo, hi, c, p, prm):
     v = np.empty(m, np.float64)
     for i in range(m):
         prod = am[lo + i] * bm[lo + i]
-        x = math.ldexp(np.float64(prod), ae[lo + i] + be[lo + i] - 2 * prm.man_in)
+        x = math.ldexp(np.float64(prod), int(ae[lo + i] + be[lo + i] - 2 * prm.man_in))
         v[i] = _f32_round(x, prm.out_mode, prm.subnormals_out) if prod != 0 else 0.0
     while m > 1:
         h = m // 2
@@ -184,7 +184,7 @@ def _pairwise_f32(a, b, lo, hi, c, p, prm):
         if m % 2:
             v[h] = v[m - 1]
         m -= h
-    cv = math.ldexp(np.float64(-csig if cs else csig), cE - cP) if ck == K_FINITE else 0.0
+    cv = math.ldexp(np.float64(-csig if cs else csig), int(cE - cP)) if ck == K_FINITE else 0.0
     r = _add_f32(v[0], cv, prm)
     if np.isnan(r):
         return p.nan_code

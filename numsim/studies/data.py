@@ -3,6 +3,8 @@ weight."""
 
 from __future__ import annotations
 
+from importlib import resources
+
 import numpy as np
 
 #: Synthetic distributions (all zero-mean, unit scale) and the real tensor.
@@ -30,10 +32,14 @@ def sample(dist: str, shape: tuple[int, ...], seed: int) -> np.ndarray:
     raise ValueError(f"distribution {dist!r}: expected one of {DISTRIBUTIONS}")
 
 
+def load_demo_tensor() -> np.ndarray:
+    """The embedded real tensor: all-MiniLM-L6-v2 layer 0 attention query weight (384 x 384)."""
+    with resources.files("numsim").joinpath("data/minilm_l0_query.npz").open("rb") as fh:
+        return np.load(fh)["weight"].astype(np.float32)
+
+
 def minilm_weight() -> np.ndarray:
     """The embedded all-MiniLM-L6-v2 layer-0 attention query weight (384 x 384), float64."""
-    from ..cli import load_demo_tensor
-
     return load_demo_tensor().astype(np.float64)
 
 
