@@ -35,51 +35,27 @@ def main() -> None:
     MA = numsim.encode(A, "mxfp8_e4m3", axis=1)
     MB = numsim.encode(B, "mxfp8_e4m3", axis=0)
     macs = n**3
+
+    def unit_row(
+        label: str, path: str, a: np.ndarray, b: np.ndarray, unit: str
+    ) -> tuple[str, str, Callable[[], object], int]:
+        """A benchmark row of ``dp.matmul(a, b)`` on the preset ``unit``."""
+        return label, path, lambda: dp.matmul(a, b, dp.get(unit)), args.reps
+
     rows: list[tuple[str, str, Callable[[], object], int]] = [
         ("float32 BLAS (numpy matmul)", "anchor", lambda: A @ B, args.reps),
         ("float64 BLAS (numpy matmul)", "anchor", lambda: A64 @ B64, args.reps),
-        (
-            "h100-e4m3 (N=32, F=13, RZ)",
-            "vectorized truncation",
-            lambda: dp.matmul(A, B, dp.get("h100-e4m3")),
-            args.reps,
+        unit_row("h100-e4m3 (N=32, F=13, RZ)", "vectorized truncation", A, B, "h100-e4m3"),
+        unit_row("h100-e4m3-promote128", "vectorized truncation", A, B, "h100-e4m3-promote128"),
+        unit_row("b200-e4m3 (N=32, F=25, RZ)", "vectorized truncation", A, B, "b200-e4m3"),
+        unit_row(
+            "ocp-mx-exact (exact over K, one rounding)", "float64 BLAS exact", A, B, "ocp-mx-exact"
         ),
-        (
-            "h100-e4m3-promote128",
-            "vectorized truncation",
-            lambda: dp.matmul(A, B, dp.get("h100-e4m3-promote128")),
-            args.reps,
+        unit_row(
+            "ocp-mx-fp32acc (exact blocks, FP32 sum)", "float64 BLAS exact", A, B, "ocp-mx-fp32acc"
         ),
-        (
-            "b200-e4m3 (N=32, F=25, RZ)",
-            "vectorized truncation",
-            lambda: dp.matmul(A, B, dp.get("b200-e4m3")),
-            args.reps,
-        ),
-        (
-            "ocp-mx-exact (exact over K, one rounding)",
-            "float64 BLAS exact",
-            lambda: dp.matmul(A, B, dp.get("ocp-mx-exact")),
-            args.reps,
-        ),
-        (
-            "ocp-mx-fp32acc (exact blocks, FP32 sum)",
-            "float64 BLAS exact",
-            lambda: dp.matmul(A, B, dp.get("ocp-mx-fp32acc")),
-            args.reps,
-        ),
-        (
-            "mxdotp (N=8, exact, early acc.)",
-            "float64 BLAS exact",
-            lambda: dp.matmul(A, B, dp.get("mxdotp")),
-            args.reps,
-        ),
-        (
-            "int8-acc32 (int8 inputs)",
-            "integer register",
-            lambda: dp.matmul(Ai, Bi, dp.get("int8-acc32")),
-            args.reps,
-        ),
+        unit_row("mxdotp (N=8, exact, early acc.)", "float64 BLAS exact", A, B, "mxdotp"),
+        unit_row("int8-acc32 (int8 inputs)", "integer register", Ai, Bi, "int8-acc32"),
         (
             "mxfp8_e4m3 mx_matmul, ocp-mx-exact",
             "general (Kulisch)",
