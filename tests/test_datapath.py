@@ -340,18 +340,37 @@ def fp32_near(x: float) -> Fraction:
 
 def cases(unit: DotUnit, seed: int) -> list[tuple[list[Any], list[Any], Any]]:
     """Random and corner cases of one K for ``unit``: (a, b, c) with exact values."""
+    out = _cases(unit, seed)
+    if unit.c_format == F.fp32:
+        return out
+    return [(a, b, _c_in(unit.c_format, c)) for a, b, c in out]
+
+
+def _c_in(fmt: F.FloatFormat, c: Any) -> Any:
+    """A finite FP32 ``c`` rounded (RNE, clipped to the finite range) to the unit's ``c_format``."""
+    if not isinstance(c, Fraction):
+        return c
+    top = ref_codec.decode(fmt, fmt.max_code_magnitude)
+    v = ref_codec.decode(fmt, ref_codec.encode(fmt, max(min(c, top), -top)))
+    assert isinstance(v, Fraction)
+    return v
+
+
+def _cases(unit: DotUnit, seed: int) -> list[tuple[list[Any], list[Any], Any]]:
+    """:func:`cases` with FP32 c values."""
     rng = random.Random(seed)
     fmt, n = unit.in_format, unit.n
+    fmt_b = unit.operand_b_format
     K = 3 * n + 1 if unit.chunk is None else 2 * unit.chunk + n + 1
     out: list[tuple[list[Any], list[Any], Any]] = []
     for spread in (1, 2, 4, 0):
         for _ in range(12):
-            a, b = rand_values(rng, fmt, K, spread), rand_values(rng, fmt, K, spread)
+            a, b = rand_values(rng, fmt, K, spread), rand_values(rng, fmt_b, K, spread)
             scale = max((abs(x * y) for x, y in zip(a, b)), default=Fraction(1)) or Fraction(1)
             out.append((a, b, rand_c(rng, scale)))
     for _ in range(8):  # cancellation: products cancel pairwise, c cancels what survives
         a = rand_values(rng, fmt, K, 2)
-        b = rand_values(rng, fmt, K, 2)
+        b = rand_values(rng, fmt_b, K, 2)
         a2 = a[: K // 2] + [x for x in a[: K // 2]] + a[2 * (K // 2) :]
         b2 = b[: K // 2] + [-y for y in b[: K // 2]] + b[2 * (K // 2) :]
         out.append((a2, b2, Fraction(0)))
@@ -359,14 +378,16 @@ def cases(unit: DotUnit, seed: int) -> list[tuple[list[Any], list[Any], Any]]:
     floor = unit.min_exp if unit.min_exp is not None else -140
     for below in (2, 10, 30):  # products just under the eta floor (min_exp_limit binds)
         fa = 3
-        fb = fmt.bias + (floor - below) - (fa - fmt.bias)
+        fb = fmt_b.bias + (floor - below) - (fa - fmt.bias)
         for c in (Fraction(0), Fraction(rng.randint(-99, 99), 1 << 149)):
-            out.append((rand_values(rng, fmt, K, 2, fa), rand_values(rng, fmt, K, 2, fb), c))
+            out.append((rand_values(rng, fmt, K, 2, fa), rand_values(rng, fmt_b, K, 2, fb), c))
     out_fmt = unit.out_format
     fa = 3  # results around the output's subnormal range (flush, subnormal rounding)
-    fb = fmt.bias + (out_fmt.emin - 3) - (fa - fmt.bias)
+    fb = fmt_b.bias + (out_fmt.emin - 3) - (fa - fmt.bias)
     for _ in range(4):
-        out.append((rand_values(rng, fmt, K, 2, fa), rand_values(rng, fmt, K, 2, fb), Fraction(0)))
+        out.append(
+            (rand_values(rng, fmt, K, 2, fa), rand_values(rng, fmt_b, K, 2, fb), Fraction(0))
+        )
     out_max = ref_codec.decode(out_fmt, out_fmt.max_code_magnitude)
     t = Fraction(2) ** min(out_fmt.emax, fmt.emax)
     for sign in (
@@ -375,9 +396,10 @@ def cases(unit: DotUnit, seed: int) -> list[tuple[list[Any], list[Any], Any]]:
     ):  # out max + a power of two: the sum reaches 2**(emax + 1) where t is big enough
         out.append(([sign * t] + [Fraction(0)] * (K - 1), [Fraction(1)] * K, sign * out_max))
     big = ref_codec.decode(fmt, fmt.max_code_magnitude)
+    big_b = ref_codec.decode(fmt_b, fmt_b.max_code_magnitude)
     f32max = Fraction(float(np.finfo(np.float32).max))
-    out.append(([big] * K, [big] * K, f32max))  # overflow to +Inf
-    out.append(([big] * K, [-big] * K, -f32max))  # overflow to -Inf
+    out.append(([big] * K, [big_b] * K, f32max))  # overflow to +Inf
+    out.append(([big] * K, [-big_b] * K, -f32max))  # overflow to -Inf
     one = [Fraction(1)] * K
     specials = [(math.nan, 0), (0, math.nan), (0, math.inf), (0, -math.inf)]
     if fmt.has_inf:
@@ -483,9 +505,14 @@ def test_preset_names_and_aliases() -> None:
     assert {"v100-fp16", "a100-tf32", "a2-bf16"} <= set(names)
     assert dp.get("h200-e4m3") == dataclass_replace_name(dp.get("h100-e4m3"), "h200-e4m3")
     h = dp.get("h100-e4m3")
-    assert (h.n, h.frac_bits, h.min_exp, h.out_format.man_bits) == (32, 13, -133, 13)
+    assert (h.n, h.frac_bits, h.min_exp, h.out_format.man_bits) == (32, 13, -126, 13)
     v = dp.get("v100-fp16", out="fp16")
-    assert (v.min_exp, v.out_format, v.out_rounding) == (-19, F.fp16, RoundMode.nearest_even)
+    assert (v.min_exp, v.out_format, v.out_rounding, v.c_format) == (
+        -126,
+        F.fp16,
+        RoundMode.nearest_even,
+        F.fp16,
+    )
     assert hash(h) == hash(dp.get("h100-e4m3")) and str(h) == "h100-e4m3"
     for alias, gpu, inp in [
         ("mi250", "mi210", "fp16"),
@@ -518,7 +545,7 @@ def test_unknown_preset_lists_close_matches() -> None:
     with pytest.raises(KeyError, match="h100-e4m3"):
         dp.get("h100-e4m4")
     with pytest.raises(ValueError, match="fp16"):
-        dp.get("h100-e4m3", out="fp16")
+        dp.get("h100-tf32", out="fp16")
     with pytest.raises(ValueError, match="out="):
         dp.get("h100-fp16", out="fp64")
 

@@ -339,14 +339,17 @@ def _random_values(
     return x
 
 
-def _c_matrix(rng: np.random.Generator, shape: tuple[int, int], specials: bool) -> np.ndarray:
+def _c_matrix(
+    rng: np.random.Generator, shape: tuple[int, int], specials: bool, fp16: bool = False
+) -> np.ndarray:
     """FP32 C values: normals, subnormals, zeros, near-max values (and Inf / NaN with
-    ``specials``)."""
-    c = (rng.standard_normal(shape) * 8).astype(np.float32)
+    ``specials``); with ``fp16`` all of them FP16 values (FP16 subnormals and maximum)."""
+    dt = np.float16 if fp16 else np.float32
+    c = (rng.standard_normal(shape) * 8).astype(dt).astype(np.float32)
     pick = rng.random(shape)
     c[pick < 0.1] = 0.0
-    c[(pick >= 0.1) & (pick < 0.2)] = np.float32(3e-40)
-    c[(pick >= 0.2) & (pick < 0.25)] = np.float32(-3.3e38)
+    c[(pick >= 0.1) & (pick < 0.2)] = np.float32(np.float16(3e-7)) if fp16 else np.float32(3e-40)
+    c[(pick >= 0.2) & (pick < 0.25)] = np.float32(-65504.0 if fp16 else -3.3e38)
     if specials:
         c[(pick >= 0.25) & (pick < 0.27)] = np.inf
         c[(pick >= 0.27) & (pick < 0.29)] = np.nan
@@ -381,6 +384,13 @@ FAST_CHAIN = [
     dp.get("h100-bf16", out="fp16"),
     dp.get("v100-fp16", out="fp16"),
     replace(dp.get("a100-fp16"), name="a100-fp16-ftz", subnormals_in=False, subnormals_out=False),
+    # zero operands at -126 joining the maximum, +0 underflow, FP16 C, mixed operand formats
+    *(dp.get(n) for n in ["t4-fp16", "rtxpro6000-tf32", "ada-e4m3xe5m2", "b200-fp16xbf16"]),
+    dp.get("h100-e5m2xe4m3", out="fp16"),
+    dp.get("rtxpro6000-e4m3", out="fp16"),
+    dp.get("b200-bf16-epilogue"),
+    replace(dp.get("a100-bf16"), name="a100-bf16-zero-signed", underflow_zero="signed"),
+    replace(dp.get("h100-fp16"), name="h100-fp16-zero-dropped", zero_exponent=None),
 ]
 
 
@@ -391,8 +401,11 @@ def test_fast_chain_path_equals_general(unit: DotUnit, wide: bool) -> None:
     rng = np.random.default_rng(sum(map(ord, unit.name)) + wide)
     M, K, N = 13, 3 * (unit.chunk or unit.n) + 5, 11
     A = _random_values(rng, unit.in_format, (M, K), wide)
-    B = _random_values(rng, unit.in_format, (K, N), wide)
-    C = _c_matrix(rng, (M, N), specials=True)
+    B = _random_values(rng, unit.operand_b_format, (K, N), wide)
+    if wide:  # zeros facing the largest values: zero products win the alignment maximum
+        A[0, :] = 0.0
+        B[:, 0] = float(unit.operand_b_format.max)
+    C = _c_matrix(rng, (M, N), specials=True, fp16=unit.c_format == F.fp16)
     fast = dp.matmul(A, B, unit, C)
     general, _ = dp_api._matmul_general(unit, A, B, C)
     _same_bits(fast, general)
@@ -425,6 +438,7 @@ BLAS_UNITS = [
     DotUnit(
         "exact-bf16-out", F.fp8_e4m3, 32, None, out_format=F.bf16, accumulator=ACC.floating(F.fp32)
     ),
+    DotUnit("exact-epilogue", F.fp16, 16, None, c_entry="epilogue"),
 ]
 
 
@@ -446,6 +460,21 @@ def test_blas_exact_path_equals_general(unit: DotUnit, elem: str) -> None:
     _same_bits(dp.matmul(A, B, unit), dp_api._matmul_general(unit, A, B, None)[0])  # C absent
     if unit.accumulator.format == F.fp16 and elem == "fp8_e4m3":
         assert np.isinf(fast[0]).any()
+
+
+def test_blas_exact_path_bypassed_for_positive_underflow() -> None:
+    """The BLAS combine kernels keep the sign of a result rounded to zero: a unit whose
+    ``underflow_zero`` is positive takes the general kernel, which gives +0 (hand derivation:
+    ``-2**-75 * 2**-75`` truncates to -0 in FP32, made +0)."""
+    unit = DotUnit("exact-positive-zero", F.bf16, 8, None, underflow_zero="positive")
+    A = np.array([[-(2.0**-75), 0.0]])
+    B = np.array([[2.0**-75], [2.0**-75]])
+    assert not dp_api._blas_exact_ok(unit, A, B)
+    d = dp.matmul(A, B, unit)
+    assert d[0, 0].view(np.uint32) == 0
+    signed = replace(unit, underflow_zero="signed")
+    assert dp_api._blas_exact_ok(signed, A, B)
+    assert dp.matmul(A, B, signed)[0, 0].view(np.uint32) == 0x80000000
 
 
 def test_blas_exact_path_refuses_wide_spans() -> None:

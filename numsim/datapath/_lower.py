@@ -34,6 +34,8 @@ def params(unit: DotUnit, man_in: int | None = None) -> DotParams:
     operands)."""
     fin, acc, outer = unit.in_format, unit.accumulator, unit.outer
     int_lsb = -2 * fin.frac_bits if isinstance(fin, IntFormat) else 0
+    if man_in is None:
+        man_in = operand_man(unit)
     return DotParams(
         n=unit.n,
         frac_bits=unit.frac_bits or 0,
@@ -44,7 +46,7 @@ def params(unit: DotUnit, man_in: int | None = None) -> DotParams:
         odd_even=int(unit.odd_even),
         pairwise=int(unit.pairwise),
         min_exp=NO_FLOOR if unit.min_exp is None else unit.min_exp,
-        man_in=(fin.man_bits if isinstance(fin, FloatFormat) else 0) if man_in is None else man_in,
+        man_in=man_in,
         out_mode=int(unit.out_rounding),
         subnormals_out=int(unit.subnormals_out),
         acc_kind=int(AccKind[acc.kind]),
@@ -57,7 +59,21 @@ def params(unit: DotUnit, man_in: int | None = None) -> DotParams:
         outer_bits=(outer.bits or 0) if outer is not None else 0,
         outer_sat=int(outer is not None and outer.overflow == "saturate"),
         int_lsb=int_lsb,
+        zero_join=int(unit.zero_exponent is not None),
+        zero_exp=unit.zero_exponent or 0,
+        c_emin=unit.c_format.emin,
+        underflow_pos=int(unit.underflow_zero == "positive"),
     )
+
+
+def operand_man(unit: DotUnit) -> int:
+    """Fraction bits of the split operands: the wider of ``in_format`` and ``b_format`` (both
+    operands are split with it, each clamped to its own format's emin; 0 for integer units)."""
+    fin = unit.in_format
+    if not isinstance(fin, FloatFormat):
+        return 0
+    fb = unit.b_format
+    return fin.man_bits if fb is None else max(fin.man_bits, fb.man_bits)
 
 
 def formats_of(unit: DotUnit) -> tuple[Elem, Elem, Elem]:
@@ -134,11 +150,12 @@ def operand(x: Any, fmt: FloatFormat | IntFormat, argument: str) -> np.ndarray:
     return arr
 
 
-def c_bits(c: Any, shape: tuple[int, ...], argument: str) -> np.ndarray:
-    """FP32 bit patterns (int64) of ``c`` broadcast to ``shape`` (zeros when ``c`` is None)."""
+def c_bits(c: Any, shape: tuple[int, ...], argument: str, fmt: FloatFormat = fp32) -> np.ndarray:
+    """FP32 bit patterns (int64) of ``c`` broadcast to ``shape`` (zeros when ``c`` is None);
+    the values must be exact in ``fmt`` (the unit's ``c_format``)."""
     if c is None:
         return np.zeros(shape, np.int64)
-    arr = operand(c, fp32, argument)
+    arr = operand(c, fmt, argument)
     try:
         arr = np.broadcast_to(arr, shape)
     except ValueError:
@@ -236,16 +253,18 @@ def run(
         )
         return out.reshape(shape), over.reshape(shape)
     ftz = not unit.subnormals_in
+    man = operand_man(unit)
+    fb = unit.operand_b_format
     return run_split(
         unit,
-        split(A, fin.man_bits, fin.emin, ftz),
-        split(B, fin.man_bits, fin.emin, ftz),
+        split(A, man, fin.emin, ftz),
+        split(B, man, fb.emin, ftz),
         ra,
         rb,
         c,
         shape,
         cname,
-        fin.man_bits,
+        man,
     )
 
 
@@ -260,13 +279,37 @@ def run_split(
     cname: str,
     man_in: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Float-unit rows from decomposed operands ``(m, e, kind)`` with ``man_in`` fraction bits."""
-    cbits = c_bits(c, shape, cname).reshape(ra.size)
+    """Float-unit rows from decomposed operands ``(m, e, kind)`` with ``man_in`` fraction bits.
+
+    With ``c_entry="epilogue"`` the rows run from a zero accumulator and c is added afterwards
+    (:func:`epilogue`).
+    """
+    late = unit.c_entry == "epilogue"
+    cbits = c_bits(None if late else c, shape, cname, unit.c_format).reshape(ra.size)
     if not unit.subnormals_in:  # the caller's c is flushed too
         cbits = np.where((cbits & 0x7F800000) == 0, cbits & 0x80000000, cbits)
     p, pa, po = formats_of(unit)
     out = float_rows(*a, *b, ra, rb, cbits, lower(fp32), p, pa, po, params(unit, man_in))
-    return out.astype(np.float32).reshape(shape), np.zeros(shape, np.int64)
+    out = out.astype(np.float32).reshape(shape)
+    if late:
+        out = epilogue(unit, out, c, cname)
+    return out, np.zeros(shape, np.int64)
+
+
+def epilogue(unit: DotUnit, d: np.ndarray, c: Any, cname: str) -> np.ndarray:
+    """``RNE_fp32(d + c)``: a GEMM epilogue with ``beta = 1`` (``c_entry="epilogue"``).
+
+    ``d`` holds the unit's results (values of its output format, exact in FP32); ``c`` must be
+    exact in the unit's ``c_format``. The epilogue is not part of the unit: no flushing. The
+    addition is one IEEE binary32 addition (numpy's float32 ``+``: round to nearest even,
+    subnormals kept, ``x + (-x) = +0``, ``-0 + -0 = -0``, ``Inf - Inf = NaN``).
+    """
+    if c is None:
+        return d
+    cb = c_bits(c, d.shape, cname, unit.c_format)
+    cv = cb.astype(np.uint32).view(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return (d.astype(np.float32) + cv).astype(np.float32)
 
 
 def pair_rows(
@@ -288,7 +331,7 @@ def pair_rows(
 def dot_product(unit: DotUnit, a: Any, b: Any, c: Any) -> tuple[np.ndarray, np.ndarray]:
     """Results and overflow counts of :func:`numsim.datapath.dot` for a validated ``unit``."""
     fa = operand(a, unit.in_format, "a")
-    fb = operand(b, unit.in_format, "b")
+    fb = operand(b, unit.operand_b_format, "b")
     if fa.ndim == 0 or fb.ndim == 0:
         raise ValueError(
             f"a and b must have at least one axis (K); got shapes {fa.shape} and {fb.shape}"

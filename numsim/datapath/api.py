@@ -13,7 +13,17 @@ from .._kernels.lower import lower
 from .._kernels.operands import lsb_span
 from ..formats import FloatFormat, fp32
 from ..policies import RoundMode
-from ._lower import c_bits, dot_product, formats_of, operand, params, run, split
+from ._lower import (
+    c_bits,
+    dot_product,
+    epilogue,
+    formats_of,
+    operand,
+    operand_man,
+    params,
+    run,
+    split,
+)
 from .unit import DotUnit, check_unit
 
 
@@ -63,7 +73,7 @@ def matmul(A: Any, B: Any, unit: DotUnit, C: Any = None, *, return_overflows: bo
     """
     unit = check_unit(unit)
     fa = operand(A, unit.in_format, "A")
-    fb = operand(B, unit.in_format, "B")
+    fb = operand(B, unit.operand_b_format, "B")
     if fa.ndim != 2 or fb.ndim != 2:
         raise ValueError(f"A and B must be 2-D; got shapes {fa.shape} and {fb.shape}")
     if fa.shape[1] != fb.shape[0]:
@@ -73,8 +83,13 @@ def matmul(A: Any, B: Any, unit: DotUnit, C: Any = None, *, return_overflows: bo
     if fa.shape[1] == 0:
         raise ValueError("K = 0: A and B must hold at least one product per output")
     M, N = fa.shape[0], fb.shape[1]
-    fast = _matmul_fast(unit, fa, fb, C)
+    late = unit.c_entry == "epilogue"
+    if late and C is not None:
+        c_bits(C, (M, N), "C", unit.c_format)  # validate C before the K loop runs
+    fast = _matmul_fast(unit, fa, fb, None if late else C)
     if fast is not None:
+        if late:
+            fast = epilogue(unit, fast, C, "C")
         return (fast, np.zeros((M, N), np.int64)) if return_overflows else fast
     out, over = _matmul_general(unit, fa, fb, C)
     return (out, over) if return_overflows else out
@@ -101,7 +116,7 @@ def _chain_fast_ok(unit: DotUnit) -> bool:
         and unit.term_rounding == RoundMode.toward_zero
         and unit.c_inside
         and not unit.odd_even
-        and unit.frac_bits >= 2 * fin.man_bits
+        and unit.frac_bits >= 2 * operand_man(unit)
         and (unit.outer is None or unit.outer.kind == "float")
     )
 
@@ -139,6 +154,7 @@ def _blas_exact_ok(unit: DotUnit, A: np.ndarray, B: np.ndarray) -> bool:
         or unit.pairwise
         or unit.chunk is not None
         or unit.accumulator.kind == "int"
+        or unit.underflow_zero != "signed"  # the combine kernels keep the sign of an underflow
     ):
         return False
     if not (np.isfinite(A).all() and np.isfinite(B).all()):
@@ -157,17 +173,19 @@ def _matmul_fast(unit: DotUnit, A: np.ndarray, B: np.ndarray, C: Any) -> np.ndar
         return None
     M, K = A.shape
     N = B.shape[1]
+    fb = unit.operand_b_format
+    man = operand_man(unit)
     if not unit.subnormals_in:
         A = np.where(np.abs(A) < 2.0**fin.emin, 0.0, A)
-        B = np.where(np.abs(B) < 2.0**fin.emin, 0.0, B)
-    cbits = c_bits(C, (M, N), "C")
+        B = np.where(np.abs(B) < 2.0**fb.emin, 0.0, B)
+    cbits = c_bits(C, (M, N), "C", unit.c_format)
     if not unit.subnormals_in:
         cbits = np.where((cbits & 0x7F800000) == 0, cbits & 0x80000000, cbits)
     p, pa, po = formats_of(unit)
     prm = params(unit)
     if _chain_fast_ok(unit):
-        am, ae, ak = split(A, fin.man_bits, fin.emin, False)
-        bm, be, bk = split(np.ascontiguousarray(B.T), fin.man_bits, fin.emin, False)
+        am, ae, ak = split(A, man, fin.emin, False)
+        bm, be, bk = split(np.ascontiguousarray(B.T), man, fb.emin, False)
         if (ak > K_FINITE).any() or (bk > K_FINITE).any():
             return None
         return matmul_fast(am, ae, bm, be, cbits, lower(fp32), p, po, prm).astype(np.float32)

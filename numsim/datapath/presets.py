@@ -73,12 +73,12 @@ fp32_m13 = FloatFormat(8, 13, name="fp32_m13")
 
 
 class _Row(NamedTuple):
-    """One row of the parameter table of the MATLAB-tensor-core models."""
+    """One row of the NVIDIA parameter table."""
 
     n: int  #: products per block
     frac_bits: int  #: F = 23 + neab
-    min_exp: int | None  #: min_exp_limit, FP32 out (None: no floor)
-    min_exp_fp16: int | None  #: min_exp_limit, FP16 out; None: no FP16-out column
+    min_exp: int | None  #: eta floor, FP32 out (None: no floor)
+    min_exp_fp16: int | None  #: eta floor, FP16 out; None: no FP16-out mode
     out_format: FloatFormat  #: FP32-out result format
 
 
@@ -91,40 +91,75 @@ _IN = {
     "e4m3": _formats.fp8_e4m3,
     "e5m2": _formats.fp8_e5m2,
 }
+#: NVIDIA eta floor in both output modes: c always joins the maximum, a zero c at -126 (MMA-Sim
+#: ``nv_fused_dot_add``); the MATLAB models' -132 / -133 (FP32) and -19 .. -21 (FP16) never bind
+#: once a zero c joins.
+_NV_FLOOR = -126
+#: Exponent of a zero operand in the NVIDIA datapaths (MMA-Sim, arXiv 2511.10909).
+_NV_ZERO_EXP = -126
 
-#: gpu -> input -> row (MATLAB-tensor-core models/*.m). V100's "none (-1024)" floor never binds:
-#: None.
+
+def _rows(n: int, frac_bits: int, fp16_out: bool, out: FloatFormat = _F32) -> _Row:
+    return _Row(n, frac_bits, _NV_FLOOR, _NV_FLOOR if fp16_out else None, out)
+
+
+_BLACKWELL = {
+    **{k: _rows(16, 25, True) for k in ("fp16", "bf16")},
+    "tf32": _rows(8, 25, False),
+    **{k: _rows(32, 25, True) for k in _FP8},
+}
+#: gpu -> input -> row: block size N and F from the MATLAB-tensor-core models (models/*.m),
+#: confirmed by MMA-Sim (``mmasim/simulator/nv_ptx.py``), which also gives the FP8 rows an FP16
+#: output mode; Turing and RTX Blackwell from MMA-Sim (no MATLAB model of Turing; the MATLAB
+#: ``RTXPRO6000TC.m`` calls ``B200TC``).
 _TABLE: dict[str, dict[str, _Row]] = {
-    "v100": {"fp16": _Row(4, 23, None, -19, _F32)},
+    "v100": {"fp16": _rows(4, 23, True)},
+    "t4": {"fp16": _rows(8, 24, True)},
     "a100": {
-        **{k: _Row(8, 24, -132, -20, _F32) for k in ("fp16", "bf16")},
-        "tf32": _Row(4, 24, -132, None, _F32),
+        **{k: _rows(8, 24, True) for k in ("fp16", "bf16")},
+        "tf32": _rows(4, 24, False),
     },
     "ada": {
-        **{k: _Row(8, 24, -132, -20, _F32) for k in ("fp16", "bf16")},
-        "tf32": _Row(4, 24, -132, None, _F32),
-        **{k: _Row(16, 13, -132, None, fp32_m13) for k in _FP8},
+        **{k: _rows(8, 24, True) for k in ("fp16", "bf16")},
+        "tf32": _rows(4, 24, False),
+        **{k: _rows(16, 13, True, fp32_m13) for k in _FP8},
     },
     "h100": {
-        **{k: _Row(16, 25, -133, -21, _F32) for k in ("fp16", "bf16")},
-        "tf32": _Row(8, 25, -133, None, _F32),
-        **{k: _Row(32, 13, -133, None, fp32_m13) for k in _FP8},
+        **{k: _rows(16, 25, True) for k in ("fp16", "bf16")},
+        "tf32": _rows(8, 25, False),
+        **{k: _rows(32, 13, True, fp32_m13) for k in _FP8},
     },
-    "b200": {
-        **{k: _Row(16, 25, -133, -21, _F32) for k in ("fp16", "bf16")},
-        "tf32": _Row(8, 25, -133, None, _F32),
-        **{k: _Row(32, 25, -133, None, _F32) for k in _FP8},
-    },
+    "b200": dict(_BLACKWELL),
+    "rtxpro6000": dict(_BLACKWELL),
 }
 #: GPU aliases: same model.
 _GPU_ALIASES = {"a2": "a100", "l40s": "ada", "h200": "h100"}
+#: Mixed operand pairs ``{a}x{b}`` per GPU (the row of ``a``'s format, ``b_format`` from ``b``):
+#: every GPU with FP8 rows runs E4M3 x E5M2 and E5M2 x E4M3 (``mma``/``wgmma``/``tcgen05.mma``
+#: ``kind::f8f6f4``); Blackwell ``tcgen05.mma kind::f16`` also FP16 x BF16 (MMA-Sim
+#: ``mmasim/isa/nv_ptx/*.py``).
+_MIXED: dict[str, tuple[str, ...]] = {
+    gpu: (("e4m3xe5m2", "e5m2xe4m3") if "e4m3" in rows else ())
+    + (("fp16xbf16", "bf16xfp16") if gpu == "b200" else ())
+    for gpu, rows in _TABLE.items()
+}
+
+
+def _inputs(gpu: str) -> list[str]:
+    """Input suffixes of one GPU's presets: its table rows and its mixed pairs."""
+    return [*_TABLE[gpu], *_MIXED[gpu]]
 
 
 def _build(gpu: str, inp: str, row: _Row) -> DotUnit:
-    """The FP32-out unit of one table row."""
+    """The FP32-out unit of one table row (``inp`` may be a mixed pair ``{a}x{b}``).
+
+    NVIDIA knobs (MMA-Sim, the bare instruction): zero operands at exponent -126 joining the
+    alignment maximum, eta floor -126, a result rounded to zero is +0, c inside the block.
+    """
+    a, _, b = inp.partition("x")
     return DotUnit(
         name=f"{gpu}-{inp}",
-        in_format=_IN[inp],
+        in_format=_IN[a],
         n=row.n,
         frac_bits=row.frac_bits,
         raw_product_exponent=True,
@@ -133,6 +168,10 @@ def _build(gpu: str, inp: str, row: _Row) -> DotUnit:
         min_exp=row.min_exp,
         out_format=row.out_format,
         out_rounding=RoundMode.toward_zero,
+        zero_exponent=_NV_ZERO_EXP,
+        underflow_zero="positive",
+        b_format=_IN[b] if b else None,
+        c_entry="inside",
     )
 
 
@@ -216,8 +255,8 @@ def int_acc(bits: int, overflow: str = "wrap") -> DotUnit:
 
 def names() -> list[str]:
     """All preset names (aliases included), sorted."""
-    out = [f"{gpu}-{inp}" for gpu, rows in _TABLE.items() for inp in rows]
-    out += [f"{alias}-{inp}" for alias, gpu in _GPU_ALIASES.items() for inp in _TABLE[gpu]]
+    out = [f"{gpu}-{inp}" for gpu in _TABLE for inp in _inputs(gpu)]
+    out += [f"{alias}-{inp}" for alias, gpu in _GPU_ALIASES.items() for inp in _inputs(gpu)]
     out += [
         f"{alias}-{u.split('-', 1)[1]}"
         for alias, gpu in _AMD_ALIASES.items()
@@ -227,7 +266,7 @@ def names() -> list[str]:
     out += (
         list(_OTHERS)
         + [f"int8-acc{p}" for p in _INT_EXAMPLES]
-        + ["int8-acc32-sat", "h100-e4m3-promote128"]
+        + ["int8-acc32-sat", "h100-e4m3-promote128", "b200-e4m3-epilogue"]
     )
     return sorted(out)
 
@@ -235,14 +274,21 @@ def names() -> list[str]:
 def get(name: str, out: str = "fp32") -> DotUnit:
     """The preset unit ``name`` (e.g. ``"h100-e4m3"``).
 
+    Every NVIDIA preset is the bare instruction (``c_entry="inside"``: C is the accumulator
+    input of the first block, as MMA-Sim and the Fasi et al. measurements have it).
+    ``{preset}-epilogue`` (e.g. ``b200-e4m3-epilogue``) is the same unit inside a GEMM whose
+    epilogue adds C with ``beta = 1``: the K loop from a zero accumulator, then one FP32 RNE
+    addition of C (``c_entry="epilogue"``); dot products measured on a B200 through a library
+    GEMM (FP8, K = 32, FP32 C) match it in every case and the bare instruction in 64 %.
+
     Args:
         name: preset name, see :func:`names`.
-        out: ``"fp32"`` (RZ; the table's FP32-out column) or ``"fp16"`` (RNE to FP16 with the
-            FP16-out eta floor; only presets whose table row has an FP16 column).
+        out: ``"fp32"`` (RZ; the FP32-out datapath) or ``"fp16"`` (RNE to FP16, C and D in FP16:
+            ``c_format=fp16``; only presets with an FP16-output mode).
 
     Raises:
         KeyError: unknown name (the message lists close matches).
-        ValueError: bad ``out``, or ``out="fp16"`` for a preset without an FP16-out column.
+        ValueError: bad ``out``, or ``out="fp16"`` for a preset without an FP16-out mode.
     """
     if not isinstance(name, str):
         raise TypeError(f"name={name!r}: expected a preset name string")
@@ -258,6 +304,11 @@ def get(name: str, out: str = "fp32") -> DotUnit:
             chunk=int(promote.group(2)),
             outer=_FP32_RNE,
         )
+    if key.endswith("-epilogue"):
+        base = get(key[: -len("-epilogue")], out)
+        if base.c_placement != "inside":
+            raise ValueError(f"name={name!r}: only a unit with c inside the block has an epilogue")
+        return replace(base, name=key if out == "fp32" else f"{key}@fp16", c_entry="epilogue")
     gpu, _, inp = key.partition("-")
     if gpu in _AMD_ALIASES and f"{_AMD_ALIASES[gpu]}-{inp}" in _OTHERS:
         if out != "fp32":
@@ -272,7 +323,11 @@ def get(name: str, out: str = "fp32") -> DotUnit:
             if intacc
             else _OTHERS[key]
         )
-    row = _TABLE.get(_GPU_ALIASES.get(gpu, gpu), {}).get(inp)
+    table_gpu = _GPU_ALIASES.get(gpu, gpu)
+    rows = _TABLE.get(table_gpu, {})
+    row = rows.get(inp)
+    if row is None and inp in _MIXED.get(table_gpu, ()):
+        row = rows[inp.partition("x")[0]]
     if row is None:
         close = difflib.get_close_matches(key, names(), n=4, cutoff=0.5)
         hint = f"; close matches: {', '.join(close)}" if close else ""
@@ -281,13 +336,12 @@ def get(name: str, out: str = "fp32") -> DotUnit:
     if out == "fp32":
         return unit
     if row.min_exp_fp16 is None:
-        raise ValueError(
-            f"out='fp16': preset {key!r} has no FP16-output model (its MATLAB model has none)"
-        )
+        raise ValueError(f"out='fp16': preset {key!r} has no FP16-output mode")
     return replace(
         unit,
         name=f"{key}@fp16",
         min_exp=row.min_exp_fp16,
         out_format=_formats.fp16,
         out_rounding=RoundMode.nearest_even,
+        c_format=_formats.fp16,
     )

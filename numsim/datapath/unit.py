@@ -2,14 +2,18 @@
 
 One invocation of a unit computes ``d = c + sum(a_i * b_i)`` over a block of ``n`` products:
 
-1. Inputs are exact in ``in_format``; zero products are dropped (with ``subnormals_in=False``
-   subnormal a, b and c are first flushed to zero). NaN anywhere gives NaN; +Inf and -Inf
+1. Inputs are exact in ``in_format`` (``b`` in ``b_format`` when given); zero products are
+   dropped unless ``zero_exponent`` is set (with ``subnormals_in=False`` subnormal a, b and c
+   are first flushed to zero). NaN anywhere gives NaN; +Inf and -Inf
    together, or Inf * 0, give NaN; otherwise an Inf gives that Inf.
 2. Each operand is ``x = sig * 2**e`` with ``e = max(floor(log2|x|), in_format.emin)``. Products are
    exact; their exponent is ``e_a + e_b`` (``raw_product_exponent``, NVIDIA) or
-   ``floor(log2|a*b|)``.
-3. ``c`` (its exponent from the bits, a subnormal FP32 c counting as -126) joins the alignment only
-   if it is non-zero and ``c_inside``.
+   ``floor(log2|a*b|)``. With ``zero_exponent = z`` a zero operand has exponent ``z``, and a
+   product with a zero factor is kept with exponent ``e_a + e_b`` (NVIDIA: ``z = -126``; it can
+   win the maximum of step 4).
+3. ``c`` (its exponent from the bits, ``max(floor(log2|c|), c_format.emin)``: a subnormal FP32 c
+   counts as -126, a subnormal FP16 c as -14) joins the alignment if ``c_inside`` and it is
+   non-zero, or zero with ``zero_exponent`` set (then at exponent ``zero_exponent``).
 4. ``eta = max(product exponents, exp(c))``, then ``eta = max(eta, min_exp)``.
 5. Every term is put on the grid ``2**(eta - frac_bits)`` by ``term_rounding`` applied to its
    magnitude (``toward_zero``: truncation in sign-magnitude, no guard/round/sticky bits).
@@ -24,7 +28,15 @@ One invocation of a unit computes ``d = c + sum(a_i * b_i)`` over a block of ``n
 7. The exact sum is rounded once to ``out_format`` by ``out_rounding``; a result whose exponent
    exceeds the format's ``emax`` (or rounds beyond max) is +-Inf. Subnormal results are kept
    unless ``subnormals_out`` is False (then they become a zero of the same sign). An exact zero
-   sum is +0.
+   sum is +0; a non-zero sum whose block result is a zero keeps its sign, or is +0 with
+   ``underflow_zero="positive"`` (NVIDIA).
+
+Where the caller's ``c`` enters (``c_entry``): ``"inside"`` (the accumulator input of the first
+block, ``c_inside=True``: the bare ``mma``/``wgmma``/``tcgen05.mma`` instruction), ``"late"``
+(``c_inside=False``, step 6) or ``"epilogue"``: the blocks run along K from a zero accumulator
+(which enters as ``c_inside`` says) and ``c`` is added to the unit's result afterwards by one
+FP32 round-to-nearest-even addition, ``D = RNE_fp32(d + c)`` with IEEE signed zeros and specials,
+as a GEMM library's epilogue with ``beta = 1`` does. The result of an epilogue unit is FP32.
 
 ``pairwise`` units (AMD CDNA2) replace steps 4-7 by a tree of rounded additions: every product
 (position ``i`` of the block, a zero product included) is rounded to ``out_format`` by
@@ -71,6 +83,10 @@ _MAX_IN_PRECISION = 24
 ACC_KINDS = tuple(k.name for k in AccKind)
 #: Integer overflow behaviours.
 INT_OVERFLOWS = ("wrap", "saturate")
+#: Signs of a block result that rounds to zero (``DotUnit.underflow_zero``).
+UNDERFLOW_ZEROS = ("signed", "positive")
+#: Places where the caller's c enters (``DotUnit.c_entry``).
+C_ENTRIES = ("inside", "late", "epilogue")
 
 
 def _as_float_format(value: Any, argument: str) -> FloatFormat:
@@ -207,6 +223,29 @@ class DotUnit:
         chunk: products per chunk (a multiple of ``n``); the accumulator restarts every chunk and
             the chunk results go to ``outer``. None: no chunking.
         outer: accumulator of the chunk results (float, exact or int); required with ``chunk``.
+        zero_exponent: None: products with a zero factor are dropped (the MATLAB-tensor-core
+            models, ``Generic_BFMA_TC.m``); an int ``z``: a zero operand has exponent ``z`` and
+            such a product joins the alignment maximum with exponent ``e_a + e_b`` (with MX
+            scales, plus their exponents), as does a zero c inside the block. NVIDIA: -126
+            (MMA-Sim, microsoft/MMA-Sim ``mmasim/simulator/arithmetic.py``, validated on the
+            GPUs, arXiv 2511.10909): ``0 * 2**127`` in BF16 or TF32 has exponent 1 and can
+            set the alignment grid of every other term.
+        underflow_zero: ``"signed"``: a non-zero block sum that rounds (or flushes) to zero keeps
+            its sign; ``"positive"``: it is +0 (MMA-Sim rounds the normalised significand to an
+            integer, which loses the sign; ``mmasim/simulator/arithmetic.py``). Applies to block
+            results and to the one rounding of an exact accumulator.
+        c_format: format of ``c``: its values must be exact in it and a subnormal c takes this
+            format's emin as its alignment exponent (fp32, or fp16 for the FP16-accumulating
+            NVIDIA kernels whose C and D are FP16; MMA-Sim ``nv_fused_dot_add``).
+        b_format: element format of ``b`` when it differs from ``in_format`` (mixed operands:
+            ``e4m3 x e5m2`` on Ada, Hopper and Blackwell; ``f16 x bf16`` on Blackwell
+            ``tcgen05.mma kind::f16``; MMA-Sim ``mmasim/isa/nv_ptx/*.py``). Each operand takes
+            its exponent in its own format (emin -6 for an E4M3 subnormal, -14 for E5M2).
+            None: ``in_format``.
+        c_entry: where the caller's c enters (module docstring): ``"inside"`` (needs
+            ``c_inside=True``), ``"late"`` (needs ``c_inside=False``) or ``"epilogue"`` (zero
+            accumulator through the K loop, then one FP32 RNE addition of c; measured on a B200
+            through a library GEMM, FP8, K = 32, beta = 1). None: as ``c_inside`` says.
     """
 
     name: str  #: label, returned by ``str()``
@@ -226,6 +265,11 @@ class DotUnit:
     accumulator: Accumulator = CHAIN  #: combination of block results along K
     chunk: int | None = None  #: products per chunk (restart + outer accumulation)
     outer: Accumulator | None = None  #: accumulator of the chunk results
+    zero_exponent: int | None = None  #: exponent of a zero operand (None: zero products dropped)
+    underflow_zero: str = "signed"  #: sign of a block result that rounds to zero: signed | positive
+    c_format: FloatFormat = _formats.fp32  #: format of c (exactness, emin of a subnormal c)
+    b_format: FloatFormat | None = None  #: element format of b (None: in_format)
+    c_entry: str | None = None  #: inside | late | epilogue (None: as c_inside says)
 
     def __post_init__(self) -> None:
         fin = self.in_format
@@ -238,6 +282,9 @@ class DotUnit:
             )
         object.__setattr__(self, "in_format", fin)
         object.__setattr__(self, "out_format", _as_float_format(self.out_format, "out_format"))
+        object.__setattr__(self, "c_format", _as_float_format(self.c_format, "c_format"))
+        if self.b_format is not None:
+            object.__setattr__(self, "b_format", _as_float_format(self.b_format, "b_format"))
         object.__setattr__(
             self, "term_rounding", RoundMode.parse(self.term_rounding, "term_rounding")
         )
@@ -256,6 +303,7 @@ class DotUnit:
                 f"more than the {_SUM_BITS} of the int64 accumulator"
             )
         self._check_accumulators()
+        self._check_silicon_knobs()
 
     def _check_ints(self) -> None:
         """Types and ranges of the scalar fields."""
@@ -351,8 +399,64 @@ class DotUnit:
             if outer.kind == "int" and not is_int:
                 raise ValueError("outer=int(...) needs an integer unit (an int inner accumulator)")
 
+    def _check_silicon_knobs(self) -> None:
+        """``zero_exponent``, ``underflow_zero``, ``c_format``, ``b_format`` and ``c_entry``."""
+        is_float = isinstance(self.in_format, FloatFormat)
+        z = self.zero_exponent
+        if z is not None:
+            if not _is_int(z):
+                raise TypeError(f"zero_exponent={z!r}: expected an int or None")
+            if not -1000 <= z <= 0:
+                raise ValueError(f"zero_exponent={z}: expected an int in [-1000, 0] or None")
+            if not is_float:
+                raise ValueError(f"zero_exponent={z}: only a float unit aligns its terms")
+        if self.underflow_zero not in UNDERFLOW_ZEROS:
+            raise ValueError(
+                f"underflow_zero={self.underflow_zero!r}: expected one of "
+                f"{', '.join(UNDERFLOW_ZEROS)}"
+            )
+        _check_ieee_in_f32(self.c_format, "c_format")
+        fb = self.b_format
+        if fb is not None:
+            if not is_float:
+                raise ValueError(f"b_format={fb}: an integer unit has one in_format")
+            if (
+                not fb.signed
+                or fb.precision > _MAX_IN_PRECISION
+                or not fb.has_zero
+                or fb.field0_normal
+                or fb.emax > 127
+                or fb.emin - fb.man_bits < -149
+            ):
+                raise ValueError(
+                    f"b_format={fb}: expected a signed float format with zero, at most "
+                    f"{_MAX_IN_PRECISION} significand bits, values exact in float32"
+                )
+        ce = self.c_entry
+        if ce is not None:
+            if ce not in C_ENTRIES:
+                raise ValueError(f"c_entry={ce!r}: expected one of {', '.join(C_ENTRIES)} or None")
+            if ce == "inside" and not self.c_inside:
+                raise ValueError("c_entry='inside' needs c_inside=True")
+            if ce == "late" and self.c_inside:
+                raise ValueError("c_entry='late' needs c_inside=False")
+            if ce == "epilogue" and not is_float:
+                raise ValueError("c_entry='epilogue' needs a float unit (an FP32 epilogue)")
+
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def c_placement(self) -> str:
+        """Where the caller's c enters: ``"inside"``, ``"late"`` or ``"epilogue"``."""
+        if self.c_entry is not None:
+            return self.c_entry
+        return "inside" if self.c_inside else "late"
+
+    @property
+    def operand_b_format(self) -> FloatFormat | IntFormat:
+        """Element format of ``b``: ``b_format``, or ``in_format`` when it is None."""
+        return self.in_format if self.b_format is None else self.b_format
 
     @property
     def exact_terms(self) -> bool:

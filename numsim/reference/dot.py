@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
@@ -26,8 +27,6 @@ if TYPE_CHECKING:  # the descriptors only; no kernel code is imported
     from numsim.datapath.unit import Accumulator, DotUnit
 
 Value = Fraction | float
-#: The c operand is FP32: a subnormal c aligns at FP32's emin.
-C_EMIN = -126
 
 
 def _is_special(v: Value) -> bool:
@@ -78,12 +77,17 @@ def _flush(x: Value, fmt: FloatFormat, unit: DotUnit) -> Value:
     return Fraction(0)
 
 
-def _aligned(unit: DotUnit, prods: list[tuple[Fraction, int]], c: Fraction) -> Fraction:
+def _aligned(
+    unit: DotUnit, prods: list[tuple[Fraction, int]], c: Fraction, c_joins: bool = False
+) -> Fraction:
     """Exact sum of one alignment group: terms on the grid ``2**(eta - F)`` (c joins if
-    non-zero)."""
+    non-zero, at ``max(floor(log2|c|), c_format.emin)``; a zero c joins at ``zero_exponent``
+    when ``c_joins``)."""
     exps = [e for _, e in prods]
     if c != 0:
-        exps.append(_exp(c, C_EMIN))
+        exps.append(_exp(c, unit.c_format.emin))
+    elif c_joins and unit.zero_exponent is not None:
+        exps.append(unit.zero_exponent)
     if not exps:
         return Fraction(0)
     if unit.frac_bits is None:
@@ -134,24 +138,32 @@ def block_sum(
             Fraction(c),
         )
     emin = unit.in_format.emin
+    emin_b = unit.operand_b_format.emin
+    z = unit.zero_exponent
     groups: list[list[tuple[Fraction, int]]] = [[], []]
     for i, (x, y) in enumerate(pairs):
         fx, fy = Fraction(x), Fraction(y)
-        if fx == 0 or fy == 0:
-            continue  # zero products are dropped
         t = fx * sa[i] * fy * sb[i]
-        if t == 0:
-            continue  # a zero scale (NVFP4's all-zero block) gives zero products
-        if unit.raw_product_exponent:
+        if t == 0 and z is None:
+            continue  # zero products are dropped (also those of a zero scale, NVFP4)
+        if t == 0:  # zero_exponent: a zero factor has exponent z; the product joins the maximum
+            exp = sum(
+                z if v == 0 else _exp(v, m)
+                for v, m in ((fx, emin), (fy, emin_b), (sa[i], scale_emin), (sb[i], scale_emin))
+            )
+        elif unit.raw_product_exponent:
             exp = (
-                _exp(fx, emin) + _exp(fy, emin) + _exp(sa[i], scale_emin) + _exp(sb[i], scale_emin)
+                _exp(fx, emin)
+                + _exp(fy, emin_b)
+                + _exp(sa[i], scale_emin)
+                + _exp(sb[i], scale_emin)
             )
         else:
             exp = floor_log2(abs(t))
         groups[i % 2 if unit.odd_even else 0].append((t, exp))
     fc = Fraction(c)
     if unit.c_inside:
-        return _aligned(unit, groups[0], fc)
+        return _aligned(unit, groups[0], fc, c_joins=True)
     return _late(
         unit, _aligned(unit, groups[0], Fraction(0)) + _aligned(unit, groups[1], Fraction(0)), fc
     )
@@ -162,7 +174,7 @@ def _late(unit: DotUnit, s: Fraction, c: Fraction) -> Fraction:
     the grid ``2**(e - F)`` of the larger one's exponent ``e`` by the term rounding."""
     if unit.frac_bits is None or s == 0 or c == 0:
         return s + c
-    es, ec = floor_log2(abs(s)), _exp(c, C_EMIN)
+    es, ec = floor_log2(abs(s)), _exp(c, unit.c_format.emin)
     if ec > es:
         return _on_grid(s, pow2(ec - unit.frac_bits), unit.term_rounding) + c
     return s + _on_grid(c, pow2(es - unit.frac_bits), unit.term_rounding)
@@ -206,14 +218,47 @@ def round_output(unit: DotUnit, v: Value) -> int:
     return round_to(unit.out_format, v, unit.out_rounding, unit.subnormals_out)
 
 
-def result_format(unit: DotUnit) -> FloatFormat | None:
-    """Format of a unit's results: the last accumulator's (None for an integer result)."""
+def block_code(unit: DotUnit, v: Value) -> int:
+    """Code of a block result (or of the one rounding of an exact accumulator): ``round_output``,
+    and a zero is +0 when ``unit.underflow_zero`` is ``"positive"``."""
+    code = round_output(unit, v)
+    if unit.underflow_zero == "positive" and code == unit.out_format.sign_mask:
+        return 0
+    return code
+
+
+def _epilogue(unit: DotUnit, code: int, c: Value) -> int:
+    """FP32 code of ``RNE_fp32(d + c)`` (``c_entry="epilogue"``): ``d`` the K loop's result
+    ``code`` in the unit's result format, one IEEE binary32 addition (an exact zero sum is -0
+    only when both addends are -0; ``c`` is -0 when given as the float ``-0.0``)."""
+    d = decode(_loop_format(unit), code)
+    special = _special_sum([d, c])
+    if special is not None:
+        return round_to(fp32, special, RoundMode.nearest_even)
+    total = Fraction(d) + Fraction(c)
+    if total == 0:
+        d_neg = d == 0 and code & _loop_format(unit).sign_mask
+        c_neg = isinstance(c, float) and c == 0 and math.copysign(1.0, c) < 0
+        return fp32.sign_mask if d_neg and c_neg else 0
+    return round_to(fp32, total, RoundMode.nearest_even)
+
+
+def _loop_format(unit: DotUnit) -> FloatFormat | None:
+    """Format of the K loop's result: the last accumulator's (None for an integer result)."""
     last = unit.outer if unit.outer is not None else unit.accumulator
     if last.kind == "float":
         return last.format
     if last.kind == "int":
         return None
     return unit.out_format
+
+
+def result_format(unit: DotUnit) -> FloatFormat | None:
+    """Format of a unit's results: the last accumulator's (None for an integer result), FP32
+    for an epilogue unit."""
+    if unit.c_placement == "epilogue":
+        return fp32
+    return _loop_format(unit)
 
 
 class _Register:
@@ -286,6 +331,10 @@ def dot_result(
     """
     if len(a) != len(b) or not a:
         raise ValueError(f"a and b must have the same non-zero length; got {len(a)} and {len(b)}")
+    if unit.c_placement == "epilogue":  # the K loop from a zero accumulator, then c in FP32 RNE
+        r, over = dot_result(replace(unit, c_entry=None), a, b, 0, sa, sb, scale_emin, chunk_scales)
+        assert isinstance(r, int), "an epilogue unit has a float result"
+        return _epilogue(unit, r, c), over
     K, n = len(a), unit.n
     sa = sa if sa is not None else [Fraction(1)] * K
     sb = sb if sb is not None else [Fraction(1)] * K
@@ -297,7 +346,7 @@ def dot_result(
     fin = unit.in_format
     if isinstance(fin, FloatFormat):
         a = [_flush(x, fin, unit) for x in a]
-        b = [_flush(y, fin, unit) for y in b]
+        b = [_flush(y, unit.operand_b_format, unit) for y in b]
         c = _flush(c, fp32, unit)
     acc_def, outer_def = unit.accumulator, unit.outer
     chunk = unit.chunk or K
@@ -320,11 +369,11 @@ def dot_result(
             if isinstance(acc, _Register):
                 acc.add(sum((Fraction(x) * Fraction(y) for x, y in zip(*blk)), Fraction(0)))
             elif acc_def.kind == "chain":
-                code = round_output(unit, block_sum(unit, *blk, acc, *sc))
+                code = block_code(unit, block_sum(unit, *blk, acc, *sc))
                 acc = decode(unit.out_format, code)
             elif acc_def.kind == "float":
                 d = decode(
-                    unit.out_format, round_output(unit, block_sum(unit, *blk, Fraction(0), *sc))
+                    unit.out_format, block_code(unit, block_sum(unit, *blk, Fraction(0), *sc))
                 )
                 code = _float_add(acc_def, acc, d)
                 acc = decode(acc_def.format, code)
@@ -336,7 +385,7 @@ def dot_result(
         else:
             part = acc
         if acc_def.kind == "exact":  # the one rounding of an exact accumulator (never chunked)
-            code = round_output(unit, acc)
+            code = block_code(unit, acc)
         if outer_def is None:
             return (part if isinstance(acc, _Register) else code), overflows
         if chunk_scales is not None:
@@ -352,7 +401,7 @@ def dot_result(
     if isinstance(outer, _Register):
         return outer.value, overflows + outer.overflows
     if outer_def is not None and outer_def.kind == "exact":
-        code = round_output(unit, outer)
+        code = block_code(unit, outer)
     return code, overflows
 
 
