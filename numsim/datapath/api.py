@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -27,18 +28,30 @@ from ._lower import (
 from .unit import DotUnit, check_unit
 
 
-def dot(a: Any, b: Any, unit: DotUnit, c: Any = None, *, return_overflows: bool = False) -> Any:
+def dot(
+    a: Any,
+    b: Any,
+    unit: DotUnit,
+    c: Any = None,
+    *,
+    return_overflows: bool = False,
+    c_entry: str | None = None,
+) -> Any:
     """Dot products of ``unit`` over the last axis, blocks of ``unit.n`` combined by its
     accumulator.
 
     Args:
         a: [..., K] values exact in ``unit.in_format``.
-        b: [..., K] values exact in ``unit.in_format``; leading axes broadcast with ``a``'s.
+        b: [..., K] values exact in ``unit.b_format`` (``unit.in_format`` when None); leading
+            axes broadcast with ``a``'s.
         unit: the dot unit.
-        c: accumulator input broadcastable to the leading shape; None for 0. Float units take FP32
-            values; integer units a multiple of the register's lsb that fits it (or FP32 values
-            when the outer accumulator is a float one).
+        c: accumulator input broadcastable to the leading shape; None for 0. Float units take
+            values exact in ``unit.c_format`` (FP32 unless set); integer units a multiple of the
+            register's lsb that fits it (or FP32 values when the outer accumulator is a float
+            one).
         return_overflows: also return the number of integer-register overflows per result.
+        c_entry: overrides ``unit.c_entry`` (``"inside"``, ``"late"`` or ``"epilogue"``; see
+            :class:`DotUnit`); None keeps the unit's.
 
     Returns:
         Results of the leading shape: float32 for float units (values of the result format),
@@ -50,19 +63,42 @@ def dot(a: Any, b: Any, unit: DotUnit, c: Any = None, *, return_overflows: bool 
         ValueError: values not exact in the input format (or c not exact in FP32), mismatched K,
             non-broadcastable shapes, K == 0.
     """
-    out, over = dot_product(check_unit(unit), a, b, c)
+    out, over = dot_product(_with_c_entry(check_unit(unit), c_entry), a, b, c)
     return (out, over) if return_overflows else out
 
 
-def matmul(A: Any, B: Any, unit: DotUnit, C: Any = None, *, return_overflows: bool = False) -> Any:
+def _with_c_entry(unit: DotUnit, c_entry: str | None) -> DotUnit:
+    """``unit`` with ``c_entry`` replaced (None: unchanged)."""
+    if c_entry is None or c_entry == unit.c_entry:
+        return unit
+    return replace(unit, c_entry=c_entry)
+
+
+def matmul(
+    A: Any,
+    B: Any,
+    unit: DotUnit,
+    C: Any = None,
+    *,
+    return_overflows: bool = False,
+    c_entry: str | None = None,
+) -> Any:
     """``C + A @ B`` on ``unit``: each output is the unit's dot of a row of A and a column of B.
+
+    Where C enters is the unit's ``c_entry``: ``"inside"`` (the NVIDIA presets: C is the
+    accumulator input of the first block, as the bare ``mma``/``wgmma``/``tcgen05.mma``
+    instruction computes it), ``"late"`` (added to the block sum before its rounding) or
+    ``"epilogue"`` (the K loop from a zero accumulator, then one FP32 round-to-nearest-even
+    addition of C, as a GEMM library's epilogue with ``beta = 1``).
 
     Args:
         A: [M, K] values exact in ``unit.in_format``.
-        B: [K, N] values exact in ``unit.in_format``.
+        B: [K, N] values exact in ``unit.b_format`` (``unit.in_format`` when None).
         unit: the dot unit.
-        C: accumulator input broadcastable to [M, N] (see :func:`dot`); None for 0.
+        C: accumulator input broadcastable to [M, N] (see :func:`dot`), exact in
+            ``unit.c_format``; None for 0.
         return_overflows: also return the [M, N] integer-register overflow counts.
+        c_entry: overrides ``unit.c_entry``; None keeps the unit's.
 
     Returns:
         [M, N] results as :func:`dot` returns them.
@@ -71,7 +107,7 @@ def matmul(A: Any, B: Any, unit: DotUnit, C: Any = None, *, return_overflows: bo
         TypeError: unsupported dtypes, ``unit`` not a DotUnit.
         ValueError: inexact values, non-2-D operands, mismatched K, K == 0, bad C shape.
     """
-    unit = check_unit(unit)
+    unit = _with_c_entry(check_unit(unit), c_entry)
     fa = operand(A, unit.in_format, "A")
     fb = operand(B, unit.operand_b_format, "B")
     if fa.ndim != 2 or fb.ndim != 2:
