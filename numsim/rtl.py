@@ -236,6 +236,17 @@ def dot_params(name: str, fmt: Any, dot: Any) -> dict[str, int]:
         or dot.pairwise
     ):
         bad.append("chunks, FTZ, odd/even groups and pairwise trees are not built")
+    if (
+        dot.zero_exponent is not None
+        or dot.underflow_zero != "signed"
+        or dot.b_format is not None
+        or dot.c_format != _formats.fp32
+        or dot.c_placement == "epilogue"
+    ):
+        bad.append(
+            "zero operands in the alignment (zero_exponent), +0 underflow, mixed operand "
+            "formats, a non-FP32 c and an epilogue c are not built"
+        )
     if name == "mx_dot":
         if (
             not isinstance(f, BlockFormat)

@@ -102,7 +102,7 @@ def test_datapath_params_refuse_what_the_rtl_does_not_build() -> None:
     """mx_dot / fp32_acc / int_mac parameters come only from a DotUnit the RTL can twin."""
     from dataclasses import replace
 
-    b200 = presets.get("b200-e4m3")
+    b200 = golden.units.matlab_reading("b200-e4m3", -133)
     assert nrtl.params("mx_dot", "mxfp8_e4m3", dot=b200)["TermFracBits"] == 25
     with pytest.raises(TypeError, match="DotUnit"):
         nrtl.params("mx_dot", "mxfp8_e4m3")
@@ -113,6 +113,9 @@ def test_datapath_params_refuse_what_the_rtl_does_not_build() -> None:
         (replace(b200, out_format=F.fp16), "out_format"),
         (presets.get("h100-e4m3-promote128"), "chunks"),
         (presets.get("b200-e5m2"), "in_format"),
+        (presets.get("b200-e4m3"), "zero_exponent"),  # MMA-Sim's zero rules: not in the RTL
+        (replace(b200, underflow_zero="positive"), "underflow"),
+        (replace(b200, c_entry="epilogue"), "epilogue"),
         (replace(golden.units.MX_EXACT_RNE, c_inside=False, pairwise=True), "pairwise"),
     ]:
         with pytest.raises(ValueError, match=why):

@@ -1,21 +1,39 @@
 """Presets of :class:`DotUnit`: NVIDIA tensor cores, AMD matrix cores, exact MX, MXDOTP, integer and
 chunked accumulators. Every preset is a plain ``DotUnit`` value.
 
-NVIDIA (Khattak & Mikaitis, arXiv 2512.07004; north-numerical-computing/MATLAB-tensor-core
-models/*.m, B200 from B200TC.m / B200TCRN.m):
+NVIDIA (``v100``, ``t4``, ``a100``, ``ada``, ``h100``, ``b200``, ``rtxpro6000``; aliases ``a2``,
+``l40s``, ``h200``): block size N and F = 23 + neab fractional bits from Khattak & Mikaitis' MATLAB
+models (arXiv 2512.07004; north-numerical-computing/MATLAB-tensor-core models/*.m), RZ to FP32
+(RNE to FP16). FP8 on Ada/Hopper keeps 13 fractional bits and a 14-bit result significand
+(``FloatFormat(8, 13)``, returned as float32). Turing (``t4-fp16``: N = 8, F = 24) and RTX
+Blackwell (``rtxpro6000-*``: the B200 rows) come from MMA-Sim (Xie et al., arXiv 2511.10909;
+microsoft/MMA-Sim ``mmasim/simulator/nv_ptx.py``), which models every ``mma``, ``wgmma`` and
+``tcgen05.mma`` kernel and was validated bit for bit on the GPUs; every NVIDIA preset follows it
+where it differs from the MATLAB models (``mmasim/simulator/arithmetic.py``,
+``nv_fused_dot_add``): a zero operand has exponent -126 and its product joins the alignment
+maximum (``zero_exponent=-126``), the eta floor is -126 in both output modes (a zero c joins at
+-126), a result rounded to zero is +0 (``underflow_zero="positive"``). ``out="fp16"`` is the
+FP16-accumulating instruction: C and D in FP16 (``c_format=fp16``), RNE; the FP8 presets have it
+too (Ada ``mma .f16.e4m3``, Hopper ``wgmma``, Blackwell ``kind::f8f6f4``). Mixed operands:
+``{gpu}-e4m3xe5m2`` and ``{gpu}-e5m2xe4m3`` on every GPU with FP8 rows, ``b200-fp16xbf16`` and
+``b200-bf16xfp16`` (``tcgen05.mma kind::f16``), the row of ``a``'s format with ``b_format``.
 
-Parameters from Khattak & Mikaitis' MATLAB models (models/*.m): block size N, F = 23 + neab
-fractional bits, RZ to FP32 (RNE to FP16), the eta floor ``min_exp_limit``. FP8 on Ada/Hopper keeps
-13 fractional bits and a 14-bit result significand (``FloatFormat(8, 13)``, returned as float32).
+Where C enters: every NVIDIA preset is the bare instruction (``c_placement == "inside"``: C is
+the accumulator input of the first block), as MMA-Sim and the Fasi et al. vectors have it.
+``{preset}-epilogue`` (e.g. ``b200-e4m3-epilogue``) is the preset inside a GEMM whose epilogue
+adds C with ``beta = 1``: a zero accumulator through the K loop, then one FP32 RNE addition of C
+(``c_entry="epilogue"``); it is what dot products measured on a B200 through a library GEMM
+(FP8, K = 32, FP32 C) match in every case (the bare instruction: 64 %).
 
-B200 FP8 is **provisional**: the published models disagree (B200TC: RZ, F = 25; B200TCRN:
-RNE). The preset follows B200TC (RZ, F = 25, FP32 out); build a ``DotUnit`` with
+B200 FP8: the published MATLAB models disagree (B200TC: RZ, F = 25; B200TCRN: RNE); the preset
+follows B200TC (RZ, F = 25, FP32 out), which is also MMA-Sim's model; build a ``DotUnit`` with
 ``out_rounding="nearest_even"`` for the other reading. ``{preset}-promote{N}`` (e.g.
 ``h100-e4m3-promote128``) is DeepSeek-V3's recipe (arXiv 2412.19437 §3.3.2): the preset's chained
 blocks restart from
 zero every N products and each partial is added to an FP32 accumulator with one RNE rounding.
 
-Others:
+Others (C enters as ``c_inside`` says, ``DotUnit.c_placement``: ``"late"`` for ``mi210-*`` and
+``mi300-*``, ``"inside"`` for the rest; ``{preset}-epilogue`` applies to the ``"inside"`` ones):
 
 - ``ocp-mx-exact``: OCP MX Dot/DotGeneral (§6.1-6.2) with exact internal precision: blocks of 32
   exact products summed exactly, together with c, over all of K, and one RNE rounding to FP32 at
@@ -154,7 +172,9 @@ def _build(gpu: str, inp: str, row: _Row) -> DotUnit:
     """The FP32-out unit of one table row (``inp`` may be a mixed pair ``{a}x{b}``).
 
     NVIDIA knobs (MMA-Sim, the bare instruction): zero operands at exponent -126 joining the
-    alignment maximum, eta floor -126, a result rounded to zero is +0, c inside the block.
+    alignment maximum, eta floor -126, a result rounded to zero is +0, c inside the block
+    (``c_inside=True``, ``c_entry=None``: ``c_placement`` is ``"inside"``; left None so that
+    ``replace(unit, c_inside=False)`` gives a late-c variant).
     """
     a, _, b = inp.partition("x")
     return DotUnit(
@@ -171,7 +191,6 @@ def _build(gpu: str, inp: str, row: _Row) -> DotUnit:
         zero_exponent=_NV_ZERO_EXP,
         underflow_zero="positive",
         b_format=_IN[b] if b else None,
-        c_entry="inside",
     )
 
 
@@ -274,7 +293,7 @@ def names() -> list[str]:
 def get(name: str, out: str = "fp32") -> DotUnit:
     """The preset unit ``name`` (e.g. ``"h100-e4m3"``).
 
-    Every NVIDIA preset is the bare instruction (``c_entry="inside"``: C is the accumulator
+    Every NVIDIA preset is the bare instruction (``c_placement == "inside"``: C is the accumulator
     input of the first block, as MMA-Sim and the Fasi et al. measurements have it).
     ``{preset}-epilogue`` (e.g. ``b200-e4m3-epilogue``) is the same unit inside a GEMM whose
     epilogue adds C with ``beta = 1``: the K loop from a zero accumulator, then one FP32 RNE

@@ -8,7 +8,7 @@ independent exact reference (:mod:`numsim.reference`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -552,14 +552,28 @@ def build_int_mac(ps: ParamSet, level: int, seed: int, count: int | None) -> Vec
     )
 
 
+def matlab_reading(name: str, min_exp: int) -> DotUnit:
+    """NVIDIA preset ``name`` as the MATLAB-tensor-core models read it, which is what the
+    ``mx_dot`` RTL builds: zero products dropped, no zero c in the alignment, the models' eta
+    floor ``min_exp``, the sign of a result rounded to zero kept. The preset itself follows
+    MMA-Sim (zero operands at exponent -126, floor -126, +0); those rules are not in the RTL."""
+    return replace(
+        presets.get(name),
+        zero_exponent=None,
+        underflow_zero="signed",
+        min_exp=min_exp,
+        c_entry=None,
+    )
+
+
 def _mx_dot_sets() -> tuple[ParamSet, ...]:
     """(set name, block format, DotUnit): exact RNE on MXFP8 E4M3, MXFP6 E3M2, MXFP4 and MXINT8,
-    the B200 reading (F = 25, RZ) on MXFP8 E4M3, the H100 FP8 unit (F = 13, RZ, 14-bit results)
-    on MXFP8 E5M2."""
+    the B200 reading (F = 25, RZ; B200TC.m) on MXFP8 E4M3, the H100 FP8 unit (F = 13, RZ, 14-bit
+    results) on MXFP8 E5M2, both with the MATLAB models' zero rules and floor (-133)."""
     chosen = [
         ("mxfp8_e4m3-exact-rne", "mxfp8_e4m3", MX_EXACT_RNE),
-        ("mxfp8_e4m3-b200", "mxfp8_e4m3", presets.get("b200-e4m3")),
-        ("mxfp8_e5m2-h100", "mxfp8_e5m2", presets.get("h100-e5m2")),
+        ("mxfp8_e4m3-b200", "mxfp8_e4m3", matlab_reading("b200-e4m3", -133)),
+        ("mxfp8_e5m2-h100", "mxfp8_e5m2", matlab_reading("h100-e5m2", -133)),
         ("mxfp6_e3m2-exact-rne", "mxfp6_e3m2", MX_EXACT_RNE),
         ("mxfp4_e2m1-exact-rne", "mxfp4_e2m1", MX_EXACT_RNE),
         ("mxint8-exact-rne", "mxint8", MX_EXACT_RNE),
