@@ -16,11 +16,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_datapath import _ref_f32_bits, cases
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_datapath import IN_FORMATS, _ref_f32_bits, cases, units
 
 from numsim import datapath as dp
 from numsim import formats as F
 from numsim.datapath import DotUnit
+from numsim.reference import codec as ref_codec
 from numsim.reference import dot as ref_dot
 
 Q = Fraction(1, 2)
@@ -308,3 +311,44 @@ def test_new_units_match_reference(unit: DotUnit) -> None:
     D = dp.matmul(A, B.T, unit, np.broadcast_to(C[:, None], (len(cs), len(cs))))
     diag = np.diagonal(D)
     np.testing.assert_array_equal(np.where(np.isnan(diag), 0x7FC00000, diag.view(np.uint32)), got)
+
+
+#: c values exact in FP32 / in FP16 (zeros, subnormals, normals, extremes).
+C_FP32 = [Fraction(0), Fraction(5, 1 << 20), Fraction(-7, 1 << 140), Fraction(3, 4), Fraction(2)]
+C_FP16 = [
+    Fraction(0),
+    Fraction(5, 1 << 20),
+    Fraction(-3, 1 << 24),
+    Fraction(3, 4),
+    Fraction(-65504),
+]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(base=units(), data=st.data())
+def test_hypothesis_silicon_knobs_match_reference(base: DotUnit, data: Any) -> None:
+    """Random units over every knob, with the new ones drawn on top, and random codes: the
+    kernels equal the Fraction reference bit for bit."""
+    c_format = data.draw(st.sampled_from([F.fp32, F.fp16]))
+    unit = replace(
+        base,
+        zero_exponent=data.draw(st.sampled_from([None, -126, -20, 0])),
+        underflow_zero=data.draw(st.sampled_from(["signed", "positive"])),
+        b_format=data.draw(st.sampled_from([None, *IN_FORMATS])),
+        c_format=c_format,
+        c_entry=data.draw(st.sampled_from([None, "epilogue"])),
+    )
+    K = data.draw(st.integers(1, 3 * unit.n + 2))
+
+    def value(fmt: F.FloatFormat) -> Fraction | float:
+        """A random code's value, a zero one time in four (zero products are the point)."""
+        code = data.draw(st.integers(0, (1 << fmt.total_bits) - 1))
+        return Fraction(0) if data.draw(st.integers(0, 3)) == 0 else ref_codec.decode(fmt, code)
+
+    a = [value(unit.in_format) for _ in range(K)]
+    b = [value(unit.operand_b_format) for _ in range(K)]
+    c = data.draw(st.sampled_from(C_FP16 if c_format == F.fp16 else C_FP32))
+    want = _ref_f32_bits(unit, ref_dot.dot_code(unit, a, b, c))
+    got = unit.dot(np.array([float(x) for x in a]), np.array([float(y) for y in b]), float(c))
+    gb = 0x7FC00000 if np.isnan(got) else _bits32(got)
+    assert gb == want, (unit, a, b, c, hex(gb), hex(want))
