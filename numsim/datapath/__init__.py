@@ -1,11 +1,13 @@
 """Hardware dot-product units: the generic block-FMA model and the NVIDIA tensor-core presets.
 
 Public API (model: Khattak & Mikaitis, arXiv 2512.07004;
-north-numerical-computing/MATLAB-tensor-core models/*.m)::
+north-numerical-computing/MATLAB-tensor-core models/*.m; the NVIDIA presets follow MMA-Sim,
+arXiv 2511.10909, microsoft/MMA-Sim, where the two differ)::
 
     unit = numsim.datapath.get("h100-e4m3")          # a DotUnit; out="fp16" for the FP16-out mode
     d = unit.dot(a, b, c=None)                       # [..., K] -> [...] float32
     D = numsim.datapath.matmul(A, B, unit, C=None)   # [M, K] @ [K, N] -> [M, N] float32
+    D = numsim.datapath.matmul(A, B, unit, C, c_entry="epilogue")  # C in an FP32 RNE epilogue
     numsim.datapath.names()
 """
 
