@@ -7,8 +7,11 @@ kernels in ``numsim._kernels.dot``. Never imports numba.
 
 Values are ``Fraction`` or the floats ``math.nan`` / ``+-math.inf``; float results are output
 *codes* (so that the sign of a zero is kept) or their decoded values; integer units give the exact
-register value. Scaled operands (MX blocks) are given as element values plus per-element scale
-values: the product is ``a * sa * b * sb`` and its raw exponent ``e(a) + e(sa) + e(b) + e(sb)``.
+register value. The NVIDIA knobs of :class:`~numsim.datapath.DotUnit` (``zero_exponent``,
+``underflow_zero``, ``c_format``, ``b_format``, ``c_entry="epilogue"``) are modelled here from
+their definitions (MMA-Sim, arXiv 2511.10909), not from the kernels. Scaled operands (MX
+blocks) are given as element values plus per-element scale values: the product is
+``a * sa * b * sb`` and its raw exponent ``e(a) + e(sa) + e(b) + e(sb)``.
 """
 
 from __future__ import annotations
