@@ -184,7 +184,7 @@ class _Product:
     ) -> None:
         self.unit = unit
         self.fa = self._fmt(input_format, "input_format")
-        self.fb = self._fmt(weight_format, "weight_format")
+        self.fb = self._fmt(weight_format, "weight_format", right=True)
         self.sa = _scaling(input_scaling, "input_scaling")
         self.sb = _scaling(weight_scaling, "weight_scaling")
         if isinstance(self.fa, BlockFormat) != isinstance(self.fb, BlockFormat):
@@ -211,11 +211,15 @@ class _Product:
                     f"{arg}: per-group scales need the same groups along K on both operands"
                 )
 
-    def _fmt(self, f: Fmt, argument: str) -> FloatFormat | IntFormat | BlockFormat:
+    def _fmt(
+        self, f: Fmt, argument: str, right: bool = False
+    ) -> FloatFormat | IntFormat | BlockFormat:
+        """The format ``f``; None: the unit's ``in_format`` (``b_format`` for the right operand
+        of a mixed-operand unit)."""
         if f is None:
             if self.unit is None:
                 raise ValueError(f"{argument}=None needs a unit (its in_format is the default)")
-            return self.unit.in_format
+            return self.unit.operand_b_format if right else self.unit.in_format
         fmt = _formats.get(f) if isinstance(f, str) else f
         if not isinstance(fmt, (FloatFormat, IntFormat, BlockFormat)):
             raise TypeError(f"{argument}={f!r}: expected a format name or descriptor")
@@ -408,7 +412,8 @@ def emulate(
         model: a ``torch.nn.Module``.
         unit: a DotUnit or a preset name.
         input_format: format of activations (the left operand); None: the unit's ``in_format``.
-        weight_format: format of weights (the right operand); None: the unit's ``in_format``.
+        weight_format: format of weights (the right operand); None: the unit's ``b_format`` (its
+            ``in_format`` unless the unit mixes operand formats).
         matmul_ops: also replace ``torch.matmul`` (attention products) while active.
         input_scaling: scales of an element-format ``input_format`` (:class:`Scaling` or a
             granularity name); None: cast with no scale.
