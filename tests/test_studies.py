@@ -376,3 +376,77 @@ def test_quick_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert all(man2["studies"][n]["stats"]["computed"] == 0 for n in names)
     assert not (out / "stale.txt").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+# ------------------------------------------------------------------------------------------ hwloop
+
+
+def test_hwloop_rows_are_tidy() -> None:
+    pytest.importorskip("torch")
+    from numsim.studies import hwloop
+
+    p = hwloop.Params(models=("digits-cnn",), units=("a100-bf16",), images=8)
+    pts = hwloop.points(p)
+    assert pts == [{"model": "digits-cnn", "unit": "a100-bf16", "images": 8}]
+    rows = hwloop.compute(pts[0])
+    assert len(rows) == 1
+    r = rows[0]
+    assert set(r) == {
+        "model",
+        "unit",
+        "family",
+        "samples",
+        "accuracy",
+        "float_accuracy",
+        "argmax_agreement",
+        "rel_logit_error",
+        "macs",
+        "seconds",
+    }
+    assert (r["family"], r["samples"], r["macs"]) == ("NVIDIA", 8, 8 * (4608 + 73728 + 8192 + 320))
+    assert 0 <= r["accuracy"] <= 1 and 0 <= r["argmax_agreement"] <= 1
+    # BF16 operands carry 8 significant bits (unit roundoff 2^-9 each); the logits move, but by
+    # far less than 2^-5 relative over four layers
+    assert 0 < r["rel_logit_error"] < 2**-5
+    assert r["seconds"] >= 0
+
+
+def test_hwloop_bad_parameters() -> None:
+    from numsim.studies import hwloop
+
+    with pytest.raises(ValueError, match="models: 'resnet'"):
+        hwloop.points(hwloop.Params(models=("resnet",)))
+    with pytest.raises(ValueError, match="units: \\(\\)"):
+        hwloop.points(hwloop.Params(units=()))
+    with pytest.raises(KeyError):
+        hwloop.points(hwloop.Params(units=("h999-fp16",)))
+    with pytest.raises(ValueError, match="images: 0"):
+        hwloop.points(hwloop.Params(images=0))
+    with pytest.raises(ValueError, match="sentences: 49"):
+        hwloop.points(hwloop.Params(sentences=49))
+    with pytest.raises(ValueError, match="tokens: 1"):
+        hwloop.points(hwloop.Params(tokens=1))
+
+
+def test_hwloop_figure_names_the_worst_preset() -> None:
+    from numsim.studies import hwloop
+
+    def row(unit: str, err: float) -> dict:
+        return {
+            "model": "digits-cnn",
+            "unit": unit,
+            "family": hwloop.family(unit),
+            "samples": 8,
+            "accuracy": 0.9,
+            "float_accuracy": 0.9,
+            "argmax_agreement": 1.0,
+            "rel_logit_error": err,
+            "macs": 1,
+            "seconds": 0.5,
+        }
+
+    rows = [row("fma-fp32", 0.0), row("mi300-e4m3fnuz", 0.03), row("a100-bf16", 0.003)]
+    fig = hwloop.figure(rows)
+    assert "mi300-e4m3fnuz (AMD)" in fig.title
+    assert "from 0 (fma-fp32) to 0.03 (mi300-e4m3fnuz)" in fig.reading
+    assert fig.png.startswith(b"\x89PNG")

@@ -25,7 +25,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from . import accumulator, datapath, formats, hwcost
+from . import accumulator, datapath, formats, hwcost, hwloop
 from .executor import Executor, RunStats, StudyError, cache_key
 
 __all__ = [
@@ -95,6 +95,18 @@ STUDIES: dict[str, Study] = {
             ),
             full=hwcost.Params(int_bits=(16, 18, 20, 22, 24, 28, 32, 40, 48)),
             available=hwcost.available,
+        ),
+        Study(
+            "hwloop",
+            "Hardware in the loop: model quality with every GEMM on a datapath preset",
+            hwloop,
+            quick=hwloop.Params(
+                models=("digits-cnn",),
+                units=("a100-bf16", "h100-fp16", "mi300-e4m3fnuz"),
+                images=32,
+            ),
+            full=hwloop.Params(),
+            available=hwloop.available,
         ),
     ]
 }

@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from . import hwloop
+
 Row = dict[str, Any]
 
 
@@ -519,6 +521,7 @@ FIGURES: dict[str, Callable[[list[Row]], Figure]] = {
     "datapath": datapath_figure,
     "accumulator": accumulator_figure,
     "hwcost": hwcost_figure,
+    "hwloop": hwloop.figure,
 }
 
 
