@@ -74,9 +74,15 @@ def _scan(am, ak, bm, bk, lo, hi):
 
 @njit(inline="always")
 def _prod_exp(am, ae, bm, be, i, prm):
-    """Alignment exponent of product i (NO_FLOOR for a zero product)."""
+    """Alignment exponent of product i (NO_FLOOR for a zero product, unless ``zero_join``: then
+    ``e_a + e_b`` with ``zero_exp`` added to the exponent of a zero operand, which is 0 for a
+    plain zero and its block scale's exponent for a scaled one)."""
     prod = am[i] * bm[i]
     if prod == 0:
+        if prm.zero_join:
+            za = prm.zero_exp if am[i] == 0 else 0
+            zb = prm.zero_exp if bm[i] == 0 else 0
+            return ae[i] + za + be[i] + zb
         return NO_FLOOR
     if prm.raw:
         return ae[i] + be[i]
@@ -87,12 +93,14 @@ def _prod_exp(am, ae, bm, be, i, prm):
 def _grid_sum(am, ae, bm, be, lo, hi, step, cin, c, prm):
     """Aligned sum of products lo, lo+step, .. < hi (and c if ``cin``): ``(S, lsb)``; S == 0 if
     empty."""
-    _, cs, cE, csig, cP = c
+    ck, cs, cE, csig, cP = c
     eta = NO_FLOOR
     for i in range(lo, hi, step):
         eta = max(eta, _prod_exp(am, ae, bm, be, i, prm))
     if cin:
         eta = max(eta, max(cE, C_EMIN))
+    elif prm.zero_join and prm.c_inside and ck == K_ZERO:
+        eta = max(eta, prm.zero_exp)  # a zero c inside the block joins the maximum
     if eta == NO_FLOOR:
         return 0, 0
     eta = max(eta, prm.min_exp)
@@ -235,12 +243,22 @@ def _block(a, b, lo, hi, c, p, prm, k):
         n2, p2, m2 = _flags(ck, cs)
         return _special_code(nan or n2, pinf or p2, ninf or m2, p)
     if prm.pairwise:
-        return _pairwise(a, b, lo, hi, c, p, prm, k)
-    if not prm.exact and not prm.odd_even and (prm.c_inside or ck != K_FINITE):
+        code = _pairwise(a, b, lo, hi, c, p, prm, k)
+    elif not prm.exact and not prm.odd_even and (prm.c_inside or ck != K_FINITE):
         S, lsb = _grid_sum(am, ae, bm, be, lo, hi, 1, ck == K_FINITE, c, prm)
-        return _round_out(1 if S < 0 else 0, abs(S), lsb, p, prm.out_mode, prm.subnormals_out)
-    _block_to_kul(a, b, lo, hi, c, k, prm)
-    return kul_round(k, False, False, False, p, prm.out_mode, prm.subnormals_out)
+        code = _round_out(1 if S < 0 else 0, abs(S), lsb, p, prm.out_mode, prm.subnormals_out)
+    else:
+        _block_to_kul(a, b, lo, hi, c, k, prm)
+        code = kul_round(k, False, False, False, p, prm.out_mode, prm.subnormals_out)
+    return _zero_sign(code, p, prm)
+
+
+@njit(inline="always")
+def _zero_sign(code, p, prm):
+    """``code`` with a negative zero made +0 when the unit's ``underflow_zero`` is positive."""
+    if prm.underflow_pos and code == p.sign_mask:
+        return 0
+    return code
 
 
 # ----------------------------------------------------------------------------------------------
@@ -298,6 +316,7 @@ def float_row(a, b, cbits, fc, p, pa, po, prm, k, kx):
                 _block_to_kul(a, b, lo, hi, (K_ZERO, 0, 0, 0, 0), k, prm)
         if prm.acc_kind == ACC_EXACT:  # the one rounding of an exact accumulator
             code = kul_round(k, nan, pinf, ninf, p, prm.out_mode, prm.subnormals_out)
+            code = _zero_sign(code, p, prm)
             cf = p
         if prm.chunk == 0:
             return code, cf
@@ -309,7 +328,8 @@ def float_row(a, b, cbits, fc, p, pa, po, prm, k, kx):
             n2, p2, m2 = _flags(kd, s)
             onan, opinf, oninf = onan or n2, opinf or p2, oninf or m2
     if prm.outer_kind == ACC_EXACT:
-        return kul_round(kx, onan, opinf, oninf, po, prm.out_mode, prm.subnormals_out), po
+        code = kul_round(kx, onan, opinf, oninf, po, prm.out_mode, prm.subnormals_out)
+        return _zero_sign(code, po, prm), po
     return ocode, of
 
 

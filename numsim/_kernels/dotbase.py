@@ -56,6 +56,9 @@ class DotParams(NamedTuple):
     outer_bits: int  #: width of an int outer accumulator
     outer_sat: int  #: 1: the int outer accumulator saturates
     int_lsb: int  #: exponent of an int register's lsb (-2 * frac_bits of the int format)
+    zero_join: int  #: 1: zero products (and a zero c inside) join the alignment maximum
+    zero_exp: int  #: exponent of a zero operand when zero_join
+    underflow_pos: int  #: 1: a block result that is a zero is +0
 
 
 # ----------------------------------------------------------------------------------------------

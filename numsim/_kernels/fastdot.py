@@ -15,7 +15,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .core import K_FINITE, K_INF, K_NAN, NEAREST_EVEN, TOWARD_ZERO, decode_value
+from .core import K_FINITE, K_INF, K_NAN, K_ZERO, NEAREST_EVEN, TOWARD_ZERO, decode_value
 from .dotbase import ACC_CHAIN, C_EMIN, NO_FLOOR, _place, _round_out, fast_bit_length, unpack_in
 from .kulisch import KUL_SIZE, add_round, kul_clear
 
@@ -24,9 +24,10 @@ from .kulisch import KUL_SIZE, add_round, kul_clear
 # vectorized chained truncation
 # ----------------------------------------------------------------------------------------------
 @njit(inline="always")
-def _fast_sum(am, ae, bm, be, cin, cs, cE, csig, cP, prm, sh0):
+def _fast_sum(am, ae, bm, be, cin, czero, cs, cE, csig, cP, prm, sh0):
     """Aligned, truncated sum ``(S, lsb, any)`` of one block (the whole of the given slices) of a
     truncating, raw-exponent unit with finite operands; ``any`` is False for an empty block.
+    ``cin``: c is finite and non-zero; ``czero``: c is a zero (it joins with ``zero_join``).
 
     The arithmetic of :func:`_grid_sum` with ``term_mode = toward_zero``, written without branches
     so that LLVM vectorizes it: a term's grid position is ``(|prod| << (F - 2 man)) >> (eta - e_a -
@@ -35,11 +36,20 @@ def _fast_sum(am, ae, bm, be, cin, cs, cE, csig, cP, prm, sh0):
     """
     n = am.size
     eta = NO_FLOOR
-    for i in range(n):
-        pe = ae[i] + be[i]
-        eta = max(eta, pe if am[i] * bm[i] != 0 else NO_FLOOR)
+    if prm.zero_join:  # a zero operand has exponent zero_exp; every product joins the maximum
+        z = prm.zero_exp
+        for i in range(n):
+            za = z if am[i] == 0 else 0
+            zb = z if bm[i] == 0 else 0
+            eta = max(eta, ae[i] + za + be[i] + zb)
+    else:
+        for i in range(n):
+            pe = ae[i] + be[i]
+            eta = max(eta, pe if am[i] * bm[i] != 0 else NO_FLOOR)
     if cin:
         eta = max(eta, max(cE, C_EMIN))
+    elif czero and prm.zero_join:
+        eta = max(eta, prm.zero_exp)  # a zero c joins the maximum too
     if eta == NO_FLOOR:
         return 0, 0, False
     eta = max(eta, prm.min_exp)
@@ -86,6 +96,7 @@ def _fast_row(am, ae, bm, be, cbits, fc, p, po, prm, k):
                 bm[lo:hi],
                 be[lo:hi],
                 ck == K_FINITE,
+                ck == K_ZERO,
                 cs,
                 cE,
                 csig,
@@ -107,6 +118,8 @@ def _fast_row(am, ae, bm, be, cbits, fc, p, po, prm, k):
                 if nonempty
                 else 0
             )
+            if prm.underflow_pos and code == p.sign_mask:
+                code = 0  # underflow_zero="positive": a result rounded to zero is +0
             ck, cs, cE, csig, cP = unpack_in(code, p)
         if code == -1:
             code = (

@@ -57,6 +57,9 @@ def params(unit: DotUnit, man_in: int | None = None) -> DotParams:
         outer_bits=(outer.bits or 0) if outer is not None else 0,
         outer_sat=int(outer is not None and outer.overflow == "saturate"),
         int_lsb=int_lsb,
+        zero_join=int(unit.zero_exponent is not None),
+        zero_exp=unit.zero_exponent or 0,
+        underflow_pos=int(unit.underflow_zero == "positive"),
     )
 
 

@@ -30,6 +30,7 @@ import numpy as np
 
 from .._kernels.intunit import int_rows
 from .._kernels.lower import lower
+from .._kernels.mxdot import group_rows, group_sums
 from .._kernels.operands import scaled_rows, split_operands
 from .._tables import code_classes, float64_values
 from ..block import BlockArray
@@ -79,9 +80,9 @@ def _float_operand(x: BlockArray, unit: DotUnit) -> tuple[np.ndarray, np.ndarray
         check_exact(finite[np.bincount(codes.reshape(-1), minlength=table.size) > 0], fin, "")
     except ValueError:
         check_exact(finite[codes], fin, f"{fmt.name} elements")  # names the first bad element
-    mt, et, kt = split_operands(
-        table.view(np.int64), fin.man_bits, fin.emin, not unit.subnormals_in
-    )
+    # element exponents in in_format, or in the element's own format (block-scaled NVIDIA units)
+    emin = fmt.element.emin if unit.element_exponents == "own" else fin.emin
+    mt, et, kt = split_operands(table.view(np.int64), fin.man_bits, emin, not unit.subnormals_in)
     sfmt = fmt.scale
     ssig, sexp, snan = _scale_parts(float64_values(sfmt)[x.scales.reshape(R, nb)], sfmt)
     if x.micro is None:
@@ -183,6 +184,105 @@ def _int_run(
     return out.astype(np.float32).reshape(shape), over.reshape(shape)
 
 
+def _element_ints(x: BlockArray, argument: str) -> tuple[np.ndarray, int, int]:
+    """Elements as integers ``q`` with value ``q * 2**-fe``: ``(q [R, K], fe, max |q|)``.
+
+    For grouped units, whose element formats have no Inf or NaN (FP4, FP6, integers); elements
+    with microexponents are refused (the block-scaled instructions have none).
+    """
+    elem = x.format.element
+    if x.micro is not None or (isinstance(elem, FloatFormat) and (elem.has_nan or elem.has_inf)):
+        raise ValueError(
+            f"{argument} is {x.format.name}: a grouped unit takes elements without Inf, NaN or "
+            "microexponents (FP4, FP6, integer elements)"
+        )
+    fe = elem.frac_bits if isinstance(elem, IntFormat) else elem.man_bits - elem.emin
+    table = float64_values(elem) * 2.0**fe
+    R = int(np.prod(x.codes.shape[:-2]))
+    q = table.astype(np.int64)[x.codes.reshape(R, -1)]
+    return q, fe, int(np.abs(table).max())
+
+
+def _group_scales(
+    x: BlockArray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Scale significands, exponents, zero and NaN flags [R, blocks] of a grouped unit's operand."""
+    sfmt = x.format.scale
+    R = int(np.prod(x.codes.shape[:-2]))
+    sv = float64_values(sfmt)[x.scales.reshape(R, -1)]
+    sig, exp, nan = _scale_parts(sv, sfmt)
+    return sig, exp, (sig == 0) & ~nan, nan
+
+
+def _group_check(unit: DotUnit, a: BlockArray, b: BlockArray, qmax: int) -> None:
+    """The group fits the scale blocks and its sums the float64 / int64 arithmetic."""
+    g = unit.group
+    assert g is not None
+    for x, name in ((a, "a"), (b, "b")):
+        bs = x.format.block_size
+        if bs % g:
+            raise ValueError(
+                f"unit={unit.name}: group={g} does not divide {name}'s block size {bs} "
+                f"({x.format.name})"
+            )
+    if qmax * g >= 2**53:
+        raise ValueError(
+            f"unit={unit.name}: group sums of {a.format.name} x {b.format.name} elements exceed "
+            "the 53 bits of an exact float64 sum"
+        )
+    sig_bits = 2 * (a.format.scale.man_bits + 1)
+    if (qmax * g).bit_length() + sig_bits + (unit.n // g).bit_length() + 1 > 62:
+        raise ValueError(f"unit={unit.name}: group terms exceed the kernel's int64")
+
+
+def _group_run(
+    unit: DotUnit,
+    a: BlockArray,
+    b: BlockArray,
+    ra: np.ndarray,
+    rb: np.ndarray,
+    c: Any,
+    shape: tuple[int, ...],
+    cname: str,
+    matmul: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A grouped unit (``group``, ``group_exponent="scales"``): exact group sums (float64 BLAS
+    over the group slices for a GEMM, an integer loop otherwise), then :func:`group_rows`."""
+    g = unit.group
+    assert g is not None
+    qa, fea, ma = _element_ints(a, "a")
+    qb, feb, mb = _element_ints(b, "b")
+    _group_check(unit, a, b, ma * mb)
+    K = qa.shape[1]
+    if matmul:  # G[j, i*N + n] from one batched GEMM per panel of rows (exact: < 2**53)
+        M, N, ng = qa.shape[0], qb.shape[0], K // g
+        fa = qa.astype(np.float64).reshape(M, ng, g).transpose(1, 0, 2)
+        fb = qb.astype(np.float64).reshape(N, ng, g).transpose(1, 2, 0)
+        G = np.matmul(fa, fb).reshape(ng, M * N)
+    else:
+        G = group_sums(qa, qb, ra, rb, g)
+    sa, sb = _group_scales(a), _group_scales(b)
+    cbits = c_bits(c, shape, cname).reshape(ra.size)
+    p = formats_of(unit)[0]
+    lsb0 = -(fea + feb) - 2 * a.format.scale.man_bits
+    out = group_rows(
+        G,
+        ra,
+        rb,
+        *sa,
+        *sb,
+        g,
+        a.format.block_size,
+        b.format.block_size,
+        cbits,
+        lower(fp32),
+        p,
+        lsb0,
+        params(unit),
+    )
+    return out.astype(np.float32).reshape(shape), np.zeros(shape, np.int64)
+
+
 def _dispatch(
     unit: DotUnit,
     a: BlockArray,
@@ -192,8 +292,11 @@ def _dispatch(
     c: Any,
     shape: tuple[int, ...],
     cname: str,
+    matmul: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    if isinstance(unit.in_format, IntFormat):
+    if unit.group is not None:
+        out, over = _group_run(unit, a, b, ra, rb, c, shape, cname, matmul)
+    elif isinstance(unit.in_format, IntFormat):
         out, over = _int_run(unit, a, b, ra, rb, c, shape, cname)
     else:
         am, ae, ak, man = _float_operand(a, unit)
@@ -260,5 +363,5 @@ def mx_matmul(
     M, N = A.shape[0], B.shape[1]
     ra = np.repeat(np.arange(M, dtype=np.int64), N)
     rb = np.tile(np.arange(N, dtype=np.int64), M)
-    out, over = _dispatch(unit, A, B, ra, rb, C, (M, N), "C")
+    out, over = _dispatch(unit, A, B, ra, rb, C, (M, N), "C", matmul=True)
     return (out, over) if return_overflows else out

@@ -24,7 +24,27 @@ One invocation of a unit computes ``d = c + sum(a_i * b_i)`` over a block of ``n
 7. The exact sum is rounded once to ``out_format`` by ``out_rounding``; a result whose exponent
    exceeds the format's ``emax`` (or rounds beyond max) is +-Inf. Subnormal results are kept
    unless ``subnormals_out`` is False (then they become a zero of the same sign). An exact zero
-   sum is +0.
+   sum is +0; a non-zero sum whose block result is a zero keeps its sign, or is +0 with
+   ``underflow_zero="positive"`` (NVIDIA).
+
+With ``zero_exponent = z`` (NVIDIA: -126) a zero operand has exponent ``z`` in step 2: a product
+with a zero factor is kept, with exponent ``e_a + e_b`` (plus the block scales' exponents for MX
+operands), and joins the maximum of step 4, as does a zero c inside the block.
+
+Block-scaled instructions (MX operands through :func:`numsim.datapath.mx_matmul`):
+
+- ``element_exponents="own"``: each operand's elements take their exponents in their own element
+  format (an E4M3 subnormal at -6, E5M2 at -14, E3M2 at -2, E2M3 and E2M1 at 0), so the two
+  operands of a product may come from different element formats (``kind::mxf8f6f4``: E4M3, E5M2,
+  E3M2, E2M3 or E2M1 on each side, one E8M0 scale per 32 elements). ``in_format`` is then only a
+  container that holds every element exactly. ``"in_format"`` (default): elements are decoded
+  into ``in_format`` and take their exponents there (MXDOTP's FP9 E5M3).
+- ``group = g`` with ``group_exponent="scales"``: the products of each run of ``g`` elements
+  (within one scale block of each operand) are summed exactly first; the group is one term whose
+  value is that sum times the two scales and whose alignment exponent is the sum of the two
+  scales' exponents only (the sum is not normalised; a zero sum still joins the maximum, a zero
+  scale has exponent ``zero_exponent``). Steps 4-7 then run on the ``n / g`` group terms and c
+  (``kind::mxf4nvf4``: K = 64 as four groups of 16).
 
 ``pairwise`` units (AMD CDNA2) replace steps 4-7 by a tree of rounded additions: every product
 (position ``i`` of the block, a zero product included) is rounded to ``out_format`` by
@@ -71,6 +91,12 @@ _MAX_IN_PRECISION = 24
 ACC_KINDS = tuple(k.name for k in AccKind)
 #: Integer overflow behaviours.
 INT_OVERFLOWS = ("wrap", "saturate")
+#: Signs of a block result that rounds to zero (``DotUnit.underflow_zero``).
+UNDERFLOW_ZEROS = ("signed", "positive")
+#: Where MX elements take their exponents (``DotUnit.element_exponents``).
+ELEMENT_EXPONENTS = ("in_format", "own")
+#: Alignment exponents of a product group (``DotUnit.group_exponent``).
+GROUP_EXPONENTS = ("scales",)
 
 
 def _as_float_format(value: Any, argument: str) -> FloatFormat:
@@ -207,6 +233,26 @@ class DotUnit:
         chunk: products per chunk (a multiple of ``n``); the accumulator restarts every chunk and
             the chunk results go to ``outer``. None: no chunking.
         outer: accumulator of the chunk results (float, exact or int); required with ``chunk``.
+        zero_exponent: None: products with a zero factor are dropped (the MATLAB-tensor-core
+            models, ``Generic_BFMA_TC.m``); an int ``z``: a zero operand has exponent ``z`` and
+            such a product joins the alignment maximum with exponent ``e_a + e_b`` (with MX
+            scales, plus their exponents), as does a zero c inside the block. NVIDIA: -126
+            (MMA-Sim, microsoft/MMA-Sim ``mmasim/simulator/arithmetic.py``,
+            ``extract_significand_exponent``, validated on the GPUs, arXiv 2511.10909).
+        underflow_zero: ``"signed"``: a non-zero block sum that rounds (or flushes) to zero keeps
+            its sign; ``"positive"``: it is +0 (MMA-Sim rounds the normalised significand to an
+            integer, which loses the sign; ``mmasim/simulator/arithmetic.py``).
+        element_exponents: MX operands only: ``"in_format"`` (elements take their exponents in
+            ``in_format``) or ``"own"`` (each operand's elements in their own element format, so
+            mixed element formats keep their own subnormal exponents: MMA-Sim
+            ``nv_fused_dot_add`` takes each operand's exponent in its dtype; PTX ISA,
+            ``tcgen05.mma`` ``kind::mxf8f6f4`` accepts E4M3, E5M2, E2M3, E3M2 and E2M1 for A
+            and B independently).
+        group: MX operands only: products summed exactly in runs of ``group`` before the
+            alignment (a divisor of ``n`` and of the MX block size); None: every product is a
+            term. MMA-Sim ``nv_fused_dot_add_with_block_scale`` (``kind::mxf4nvf4``: 16).
+        group_exponent: alignment exponent of a group: ``"scales"``, the sum of the two block
+            scales' exponents (the group sum is not normalised); required with ``group``.
     """
 
     name: str  #: label, returned by ``str()``
@@ -226,6 +272,11 @@ class DotUnit:
     accumulator: Accumulator = CHAIN  #: combination of block results along K
     chunk: int | None = None  #: products per chunk (restart + outer accumulation)
     outer: Accumulator | None = None  #: accumulator of the chunk results
+    zero_exponent: int | None = None  #: exponent of a zero operand (None: zero products dropped)
+    underflow_zero: str = "signed"  #: sign of a block result that rounds to zero: signed | positive
+    element_exponents: str = "in_format"  #: MX element exponents: in_format | own
+    group: int | None = None  #: MX: products summed exactly in runs of group (None: none)
+    group_exponent: str | None = None  #: alignment exponent of a group: scales
 
     def __post_init__(self) -> None:
         fin = self.in_format
@@ -256,6 +307,7 @@ class DotUnit:
                 f"more than the {_SUM_BITS} of the int64 accumulator"
             )
         self._check_accumulators()
+        self._check_block_scale_knobs()
 
     def _check_ints(self) -> None:
         """Types and ranges of the scalar fields."""
@@ -350,6 +402,56 @@ class DotUnit:
                 raise ValueError("outer=chain: expected a float, exact or int outer accumulator")
             if outer.kind == "int" and not is_int:
                 raise ValueError("outer=int(...) needs an integer unit (an int inner accumulator)")
+
+    def _check_block_scale_knobs(self) -> None:
+        """``zero_exponent``, ``underflow_zero``, ``element_exponents``, ``group`` and
+        ``group_exponent``."""
+        is_float = isinstance(self.in_format, FloatFormat)
+        z = self.zero_exponent
+        if z is not None:
+            if not _is_int(z):
+                raise TypeError(f"zero_exponent={z!r}: expected an int or None")
+            if not -1000 <= z <= 0:
+                raise ValueError(f"zero_exponent={z}: expected an int in [-1000, 0] or None")
+            if not is_float:
+                raise ValueError(f"zero_exponent={z}: only a float unit aligns its terms")
+        if self.underflow_zero not in UNDERFLOW_ZEROS:
+            raise ValueError(
+                f"underflow_zero={self.underflow_zero!r}: expected one of "
+                f"{', '.join(UNDERFLOW_ZEROS)}"
+            )
+        if self.element_exponents not in ELEMENT_EXPONENTS:
+            raise ValueError(
+                f"element_exponents={self.element_exponents!r}: expected one of "
+                f"{', '.join(ELEMENT_EXPONENTS)}"
+            )
+        g, ge = self.group, self.group_exponent
+        if g is None:
+            if ge is not None:
+                raise ValueError(f"group_exponent={ge!r}: only a unit with a group has one")
+            return
+        if not _is_int(g):
+            raise TypeError(f"group={g!r}: expected an int or None")
+        if g < 1 or self.n % g:
+            raise ValueError(f"group={g}: expected a positive divisor of n={self.n}")
+        if ge not in GROUP_EXPONENTS:
+            raise ValueError(
+                f"group_exponent={ge!r}: expected one of {', '.join(GROUP_EXPONENTS)} with a group"
+            )
+        if (
+            not is_float
+            or self.frac_bits is None
+            or not self.c_inside
+            or self.odd_even
+            or self.pairwise
+            or self.accumulator.kind != "chain"
+            or self.chunk is not None
+        ):
+            raise ValueError(
+                f"group={g}: needs a float unit with frac_bits, c_inside=True, a chain "
+                f"accumulator and no odd_even, pairwise or chunk (frac_bits={self.frac_bits}, "
+                f"c_inside={self.c_inside}, accumulator={self.accumulator}, chunk={self.chunk})"
+            )
 
     def __str__(self) -> str:
         return self.name

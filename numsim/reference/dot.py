@@ -78,12 +78,16 @@ def _flush(x: Value, fmt: FloatFormat, unit: DotUnit) -> Value:
     return Fraction(0)
 
 
-def _aligned(unit: DotUnit, prods: list[tuple[Fraction, int]], c: Fraction) -> Fraction:
+def _aligned(
+    unit: DotUnit, prods: list[tuple[Fraction, int]], c: Fraction, c_joins: bool = False
+) -> Fraction:
     """Exact sum of one alignment group: terms on the grid ``2**(eta - F)`` (c joins if
-    non-zero)."""
+    non-zero; a zero c joins at ``zero_exponent`` when ``c_joins``)."""
     exps = [e for _, e in prods]
     if c != 0:
         exps.append(_exp(c, C_EMIN))
+    elif c_joins and unit.zero_exponent is not None:
+        exps.append(unit.zero_exponent)
     if not exps:
         return Fraction(0)
     if unit.frac_bits is None:
@@ -104,6 +108,8 @@ def block_sum(
     sa: Sequence[Fraction] | None = None,
     sb: Sequence[Fraction] | None = None,
     scale_emin: int = -(1 << 20),
+    a_emin: int | None = None,
+    b_emin: int | None = None,
 ) -> Value:
     """Exact value of one block before the output rounding (steps 1-6 of the unit docstring).
 
@@ -115,6 +121,8 @@ def block_sum(
         sa: per-element scale values of ``a`` (MX blocks); None for 1.
         sb: per-element scale values of ``b``.
         scale_emin: emin of the scale format (the exponent clamp of a subnormal scale).
+        a_emin, b_emin: exponent clamp of a subnormal element of a / b (MX elements in their own
+            formats, ``element_exponents="own"``); None: ``unit.in_format.emin``.
 
     Returns:
         The aligned, rounded-per-term and exactly summed value, or a float NaN / Inf; for a
@@ -133,28 +141,63 @@ def block_sum(
             [Fraction(x) * s * Fraction(y) * t for (x, y), s, t in zip(pairs, sa, sb)],
             Fraction(c),
         )
-    emin = unit.in_format.emin
+    emin_a = unit.in_format.emin if a_emin is None else a_emin
+    emin_b = unit.in_format.emin if b_emin is None else b_emin
+    z = unit.zero_exponent
+    if unit.group is not None:
+        return _aligned(unit, _group_terms(unit, pairs, sa, sb, scale_emin), Fraction(c), True)
     groups: list[list[tuple[Fraction, int]]] = [[], []]
     for i, (x, y) in enumerate(pairs):
         fx, fy = Fraction(x), Fraction(y)
-        if fx == 0 or fy == 0:
-            continue  # zero products are dropped
         t = fx * sa[i] * fy * sb[i]
-        if t == 0:
-            continue  # a zero scale (NVFP4's all-zero block) gives zero products
-        if unit.raw_product_exponent:
+        if t == 0 and z is None:
+            continue  # zero products are dropped (also those of a zero scale, NVFP4)
+        if t == 0:  # zero_exponent: a zero factor has exponent z; the product joins the maximum
+            exp = sum(
+                z if v == 0 else _exp(v, m)
+                for v, m in ((fx, emin_a), (fy, emin_b), (sa[i], scale_emin), (sb[i], scale_emin))
+            )
+        elif unit.raw_product_exponent:
             exp = (
-                _exp(fx, emin) + _exp(fy, emin) + _exp(sa[i], scale_emin) + _exp(sb[i], scale_emin)
+                _exp(fx, emin_a)
+                + _exp(fy, emin_b)
+                + _exp(sa[i], scale_emin)
+                + _exp(sb[i], scale_emin)
             )
         else:
             exp = floor_log2(abs(t))
         groups[i % 2 if unit.odd_even else 0].append((t, exp))
     fc = Fraction(c)
     if unit.c_inside:
-        return _aligned(unit, groups[0], fc)
+        return _aligned(unit, groups[0], fc, c_joins=True)
     return _late(
         unit, _aligned(unit, groups[0], Fraction(0)) + _aligned(unit, groups[1], Fraction(0)), fc
     )
+
+
+def _group_terms(
+    unit: DotUnit,
+    pairs: list[tuple[Value, Value]],
+    sa: Sequence[Fraction],
+    sb: Sequence[Fraction],
+    scale_emin: int,
+) -> list[tuple[Fraction, int]]:
+    """Terms of a grouped unit (``group_exponent="scales"``): per run of ``unit.group`` products,
+    the exact sum times the two scales, at the sum of the scales' exponents (a zero scale at
+    ``zero_exponent``; a group with a zero scale is dropped when that is None)."""
+    g = unit.group
+    assert g is not None
+    out = []
+    for lo in range(0, len(pairs), g):
+        s_a, s_b = sa[lo], sb[lo]
+        if any(s != s_a for s in sa[lo : lo + g]) or any(s != s_b for s in sb[lo : lo + g]):
+            raise ValueError(f"group at {lo}: the scales must be constant within a group")
+        if (s_a == 0 or s_b == 0) and unit.zero_exponent is None:
+            continue
+        total = sum((Fraction(x) * Fraction(y) for x, y in pairs[lo : lo + g]), Fraction(0))
+        exp = sum(unit.zero_exponent if s == 0 else _exp(s, scale_emin) for s in (s_a, s_b))
+        out.append((total * s_a * s_b, exp))
+    return out
 
 
 def _late(unit: DotUnit, s: Fraction, c: Fraction) -> Fraction:
@@ -204,6 +247,15 @@ def round_to(fmt: FloatFormat, v: Value, rounding: RoundMode, subnormals: bool =
 def round_output(unit: DotUnit, v: Value) -> int:
     """Output code of an exact block value (step 7): ``round_to`` the unit's output format."""
     return round_to(unit.out_format, v, unit.out_rounding, unit.subnormals_out)
+
+
+def block_code(unit: DotUnit, v: Value) -> int:
+    """Code of a block result (or of the one rounding of an exact accumulator): ``round_output``,
+    and a zero is +0 when ``unit.underflow_zero`` is ``"positive"``."""
+    code = round_output(unit, v)
+    if unit.underflow_zero == "positive" and code == unit.out_format.sign_mask:
+        return 0
+    return code
 
 
 def result_format(unit: DotUnit) -> FloatFormat | None:
@@ -270,6 +322,8 @@ def dot_result(
     sb: Sequence[Fraction] | None = None,
     scale_emin: int = -(1 << 20),
     chunk_scales: Sequence[Value] | None = None,
+    a_emin: int | None = None,
+    b_emin: int | None = None,
 ) -> tuple[int | Fraction, int]:
     """The unit's result for ``c + sum a_i b_i`` over all K and the number of integer overflows.
 
@@ -277,6 +331,7 @@ def dot_result(
         unit: the unit.
         a, b: operand values; c: the caller's accumulator input.
         sa, sb, scale_emin: per-element scales (see :func:`block_sum`).
+        a_emin, b_emin: element exponent clamps of a and b (see :func:`block_sum`).
         chunk_scales: one factor per chunk applied to each chunk result before it joins the outer
             accumulator (MX scales of an integer unit); None for 1.
 
@@ -316,15 +371,15 @@ def dot_result(
         for lo in range(lo0, min(lo0 + chunk, K), n):
             hi = min(lo + n, K)
             blk = (a[lo:hi], b[lo:hi])
-            sc = (sa[lo:hi], sb[lo:hi], scale_emin)
+            sc = (sa[lo:hi], sb[lo:hi], scale_emin, a_emin, b_emin)
             if isinstance(acc, _Register):
                 acc.add(sum((Fraction(x) * Fraction(y) for x, y in zip(*blk)), Fraction(0)))
             elif acc_def.kind == "chain":
-                code = round_output(unit, block_sum(unit, *blk, acc, *sc))
+                code = block_code(unit, block_sum(unit, *blk, acc, *sc))
                 acc = decode(unit.out_format, code)
             elif acc_def.kind == "float":
                 d = decode(
-                    unit.out_format, round_output(unit, block_sum(unit, *blk, Fraction(0), *sc))
+                    unit.out_format, block_code(unit, block_sum(unit, *blk, Fraction(0), *sc))
                 )
                 code = _float_add(acc_def, acc, d)
                 acc = decode(acc_def.format, code)
@@ -336,7 +391,7 @@ def dot_result(
         else:
             part = acc
         if acc_def.kind == "exact":  # the one rounding of an exact accumulator (never chunked)
-            code = round_output(unit, acc)
+            code = block_code(unit, acc)
         if outer_def is None:
             return (part if isinstance(acc, _Register) else code), overflows
         if chunk_scales is not None:
@@ -352,7 +407,7 @@ def dot_result(
     if isinstance(outer, _Register):
         return outer.value, overflows + outer.overflows
     if outer_def is not None and outer_def.kind == "exact":
-        code = round_output(unit, outer)
+        code = block_code(unit, outer)
     return code, overflows
 
 
