@@ -28,13 +28,17 @@ from typing import Any
 
 import numpy as np
 
+from .._kernels.core import K_FINITE
+from .._kernels.fastdot import combine_blocks, combine_f32, matmul_fast
 from .._kernels.intunit import int_rows
 from .._kernels.lower import lower
-from .._kernels.mxdot import group_rows, group_sums
-from .._kernels.operands import scaled_rows, split_operands
+from .._kernels.mxdot import DROPPED, exact_total, group_matmul, group_rows
+from .._kernels.operands import lsb_span, scaled_rows, split_operands
 from .._tables import code_classes, float64_values
 from ..block import BlockArray
 from ..formats import CodeClass, FloatFormat, IntFormat, fp32
+from ..policies import RoundMode
+from . import api as _api
 from ._lower import c_bits, check_exact, formats_of, pair_rows, params, run_split
 from .unit import Accumulator, DotUnit, check_unit
 
@@ -203,15 +207,20 @@ def _element_ints(x: BlockArray, argument: str) -> tuple[np.ndarray, int, int]:
     return q, fe, int(np.abs(table).max())
 
 
-def _group_scales(
-    x: BlockArray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Scale significands, exponents, zero and NaN flags [R, blocks] of a grouped unit's operand."""
+def _group_scales(x: BlockArray, g: int, unit: DotUnit) -> tuple[np.ndarray, ...]:
+    """Per group of ``g`` elements of a grouped unit's operand [R, groups]: the scale's
+    significand and exponent, the exponent with which the group joins the alignment maximum
+    (``zero_exponent`` for a zero scale, or ``mxdot.DROPPED`` when that is None) and its NaN
+    flag."""
     sfmt = x.format.scale
     R = int(np.prod(x.codes.shape[:-2]))
     sv = float64_values(sfmt)[x.scales.reshape(R, -1)]
     sig, exp, nan = _scale_parts(sv, sfmt)
-    return sig, exp, (sig == 0) & ~nan, nan
+    zero = (sig == 0) & ~nan
+    z = DROPPED if unit.zero_exponent is None else unit.zero_exponent
+    join = np.where(zero, z, exp)
+    per = x.format.block_size // g
+    return tuple(np.repeat(v, per, axis=1) for v in (sig, exp, join, nan))
 
 
 def _group_check(unit: DotUnit, a: BlockArray, b: BlockArray, qmax: int) -> None:
@@ -246,41 +255,208 @@ def _group_run(
     cname: str,
     matmul: bool,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A grouped unit (``group``, ``group_exponent="scales"``): exact group sums (float64 BLAS
-    over the group slices for a GEMM, an integer loop otherwise), then :func:`group_rows`."""
+    """A grouped unit (``group``, ``group_exponent="scales"``) on the kernels of
+    :mod:`numsim._kernels.mxdot` (``group_matmul`` for a GEMM, ``group_rows`` for row pairs)."""
     g = unit.group
     assert g is not None
     qa, fea, ma = _element_ints(a, "a")
     qb, feb, mb = _element_ints(b, "b")
     _group_check(unit, a, b, ma * mb)
-    K = qa.shape[1]
-    if matmul:  # G[j, i*N + n] from one batched GEMM per panel of rows (exact: < 2**53)
-        M, N, ng = qa.shape[0], qb.shape[0], K // g
-        fa = qa.astype(np.float64).reshape(M, ng, g).transpose(1, 0, 2)
-        fb = qb.astype(np.float64).reshape(N, ng, g).transpose(1, 2, 0)
-        G = np.matmul(fa, fb).reshape(ng, M * N)
-    else:
-        G = group_sums(qa, qb, ra, rb, g)
-    sa, sb = _group_scales(a), _group_scales(b)
-    cbits = c_bits(c, shape, cname).reshape(ra.size)
+    sa, sb = _group_scales(a, g, unit), _group_scales(b, g, unit)
+    cbits = c_bits(c, shape, cname)
+    cbits = cbits if matmul else cbits.reshape(ra.size)
     p = formats_of(unit)[0]
     lsb0 = -(fea + feb) - 2 * a.format.scale.man_bits
-    out = group_rows(
-        G,
-        ra,
-        rb,
-        *sa,
-        *sb,
-        g,
-        a.format.block_size,
-        b.format.block_size,
-        cbits,
-        lower(fp32),
-        p,
-        lsb0,
-        params(unit),
-    )
+    prm = params(unit)
+
+    # int32 sums (integer reductions vectorize) when every partial sum is below 2**31, else exact
+    # integers in float64 (below 2**53, checked above)
+    ftype = np.int32 if ma * mb * g < 2**31 else np.float64
+    fa, fb = qa.astype(ftype), qb.astype(ftype)
+    args = (sa, sb, g, cbits, lower(fp32), p, lsb0, prm)
+    if matmul:
+        out = group_matmul(fa, fb, *args)
+    else:
+        out = group_rows(fa, fb, ra, rb, *args)
     return out.astype(np.float32).reshape(shape), np.zeros(shape, np.int64)
+
+
+#: Output entries times block sums per panel of the BLAS fast path (cache-sized pieces).
+_PANEL = 1 << 20
+
+
+def _chain_fast_ok(unit: DotUnit, man: int) -> bool:
+    """The unit fits the vectorized chained-truncation kernel (``fastdot.matmul_fast``) for
+    scaled operands with ``man`` fraction bits."""
+    return (
+        unit.accumulator.kind == "chain"
+        and unit.frac_bits is not None
+        and unit.raw_product_exponent
+        and unit.term_rounding == RoundMode.toward_zero
+        and unit.c_inside
+        and not unit.odd_even
+        and not unit.pairwise
+        and unit.frac_bits >= 2 * man
+        and (unit.outer is None or unit.outer.kind == "float")
+    )
+
+
+def _fast_matmul(
+    unit: DotUnit,
+    A: BlockArray,
+    B: BlockArray,
+    a: tuple[np.ndarray, np.ndarray, np.ndarray],
+    b: tuple[np.ndarray, np.ndarray, np.ndarray],
+    man: int,
+    C: Any,
+    shape: tuple[int, ...],
+    cname: str,
+) -> np.ndarray | None:
+    """``mx_matmul`` on a fast path, or None (then the general kernel runs).
+
+    * Truncating chained units (NVIDIA presets, ``b200-mxf8f6f4``): the scaled operands (element
+      significand times scale significand, exponents added) through the vectorized kernel of
+      :func:`numsim.datapath.matmul` (``fastdot.matmul_fast``), when every operand is finite.
+    * Exact units (``frac_bits=None``: ``ocp-mx-*``, ``mxdotp``): :func:`_blas_blocks`.
+    """
+    cbits = c_bits(C, shape, cname)
+    if not unit.subnormals_in:
+        cbits = np.where((cbits & 0x7F800000) == 0, cbits & 0x80000000, cbits)
+    if _chain_fast_ok(unit, man):
+        if (a[2] > K_FINITE).any() or (b[2] > K_FINITE).any():
+            return None
+        p, _, po = formats_of(unit)
+        out = matmul_fast(a[0], a[1], b[0], b[1], cbits, lower(fp32), p, po, params(unit, man))
+        return out.astype(np.float32)
+    return _blas_blocks(unit, A, B, cbits)
+
+
+def _unscaled(x: BlockArray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(values [R, Kpad], exps [R, blocks])``: element values times their scale's significand
+    (and ``2**-micro``) as float64, and the scale exponents, so that an element's value is
+    ``values * 2**exps[block]``; None when a scale or an element is not finite."""
+    fmt = x.format
+    R = int(np.prod(x.codes.shape[:-2]))
+    nb, bs = x.codes.shape[-2:]
+    vals = float64_values(fmt.element)[x.codes.reshape(R, nb, bs)]
+    sv = float64_values(fmt.scale)[x.scales.reshape(R, nb)]
+    if not (np.isfinite(vals).all() and np.isfinite(sv).all()):
+        return None
+    sig, exp, _ = _scale_parts(sv, fmt.scale)
+    vals = vals * sig[:, :, None].astype(np.float64)
+    if x.micro is not None:
+        mu = np.repeat(x.micro.reshape(R, nb, -1).astype(np.int64), fmt.sub_block_size, axis=2)
+        vals = np.ldexp(vals, -mu[:, :, :bs])
+    return vals.reshape(R, nb * bs), exp - fmt.scale.man_bits
+
+
+def _slices_exact(v: np.ndarray, L: int) -> bool:
+    """Every K-slice of ``L`` columns of ``v`` is a set of multiples of ``2**low`` below
+    ``2**top`` with ``top - low`` at most half of the 53-bit budget of a slice's sum (so that
+    any two operands' slices multiply and sum exactly; proof at :func:`_blas_blocks`), inside a
+    safe exponent range."""
+    budget = (53 - (L - 1).bit_length()) // 2
+    for s in range(0, v.shape[1], L):
+        top, low = lsb_span(np.ascontiguousarray(v[:, s : s + L]).reshape(-1).view(np.int64))
+        if top - low > budget or low < -450 or top > 450:
+            return False
+    return True
+
+
+def _blas_blocks(
+    unit: DotUnit, A: BlockArray, B: BlockArray, cbits: np.ndarray
+) -> np.ndarray | None:
+    """Exact units from float64 BLAS block sums (None when a condition below fails).
+
+    A block's products share one scale product ``2**(e_A + e_B)`` (the scales' significands and
+    microexponents are folded into the elements by :func:`_unscaled`), so the exact sum of a
+    slice of ``L`` products is the float64 GEMM of the unscaled element slices times that power
+    of two. Exactness (the proof of :func:`numsim.datapath.api._blas_exact_ok`, per slice):
+    every value of a slice of A is a multiple of ``2**la`` below ``2**ta`` (B: ``lb``, ``tb``),
+    so a partial sum of at most ``L`` products is an integer times ``2**(la + lb)`` below
+    ``2**(ta + tb + ceil(log2 L))``; with ``ta - la`` and ``tb - lb`` each at most half of
+    ``53 - ceil(log2 L)`` every partial sum has at most 53 bits, and the scaling by powers of
+    two stays inside float64's normal range (exponents checked). Slices: the unit's block ``n``
+    (chain and float accumulators; it must divide the MX block size) or the MX block (exact
+    accumulator). Chain and float accumulators combine the block sums as the dense fast path
+    does (``fastdot.combine_f32`` / ``combine_blocks``); the exact accumulator sums them exactly
+    (:func:`numsim._kernels.mxdot.exact_total`). First, when the proof holds for the decoded
+    operands as a whole (``api._blas_exact_ok``: scales that vary little), the decoded values
+    take the dense fast path of :func:`numsim.datapath.matmul` (one GEMM for an exact
+    accumulator).
+    """
+    acc = unit.accumulator
+    if (
+        unit.frac_bits is not None
+        or unit.pairwise
+        or unit.odd_even
+        or unit.chunk is not None
+        or not unit.subnormals_in
+        or unit.underflow_zero != "signed"
+        or acc.kind == "int"
+        or A.format.block_size != B.format.block_size
+    ):
+        return None
+    bs = A.format.block_size
+    L = bs if acc.kind == "exact" else unit.n
+    if bs % L:
+        return None
+    ua, ub = _unscaled(A), _unscaled(B)
+    if ua is None or ub is None:
+        return None
+    (va, ea), (vb, eb) = ua, ub
+    if max(np.abs(ea).max(), np.abs(eb).max()) <= 400:
+        # the decoded values (exact in float64) on the dense BLAS path when its proof holds for
+        # the whole operands (one GEMM per block of n, or one for an exact accumulator)
+        Ad = np.ldexp(va.reshape(va.shape[0], -1, bs), ea[:, :, None]).reshape(va.shape)
+        Bd = np.ldexp(vb.reshape(vb.shape[0], -1, bs), eb[:, :, None]).reshape(vb.shape)
+        cv = cbits.astype(np.uint32).view(np.float32)
+        if _api._blas_exact_ok(unit, Ad, Bd.T):
+            return _api._matmul_fast(unit, Ad, Bd.T, cv)
+    if not (_slices_exact(va, L) and _slices_exact(vb, L)):
+        return None
+    if max(np.abs(ea).max(), np.abs(eb).max()) > 400:
+        return None
+    M, Kp = va.shape
+    N = vb.shape[0]
+    nsl = Kp // L
+    cvals = cbits.astype(np.uint32).view(np.float32).astype(np.float64)
+    p, pa, _ = formats_of(unit)
+    prm = params(unit)
+    f32 = (
+        unit.out_format == fp32
+        and (acc.kind != "float" or acc.format == fp32)
+        and unit.out_rounding in (RoundMode.nearest_even, RoundMode.toward_zero)
+        and acc.rounding in (RoundMode.nearest_even, RoundMode.toward_zero)
+    )
+    exact = acc.kind == "exact"
+    out = np.empty((M, N))
+    rows = max(1, _PANEL // (N * (nsl if exact else 1)))
+    sa, sb = np.ldexp(1.0, ea), np.ldexp(1.0, eb)  # exact powers of two [rows, blocks]
+    vbt = np.ascontiguousarray(vb.T)
+    buf = np.empty((nsl if exact else 1, min(rows, M), N))  # reused: fresh pages are slow
+    for i0 in range(0, M, rows):
+        i1 = min(i0 + rows, M)
+        S = buf[:, : i1 - i0]  # block sums (exact accumulator: all of them)
+        acc_v = cvals[i0:i1].copy()
+        for s in range(nsl):
+            blk = s * L // bs
+            part = S[s if exact else 0]
+            np.matmul(va[i0:i1, s * L : (s + 1) * L], vbt[s * L : (s + 1) * L], out=part)
+            part *= sa[i0:i1, blk, None]
+            part *= sb[None, :, blk]
+            if exact:
+                continue
+            if f32:
+                combine_f32(acc_v, part, prm)
+            else:
+                combine_blocks(acc_v, part, p, pa, prm)
+        if exact:
+            mode, sub = int(unit.out_rounding), int(unit.subnormals_out)
+            out[i0:i1] = exact_total(S, acc_v, p, mode, sub)
+        else:
+            out[i0:i1] = acc_v
+    return out.astype(np.float32)
 
 
 def _dispatch(
@@ -301,7 +477,13 @@ def _dispatch(
     else:
         am, ae, ak, man = _float_operand(a, unit)
         bm, be, bk, _ = _float_operand(b, unit)
-        out, over = run_split(unit, (am, ae, ak), (bm, be, bk), ra, rb, c, shape, cname, man)
+        fast = None
+        if matmul:
+            fast = _fast_matmul(unit, a, b, (am, ae, ak), (bm, be, bk), man, c, shape, cname)
+        if fast is not None:
+            out, over = fast, np.zeros(shape, np.int64)
+        else:
+            out, over = run_split(unit, (am, ae, ak), (bm, be, bk), ra, rb, c, shape, cname, man)
     return _tensor_scale(a, b, out), over
 
 
