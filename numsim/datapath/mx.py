@@ -412,7 +412,9 @@ def _blas_blocks(
         Bd = np.ldexp(vb.reshape(vb.shape[0], -1, bs), eb[:, :, None]).reshape(vb.shape)
         cv = cbits.astype(np.uint32).view(np.float32)
         if _api._blas_exact_ok(unit, Ad, Bd.T):
-            return _api._matmul_fast(unit, Ad, Bd.T, cv)
+            dense = _api._matmul_fast(unit, Ad, Bd.T, cv)
+            if dense is not None:  # None: a C that is Inf or NaN (the per-slice path takes it)
+                return dense
     if not (_slices_exact(va, L) and _slices_exact(vb, L)):
         return None
     if max(np.abs(ea).max(), np.abs(eb).max()) > 400:
