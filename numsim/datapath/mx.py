@@ -18,7 +18,18 @@ exactly:
 - Mixed element formats (e.g. MXFP8 E4M3 activations x MXFP4 E2M1 weights, the W4A8 case) run on
   float units when both operands share the block size and the scale format: each operand's
   elements decode exactly into the unit's ``in_format`` (a ValueError names the first element
-  that does not), so the unit sees the same kind of products as for one format.
+  that does not), so the unit sees the same kind of products as for one format. With
+  ``element_exponents="own"`` (the block-scaled NVIDIA presets) each operand's elements keep
+  the exponents of their own element format (``kind::mxf8f6f4``: E4M3, E5M2, E3M2, E2M3 or E2M1
+  on either side, MMA-Sim ``nv_fused_dot_add``).
+- **Grouped units** (``group``, ``group_exponent="scales"``: ``b200-mxf4nvf4``): the products of
+  each group are summed exactly and the group joins the alignment at its scales' exponent
+  (:mod:`numsim._kernels.mxdot`).
+
+``mx_matmul`` takes a fast path where one applies (each held bit for bit to the general kernel
+and the reference by tests/test_fast_paths.py): truncating chained units run the vectorized
+kernel of :func:`numsim.datapath.matmul` on the scaled operands; exact units get their block
+sums from float64 BLAS (:func:`_blas_blocks`); grouped units have one tiled kernel.
 """
 
 from __future__ import annotations
