@@ -972,6 +972,10 @@ def test_block_scaled_knob_validation() -> None:
         dp.mx_dot(numsim.encode(x, "mxfp8_e4m3"), numsim.encode(x, "mxfp8_e4m3"), base)
     with pytest.raises(ValueError, match="out="):
         dp.get("b200-mxf8f6f4", out="fp16")
+    with pytest.raises(ValueError, match="takes MX operands"):
+        dp.matmul(np.ones((2, 64)), np.ones((64, 2)), base)
+    with pytest.raises(ValueError, match="takes MX operands"):
+        dp.dot(np.ones(64), np.ones(64), base)
 
 
 def test_mx_errors() -> None:

@@ -13,7 +13,7 @@ from .._kernels.lower import lower
 from .._kernels.operands import lsb_span
 from ..formats import FloatFormat, fp32
 from ..policies import RoundMode
-from ._lower import c_bits, dot_product, formats_of, operand, params, run, split
+from ._lower import c_bits, check_dense, dot_product, formats_of, operand, params, run, split
 from .unit import DotUnit, check_unit
 
 
@@ -62,6 +62,7 @@ def matmul(A: Any, B: Any, unit: DotUnit, C: Any = None, *, return_overflows: bo
         ValueError: inexact values, non-2-D operands, mismatched K, K == 0, bad C shape.
     """
     unit = check_unit(unit)
+    check_dense(unit)
     fa = operand(A, unit.in_format, "A")
     fb = operand(B, unit.in_format, "B")
     if fa.ndim != 2 or fb.ndim != 2:
