@@ -2,14 +2,16 @@
 run.
 
 Usage: ``python benchmarks/bench_datapath.py [--size 1024] [--reps 5]``. Inputs are N(0, 1) values
-quantized to FP8 E4M3 (int8 for the integer unit; MXFP8 blocks for the MX row); every numsim row
-is bit-exact (tests/test_datapath.py holds each path to the Fraction reference).
+quantized to FP8 E4M3 (int8 for the integer unit; MX, NVFP4 and MX9/6/4 blocks of N(0, 1) values
+for the ``mx_matmul`` rows); every numsim row is bit-exact (tests/test_datapath.py holds each
+path to the Fraction reference). ``--rows REGEX`` runs only the matching rows (and the anchor).
 """
 
 from __future__ import annotations
 
 import argparse
 import platform
+import re
 from collections.abc import Callable
 
 import numba
@@ -19,11 +21,30 @@ from timing import bench
 import numsim
 from numsim import datapath as dp
 
+#: MX operand formats of the ``mx_matmul`` rows (MXFP8 E4M3 reuses the FP8 inputs).
+_MX_FORMATS = ("mxfp4_e2m1", "nvfp4", "mx9", "mx6", "mx4")
+#: (operand format, unit) of the ``mx_matmul`` rows.
+_MX_ROWS = (
+    ("mxfp8_e4m3", "ocp-mx-exact"),
+    ("mxfp8_e4m3", "ocp-mx-fp32acc"),
+    ("mxfp8_e4m3", "mxdotp"),
+    ("mxfp8_e4m3", "b200-mxf8f6f4"),
+    ("mxfp4_e2m1", "ocp-mx-exact"),
+    ("mxfp4_e2m1", "b200-mxf8f6f4"),
+    ("mxfp4_e2m1", "b200-mxf4nvf4"),
+    ("nvfp4", "ocp-mx-exact"),
+    ("nvfp4", "b200-mxf4nvf4"),
+    ("mx9", "ocp-mx-exact"),
+    ("mx6", "ocp-mx-exact"),
+    ("mx4", "ocp-mx-exact"),
+)
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=1024, help="M = K = N")
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--rows", default="", help="regex: run only the rows whose label matches")
     args = ap.parse_args()
     n = args.size
     rng = np.random.default_rng(0)
@@ -32,9 +53,22 @@ def main() -> None:
     A64, B64 = A.astype(np.float64), B.astype(np.float64)
     Ai = rng.integers(-128, 128, (n, n)).astype(np.float64)
     Bi = rng.integers(-128, 128, (n, n)).astype(np.float64)
+    G = rng.standard_normal((n, n)).astype(np.float32)
+    H = rng.standard_normal((n, n)).astype(np.float32)
     MA = numsim.encode(A, "mxfp8_e4m3", axis=1)
     MB = numsim.encode(B, "mxfp8_e4m3", axis=0)
+    mx_ops = {f: (numsim.encode(G, f, axis=1), numsim.encode(H, f, axis=0)) for f in _MX_FORMATS}
     macs = n**3
+
+    def mx_row(fmt: str, unit: str) -> tuple[str, str, Callable[[], object], int]:
+        """A benchmark row of ``dp.mx_matmul`` of N(0, 1) values encoded in ``fmt`` on ``unit``."""
+        a, b = (MA, MB) if fmt == "mxfp8_e4m3" else mx_ops[fmt]
+        return (
+            f"{fmt} mx_matmul, {unit}",
+            "mx_matmul",
+            lambda: dp.mx_matmul(a, b, dp.get(unit)),
+            max(1, args.reps // 2),
+        )
 
     def unit_row(
         label: str, path: str, a: np.ndarray, b: np.ndarray, unit: str
@@ -56,13 +90,10 @@ def main() -> None:
         ),
         unit_row("mxdotp (N=8, exact, early acc.)", "float64 BLAS exact", A, B, "mxdotp"),
         unit_row("int8-acc32 (int8 inputs)", "integer register", Ai, Bi, "int8-acc32"),
-        (
-            "mxfp8_e4m3 mx_matmul, ocp-mx-exact",
-            "general (Kulisch)",
-            lambda: dp.mx_matmul(MA, MB, dp.get("ocp-mx-exact")),
-            max(1, args.reps // 2),
-        ),
+        *(mx_row(f, u) for f, u in _MX_ROWS),
     ]
+    if args.rows:
+        rows = [r for i, r in enumerate(rows) if i == 0 or re.search(args.rows, r[0])]
     print(
         f"# matmul {n}x{n}x{n}; {platform.machine()}, {numba.config.NUMBA_NUM_THREADS} Numba "
         "threads, "

@@ -759,6 +759,12 @@ MX_CASES = [
     ("mxint8", "int8-acc16-sat"),
     ("mxfp6_e2m3", "mi210-fp16"),
     ("mxfp8_e4m3", "mi300-fp16"),
+    ("mxfp8_e4m3", "b200-mxf8f6f4"),
+    ("mxfp8_e5m2", "b200-mxf8f6f4"),
+    ("mxfp6_e3m2", "rtxpro6000-mxf8f6f4"),
+    ("mxfp4_e2m1", "b200-mxf8f6f4"),
+    ("mxfp4_e2m1", "b200-mxf4nvf4"),
+    ("nvfp4", "b200-mxf4nvf4"),
 ]
 
 
@@ -822,8 +828,17 @@ def test_mx_matmul_matches_reference(fmt_name: str, unit_name: str) -> None:
                 assert int(over[i, j]) == want_over
             else:
                 semin = fmt.scale.emin if not fmt.scale.field0_normal else -(1 << 20)
+                own = fmt.element.emin if unit.element_exponents == "own" else None
                 code, _ = ref_dot.dot_result(
-                    unit, av[i], bv[j], Fraction(float(C[i, j])), sa[i], sb[j], semin
+                    unit,
+                    av[i],
+                    bv[j],
+                    Fraction(float(C[i, j])),
+                    sa[i],
+                    sb[j],
+                    semin,
+                    a_emin=own,
+                    b_emin=own,
                 )
                 ref_unit = unit
             want = np.float32(float(ref_codec.decode(ref_dot.result_format(ref_unit), code)))
@@ -832,6 +847,162 @@ def test_mx_matmul_matches_reference(fmt_name: str, unit_name: str) -> None:
             got = D[i, j]
             assert (np.isnan(got) and np.isnan(want)) or got == want, (i, j, got, want)
     assert np.isnan(D[2]).all()  # the NaN block of row 2 of A
+
+
+# --------------------------------------------------------------------------------------------
+# (f) block-scaled NVIDIA instructions (kind::mxf8f6f4, kind::mxf4nvf4): hand-derived cases
+# --------------------------------------------------------------------------------------------
+def _blocks(values: Sequence[float], scale_codes: Sequence[int], fmt_name: str) -> Any:
+    """One row [1, K] of ``fmt_name`` blocks with the given element values and scale codes."""
+    fmt = F.get(fmt_name)
+    codes = numsim.encode(np.asarray(values, np.float32), fmt.element).astype(np.uint8)
+    assert np.array_equal(numsim.decode(codes, fmt.element), np.float32(values)), "not exact"
+    nb = len(scale_codes)
+    return numsim.BlockArray(
+        codes.reshape(1, nb, fmt.block_size),
+        np.asarray(scale_codes, np.uint8).reshape(1, nb),
+        fmt,
+        1,
+        (1, nb * fmt.block_size),
+        tensor_scale=1.0 if fmt.tensor_scale else None,  # NVFP4: a tensor scale of 1
+    )
+
+
+def _row(head: Sequence[float], k: int) -> list[float]:
+    return [*head, *([0.0] * (k - len(head)))]
+
+
+def _ref_block_scaled(unit: DotUnit, a: Any, b: Any, c: float) -> int:
+    """FP32 bits of the Fraction reference for one row pair of ``_blocks`` operands."""
+    vals, scales, emins = [], [], []
+    for x in (a, b):
+        fmt = x.format
+        vals.append([ref_codec.decode(fmt.element, int(v)) for v in x.codes.reshape(-1)])
+        scales.append(_ref_scales(x)[0])
+        emins.append(fmt.element.emin)
+    semin = a.format.scale.emin if not a.format.scale.field0_normal else -(1 << 20)
+    own = unit.element_exponents == "own"
+    code, _ = ref_dot.dot_result(
+        unit,
+        vals[0],
+        vals[1],
+        Fraction(c),
+        scales[0],
+        scales[1],
+        semin,
+        a_emin=emins[0] if own else None,
+        b_emin=emins[1] if own else None,
+    )
+    return code
+
+
+def _bits(x: Any) -> int:
+    return int(np.float32(x).reshape(-1)[0].view(np.uint32))
+
+
+def test_mxf8f6f4_zero_product_sets_the_grid() -> None:
+    """MMA-Sim rule G2 with scales: ``0 * 448`` under scales 2**127 * 2**127 has exponent
+    -126 + 8 + 127 + 127 = 136, so c = 1 + 2**-20 (exponent 0) is truncated on the grid
+    2**(136 - 25) to 0 and the result is +0; a unit that drops zero products returns c."""
+    unit = dp.get("b200-mxf8f6f4")
+    a = _blocks(_row([0.0], 32), [254], "mxfp8_e4m3")
+    b = _blocks(_row([448.0], 32), [254], "mxfp8_e4m3")
+    c = 1.0 + 2.0**-20
+    for u, want in ((unit, 0.0), (replace(unit, zero_exponent=None), c)):
+        got = dp.mx_dot(a, b, u, c)
+        assert _bits(got) == _bits(want), (u.zero_exponent, got)
+        assert _ref_block_scaled(u, a, b, c) == _bits(want)
+
+
+def test_mxf8f6f4_underflow_to_zero_is_positive() -> None:
+    """``-2**-9 * 2**-9`` (E4M3 subnormals, own emin -6) under scales 2**-127 * 2**-5 is
+    -2**-150: eta = -126 (c = 0 joins at -126), two units of the grid 2**-151; RZ to FP32 gives
+    a zero, +0 with ``underflow_zero="positive"`` (MMA-Sim) and -0 when the sign is kept."""
+    unit = dp.get("b200-mxf8f6f4")
+    a = _blocks(_row([-(2.0**-9)], 32), [0], "mxfp8_e4m3")
+    b = _blocks(_row([2.0**-9], 32), [122], "mxfp8_e4m3")
+    for u, want in ((unit, 0x00000000), (replace(unit, underflow_zero="signed"), 0x80000000)):
+        assert _bits(dp.mx_dot(a, b, u)) == want
+        assert _ref_block_scaled(u, a, b, 0.0) == want
+
+
+def test_mxf8f6f4_mixed_elements_take_their_own_exponents() -> None:
+    """E4M3 x E5M2 (``element_exponents="own"``): a = 2**-9 (E4M3 subnormal: exponent -6,
+    significand 2**-3) times b = 2**-16 (E5M2 subnormal: exponent -14, significand 2**-2) is
+    2**-25 at exponent -20, so eta = -20 and c = 2**-46 falls below the grid 2**-45: the
+    result is 2**-25. Decoded into FP9 E5M3 (``"in_format"``), a is a normal number (exponent
+    -9), eta = -23, the grid 2**-48 keeps c: 2**-25 + 2**-46."""
+    unit = dp.get("b200-mxf8f6f4")
+    a = _blocks(_row([2.0**-9], 32), [127], "mxfp8_e4m3")
+    b = _blocks(_row([2.0**-16], 32), [127], "mxfp8_e5m2")
+    c = 2.0**-46
+    cases = ((unit, 2.0**-25), (replace(unit, element_exponents="in_format"), 2.0**-25 + c))
+    for u, want in cases:
+        got = dp.mx_matmul(a, _as_b(b), u, np.float32(c))
+        assert _bits(got) == _bits(want), (u.element_exponents, got)
+        assert _ref_block_scaled(u, a, b, c) == _bits(want)
+
+
+def _as_b(x: Any) -> Any:
+    """A [1, K] row blocked along axis 1 as the [K, 1] column blocked along axis 0."""
+    return numsim.BlockArray(x.codes, x.scales, x.format, 0, (x.shape[1], 1), tensor_scale=None)
+
+
+def test_mxf4nvf4_groups_align_at_the_scales_exponent() -> None:
+    """Group 0 (products 0-15) sums 8 * 36 - 8 * 36 = 0 at exponent 0 + 0 (E8M0 scales 2**0);
+    group 2 sums 0.5 * 0.5 = 2**-2 under scales 2**-32 * 2**0: the term 2**-34 at exponent -32.
+    eta = 0 (zero-sum groups count), F = 35: the term is 2 units of 2**-35 and the result is
+    2**-34. Aligning each product on its own (eta = 2 + 2 from the +-6 * 6 products, grid
+    2**-31) would truncate it to 0."""
+    unit = dp.get("b200-mxf4nvf4")
+    a = _blocks([6.0] * 16 + [0.0] * 16 + _row([0.5], 32), [127, 95], "mxfp4_e2m1")
+    b = _blocks([6.0] * 8 + [-6.0] * 8 + [0.0] * 16 + _row([0.5], 32), [127, 127], "mxfp4_e2m1")
+    want = 2.0**-34
+    assert _bits(dp.mx_dot(a, b, unit)) == _bits(want)
+    assert _ref_block_scaled(unit, a, b, 0.0) == _bits(want)
+    per_product = replace(unit, group=None, group_exponent=None)
+    assert _bits(dp.mx_dot(a, b, per_product)) == 0
+    assert _ref_block_scaled(per_product, a, b, 0.0) == 0
+
+
+def test_mxf4nvf4_subnormal_and_zero_scales() -> None:
+    """NVFP4 (UE4M3 per 16): group 0 sums 1 - 1 = 0 under a subnormal scale 2**-9 (exponent -6,
+    significand 2**-3) and 1.0; groups 1-3 have zero scales (exponent -126). eta = -6, F = 35:
+    c = 1.5 * 2**-41 is truncated to 2**-41. Taking the scale's exponent as floor(log2) = -9
+    would keep c whole."""
+    unit = dp.get("b200-mxf4nvf4")
+    a = _blocks(_row([1.0, -1.0], 64), [0x01, 0, 0, 0], "nvfp4")
+    b = _blocks(_row([1.0, 1.0], 64), [0x38, 0, 0, 0], "nvfp4")
+    c = 1.5 * 2.0**-41
+    assert _bits(dp.mx_dot(a, b, unit, c)) == _bits(2.0**-41)
+    assert _ref_block_scaled(unit, a, b, c) == _bits(2.0**-41)
+
+
+def test_block_scaled_knob_validation() -> None:
+    base = dp.get("b200-mxf4nvf4")
+    with pytest.raises(ValueError, match="group=48"):
+        replace(base, group=48)
+    with pytest.raises(ValueError, match="group_exponent"):
+        replace(base, group_exponent="products")
+    with pytest.raises(ValueError, match="group_exponent"):
+        replace(base, group=None)
+    with pytest.raises(ValueError, match="chain accumulator"):
+        replace(base, accumulator=ACC.exact())
+    with pytest.raises(ValueError, match="underflow_zero"):
+        replace(base, underflow_zero="negative")
+    with pytest.raises(ValueError, match="element_exponents"):
+        replace(base, element_exponents="element")
+    with pytest.raises(TypeError, match="zero_exponent"):
+        replace(base, zero_exponent=-126.0)
+    x = np.ones((1, 32), np.float32)
+    with pytest.raises(ValueError, match="without Inf, NaN"):
+        dp.mx_dot(numsim.encode(x, "mxfp8_e4m3"), numsim.encode(x, "mxfp8_e4m3"), base)
+    with pytest.raises(ValueError, match="out="):
+        dp.get("b200-mxf8f6f4", out="fp16")
+    with pytest.raises(ValueError, match="takes MX operands"):
+        dp.matmul(np.ones((2, 64)), np.ones((64, 2)), base)
+    with pytest.raises(ValueError, match="takes MX operands"):
+        dp.dot(np.ones(64), np.ones(64), base)
 
 
 def test_mx_errors() -> None:

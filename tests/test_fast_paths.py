@@ -653,3 +653,227 @@ def test_kul_round_at_is_integer_rounding() -> None:
                 Fraction(0),
             )
             assert got == _round_int(exact, pos, name), (terms, pos, name)
+
+
+# ---------------------------------------------------------------------------------------------
+# (c) MX DotGeneral fast paths (numsim.datapath.mx, numsim._kernels.mxdot) == the general kernel
+#     and the Fraction reference
+# ---------------------------------------------------------------------------------------------
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_datapath import _ref_scales
+
+from numsim.datapath import mx as dp_mx
+from numsim.reference import codec as ref_codec
+
+
+def _mx_operand(
+    rng: np.random.Generator, fmt: F.BlockFormat, rows: int, K: int, mode: str, axis: int
+) -> numsim.BlockArray:
+    """A BlockArray of ``rows`` rows of K elements from codes: ``mode`` "bits" (every finite
+    element code, 10 % zeros) or "normal" (N(0, 1) values encoded); scale codes near 2**0
+    ("narrow") or over the whole scale range (E8M0 0-254 with 2**-127 and 2**127; UE4M3 0-126
+    with zero and subnormal scales) with ``mode`` "wide"; random microexponents."""
+    nb = -(-K // fmt.block_size)
+    if mode == "normal":
+        x = rng.standard_normal((rows, K)).astype(np.float32)
+        blk = numsim.encode(x if axis == 1 else x.T.copy(), fmt, axis=axis)
+        codes, scales, micro = blk.codes, blk.scales, blk.micro
+    else:
+        elem = fmt.element
+        table = numsim.decode(np.arange(1 << elem.total_bits, dtype=np.uint8), elem)
+        finite = np.flatnonzero(np.isfinite(table)).astype(np.uint8)
+        codes = rng.choice(finite, (rows, nb, fmt.block_size))
+        codes[rng.random(codes.shape) < 0.1] = 0
+        if fmt.scale.name == "e8m0":
+            top = 255 if mode == "wide" else 130
+            scales = rng.integers(0 if mode == "wide" else 124, top, (rows, nb))
+        else:
+            scales = (
+                rng.integers(0, 127, (rows, nb))
+                if mode == "wide"
+                else rng.integers(0x30, 0x48, (rows, nb))
+            )
+        micro = None
+        if fmt.sub_block_size:
+            micro = rng.integers(0, 2, (rows, nb, fmt.block_size // fmt.sub_block_size))
+            micro = micro.astype(np.uint8)
+    shape = (rows, nb * fmt.block_size) if axis == 1 else (nb * fmt.block_size, rows)
+    return numsim.BlockArray(
+        codes.astype(np.uint8),
+        scales.astype(np.uint8),
+        fmt,
+        axis,
+        shape,
+        micro=micro,
+        tensor_scale=1.0 if fmt.tensor_scale else None,
+    )
+
+
+def _mx_general(unit: DotUnit, A: Any, B: Any, C: Any) -> np.ndarray:
+    """mx_matmul on the general kernel (row pairs, no fast path)."""
+    M, N = A.shape[0], B.shape[1]
+    ra = np.repeat(np.arange(M, dtype=np.int64), N)
+    rb = np.tile(np.arange(N, dtype=np.int64), M)
+    out, _ = dp_mx._dispatch(unit, A, B, ra, rb, C, (M, N), "C")
+    return out
+
+
+def _mx_reference(unit: DotUnit, A: Any, B: Any, C: np.ndarray, i: int, j: int) -> int:
+    """FP32 bits of the Fraction reference for output (i, j)."""
+    a = [ref_codec.decode(A.format.element, int(c)) for c in A.codes[i].reshape(-1)]
+    b = [ref_codec.decode(B.format.element, int(c)) for c in B.codes[j].reshape(-1)]
+    sa, sb = _ref_scales(A)[i], _ref_scales(B)[j]
+    scale = A.format.scale
+    semin = scale.emin if not scale.field0_normal else -(1 << 20)
+    own = unit.element_exponents == "own"
+    c = float(C[i, j])
+    code, _ = ref_dot.dot_result(
+        unit,
+        a,
+        b,
+        Fraction(c) if np.isfinite(c) else c,
+        sa,
+        sb,
+        semin,
+        a_emin=A.format.element.emin if own else None,
+        b_emin=B.format.element.emin if own else None,
+    )
+    return _ref_f32_bits(unit, code)
+
+
+#: (operand format, unit, path): every MX unit of the benchmark and a few more.
+MX_FAST = [
+    ("mxfp8_e4m3", "b200-mxf8f6f4", "chain"),
+    ("mxfp8_e5m2", "b200-mxf8f6f4", "chain"),
+    ("mxfp6_e3m2", "b200-mxf8f6f4", "chain"),
+    ("mxfp4_e2m1", "b200-mxf8f6f4", "chain"),
+    ("mxfp4_e2m1", "b200-e4m3", "chain"),
+    ("nvfp4", "h100-e4m3", "chain"),
+    ("mxfp4_e2m1", "b200-mxf4nvf4", "group"),
+    ("nvfp4", "b200-mxf4nvf4", "group"),
+    ("mxfp8_e4m3", "ocp-mx-exact", "blas"),
+    ("mxfp8_e4m3", "ocp-mx-fp32acc", "blas"),
+    ("mxfp8_e4m3", "mxdotp", "blas"),
+    ("mxfp4_e2m1", "ocp-mx-exact", "blas"),
+    ("nvfp4", "ocp-mx-exact", "blas"),
+    ("mx9", "ocp-mx-exact", "blas"),
+    ("mx6", "ocp-mx-exact", "blas"),
+    ("mx4", "mxdotp", "blas"),
+]
+
+
+def _fast_taken(unit: DotUnit, path: str, A: Any, B: Any, C: np.ndarray) -> np.ndarray:
+    """The fast path's result, asserting that it is taken."""
+    if path == "group":
+        return dp.mx_matmul(A, B, unit, C)  # the grouped units have one kernel for GEMMs
+    if path == "chain":
+        a = dp_mx._float_operand(A, unit)
+        assert dp_mx._chain_fast_ok(unit, a[3])
+    cbits = dp_mx.c_bits(C, (A.shape[0], B.shape[1]), "C")
+    if path == "blas":
+        fast = dp_mx._blas_blocks(unit, A, B, cbits)
+        assert fast is not None, "the BLAS path refused"
+        return fast
+    out = dp.mx_matmul(A, B, unit, C)
+    return out
+
+
+@pytest.mark.parametrize("mode", ["normal", "bits", "wide"])
+@pytest.mark.parametrize("fmt_name,unit_name,path", MX_FAST)
+def test_mx_fast_paths_equal_general_and_reference(
+    fmt_name: str, unit_name: str, path: str, mode: str
+) -> None:
+    """Fast == general kernel on every output, == the reference on a sample. "wide" scales
+    spread the block exponents over the whole scale range (the BLAS path then takes its
+    per-slice GEMMs, or refuses when a slice cannot sum exactly)."""
+    fmt, unit = F.get(fmt_name), dp.get(unit_name)
+    rng = np.random.default_rng(sum(map(ord, fmt_name + unit_name + mode)))
+    M, N, K = 9, 7, 4 * 64 + 32
+    A = _mx_operand(rng, fmt, M, K, mode, 1)
+    B = _mx_operand(rng, fmt, N, K, mode, 0)
+    C = _c_matrix(rng, (M, N), specials=path != "group")
+    general = _mx_general(unit, A, B, C)
+    if path == "blas" and mode != "normal":
+        fast = dp_mx._blas_blocks(unit, A, B, dp_mx.c_bits(C, (M, N), "C"))
+        if fast is None:  # refused (a slice too wide for float64): the general kernel ran
+            _same_bits(dp.mx_matmul(A, B, unit, C), general)
+            return
+    else:
+        fast = _fast_taken(unit, path, A, B, C)
+    _same_bits(fast, general)
+    _same_bits(dp.mx_matmul(A, B, unit, C), general)
+    for i, j in [(0, 0), (M - 1, N - 1), (M // 2, 1)]:
+        assert int(general[i, j].view(np.uint32)) == _mx_reference(unit, A, B, C, i, j) or (
+            np.isnan(general[i, j])
+        ), (i, j)
+
+
+def test_mx_blas_per_slice_path_is_taken_and_exact() -> None:
+    """Scales 2**-60 and 2**60 on alternate rows defeat the whole-operand proof; the per-slice
+    GEMMs (unscaled elements, exact powers of two) and ``exact_total`` still give the general
+    kernel's results, including a total that cancels to a value far below its terms."""
+    unit, fmt = dp.get("ocp-mx-exact"), F.get("mxfp8_e4m3")
+    rng = np.random.default_rng(7)
+    A = _mx_operand(rng, fmt, 6, 96, "normal", 1)
+    B = _mx_operand(rng, fmt, 5, 96, "normal", 0)
+    A.scales[::2] = 127 + 60
+    A.scales[1::2] = 127 - 60
+    A.codes[0, 1] = A.codes[0, 0] ^ 0x80  # block 1 of row 0 cancels block 0 of row 0 ...
+    A.scales[0, 1] = A.scales[0, 0]
+    A.codes[0, 2] = 0
+    A.codes[0, 2, 0] = 0x01  # ... and block 2 holds one tiny element under a tiny scale
+    A.scales[0, 2] = 1
+    B.codes[:, 1] = B.codes[:, 0]
+    Ad = numsim.decode(A)
+    Bd = numsim.decode(B)
+    assert not dp_api._blas_exact_ok(unit, Ad.astype(np.float64), Bd.astype(np.float64))
+    C = np.zeros((6, 5), np.float32)
+    fast = dp_mx._blas_blocks(unit, A, B, dp_mx.c_bits(C, (6, 5), "C"))
+    assert fast is not None
+    general = _mx_general(unit, A, B, C)
+    _same_bits(fast, general)
+    for j in range(5):
+        assert int(general[0, j].view(np.uint32)) == _mx_reference(unit, A, B, C, 0, j)
+
+
+def test_mx_fast_specials_fall_back_or_agree() -> None:
+    """NaN scales (E8M0 0xFF) and Inf / NaN elements (E5M2): every path gives the general
+    kernel's NaN / Inf."""
+    rng = np.random.default_rng(11)
+    for unit in (dp.get("b200-mxf8f6f4"), dp.get("ocp-mx-exact"), dp.get("ocp-mx-fp32acc")):
+        fmt = F.get("mxfp8_e5m2")
+        A = _mx_operand(rng, fmt, 4, 64, "normal", 1)
+        B = _mx_operand(rng, fmt, 3, 64, "normal", 0)
+        A.scales[1, 0] = 0xFF
+        A.codes[2, 1, 3] = 0x7C  # +Inf
+        B.codes[2, 0, 5] = 0x7F  # NaN
+        C = _c_matrix(rng, (4, 3), specials=True)
+        general = _mx_general(unit, A, B, C)
+        _same_bits(dp.mx_matmul(A, B, unit, C), general)
+        assert np.isnan(general[1]).all() and np.isnan(general[:, 2]).all()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    case=st.sampled_from(MX_FAST),
+    seed=st.integers(0, 2**32 - 1),
+    mode=st.sampled_from(["normal", "bits", "wide"]),
+    shape=st.tuples(st.integers(1, 5), st.integers(1, 4), st.integers(1, 3)),
+)
+def test_hypothesis_mx_fast_paths(case: tuple[str, str, str], seed: int, mode: str, shape: Any):
+    """Random formats, units, shapes (K of 1-3 units of 64 elements, padded) and operand modes:
+    mx_matmul (fast where it applies) == the general kernel == the reference at (0, 0)."""
+    fmt_name, unit_name, _ = case
+    fmt, unit = F.get(fmt_name), dp.get(unit_name)
+    rng = np.random.default_rng(seed)
+    M, N, kb = shape
+    K = 64 * kb - int(rng.integers(0, 16))
+    A = _mx_operand(rng, fmt, M, K, mode, 1)
+    B = _mx_operand(rng, fmt, N, K, mode, 0)
+    C = _c_matrix(rng, (M, N), specials=False)
+    general = _mx_general(unit, A, B, C)
+    _same_bits(dp.mx_matmul(A, B, unit, C), general)
+    assert int(general[0, 0].view(np.uint32)) == _mx_reference(unit, A, B, C, 0, 0) or np.isnan(
+        general[0, 0]
+    )

@@ -4,7 +4,8 @@ Modules: :mod:`core` (unpack, round, pack), :mod:`lower` (format descriptors as 
 :mod:`codec` (element encode / decode), :mod:`block` (block formats), :mod:`golden` (golden
 vector streams) and the dot units: :mod:`dotbase` (parameters, constants, result rounding),
 :mod:`operands`, :mod:`kulisch` (exact accumulator), :mod:`dot` (the general float unit),
-:mod:`intunit` (integer units) and :mod:`fastdot` (vectorized and float64 fast paths).
+:mod:`intunit` (integer units), :mod:`fastdot` (vectorized and float64 fast paths) and
+:mod:`mxdot` (MX grouped units and exact block sums).
 
 Rounding
 --------
@@ -40,6 +41,21 @@ rounding changes these too.
 * ``fastdot._odd_sum``: a round-to-odd float64 sum handed to ``dotbase._round_out``
   (``combine_blocks``). Twin: ``kulisch.kul_round`` (the exact total, one rounding). Held by
   ``test_blas_exact_path_equals_general``.
+* MX DotGeneral fast paths (``numsim.datapath.mx._fast_matmul``): scaled MX operands on
+  ``fastdot.matmul_fast`` (truncating chained units such as ``b200-mxf8f6f4``), and float64
+  BLAS block sums of unscaled elements times power-of-two scales for the exact units, combined
+  by ``combine_f32`` / ``combine_blocks`` or summed by ``mxdot.exact_total`` (an int64 window
+  summed exactly and rounded by ``dotbase._round_out``, else a Kulisch total). Twin: the
+  general kernel on the same operands (``dot.float_rows``). Held by
+  ``test_mx_fast_paths_equal_general_and_reference``,
+  ``test_mx_blas_per_slice_path_is_taken_and_exact``,
+  ``test_mx_fast_specials_fall_back_or_agree`` and ``test_hypothesis_mx_fast_paths``.
+* ``mxdot._round_rz`` / the truncation in ``mxdot._group_block``: the grouped units
+  (``b200-mxf4nvf4``) pack an RZ result in the normal range directly and truncate terms with
+  shifts (``_place`` otherwise). Twin: the Fraction reference (the grouped units have no
+  general-kernel twin); held by the same tests and by tests/test_mmasim.py (MMA-Sim's
+  ``kind::mxf4nvf4`` vectors) and the hand-derived ``test_mxf4nvf4_*`` cases of
+  tests/test_datapath.py.
 
 The general tests of tests/test_datapath.py (every preset and random unit against the Fraction
 reference) cover ``_pairwise_f32`` and ``kul_round_at`` too, as part of the general kernel.

@@ -235,6 +235,7 @@ def combine_f32(acc, S, prm):
         for j in range(N):
             a = ar[j]
             s = sr[j]
+            d = s
             # an exact zero sum is +0 (float64 sums are zero exactly when the exact sum is)
             if chain:
                 x = _odd64(a, s)
@@ -244,7 +245,9 @@ def combine_f32(acc, S, prm):
                 x = _odd64(a, d)
                 v = _f32_round(x, prm.acc_mode, 1) if x != 0.0 else 0.0
                 v = v if np.isfinite(d) else d + a  # a block that overflowed: Inf (a is finite)
-            ar[j] = v if np.isfinite(a) else a  # Inf / NaN stay (the exact sums are finite)
+            # Inf / NaN stay (the exact sums are finite); an Inf meets a block that overflowed
+            # to the other Inf: NaN
+            ar[j] = v if np.isfinite(a) else a + d
     return acc
 
 
@@ -260,7 +263,7 @@ def combine_blocks(acc, S, p, pa, prm):
     for r in range(R):
         for j in range(N):
             a = acc[r, j]
-            if not np.isfinite(a):
+            if not np.isfinite(a) and prm.acc_kind == ACC_CHAIN:
                 continue  # Inf stays Inf (the exact sums are finite); NaN stays NaN
             if prm.acc_kind == ACC_CHAIN:
                 sign, mag, lsb = _odd_sum(a, S[r, j])
@@ -270,8 +273,8 @@ def combine_blocks(acc, S, p, pa, prm):
             else:
                 sign, mag, lsb = _odd_sum(0.0, S[r, j])
                 d = decode_value(_round_out(sign, mag, lsb, p, prm.out_mode, prm.subnormals_out), p)
-                if not np.isfinite(d):
-                    acc[r, j] = d + a  # Inf from the block (a is finite)
+                if not (np.isfinite(d) and np.isfinite(a)):
+                    acc[r, j] = d + a  # Inf / NaN: IEEE addition (Inf + -Inf is NaN)
                     continue
                 sign, mag, lsb = _odd_sum(a, d)
                 acc[r, j] = decode_value(_round_out(sign, mag, lsb, pa, prm.acc_mode, 1), pa)

@@ -328,8 +328,19 @@ def pair_rows(
     return lead, ra.astype(np.int64), rb.astype(np.int64)
 
 
+def check_dense(unit: DotUnit) -> None:
+    """ValueError for a unit that needs MX block scales (a grouped unit aligns its groups at the
+    scales' exponents, which plain operands do not have)."""
+    if unit.group is not None:
+        raise ValueError(
+            f"unit={unit.name}: group={unit.group} aligns groups at their block scales' exponents;"
+            " it takes MX operands (numsim.datapath.mx_matmul / mx_dot), not plain arrays"
+        )
+
+
 def dot_product(unit: DotUnit, a: Any, b: Any, c: Any) -> tuple[np.ndarray, np.ndarray]:
     """Results and overflow counts of :func:`numsim.datapath.dot` for a validated ``unit``."""
+    check_dense(unit)
     fa = operand(a, unit.in_format, "a")
     fb = operand(b, unit.operand_b_format, "b")
     if fa.ndim == 0 or fb.ndim == 0:

@@ -16,6 +16,7 @@ from ..formats import FloatFormat, fp32
 from ..policies import RoundMode
 from ._lower import (
     c_bits,
+    check_dense,
     dot_product,
     epilogue,
     formats_of,
@@ -108,6 +109,7 @@ def matmul(
         ValueError: inexact values, non-2-D operands, mismatched K, K == 0, bad C shape.
     """
     unit = _with_c_entry(check_unit(unit), c_entry)
+    check_dense(unit)
     fa = operand(A, unit.in_format, "A")
     fb = operand(B, unit.operand_b_format, "B")
     if fa.ndim != 2 or fb.ndim != 2:

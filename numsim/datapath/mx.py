@@ -18,7 +18,18 @@ exactly:
 - Mixed element formats (e.g. MXFP8 E4M3 activations x MXFP4 E2M1 weights, the W4A8 case) run on
   float units when both operands share the block size and the scale format: each operand's
   elements decode exactly into the unit's ``in_format`` (a ValueError names the first element
-  that does not), so the unit sees the same kind of products as for one format.
+  that does not), so the unit sees the same kind of products as for one format. With
+  ``element_exponents="own"`` (the block-scaled NVIDIA presets) each operand's elements keep
+  the exponents of their own element format (``kind::mxf8f6f4``: E4M3, E5M2, E3M2, E2M3 or E2M1
+  on either side, MMA-Sim ``nv_fused_dot_add``).
+- **Grouped units** (``group``, ``group_exponent="scales"``: ``b200-mxf4nvf4``): the products of
+  each group are summed exactly and the group joins the alignment at its scales' exponent
+  (:mod:`numsim._kernels.mxdot`).
+
+``mx_matmul`` takes a fast path where one applies (each held bit for bit to the general kernel
+and the reference by tests/test_fast_paths.py): truncating chained units run the vectorized
+kernel of :func:`numsim.datapath.matmul` on the scaled operands; exact units get their block
+sums from float64 BLAS (:func:`_blas_blocks`); grouped units have one tiled kernel.
 """
 
 from __future__ import annotations
@@ -28,12 +39,17 @@ from typing import Any
 
 import numpy as np
 
+from .._kernels.core import K_FINITE
+from .._kernels.fastdot import combine_blocks, combine_f32, matmul_fast
 from .._kernels.intunit import int_rows
 from .._kernels.lower import lower
-from .._kernels.operands import scaled_rows, split_operands
+from .._kernels.mxdot import DROPPED, exact_total, group_matmul, group_rows
+from .._kernels.operands import lsb_span, scaled_rows, split_operands
 from .._tables import code_classes, float64_values
 from ..block import BlockArray
 from ..formats import CodeClass, FloatFormat, IntFormat, fp32
+from ..policies import RoundMode
+from . import api as _api
 from ._lower import c_bits, check_exact, formats_of, pair_rows, params, run_split
 from .unit import Accumulator, DotUnit, check_unit
 
@@ -79,9 +95,9 @@ def _float_operand(x: BlockArray, unit: DotUnit) -> tuple[np.ndarray, np.ndarray
         check_exact(finite[np.bincount(codes.reshape(-1), minlength=table.size) > 0], fin, "")
     except ValueError:
         check_exact(finite[codes], fin, f"{fmt.name} elements")  # names the first bad element
-    mt, et, kt = split_operands(
-        table.view(np.int64), fin.man_bits, fin.emin, not unit.subnormals_in
-    )
+    # element exponents in in_format, or in the element's own format (block-scaled NVIDIA units)
+    emin = fmt.element.emin if unit.element_exponents == "own" else fin.emin
+    mt, et, kt = split_operands(table.view(np.int64), fin.man_bits, emin, not unit.subnormals_in)
     sfmt = fmt.scale
     ssig, sexp, snan = _scale_parts(float64_values(sfmt)[x.scales.reshape(R, nb)], sfmt)
     if x.micro is None:
@@ -183,6 +199,279 @@ def _int_run(
     return out.astype(np.float32).reshape(shape), over.reshape(shape)
 
 
+def _element_ints(x: BlockArray, argument: str) -> tuple[np.ndarray, int, int]:
+    """Elements as integers ``q`` with value ``q * 2**-fe``: ``(q [R, K], fe, max |q|)``.
+
+    For grouped units, whose element formats have no Inf or NaN (FP4, FP6, integers); elements
+    with microexponents are refused (the block-scaled instructions have none).
+    """
+    elem = x.format.element
+    if x.micro is not None or (isinstance(elem, FloatFormat) and (elem.has_nan or elem.has_inf)):
+        raise ValueError(
+            f"{argument} is {x.format.name}: a grouped unit takes elements without Inf, NaN or "
+            "microexponents (FP4, FP6, integer elements)"
+        )
+    fe = elem.frac_bits if isinstance(elem, IntFormat) else elem.man_bits - elem.emin
+    table = float64_values(elem) * 2.0**fe
+    R = int(np.prod(x.codes.shape[:-2]))
+    q = table.astype(np.int64)[x.codes.reshape(R, -1)]
+    return q, fe, int(np.abs(table).max())
+
+
+def _group_scales(x: BlockArray, g: int, unit: DotUnit) -> tuple[np.ndarray, ...]:
+    """Per group of ``g`` elements of a grouped unit's operand [R, groups]: the scale's
+    significand and exponent, the exponent with which the group joins the alignment maximum
+    (``zero_exponent`` for a zero scale, or ``mxdot.DROPPED`` when that is None) and its NaN
+    flag."""
+    sfmt = x.format.scale
+    R = int(np.prod(x.codes.shape[:-2]))
+    sv = float64_values(sfmt)[x.scales.reshape(R, -1)]
+    sig, exp, nan = _scale_parts(sv, sfmt)
+    zero = (sig == 0) & ~nan
+    z = DROPPED if unit.zero_exponent is None else unit.zero_exponent
+    join = np.where(zero, z, exp)
+    per = x.format.block_size // g
+    return tuple(np.repeat(v, per, axis=1) for v in (sig, exp, join, nan))
+
+
+def _group_check(unit: DotUnit, a: BlockArray, b: BlockArray, qmax: int) -> None:
+    """The group fits the scale blocks and its sums the float64 / int64 arithmetic."""
+    g = unit.group
+    assert g is not None
+    for x, name in ((a, "a"), (b, "b")):
+        bs = x.format.block_size
+        if bs % g:
+            raise ValueError(
+                f"unit={unit.name}: group={g} does not divide {name}'s block size {bs} "
+                f"({x.format.name})"
+            )
+    if qmax * g >= 2**53:
+        raise ValueError(
+            f"unit={unit.name}: group sums of {a.format.name} x {b.format.name} elements exceed "
+            "the 53 bits of an exact float64 sum"
+        )
+    sig_bits = 2 * (a.format.scale.man_bits + 1)
+    if (qmax * g).bit_length() + sig_bits + (unit.n // g).bit_length() + 1 > 62:
+        raise ValueError(f"unit={unit.name}: group terms exceed the kernel's int64")
+
+
+def _group_run(
+    unit: DotUnit,
+    a: BlockArray,
+    b: BlockArray,
+    ra: np.ndarray,
+    rb: np.ndarray,
+    c: Any,
+    shape: tuple[int, ...],
+    cname: str,
+    matmul: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A grouped unit (``group``, ``group_exponent="scales"``) on the kernels of
+    :mod:`numsim._kernels.mxdot` (``group_matmul`` for a GEMM, ``group_rows`` for row pairs)."""
+    g = unit.group
+    assert g is not None
+    qa, fea, ma = _element_ints(a, "a")
+    qb, feb, mb = _element_ints(b, "b")
+    _group_check(unit, a, b, ma * mb)
+    sa, sb = _group_scales(a, g, unit), _group_scales(b, g, unit)
+    cbits = c_bits(c, shape, cname)
+    cbits = cbits if matmul else cbits.reshape(ra.size)
+    p = formats_of(unit)[0]
+    lsb0 = -(fea + feb) - 2 * a.format.scale.man_bits
+    prm = params(unit)
+
+    # int32 sums (integer reductions vectorize) when every partial sum is below 2**31, else exact
+    # integers in float64 (below 2**53, checked above)
+    ftype = np.int32 if ma * mb * g < 2**31 else np.float64
+    fa, fb = qa.astype(ftype), qb.astype(ftype)
+    args = (sa, sb, g, cbits, lower(fp32), p, lsb0, prm)
+    if matmul:
+        out = group_matmul(fa, fb, *args)
+    else:
+        out = group_rows(fa, fb, ra, rb, *args)
+    return out.astype(np.float32).reshape(shape), np.zeros(shape, np.int64)
+
+
+#: Output entries times block sums per panel of the BLAS fast path (cache-sized pieces).
+_PANEL = 1 << 20
+
+
+def _chain_fast_ok(unit: DotUnit, man: int) -> bool:
+    """The unit fits the vectorized chained-truncation kernel (``fastdot.matmul_fast``) for
+    scaled operands with ``man`` fraction bits."""
+    return (
+        unit.accumulator.kind == "chain"
+        and unit.frac_bits is not None
+        and unit.raw_product_exponent
+        and unit.term_rounding == RoundMode.toward_zero
+        and unit.c_inside
+        and not unit.odd_even
+        and not unit.pairwise
+        and unit.frac_bits >= 2 * man
+        and (unit.outer is None or unit.outer.kind == "float")
+    )
+
+
+def _fast_matmul(
+    unit: DotUnit,
+    A: BlockArray,
+    B: BlockArray,
+    a: tuple[np.ndarray, np.ndarray, np.ndarray],
+    b: tuple[np.ndarray, np.ndarray, np.ndarray],
+    man: int,
+    C: Any,
+    shape: tuple[int, ...],
+    cname: str,
+) -> np.ndarray | None:
+    """``mx_matmul`` on a fast path, or None (then the general kernel runs).
+
+    * Truncating chained units (NVIDIA presets, ``b200-mxf8f6f4``): the scaled operands (element
+      significand times scale significand, exponents added) through the vectorized kernel of
+      :func:`numsim.datapath.matmul` (``fastdot.matmul_fast``), when every operand is finite.
+    * Exact units (``frac_bits=None``: ``ocp-mx-*``, ``mxdotp``): :func:`_blas_blocks`.
+    """
+    cbits = c_bits(C, shape, cname)
+    if not unit.subnormals_in:
+        cbits = np.where((cbits & 0x7F800000) == 0, cbits & 0x80000000, cbits)
+    if _chain_fast_ok(unit, man):
+        if (a[2] > K_FINITE).any() or (b[2] > K_FINITE).any():
+            return None
+        p, _, po = formats_of(unit)
+        out = matmul_fast(a[0], a[1], b[0], b[1], cbits, lower(fp32), p, po, params(unit, man))
+        return out.astype(np.float32)
+    return _blas_blocks(unit, A, B, cbits)
+
+
+def _unscaled(x: BlockArray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(values [R, Kpad], exps [R, blocks])``: element values times their scale's significand
+    (and ``2**-micro``) as float64, and the scale exponents, so that an element's value is
+    ``values * 2**exps[block]``; None when a scale or an element is not finite."""
+    fmt = x.format
+    R = int(np.prod(x.codes.shape[:-2]))
+    nb, bs = x.codes.shape[-2:]
+    vals = float64_values(fmt.element)[x.codes.reshape(R, nb, bs)]
+    sv = float64_values(fmt.scale)[x.scales.reshape(R, nb)]
+    if not (np.isfinite(vals).all() and np.isfinite(sv).all()):
+        return None
+    sig, exp, _ = _scale_parts(sv, fmt.scale)
+    vals = vals * sig[:, :, None].astype(np.float64)
+    if x.micro is not None:
+        mu = np.repeat(x.micro.reshape(R, nb, -1).astype(np.int64), fmt.sub_block_size, axis=2)
+        vals = np.ldexp(vals, -mu[:, :, :bs])
+    return vals.reshape(R, nb * bs), exp - fmt.scale.man_bits
+
+
+def _slices_exact(v: np.ndarray, L: int) -> bool:
+    """Every K-slice of ``L`` columns of ``v`` is a set of multiples of ``2**low`` below
+    ``2**top`` with ``top - low`` at most half of the 53-bit budget of a slice's sum (so that
+    any two operands' slices multiply and sum exactly; proof at :func:`_blas_blocks`), inside a
+    safe exponent range."""
+    budget = (53 - (L - 1).bit_length()) // 2
+    for s in range(0, v.shape[1], L):
+        top, low = lsb_span(np.ascontiguousarray(v[:, s : s + L]).reshape(-1).view(np.int64))
+        if top - low > budget or low < -450 or top > 450:
+            return False
+    return True
+
+
+def _blas_blocks(
+    unit: DotUnit, A: BlockArray, B: BlockArray, cbits: np.ndarray
+) -> np.ndarray | None:
+    """Exact units from float64 BLAS block sums (None when a condition below fails).
+
+    A block's products share one scale product ``2**(e_A + e_B)`` (the scales' significands and
+    microexponents are folded into the elements by :func:`_unscaled`), so the exact sum of a
+    slice of ``L`` products is the float64 GEMM of the unscaled element slices times that power
+    of two. Exactness (the proof of :func:`numsim.datapath.api._blas_exact_ok`, per slice):
+    every value of a slice of A is a multiple of ``2**la`` below ``2**ta`` (B: ``lb``, ``tb``),
+    so a partial sum of at most ``L`` products is an integer times ``2**(la + lb)`` below
+    ``2**(ta + tb + ceil(log2 L))``; with ``ta - la`` and ``tb - lb`` each at most half of
+    ``53 - ceil(log2 L)`` every partial sum has at most 53 bits, and the scaling by powers of
+    two stays inside float64's normal range (exponents checked). Slices: the unit's block ``n``
+    (chain and float accumulators; it must divide the MX block size) or the MX block (exact
+    accumulator). Chain and float accumulators combine the block sums as the dense fast path
+    does (``fastdot.combine_f32`` / ``combine_blocks``); the exact accumulator sums them exactly
+    (:func:`numsim._kernels.mxdot.exact_total`). First, when the proof holds for the decoded
+    operands as a whole (``api._blas_exact_ok``: scales that vary little), the decoded values
+    take the dense fast path of :func:`numsim.datapath.matmul` (one GEMM for an exact
+    accumulator).
+    """
+    acc = unit.accumulator
+    if (
+        unit.frac_bits is not None
+        or unit.pairwise
+        or unit.odd_even
+        or unit.chunk is not None
+        or not unit.subnormals_in
+        or unit.underflow_zero != "signed"
+        or acc.kind == "int"
+        or A.format.block_size != B.format.block_size
+    ):
+        return None
+    bs = A.format.block_size
+    L = bs if acc.kind == "exact" else unit.n
+    if bs % L:
+        return None
+    ua, ub = _unscaled(A), _unscaled(B)
+    if ua is None or ub is None:
+        return None
+    (va, ea), (vb, eb) = ua, ub
+    if max(np.abs(ea).max(), np.abs(eb).max()) <= 400:
+        # the decoded values (exact in float64) on the dense BLAS path when its proof holds for
+        # the whole operands (one GEMM per block of n, or one for an exact accumulator)
+        Ad = np.ldexp(va.reshape(va.shape[0], -1, bs), ea[:, :, None]).reshape(va.shape)
+        Bd = np.ldexp(vb.reshape(vb.shape[0], -1, bs), eb[:, :, None]).reshape(vb.shape)
+        cv = cbits.astype(np.uint32).view(np.float32)
+        if _api._blas_exact_ok(unit, Ad, Bd.T):
+            dense = _api._matmul_fast(unit, Ad, Bd.T, cv)
+            if dense is not None:  # None: a C that is Inf or NaN (the per-slice path takes it)
+                return dense
+    if not (_slices_exact(va, L) and _slices_exact(vb, L)):
+        return None
+    if max(np.abs(ea).max(), np.abs(eb).max()) > 400:
+        return None
+    M, Kp = va.shape
+    N = vb.shape[0]
+    nsl = Kp // L
+    cvals = cbits.astype(np.uint32).view(np.float32).astype(np.float64)
+    p, pa, _ = formats_of(unit)
+    prm = params(unit)
+    f32 = (
+        unit.out_format == fp32
+        and (acc.kind != "float" or acc.format == fp32)
+        and unit.out_rounding in (RoundMode.nearest_even, RoundMode.toward_zero)
+        and acc.rounding in (RoundMode.nearest_even, RoundMode.toward_zero)
+    )
+    exact = acc.kind == "exact"
+    out = np.empty((M, N))
+    rows = max(1, _PANEL // (N * (nsl if exact else 1)))
+    sa, sb = np.ldexp(1.0, ea), np.ldexp(1.0, eb)  # exact powers of two [rows, blocks]
+    vbt = np.ascontiguousarray(vb.T)
+    buf = np.empty((nsl if exact else 1, min(rows, M), N))  # reused: fresh pages are slow
+    for i0 in range(0, M, rows):
+        i1 = min(i0 + rows, M)
+        S = buf[:, : i1 - i0]  # block sums (exact accumulator: all of them)
+        acc_v = cvals[i0:i1].copy()
+        for s in range(nsl):
+            blk = s * L // bs
+            part = S[s if exact else 0]
+            np.matmul(va[i0:i1, s * L : (s + 1) * L], vbt[s * L : (s + 1) * L], out=part)
+            part *= sa[i0:i1, blk, None]
+            part *= sb[None, :, blk]
+            if exact:
+                continue
+            if f32:
+                combine_f32(acc_v, part, prm)
+            else:
+                combine_blocks(acc_v, part, p, pa, prm)
+        if exact:
+            mode, sub = int(unit.out_rounding), int(unit.subnormals_out)
+            out[i0:i1] = exact_total(S, acc_v, p, mode, sub)
+        else:
+            out[i0:i1] = acc_v
+    return out.astype(np.float32)
+
+
 def _dispatch(
     unit: DotUnit,
     a: BlockArray,
@@ -192,13 +481,22 @@ def _dispatch(
     c: Any,
     shape: tuple[int, ...],
     cname: str,
+    matmul: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    if isinstance(unit.in_format, IntFormat):
+    if unit.group is not None:
+        out, over = _group_run(unit, a, b, ra, rb, c, shape, cname, matmul)
+    elif isinstance(unit.in_format, IntFormat):
         out, over = _int_run(unit, a, b, ra, rb, c, shape, cname)
     else:
         am, ae, ak, man = _float_operand(a, unit)
         bm, be, bk, _ = _float_operand(b, unit)
-        out, over = run_split(unit, (am, ae, ak), (bm, be, bk), ra, rb, c, shape, cname, man)
+        fast = None
+        if matmul:
+            fast = _fast_matmul(unit, a, b, (am, ae, ak), (bm, be, bk), man, c, shape, cname)
+        if fast is not None:
+            out, over = fast, np.zeros(shape, np.int64)
+        else:
+            out, over = run_split(unit, (am, ae, ak), (bm, be, bk), ra, rb, c, shape, cname, man)
     return _tensor_scale(a, b, out), over
 
 
@@ -260,5 +558,5 @@ def mx_matmul(
     M, N = A.shape[0], B.shape[1]
     ra = np.repeat(np.arange(M, dtype=np.int64), N)
     rb = np.tile(np.arange(N, dtype=np.int64), M)
-    out, over = _dispatch(unit, A, B, ra, rb, C, (M, N), "C")
+    out, over = _dispatch(unit, A, B, ra, rb, C, (M, N), "C", matmul=True)
     return (out, over) if return_overflows else out

@@ -34,6 +34,23 @@ zero every N products and each partial is added to an FP32 accumulator with one 
 
 Others (C enters as ``c_inside`` says, ``DotUnit.c_placement``: ``"late"`` for ``mi210-*`` and
 ``mi300-*``, ``"inside"`` for the rest; ``{preset}-epilogue`` applies to the ``"inside"`` ones):
+Block-scaled NVIDIA instructions, through :func:`numsim.datapath.mx_matmul` (MMA-Sim,
+microsoft/MMA-Sim ``mmasim/simulator/arithmetic.py``, validated bit for bit on the GPUs, arXiv
+2511.10909; PTX ISA, ``tcgen05.mma`` / ``mma`` with ``.block_scale``). Both have zero operands at
+exponent -126 joining the alignment maximum, the eta floor -126 (a zero c joins at -126), a result
+rounded to zero is +0, RZ to FP32:
+
+- ``b200-mxf8f6f4`` (alias ``rtxpro6000-mxf8f6f4``; ``kind::mxf8f6f4``): N = 32, F = 25; each
+  product ``a_i * b_i * X_A * X_B`` has exponent ``e(a_i) + e(b_i) + e(X_A) + e(X_B)`` with each
+  element's exponent in its own format, so A and B may hold different element formats (E4M3,
+  E5M2, E3M2, E2M3, E2M1; MXFP8/6/4 BlockArrays with E8M0 scales per 32). FP9 E5M3 is the
+  container that holds all of them exactly.
+- ``b200-mxf4nvf4`` (alias ``rtxpro6000-mxf4nvf4``; ``kind::mxf4nvf4``): N = 64 as four exact
+  groups of 16 products; a group is one term at the exponent of its two scales, F = 35. MXFP4
+  (E8M0 per 32), E8M0 per 16 and NVFP4 (UE4M3 per 16; NVFP4's FP32 tensor scale is not part of the
+  instruction: ``mx_matmul`` applies it to the result as a GEMM epilogue does).
+
+Others:
 
 - ``ocp-mx-exact``: OCP MX Dot/DotGeneral (§6.1-6.2) with exact internal precision: blocks of 32
   exact products summed exactly, together with c, over all of K, and one RNE rounding to FP32 at
@@ -254,6 +271,36 @@ _OTHERS: dict[str, DotUnit] = {
         ),
     ]
 }
+#: Block-scaled NVIDIA instructions (through :func:`numsim.datapath.mx_matmul`; module docstring):
+#: the MMA-Sim arithmetic (microsoft/MMA-Sim ``mmasim/simulator/arithmetic.py``,
+#: ``nv_fused_dot_add`` and ``nv_fused_dot_add_with_block_scale``).
+_NV_SILICON = {"zero_exponent": -126, "min_exp": -126, "underflow_zero": "positive"}
+_BLOCK_SCALED: dict[str, DotUnit] = {
+    u.name: u
+    for u in [
+        DotUnit(
+            "b200-mxf8f6f4",
+            fp9_e5m3,
+            32,
+            25,
+            element_exponents="own",
+            **_NV_SILICON,  # type: ignore[arg-type]
+        ),
+        DotUnit(
+            "b200-mxf4nvf4",
+            fp9_e5m3,
+            64,
+            35,
+            element_exponents="own",
+            group=16,
+            group_exponent="scales",
+            **_NV_SILICON,  # type: ignore[arg-type]
+        ),
+    ]
+}
+#: RTX Blackwell runs the B200 arithmetic (MMA-Sim ``mmasim/simulator/nv_ptx.py``).
+_BLOCK_SCALED_ALIASES = {"rtxpro6000": "b200"}
+
 #: AMD GPUs that use another GPU's model (MATLAB-tensor-core MI*MC.m).
 _AMD_ALIASES = {"mi250": "mi210", "mi250x": "mi210", "mi300a": "mi300", "mi300x": "mi300"}
 #: Example widths listed by names() for the int8-acc{P} family (any P in [2, 62] is accepted).
@@ -281,6 +328,9 @@ def names() -> list[str]:
         for alias, gpu in _AMD_ALIASES.items()
         for u in _OTHERS
         if u.startswith(gpu + "-")
+    ]
+    out += list(_BLOCK_SCALED) + [
+        f"{alias}-{u.split('-', 1)[1]}" for alias in _BLOCK_SCALED_ALIASES for u in _BLOCK_SCALED
     ]
     out += (
         list(_OTHERS)
@@ -329,6 +379,11 @@ def get(name: str, out: str = "fp32") -> DotUnit:
             raise ValueError(f"name={name!r}: only a unit with c inside the block has an epilogue")
         return replace(base, name=key if out == "fp32" else f"{key}@fp16", c_entry="epilogue")
     gpu, _, inp = key.partition("-")
+    block_scaled = f"{_BLOCK_SCALED_ALIASES.get(gpu, gpu)}-{inp}"
+    if block_scaled in _BLOCK_SCALED:
+        if out != "fp32":
+            raise ValueError(f"out={out!r}: preset {key!r} has one output mode (out='fp32')")
+        return replace(_BLOCK_SCALED[block_scaled], name=key)
     if gpu in _AMD_ALIASES and f"{_AMD_ALIASES[gpu]}-{inp}" in _OTHERS:
         if out != "fp32":
             raise ValueError(f"out={out!r}: preset {key!r} has one output mode (out='fp32')")

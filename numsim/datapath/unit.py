@@ -37,6 +37,24 @@ block, ``c_inside=True``: the bare ``mma``/``wgmma``/``tcgen05.mma`` instruction
 (which enters as ``c_inside`` says) and ``c`` is added to the unit's result afterwards by one
 FP32 round-to-nearest-even addition, ``D = RNE_fp32(d + c)`` with IEEE signed zeros and specials,
 as a GEMM library's epilogue with ``beta = 1`` does. The result of an epilogue unit is FP32.
+With ``zero_exponent = z`` (NVIDIA: -126) a zero operand has exponent ``z`` in step 2: a product
+with a zero factor is kept, with exponent ``e_a + e_b`` (plus the block scales' exponents for MX
+operands), and joins the maximum of step 4, as does a zero c inside the block.
+
+Block-scaled instructions (MX operands through :func:`numsim.datapath.mx_matmul`):
+
+- ``element_exponents="own"``: each operand's elements take their exponents in their own element
+  format (an E4M3 subnormal at -6, E5M2 at -14, E3M2 at -2, E2M3 and E2M1 at 0), so the two
+  operands of a product may come from different element formats (``kind::mxf8f6f4``: E4M3, E5M2,
+  E3M2, E2M3 or E2M1 on each side, one E8M0 scale per 32 elements). ``in_format`` is then only a
+  container that holds every element exactly. ``"in_format"`` (default): elements are decoded
+  into ``in_format`` and take their exponents there (MXDOTP's FP9 E5M3).
+- ``group = g`` with ``group_exponent="scales"``: the products of each run of ``g`` elements
+  (within one scale block of each operand) are summed exactly first; the group is one term whose
+  value is that sum times the two scales and whose alignment exponent is the sum of the two
+  scales' exponents only (the sum is not normalised; a zero sum still joins the maximum, a zero
+  scale has exponent ``zero_exponent``). Steps 4-7 then run on the ``n / g`` group terms and c
+  (``kind::mxf4nvf4``: K = 64 as four groups of 16).
 
 ``pairwise`` units (AMD CDNA2) replace steps 4-7 by a tree of rounded additions: every product
 (position ``i`` of the block, a zero product included) is rounded to ``out_format`` by
@@ -87,6 +105,10 @@ INT_OVERFLOWS = ("wrap", "saturate")
 UNDERFLOW_ZEROS = ("signed", "positive")
 #: Places where the caller's c enters (``DotUnit.c_entry``).
 C_ENTRIES = ("inside", "late", "epilogue")
+#: Where MX elements take their exponents (``DotUnit.element_exponents``).
+ELEMENT_EXPONENTS = ("in_format", "own")
+#: Alignment exponents of a product group (``DotUnit.group_exponent``).
+GROUP_EXPONENTS = ("scales",)
 
 
 def _as_float_format(value: Any, argument: str) -> FloatFormat:
@@ -246,6 +268,22 @@ class DotUnit:
             ``c_inside=True``), ``"late"`` (needs ``c_inside=False``) or ``"epilogue"`` (zero
             accumulator through the K loop, then one FP32 RNE addition of c; measured on a B200
             through a library GEMM, FP8, K = 32, beta = 1). None: as ``c_inside`` says.
+            (MMA-Sim, microsoft/MMA-Sim ``mmasim/simulator/arithmetic.py``,
+            ``extract_significand_exponent``, validated on the GPUs, arXiv 2511.10909).
+        underflow_zero: ``"signed"``: a non-zero block sum that rounds (or flushes) to zero keeps
+            its sign; ``"positive"``: it is +0 (MMA-Sim rounds the normalised significand to an
+            integer, which loses the sign; ``mmasim/simulator/arithmetic.py``).
+        element_exponents: MX operands only: ``"in_format"`` (elements take their exponents in
+            ``in_format``) or ``"own"`` (each operand's elements in their own element format, so
+            mixed element formats keep their own subnormal exponents: MMA-Sim
+            ``nv_fused_dot_add`` takes each operand's exponent in its dtype; PTX ISA,
+            ``tcgen05.mma`` ``kind::mxf8f6f4`` accepts E4M3, E5M2, E2M3, E3M2 and E2M1 for A
+            and B independently).
+        group: MX operands only: products summed exactly in runs of ``group`` before the
+            alignment (a divisor of ``n`` and of the MX block size); None: every product is a
+            term. MMA-Sim ``nv_fused_dot_add_with_block_scale`` (``kind::mxf4nvf4``: 16).
+        group_exponent: alignment exponent of a group: ``"scales"``, the sum of the two block
+            scales' exponents (the group sum is not normalised); required with ``group``.
     """
 
     name: str  #: label, returned by ``str()``
@@ -270,6 +308,9 @@ class DotUnit:
     c_format: FloatFormat = _formats.fp32  #: format of c (exactness, emin of a subnormal c)
     b_format: FloatFormat | None = None  #: element format of b (None: in_format)
     c_entry: str | None = None  #: inside | late | epilogue (None: as c_inside says)
+    element_exponents: str = "in_format"  #: MX element exponents: in_format | own
+    group: int | None = None  #: MX: products summed exactly in runs of group (None: none)
+    group_exponent: str | None = None  #: alignment exponent of a group: scales
 
     def __post_init__(self) -> None:
         fin = self.in_format
@@ -304,6 +345,7 @@ class DotUnit:
             )
         self._check_accumulators()
         self._check_silicon_knobs()
+        self._check_block_scale_knobs()
 
     def _check_ints(self) -> None:
         """Types and ranges of the scalar fields."""
@@ -442,6 +484,42 @@ class DotUnit:
                 raise ValueError("c_entry='late' needs c_inside=False")
             if ce == "epilogue" and not is_float:
                 raise ValueError("c_entry='epilogue' needs a float unit (an FP32 epilogue)")
+
+    def _check_block_scale_knobs(self) -> None:
+        """``element_exponents``, ``group`` and ``group_exponent``."""
+        is_float = isinstance(self.in_format, FloatFormat)
+        if self.element_exponents not in ELEMENT_EXPONENTS:
+            raise ValueError(
+                f"element_exponents={self.element_exponents!r}: expected one of "
+                f"{', '.join(ELEMENT_EXPONENTS)}"
+            )
+        g, ge = self.group, self.group_exponent
+        if g is None:
+            if ge is not None:
+                raise ValueError(f"group_exponent={ge!r}: only a unit with a group has one")
+            return
+        if not _is_int(g):
+            raise TypeError(f"group={g!r}: expected an int or None")
+        if g < 1 or self.n % g:
+            raise ValueError(f"group={g}: expected a positive divisor of n={self.n}")
+        if ge not in GROUP_EXPONENTS:
+            raise ValueError(
+                f"group_exponent={ge!r}: expected one of {', '.join(GROUP_EXPONENTS)} with a group"
+            )
+        if (
+            not is_float
+            or self.frac_bits is None
+            or not self.c_inside
+            or self.odd_even
+            or self.pairwise
+            or self.accumulator.kind != "chain"
+            or self.chunk is not None
+        ):
+            raise ValueError(
+                f"group={g}: needs a float unit with frac_bits, c_inside=True, a chain "
+                f"accumulator and no odd_even, pairwise or chunk (frac_bits={self.frac_bits}, "
+                f"c_inside={self.c_inside}, accumulator={self.accumulator}, chunk={self.chunk})"
+            )
 
     def __str__(self) -> str:
         return self.name

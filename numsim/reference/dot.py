@@ -111,6 +111,8 @@ def block_sum(
     sa: Sequence[Fraction] | None = None,
     sb: Sequence[Fraction] | None = None,
     scale_emin: int = -(1 << 20),
+    a_emin: int | None = None,
+    b_emin: int | None = None,
 ) -> Value:
     """Exact value of one block before the output rounding (steps 1-6 of the unit docstring).
 
@@ -122,6 +124,8 @@ def block_sum(
         sa: per-element scale values of ``a`` (MX blocks); None for 1.
         sb: per-element scale values of ``b``.
         scale_emin: emin of the scale format (the exponent clamp of a subnormal scale).
+        a_emin, b_emin: exponent clamp of a subnormal element of a / b (MX elements in their own
+            formats, ``element_exponents="own"``); None: ``unit.in_format.emin``.
 
     Returns:
         The aligned, rounded-per-term and exactly summed value, or a float NaN / Inf; for a
@@ -140,9 +144,11 @@ def block_sum(
             [Fraction(x) * s * Fraction(y) * t for (x, y), s, t in zip(pairs, sa, sb)],
             Fraction(c),
         )
-    emin = unit.in_format.emin
-    emin_b = unit.operand_b_format.emin
+    emin_a = unit.in_format.emin if a_emin is None else a_emin
+    emin_b = unit.operand_b_format.emin if b_emin is None else b_emin
     z = unit.zero_exponent
+    if unit.group is not None:
+        return _aligned(unit, _group_terms(unit, pairs, sa, sb, scale_emin), Fraction(c), True)
     groups: list[list[tuple[Fraction, int]]] = [[], []]
     for i, (x, y) in enumerate(pairs):
         fx, fy = Fraction(x), Fraction(y)
@@ -152,11 +158,11 @@ def block_sum(
         if t == 0:  # zero_exponent: a zero factor has exponent z; the product joins the maximum
             exp = sum(
                 z if v == 0 else _exp(v, m)
-                for v, m in ((fx, emin), (fy, emin_b), (sa[i], scale_emin), (sb[i], scale_emin))
+                for v, m in ((fx, emin_a), (fy, emin_b), (sa[i], scale_emin), (sb[i], scale_emin))
             )
         elif unit.raw_product_exponent:
             exp = (
-                _exp(fx, emin)
+                _exp(fx, emin_a)
                 + _exp(fy, emin_b)
                 + _exp(sa[i], scale_emin)
                 + _exp(sb[i], scale_emin)
@@ -170,6 +176,31 @@ def block_sum(
     return _late(
         unit, _aligned(unit, groups[0], Fraction(0)) + _aligned(unit, groups[1], Fraction(0)), fc
     )
+
+
+def _group_terms(
+    unit: DotUnit,
+    pairs: list[tuple[Value, Value]],
+    sa: Sequence[Fraction],
+    sb: Sequence[Fraction],
+    scale_emin: int,
+) -> list[tuple[Fraction, int]]:
+    """Terms of a grouped unit (``group_exponent="scales"``): per run of ``unit.group`` products,
+    the exact sum times the two scales, at the sum of the scales' exponents (a zero scale at
+    ``zero_exponent``; a group with a zero scale is dropped when that is None)."""
+    g = unit.group
+    assert g is not None
+    out = []
+    for lo in range(0, len(pairs), g):
+        s_a, s_b = sa[lo], sb[lo]
+        if any(s != s_a for s in sa[lo : lo + g]) or any(s != s_b for s in sb[lo : lo + g]):
+            raise ValueError(f"group at {lo}: the scales must be constant within a group")
+        if (s_a == 0 or s_b == 0) and unit.zero_exponent is None:
+            continue
+        total = sum((Fraction(x) * Fraction(y) for x, y in pairs[lo : lo + g]), Fraction(0))
+        exp = sum(unit.zero_exponent if s == 0 else _exp(s, scale_emin) for s in (s_a, s_b))
+        out.append((total * s_a * s_b, exp))
+    return out
 
 
 def _late(unit: DotUnit, s: Fraction, c: Fraction) -> Fraction:
@@ -318,6 +349,8 @@ def dot_result(
     sb: Sequence[Fraction] | None = None,
     scale_emin: int = -(1 << 20),
     chunk_scales: Sequence[Value] | None = None,
+    a_emin: int | None = None,
+    b_emin: int | None = None,
 ) -> tuple[int | Fraction, int]:
     """The unit's result for ``c + sum a_i b_i`` over all K and the number of integer overflows.
 
@@ -325,6 +358,7 @@ def dot_result(
         unit: the unit.
         a, b: operand values; c: the caller's accumulator input.
         sa, sb, scale_emin: per-element scales (see :func:`block_sum`).
+        a_emin, b_emin: element exponent clamps of a and b (see :func:`block_sum`).
         chunk_scales: one factor per chunk applied to each chunk result before it joins the outer
             accumulator (MX scales of an integer unit); None for 1.
 
@@ -368,7 +402,7 @@ def dot_result(
         for lo in range(lo0, min(lo0 + chunk, K), n):
             hi = min(lo + n, K)
             blk = (a[lo:hi], b[lo:hi])
-            sc = (sa[lo:hi], sb[lo:hi], scale_emin)
+            sc = (sa[lo:hi], sb[lo:hi], scale_emin, a_emin, b_emin)
             if isinstance(acc, _Register):
                 acc.add(sum((Fraction(x) * Fraction(y) for x, y in zip(*blk)), Fraction(0)))
             elif acc_def.kind == "chain":

@@ -1,0 +1,254 @@
+"""Kernels of MX DotGeneral (:mod:`numsim.datapath.mx`) that work on exact block or group sums.
+
+* :func:`group_rows` / :func:`group_matmul`: the grouped units (``DotUnit.group``,
+  ``group_exponent="scales"``; NVIDIA ``kind::mxf4nvf4``): each group sum times its two block
+  scales is one term whose alignment exponent is the sum of the scales' exponents; the terms
+  and c go on the grid ``2**(eta - F)`` (truncation, or :func:`dotbase._place`), are summed
+  exactly in an int64 and the block is rounded by :func:`dotbase._round_out` (an RZ result in
+  the normal range is packed directly, as ``fastdot._fast_row`` does). The group sums come from
+  the element rows as int32 (or exact integers in float64; the caller checks that every partial
+  sum is exact), in a loop that LLVM vectorizes; the GEMM kernel tiles the output so
+  that the operand rows stay in cache. Twin: the Fraction reference (there is no other kernel
+  for groups); :func:`group_rows` and :func:`group_matmul` share :func:`_group_row`.
+* :func:`exact_total`: the exact accumulator of the MX fast path of the exact units: per output,
+  c plus the exact float64 block sums (from float64 BLAS over the scale blocks, times the exact
+  power-of-two scales) summed exactly, in one int64 when their bits span at most 62 (the sum of
+  the integers ``t * 2**-low`` is exact), else in a Kulisch accumulator, and rounded once by
+  :func:`dotbase._round_out` (or :func:`kulisch.kul_round`). Twin: the exact accumulator of the
+  general kernel (``dot.float_row``, Kulisch); held by tests/test_fast_paths.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from .core import K_FINITE, K_INF, K_NAN, TOWARD_ZERO, decode_value
+from .dotbase import C_EMIN, NO_FLOOR, _place, _round_out, fast_bit_length, unpack_in
+from .kulisch import KUL_SIZE, kul_add, kul_clear, kul_round
+
+#: Alignment exponent of a group that does not join the maximum (a zero scale without
+#: ``zero_join``): two of them still sum far below any real exponent.
+DROPPED = -(1 << 40)
+
+
+@njit(inline="always")
+def _group_block(Gs, j0, j1, ia, ib, sa, sb, c, lsb0, prm):
+    """Aligned sum ``(S, lsb, empty)`` of the groups ``j0..j1-1`` of one row and the unpacked c.
+
+    ``Gs[j - j0]``: the exact sum of group ``j``; per group of a (row ``ia``; the same for b,
+    row ``ib``): the scale significand ``sa[0]``, its exponent ``sa[1]`` and the exponent with
+    which the group joins the maximum ``sa[2]`` (``zero_exp`` for a zero scale, or ``DROPPED``).
+    The term is ``G * sig_a * sig_b * 2**(e_a + e_b + lsb0)``.
+    """
+    sga, sea, sza = sa[0], sa[1], sa[2]
+    sgb, seb, szb = sb[0], sb[1], sb[2]
+    ck, cs, cE, csig, cP = c
+    eta = NO_FLOOR
+    for j in range(j0, j1):
+        eta = max(eta, sza[ia, j] + szb[ib, j])
+    eta = max(eta, NO_FLOOR)  # only dropped groups: none joined
+    if ck == K_FINITE:
+        eta = max(eta, max(cE, C_EMIN))
+    elif prm.zero_join:
+        eta = max(eta, prm.zero_exp)  # a zero c joins the maximum
+    if eta == NO_FLOOR:
+        return 0, 0, True
+    eta = max(eta, prm.min_exp)
+    F = prm.frac_bits
+    S = 0
+    base = lsb0 - eta + F
+    for j in range(j0, j1):
+        t = np.int64(Gs[j - j0]) * sga[ia, j] * sgb[ib, j]
+        if t != 0:
+            neg = 1 if t < 0 else 0
+            sh = sea[ia, j] + seb[ib, j] + base
+            if prm.term_mode == TOWARD_ZERO:  # truncation of the magnitude, as _place does it
+                u = abs(t) << sh if sh >= 0 else abs(t) >> min(-sh, 63)
+            else:
+                u = _place(abs(t), sh, neg, prm.term_mode)
+            S += -u if neg else u
+    if ck == K_FINITE:
+        u = _place(csig, cE - cP - eta + F, cs, prm.term_mode)
+        S += -u if cs else u
+    return S, eta - F, False
+
+
+@njit(inline="always")
+def _round_rz(S, lsb, p, prm):
+    """Code of ``S * 2**lsb``: a truncated (RZ) result in the normal range packed directly from
+    its top ``man + 1`` bits (as ``fastdot._fast_row`` does), everything else by
+    :func:`dotbase._round_out`."""
+    mag = abs(S)
+    if prm.out_mode == TOWARD_ZERO and mag != 0:
+        P = fast_bit_length(mag) - 1
+        E = P + lsb
+        if p.emin <= E <= p.emax:
+            man = p.man_bits
+            sig = mag >> (P - man) if P >= man else mag << (man - P)
+            return (
+                ((E + p.exp_bias) << man) | (sig & ((1 << man) - 1)) | (p.sign_mask if S < 0 else 0)
+            )
+    return _round_out(1 if S < 0 else 0, mag, lsb, p, prm.out_mode, prm.subnormals_out)
+
+
+@njit(inline="always")
+def _group_row(x, y, ia, ib, code, cf, sa, sb, g, gpn, Gs, p, lsb0, prm):
+    """Result code and format of one row pair: the element rows ``x`` (of a, row ``ia``) and
+    ``y`` (of b, row ``ib``) as exact float values, blocks of ``gpn`` groups of ``g`` products
+    chained through the rounded result, starting from ``code`` in format ``cf``; ``sa[3]``,
+    ``sb[3]``: NaN flags per group."""
+    sna = sa[3]
+    snb = sb[3]
+    ng = x.size // g
+    for j0 in range(0, ng, gpn):
+        j1 = min(j0 + gpn, ng)
+        c = unpack_in(code, cf)
+        nan = c[0] == K_NAN
+        for j in range(j0, j1):
+            nan = nan or sna[ia, j] or snb[ib, j]
+            acc = x[0] * 0
+            for k in range(j * g, (j + 1) * g):
+                acc += x[k] * y[k]  # exact: the caller bounds the sums
+            Gs[j - j0] = acc
+        if nan:
+            code = p.nan_code
+        elif c[0] == K_INF:
+            code = p.inf_code | (p.sign_mask if c[1] else 0)
+        else:
+            S, lsb, empty = _group_block(Gs, j0, j1, ia, ib, sa, sb, c, lsb0, prm)
+            code = 0 if empty else _round_rz(S, lsb, p, prm)
+            if prm.underflow_pos and code == p.sign_mask:
+                code = 0
+        cf = p
+    return code, cf
+
+
+@njit(parallel=True, cache=True)
+def group_rows(qa, qb, ra, rb, sa, sb, g, cbits, fc, p, lsb0, prm):
+    """Decoded results of a grouped unit (chain accumulator) for the row pairs ``(ra[r], rb[r])``.
+
+    ``qa``, ``qb``: element rows as integers (int32, or exact in float64; value ``q * 2**-fe``,
+    ``fe`` folded into ``lsb0``); ``sa = (sig, exp, join, nan)`` per group of a (the group's
+    scale ``sig * 2**(exp - man)``, ``man`` folded into ``lsb0``; ``join``: the exponent with
+    which it joins the maximum; the same for b); ``g``: products per group; ``cbits``: the
+    caller's c in format ``fc``;
+    ``p``: output format. A NaN scale in a block makes its result NaN.
+    """
+    R = ra.size
+    gpn = prm.n // g
+    out = np.empty(R, np.float64)
+    for r in prange(R):
+        Gs = np.empty(gpn, qa.dtype)
+        code, f = _group_row(
+            qa[ra[r]],
+            qb[rb[r]],
+            ra[r],
+            rb[r],
+            cbits[r],
+            fc,
+            sa,
+            sb,
+            g,
+            gpn,
+            Gs,
+            p,
+            lsb0,
+            prm,
+        )
+        out[r] = decode_value(code, f)
+    return out
+
+
+@njit(parallel=True, cache=True)
+def group_matmul(qa, qb, sa, sb, g, cbits, fc, p, lsb0, prm):
+    """:func:`group_rows` for every pair of a row of ``qa`` [M, K] and a row of ``qb`` [N, K]
+    (B transposed), as an [M, N] array; tiles keep the operand rows in cache."""
+    M = qa.shape[0]
+    N = qb.shape[0]
+    gpn = prm.n // g
+    out = np.empty((M, N), np.float64)
+    TI = 8
+    TJ = 64
+    for t in prange((M + TI - 1) // TI):
+        Gs = np.empty(gpn, qa.dtype)
+        for j0 in range(0, N, TJ):
+            for i in range(t * TI, min(t * TI + TI, M)):
+                for j in range(j0, min(j0 + TJ, N)):
+                    code, f = _group_row(
+                        qa[i],
+                        qb[j],
+                        i,
+                        j,
+                        cbits[i, j],
+                        fc,
+                        sa,
+                        sb,
+                        g,
+                        gpn,
+                        Gs,
+                        p,
+                        lsb0,
+                        prm,
+                    )
+                    out[i, j] = decode_value(code, f)
+    return out
+
+
+@njit(inline="always")
+def _f64_parts(t):
+    """``(sign, mag, lsb)`` of a finite non-zero float64 in the normal range: ``t = +-mag *
+    2**lsb`` with ``mag`` odd."""
+    bits = np.float64(t).view(np.int64)
+    mag = (bits & ((1 << 52) - 1)) | (1 << 52)
+    tz = fast_bit_length((mag & -mag) - 1)  # trailing zeros
+    return (bits >> 63) & 1, mag >> tz, ((bits >> 52) & 0x7FF) - 1075 + tz
+
+
+@njit(parallel=True, cache=True)
+def exact_total(S, c, p, mode, subnormals):
+    """Codes of ``round(c[i, j] + sum_b S[b, i, j])`` in ``p`` (one rounding by ``mode``), decoded.
+
+    ``S``: exact float64 block sums (normal range or zero), ``c``: the caller's c as float64 (a
+    NaN or an Inf is the result: the block sums are finite). An exact zero total is +0.
+    """
+    nb, M, N = S.shape
+    window = 62 - fast_bit_length(nb + 1)  # nb + 1 terms below 2**window: the int64 sum fits
+    out = np.empty((M, N), np.float64)
+    for i in prange(M):
+        k = np.empty(KUL_SIZE, np.int64)
+        for j in range(N):
+            cv = c[i, j]
+            if not np.isfinite(cv):
+                out[i, j] = cv
+                continue
+            top = NO_FLOOR
+            low = -NO_FLOOR
+            for b in range(nb + 1):
+                t = S[b, i, j] if b < nb else cv
+                if t != 0.0:
+                    _, mag, lsb = _f64_parts(t)
+                    low = min(low, lsb)
+                    top = max(top, lsb + 53)
+            if top == NO_FLOOR:
+                out[i, j] = 0.0
+                continue
+            if top - low <= window:  # the int64 sum is exact
+                T = 0
+                for b in range(nb + 1):
+                    t = S[b, i, j] if b < nb else cv
+                    if t != 0.0:
+                        sg, mag, lsb = _f64_parts(t)
+                        u = mag << (lsb - low)
+                        T += -u if sg else u
+                code = _round_out(1 if T < 0 else 0, abs(T), low, p, mode, subnormals)
+            else:
+                kul_clear(k)
+                for b in range(nb + 1):
+                    t = S[b, i, j] if b < nb else cv
+                    if t != 0.0:
+                        sg, mag, lsb = _f64_parts(t)
+                        kul_add(k, sg, mag, lsb)
+                code = kul_round(k, False, False, False, p, mode, subnormals)
+            out[i, j] = decode_value(code, p)
+    return out
