@@ -83,7 +83,7 @@ def test_table_reading_and_figure() -> None:
     assert "| digits-cnn | float | MXFP4 | gptq | 0.1000 | +50.0 % | 1.5 |" in lines
     assert "| minilm | float | INT4-channel | gptq | 0.0500 | — | 1.5 |" in lines
     title, text = ptq.reading(ROWS)
-    assert "digits-cnn 50 to 50 %" in title and "meets the 40 % target" in title  # gptq only
+    assert "50 to 50 % on digits-cnn" in title and "meets the 40 % target" in title  # gptq only
     assert "QEP beats its base method in 1 of 1" in text
     fig = render.FIGURES["ptq"](ROWS)
     assert fig.png.startswith(b"\x89PNG") and fig.title == title

@@ -249,9 +249,9 @@ def figure(rows: list[dict[str, Any]]) -> Any:
         ax.set_title(f"{model}: relative output error on held-out data", fontsize=10)
         ax.grid(axis="y", alpha=0.3)
     axes[-1, 0].set_xlabel("weight format (dashed line: the 40 % target)")
-    axes[0, 0].legend(fontsize=7, ncol=len(meths), loc="lower left", bbox_to_anchor=(0, 1.12))
+    axes[0, 0].legend(fontsize=7, title="method", loc="upper left", bbox_to_anchor=(1.01, 1))
     title, text = reading(rows)
-    fig.suptitle(title, fontsize=11, y=1.0 + 0.02 * len(models))
+    fig.suptitle(title, fontsize=11)
     return Figure("ptq", title, text, _png(fig))
 
 
@@ -279,7 +279,7 @@ def reading(rows: list[dict[str, Any]]) -> tuple[str, str]:
         if rng is None:
             continue
         hits.append(rng[0] >= TARGET)
-        parts.append(f"{m} {100 * rng[0]:.0f} to {100 * rng[1]:.0f} %")
+        parts.append(f"{100 * rng[0]:.0f} to {100 * rng[1]:.0f} % on {m}")
     meets = all(hits) and bool(hits)
     title = (
         "At 4 bits GPTQ, GPFQ and ED cut RTN's held-out output error by "
