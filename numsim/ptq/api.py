@@ -24,7 +24,13 @@ import numpy as np
 from ..block import BlockArray
 from ..codec import decode
 from ..datapath.presets import get as get_unit
-from ..datapath.torch_hook import Scaling, _Product, block_weight_operand, patch_forward
+from ..datapath.torch_hook import (
+    Scaling,
+    _Product,
+    block_weight_operand,
+    emulate,
+    patch_forward,
+)
 from ..datapath.unit import DotUnit
 from ..formats import BlockFormat
 from ..formats import get as get_format
@@ -217,6 +223,39 @@ def _install(torch: Any, module: Any, prod: _Product | None, qb: Any) -> None:
         patch_forward(torch, float_mm, module)
 
 
+def _eager_attention(model: Any) -> None:
+    """Ask a Hugging Face model for its eager attention, whose products are ``torch.matmul`` calls
+    (the fused ``sdpa`` kernel bypasses ``torch.matmul``, so it could not run on the unit)."""
+    cfg = getattr(model, "config", None)
+    impl = getattr(cfg, "_attn_implementation", None)
+    if impl not in (None, "eager") and hasattr(model, "set_attn_implementation"):
+        model.set_attn_implementation("eager")
+
+
+def _matmuls_on_unit(torch: Any, model: Any, unit: DotUnit, fmt: Any, scaling: Any) -> None:
+    """Make every ``torch.matmul`` inside ``model``'s forward (the attention products, whose
+    operands are both activations in ``fmt``) run on ``unit``: the model gets an instance
+    ``forward`` that calls the class's forward inside :func:`numsim.datapath.emulate` of an empty
+    module, which replaces ``torch.matmul`` only, and restores it when the forward returns."""
+    _eager_attention(model)
+    inner = model.forward
+    empty = torch.nn.Module()
+
+    def forward(*args: Any, **kwargs: Any) -> Any:
+        with emulate(
+            empty,
+            unit,
+            fmt,
+            fmt,
+            matmul_ops=True,
+            input_scaling=scaling,
+            weight_scaling=scaling,
+        ):
+            return inner(*args, **kwargs)
+
+    model.forward = forward
+
+
 def _group_stats(
     torch: Any,
     float_model: Any,
@@ -255,6 +294,7 @@ def quantize_model(
     group_size: int | None = None,
     scale: str = "float",
     input_scaling: Scaling | str | None = None,
+    attention: bool = True,
     progress: Callable[[int, int, str], None] | None = None,
     **options: Any,
 ) -> tuple[Any, PTQReport]:
@@ -280,6 +320,11 @@ def quantize_model(
         include, exclude: fnmatch patterns (or lists) of module names to quantize / leave in float.
         granularity, group_size, scale: the weight quantizer's scale layout (element formats).
         input_scaling: scales of an element-format ``input_format`` (default per tensor).
+        attention: with a datapath, also run the model's ``torch.matmul`` products (attention
+            scores and context, both operands activations in ``input_format`` with
+            ``input_scaling``) on the unit, in the calibration forwards and in the returned model
+            (which gets an instance ``forward`` for it; Hugging Face models are switched to their
+            eager attention, whose products are ``torch.matmul`` calls).
         progress: called as ``progress(layers done, layers in all, name)`` after each layer.
         **options: options of ``method`` (``METHODS[method].options``).
 
@@ -353,6 +398,8 @@ def quantize_model(
             "nothing to quantize: no Linear / Conv2d layer selected and called by the forward"
         )
     transform = prod.fake if prod is not None else None
+    if unit is not None and attention:
+        _matmuls_on_unit(torch, qmodel, unit, input_format, in_scaling)
     reports: list[LayerReport] = []
     codes: dict[str, Any] = {}
     for g in sorted({lay.group for lay in layers}):

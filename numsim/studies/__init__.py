@@ -25,7 +25,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from . import accumulator, datapath, formats, hwcost, hwloop
+from . import accumulator, datapath, formats, hwcost, hwloop, ptq
 from .executor import Executor, RunStats, StudyError, cache_key
 
 __all__ = [
@@ -107,6 +107,14 @@ STUDIES: dict[str, Study] = {
             ),
             full=hwloop.Params(),
             available=hwloop.available,
+        ),
+        Study(
+            "ptq",
+            "PTQ: weight quantization methods against RTN",
+            ptq,
+            ptq.QUICK,
+            ptq.FULL,
+            ptq.available,
         ),
     ]
 }
@@ -208,6 +216,7 @@ def report(
     names: Sequence[str] | None = None,
     overrides: Mapping[str, Mapping[str, str]] | None = None,
     executor: Executor | None = None,
+    merge: bool = False,
 ) -> Path:
     """Run the selected studies and write the report into the folder ``out``.
 
@@ -218,6 +227,9 @@ def report(
         StudyError: unknown study or parameter, unwritable ``out``; a study that was asked for by
             name and cannot run here (a study of the default selection that cannot run is listed
             in the report as not run, with the reason).
+
+    With ``merge``, the studies of the report already in ``out`` that this run does not compute
+    are carried into the new report unchanged (see :func:`render.merge_previous`).
     """
     from . import render
 
@@ -264,6 +276,8 @@ def report(
             "wall_s": round(time.perf_counter() - t_all, 3),
         }
         render.write_report(tmp, results, meta)
+        if merge and (out / "manifest.json").exists():
+            render.merge_previous(out, tmp, list(STUDIES))
         umask = os.umask(0)
         os.umask(umask)
         tmp.chmod(0o777 & ~umask)  # mkdtemp creates 0700; give the folder the usual mode

@@ -47,6 +47,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="point cache (default $NUMSIM_CACHE or ~/.cache/numsim/studies)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the studies of the report already in --out that this run does not compute "
+        "(e.g. --study ptq --merge reruns one study of a committed report)",
+    )
     p.add_argument("--out", required=True, help="output folder")
     return p
 
@@ -84,7 +90,12 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
         ) as ex:
             out = report(
-                args.out, quick=args.quick, names=args.study, overrides=overrides, executor=ex
+                args.out,
+                quick=args.quick,
+                names=args.study,
+                overrides=overrides,
+                executor=ex,
+                merge=args.merge,
             )
     except (StudyError, KeyError, ValueError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e

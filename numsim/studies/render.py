@@ -17,6 +17,7 @@ import io
 import json
 import math
 import platform
+import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -522,7 +523,31 @@ FIGURES: dict[str, Callable[[list[Row]], Figure]] = {
     "accumulator": accumulator_figure,
     "hwcost": hwcost_figure,
     "hwloop": hwloop.figure,
+    "ptq": lambda rows: _study("ptq").figure(rows),
 }
+
+
+def _study(name: str) -> Any:
+    import importlib
+
+    return importlib.import_module(f"numsim.studies.{name}")
+
+
+#: study name -> Markdown table printed under its figure (a study may have none)
+TABLES: dict[str, Callable[[list[Row]], str]] = {
+    "ptq": lambda rows: _study("ptq").table(rows),
+}
+
+
+def _md_table_html(md: str) -> str:
+    """A pipe table (as :data:`TABLES` write them) as an HTML table."""
+    lines = [ln.strip().strip("|").split("|") for ln in md.strip().splitlines()]
+    head, body = lines[0], lines[2:]
+    th = "".join(f"<th>{html.escape(c.strip())}</th>" for c in head)
+    tr = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c.strip())}</td>" for c in r) + "</tr>" for r in body
+    )
+    return f'<table border="1" cellspacing="0" cellpadding="3"><tr>{th}</tr>{tr}</table>'
 
 
 # ------------------------------------------------------------------------------------------ writer
@@ -597,12 +622,16 @@ def write_report(out: Path, results: list[dict[str, Any]], meta: dict[str, Any])
             f"Data: [{name}.csv]({name}.csv) ({len(res['rows'])} rows).",
             "",
         ]
+        table = TABLES[name](res["rows"]) if name in TABLES else ""
+        if table:
+            md += [table, ""]
         b64 = base64.b64encode(fig.png).decode()
         body.append(
             f'<h2>{html.escape(res["title"])}</h2><img alt="{html.escape(fig.title)}" '
             f'src="data:image/png;base64,{b64}" '
             f'style="max-width:100%"><p><b>{html.escape(fig.title)}.'
             f'</b> {html.escape(fig.reading)}</p><p>Data: <a href="{name}.csv">{name}.csv</a></p>'
+            + (_md_table_html(table) if table else "")
         )
     files["index.md"] = "\n".join(md).encode()
     files["index.html"] = (
@@ -626,4 +655,82 @@ def write_report(out: Path, results: list[dict[str, Any]], meta: dict[str, Any])
         },
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1, allow_nan=True) + "\n")
+    return manifest
+
+
+def _sections(text: str, marker: str) -> tuple[str, list[str]]:
+    """``text`` split before every line / tag starting with ``marker``: (head, sections)."""
+    parts = text.split(marker)
+    return parts[0], [marker + p for p in parts[1:]]
+
+
+def merge_previous(old: Path, new: Path, order: Sequence[str]) -> dict[str, Any]:
+    """Carry into the freshly written report ``new`` the studies of the report ``old`` that
+    ``new`` does not hold (their figures, CSVs, Markdown and HTML sections and manifest entries),
+    so one study can be rerun without rerunning the others. Studies are ordered as ``order``
+    (unknown names last). Returns the merged manifest, which is rewritten with fresh checksums.
+
+    Raises:
+        ValueError: ``old`` is not a report written by :func:`write_report`.
+    """
+    try:
+        om = json.loads((old / "manifest.json").read_text())
+        old_md = (old / "index.md").read_text()
+        old_html = (old / "index.html").read_text()
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{old}: not a numsim report to merge into ({e})") from e
+    nm = json.loads((new / "manifest.json").read_text())
+    keep = [n for n in om.get("studies", {}) if n not in nm["studies"]]
+    if not keep:
+        return nm
+    names = [n for n in order if n in om["studies"] or n in nm["studies"]]
+    names += [n for n in (*om["studies"], *nm["studies"]) if n not in names]
+
+    def by_title(text: str, marker: str, titles: dict[str, str]) -> tuple[str, dict[str, str]]:
+        head, secs = _sections(text, marker)
+        found = {}
+        for s in secs:
+            for n, t in titles.items():
+                if s.startswith((f"{marker}{t}\n", f"{marker}{html.escape(t)}<")):
+                    found[n] = s
+        return head, found
+
+    old_titles = {n: om["studies"][n]["title"] for n in keep}
+    new_titles = {n: nm["studies"][n]["title"] for n in nm["studies"]}
+    new_md = (new / "index.md").read_text()
+    new_html = (new / "index.html").read_text()
+    md_head, md_new = by_title(new_md, "## ", new_titles)
+    _, md_old = by_title(old_md, "## ", old_titles)
+    end = "</body></html>"
+    html_head, html_new = by_title(new_html.removesuffix(end), "<h2>", new_titles)
+    _, html_old = by_title(old_html.removesuffix(end), "<h2>", old_titles)
+    for n in keep:
+        if n not in md_old or n not in html_old:
+            raise ValueError(f"{old}: the report holds no section for study {n!r}")
+        for rel in om.get("files", {}):
+            if rel.split(".")[0] == n:
+                (new / rel).write_bytes((old / rel).read_bytes())
+    studies = {n: nm["studies"].get(n) or om["studies"][n] for n in names}
+    points = sum(s["stats"]["points"] for s in studies.values() if "stats" in s)
+    md_head = re.sub(r"\d+ points\.", f"{points} points.", md_head, count=1)
+    md_head = md_head.replace(
+        "points.", f"points (kept from the previous report: {', '.join(keep)}).", 1
+    )
+    (new / "index.md").write_text(
+        md_head + "".join((md_new.get(n) or md_old[n]).rstrip("\n") + "\n\n" for n in names)
+    )
+    (new / "index.html").write_text(
+        html_head + "".join(html_new.get(n) or html_old[n] for n in names) + end
+    )
+    files = sorted(p.name for p in new.iterdir() if p.name != "manifest.json")
+    manifest = {
+        **nm,
+        "studies": studies,
+        "kept_from_previous": {n: om.get("mode") for n in keep},
+        "files": {
+            rel: {"sha256": sha256((new / rel).read_bytes()), "bytes": (new / rel).stat().st_size}
+            for rel in files
+        },
+    }
+    (new / "manifest.json").write_text(json.dumps(manifest, indent=1, allow_nan=True) + "\n")
     return manifest

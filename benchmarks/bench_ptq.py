@@ -1,0 +1,99 @@
+"""Seconds of post-training quantization on the emulators: ED and GPTQ over all of MiniLM's
+linear layers (calibration forwards included), the same with a datapath preset in the loop,
+and the digits CNN's training.
+
+Usage: ``python benchmarks/bench_ptq.py [--calibration 16] [--format mxfp4_e2m1]
+[--presets h100-e4m3,ocp-mx-exact,mi300-e4m3fnuz] [--skip-datapath]``. Each row is one run
+(no repetitions: a run takes tens of seconds to minutes); the first run also pays numba's
+compilation, so a warm-up RTN run goes first. With a datapath, inputs are MXFP8 E4M3 blocks for
+an MX preset and per-tensor FP8 (E4M3, or E4M3FNUZ for AMD) with INT4 per-channel weights for
+the others, and the attention products run on the unit too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Callable
+
+import numba
+import torch
+
+from numsim.ptq import models, quantize_model
+
+#: preset -> (weight format, input format)
+DATAPATH_FORMATS = {
+    "h100-e4m3": ("int4", "fp8_e4m3"),
+    "ocp-mx-exact": ("mxfp4_e2m1", "mxfp8_e4m3"),
+    "mi300-e4m3fnuz": ("int4", "fp8_e4m3fnuz"),
+}
+
+
+def timed(fn: Callable[..., object], *args: object, **kwargs: object) -> float:
+    """Seconds of one call ``fn(*args, **kwargs)``."""
+    t = time.perf_counter()
+    fn(*args, **kwargs)
+    return time.perf_counter() - t
+
+
+def digits_training_seconds() -> float:
+    """Train the digits CNN afresh (an empty cache folder) and time it."""
+    old = os.environ.get("NUMSIM_CACHE")
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["NUMSIM_CACHE"] = tmp
+        try:
+            return timed(models.get, "digits-cnn")
+        finally:
+            if old is None:
+                del os.environ["NUMSIM_CACHE"]
+            else:
+                os.environ["NUMSIM_CACHE"] = old
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--calibration", type=int, default=16, help="MiniLM calibration sentences")
+    ap.add_argument("--format", default="mxfp4_e2m1", help="weight format without a datapath")
+    ap.add_argument("--presets", default=",".join(DATAPATH_FORMATS))
+    ap.add_argument("--skip-datapath", action="store_true")
+    ap.add_argument("--skip-digits", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    print(
+        f"python {platform.python_version()}, torch {torch.__version__}, numba "
+        f"{numba.__version__}, {os.cpu_count()} cores; MiniLM calibration {args.calibration} "
+        "sentences"
+    )
+    spec = models.get("minilm")
+    cal = spec.calibration(args.calibration, 0)
+    n = sum(isinstance(m, torch.nn.Linear) for m in spec.model.modules())
+    print(f"MiniLM: {n} Linear layers")
+    rtn = timed(quantize_model, spec.model, cal, weight_format=args.format)
+    print(
+        f"| rtn (warm-up, includes compilation) | {args.format} | float | {rtn:.1f} |", flush=True
+    )
+    for method in ("ed", "gptq"):
+        s = timed(quantize_model, spec.model, cal, weight_format=args.format, method=method)
+        print(f"| {method} | {args.format} | float | {s:.1f} |", flush=True)
+    if not args.skip_datapath:
+        for preset in args.presets.split(","):
+            wf, inf = DATAPATH_FORMATS[preset]
+            s = timed(
+                quantize_model,
+                spec.model,
+                cal,
+                weight_format=wf,
+                input_format=inf,
+                datapath=preset,
+                method="gptq",
+            )
+            print(f"| gptq | {wf}, inputs {inf} | {preset} | {s:.1f} |", flush=True)
+    if not args.skip_digits:
+        print(f"digits-cnn training: {digits_training_seconds():.1f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
