@@ -286,7 +286,7 @@ def test_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "rep"
     assert _report(tmp_path, "--study", "nope", "--out", str(out)) == 2
     assert (
-        "study 'nope': expected one of formats, datapath, accumulator, hwcost, ptq"
+        "study 'nope': expected one of formats, datapath, accumulator, hwcost, hwloop, ptq"
         in capsys.readouterr().err
     )
     assert (
