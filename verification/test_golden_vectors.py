@@ -235,7 +235,7 @@ def test_corrupted_file_refused(vec_dir: Path) -> None:
     _path(vec_dir).write_bytes(bytes(raw))
     with pytest.raises(GoldenError, match="sha256 .* differs from the manifest"):
         golden.read(_path(vec_dir), manifest=vec_dir)
-    with pytest.raises(GoldenError, match="body checksum mismatch"):
+    with pytest.raises(GoldenError, match="file checksum mismatch"):
         golden.read(_path(vec_dir))
 
 
@@ -245,7 +245,7 @@ def test_truncated_file_refused(vec_dir: Path) -> None:
         _path(vec_dir).write_bytes(raw[:cut])
         with pytest.raises(GoldenError, match="truncated"):
             golden.read(_path(vec_dir), manifest=vec_dir)
-        with pytest.raises(GoldenError, match="body checksum mismatch"):
+        with pytest.raises(GoldenError, match="file checksum mismatch"):
             golden.read(_path(vec_dir))
 
 
