@@ -7,6 +7,7 @@ import math
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -229,6 +230,29 @@ def datapath_table(w: np.ndarray, batch: int = 128, seed: int = 0) -> str:
     return _table(rows, header)
 
 
+def load_npy(path: str) -> np.ndarray:
+    """A ``.npy`` file of finite float values as float32 (at least 1-D, not empty).
+
+    Raises:
+        ValueError: the file is missing, unreadable, not a ``.npy`` array (pickles are refused),
+            empty, not a float array, or holds NaN or Inf; the message says which.
+        TypeError: the file is an ``.npz`` archive.
+    """
+    try:
+        x = np.load(path, allow_pickle=False)
+    except OSError as e:
+        raise ValueError(e.strerror or str(e)) from None
+    except (ValueError, EOFError) as e:
+        raise ValueError(f"not a readable .npy array ({e})") from None
+    if not isinstance(x, np.ndarray):
+        raise TypeError("expected one .npy array, got an .npz archive")
+    if x.dtype.kind != "f" or x.ndim < 1 or x.size == 0:
+        raise ValueError(f"expected a non-empty float array, got {x.dtype} of shape {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError("the array holds NaN or Inf: expected finite values")
+    return x.astype(np.float32)
+
+
 def golden_main(args: argparse.Namespace) -> int:
     """``numsim golden``: write golden vector files and their manifest; print one line per file."""
     from . import golden
@@ -237,6 +261,13 @@ def golden_main(args: argparse.Namespace) -> int:
         sets = golden.select(args.unit, args.format)
     except KeyError as e:
         print(f"numsim golden: {e.args[0]}", file=sys.stderr)
+        return 2
+    if args.count is not None and args.count < 0:
+        print(f"numsim golden: --count={args.count}: expected an int >= 0", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    if not args.out or (out.exists() and not out.is_dir()):
+        print(f"numsim golden: --out={args.out!r}: expected a directory path", file=sys.stderr)
         return 2
     total = [0, 0.0]
 
@@ -256,6 +287,12 @@ def golden_main(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"numsim golden: {e}", file=sys.stderr)
         return 2
+    except MemoryError:
+        print(f"numsim golden: --count={args.count}: too many cases for memory", file=sys.stderr)
+        return 2
+    except OSError as e:  # unwritable, read-only file system, disk full
+        print(f"numsim golden: --out={args.out!r}: {e.strerror or e}", file=sys.stderr)
+        return 1
     print(
         f"{len(sets)} files, {total[0]:,d} vectors in {total[1]:.2f} s "
         f"({total[0] / max(total[1], 1e-9) / 1e6:.2f} M vectors/s); manifest: "
@@ -327,15 +364,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "golden":
         return golden_main(args)
-    if args.npy:
-        x = np.load(args.npy)
-        if x.dtype.kind != "f" or x.ndim < 1:
-            print(
-                f"numsim demo: --npy {args.npy}: expected a float array, got {x.dtype} {x.shape}",
-                file=sys.stderr,
-            )
+    if args.npy is not None:
+        try:
+            x = load_npy(args.npy)
+        except (ValueError, TypeError) as e:
+            print(f"numsim demo: --npy={args.npy!r}: {e}", file=sys.stderr)
             return 2
-        x = x.astype(np.float32)
         what = args.npy
     else:
         x = load_demo_tensor()

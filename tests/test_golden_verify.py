@@ -8,7 +8,13 @@ path runs: codecs, MX encoder, MX dot, FP32 accumulator and MAC chains.
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import re
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,13 +48,11 @@ def copy(good_set: Path, tmp_path: Path) -> Path:
 
 
 def _rewrite(root: Path, key: str, raw: bytes, fix_checksums: bool) -> None:
-    """Write ``raw`` as file ``key``; with ``fix_checksums``, recompute its body_sha256 and its
+    """Write ``raw`` as file ``key``; with ``fix_checksums``, recompute its file_sha256 and its
     manifest entry so that only the content checks can refuse it."""
     path = root / key
     if fix_checksums:
-        head, sep, body = raw.partition(b"# body_sha256: ")
-        body = body.split(b"\n", 1)[1]
-        raw = head + sep + hashlib.sha256(body).hexdigest().encode() + b"\n" + body
+        raw = _fix_file_sha(raw)
     path.write_bytes(raw)
     if fix_checksums:
         man = golden.Manifest.load(root)
@@ -57,6 +61,14 @@ def _rewrite(root: Path, key: str, raw: bytes, fix_checksums: bool) -> None:
             hashlib.sha256(raw).hexdigest(), len(raw), old.count, old.unit, old.set
         )
         man.save()
+
+
+def _fix_file_sha(raw: bytes) -> bytes:
+    """``raw`` with its file_sha256 line recomputed over the rest of the file (layout version 2:
+    every byte but that line)."""
+    head, sep, body = raw.partition(b"# file_sha256: ")
+    body = body.split(b"\n", 1)[1]
+    return head + sep + hashlib.sha256(head + body).hexdigest().encode() + b"\n" + body
 
 
 def _row_start(raw: bytes, row: int) -> int:
@@ -166,3 +178,141 @@ def test_cli_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert "not a directory" in capsys.readouterr().err
     assert cli_main(["golden", "verify", str(tmp_path)]) == 1
     assert "no manifest" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile input: lone files, malformed manifests, signals during a write
+# ---------------------------------------------------------------------------------------------
+def test_lone_file_checksum_covers_its_header(tmp_path: Path) -> None:
+    """An edited policy line is refused by the file's own checksum, with no manifest at hand."""
+    path = tmp_path / "enc.hex"
+    golden.write(golden.generate("elem_encoder", "fp4_e2m1", count=3), path)
+    raw = path.read_bytes()
+    assert b"# overflow: saturate\n" in raw
+    path.write_bytes(raw.replace(b"# overflow: saturate\n", b"# overflow: nonsaturate\n"))
+    with pytest.raises(golden.GoldenError, match="file checksum mismatch"):
+        golden.read(path)
+    path.write_bytes(raw)
+    assert golden.read(path).header["overflow"] == "saturate"
+
+
+def _as_version_1(raw: bytes) -> bytes:
+    """A version 2 file rewritten in the version 1 layout (body_sha256 over the rows only)."""
+    head, _, rest = raw.partition(b"# file_sha256: ")
+    body = rest.split(b"\n", 1)[1]
+    head = head.replace(b"# version: 2\n", b"# version: 1\n")
+    return head + b"# body_sha256: " + hashlib.sha256(body).hexdigest().encode() + b"\n" + body
+
+
+def test_version_1_files_read_with_their_manifest_only(tmp_path: Path) -> None:
+    path = tmp_path / "elem_encoder" / "fp4_e2m1.hex"
+    golden.write(golden.generate("elem_encoder", "fp4_e2m1", count=3), path)
+    old = _as_version_1(path.read_bytes())
+    path.write_bytes(old)
+    man = golden.Manifest(tmp_path, "numsim 0.1.0")
+    man.add(path, golden.FileEntry(hashlib.sha256(old).hexdigest(), len(old), 0, "", ""))
+    man.save()
+    assert golden.read(path, manifest=tmp_path).header["overflow"] == "saturate"
+    with pytest.raises(golden.GoldenError, match="version '1' checksums its rows only"):
+        golden.read(path)
+    # the manifest's whole-file sha256 is what protects the header of an old file
+    path.write_bytes(old.replace(b"# overflow: saturate\n", b"# overflow: nonsaturate\n"))
+    with pytest.raises(golden.GoldenError, match="bytes, the manifest says|differs from the"):
+        golden.read(path, manifest=tmp_path)
+
+
+_ENTRY = {"sha256": "0" * 64, "bytes": 1, "count": 1, "unit": "int_mac", "set": "int8-acc16"}
+
+
+@pytest.mark.parametrize(
+    "text,msg",
+    [
+        ("{not json", "malformed manifest"),
+        ("[]", "expected an object with a 'files' object, got list"),
+        ('{"files": []}', "expected an object with a 'files' object"),
+        ('{"generator": "x"}', "expected an object with a 'files' object"),
+        ('{"files": {}, "generator": 3}', "generator is 3"),
+        ('{"files": {}, "extra": 1}', "unknown keys"),
+        ('{"files": {"a.hex": 5}}', "is int: expected an object"),
+        ('{"files": {"a.hex": {"sha256": "00"}}}', "has keys"),
+        ({**_ENTRY, "bytes": "1"}, "bytes is '1': expected int"),
+        ({**_ENTRY, "count": True}, "count is True: expected int"),
+        ({**_ENTRY, "count": -1}, "must be >= 0"),
+        ({**_ENTRY, "unit": None}, "unit is None: expected str"),
+        ({**_ENTRY, "sha256": "Z" * 64}, "64 lowercase hex digits"),
+        ({**_ENTRY, "extra": 1}, "has keys"),
+        ("../outside.hex", "leaves the set's directory"),
+        ("/etc/outside.hex", "expected a relative path"),
+        ("a/./b.hex", "leaves the set's directory"),
+    ],
+)
+def test_malformed_manifest_is_a_golden_error(tmp_path: Path, text: object, msg: str) -> None:
+    """Every malformed manifest is a GoldenError (and a set problem for `verify`), never a
+    KeyError, TypeError or AttributeError."""
+    if isinstance(text, dict):  # a bad entry
+        text = json.dumps({"files": {"a.hex": text}})
+    elif text.endswith(".hex"):  # type: ignore[union-attr]
+        text = json.dumps({"files": {text: _ENTRY}})
+    (tmp_path / "manifest.json").write_text(str(text))
+    with pytest.raises(golden.GoldenError, match=re.escape(msg) if "|" not in msg else msg):
+        golden.Manifest.load(tmp_path)
+    res = verify_set(tmp_path)
+    assert not res.ok and len(res.problems) == 1 and "malformed manifest" in res.problems[0]
+
+
+def test_manifest_not_utf8_is_a_golden_error(tmp_path: Path) -> None:
+    (tmp_path / "manifest.json").write_bytes(b'{"files": {"\xff.hex": 1}}')
+    with pytest.raises(golden.GoldenError, match="malformed manifest"):
+        golden.Manifest.load(tmp_path)
+
+
+def test_manifest_naming_an_unknown_unit_or_set_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "manifest.json").write_text(
+        json.dumps({"files": {"a.hex": {**_ENTRY, "unit": "no_such_unit"}}})
+    )
+    (bad,) = verify_set(tmp_path).files
+    assert bad.problem is not None and "unknown unit or set" in bad.problem
+
+
+_SLOW_WRITE = """
+import os, signal, sys, time
+from pathlib import Path
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as interactive (not inherited SIG_IGN)
+from numsim.golden.vectors import atomic_write
+real = os.replace
+def slow(a, b):
+    print("between", flush=True)
+    time.sleep(60)
+    real(a, b)
+os.replace = slow
+atomic_write(Path(sys.argv[1]), b"x" * 100000)
+"""
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP", "SIGINT"])
+def test_signal_between_write_and_rename_leaves_nothing(tmp_path: Path, signame: str) -> None:
+    """A real process is signalled after its temporary file is complete and before the rename:
+    no temporary file is left behind, the target is not created, and the process still dies of
+    the signal (SIGINT: through KeyboardInterrupt)."""
+    if not hasattr(signal, signame):
+        pytest.skip(f"{signame} does not exist on this platform")
+    sig = getattr(signal, signame)
+    target = tmp_path / "out" / "v.hex"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_WRITE, str(target)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "between\n"
+    (tmp,) = target.parent.iterdir()
+    assert tmp.name.endswith(".tmp")  # the window is real: the temporary file is complete
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert list(target.parent.iterdir()) == []
+    assert proc.returncode == -sig, err  # Python exits an unhandled KeyboardInterrupt by SIGINT
+    if sig == signal.SIGINT:
+        assert "KeyboardInterrupt" in err

@@ -35,7 +35,7 @@ def test_linear_matches_matmul_on_the_unit() -> None:
     qa = _q(x.reshape(-1, 40).numpy(), "fp8_e4m3")
     qw = _q(lin.weight.detach().numpy(), "fp8_e4m3")
     want = dp.matmul(qa, qw.T, unit) + lin.bias.detach().numpy()
-    np.testing.assert_array_equal(y.reshape(-1, 7).numpy(), want.astype(np.float32))
+    np.testing.assert_array_equal(y.detach().reshape(-1, 7).numpy(), want.astype(np.float32))
     assert "forward" not in vars(lin)  # restored
 
 
@@ -230,3 +230,127 @@ def test_mixed_mx_elements_must_be_exact_in_the_unit() -> None:
     tiny = dp.DotUnit("e2m1-in", F.get("fp4_e2m1"), 4, None, out_rounding="nearest_even")
     with pytest.raises(ValueError, match="not exactly representable"):
         dp.mx_matmul(A, B, tiny)
+
+
+# --------------------------------------------------------------------------------------------
+# a good citizen: nesting, instance forwards, every product emulated or refused, no backward
+# --------------------------------------------------------------------------------------------
+def _globals() -> dict[str, object]:
+    """What the process-wide names hold (vars: a class attribute, not an inherited one)."""
+    F_ = torch.nn.functional
+    return {
+        "matmul": torch.matmul,
+        "mm": torch.mm,
+        "bmm": torch.bmm,
+        "einsum": torch.einsum,
+        "__matmul__": vars(torch.Tensor).get("__matmul__"),
+        "Tensor.matmul": vars(torch.Tensor).get("matmul"),
+        "linear": F_.linear,
+        "sdpa": F_.scaled_dot_product_attention,
+    }
+
+
+def test_nested_contexts_on_one_model_restore_exactly() -> None:
+    lin = torch.nn.Linear(8, 2)
+    before = _globals()
+    with dp.emulate(lin, EXACT, "fp16", "fp16"):
+        outer_fwd, outer_globals = vars(lin)["forward"], _globals()
+        with dp.emulate(lin, "h100-e4m3"):
+            assert vars(lin)["forward"] is not outer_fwd
+        assert vars(lin)["forward"] is outer_fwd  # the inner exit put the outer patch back
+        assert _globals() == outer_globals
+    assert "forward" not in vars(lin)
+    assert _globals() == before
+
+
+def test_instance_forward_survives_the_context() -> None:
+    lin = torch.nn.Linear(8, 2)
+
+    def mine(x: object) -> str:
+        return "user forward"
+
+    lin.forward = mine
+    with dp.emulate(lin, EXACT, "fp16", "fp16"):
+        assert lin(torch.ones(1, 8)).shape == (1, 2)  # the product is emulated meanwhile
+    assert lin.forward is mine and lin(torch.ones(1, 8)) == "user forward"
+
+
+def test_exception_restores_every_global() -> None:
+    lin = torch.nn.Linear(4, 2)
+    before = _globals()
+    with pytest.raises(ZeroDivisionError), dp.emulate(lin, "h100-fp16"):
+        _ = 1 / 0
+    assert _globals() == before and "forward" not in vars(lin)
+
+
+def _exact_fp16(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
+    """float64 product of the fp16-cast operands rounded once to FP32 (EXACT's result)."""
+    qa = torch.from_numpy(_q(a.numpy(), "fp16")).double()
+    qb = torch.from_numpy(_q(b.numpy(), "fp16")).double()
+    return (qa @ qb).float().numpy()
+
+
+def test_every_product_spelling_is_emulated() -> None:
+    """``a @ b``, Tensor.matmul, torch.mm / bmm and F.linear run on the unit: operands cast to
+    fp16 (the float32 randoms are not fp16 values), so float32 arithmetic would differ."""
+    torch.manual_seed(3)
+    a, b = torch.randn(2, 5, 6), torch.randn(2, 6, 3)
+    w, bias = torch.randn(3, 6), torch.randn(3)
+    assert not np.array_equal((a @ b).numpy(), _exact_fp16(a, b))  # the test can fail
+    with dp.emulate(torch.nn.Sequential(), EXACT, "fp16", "fp16"):
+        got = {
+            "@": a @ b,
+            "Tensor.matmul": a.matmul(b),
+            "bmm": torch.bmm(a, b),
+            "Tensor.bmm": a.bmm(b),
+            "mm": torch.mm(a[0], b[0]),
+            "Tensor.mm": a[0].mm(b[0]),
+            "linear": torch.nn.functional.linear(a, w, bias),
+        }
+    want = _exact_fp16(a, b)
+    for k in ("@", "Tensor.matmul", "bmm", "Tensor.bmm"):
+        np.testing.assert_array_equal(got[k].numpy(), want, err_msg=k)
+    np.testing.assert_array_equal(got["mm"].numpy(), want[0])
+    np.testing.assert_array_equal(got["Tensor.mm"].numpy(), want[0])
+    lin_want = _exact_fp16(a.reshape(-1, 6), w.T) + bias.numpy()
+    np.testing.assert_array_equal(got["linear"].reshape(-1, 3).numpy(), lin_want)
+
+
+def test_products_numsim_does_not_emulate_are_refused() -> None:
+    a, b = torch.randn(4, 4), torch.randn(4, 4)
+    q = torch.randn(1, 2, 4, 8)
+    with dp.emulate(torch.nn.Sequential(), "h100-fp16"):
+        with pytest.raises(NotImplementedError, match="torch.einsum inside numsim"):
+            torch.einsum("ij,jk->ik", a, b)
+        with pytest.raises(NotImplementedError, match="scaled_dot_product_attention"):
+            torch.nn.functional.scaled_dot_product_attention(q, q, q)
+        with pytest.raises(NotImplementedError, match="torch.addmm"):
+            torch.addmm(a, a, b)
+        with pytest.raises(NotImplementedError, match="at least 2 dimensions"):
+            _ = a[0] @ b[0]
+    np.testing.assert_allclose(torch.einsum("ij,jk->ik", a, b).numpy(), (a @ b).numpy())
+
+
+def test_matmul_ops_false_leaves_every_global_alone() -> None:
+    lin = torch.nn.Linear(4, 2)
+    before = _globals()
+    with dp.emulate(lin, "h100-fp16", matmul_ops=False):
+        assert _globals() == before
+        assert "forward" in vars(lin)
+
+
+def test_backward_through_an_emulated_product_is_refused() -> None:
+    torch.manual_seed(4)
+    lin = torch.nn.Linear(6, 2)
+    x = torch.randn(3, 6, requires_grad=True)
+    with dp.emulate(lin, EXACT, "fp16", "fp16"):
+        y = lin(x)
+        z = x @ torch.randn(6, 2)
+        with torch.no_grad():
+            plain = lin(x)
+    assert y.requires_grad and z.requires_grad and not plain.requires_grad
+    np.testing.assert_array_equal(y.detach().numpy(), plain.numpy())
+    for out in (y, z):
+        with pytest.raises(RuntimeError, match="backward through an emulated product"):
+            out.sum().backward()
+    assert x.grad is None and lin.weight.grad is None  # nothing silently accumulated

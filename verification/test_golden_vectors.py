@@ -235,7 +235,7 @@ def test_corrupted_file_refused(vec_dir: Path) -> None:
     _path(vec_dir).write_bytes(bytes(raw))
     with pytest.raises(GoldenError, match="sha256 .* differs from the manifest"):
         golden.read(_path(vec_dir), manifest=vec_dir)
-    with pytest.raises(GoldenError, match="body checksum mismatch"):
+    with pytest.raises(GoldenError, match="file checksum mismatch"):
         golden.read(_path(vec_dir))
 
 
@@ -245,7 +245,7 @@ def test_truncated_file_refused(vec_dir: Path) -> None:
         _path(vec_dir).write_bytes(raw[:cut])
         with pytest.raises(GoldenError, match="truncated"):
             golden.read(_path(vec_dir), manifest=vec_dir)
-        with pytest.raises(GoldenError, match="body checksum mismatch"):
+        with pytest.raises(GoldenError, match="file checksum mismatch"):
             golden.read(_path(vec_dir))
 
 
@@ -259,9 +259,9 @@ def test_malformed_rows_refused_even_with_matching_checksums(tmp_path: Path) -> 
         (body.replace("1 3f000000", "1\t3f000000", 1), "misplaced separator"),
         (body[:-9], "whole number of"),
     ]:
-        h = head.split("\n")
-        h[-1] = f"# body_sha256: {hashlib.sha256(bad_body.encode()).hexdigest()}"
-        (tmp_path / "bad.hex").write_text("\n".join(h) + "\n" + bad_body)
+        h = "\n".join(head.split("\n")[:-1]) + "\n"  # without its file_sha256 line
+        digest = hashlib.sha256((h + bad_body).encode()).hexdigest()
+        (tmp_path / "bad.hex").write_text(f"{h}# file_sha256: {digest}\n{bad_body}")
         with pytest.raises(GoldenError, match=msg):
             golden.read(tmp_path / "bad.hex")
 
@@ -295,7 +295,7 @@ def test_not_a_vector_file_and_bad_version(tmp_path: Path) -> None:
         golden.generate("elem_decoder", "fp4_e2m1")
         .to_bytes()
         .decode()
-        .replace("# version: 1", "# version: 9")
+        .replace("# version: 2", "# version: 9")
     )
     (tmp_path / "y.hex").write_text(text)
     with pytest.raises(GoldenError, match="file version '9'"):

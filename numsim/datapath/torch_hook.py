@@ -32,8 +32,31 @@ result is, in FP32 with RNE after every operation and groups summed in K order::
 has scale 1).
 
 Biases are added afterwards in float32. The model's parameters are never modified: the context
-replaces the modules' ``forward`` for its duration and restores everything on exit, exceptions
-included. ``torch.matmul`` is replaced globally while the context is active.
+replaces the modules' ``forward`` for its duration and restores exactly what was there on exit,
+exceptions included (a ``forward`` set on a module instance comes back; nested contexts on the
+same model restore the outer context's patches).
+
+What runs where while a context is active (with ``matmul_ops=True``, the default):
+
+- emulated: the model's Linear and Conv2d layers, ``torch.matmul``, ``a @ b``
+  (``Tensor.__matmul__``), ``Tensor.matmul``, ``torch.mm`` / ``Tensor.mm``, ``torch.bmm`` /
+  ``Tensor.bmm`` and ``torch.nn.functional.linear``; products of operands with fewer than two
+  dimensions raise ``NotImplementedError``;
+- refused (``NotImplementedError``), because they would silently compute in float:
+  ``torch.einsum``, ``torch.tensordot``, ``torch.addmm``, ``torch.baddbmm``, ``torch.addbmm``,
+  ``torch.nn.functional.scaled_dot_product_attention``, ``F.bilinear``, ``F.conv1d``,
+  ``F.conv2d`` (called directly), ``F.conv3d`` and the transposed convolutions;
+- backward: an emulated product has no gradient (the unit is a forward model). When autograd
+  records (grad mode on and an operand or parameter requires grad) the result requires grad and
+  its backward raises ``RuntimeError`` instead of silently dropping the gradient; run inference
+  under ``torch.no_grad()`` / ``torch.inference_mode()`` to get plain tensors.
+
+With ``matmul_ops=False`` only the model's layers are emulated and every other product runs in
+torch's float arithmetic, unchanged.
+
+The functions above are replaced process-wide, so every thread sees them while a context is
+active: the hook is not thread-safe, and contexts must be exited in the reverse order they were
+entered (as nested ``with`` blocks are).
 """
 
 from __future__ import annotations
@@ -368,31 +391,148 @@ def _conv2d(torch: Any, mm: MatMul, module: Any) -> Any:
     return forward
 
 
-def patch_forward(torch: Any, mm: MatMul, module: Any) -> bool:
+def patch_forward(torch: Any, mm: MatMul, module: Any, no_backward: bool = False) -> bool:
     """Give a Linear / Conv2d ``module`` a forward running its product through ``mm``; False for
-    others."""
+    others. ``no_backward``: results that autograd records refuse backward (:func:`no_grad_of`)."""
     if isinstance(module, torch.nn.Linear):
-        module.forward = _linear(torch, mm, module)
+        fwd = _linear(torch, mm, module)
     elif isinstance(module, torch.nn.Conv2d):
-        module.forward = _conv2d(torch, mm, module)
+        fwd = _conv2d(torch, mm, module)
     else:
         return False
+    if no_backward:
+        inner = fwd
+
+        def fwd(x: Any) -> Any:
+            return no_grad_of(torch, inner(x), x, module.weight, module.bias)
+
+    module.forward = fwd
     return True
 
 
-def _matmul(torch: Any, prod: _Product) -> Any:
+_REFUSE_BACKWARD: dict[int, Any] = {}
+
+
+def _refuse_backward(torch: Any) -> Any:
+    """An autograd Function: identity forward, a backward that raises (built once per torch)."""
+    if id(torch) not in _REFUSE_BACKWARD:
+
+        class RefuseBackward(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx: Any, y: Any, *inputs: Any) -> Any:
+                return y.clone()
+
+            @staticmethod
+            def backward(ctx: Any, *grads: Any) -> Any:
+                raise RuntimeError(
+                    "numsim.datapath.emulate: backward through an emulated product is not "
+                    "supported (the unit is a forward model; its float gradient would not be the "
+                    "unit's); run the emulated forward under torch.no_grad()"
+                )
+
+        _REFUSE_BACKWARD[id(torch)] = RefuseBackward
+    return _REFUSE_BACKWARD[id(torch)]
+
+
+def no_grad_of(torch: Any, y: Any, *inputs: Any) -> Any:
+    """``y`` (computed outside autograd from ``inputs``), made to refuse backward when autograd
+    records: grad mode on and an input requires grad. Otherwise ``y`` itself."""
+    ts = [t for t in inputs if isinstance(t, torch.Tensor) and t.requires_grad]
+    if not ts or not torch.is_grad_enabled():
+        return y
+    return _refuse_backward(torch).apply(y, *ts)
+
+
+def _matmul(torch: Any, prod: _Product, name: str = "torch.matmul") -> Any:
     def mm(a: Any, b: Any, *, out: Any = None) -> Any:
+        if not isinstance(a, torch.Tensor) or not isinstance(b, torch.Tensor):
+            return NotImplemented if name.endswith("__matmul__") else _refuse(name)(a, b)
         if out is not None or a.dim() < 2 or b.dim() < 2:
             raise NotImplementedError(
-                "numsim emulates torch.matmul of operands with at least 2 dimensions, without out="
+                f"numsim emulates {name} of operands with at least 2 dimensions, without out="
             )
+        want = 3 if name.endswith("bmm") else 2 if name.endswith(".mm") else None
+        if want is not None and (a.dim(), b.dim()) != (want, want):
+            raise RuntimeError(f"{name}: operands of shapes {a.shape} and {b.shape}")
         lead = torch.broadcast_shapes(a.shape[:-2], b.shape[:-2])
         a3 = _f32(a.expand(*lead, *a.shape[-2:]).reshape(-1, *a.shape[-2:]))
         b3 = _f32(b.expand(*lead, *b.shape[-2:]).reshape(-1, *b.shape[-2:]))
-        y = np.stack([prod(x, w) for x, w in zip(a3, b3)])
-        return torch.from_numpy(y).reshape(*lead, a.shape[-2], b.shape[-1]).to(a.dtype)
+        y = np.stack([prod(x, w) for x, w in zip(a3, b3)]).reshape(*lead, a.shape[-2], -1)
+        return no_grad_of(torch, torch.from_numpy(y).to(a.dtype), a, b)
 
     return mm
+
+
+def _f_linear(torch: Any, prod: _Product) -> Any:
+    def linear(x: Any, weight: Any, bias: Any = None) -> Any:
+        if x.dim() < 1 or weight.dim() != 2:
+            raise NotImplementedError("numsim emulates F.linear with a 2-D weight")
+        x2 = _f32(x.reshape(-1, x.shape[-1]))
+        y = torch.from_numpy(np.asarray(prod(x2, _f32(weight).T), np.float32)).to(x.dtype)
+        if bias is not None:
+            y = y + bias.detach().to(y.dtype)
+        return no_grad_of(torch, y.reshape(*x.shape[:-1], weight.shape[0]), x, weight, bias)
+
+    return linear
+
+
+def _refuse(name: str) -> Any:
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(
+            f"{name} inside numsim.datapath.emulate: numsim does not emulate it and would compute "
+            "it silently in float; write it with torch.matmul / @ / Linear, or pass "
+            "matmul_ops=False to run it in float knowingly"
+        )
+
+    return refused
+
+
+#: (owner, attribute) replaced with a refusal while a context with matmul_ops=True is active
+_REFUSED = (
+    ("torch", "einsum"),
+    ("torch", "tensordot"),
+    ("torch", "addmm"),
+    ("torch", "baddbmm"),
+    ("torch", "addbmm"),
+    ("F", "scaled_dot_product_attention"),
+    ("F", "bilinear"),
+    ("F", "conv1d"),
+    ("F", "conv2d"),
+    ("F", "conv3d"),
+    ("F", "conv_transpose1d"),
+    ("F", "conv_transpose2d"),
+    ("F", "conv_transpose3d"),
+)
+
+
+def _global_patches(torch: Any, prod: _Product) -> list[tuple[Any, str, Any]]:
+    """(owner, attribute, replacement) of every process-wide function a context replaces."""
+    F = torch.nn.functional
+    owners = {"torch": torch, "F": F, "Tensor": torch.Tensor}
+    out: list[tuple[Any, str, Any]] = [
+        (torch, "matmul", _matmul(torch, prod, "torch.matmul")),
+        (torch, "mm", _matmul(torch, prod, "torch.mm")),
+        (torch, "bmm", _matmul(torch, prod, "torch.bmm")),
+        (torch.Tensor, "__matmul__", _matmul(torch, prod, "Tensor.__matmul__")),
+        (torch.Tensor, "matmul", _matmul(torch, prod, "Tensor.matmul")),
+        (torch.Tensor, "mm", _matmul(torch, prod, "Tensor.mm")),
+        (torch.Tensor, "bmm", _matmul(torch, prod, "Tensor.bmm")),
+        (F, "linear", _f_linear(torch, prod)),
+    ]
+    out += [(owners[o], n, _refuse(f"{o}.{n}")) for o, n in _REFUSED if hasattr(owners[o], n)]
+    return out
+
+
+_MISSING = object()
+
+
+def _restore(obj: Any, name: str, old: Any) -> None:
+    """Put back attribute ``name`` of ``obj`` as it was in ``vars(obj)`` (absent: inherited)."""
+    if old is _MISSING:
+        if name in vars(obj):
+            delattr(obj, name)
+    else:
+        setattr(obj, name, old)
 
 
 @contextlib.contextmanager
@@ -432,18 +572,17 @@ def emulate(
         raise TypeError(f"unit={unit!r}: expected a DotUnit or a preset name")
     prod = _Product(unit, input_format, weight_format, input_scaling, weight_scaling)
     mm = unit_product(prod)
-    patched: list[Any] = []
-    saved_matmul: Any | None = None
+    saved: list[tuple[Any, str, Any]] = []  # (object, attribute, what vars(object) held)
     try:
         for m in model.modules():
-            if patch_forward(torch, mm, m):
-                patched.append(m)
+            old = vars(m).get("forward", _MISSING)  # an instance forward, or a context's patch
+            if patch_forward(torch, mm, m, no_backward=True):
+                saved.append((m, "forward", old))
         if matmul_ops:
-            saved_matmul = torch.matmul
-            torch.matmul = _matmul(torch, prod)
+            for owner, name, fn in _global_patches(torch, prod):
+                saved.append((owner, name, vars(owner).get(name, _MISSING)))
+                setattr(owner, name, fn)
         yield model
     finally:
-        for m in patched:
-            del m.forward  # back to the class's forward
-        if saved_matmul is not None:
-            torch.matmul = saved_matmul
+        for obj, name, old in reversed(saved):
+            _restore(obj, name, old)

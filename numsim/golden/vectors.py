@@ -3,21 +3,27 @@
 File layout (one vector per row, TestFloat style: inputs first, expected outputs last)::
 
     # numsim golden vectors
-    # version: 1
+    # version: 2
     # generator: numsim 0.1.0
     # unit: elem_encoder
     # ...                      (key: value lines, see VectorFile.header)
     # columns: fp32:32:fp32 code:8:code
     # count: 159720
-    # body_sha256: 3c1f...
+    # file_sha256: 3c1f...
     3f800000 38
     ...
 
 Every header line starts with ``#`` (hardware testbenches skip them); rows are fixed-width
-lowercase hex fields separated by one space. ``body_sha256`` covers the rows, so a lone file
-detects truncation and corruption; ``manifest.json`` next to a set of files records the sha256
-of each whole file. Readers refuse any file whose structure, checksums or header differ from
-what the caller expects (:class:`GoldenError`).
+lowercase hex fields separated by one space. ``file_sha256`` (always the last header line) is the
+sha256 of every byte of the file but that line: header and rows, so a lone file detects
+truncation, corruption and an edited header line (a policy changed from ``saturate`` to
+``nonsaturate``); ``manifest.json`` next to a set of files records the sha256 of each whole file.
+Readers refuse any file whose structure, checksums or header differ from what the caller expects
+(:class:`GoldenError`).
+
+Version 1 files (``body_sha256``, covering the rows only) are still read, but only together with
+their manifest, whose whole-file sha256 covers the header: alone, an edited header line would
+pass unseen, so :func:`read` refuses them.
 """
 
 from __future__ import annotations
@@ -25,7 +31,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import tempfile
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,8 +44,12 @@ import numpy as np
 from .hexio import Column, format_rows, parse_rows
 
 MAGIC = "# numsim golden vectors"
-#: Version of the file layout (not of numsim).
-FILE_VERSION = "1"
+#: Version of the file layout (not of numsim): 2, ``file_sha256`` over header and rows.
+FILE_VERSION = "2"
+#: Older layouts still read (with their manifest): 1, ``body_sha256`` over the rows only.
+OLD_VERSIONS = ("1",)
+_COMPUTED = ("version", "columns", "count", "body_sha256", "file_sha256")
+_SHA_LINE = b"# file_sha256: "
 MANIFEST = "manifest.json"
 
 
@@ -83,32 +95,76 @@ class VectorFile:
         body = self.body()
         head = [MAGIC, f"# version: {FILE_VERSION}"]
         for k, v in self.header.items():
-            if k in ("version", "columns", "count", "body_sha256") or "\n" in v or ":" in k:
+            if k in _COMPUTED or "\n" in v or ":" in k:
                 raise ValueError(f"header key {k!r} (value {v!r}) is reserved or malformed")
             head.append(f"# {k}: {v}")
         head += [
             f"# columns: {' '.join(c.spec() for c in self.columns)}",
             f"# count: {self.count}",
-            f"# body_sha256: {hashlib.sha256(body).hexdigest()}",
         ]
-        return ("\n".join(head) + "\n").encode("ascii") + body
+        raw_head = ("\n".join(head) + "\n").encode("ascii")
+        digest = hashlib.sha256(raw_head + body).hexdigest().encode("ascii")
+        return raw_head + _SHA_LINE + digest + b"\n" + body
+
+
+class _Signalled(BaseException):
+    """A termination signal arrived while a temporary file existed (see :func:`atomic_write`)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+#: Signals whose default action ends the process without unwinding (SIGINT already raises).
+_TERMINATING = tuple(
+    getattr(signal, n) for n in ("SIGTERM", "SIGHUP", "SIGQUIT") if hasattr(signal, n)
+)
+
+
+def _raise_signalled(signum: int, frame: Any) -> None:
+    raise _Signalled(signum)
+
+
+def _trap_signals() -> dict[int, Any]:
+    """In the main thread, make SIGTERM / SIGHUP / SIGQUIT raise :class:`_Signalled` where they
+    would kill the process outright (default action); return the handlers to restore."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    old: dict[int, Any] = {}
+    for sig in _TERMINATING:
+        if signal.getsignal(sig) == signal.SIG_DFL:
+            old[sig] = signal.signal(sig, _raise_signalled)
+    return old
+
+
+def _restore_signals(old: dict[int, Any]) -> None:
+    for sig, handler in old.items():
+        signal.signal(sig, handler)
 
 
 def atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same directory and a rename:
     an interrupted write never leaves a partial file under ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    old = _trap_signals()  # a SIGTERM / SIGHUP would otherwise kill us before the cleanup runs
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual mode
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except _Signalled as e:
+        _restore_signals(old)
+        signal.raise_signal(e.signum)  # now die of the signal, as the process would have
+        raise  # the default action returned (a stop signal): report the interruption
+    finally:
+        _restore_signals(old)
 
 
 @dataclass(frozen=True)
@@ -198,19 +254,36 @@ def read(
         man.verify(path, raw)
     header, body = split(raw, path)
     version = header.pop("version", None)
-    if version != FILE_VERSION:
+    if version not in (FILE_VERSION, *OLD_VERSIONS):
         raise GoldenError(
-            f"{path}: file version {version!r}, this reader understands {FILE_VERSION!r}"
+            f"{path}: file version {version!r}, this reader understands "
+            f"{', '.join(repr(v) for v in (FILE_VERSION, *OLD_VERSIONS))}"
         )
+    if version != FILE_VERSION and manifest is None:
+        raise GoldenError(
+            f"{path}: file version {version!r} checksums its rows only, so an edited header line "
+            "would pass unseen: read it with its manifest (manifest=) or regenerate it"
+        )
+    sha_key = "file_sha256" if version == FILE_VERSION else "body_sha256"
     try:
         columns = tuple(Column.parse(s) for s in header.pop("columns").split())
         count = int(header.pop("count"))
-        body_sha = header.pop("body_sha256")
+        sha = header.pop(sha_key)
     except (KeyError, ValueError) as e:
         raise GoldenError(
-            f"{path}: header lacks or garbles columns/count/body_sha256 ({e})"
+            f"{path}: header lacks or garbles columns/count/{sha_key} ({e})"
         ) from None
-    if hashlib.sha256(body).hexdigest() != body_sha:
+    if version == FILE_VERSION:
+        at = len(raw) - len(body)
+        start = raw.rfind(b"\n", 0, at - 1) + 1  # the last header line
+        if not raw.startswith(_SHA_LINE, start):
+            raise GoldenError(f"{path}: file_sha256 must be the last header line")
+        if hashlib.sha256(raw[:start] + body).hexdigest() != sha:
+            raise GoldenError(
+                f"{path}: file checksum mismatch (corrupted, truncated or edited file: header or "
+                f"{len(body)} body bytes)"
+            )
+    elif hashlib.sha256(body).hexdigest() != sha:
         raise GoldenError(
             f"{path}: body checksum mismatch (corrupted or truncated file: {len(body)} body bytes)"
         )
@@ -226,6 +299,46 @@ def read(
         if have != str(want):
             raise GoldenError(f"{path}: header mismatch: {key} is {have!r}, expected {str(want)!r}")
     return VectorFile(header, columns, data)
+
+
+_ENTRY_TYPES = {"sha256": str, "bytes": int, "count": int, "unit": str, "set": str}
+
+
+def _entry(key: Any, v: Any, path: Any) -> FileEntry:
+    """One manifest entry, checked: a relative ``/`` path inside the set, the five typed keys."""
+    where = f"{path}: malformed manifest: files[{key!r}]"
+    if not isinstance(key, str) or not key or key.startswith("/") or "\\" in key:
+        raise GoldenError(f"{where}: expected a relative path with '/' separators")
+    if any(part in ("", ".", "..") for part in key.split("/")):
+        raise GoldenError(f"{where}: the path leaves the set's directory or is not normalised")
+    if not isinstance(v, dict):
+        raise GoldenError(f"{where} is {type(v).__name__}: expected an object")
+    if set(v) != set(_ENTRY_TYPES):
+        raise GoldenError(f"{where} has keys {sorted(v)}: expected {sorted(_ENTRY_TYPES)}")
+    for k, t in _ENTRY_TYPES.items():
+        if not isinstance(v[k], t) or isinstance(v[k], bool):
+            raise GoldenError(f"{where}.{k} is {v[k]!r}: expected {t.__name__}")
+    if v["bytes"] < 0 or v["count"] < 0:
+        raise GoldenError(f"{where}: bytes and count must be >= 0")
+    if len(v["sha256"]) != 64 or any(c not in "0123456789abcdef" for c in v["sha256"]):
+        raise GoldenError(f"{where}.sha256 is {v['sha256']!r}: expected 64 lowercase hex digits")
+    return FileEntry(**v)
+
+
+def parse_manifest(obj: Any, path: Any = "<manifest>") -> tuple[str, dict[str, FileEntry]]:
+    """``(generator, files)`` of a decoded manifest; :class:`GoldenError` for any other shape."""
+    if not isinstance(obj, dict) or not isinstance(obj.get("files"), dict):
+        raise GoldenError(
+            f"{path}: malformed manifest: expected an object with a 'files' object, got "
+            f"{type(obj).__name__}" + (f" with keys {sorted(obj)}" if isinstance(obj, dict) else "")
+        )
+    unknown = set(obj) - {"files", "generator"}
+    if unknown:
+        raise GoldenError(f"{path}: malformed manifest: unknown keys {sorted(unknown)}")
+    generator = obj.get("generator", "")
+    if not isinstance(generator, str):
+        raise GoldenError(f"{path}: malformed manifest: generator is {generator!r}: expected str")
+    return generator, {k: _entry(k, v, path) for k, v in obj["files"].items()}
 
 
 @dataclass
@@ -251,15 +364,15 @@ class Manifest:
         if path.is_dir():
             path = path / MANIFEST
         try:
-            obj = json.loads(path.read_text())
-            files = {k: FileEntry(**v) for k, v in obj["files"].items()}
-            return Manifest(path.parent, obj.get("generator", ""), files)
+            obj = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise GoldenError(
                 f"{path}: no manifest (generate the vectors with `numsim golden`)"
             ) from None
-        except (ValueError, KeyError, TypeError) as e:
+        except (OSError, ValueError) as e:  # unreadable, not UTF-8, not JSON
             raise GoldenError(f"{path}: malformed manifest ({e})") from None
+        generator, files = parse_manifest(obj, path)
+        return Manifest(path.parent, generator, files)
 
     @staticmethod
     def load_or_new(root: str | Path, generator: str) -> Manifest:

@@ -268,7 +268,7 @@ def describe_mismatch(ps: ParamSet, vf: VectorFile, m: Mismatch) -> str:
 def mismatches(ps: ParamSet, vf: VectorFile, limit: int = 8) -> tuple[int, list[Mismatch]]:
     """(rows whose outputs differ from numsim's, the first ``limit`` differing fields)."""
     want = recompute(ps, vf)
-    first_line = 6 + len(vf.header)  # magic, version, the header, columns, count, body_sha256
+    first_line = 6 + len(vf.header)  # magic, version, header, columns, count, file_sha256
     bad_rows = np.zeros(vf.count, bool)
     found: list[Mismatch] = []
     for name, exp in want.items():
