@@ -13,7 +13,17 @@ from .._kernels.lower import lower
 from .._kernels.operands import lsb_span
 from ..formats import FloatFormat, fp32
 from ..policies import RoundMode
-from ._lower import c_bits, dot_product, formats_of, operand, params, run, split
+from ._lower import (
+    c_bits,
+    dot_product,
+    formats_of,
+    int_gemm_ok,
+    int_matmul,
+    operand,
+    params,
+    run,
+    split,
+)
 from .unit import DotUnit, check_unit
 
 
@@ -76,7 +86,10 @@ def matmul(A: Any, B: Any, unit: DotUnit, C: Any = None, *, return_overflows: bo
     fast = _matmul_fast(unit, fa, fb, C)
     if fast is not None:
         return (fast, np.zeros((M, N), np.int64)) if return_overflows else fast
-    out, over = _matmul_general(unit, fa, fb, C)
+    if int_gemm_ok(unit, fa, fb):  # float64 BLAS where the register cannot overflow
+        out, over = int_matmul(unit, fa, fb, C)
+    else:
+        out, over = _matmul_general(unit, fa, fb, C)
     return (out, over) if return_overflows else out
 
 
