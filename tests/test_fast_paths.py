@@ -18,6 +18,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 from test_block import assert_matches_reference, bf, ref_encode
 from test_datapath import _ref_f32_bits
 
@@ -25,6 +28,7 @@ import numsim
 from numsim import datapath as dp
 from numsim import formats as F
 from numsim.datapath import DotUnit
+from numsim.datapath import _lower as dp_lower
 from numsim.datapath import api as dp_api
 from numsim.policies import Overflow, RoundMode
 from numsim.reference import dot as ref_dot
@@ -659,8 +663,7 @@ def test_kul_round_at_is_integer_rounding() -> None:
 # (c) MX DotGeneral fast paths (numsim.datapath.mx, numsim._kernels.mxdot) == the general kernel
 #     and the Fraction reference
 # ---------------------------------------------------------------------------------------------
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck
 from test_datapath import _ref_scales
 
 from numsim.datapath import mx as dp_mx
@@ -877,3 +880,103 @@ def test_hypothesis_mx_fast_paths(case: tuple[str, str, str], seed: int, mode: s
     assert int(general[0, 0].view(np.uint32)) == _mx_reference(unit, A, B, C, 0, 0) or np.isnan(
         general[0, 0]
     )
+
+
+# (e) integer register units: float64 BLAS where the register cannot overflow (_lower.int_matmul)
+
+INT_GEMM_UNITS = [
+    dp.get("int8-acc32"),
+    dp.get("int8-acc16"),
+    dp.get("int8-acc16-sat"),
+    dp.get("int8-acc20"),
+    dp.get("int8-acc20-sat"),
+    DotUnit("int8-blocks-sat", F.int8, 4, None, accumulator=ACC.integer(18, "saturate")),
+]
+
+
+def _int_catalog(rng: np.random.Generator, K: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of A and columns of B: the extremes (every product +-2**14), alternating signs that
+    overflow and come back, zeros, small values (registers that never overflow) and random int8."""
+    alt = np.resize([-128.0, 127.0], K)
+    rows = [
+        np.full(K, -128.0),
+        np.full(K, 127.0),
+        alt,
+        np.zeros(K),
+        rng.integers(-3, 4, K).astype(np.float64),
+        rng.integers(-128, 128, K).astype(np.float64),
+        rng.integers(-20, 21, K).astype(np.float64),
+    ]
+    cols = [np.full(K, -128.0), np.full(K, 127.0), np.resize([127.0, -128.0], K), np.ones(K)] + [
+        rng.integers(-128, 128, K).astype(np.float64) for _ in range(3)
+    ]
+    return np.array(rows), np.array(cols).T
+
+
+def _int_general(unit: DotUnit, A: np.ndarray, B: np.ndarray, C: Any) -> tuple[Any, Any]:
+    """The register kernel on every output (no BLAS)."""
+    M, N = A.shape[0], B.shape[1]
+    ra = np.repeat(np.arange(M, dtype=np.int64), N)
+    rb = np.tile(np.arange(N, dtype=np.int64), M)
+    return dp_lower.run(unit, A, np.ascontiguousarray(B.T), ra, rb, C, (M, N), cname="C")
+
+
+@pytest.mark.parametrize("K", [1, 5, 64, 300])
+@pytest.mark.parametrize("unit", INT_GEMM_UNITS, ids=str)
+def test_int_gemm_path_equals_register_kernel_and_reference(unit: DotUnit, K: int) -> None:
+    """Values and overflow counts of the BLAS path == the register kernel == the Fraction
+    reference, on outputs that overflow (adversarial rows) and outputs that cannot, from c = 0 and
+    from starts at the register's edges."""
+    assert dp_lower.int_gemm_ok(unit, np.zeros((1, K)), np.zeros((K, 1)))
+    rng = np.random.default_rng(K + sum(map(ord, unit.name)))
+    A, B = _int_catalog(rng, K)
+    M, N = A.shape[0], B.shape[1]
+    lim = 2 ** (unit.accumulator.bits - 1)
+    C = rng.integers(-lim, lim, (M, N)).astype(np.float64)
+    C[0, :2], C[1, :2] = lim - 1, -lim
+    C[2, :] = 0.0
+    for c in (None, C):
+        got, over = dp.matmul(A, B, unit, c, return_overflows=True)
+        want, want_over = _int_general(unit, A, B, c)
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(over, want_over)
+        for i in range(M):
+            for j in range(N):
+                ci = Fraction(0) if c is None else Fraction(int(c[i, j]))
+                ref, ref_over = ref_dot.dot_result(
+                    unit, [Fraction(int(x)) for x in A[i]], [Fraction(int(y)) for y in B[:, j]], ci
+                )
+                assert float(got[i, j]) == float(ref), (i, j)
+                assert int(over[i, j]) == ref_over, (i, j)
+    if unit.accumulator.bits < 2 * 8 + K.bit_length():  # narrow registers: some outputs overflow
+        assert over.any() and not over.all()
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, database=None)
+@given(
+    data=st.data(),
+    P=st.integers(2, 40),
+    sat=st.booleans(),
+    n=st.sampled_from([1, 2, 4]),
+    shape=st.tuples(st.integers(1, 6), st.integers(1, 80), st.integers(1, 6)),
+    hi=st.sampled_from([1, 8, 128]),
+)
+def test_int_gemm_path_hypothesis(
+    data: Any, P: int, sat: bool, n: int, shape: Any, hi: int
+) -> None:
+    """Random widths, group sizes and operand ranges (small ranges: registers that rarely
+    overflow; full int8: most overflow): BLAS path == register kernel, values and counts."""
+    M, K, N = shape
+    unit = DotUnit(
+        "int8-h", F.int8, n, None, accumulator=ACC.integer(P, "saturate" if sat else "wrap")
+    )
+    elems = st.integers(-min(hi, 128), min(hi, 127)).map(float)
+    A = data.draw(hnp.arrays(np.float64, (M, K), elements=elems))
+    B = data.draw(hnp.arrays(np.float64, (K, N), elements=elems))
+    lim = 2 ** (P - 1)
+    C = data.draw(hnp.arrays(np.float64, (M, N), elements=st.integers(-lim, lim - 1).map(float)))
+    got, over = dp.matmul(A, B, unit, C, return_overflows=True)
+    want, want_over = _int_general(unit, A, B, C)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(over, want_over)

@@ -57,6 +57,13 @@ rounding changes these too.
   ``kind::mxf4nvf4`` vectors) and the hand-derived ``test_mxf4nvf4_*`` cases of
   tests/test_datapath.py.
 
+* ``datapath._lower.int_matmul`` (integer units without chunks): no rounding, but the register is
+  skipped: where ``|c| + sum |a_i b_i|`` (float64, exact below ``2**53``) stays below ``2**(P-1)``
+  no partial sum leaves the P-bit register, so the result is the exact float64 BLAS sum with no
+  overflow; other outputs run ``intunit.int_rows``. Twin: ``intunit.int_rows`` on every output.
+  Held by ``test_int_gemm_path_equals_register_kernel_and_reference`` (also against the Fraction
+  reference, on adversarial rows that overflow) and ``test_int_gemm_path_hypothesis``.
+
 The general tests of tests/test_datapath.py (every preset and random unit against the Fraction
 reference) cover ``_pairwise_f32`` and ``kul_round_at`` too, as part of the general kernel.
 

@@ -1,9 +1,10 @@
 """Fused float32 fake quantization for power-of-two-scaled (MX) block formats.
 
-One pass per chunk of blocks reads float32 values and writes the quantized float32 values, with no
-element codes in between. An element's value is ``element(x / 2**s) * 2**s``; dividing by a power
-of two only moves the binade, so the kernel rounds ``x`` itself onto the element grid moved up by
-``s`` binades, where every step is exact or one IEEE float32 rounding:
+One pass reads each block of float32 values once (its maximum, then its elements from cache) and
+writes the quantized float32 values, with no element codes in between. An element's value is
+``element(x / 2**s) * 2**s``; dividing by a power of two only moves the binade, so the kernel
+rounds ``x`` itself onto the element grid moved up by ``s`` binades, where every step is exact or
+one IEEE float32 rounding:
 
 * The grid's quantum at ``x`` is ``2**q`` with ``q = max(E, emin + s) - man_bits`` for a float
   element (``E`` = floor(log2 |x|), from the exponent bits of ``x``; below ``emin + s`` the
@@ -52,7 +53,7 @@ class MxFast(NamedTuple):
     )
 
 
-_CHUNK = 512  # blocks per work item: the chunk's rows are read twice, the second time from cache
+_CHUNK = 512  # blocks per work item of the parallel loop
 _F32_NAN = np.float32(np.nan)
 
 
@@ -62,69 +63,61 @@ def _f32_of_bits(b):
     return np.int32(b).view(np.float32)
 
 
-@njit(cache=True)
-def _row_amax(u, am):
-    """``am[b]`` = largest magnitude bits of row ``b`` of float32 bits ``u`` (NaN/Inf above every
-    number)."""
-    nb, bs = u.shape
-    for b in range(nb):
-        m = 0
-        for j in range(bs):
-            m = max(m, np.int64(u[b, j]) & 0x7FFFFFFF)
-        am[b] = m
+@njit(inline="always")
+def _block_const(m, bp, fp, rule):
+    """For a block whose largest magnitude has bits ``m``: ``(state, L, lim)`` with state 0 (fast),
+    1 (NaN block) or 2 (general path), ``L = 2**(lo_exp + s)`` and ``lim = max_elem * 2**s``.
+    All-zero blocks get ``L = lim = 1``, harmless in the element pass (a zero stays the same
+    zero)."""
+    if rule == FLOOR:
+        s = min(max((m >> 23) - 127 - bp.emax, bp.scale_emin), bp.scale_emax)
+    else:
+        s = shared_exponent(m, 8, 23, 127, rule, bp) if m >= 0x800000 else bp.scale_emin
+    ea = (m >> 23) - 127  # exponent of the block maximum (a float32 subnormal maximum: general)
+    el = fp.lo_exp + s
+    limb = fp.max_bits + (s << 23)
+    ok = (
+        (m >= 0x800000)
+        and (m < 0x7F800000)
+        and (el + fp.k_exp - 23 >= -126)
+        and (limb >= 0x800000)
+        and (limb < 0x7F800000)
+        and (max(ea, el) + fp.k_exp <= 126)
+        and (ea + 1 <= max(ea, el) + fp.k_exp)
+    )
+    if ok:
+        return 0, _f32_of_bits((el + 127) << 23), _f32_of_bits(limb)
+    one = _f32_of_bits(0x3F800000)
+    return (0 if m == 0 else (1 if m >= 0x7F800000 else 2)), one, one
 
 
 @njit(cache=True)
-def _block_consts(am, bp, fp, rule, lo, lim, state):
-    """Per block (largest magnitude bits ``am``): ``lo = L``, ``lim = max_elem * 2**s`` and
-    ``state`` 0 (fast), 1 (NaN block) or 2 (general path). All-zero blocks and rows in state 1 or 2
-    get ``lo = lim = 1``, harmless in the element pass (a zero stays the same zero). Branch-free
-    for the floor rule, so that LLVM vectorizes it. Returns how many blocks are in state 2."""
-    nbad = 0
-    for b in range(am.size):
-        m = am[b]
-        if rule == FLOOR:
-            s = min(max((m >> 23) - 127 - bp.emax, bp.scale_emin), bp.scale_emax)
-        else:
-            s = shared_exponent(m, 8, 23, 127, rule, bp) if m >= 0x800000 else bp.scale_emin
-        ea = (
-            m >> 23
-        ) - 127  # exponent of the block maximum (a float32 subnormal maximum: general path)
-        el = fp.lo_exp + s
-        limb = fp.max_bits + (s << 23)
-        ok = (
-            (m >= 0x800000)
-            & (el + fp.k_exp - 23 >= -126)
-            & (limb >= 0x800000)
-            & (limb < 0x7F800000)
-            & (max(ea, el) + fp.k_exp <= 126)
-            & (ea + 1 <= max(ea, el) + fp.k_exp)
-        )
-        st = 1 if m >= 0x7F800000 else (0 if ok or m == 0 else 2)
-        fast = ok & (m < 0x7F800000)
-        lo[b] = _f32_of_bits(((el + 127) << 23) if fast else 0x3F800000)
-        lim[b] = _f32_of_bits(limb if fast else 0x3F800000)
-        state[b] = st
-        nbad += st >> 1
-    return nbad
-
-
-@njit(cache=True)
-def _round_rows(x, u, lo, lim, k, z, vout):
-    """The element pass: ``vout[b, j]`` = ``x[b, j]`` rounded onto block ``b``'s grid (module
-    comment)."""
+def _quantize_blocks(x, u, bp, fp, rule, k, z, vout, bad):
+    """Blocks (rows of ``x``, float32 bits ``u``) one at a time, each read once into cache: the
+    block maximum from the bits, the block's constants (:func:`_block_const`), then the element
+    pass ``vout[b, j]`` = ``x[b, j]`` rounded onto block ``b``'s grid (module comment). Returns how
+    many blocks are left to the general path (``bad[b] = 1``)."""
     nb, bs = x.shape
+    nbad = 0
     for b in range(nb):
-        lb = lo[b]
-        mb = lim[b]
-        xr = x[b]
         ur = u[b]
-        vr = vout[b]
+        m = np.uint32(0)
         for j in range(bs):
-            v = xr[j]
-            c = max(_f32_of_bits(ur[j] & 0x7F800000), lb) * k
-            r = (abs(v) + c) - c
-            vr[j] = np.copysign(min(r, mb), v) + z
+            m = max(m, ur[j] & np.uint32(0x7FFFFFFF))
+        st, lb, mb = _block_const(np.int64(m), bp, fp, rule)
+        vr = vout[b]
+        bad[b] = st >> 1
+        nbad += st >> 1
+        if st == 0:
+            xr = x[b]
+            for j in range(bs):
+                v = xr[j]
+                c = max(_f32_of_bits(ur[j] & np.uint32(0x7F800000)), lb) * k
+                r = (abs(v) + c) - c
+                vr[j] = np.copysign(min(r, mb), v) + z
+        elif st == 1:
+            vr[:] = _F32_NAN
+    return nbad
 
 
 @njit(parallel=True, cache=True)
@@ -145,17 +138,7 @@ def quantize_pow2_f32(x, bp, fp, rule, vout, bad):
     for c in prange(nch):
         i0 = c * _CHUNK
         i1 = min(nblk, i0 + _CHUNK)
-        am = np.empty(i1 - i0, np.int64)
-        lo = np.empty(i1 - i0, np.float32)
-        lim = np.empty(i1 - i0, np.float32)
-        state = np.empty(i1 - i0, np.uint8)
-        _row_amax(u[i0:i1], am)
-        nbad = _block_consts(am, bp, fp, rule, lo, lim, state)
-        _round_rows(x[i0:i1], u[i0:i1], lo, lim, k, z, vout[i0:i1])
-        for b in range(i1 - i0):
-            st = state[b]
-            bad[i0 + b] = 1 if st == 2 else 0
-            if st == 1:
-                vout[i0 + b, :] = _F32_NAN
-        counts[c] = nbad
+        counts[c] = _quantize_blocks(
+            x[i0:i1], u[i0:i1], bp, fp, rule, k, z, vout[i0:i1], bad[i0:i1]
+        )
     return counts.sum()

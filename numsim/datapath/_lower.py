@@ -268,6 +268,72 @@ def run(
     )
 
 
+def int_gemm_ok(unit: DotUnit, A: np.ndarray, B: np.ndarray) -> bool:
+    """True when :func:`int_matmul` applies: an integer unit with one register over the whole row
+    (no chunks, no outer accumulator) and ``K * max|a| * max|b| < 2**53`` in register units, so
+    that every partial sum of a float64 BLAS product is an integer float64 holds exactly."""
+    fin = unit.in_format
+    if not isinstance(fin, IntFormat) or unit.chunk or unit.outer is not None:
+        return False
+    lim = float(max(fin.max_int, -fin.min_int)) ** 2 * A.shape[1]
+    return lim < 2.0**53
+
+
+def int_matmul(
+    unit: DotUnit, A: np.ndarray, B: np.ndarray, c: Any, cname: str = "C"
+) -> tuple[np.ndarray, np.ndarray]:
+    """``c + A @ B`` (A [M, K], B [K, N]) on an integer unit that :func:`int_gemm_ok` accepts:
+    ``(values, overflow counts)``, bit for bit :func:`run`.
+
+    Every partial sum of a row lies within ``|c| + sum_i |a_i b_i|`` of zero, and that bound is
+    exact integer arithmetic in float64 (``|A| @ |B|``, with ``K * max|a| * max|b| < 2**53``). Where
+    it is below ``2**(P-1)`` the ``P``-bit register never leaves its range, wrapping or
+    saturating alike: the result is the exact sum ``c + A @ B`` (a float64 BLAS product, exact for
+    the same reason) with no overflow. The other outputs go through the register kernel.
+    """
+    M, N = A.shape[0], B.shape[1]
+    shape = (M, N)
+    scale = 2.0**unit.in_format.frac_bits
+    af = np.asarray(A, np.float64) * scale
+    bf = np.asarray(B, np.float64) * scale
+    bits = unit.accumulator.bits
+    assert bits is not None
+    creg = int_c(c, unit, M * N, shape, cname)
+    exact = (af @ bf).astype(np.int64).reshape(-1) + creg
+    aa, ab = np.abs(af), np.abs(bf)
+    lim = 2 ** (bits - 1)
+    # sum_i |a_i b_i| is at most min(sum|a| * max|b|, max|a| * sum|b|); the exact |A| @ |B| only
+    # where that cheap bound does not already keep the register in range
+    cheap = np.minimum(
+        np.outer(aa.sum(axis=1), ab.max(axis=0)), np.outer(aa.max(axis=1), ab.sum(axis=0))
+    )
+    bound = cheap.reshape(-1) + np.abs(creg)
+    if (bound >= lim).any():
+        bound = (aa @ ab).astype(np.int64).reshape(-1) + np.abs(creg)
+    out = exact.astype(np.float64) * 2.0 ** (-2 * unit.in_format.frac_bits)
+    over = np.zeros(M * N, np.int64)
+    slow = np.flatnonzero(bound >= lim)
+    if slow.size:
+        ai = af.astype(np.int64)
+        bi = np.ascontiguousarray(bf.T).astype(np.int64)
+        za, zb = np.zeros((M, 1), np.int64), np.zeros((N, 1), np.int64)
+        out[slow], over[slow] = int_rows(
+            ai,
+            bi,
+            slow // N,
+            slow % N,
+            creg[slow],
+            za,
+            np.zeros(za.shape, np.bool_),
+            zb,
+            np.zeros(zb.shape, np.bool_),
+            lower(fp32),
+            formats_of(unit)[2],
+            params(unit),
+        )
+    return out.reshape(shape), over.reshape(shape)
+
+
 def run_split(
     unit: DotUnit,
     a: tuple[np.ndarray, ...],

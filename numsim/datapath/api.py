@@ -20,6 +20,8 @@ from ._lower import (
     dot_product,
     epilogue,
     formats_of,
+    int_gemm_ok,
+    int_matmul,
     operand,
     operand_man,
     params,
@@ -129,7 +131,10 @@ def matmul(
         if late:
             fast = epilogue(unit, fast, C, "C")
         return (fast, np.zeros((M, N), np.int64)) if return_overflows else fast
-    out, over = _matmul_general(unit, fa, fb, C)
+    if int_gemm_ok(unit, fa, fb):  # float64 BLAS where the register cannot overflow
+        out, over = int_matmul(unit, fa, fb, C)
+    else:
+        out, over = _matmul_general(unit, fa, fb, C)
     return (out, over) if return_overflows else out
 
 
