@@ -402,7 +402,7 @@ BLAS_UNITS = [
     dp.get("ocp-mx-exact"),
     dp.get("ocp-mx-fp32acc"),
     dp.get("mxdotp"),
-    dp.get("mi100-fp16"),
+    DotUnit("exact-fp16-rne", F.fp16, 4, None, out_rounding="nearest_even"),
     DotUnit("exact-chain-rz", F.fp16, 16, None),
     DotUnit(
         "exact-chain-ftz",

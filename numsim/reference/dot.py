@@ -124,11 +124,14 @@ def block_sum(
     sa = sa if sa is not None else [Fraction(1)] * len(a)
     sb = sb if sb is not None else [Fraction(1)] * len(b)
     pairs = list(zip(a, b))
-    if unit.pairwise:  # every position is a leaf of the tree, a zero product included
+    ieee_tree = unit.pairwise and unit.out_format.name == "fp32"
+    if ieee_tree:  # FP32 trees (the AMD units): IEEE specials inside the tree
         return _pairwise_sum(unit, [_leaf(x, y, s, t) for (x, y), s, t in zip(pairs, sa, sb)], c)
-    special = _special(pairs, c)
+    special = _special(pairs, c)  # other pairwise formats settle specials before the tree
     if special is not None:
         return special
+    if unit.pairwise:  # every position is a leaf of the tree, a zero product included
+        return _pairwise_sum(unit, [_leaf(x, y, s, t) for (x, y), s, t in zip(pairs, sa, sb)], c)
     emin = unit.in_format.emin
     groups: list[list[tuple[Fraction, int]]] = [[], []]
     for i, (x, y) in enumerate(pairs):
