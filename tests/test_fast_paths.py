@@ -419,7 +419,7 @@ BLAS_UNITS = [
     dp.get("ocp-mx-exact"),
     dp.get("ocp-mx-fp32acc"),
     dp.get("mxdotp"),
-    dp.get("mi100-fp16"),
+    DotUnit("exact-fp16-rne", F.fp16, 4, None, out_rounding="nearest_even"),
     DotUnit("exact-chain-rz", F.fp16, 16, None),
     DotUnit(
         "exact-chain-ftz",
@@ -539,10 +539,15 @@ def test_mi210_pairwise_hand_derived() -> None:
     assert _f32_bits(unit.dot(np.array([1.0, t, t, 0.0]), np.array([1.0, t, t, 1.0]))) == 0x3F800000
     # (2**-24 + 2**-24) = 2**-23 is exact, 1 + 2**-23 too: the next FP32 number above 1
     assert _f32_bits(unit.dot(np.array([t, t, 1.0, 0.0]), np.array([t, t, 1.0, 1.0]))) == 0x3F800001
-    # an exact unit gives 1 + 2**-23 for both orders (mi100-fp16: exact block sum)
+    # an exact unit gives 1 + 2**-23 for both orders (exact block sum, one rounding)
+    exact = DotUnit("exact-fp16", F.fp16, 4, None, out_rounding="nearest_even")
+    assert (
+        _f32_bits(exact.dot(np.array([1.0, t, t, 0.0]), np.array([1.0, t, t, 1.0]))) == 0x3F800001
+    )
+    # mi100-fp16 is the same tree (MMA-Sim amd.py), subnormals kept: 1 again
     assert (
         _f32_bits(dp.get("mi100-fp16").dot(np.array([1.0, t, t, 0.0]), np.array([1.0, t, t, 1.0])))
-        == 0x3F800001
+        == 0x3F800000
     )
     # c joins after the tree: c = 1, products 2**-24 and 2**-24 sum to 2**-23 first
     assert (
@@ -553,7 +558,8 @@ def test_mi210_pairwise_hand_derived() -> None:
     big = 2.0**127  # bf16 value; big * big = 2**254 is beyond FP32: +Inf, and with -Inf, NaN
     assert np.isposinf(bf.dot(np.array([big, 1.0, 0.0, 0.0]), np.array([big, 1.0, 0.0, 0.0])))
     assert np.isnan(bf.dot(np.array([big, 0.0, big, 0.0]), np.array([big, 0.0, -big, 0.0])))
-    assert dp.get("mi100-bf16").dot(np.array([big, big]), np.array([big, -big])) == 0  # exact: 0
+    # mi100-bf16 is a tree too (pairs): two overflowed products are +Inf and -Inf leaves, NaN
+    assert np.isnan(dp.get("mi100-bf16").dot(np.array([big, big]), np.array([big, -big])))
     tiny = 2.0**-70  # tiny * tiny = 2**-140, an FP32 subnormal: flushed, the sum is +0
     assert _f32_bits(bf.dot(np.array([tiny, 0.0, 0.0, 0.0]), np.array([tiny, 0.0, 0.0, 0.0]))) == 0
     assert (
@@ -577,6 +583,36 @@ def test_mi210_pairwise_hand_derived() -> None:
     assert _f32_bits(keep.dot(a, b)) == 0x00400000  # 2**-127 kept
 
 
+def test_amd_pairwise_trees_hand_derived() -> None:
+    """CDNA1 / CDNA2 trees (MMA-Sim ``amd.py``, ``pairwise_dot``): IEEE specials inside the tree,
+    subnormals kept on MI100, IEEE signed zeros, and the block size of ``mi210-bf16-n2``. Derived
+    by hand from IEEE 754 addition and the tree ``(p0 + p1) + (p2 + p3)``, c added last."""
+    big = 2.0**127  # a BF16 value; big * big = 2**254 overflows FP32 to an Inf leaf
+    for name in ("mi210-bf16", "mi210-bf16-n2", "mi100-bf16"):
+        unit = dp.get(name)
+        # c = +Inf meets the tree's -Inf (an overflowed product, not an Inf input): NaN
+        assert np.isnan(
+            unit.dot(np.array([big, 0.0, 0.0, 0.0]), np.array([-big, 0.0, 0.0, 0.0]), np.inf)
+        )
+        # an Inf input times a zero is a NaN leaf
+        assert np.isnan(unit.dot(np.array([np.inf, 1.0]), np.array([0.0, 1.0])))
+    m1 = dp.get("mi100-bf16")
+    tiny = 2.0**-70  # tiny * tiny = 2**-140 = 2**9 FP32 subnormal ulps: kept on MI100
+    assert _f32_bits(m1.dot(np.array([tiny, 0.0]), np.array([tiny, 0.0]))) == 0x00000200
+    assert _f32_bits(m1.dot(np.array([-tiny, 0.0]), np.array([tiny, 0.0]))) == 0x80000200
+    # -2**-200 rounds to -0; -0 + -0 = -0 in the tree and with c = -0 (IEEE 754 section 6.3)
+    u = 2.0**-100
+    assert _f32_bits(m1.dot(np.array([-u, -u]), np.array([u, u]), np.float32(-0.0))) == 0x80000000
+    # an exactly zero product is +0 whatever its sign (fma(a, b, +0)): +0 + -0 = +0
+    assert _f32_bits(m1.dot(np.array([-1.0, 0.0]), np.array([0.0, 1.0]), np.float32(-0.0))) == 0
+    # pairs vs quads: c = 1 and products 2**-24, 0, 2**-24, 0. Pairs: 1 + 2**-24 ties to 1, twice;
+    # quads: the tree makes 2**-23 first and 1 + 2**-23 is exact
+    t = 2.0**-12
+    a = np.array([t, 0.0, t, 0.0])
+    assert _f32_bits(dp.get("mi210-bf16-n2").dot(a, a, np.float32(1.0))) == 0x3F800000
+    assert _f32_bits(dp.get("mi210-bf16").dot(a, a, np.float32(1.0))) == 0x3F800001
+
+
 def test_mi300_late_c_truncates_the_smaller_partial() -> None:
     """MI300 adds c after the product sum, the smaller partial truncated onto the larger one's grid
     2**(e - 24); RNE then sees a tie where the exact sum has a sticky bit. Derived by hand."""
@@ -585,10 +621,9 @@ def test_mi300_late_c_truncates_the_smaller_partial() -> None:
     for sign in (1.0, -1.0):
         # S = 2**-24 + 2**-30 < c = 1: S on the grid 2**-24 is 2**-24, 1 + 2**-24 ties to 1
         assert unit.dot(sign * a, a, np.float32(sign)) == sign
-        # exact late addition (mi100: exact block sum with c) rounds 1 + 2**-24 + 2**-30 up
-        assert dp.get("mi100-fp16").dot(sign * a[:4], a[:4], np.float32(sign)) == np.float32(
-            sign * (1 + 2.0**-23)
-        )
+        # exact late addition (exact block sum with c) rounds 1 + 2**-24 + 2**-30 up
+        exact = DotUnit("exact-fp16", F.fp16, 4, None, out_rounding="nearest_even")
+        assert exact.dot(sign * a[:4], a[:4], np.float32(sign)) == np.float32(sign * (1 + 2.0**-23))
     # the other way round: S = 1 (one product) > c = 2**-24 + 2**-30: c on the grid 2**-24, a tie
     one = np.array([1.0] + [0.0] * 7)
     assert unit.dot(one, one, np.float32(2.0**-24 + 2.0**-30)) == 1.0

@@ -37,7 +37,8 @@ rounding changes these too.
   ``kulisch.add_round`` (Kulisch sum, one ``encode_value``). Held by
   ``test_blas_exact_path_equals_general``, ``test_fast_chain_path_equals_general`` (units with an
   FP32 outer accumulator), ``test_signed_zeros_on_every_path`` and
-  ``test_mi210_pairwise_hand_derived``.
+  ``test_mi210_pairwise_hand_derived`` and ``test_amd_pairwise_trees_hand_derived`` (IEEE
+  specials and signed zeros inside the tree).
 * ``fastdot._odd_sum``: a round-to-odd float64 sum handed to ``dotbase._round_out``
   (``combine_blocks``). Twin: ``kulisch.kul_round`` (the exact total, one rounding). Held by
   ``test_blas_exact_path_equals_general``.

@@ -163,24 +163,50 @@ def _late_c(k, c, prm):
 
 @njit(inline="always")
 def _add_f32(a, b, prm):
-    """FP32 ``round(a + b)`` of two FP32 values held in float64 (one rounding through round-to-odd;
-    an exact zero is +0; NaN and Inf as IEEE addition gives them)."""
+    """FP32 ``round(a + b)`` of two FP32 values held in float64 (one rounding through round-to-odd).
+
+    IEEE 754-2019 section 6.3: an exact zero sum of non-zero terms is +0, two zeros add as IEEE
+    does (``-0 + -0 = -0``); NaN and Inf as IEEE addition gives them (``+Inf + -Inf`` is NaN).
+    """
     if not (np.isfinite(a) and np.isfinite(b)):
+        return a + b
+    if a == 0.0 and b == 0.0:
         return a + b
     x = _odd64(a, b)
     return _f32_round(x, prm.out_mode, prm.subnormals_out) if x != 0.0 else 0.0
 
 
+@njit(inline="always")
+def _special_f64(m, kind):
+    """float64 value of a non-finite operand (the sign of an Inf travels in ``m``)."""
+    if kind == K_NAN:
+        return math.nan
+    return math.copysign(math.inf, np.float64(m))
+
+
 @njit(cache=True)
 def _pairwise_f32(a, b, lo, hi, c, p, prm):
     """:func:`_pairwise` for FP32 results, in float64 arithmetic: every product is exact in float64
-    and every addition is one rounding of the exact sum (:func:`_add_f32`)."""
-    am, ae, _ = a
-    bm, be, _ = b
+    and every addition is one rounding of the exact sum (:func:`_add_f32`).
+
+    Specials travel through the tree as IEEE values (MMA-Sim ``amd.py``, ``pairwise_dot``): a
+    product beyond the FP32 range is an Inf leaf, so ``+Inf + -Inf`` within the tree, or against
+    an infinite c, is NaN; an input Inf times a zero is NaN. An exactly zero product is +0 (the
+    hardware's ``fma(a, b, +0)``).
+    """
+    am, ae, ak = a
+    bm, be, bk = b
     ck, cs, cE, csig, cP = c
     m = hi - lo
     v = np.empty(m, np.float64)
     for i in range(m):
+        ka = ak[lo + i]
+        kb = bk[lo + i]
+        if ka == K_INF or ka == K_NAN or kb == K_INF or kb == K_NAN:
+            va = _special_f64(am[lo + i], ka) if ka == K_INF or ka == K_NAN else am[lo + i]
+            vb = _special_f64(bm[lo + i], kb) if kb == K_INF or kb == K_NAN else bm[lo + i]
+            v[i] = np.float64(va) * np.float64(vb)  # Inf * 0 = NaN; only signs and kinds matter
+            continue
         prod = am[lo + i] * bm[lo + i]
         x = math.ldexp(np.float64(prod), int(ae[lo + i] + be[lo + i] - 2 * prm.man_in))
         v[i] = _f32_round(x, prm.out_mode, prm.subnormals_out) if prod != 0 else 0.0
@@ -191,7 +217,14 @@ def _pairwise_f32(a, b, lo, hi, c, p, prm):
         if m % 2:
             v[h] = v[m - 1]
         m -= h
-    cv = math.ldexp(np.float64(-csig if cs else csig), int(cE - cP)) if ck == K_FINITE else 0.0
+    if ck == K_FINITE:
+        cv = math.ldexp(np.float64(-csig if cs else csig), int(cE - cP))
+    elif ck == K_INF:
+        cv = -math.inf if cs else math.inf
+    elif ck == K_NAN:
+        cv = math.nan
+    else:
+        cv = -0.0 if cs else 0.0
     r = _add_f32(v[0], cv, prm)
     if np.isnan(r):
         return p.nan_code
@@ -237,6 +270,8 @@ def _block(a, b, lo, hi, c, p, prm, k):
     am, ae, ak = a
     bm, be, bk = b
     ck, cs = c[0], c[1]
+    if prm.pairwise and p.bits == 32 and p.man_bits == 23:
+        return _pairwise_f32(a, b, lo, hi, c, p, prm)  # IEEE specials inside the tree
     nan, pinf, ninf = _scan(am, ak, bm, bk, lo, hi)
     if nan or pinf or ninf or ck == K_NAN or ck == K_INF:
         n2, p2, m2 = _flags(ck, cs)

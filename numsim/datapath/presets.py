@@ -71,9 +71,14 @@ Others:
 - AMD (MATLAB-tensor-core models/MI100MC.m, MI210MC.m, MI300*MC.m; from the summaries of the
   published MATLAB models, not measured here):
 
-  - ``mi100-fp16`` (N = 4) and ``mi100-bf16`` (N = 2): exact block sum, one RNE rounding to FP32.
+  - ``mi100-fp16`` (N = 4) and ``mi100-bf16`` (N = 2): every product rounded to FP32 (RNE), the
+    block summed as a binary tree of FP32 RNE additions, c added last; subnormals kept. This is
+    microsoft/MMA-Sim ``mma_sim/amd.py`` (validated bit for bit on MI100); ``MI100MC.m`` sums
+    each block exactly with one rounding instead.
   - ``mi210-fp16``, ``mi210-bf16`` (aliases ``mi250-*``, ``mi250x-*``): pairwise summation with
-    RNE, FTZ of input and output subnormals, products limited to the FP32 range.
+    RNE, FTZ of input and output subnormals, a product beyond the FP32 range an Inf leaf of the
+    tree (MMA-Sim; ``MI210MC.m`` settles it before the tree). ``mi210-bf16-n2``: the same on
+    pairs, the pre-``_1k`` BF16 instructions (MMA-Sim; ``MI210MC.m`` uses quads).
   - ``mi300-fp16``, ``mi300-bf16`` (N = 8, F = 23 + neab = 24): products aligned and summed
     first, c added late with the smaller partial truncated onto the larger one's grid, RNE;
     ``mi300-xf32`` the same with N = 4 (XF32 is the TF32 format, E8M10).
@@ -232,13 +237,23 @@ _OTHERS: dict[str, DotUnit] = {
             chunk=64,
             outer=Accumulator.floating(_formats.fp16, _RNE),
         ),
-        DotUnit("mi100-fp16", _formats.fp16, 4, None, out_rounding=_RNE),
-        DotUnit("mi100-bf16", _formats.bf16, 2, None, out_rounding=_RNE),
         *(
             DotUnit(
-                f"mi210-{k}",
+                f"mi100-{k}",
                 _IN[k],
-                4,
+                n,
+                None,
+                c_inside=False,
+                out_rounding=_RNE,
+                pairwise=True,
+            )
+            for k, n in (("fp16", 4), ("bf16", 2))
+        ),
+        *(
+            DotUnit(
+                f"mi210-{name}",
+                _IN[k],
+                n,
                 None,
                 c_inside=False,
                 out_rounding=_RNE,
@@ -246,7 +261,7 @@ _OTHERS: dict[str, DotUnit] = {
                 subnormals_out=False,
                 pairwise=True,
             )
-            for k in ("fp16", "bf16")
+            for k, n, name in (("fp16", 4, "fp16"), ("bf16", 4, "bf16"), ("bf16", 2, "bf16-n2"))
         ),
         DotUnit("mi300-fp16", _formats.fp16, 8, 24, c_inside=False, out_rounding=_RNE),
         DotUnit("mi300-bf16", _formats.bf16, 8, 24, c_inside=False, out_rounding=_RNE),

@@ -135,15 +135,14 @@ def block_sum(
     sa = sa if sa is not None else [Fraction(1)] * len(a)
     sb = sb if sb is not None else [Fraction(1)] * len(b)
     pairs = list(zip(a, b))
-    special = _special(pairs, c)
+    ieee_tree = unit.pairwise and unit.out_format.name == "fp32"
+    if ieee_tree:  # FP32 trees (the AMD units): IEEE specials inside the tree
+        return _pairwise_sum(unit, [_leaf(x, y, s, t) for (x, y), s, t in zip(pairs, sa, sb)], c)
+    special = _special(pairs, c)  # other pairwise formats settle specials before the tree
     if special is not None:
         return special
     if unit.pairwise:  # every position is a leaf of the tree, a zero product included
-        return _pairwise_sum(
-            unit,
-            [Fraction(x) * s * Fraction(y) * t for (x, y), s, t in zip(pairs, sa, sb)],
-            Fraction(c),
-        )
+        return _pairwise_sum(unit, [_leaf(x, y, s, t) for (x, y), s, t in zip(pairs, sa, sb)], c)
     emin_a = unit.in_format.emin if a_emin is None else a_emin
     emin_b = unit.operand_b_format.emin if b_emin is None else b_emin
     z = unit.zero_exponent
@@ -214,10 +213,24 @@ def _late(unit: DotUnit, s: Fraction, c: Fraction) -> Fraction:
     return s + _on_grid(c, pow2(es - unit.frac_bits), unit.term_rounding)
 
 
-def _pairwise_sum(unit: DotUnit, prods: list[Fraction], c: Fraction) -> Value:
-    """Pairwise block before its last rounding: every product rounded to the output format, the
-    tree of rounded additions, then ``c`` added exactly (the caller's output rounding is the last
-    addition's)."""
+def _leaf(x: Value, y: Value, s: Fraction, t: Fraction) -> Value:
+    """One product of a pairwise tree: exact, or IEEE's NaN / Inf when an operand is special
+    (``Inf * 0`` is NaN). Specials are leaves of the tree, not a verdict on the whole block: MMA-Sim
+    ``amd.py`` adds them in the tree, so an Inf meets an overflowed product of the other sign."""
+    if (
+        isinstance(x, float)
+        and not math.isfinite(x)
+        or isinstance(y, float)
+        and not math.isfinite(y)
+    ):
+        return float(x) * float(y)
+    return Fraction(x) * s * Fraction(y) * t
+
+
+def _pairwise_sum(unit: DotUnit, prods: list[Value], c: Value) -> Value:
+    """Pairwise block before its last rounding: every product rounded to the output format (a
+    product beyond its range becomes an Inf), the tree of rounded additions (IEEE specials), then
+    ``c`` added exactly (the caller's output rounding is the last addition's)."""
 
     def rnd(v: Value) -> Value:
         return decode(unit.out_format, round_output(unit, v))
