@@ -55,7 +55,15 @@ def as_array(x: Any, argument: str = "x") -> Array:
                 f"{argument}: torch dtype {t.dtype} is not supported (numpy has no such dtype)"
             ) from None
         return Array(arr, arr.dtype.name, True)
+    if isinstance(x, np.ma.MaskedArray):
+        raise TypeError(
+            f"{argument}: a numpy masked array is not supported (a mask has no meaning in a "
+            f"number format); pass {argument}.filled(value) or np.asarray({argument})"
+        )
     arr = np.asarray(x)
+    if arr.dtype.byteorder not in "=|" and not arr.dtype.isnative:
+        # big-endian (or other non-native) data: the kernels read native bits, so convert
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     if arr.dtype.name == "bfloat16" and arr.dtype.itemsize == 2:  # ml_dtypes.bfloat16
         return Array(arr.view(np.uint16), "bfloat16", False)
     return Array(arr, arr.dtype.name, False)
@@ -111,7 +119,7 @@ def to_output(arr: np.ndarray, torch_out: bool) -> Any:
         return arr
     import torch
 
-    return torch.from_numpy(np.ascontiguousarray(arr))
+    return torch.from_numpy(np.ascontiguousarray(arr).reshape(np.shape(arr)))  # keeps 0-d
 
 
 def to_float_dtype(vals: np.ndarray, source: Source) -> Any:
@@ -120,7 +128,7 @@ def to_float_dtype(vals: np.ndarray, source: Source) -> Any:
     if source.torch:
         import torch
 
-        out = torch.from_numpy(np.ascontiguousarray(vals))
+        out = torch.from_numpy(np.ascontiguousarray(vals).reshape(vals.shape))
         y = out.to(getattr(torch, source.dtype))
         if y.dtype != out.dtype and not torch.equal(
             torch.nan_to_num(y.to(out.dtype), 7.0), torch.nan_to_num(out, 7.0)
@@ -166,6 +174,11 @@ def parse_policies(
     s = 0
     if not isinstance(sr_bits, (int, np.integer)) or not 1 <= sr_bits <= 32:
         raise ValueError(f"sr_bits={sr_bits!r}: expected an int in 1..32")
+    if mode != RoundMode.stochastic and (seed is not None or random_bits is not None):
+        given = "seed" if seed is not None else "random_bits"
+        raise ValueError(
+            f"{given}= applies to rounding='stochastic' only; rounding={mode.name} would ignore it"
+        )
     if mode == RoundMode.stochastic:
         if random_bits is not None:
             rand = np.asarray(random_bits)

@@ -61,6 +61,31 @@ class BlockArray:
     micro: np.ndarray | None = None
     tensor_scale: float | None = None
 
+    def __post_init__(self) -> None:
+        """Normalise ``format`` (a name or descriptor), ``shape`` and ``axis``, then check every
+        invariant (:func:`validate_block_array`), so that no kernel reads past an array."""
+        fmt = _block_format(self.format)
+        shape = _check_shape(self.shape, "shape")
+        object.__setattr__(self, "format", fmt)
+        object.__setattr__(self, "shape", shape)
+        object.__setattr__(self, "axis", _check_axis(self.axis, len(shape)))
+        for name, width, dtype in _code_fields(fmt):
+            arr = getattr(self, name)
+            if arr is None:
+                continue
+            if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "ui":
+                kind = arr.dtype if isinstance(arr, np.ndarray) else type(arr).__name__
+                raise TypeError(f"{name}: {kind}: expected a numpy array of unsigned integer codes")
+            _check_range(arr, name, width, fmt)
+            if arr.dtype != np.dtype(dtype):
+                object.__setattr__(self, name, arr.astype(dtype))
+        if fmt.tensor_scale and self.tensor_scale is not None:
+            ts = self.tensor_scale
+            if isinstance(ts, bool) or not isinstance(ts, (int, float, np.floating, np.integer)):
+                raise TypeError(f"tensor_scale={ts!r}: expected a float")
+            object.__setattr__(self, "tensor_scale", float(ts))
+        validate_block_array(self)
+
     @property
     def nblocks(self) -> int:
         """Blocks along the block axis."""
@@ -93,9 +118,12 @@ class BlockArray:
             ValueError: ``data`` has the wrong length for ``format``, ``shape`` and ``axis``.
         """
         fmt = _block_format(format)
-        shape = tuple(int(n) for n in shape)
-        if not shape or min(shape) < 0:
-            raise ValueError(f"shape={shape}: expected at least one dimension, none negative")
+        shape = _check_shape(shape, "shape")
+        if isinstance(data, np.ndarray) and data.dtype == np.uint8:
+            data = data.tobytes()
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"data: {type(data).__name__}: expected bytes (or a uint8 array)")
+        data = bytes(data)
         ax = _check_axis(axis, len(shape))
         rest = shape[:ax] + shape[ax + 1 :]
         nblocks = -(-shape[ax] // fmt.block_size) if shape else 0
@@ -132,6 +160,88 @@ class BlockArray:
         return BlockArray(codes, scales, fmt, ax, shape, micro, tensor_scale)
 
 
+def _check_shape(shape: Any, argument: str) -> tuple[int, ...]:
+    """``shape`` as a tuple of ints >= 0 with at least one dimension, else ValueError/TypeError."""
+    try:
+        dims = tuple(shape)
+    except TypeError:
+        raise TypeError(f"{argument}={shape!r}: expected a tuple of ints") from None
+    if any(isinstance(n, bool) or not isinstance(n, (int, np.integer)) for n in dims):
+        raise TypeError(f"{argument}={shape!r}: expected a tuple of ints")
+    dims = tuple(int(n) for n in dims)
+    if not dims or min(dims) < 0:
+        raise ValueError(f"{argument}={dims}: expected at least one dimension, none negative")
+    return dims
+
+
+def _code_fields(fmt: BlockFormat) -> list[tuple[str, int, str]]:
+    """``(field, bits, dtype)`` of the code arrays of a BlockArray of ``fmt``."""
+    return [
+        ("codes", fmt.element.total_bits, fmt.element.code_dtype),
+        ("scales", fmt.scale.total_bits, fmt.scale.code_dtype),
+        ("micro", fmt.sub_scale_bits, "uint8"),
+    ]
+
+
+def _check_range(arr: np.ndarray, name: str, bits: int, fmt: BlockFormat) -> None:
+    """ValueError if a code of ``arr`` does not fit ``bits`` bits (one vectorised pass)."""
+    if arr.size and (int(arr.min()) < 0 or int(arr.max()) >> bits):
+        raise ValueError(
+            f"{name}: values in {int(arr.min())}..{int(arr.max())}; expected codes in "
+            f"0..{(1 << bits) - 1} ({bits} bits) for {fmt}"
+        )
+
+
+def validate_block_array(blk: BlockArray, argument: str = "BlockArray") -> BlockArray:
+    """Check the invariants of ``blk`` that the kernels rely on, O(1) in the array sizes except
+    for one vectorised range check per code array (arrays are mutable after construction).
+
+    Raises:
+        TypeError: a field of the wrong type. ValueError: shapes that disagree with ``shape``,
+        ``axis`` and the format, codes out of range, a bad tensor scale.
+    """
+    fmt = blk.format
+    if not isinstance(fmt, BlockFormat):
+        raise TypeError(f"{argument}.format={fmt!r}: expected a block format")
+    shape, ax = blk.shape, blk.axis
+    if not isinstance(shape, tuple) or not shape or not 0 <= ax < len(shape):
+        raise ValueError(f"{argument}: axis={ax!r} does not index shape={shape!r}")
+    rest = shape[:ax] + shape[ax + 1 :]
+    nblocks = -(-shape[ax] // fmt.block_size)
+    nsub = fmt.block_size // fmt.sub_block_size if fmt.sub_block_size else 0
+    want = {
+        "codes": (*rest, nblocks, fmt.block_size),
+        "scales": (*rest, nblocks),
+        "micro": (*rest, nblocks, nsub) if nsub else None,
+    }
+    for name, bits, dtype in _code_fields(fmt):
+        arr = getattr(blk, name)
+        if want[name] is None:
+            if arr is not None:
+                raise ValueError(f"{argument}.{name}: {fmt} has no microexponents; expected None")
+            continue
+        if not isinstance(arr, np.ndarray) or arr.dtype != np.dtype(dtype):
+            got = arr.dtype if isinstance(arr, np.ndarray) else type(arr).__name__
+            raise TypeError(f"{argument}.{name}: {got}: expected a numpy {dtype} array")
+        if arr.shape != want[name]:
+            raise ValueError(
+                f"{argument}.{name}: shape {arr.shape}, expected {want[name]} for shape {shape} "
+                f"blocked along axis {ax} in blocks of {fmt.block_size} ({fmt})"
+            )
+        _check_range(arr, f"{argument}.{name}", bits, fmt)
+    ts = blk.tensor_scale
+    if fmt.tensor_scale:
+        if ts is None or not (isinstance(ts, float) and np.isfinite(ts) and ts >= 0):
+            raise ValueError(
+                f"{argument}.tensor_scale={ts!r}: expected a finite float >= 0 for {fmt}"
+            )
+    elif ts is not None:
+        raise ValueError(
+            f"{argument}.tensor_scale={ts!r}: {fmt} has no tensor scale; expected None"
+        )
+    return blk
+
+
 def _block_format(format: Any) -> BlockFormat:
     fmt = _formats.get(format)
     if not isinstance(fmt, BlockFormat):
@@ -140,7 +250,10 @@ def _block_format(format: Any) -> BlockFormat:
 
 
 def _check_axis(axis: Any, ndim: int) -> int:
-    if not isinstance(axis, (int, np.integer)) or not -ndim <= axis < ndim:
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        # ValueError, as for an axis out of range (callers catch one type for a bad axis)
+        raise ValueError(f"axis={axis!r}: expected an int, got {type(axis).__name__}")  # noqa: TRY004
+    if not -ndim <= axis < ndim:
         raise ValueError(f"axis={axis!r} is out of range for an array of {ndim} dimension(s)")
     return int(axis) % ndim
 
@@ -278,8 +391,15 @@ def nvfp4_tensor_scale(amax: float, fmt: Any = "nvfp4") -> float:
     """The FP32 per-tensor scale ``float32(amax / float32(elem_max * scale_max))`` (NVFP4: /2688),
     one rounding from the exact ``amax``."""
     fmt = _block_format(fmt)
+    a = _check_amax(amax, "amax")
     den = float(np.float32(fmt.element.max) * np.float32(fmt.scale.max))
-    return float(_kb.div_f32(float(amax), den))
+    scale = float(_kb.div_f32(a, den))
+    if not np.isfinite(scale):
+        raise ValueError(
+            f"amax={amax!r}: the FP32 tensor scale amax / {den:g} overflows float32; {fmt} "
+            f"covers magnitudes below about {float(np.finfo(np.float32).max) * den:.3g}"
+        )
+    return scale
 
 
 def encode_block(
@@ -470,10 +590,16 @@ def encode_block(
     return blk
 
 
-def _check_amax(v: Any) -> float:
-    a = float(v)
+def _check_amax(v: Any, argument: str = "tensor_amax") -> float:
+    """``v`` as a finite float >= 0, else ValueError (TypeError if it is not a real number)."""
+    if isinstance(v, (bool, str, bytes)) or np.ndim(v) != 0:
+        raise TypeError(f"{argument}={v!r}: expected a finite number >= 0")
+    try:
+        a = float(v)
+    except (TypeError, ValueError):
+        raise TypeError(f"{argument}={v!r}: expected a finite number >= 0") from None
     if not (a >= 0 and np.isfinite(a)):
-        raise ValueError(f"tensor_amax={v!r}: expected a finite number >= 0")
+        raise ValueError(f"{argument}={v!r}: expected a finite number >= 0")
     return a
 
 
@@ -483,6 +609,7 @@ def decode_block(blk: BlockArray, dtype: Any = np.float32) -> Any:
     Raises:
         ValueError: a value is not exact in float32 (beyond its range); pass ``dtype=np.float64``.
     """
+    validate_block_array(blk)
     fmt = blk.format
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
@@ -493,7 +620,7 @@ def decode_block(blk: BlockArray, dtype: Any = np.float32) -> Any:
     pe = lower(fmt.element)
     if fmt.pow2_scale:
         micro = (
-            blk.micro.reshape(codes.shape[0], -1)
+            blk.micro.reshape(codes.shape[0], blk.micro.shape[-1])
             if blk.micro is not None
             else np.zeros((codes.shape[0], 0), np.uint8)
         )
@@ -526,5 +653,7 @@ def decode_block(blk: BlockArray, dtype: Any = np.float32) -> Any:
 def _unblocked(rows: np.ndarray, shape: tuple[int, ...], ax: int) -> np.ndarray:
     """Inverse of :func:`_blocked`: drop the padding and move the block axis back."""
     rest = shape[:ax] + shape[ax + 1 :]
-    vals = rows.reshape(*rest, -1)[..., : shape[ax]]
+    bs = rows.shape[-1]
+    width = -(-shape[ax] // bs) * bs  # explicit: an empty ``rest`` leaves -1 undetermined
+    vals = rows.reshape(*rest, width)[..., : shape[ax]]
     return np.ascontiguousarray(np.moveaxis(vals, -1, ax))

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from ._inputs import as_array
+
 
 def packed_size(count: int, bits: int) -> int:
     """Bytes that ``count`` codes of ``bits`` bits occupy."""
@@ -28,9 +30,12 @@ def pack(codes: Any, bits: int) -> bytes:
     """
     if not isinstance(bits, (int, np.integer)) or not 1 <= bits <= 32:
         raise ValueError(f"bits={bits!r}: expected an int in 1..32")
-    c = np.ascontiguousarray(codes).reshape(-1)
-    if c.dtype.kind not in "ui":
-        raise TypeError(f"codes: dtype {c.dtype}: expected unsigned integer codes")
+    given = as_array(codes, "codes")
+    c = np.ascontiguousarray(given.values).reshape(-1)
+    if given.dtype == "bfloat16" or c.dtype.kind not in "ui":
+        raise TypeError(f"codes: {given.describe()}: expected unsigned integer codes")
+    if c.dtype.kind == "i" and c.size and int(c.min()) < 0:
+        raise ValueError(f"codes: a negative value ({int(c.min())}); expected codes >= 0")
     c = c.astype(np.uint64)
     if c.size and int(c.max()) >> bits:
         raise ValueError(f"codes: a code exceeds {bits} bits (max {int(c.max()):#x})")
@@ -68,6 +73,10 @@ def unpack(
             f"data: {buf.size} bytes, expected {need} for {count} codes of {bits} bits"
         )
     dtype = np.dtype(dtype or ("uint8" if bits <= 8 else "uint16" if bits <= 16 else "uint32"))
+    if dtype.kind not in "ui" or dtype.itemsize * 8 - (dtype.kind == "i") < bits:
+        raise ValueError(
+            f"dtype={dtype}: {bits}-bit codes need an integer dtype of at least {bits} value bits"
+        )
     if bits == 8:
         return buf.astype(dtype)
     if bits == 4:

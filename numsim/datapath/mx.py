@@ -46,7 +46,7 @@ from .._kernels.lower import lower
 from .._kernels.mxdot import DROPPED, exact_total, group_matmul, group_rows
 from .._kernels.operands import lsb_span, scaled_rows, split_operands
 from .._tables import code_classes, float64_values
-from ..block import BlockArray
+from ..block import BlockArray, validate_block_array
 from ..formats import CodeClass, FloatFormat, IntFormat, fp32
 from ..policies import RoundMode
 from . import api as _api
@@ -63,7 +63,7 @@ def _check_block(x: Any, argument: str) -> BlockArray:
             f"{argument}: expected a numsim.BlockArray (numsim.encode(x, 'mxfp8_e4m3', ...)), "
             f"got {type(x).__name__}"
         )
-    return x
+    return validate_block_array(x, argument)
 
 
 def _scale_parts(s: np.ndarray, fmt: FloatFormat) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
