@@ -26,8 +26,6 @@ from typing import Any
 
 import numpy as np
 
-from . import hwloop
-
 Row = dict[str, Any]
 
 
@@ -522,7 +520,7 @@ FIGURES: dict[str, Callable[[list[Row]], Figure]] = {
     "datapath": datapath_figure,
     "accumulator": accumulator_figure,
     "hwcost": hwcost_figure,
-    "hwloop": hwloop.figure,
+    "hwloop": lambda rows: _study("hwloop").figure(rows),
     "ptq": lambda rows: _study("ptq").figure(rows),
 }
 
