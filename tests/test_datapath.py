@@ -442,8 +442,9 @@ def _as_f64(vals: list[Any]) -> list[float]:
     return [float(v) for v in vals]
 
 
-@pytest.mark.parametrize("unit", FAMILIES, ids=str)
-def test_kernel_matches_reference(unit: DotUnit) -> None:
+def check_dot_against_reference(unit: DotUnit) -> tuple[np.ndarray, ...]:
+    """``unit.dot`` on the seeded :func:`cases` == the Fraction reference, bit for bit; returns
+    the operands ``A, B, C`` and the result bits for further checks."""
     cs = cases(unit, seed=sum(map(ord, unit.name)))
     A = np.array([_as_f64(a) for a, _, _ in cs])
     B = np.array([_as_f64(b) for _, b, _ in cs])
@@ -453,6 +454,12 @@ def test_kernel_matches_reference(unit: DotUnit) -> None:
     for i, (a, b, c) in enumerate(cs):
         want = _ref_f32_bits(unit, ref_dot.dot_code(unit, a, b, c))
         assert int(got[i]) == want, (i, hex(int(got[i])), hex(want))
+    return A, B, C, got
+
+
+@pytest.mark.parametrize("unit", FAMILIES, ids=str)
+def test_kernel_matches_reference(unit: DotUnit) -> None:
+    check_dot_against_reference(unit)
 
 
 @pytest.mark.parametrize("unit", [dp.get("h100-e4m3"), dp.get("a100-bf16"), CUSTOM[2]], ids=str)

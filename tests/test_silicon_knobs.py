@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_datapath import IN_FORMATS, _ref_f32_bits, cases, units
+from test_datapath import IN_FORMATS, _ref_f32_bits, check_dot_against_reference, units
 
 from numsim import datapath as dp
 from numsim import formats as F
@@ -298,17 +298,9 @@ NEW_UNITS = [
 
 @pytest.mark.parametrize("unit", NEW_UNITS, ids=str)
 def test_new_units_match_reference(unit: DotUnit) -> None:
-    cs = cases(unit, seed=sum(map(ord, unit.name)))
-    A = np.array([[float(x) for x in a] for a, _, _ in cs])
-    B = np.array([[float(y) for y in b] for _, b, _ in cs])
-    C = np.array([float(c) for _, _, c in cs], np.float32)
-    d = unit.dot(A, B, C)
-    got = np.where(np.isnan(d), 0x7FC00000, d.view(np.uint32))
-    for i, (a, b, c) in enumerate(cs):
-        want = _ref_f32_bits(unit, ref_dot.dot_code(unit, a, b, c))
-        assert int(got[i]) == want, (i, hex(int(got[i])), hex(want))
+    A, B, C, got = check_dot_against_reference(unit)
     # matmul (fast paths where they apply) == dot (the general kernel)
-    D = dp.matmul(A, B.T, unit, np.broadcast_to(C[:, None], (len(cs), len(cs))))
+    D = dp.matmul(A, B.T, unit, np.broadcast_to(C[:, None], (len(C), len(C))))
     diag = np.diagonal(D)
     np.testing.assert_array_equal(np.where(np.isnan(diag), 0x7FC00000, diag.view(np.uint32)), got)
 

@@ -408,7 +408,7 @@ def test_hwloop_rows_are_tidy() -> None:
     # BF16 operands carry 8 significant bits (unit roundoff 2^-9 each); the logits move, but by
     # far less than 2^-5 relative over four layers
     assert 0 < r["rel_logit_error"] < 2**-5
-    assert r["seconds"] >= 0
+    assert isinstance(r["seconds"], float)  # recorded per point (speed: benchmarks/)
 
 
 def test_hwloop_bad_parameters() -> None:
