@@ -11,7 +11,8 @@ microsoft/MMA-Sim ``mmasim/simulator/nv_ptx.py``), which models every ``mma``, `
 ``tcgen05.mma`` kernel and was validated bit for bit on the GPUs; every NVIDIA preset follows it
 where it differs from the MATLAB models (``mmasim/simulator/arithmetic.py``,
 ``nv_fused_dot_add``): a zero operand has exponent -126 and its product joins the alignment
-maximum (``zero_exponent=-126``), the eta floor is -126 in both output modes (a zero c joins at
+maximum (``zero_exponent=-126``; not on Hopper, where an H200 drops zero products: outputs
+recorded on the GPU, tests/data/h200), the eta floor is -126 in both output modes (a zero c joins at
 -126), a result rounded to zero is +0 (``underflow_zero="positive"``). ``out="fp16"`` is the
 FP16-accumulating instruction: C and D in FP16 (``c_format=fp16``), RNE; the FP8 presets have it
 too (Ada ``mma .f16.e4m3``, Hopper ``wgmma``, Blackwell ``kind::f8f6f4``). Mixed operands:
@@ -135,8 +136,11 @@ _IN = {
 #: ``nv_fused_dot_add``); the MATLAB models' -132 / -133 (FP32) and -19 .. -21 (FP16) never bind
 #: once a zero c joins.
 _NV_FLOOR = -126
-#: Exponent of a zero operand in the NVIDIA datapaths (MMA-Sim, arXiv 2511.10909).
-_NV_ZERO_EXP = -126
+#: Exponent of a zero operand in the NVIDIA datapaths (MMA-Sim, arXiv 2511.10909), by GPU. On
+#: Hopper a product with a zero factor is dropped instead (None): an H200 returns c untruncated
+#: where every product of a block is zero next to huge operands, which MMA-Sim's rule truncates
+#: (tests/test_h200.py, recorded on the GPU); the other GPUs keep MMA-Sim's rule.
+_NV_ZERO_EXP: dict[str, int | None] = {"h100": None}
 
 
 def _rows(n: int, frac_bits: int, fp16_out: bool, out: FloatFormat = _F32) -> _Row:
@@ -194,9 +198,10 @@ def _build(gpu: str, inp: str, row: _Row) -> DotUnit:
     """The FP32-out unit of one table row (``inp`` may be a mixed pair ``{a}x{b}``).
 
     NVIDIA knobs (MMA-Sim, the bare instruction): zero operands at exponent -126 joining the
-    alignment maximum, eta floor -126, a result rounded to zero is +0, c inside the block
-    (``c_inside=True``, ``c_entry=None``: ``c_placement`` is ``"inside"``; left None so that
-    ``replace(unit, c_inside=False)`` gives a late-c variant).
+    alignment maximum (Hopper: zero products dropped, as measured on an H200), eta floor -126, a
+    result rounded to zero is +0, c inside the block (``c_inside=True``, ``c_entry=None``:
+    ``c_placement`` is ``"inside"``; left None so that ``replace(unit, c_inside=False)`` gives a
+    late-c variant).
     """
     a, _, b = inp.partition("x")
     return DotUnit(
@@ -210,7 +215,7 @@ def _build(gpu: str, inp: str, row: _Row) -> DotUnit:
         min_exp=row.min_exp,
         out_format=row.out_format,
         out_rounding=RoundMode.toward_zero,
-        zero_exponent=_NV_ZERO_EXP,
+        zero_exponent=_NV_ZERO_EXP.get(_GPU_ALIASES.get(gpu, gpu), -126),
         underflow_zero="positive",
         b_format=_IN[b] if b else None,
     )

@@ -1,0 +1,206 @@
+"""numsim's Hopper presets against outputs recorded on a real NVIDIA H200 GPU.
+
+``tests/data/h200/`` holds what an H200 computed (``record.py`` there, run on the GPU, wrote it;
+its README gives the GPU, driver, compiler and library versions): single ``mma.sync`` and
+``wgmma`` instructions on fresh seeded random operands (``normal`` and ``bits`` modes) and on the
+MMA-Sim test operands of ``tests/data/mmasim``, and whole GEMMs through PyTorch and cuBLAS. This
+is an oracle independent of MMA-Sim and of numsim: every expected bit below was produced by the
+silicon.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import numsim
+from numsim import datapath
+
+DATA = Path(__file__).parent / "data" / "h200"
+MMASIM = Path(__file__).parent / "data" / "mmasim"
+
+#: Operand format (as recorded) -> preset suffix.
+_SUFFIX = {"fp16": "fp16", "bf16": "bf16", "tf32": "tf32", "fp8_e4m3": "e4m3", "fp8_e5m2": "e5m2"}
+#: Any NaN, whatever its payload (NaN payloads are outside numsim's model).
+_NAN = np.uint64(1 << 40)
+
+
+@lru_cache(maxsize=1)
+def _meta() -> dict:
+    with open(DATA / "meta.json") as f:
+        return json.load(f)
+
+
+@lru_cache(maxsize=1)
+def _arrays() -> dict[str, np.ndarray]:
+    with np.load(DATA / "h200.npz") as z:
+        return {k: z[k] for k in z.files}
+
+
+def _values(bits: np.ndarray, fmt: str) -> np.ndarray:
+    """float64 values of bit patterns: IEEE views for FP32/TF32/FP16, numsim's codec otherwise."""
+    if fmt in ("fp32", "tf32"):
+        return bits.astype(np.uint32).view(np.float32).astype(np.float64)
+    if fmt == "fp16":
+        return bits.astype(np.uint16).view(np.float16).astype(np.float64)
+    if fmt == "bf16":
+        return (bits.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
+    return np.asarray(numsim.decode(bits.astype(np.uint8), fmt), dtype=np.float64)
+
+
+def _bits(d: np.ndarray, fmt: str) -> np.ndarray:
+    """Bit patterns of numsim's float32 results in ``fmt`` (FP32 or FP16; NaN -> ``_NAN``)."""
+    d = np.asarray(d, dtype=np.float32)
+    with np.errstate(over="ignore"):  # FP16-mode results are FP16 values; only +-Inf "overflow"
+        bits = d.view(np.uint32) if fmt == "fp32" else d.astype(np.float16).view(np.uint16)
+    return np.where(np.isnan(d), _NAN, bits.astype(np.uint64))
+
+
+def _recorded(bits: np.ndarray, fmt: str) -> np.ndarray:
+    return np.where(np.isnan(_values(bits, fmt)), _NAN, bits.astype(np.uint64))
+
+
+def _preset(kernel: dict) -> str:
+    fa, fb = _SUFFIX[kernel["a_format"]], _SUFFIX[kernel["b_format"]]
+    return f"h100-{fa}" if fa == fb else f"h100-{fa}x{fb}"
+
+
+def _assert_same(got: np.ndarray, want: np.ndarray, what: str) -> None:
+    bad = np.argwhere(got != want)
+    assert bad.size == 0, (
+        f"{what}: {len(bad)} of {want.size} outputs differ from the H200; first at "
+        f"{tuple(bad[0])}: numsim {int(got[tuple(bad[0])]):#x}, H200 {int(want[tuple(bad[0])]):#x}"
+    )
+
+
+def _tiles(name: str, mode: str):
+    arrays = _arrays()
+    return (arrays[f"{name}/{mode}/{k}"] for k in ("A", "BT", "C", "D"))
+
+
+#: The FP8 ``mma.sync`` kernels, which Hopper has no FP8 ``mma`` for (see test below).
+_FP8_MMA = [
+    n
+    for n, k in _meta()["kernels"].items()
+    if k["instruction"] == "mma" and "e" in k["a_format"][3:]
+]
+_NATIVE = [n for n in _meta()["kernels"] if n not in _FP8_MMA]
+
+
+def test_recording_is_what_it_claims() -> None:
+    """The recording names its GPU and passed its fragment-layout self-check on every kernel."""
+    meta = _meta()
+    assert meta["gpu"] == "NVIDIA H200" and meta["capability"] == [9, 0]
+    assert all(meta["layout_self_check"].values()) and set(meta["layout_self_check"]) == set(
+        meta["kernels"]
+    )
+    # wgmma FP8 ran on the FP8 tensor-core instruction (QGMMA), not an emulation
+    assert any("QGMMA.64x8x32.F32.E4M3.E4M3" in line for line in meta["sass"])
+
+
+@pytest.mark.parametrize("mode", ["normal", "bits"])
+@pytest.mark.parametrize("name", _NATIVE)
+def test_instruction_bit_exact(name: str, mode: str) -> None:
+    """Every recorded output of a native Hopper instruction, bit for bit, on the h100 preset."""
+    kernel = _meta()["kernels"][name]
+    unit = datapath.get(_preset(kernel), out="fp16" if kernel["d_format"] == "fp16" else "fp32")
+    fa, fb, fd = kernel["a_format"], kernel["b_format"], kernel["d_format"]
+    for t, (a, bt, c, d) in enumerate(zip(*_tiles(name, mode))):
+        got = datapath.matmul(_values(a, fa), _values(bt, fb).T, unit, _values(c, fd))
+        _assert_same(_bits(got, fd), _recorded(d, fd), f"{name} {mode} tile {t}")
+
+
+@pytest.mark.parametrize("name", _NATIVE)
+def test_mmasim_operands_on_silicon(name: str) -> None:
+    """MMA-Sim's own test operands (corner cases included) replayed on the H200: numsim's preset
+    gives the H200's outputs, and MMA-Sim's stored outputs differ from the H200's only where every
+    product of the dot is zero (MMA-Sim's zero-operand rule; tests/data/mmasim/README.md G2)."""
+    kernel = _meta()["kernels"][name]
+    with open(MMASIM / "manifest.json") as f:
+        index = [k["id"] for k in json.load(f)["kernels"]].index(kernel["mmasim_id"])
+    fa, fb, fd = kernel["a_format"], kernel["b_format"], kernel["d_format"]
+    unit = datapath.get(_preset(kernel), out="fp16" if fd == "fp16" else "fp32")
+    with np.load(MMASIM / "vectors.npz") as z:
+        for c in range(3):
+            a, b = _values(z[f"{index}/{c}/A"], fa), _values(z[f"{index}/{c}/BT"], fb).T
+            silicon = _recorded(_arrays()[f"{name}/mmasim{c}/D"], fd)
+            got = datapath.matmul(a, b, unit, _values(z[f"{index}/{c}/C"], fd))
+            _assert_same(_bits(got, fd), silicon, f"{name} on MMA-Sim's call {c}")
+            differ = _recorded(z[f"{index}/{c}/D"], fd) != silicon
+            with np.errstate(invalid="ignore"):  # 0 * Inf rows are NaN, not zero products
+                all_zero = ((a[:, :, None] * b[None, :, :]) == 0).all(axis=1)
+            assert not (differ & ~all_zero).any(), f"{name} call {c}: MMA-Sim differs elsewhere"
+
+
+def _fp8_mma_as_lowered(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """What ``mma.sync.m16n8k32`` on FP8 operands computes on Hopper, built from numsim parts.
+
+    Hopper has FP8 only in ``wgmma``; ptxas (CUDA 13.0) lowers the PTX instruction to a
+    conversion to FP16 (exact for E4M3 and E5M2) and two chained ``HMMA.16816.F32`` with a zero
+    first accumulator, and adds C afterwards in FP32 (recorded SASS in meta.json). The first
+    HMMA takes k = 4t, 4t+1, 16+4t, 16+4t+1 (t = 0..3), the order in which the FP8 fragment's
+    registers unpack into FP16 pairs; the second the other 16. So: the h100 FP16 unit over the
+    permuted K, with C entering by the FP32 RNE epilogue.
+    """
+    first = [k for t in range(4) for k in (4 * t, 4 * t + 1, 16 + 4 * t, 16 + 4 * t + 1)]
+    order = first + [k for k in range(32) if k not in first]
+    return datapath.matmul(a[:, order], b[order, :], datapath.get("h100-fp16-epilogue"), c)
+
+
+@pytest.mark.parametrize("mode", ["normal", "bits"])
+@pytest.mark.parametrize("name", _FP8_MMA)
+def test_fp8_mma_sync_is_two_fp16_hmma(name: str, mode: str) -> None:
+    """The FP8 ``mma.sync`` on Hopper is not the FP8 tensor-core datapath (h100-e4m3 differs on
+    most outputs) but the FP16 one, as the recorded SASS shows; numsim's units reproduce it."""
+    kernel = _meta()["kernels"][name]
+    fa, fb = kernel["a_format"], kernel["b_format"]
+    fp8_unit_agrees = 0
+    for t, (a, bt, c, d) in enumerate(zip(*_tiles(name, mode))):
+        av, bv, cv = _values(a, fa), _values(bt, fb).T, _values(c, "fp32")
+        want = _recorded(d, "fp32")
+        _assert_same(_bits(_fp8_mma_as_lowered(av, bv, cv), "fp32"), want, f"{name} tile {t}")
+        fp8_unit = datapath.get(_preset(kernel))
+        fp8_unit_agrees += int((_bits(datapath.matmul(av, bv, fp8_unit, cv), "fp32") == want).sum())
+    assert fp8_unit_agrees < 0.5 * want.size * (t + 1)
+
+
+def _gemm(key: str, fmt: str):
+    arrays = _arrays()
+    return _values(arrays[f"{key}/A"], fmt), _values(arrays[f"{key}/BT"], fmt).T
+
+
+@pytest.mark.parametrize(
+    ("key", "fast", "preset"),
+    [
+        ("e4m3_2048x32x16", 0, "h100-e4m3"),
+        ("e4m3_2048x32x16", 1, "h100-e4m3"),
+        ("e4m3_64x4096x64", 1, "h100-e4m3"),  # fast accumulation: the tensor core's own chain
+        ("e4m3_64x4096x64", 0, "h100-e4m3-promote128"),  # default: FP32 promotion every 128
+    ],
+)
+def test_cublas_fp8_gemm(key: str, fast: int, preset: str) -> None:
+    """``torch._scaled_mm`` (cuBLAS) FP8 GEMMs: with ``use_fast_accum=True`` the chained FP8
+    unit; by default the same unit promoted into FP32 every 128 products (DeepSeek-V3's recipe,
+    arXiv:2412.19437 §3.3.2, is what cuBLAS does), bit for bit."""
+    a, b = _gemm(key, "fp8_e4m3")
+    got = datapath.matmul(a, b, datapath.get(preset))
+    _assert_same(_bits(got, "fp32"), _recorded(_arrays()[f"{key}/D_fast{fast}"], "fp32"), key)
+    if key.endswith("x4096x64"):  # the two accumulations are told apart by the data
+        other = "h100-e4m3" if fast == 0 else "h100-e4m3-promote128"
+        wrong = _bits(datapath.matmul(a, b, datapath.get(other)), "fp32")
+        assert (wrong != _recorded(_arrays()[f"{key}/D_fast{fast}"], "fp32")).mean() > 0.5
+
+
+def test_cublas_tf32_gemm() -> None:
+    """A TF32 ``torch.matmul`` (cuBLAS, K = 4096): the h100 TF32 unit promoted into FP32 every
+    128 products, bit for bit; without promotion almost every output differs."""
+    a, b = _gemm("tf32_32x4096x16", "tf32")
+    want = _recorded(_arrays()["tf32_32x4096x16/D"], "fp32")
+    _assert_same(
+        _bits(datapath.matmul(a, b, datapath.get("h100-tf32-promote128")), "fp32"), want, "tf32"
+    )
+    assert (_bits(datapath.matmul(a, b, datapath.get("h100-tf32")), "fp32") != want).mean() > 0.5
