@@ -168,39 +168,46 @@ def test_fp8_mma_sync_is_two_fp16_hmma(name: str, mode: str) -> None:
     assert fp8_unit_agrees < 0.5 * want.size * (t + 1)
 
 
-def _gemm(key: str, fmt: str):
+#: Recorded library GEMMs: (key, operand format, output format, the unit that reproduces the
+#: H200's output, a unit that does not). Which CUDA kernels each GEMM ran is in meta.json.
+_GEMMS = [
+    # FP8 torch._scaled_mm: fast accumulation is the tensor core's own chain over K; the default
+    # promotes into FP32 every 128 products (DeepSeek-V3's recipe, arXiv:2412.19437 §3.3.2).
+    ("e4m3_10240x32x16_fast0", "fp8_e4m3", "fp32", "h100-e4m3", None),
+    ("e4m3_10240x32x16_fast1", "fp8_e4m3", "fp32", "h100-e4m3", None),
+    ("e4m3_256x4096x64_fast0", "fp8_e4m3", "fp32", "h100-e4m3-promote128", "h100-e4m3"),
+    ("e4m3_256x4096x64_fast1", "fp8_e4m3", "fp32", "h100-e4m3", "h100-e4m3-promote128"),
+    ("e4m3_2048x4096x2048_fast0", "fp8_e4m3", "fp32", "h100-e4m3-promote128", "h100-e4m3"),
+    ("e4m3_2048x4096x2048_fast1", "fp8_e4m3", "fp32", "h100-e4m3", "h100-e4m3-promote128"),
+    # 16-bit and TF32 GEMMs that the library runs in one pass over K: the chained unit, FP32
+    # accumulator rounded to the output format at the end
+    ("fp16_2048x4096x2048", "fp16", "fp16", "h100-fp16", "h100-fp16-promote128"),
+    ("fp16_1024x1024x1024", "fp16", "fp16", "h100-fp16", None),
+    ("bf16_2048x4096x2048", "bf16", "bf16", "h100-bf16", None),
+    ("bf16_1024x1024x1024", "bf16", "bf16", "h100-bf16", None),
+    ("tf32_2048x4096x2048", "tf32", "fp32", "h100-tf32", "h100-tf32-promote128"),
+    # split K (an Ampere-generation mma.sync kernel and cuBLAS's split-K reduction): 32 slices
+    # of 128 summed in FP32, which is the promoted unit
+    ("tf32_256x4096x64", "tf32", "fp32", "h100-tf32-promote128", "h100-tf32"),
+]
+
+
+def _gemm_bits(unit: str, a: np.ndarray, b: np.ndarray, fmt: str) -> np.ndarray:
+    d = datapath.matmul(a, b, datapath.get(unit))
+    if fmt == "bf16":  # FP32 accumulator -> BF16 output, nearest even, as the library's epilogue
+        d = np.asarray(d, dtype=np.float32)
+        bits = d.view(np.uint32).astype(np.uint64)
+        bits = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
+        return np.where(np.isnan(d), _NAN, bits)
+    return _bits(d, fmt)
+
+
+@pytest.mark.parametrize(("key", "fmt", "out", "unit", "other"), _GEMMS, ids=[g[0] for g in _GEMMS])
+def test_cublas_gemm(key: str, fmt: str, out: str, unit: str, other: str | None) -> None:
+    """Library GEMMs through PyTorch and cuBLAS on the H200, bit for bit."""
     arrays = _arrays()
-    return _values(arrays[f"{key}/A"], fmt), _values(arrays[f"{key}/BT"], fmt).T
-
-
-@pytest.mark.parametrize(
-    ("key", "fast", "preset"),
-    [
-        ("e4m3_2048x32x16", 0, "h100-e4m3"),
-        ("e4m3_2048x32x16", 1, "h100-e4m3"),
-        ("e4m3_64x4096x64", 1, "h100-e4m3"),  # fast accumulation: the tensor core's own chain
-        ("e4m3_64x4096x64", 0, "h100-e4m3-promote128"),  # default: FP32 promotion every 128
-    ],
-)
-def test_cublas_fp8_gemm(key: str, fast: int, preset: str) -> None:
-    """``torch._scaled_mm`` (cuBLAS) FP8 GEMMs: with ``use_fast_accum=True`` the chained FP8
-    unit; by default the same unit promoted into FP32 every 128 products (DeepSeek-V3's recipe,
-    arXiv:2412.19437 §3.3.2, is what cuBLAS does), bit for bit."""
-    a, b = _gemm(key, "fp8_e4m3")
-    got = datapath.matmul(a, b, datapath.get(preset))
-    _assert_same(_bits(got, "fp32"), _recorded(_arrays()[f"{key}/D_fast{fast}"], "fp32"), key)
-    if key.endswith("x4096x64"):  # the two accumulations are told apart by the data
-        other = "h100-e4m3" if fast == 0 else "h100-e4m3-promote128"
-        wrong = _bits(datapath.matmul(a, b, datapath.get(other)), "fp32")
-        assert (wrong != _recorded(_arrays()[f"{key}/D_fast{fast}"], "fp32")).mean() > 0.5
-
-
-def test_cublas_tf32_gemm() -> None:
-    """A TF32 ``torch.matmul`` (cuBLAS, K = 4096): the h100 TF32 unit promoted into FP32 every
-    128 products, bit for bit; without promotion almost every output differs."""
-    a, b = _gemm("tf32_32x4096x16", "tf32")
-    want = _recorded(_arrays()["tf32_32x4096x16/D"], "fp32")
-    _assert_same(
-        _bits(datapath.matmul(a, b, datapath.get("h100-tf32-promote128")), "fp32"), want, "tf32"
-    )
-    assert (_bits(datapath.matmul(a, b, datapath.get("h100-tf32")), "fp32") != want).mean() > 0.5
+    a, b = _values(arrays[f"{key}/A"], fmt), _values(arrays[f"{key}/BT"], fmt).T
+    want = _recorded(arrays[f"{key}/D"], out)
+    _assert_same(_gemm_bits(unit, a, b, out), want, f"{key} on {unit}")
+    if other is not None:  # the data tell the two accumulations apart
+        assert (_gemm_bits(other, a, b, out) != want).any(), f"{key}: {other} also matches"

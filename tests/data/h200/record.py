@@ -182,44 +182,81 @@ def record_instructions(launch, arrays: dict, checks: dict) -> None:
         print(f"{name:32s} layout self-check {'ok' if checks[name] else 'FAILED'}", flush=True)
 
 
-def record_gemms() -> dict:
-    """Whole GEMMs through PyTorch (cuBLAS): FP8 ``_scaled_mm``, FP16/BF16 and TF32 ``matmul``."""
+def _kernels_of(fn):
+    """(result of ``fn()``, names of the CUDA kernels it launched), via the PyTorch profiler."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        result = fn()
+        torch.cuda.synchronize()
+    return result, sorted({e.key for e in prof.key_averages() if "memcpy" not in e.key.lower()})
+
+
+def record_gemms() -> tuple[dict, dict]:
+    """Whole GEMMs through PyTorch (cuBLAS): FP8 ``_scaled_mm``, FP16/BF16 and TF32 ``matmul``;
+    returns the arrays and the CUDA kernels each GEMM ran. Large GEMMs keep the first 64 rows of
+    A and B and the 64 x 64 corner of D."""
     import ml_dtypes  # noqa: F401
     import torch
 
     torch.backends.cuda.matmul.allow_fp16_reduced_precision_reduction = False
     torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction = False
     rng = np.random.default_rng(2026)
-    out = {}
+    out, kernels = {}, {}
     one = torch.ones((), device="cuda", dtype=torch.float32)
-    for M, K, N in ((10240, 32, 16), (256, 4096, 64)):
+
+    def keep(key, a, bt, d, big):
+        if big:
+            a, bt, d = a[:64], bt[:64], d[:64, :64]
+        out[f"{key}/A"], out[f"{key}/BT"], out[f"{key}/D"] = a, bt, d
+
+    def fp8(M, K, N, big=False):
         a = to_bits(rng.standard_normal((M, K)), "fp8_e4m3")
         bt = to_bits(rng.standard_normal((N, K)), "fp8_e4m3")
         ta = torch.from_numpy(a).cuda().view(torch.float8_e4m3fn)
         tb = torch.from_numpy(bt).cuda().view(torch.float8_e4m3fn).t()  # column-major B
-        out[f"e4m3_{M}x{K}x{N}/A"], out[f"e4m3_{M}x{K}x{N}/BT"] = a, bt
         for fast in (False, True):
-            d = torch._scaled_mm(ta, tb, scale_a=one, scale_b=one, out_dtype=torch.float32,
-                                 use_fast_accum=fast)  # fmt: skip
-            out[f"e4m3_{M}x{K}x{N}/D_fast{int(fast)}"] = d.cpu().numpy().view(np.uint32)
+            key = f"e4m3_{M}x{K}x{N}_fast{int(fast)}"
+            d, kernels[key] = _kernels_of(
+                lambda fast=fast: torch._scaled_mm(
+                    ta, tb, scale_a=one, scale_b=one, out_dtype=torch.float32, use_fast_accum=fast
+                )
+            )
+            keep(key, a, bt, d.cpu().numpy().view(np.uint32), big)
+
+    def half(fmt, dt, M, K, N, big=False):
+        a = to_bits(rng.standard_normal((M, K)), fmt)
+        bt = to_bits(rng.standard_normal((N, K)), fmt)
+        ta = torch.from_numpy(a.view(np.int16)).cuda().view(dt)
+        tb = torch.from_numpy(bt.view(np.int16)).cuda().view(dt)
+        key = f"{fmt}_{M}x{K}x{N}"
+        d, kernels[key] = _kernels_of(lambda: ta @ tb.t())
+        keep(key, a, bt, d.cpu().view(torch.int16).numpy().view(np.uint16), big)
+
+    def tf32(M, K, N, big=False):
+        torch.backends.cuda.matmul.allow_tf32 = True
+        a = to_bits(rng.standard_normal((M, K)), "tf32")
+        bt = to_bits(rng.standard_normal((N, K)), "tf32")
+        ta = torch.from_numpy(a.view(np.float32)).cuda()
+        tb = torch.from_numpy(bt.view(np.float32)).cuda()
+        key = f"tf32_{M}x{K}x{N}"
+        d, kernels[key] = _kernels_of(lambda: ta @ tb.t())
+        keep(key, a, bt, d.cpu().numpy().view(np.uint32), big)
+
+    for M, K, N in ((10240, 32, 16), (256, 4096, 64)):
+        fp8(M, K, N)
     for fmt, dt in (("fp16", torch.float16), ("bf16", torch.bfloat16)):
         for M, K, N in ((256, 16, 64), (256, 4096, 64)):
-            a = to_bits(rng.standard_normal((M, K)), fmt)
-            bt = to_bits(rng.standard_normal((N, K)), fmt)
-            ta = torch.from_numpy(a.view(np.int16)).cuda().view(dt)
-            tb = torch.from_numpy(bt.view(np.int16)).cuda().view(dt)
-            d = ta @ tb.t()
-            key = f"{fmt}_{M}x{K}x{N}"
-            out[f"{key}/A"], out[f"{key}/BT"] = a, bt
-            out[f"{key}/D"] = d.cpu().view(torch.int16).numpy().view(np.uint16)
-    torch.backends.cuda.matmul.allow_tf32 = True
-    a = to_bits(rng.standard_normal((256, 4096)), "tf32")
-    bt = to_bits(rng.standard_normal((64, 4096)), "tf32")
-    ta = torch.from_numpy(a.view(np.float32)).cuda()
-    tb = torch.from_numpy(bt.view(np.float32)).cuda()
-    out["tf32_256x4096x64/A"], out["tf32_256x4096x64/BT"] = a, bt
-    out["tf32_256x4096x64/D"] = (ta @ tb.t()).cpu().numpy().view(np.uint32)
-    return out
+            half(fmt, dt, M, K, N)
+    tf32(256, 4096, 64)
+    # large GEMMs, where the library has no reason to split K
+    fp8(2048, 4096, 2048, big=True)
+    for fmt, dt in (("fp16", torch.float16), ("bf16", torch.bfloat16)):
+        for M, K, N in ((2048, 4096, 2048), (1024, 1024, 1024)):
+            half(fmt, dt, M, K, N, big=True)
+    tf32(2048, 4096, 2048, big=True)
+    return out, kernels
 
 
 def _sh(cmd: list[str]) -> str:
@@ -269,7 +306,8 @@ def main(outdir: str) -> None:
         meta["instruction_error"] = repr(exc)
     np.savez_compressed(out / "h200_mma.npz", **arrays)
     try:
-        np.savez_compressed(out / "h200_gemm.npz", **record_gemms())
+        gemms, meta["gemm_kernels"] = record_gemms()
+        np.savez_compressed(out / "h200_gemm.npz", **gemms)
     except Exception as exc:  # noqa: BLE001 (the instruction data stands on its own)
         meta["gemm_error"] = repr(exc)
     (out / "h200_meta.json").write_text(json.dumps(meta, indent=1))
