@@ -359,3 +359,43 @@ def test_cli_writes_weights_codes_and_report(tmp_path) -> None:
     )
     np.testing.assert_array_equal(numsim.decode(blk).astype(np.float32), state["3.weight"].numpy())
     assert main(["ptq", "--model", str(path), "--format", "int44", "--out", str(out)]) == 2
+
+
+class _Pairs(torch.nn.Module):
+    """An encoder stand-in: token t's hidden state is (id_t, 1)."""
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> object:
+        from types import SimpleNamespace
+
+        x = input_ids.float()
+        return SimpleNamespace(last_hidden_state=torch.stack([x, torch.ones_like(x)], -1))
+
+
+def test_sentence_embeddings_mean_pools_the_masked_tokens_and_normalizes() -> None:
+    from numsim.ptq import models
+
+    ids = torch.tensor([[3, 4, 9], [6, 8, 0]])
+    mask = torch.tensor([[1, 1, 0], [1, 1, 1]])
+    got = models.sentence_embeddings(_Pairs(), {"input_ids": ids, "attention_mask": mask})
+    # by hand: row 0 keeps tokens 3, 4 -> mean (3.5, 1); row 1 keeps 6, 8, 0 -> (14/3, 1)
+    want = torch.tensor([[3.5, 1.0], [14 / 3, 1.0]])
+    want = want / want.norm(dim=1, keepdim=True)
+    assert torch.allclose(got, want, atol=1e-6) and not got.requires_grad
+    with pytest.raises(ValueError, match="attention_mask"):
+        models.sentence_embeddings(_Pairs(), {"input_ids": ids})
+
+
+def test_digits_data_is_the_stratified_split() -> None:
+    from numsim.ptq import models
+
+    xtr, xte, ytr, yte = models.digits_data()
+    assert xtr.shape == (1347, 1, 8, 8) and xte.shape == (450, 1, 8, 8)
+    assert xtr.dtype == np.float32 and xtr.min() == 0 and xtr.max() == 1
+    assert len(ytr) == 1347 and len(yte) == 450
+    from sklearn.datasets import load_digits
+
+    per_class = np.bincount(load_digits().target, minlength=10)
+    # stratified: each digit's test share is a quarter of its images, up to rounding
+    assert np.all(np.abs(np.bincount(yte, minlength=10) - per_class / 4) < 1)
+    again = models.digits_data()
+    assert np.array_equal(again[1], xte) and np.array_equal(again[3], yte)

@@ -130,7 +130,7 @@ def model_outputs(spec: Any, model: Any) -> np.ndarray:
     from ..ptq import models as M
 
     if spec.name == "minilm":
-        return M._embed(torch, model, spec.eval_inputs).numpy()
+        return M.sentence_embeddings(model, spec.eval_inputs).numpy()
     with torch.no_grad():
         return model(spec.eval_inputs).numpy()
 
