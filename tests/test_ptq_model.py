@@ -231,6 +231,43 @@ def test_input_format_quantizes_layer_inputs() -> None:
 
 
 @pytest.mark.parametrize(
+    "kind", ["datapath", "input_format", "datapath_dict_batch", "weights_only"]
+)
+def test_backward_through_the_returned_model_is_refused_or_real(kind: str) -> None:
+    """An emulated product has no gradient: backward raises instead of leaving grads at None.
+    Weights-only quantization leaves an ordinary torch model, whose gradients are torch's."""
+    if kind == "datapath_dict_batch":
+        m, cal = _tiny()
+        kw = {"weight_format": "int4", "input_format": "fp8_e4m3", "datapath": "h100-e4m3"}
+        x: object = cal[0]
+    else:
+        m = _cnn()
+        cal = [torch.randn(3, 2, 5, 5)]
+        x = torch.randn(2, 2, 5, 5)
+        kw = {"weight_format": "int4"}
+        if kind == "datapath":
+            kw.update(input_format="fp8_e4m3", datapath="h100-e4m3")
+        elif kind == "input_format":
+            kw.update(input_format="int8")
+    q, _ = ptq.quantize_model(m, cal, **kw)
+    y = q(**x) if isinstance(x, dict) else q(x)
+    if kind == "weights_only":
+        y.square().sum().backward()
+        plain = _cnn()
+        plain.load_state_dict(q.state_dict())
+        plain(x).square().sum().backward()  # the same weights, plain torch: the same gradients
+        for a, b in zip(q.parameters(), plain.parameters()):
+            assert a.grad is not None and torch.equal(a.grad, b.grad)
+        return
+    assert y.requires_grad
+    with pytest.raises(RuntimeError, match="backward through an emulated product"):
+        y.square().sum().backward()
+    with torch.no_grad():  # inference: plain tensors, the same values
+        z = q(**x) if isinstance(x, dict) else q(x)
+    assert not z.requires_grad and torch.equal(z, y.detach())
+
+
+@pytest.mark.parametrize(
     "case", ["wrong_shape", "empty", "nan_weight", "nan_data", "method", "format", "option"]
 )
 def test_errors_leave_the_model_unchanged(case: str) -> None:
