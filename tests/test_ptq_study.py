@@ -48,11 +48,12 @@ def test_points_cover_the_grid_and_reject_bad_names() -> None:
     p = ptq.Params(
         models=("digits-cnn",),
         formats=("MXFP4", "NVFP4"),
-        methods=("rtn", "qep:ed"),
+        methods=("rtn", "qep:gptq"),
         datapath_methods=("rtn",),
     )
     pts = ptq.points(p)
     assert len(pts) == 2 * 2 + 1
+    assert [x["method"] for x in pts[:2]] == ["rtn", "qep:gptq"]
     assert pts[-1]["datapath"] == "h100-e4m3" and pts[-1]["format"] == "INT4-channel"
     assert all(json.loads(json.dumps(x)) == x for x in pts)  # JSON-able cache keys
     for bad in (
@@ -60,9 +61,29 @@ def test_points_cover_the_grid_and_reject_bad_names() -> None:
         {"formats": ("MXFP5",)},
         {"methods": ("qep:nope",)},
         {"methods": ("round",)},
+        {"methods": ("qep:ed",)},  # QEP hands its base H alone; ED needs G
+        {"methods": ("rtn:gptq",)},
+        {"minilm_formats": ("NVFP4",), "formats": ("MXFP4",)},
+        {"minilm_methods": ("gpfq",), "methods": ("rtn", "ed")},
     ):
         with pytest.raises(ValueError, match=next(iter(bad))):
             ptq.points(ptq.Params(**bad))
+
+
+def test_minilm_points_are_limited_to_its_formats_and_methods() -> None:
+    p = ptq.Params(
+        formats=("MXFP4", "NVFP4", "MX6"),
+        methods=("rtn", "gptq", "ed"),
+        minilm_formats=("MXFP4",),
+        minilm_methods=("rtn", "ed"),
+        datapath_methods=(),
+    )
+    got = [(x["model"], x["format"], x["method"]) for x in ptq.points(p)]
+    assert got[:2] == [("minilm", "MXFP4", "rtn"), ("minilm", "MXFP4", "ed")]
+    assert len(got) == 2 + 3 * 3 and all(m == "digits-cnn" for m, _, _ in got[2:])
+    # empty limits: MiniLM runs the whole grid
+    full = ptq.points(ptq.Params(formats=("MXFP4", "MX6"), methods=("rtn",), datapath_methods=()))
+    assert [(x["model"], x["format"]) for x in full][:2] == [("minilm", "MXFP4"), ("minilm", "MX6")]
     with pytest.raises(KeyError):
         ptq.points(ptq.Params(datapath="no-such-unit"))
 
@@ -75,9 +96,17 @@ def test_registered_with_a_cheap_quick_set_and_the_full_grid() -> None:
     assert {p["model"] for p in quick} == {"digits-cnn"}
     assert {p["calibration"] for p in quick} == {ptq.QUICK.calibration_digits} and len(quick) <= 12
     f = ptq.FULL
-    assert len(full) == len(f.models) * len(f.formats) * len(f.methods) + len(f.datapath_methods)
-    assert {p["format"] for p in full} >= {"MXFP4", "MXFP6", "MXINT8", "NVFP4", "MX4", "b4int3"}
-    assert {p["format"] for p in full} >= {"INT4-channel"}
+    digits = [p for p in full if p["model"] == "digits-cnn" and "datapath" not in p]
+    assert len(digits) == len(f.formats) * len(f.methods)
+    minilm = [p for p in full if p["model"] == "minilm"]
+    assert {(p["format"], p["method"]) for p in minilm} == {
+        ("MXFP4", "rtn"),
+        ("MXFP4", "gptq"),
+        ("MXFP4", "ed"),
+    }
+    want = {"MXFP4", "MXFP6", "MXINT8", "NVFP4", "MX4", "MX6", "b4int3", "INT4-channel"}
+    assert {p["format"] for p in digits} == want
+    assert {p["method"] for p in digits} >= {"rtn", "gptq", "gpfq", "ed", "qep:gptq"}
     dp = [p for p in full if "datapath" in p]
     assert {p["datapath"] for p in dp} == {f.datapath} and len(dp) == len(f.datapath_methods)
 
