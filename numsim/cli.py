@@ -9,23 +9,14 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
 
 import numpy as np
 
 from . import formats as F
+from .cli_args import Parser
 from .codec import decode, encode, quantize
 from .studies import cli as studies_cli
 from .studies.data import load_demo_tensor
-
-
-class Parser(argparse.ArgumentParser):
-    """An argument parser whose usage errors are one line, ``<prog>: <message>``, and exit
-    status 2 (argparse prints its usage block first; ``-h`` still shows it). Subparsers made from
-    it are of this class too."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: {message} (see {self.prog} -h)\n")
 
 
 def _num(v: float) -> str:

@@ -233,7 +233,7 @@ def run(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``numsim ptq`` argument parser (usage errors in one line)."""
-    from ..cli import Parser
+    from ..cli_args import Parser
 
     p = Parser(prog="numsim ptq", description=__doc__.split("\n\n")[0])
     _arguments(p)

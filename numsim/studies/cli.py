@@ -108,10 +108,9 @@ def _check_args(args: argparse.Namespace) -> str | None:
         cache = Path(args.cache)
         if not args.cache or (cache.exists() and not cache.is_dir()):
             return f"--cache {args.cache!r}: expected a folder path"
-        try:
-            cache.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            return f"--cache {args.cache}: cannot create it ({e.strerror or e})"
+        base = next(p for p in (cache.absolute(), *cache.absolute().parents) if p.exists())
+        if not base.is_dir() or not os.access(base, os.W_OK | os.X_OK):
+            return f"--cache {args.cache}: cannot create it ({base} is not a writable folder)"
     return None
 
 
