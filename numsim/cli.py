@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -12,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from . import formats as F
+from .cli_args import Parser
 from .codec import decode, encode, quantize
 from .studies import cli as studies_cli
 from .studies.data import load_demo_tensor
@@ -253,6 +255,33 @@ def load_npy(path: str) -> np.ndarray:
     return x.astype(np.float32)
 
 
+#: Memory held per ``--count`` case while a golden file is built, by unit (measured peak at 2**16
+#: cases, rounded up; fp32_acc and int_mac: one chain of 64 steps). elem_decoder is exhaustive.
+GOLDEN_CASE_BYTES = {
+    "elem_decoder": 0,
+    "elem_encoder": 1024,
+    "mx_encoder": 4096,
+    "mx_dot": 4096,
+    "fp32_acc": 8192,
+    "int_mac": 16384,
+}
+
+
+def _memory_bytes() -> int:
+    """Physical memory of this machine in bytes (16 GiB where the system does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX systems
+        return 16 << 30
+
+
+def count_limit(unit: str) -> int:
+    """The largest ``numsim golden --count`` for ``unit`` whose cases fit in half of this
+    machine's memory (no limit for a unit that ignores the count)."""
+    per_case = GOLDEN_CASE_BYTES.get(unit, 16384)
+    return _memory_bytes() // 2 // per_case if per_case else sys.maxsize
+
+
 def golden_main(args: argparse.Namespace) -> int:
     """``numsim golden``: write golden vector files and their manifest; print one line per file."""
     from . import golden
@@ -264,6 +293,20 @@ def golden_main(args: argparse.Namespace) -> int:
         return 2
     if args.count is not None and args.count < 0:
         print(f"numsim golden: --count={args.count}: expected an int >= 0", file=sys.stderr)
+        return 2
+    if args.count is not None:
+        for ps in sets:
+            limit = count_limit(ps.unit)
+            if args.count > limit:
+                print(
+                    f"numsim golden: --count={args.count}: at most {limit:,d} for {ps.unit} "
+                    f"(about {GOLDEN_CASE_BYTES[ps.unit] // 1024} KiB per case are held in memory: "
+                    f"half of the {_memory_bytes() / 2**30:.1f} GiB here)",
+                    file=sys.stderr,
+                )
+                return 2
+    if not 0 <= args.seed < 1 << 32:
+        print(f"numsim golden: --seed={args.seed}: expected an int in 0..2**32-1", file=sys.stderr)
         return 2
     out = Path(args.out)
     if not args.out or (out.exists() and not out.is_dir()):
@@ -301,14 +344,10 @@ def golden_main(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``numsim`` command."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:2] == ["golden", "verify"]:  # numsim golden verify DIR: its own parser
-        from .golden.verify import main as verify_main
-
-        return verify_main(argv[2:])
-    parser = argparse.ArgumentParser(
+def build_parser() -> argparse.ArgumentParser:
+    """The ``numsim`` argument parser (``ptq`` and ``golden verify`` parse their own arguments:
+    :func:`numsim.ptq.cli.build_parser`, :func:`numsim.golden.verify.build_parser`)."""
+    parser = Parser(
         prog="numsim", description="Bit-exact number formats for block-scaled hardware."
     )
     sub = parser.add_subparsers(dest="command", required=True)
@@ -352,11 +391,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser(
         "ptq", help="post-training quantization of a torch model (needs numsim[ptq]; numsim ptq -h)"
     )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``numsim`` command."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["golden", "verify"]:  # numsim golden verify DIR: its own parser
+        from .golden.verify import main as verify_main
+
+        return verify_main(argv[2:])
     if argv[:1] == ["ptq"]:  # torch is imported only for ptq
         from .ptq.cli import main as ptq_main
 
         return ptq_main(argv[1:])
-    args = parser.parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # argparse would blame "numsim"; name the subcommand
+        print(
+            f"numsim {args.command}: unrecognized arguments: {' '.join(extra)} "
+            f"(see numsim {args.command} -h)",
+            file=sys.stderr,
+        )
+        return 2
     if args.command == "report":
         return studies_cli.run(args)
     if args.command == "formats":

@@ -614,9 +614,13 @@ def test_amd_pairwise_trees_hand_derived() -> None:
 
 
 def test_mi300_late_c_truncates_the_smaller_partial() -> None:
-    """MI300 adds c after the product sum, the smaller partial truncated onto the larger one's grid
-    2**(e - 24); RNE then sees a tie where the exact sum has a sticky bit. Derived by hand."""
-    unit = dp.get("mi300-fp16")
+    """A late c (``c_inside=False`` without ``late_frac_bits``: the rule the MI300 presets had
+    before they followed MMA-Sim) is added after the product sum, the smaller partial truncated
+    onto the larger one's grid 2**(e - 24); RNE then sees a tie where the exact sum has a sticky
+    bit. Derived by hand."""
+    unit = DotUnit(
+        "late-smaller-partial", F.fp16, 8, 24, c_inside=False, out_rounding="nearest_even"
+    )
     a = np.array([2.0**-12, 2.0**-15] + [0.0] * 6)  # products 2**-24 and 2**-30
     for sign in (1.0, -1.0):
         # S = 2**-24 + 2**-30 < c = 1: S on the grid 2**-24 is 2**-24, 1 + 2**-24 ties to 1

@@ -231,6 +231,43 @@ def test_input_format_quantizes_layer_inputs() -> None:
 
 
 @pytest.mark.parametrize(
+    "kind", ["datapath", "input_format", "datapath_dict_batch", "weights_only"]
+)
+def test_backward_through_the_returned_model_is_refused_or_real(kind: str) -> None:
+    """An emulated product has no gradient: backward raises instead of leaving grads at None.
+    Weights-only quantization leaves an ordinary torch model, whose gradients are torch's."""
+    if kind == "datapath_dict_batch":
+        m, cal = _tiny()
+        kw = {"weight_format": "int4", "input_format": "fp8_e4m3", "datapath": "h100-e4m3"}
+        x: object = cal[0]
+    else:
+        m = _cnn()
+        cal = [torch.randn(3, 2, 5, 5)]
+        x = torch.randn(2, 2, 5, 5)
+        kw = {"weight_format": "int4"}
+        if kind == "datapath":
+            kw.update(input_format="fp8_e4m3", datapath="h100-e4m3")
+        elif kind == "input_format":
+            kw.update(input_format="int8")
+    q, _ = ptq.quantize_model(m, cal, **kw)
+    y = q(**x) if isinstance(x, dict) else q(x)
+    if kind == "weights_only":
+        y.square().sum().backward()
+        plain = _cnn()
+        plain.load_state_dict(q.state_dict())
+        plain(x).square().sum().backward()  # the same weights, plain torch: the same gradients
+        for a, b in zip(q.parameters(), plain.parameters()):
+            assert a.grad is not None and torch.equal(a.grad, b.grad)
+        return
+    assert y.requires_grad
+    with pytest.raises(RuntimeError, match="backward through an emulated product"):
+        y.square().sum().backward()
+    with torch.no_grad():  # inference: plain tensors, the same values
+        z = q(**x) if isinstance(x, dict) else q(x)
+    assert not z.requires_grad and torch.equal(z, y.detach())
+
+
+@pytest.mark.parametrize(
     "case", ["wrong_shape", "empty", "nan_weight", "nan_data", "method", "format", "option"]
 )
 def test_errors_leave_the_model_unchanged(case: str) -> None:
@@ -359,3 +396,43 @@ def test_cli_writes_weights_codes_and_report(tmp_path) -> None:
     )
     np.testing.assert_array_equal(numsim.decode(blk).astype(np.float32), state["3.weight"].numpy())
     assert main(["ptq", "--model", str(path), "--format", "int44", "--out", str(out)]) == 2
+
+
+class _Pairs(torch.nn.Module):
+    """An encoder stand-in: token t's hidden state is (id_t, 1)."""
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> object:
+        from types import SimpleNamespace
+
+        x = input_ids.float()
+        return SimpleNamespace(last_hidden_state=torch.stack([x, torch.ones_like(x)], -1))
+
+
+def test_sentence_embeddings_mean_pools_the_masked_tokens_and_normalizes() -> None:
+    from numsim.ptq import models
+
+    ids = torch.tensor([[3, 4, 9], [6, 8, 0]])
+    mask = torch.tensor([[1, 1, 0], [1, 1, 1]])
+    got = models.sentence_embeddings(_Pairs(), {"input_ids": ids, "attention_mask": mask})
+    # by hand: row 0 keeps tokens 3, 4 -> mean (3.5, 1); row 1 keeps 6, 8, 0 -> (14/3, 1)
+    want = torch.tensor([[3.5, 1.0], [14 / 3, 1.0]])
+    want = want / want.norm(dim=1, keepdim=True)
+    assert torch.allclose(got, want, atol=1e-6) and not got.requires_grad
+    with pytest.raises(ValueError, match="attention_mask"):
+        models.sentence_embeddings(_Pairs(), {"input_ids": ids})
+
+
+def test_digits_data_is_the_stratified_split() -> None:
+    from numsim.ptq import models
+
+    xtr, xte, ytr, yte = models.digits_data()
+    assert xtr.shape == (1347, 1, 8, 8) and xte.shape == (450, 1, 8, 8)
+    assert xtr.dtype == np.float32 and xtr.min() == 0 and xtr.max() == 1
+    assert len(ytr) == 1347 and len(yte) == 450
+    from sklearn.datasets import load_digits
+
+    per_class = np.bincount(load_digits().target, minlength=10)
+    # stratified: each digit's test share is a quarter of its images, up to rounding
+    assert np.all(np.abs(np.bincount(yte, minlength=10) - per_class / 4) < 1)
+    again = models.digits_data()
+    assert np.array_equal(again[1], xte) and np.array_equal(again[3], yte)

@@ -1,18 +1,21 @@
 """Study ``ptq``: points, tidy rows, the RTN reductions, the table, the figure and
 ``report --merge``.
 
-Expected values are hand-computed from the rows given (reductions, table cells), or are the
-files of the report merged into (byte-equal copies), never from the code under test.
+Expected values are hand-computed from the rows given (reductions, table cells), recomputed
+independently with ``quantize_model`` and torch (the RTN row's error), or are the files of the
+report merged into (byte-equal copies), never from the code under test.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from numsim import studies
+from numsim import cli, studies
 from numsim.studies import ptq, render
 
 
@@ -45,11 +48,12 @@ def test_points_cover_the_grid_and_reject_bad_names() -> None:
     p = ptq.Params(
         models=("digits-cnn",),
         formats=("MXFP4", "NVFP4"),
-        methods=("rtn", "qep:ed"),
+        methods=("rtn", "qep:gptq"),
         datapath_methods=("rtn",),
     )
     pts = ptq.points(p)
     assert len(pts) == 2 * 2 + 1
+    assert [x["method"] for x in pts[:2]] == ["rtn", "qep:gptq"]
     assert pts[-1]["datapath"] == "h100-e4m3" and pts[-1]["format"] == "INT4-channel"
     assert all(json.loads(json.dumps(x)) == x for x in pts)  # JSON-able cache keys
     for bad in (
@@ -57,11 +61,72 @@ def test_points_cover_the_grid_and_reject_bad_names() -> None:
         {"formats": ("MXFP5",)},
         {"methods": ("qep:nope",)},
         {"methods": ("round",)},
+        {"methods": ("qep:ed",)},  # QEP hands its base H alone; ED needs G
+        {"methods": ("rtn:gptq",)},
+        {"minilm_formats": ("NVFP4",), "formats": ("MXFP4",)},
+        {"minilm_methods": ("gpfq",), "methods": ("rtn", "ed")},
     ):
         with pytest.raises(ValueError, match=next(iter(bad))):
             ptq.points(ptq.Params(**bad))
+
+
+def test_minilm_points_are_limited_to_its_formats_and_methods() -> None:
+    p = ptq.Params(
+        formats=("MXFP4", "NVFP4", "MX6"),
+        methods=("rtn", "gptq", "ed"),
+        minilm_formats=("MXFP4",),
+        minilm_methods=("rtn", "ed"),
+        datapath_methods=(),
+    )
+    got = [(x["model"], x["format"], x["method"]) for x in ptq.points(p)]
+    assert got[:2] == [("minilm", "MXFP4", "rtn"), ("minilm", "MXFP4", "ed")]
+    assert len(got) == 2 + 3 * 3 and all(m == "digits-cnn" for m, _, _ in got[2:])
+    # empty limits: MiniLM runs the whole grid
+    full = ptq.points(ptq.Params(formats=("MXFP4", "MX6"), methods=("rtn",), datapath_methods=()))
+    assert [(x["model"], x["format"]) for x in full][:2] == [("minilm", "MXFP4"), ("minilm", "MX6")]
     with pytest.raises(KeyError):
         ptq.points(ptq.Params(datapath="no-such-unit"))
+
+
+def test_registered_with_a_cheap_quick_set_and_the_full_grid() -> None:
+    s = studies.STUDIES["ptq"]
+    assert s.module is ptq and s.quick is ptq.QUICK and s.full is ptq.FULL
+    quick, full = s.points(s.quick), s.points(s.full)
+    # quick: the digits CNN only, on a small calibration set
+    assert {p["model"] for p in quick} == {"digits-cnn"}
+    assert {p["calibration"] for p in quick} == {ptq.QUICK.calibration_digits} and len(quick) <= 12
+    f = ptq.FULL
+    digits = [p for p in full if p["model"] == "digits-cnn" and "datapath" not in p]
+    assert len(digits) == len(f.formats) * len(f.methods)
+    minilm = [p for p in full if p["model"] == "minilm"]
+    assert {(p["format"], p["method"]) for p in minilm} == {
+        ("MXFP4", "rtn"),
+        ("MXFP4", "gptq"),
+        ("MXFP4", "ed"),
+    }
+    want = {"MXFP4", "MXFP6", "MXINT8", "NVFP4", "MX4", "MX6", "b4int3", "INT4-channel"}
+    assert {p["format"] for p in digits} == want
+    assert {p["method"] for p in digits} >= {"rtn", "gptq", "gpfq", "ed", "qep:gptq"}
+    dp = [p for p in full if "datapath" in p]
+    assert {p["datapath"] for p in dp} == {f.datapath} and len(dp) == len(f.datapath_methods)
+
+
+def test_relative_error_by_hand() -> None:
+    ref = np.array([[3.0, 0.0], [0.0, 4.0]])  # ||ref|| = 5
+    out = np.array([[3.0, 1.0], [0.0, 4.0]])  # ||out - ref|| = 1
+    assert ptq.relative_error(ref, out) == pytest.approx(0.2, abs=1e-15)
+
+
+def test_cli_parameter_error_is_one_line_and_writes_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "rep"
+    argv = ["report", "--no-progress", "--cache", str(tmp_path / "cache"), "--study", "ptq"]
+    rc = cli.main([*argv, "--param", "ptq.methods=rtn,magic", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and err.startswith("numsim report: ")
+    assert "methods: 'magic': expected NAME or NAME:BASE" in err
+    assert not out.exists() and not (tmp_path / "cache").exists()
 
 
 def test_reductions_are_against_rtn_of_the_same_model_format_and_datapath() -> None:
@@ -150,3 +215,54 @@ def test_quick_point_gives_one_tidy_row(tmp_path: Path) -> None:
         assert all(isinstance(v, (str, int, float, bool)) for v in r.values())
         # the study's own error and the model's metric are the same quantity for digits
         assert r["rel_output_error"] == pytest.approx(r["rel_logit_error"], rel=1e-12)
+    # the RTN error recomputed independently: float and quantized logits on the test images
+    import torch
+
+    from numsim.ptq import models, quantize_model
+
+    spec = models.get("digits-cnn")
+    q, _ = quantize_model(
+        spec.model, spec.calibration(64, 0), weight_format="int4", granularity="channel"
+    )
+    with torch.no_grad():
+        ref = spec.model(spec.eval_inputs).double()
+        out = q(spec.eval_inputs).double()
+    want = float(torch.linalg.norm(out - ref) / torch.linalg.norm(ref))
+    assert rows[0]["method"] == "rtn"
+    assert rows[0]["rel_output_error"] == pytest.approx(want, rel=1e-9)
+
+
+def test_named_study_merges_into_the_existing_report(tmp_path: Path) -> None:
+    """``--study NAME --merge`` into a folder holding a report keeps that report's other studies
+    byte for byte (figure, CSV, section, manifest entry) and replaces only NAME's."""
+
+    def report(*args: str) -> int:
+        return cli.main(["report", "--no-progress", "--cache", str(tmp_path / "cache"), *args])
+
+    out = tmp_path / "rep"
+    fm = ["--param", "formats.rows=4", "--param", "formats.cols=64"]
+    fm += ["--param", "formats.formats=fp8_e4m3", "--param", "formats.distributions=gaussian"]
+    acc = ["--param", "accumulator.ks=384", "--param", "accumulator.activations=gaussian"]
+    acc += ["--param", "accumulator.bits=12,30", "--param", "accumulator.batch=4"]
+    assert report("--study", "formats", *fm, "--out", str(out)) == 0
+    md1 = (out / "index.md").read_text()
+    png, csv1 = (out / "formats.png").read_bytes(), (out / "formats.csv").read_bytes()
+    assert report("--study", "accumulator", *acc, "--merge", "--out", str(out)) == 0
+    man = json.loads((out / "manifest.json").read_text())
+    assert list(man["studies"]) == ["formats", "accumulator"]  # registry order
+    assert man["kept_from_previous"] == {"formats": "full"}
+    for rel, entry in man["files"].items():
+        assert hashlib.sha256((out / rel).read_bytes()).hexdigest() == entry["sha256"]
+    assert (out / "formats.png").read_bytes() == png
+    assert (out / "formats.csv").read_bytes() == csv1
+    md2 = (out / "index.md").read_text()
+    assert md1[md1.index("## ") :].rstrip() in md2 and md2.count("![") == 2
+    assert (out / "index.html").read_text().count("data:image/png;base64,") == 2
+    # rerunning one study replaces its section only
+    assert report("--study", "accumulator", *acc, "--merge", "--out", str(out)) == 0
+    man = json.loads((out / "manifest.json").read_text())
+    assert list(man["studies"]) == ["formats", "accumulator"]
+    assert (out / "index.md").read_text().count("\n## ") == 2
+    # without --merge the folder holds the named study only
+    assert report("--study", "accumulator", *acc, "--out", str(out)) == 0
+    assert list(json.loads((out / "manifest.json").read_text())["studies"]) == ["accumulator"]

@@ -23,7 +23,10 @@ from .dotbase import (
     ACC_CHAIN,
     ACC_EXACT,
     ACC_FLOAT,
+    K_NEG_ZERO,
+    NO_DROP,
     NO_FLOOR,
+    NO_LIMIT,
     _flags,
     _place,
     _round_out,
@@ -116,6 +119,107 @@ def _grid_sum(am, ae, bm, be, lo, hi, step, cin, c, prm):
         u = _place(csig, cE - cP - eta + F, cs, prm.term_mode)
         S += -u if cs else u
     return S, eta - F
+
+
+@njit(inline="always")
+def _has_terms(am, bm, lo, hi, step, prm):
+    """True when products lo, lo+step, .. < hi have an alignment exponent (any product with
+    ``zero_join``; else a non-zero one)."""
+    for i in range(lo, hi, step):
+        if prm.zero_join or am[i] * bm[i] != 0:
+            return True
+    return False
+
+
+@njit(cache=True)
+def _late_common(am, ae, bm, be, lo, hi, c, p, prm):
+    """Output code of a block with ``late_frac_bits`` (unit step 6, CDNA3): the product sum and
+    c placed at ``E = max(e, e_c)``, the sum on ``2**(E - F_S)``, c on ``2**(E - F_c)``.
+
+    Every partial is an int64: a group sum on its grid ``2**(e_g - F)`` (:func:`_grid_sum`, at
+    most ``F + 2 + log2 n`` bits); the odd/even sums on the grid of the larger eta by the
+    unit's ``odd_even_rounding`` (the unit requires one with ``odd_even``); the sum on
+    ``2**(E - F_S)`` and c on ``2**(E - F_c)`` by ``late_rounding`` (:func:`dotbase._place`), then
+    added on the finer of the two grids (the unit bounds it to 62 bits)."""
+    ck, cs, cE, csig, cP = c
+    F = prm.frac_bits
+    step = 2 if prm.odd_even else 1
+    S = 0
+    e = NO_FLOOR
+    e0 = NO_FLOOR
+    S0 = 0
+    for g in range(step):
+        if not _has_terms(am, bm, lo + g, hi, step, prm):
+            continue
+        Sg, lsb = _grid_sum(am, ae, bm, be, lo + g, hi, step, False, c, prm)
+        eg = lsb + F
+        if e == NO_FLOOR:
+            S, e = Sg, eg
+        else:  # two groups: each on the grid of the larger eta (odd_even_rounding)
+            e0, S0 = e, S
+            e = max(e0, eg)
+            S = _signed_place(S0, e0 - e, prm.oe_mode) + _signed_place(Sg, eg - e, prm.oe_mode)
+    if ck == K_FINITE:
+        ec = max(cE, prm.c_emin)
+    elif prm.zero_join:
+        ec = prm.zero_exp  # a zero c has the exponent of a zero operand
+    else:
+        ec = NO_FLOOR
+    E = max(e, ec)
+    if E == NO_FLOOR:
+        return 0
+    fs = prm.late_fs
+    fc = prm.late_fc
+    G = max(fs, fc)
+    T = 0
+    if e != NO_FLOOR:
+        T = _signed_place(S, (e - F) - (E - fs), prm.late_mode) << (G - fs)
+    if ck == K_FINITE and not (prm.c_drop != NO_DROP and ec < E - prm.c_drop):
+        u = _place(csig, cE - cP - E + fc, cs, prm.late_mode)
+        T += (-u if cs else u) << (G - fc)
+    return _round_out(1 if T < 0 else 0, abs(T), E - G, p, prm.out_mode, prm.subnormals_out)
+
+
+@njit(inline="always")
+def _signed_place(S, sh, mode):
+    """The signed integer ``S * 2**sh`` rounded to an integer by ``mode`` (sign-magnitude; a
+    negative ``S`` rounds its magnitude up under ``toward_negative``)."""
+    neg = 1 if S < 0 else 0
+    u = _place(abs(S), sh, neg, mode)
+    return -u if neg else u
+
+
+@njit(inline="always")
+def _limit_flags(am, ae, bm, be, lo, hi, prm):
+    """(pos, neg): some product ``|a_i b_i| >= 2**product_limit`` is positive / negative."""
+    pos = False
+    neg = False
+    for i in range(lo, hi):
+        prod = am[i] * bm[i]
+        if prod != 0:
+            E = bit_length(abs(prod)) - 1 + ae[i] + be[i] - 2 * prm.man_in
+            if E >= prm.prod_limit:
+                if prod > 0:
+                    pos = True
+                else:
+                    neg = True
+    return pos, neg
+
+
+@njit(inline="always")
+def _all_negative_zeros(am, ak, bm, bk, lo, hi, ck, cs):
+    """True when c and every product lo..hi-1 are zeros of negative sign (a product's sign is
+    the exclusive or of its factors'; a -0 operand has kind ``K_NEG_ZERO``)."""
+    if ck != K_ZERO or cs != 1:
+        return False
+    for i in range(lo, hi):
+        if am[i] * bm[i] != 0:
+            return False
+        na = ak[i] == K_NEG_ZERO or am[i] < 0
+        nb = bk[i] == K_NEG_ZERO or bm[i] < 0
+        if na == nb:
+            return False
+    return True
 
 
 @njit(cache=True)
@@ -276,15 +380,24 @@ def _block(a, b, lo, hi, c, p, prm, k):
     if nan or pinf or ninf or ck == K_NAN or ck == K_INF:
         n2, p2, m2 = _flags(ck, cs)
         return _special_code(nan or n2, pinf or p2, ninf or m2, p)
+    if prm.prod_limit != NO_LIMIT:
+        lp, ln = _limit_flags(am, ae, bm, be, lo, hi, prm)
+        if lp or ln:
+            return _special_code(False, lp, ln, p)
     if prm.pairwise:
         code = _pairwise(a, b, lo, hi, c, p, prm, k)
+    elif prm.late_fs >= 0:
+        code = _late_common(am, ae, bm, be, lo, hi, c, p, prm)
     elif not prm.exact and not prm.odd_even and (prm.c_inside or ck != K_FINITE):
         S, lsb = _grid_sum(am, ae, bm, be, lo, hi, 1, ck == K_FINITE, c, prm)
         code = _round_out(1 if S < 0 else 0, abs(S), lsb, p, prm.out_mode, prm.subnormals_out)
     else:
         _block_to_kul(a, b, lo, hi, c, k, prm)
         code = kul_round(k, False, False, False, p, prm.out_mode, prm.subnormals_out)
-    return _zero_sign(code, p, prm)
+    code = _zero_sign(code, p, prm)
+    if prm.ieee_zero and code == 0 and _all_negative_zeros(am, ak, bm, bk, lo, hi, ck, cs):
+        return p.sign_mask  # -0 + -0 = -0 (IEEE 754 section 6.3)
+    return code
 
 
 @njit(inline="always")

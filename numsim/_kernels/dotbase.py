@@ -21,6 +21,12 @@ from .core import K_INF, K_NAN, NONSATURATE, bit_length, encode_value, split_rou
 NO_FLOOR = -(1 << 20)
 #: Emin of the FP32 c operand: an FP32 subnormal c aligns at exponent -126.
 C_EMIN = -126
+#: ``late_c_drop`` / ``product_limit`` standing for "none".
+NO_DROP = 1 << 20
+NO_LIMIT = 1 << 20
+#: Kind of a negative zero operand (only units with ``exact_zero="ieee"`` mark them; every other
+#: path sees K_ZERO for both signs).
+K_NEG_ZERO = -1
 
 #: Accumulator kinds, from :class:`numsim.policies.AccKind`.
 ACC_CHAIN, ACC_FLOAT, ACC_EXACT, ACC_INT = (
@@ -60,6 +66,13 @@ class DotParams(NamedTuple):
     zero_exp: int  #: exponent of a zero operand when zero_join
     c_emin: int  #: emin of c's format: alignment exponent of a subnormal c
     underflow_pos: int  #: 1: a block result that is a zero is +0
+    late_fs: int  #: F_S of late_frac_bits (-1: the smaller partial on the larger one's grid)
+    late_fc: int  #: F_c of late_frac_bits
+    late_mode: int  #: RoundMode of the late partials
+    oe_mode: int  #: RoundMode of the odd/even group sums (-1: added exactly)
+    c_drop: int  #: c dropped when e_c < E - c_drop (NO_DROP: never)
+    prod_limit: int  #: a product >= 2**prod_limit is +-Inf / NaN (NO_LIMIT: none)
+    ieee_zero: int  #: 1: an exact zero sum of -0 terms is -0 (exact_zero="ieee")
 
 
 # ----------------------------------------------------------------------------------------------

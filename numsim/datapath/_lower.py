@@ -15,7 +15,7 @@ import numpy as np
 
 from .._inputs import as_array, is_torch, widened
 from .._kernels.dot import float_rows
-from .._kernels.dotbase import NO_FLOOR, DotParams
+from .._kernels.dotbase import K_NEG_ZERO, NO_DROP, NO_FLOOR, NO_LIMIT, DotParams
 from .._kernels.intunit import int_rows
 from .._kernels.lower import Elem, lower
 from .._kernels.operands import first_inexact, split_operands
@@ -63,6 +63,13 @@ def params(unit: DotUnit, man_in: int | None = None) -> DotParams:
         zero_exp=unit.zero_exponent or 0,
         c_emin=unit.c_format.emin,
         underflow_pos=int(unit.underflow_zero == "positive"),
+        late_fs=-1 if unit.late_frac_bits is None else unit.late_frac_bits[0],
+        late_fc=0 if unit.late_frac_bits is None else unit.late_frac_bits[1],
+        late_mode=int(unit.term_rounding if unit.late_rounding is None else unit.late_rounding),
+        oe_mode=-1 if unit.odd_even_rounding is None else int(unit.odd_even_rounding),
+        c_drop=NO_DROP if unit.late_c_drop is None else unit.late_c_drop,
+        prod_limit=NO_LIMIT if unit.product_limit is None else unit.product_limit,
+        ieee_zero=int(unit.exact_zero == "ieee"),
     )
 
 
@@ -175,6 +182,16 @@ def split(
     return m.reshape(x.shape), e.reshape(x.shape), k.reshape(x.shape)
 
 
+def mark_negative_zeros(
+    x: np.ndarray, parts: tuple[np.ndarray, np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(m, e, kind)`` of :func:`split` with the kind of every -0 of ``x`` set to
+    ``K_NEG_ZERO`` (units with ``exact_zero="ieee"``, whose exact zero sums follow the signs)."""
+    m, e, k = parts
+    k = np.where((x == 0) & np.signbit(x), K_NEG_ZERO, k)
+    return m, e, k
+
+
 def int_c(c: Any, unit: DotUnit, R: int, shape: tuple[int, ...], cname: str) -> np.ndarray:
     """Start values of an integer unit: register integers, or FP32 bits for a float / exact
     outer."""
@@ -255,10 +272,13 @@ def run(
     ftz = not unit.subnormals_in
     man = operand_man(unit)
     fb = unit.operand_b_format
+    sa, sb = split(A, man, fin.emin, ftz), split(B, man, fb.emin, ftz)
+    if unit.exact_zero == "ieee":
+        sa, sb = mark_negative_zeros(A, sa), mark_negative_zeros(B, sb)
     return run_split(
         unit,
-        split(A, man, fin.emin, ftz),
-        split(B, man, fb.emin, ftz),
+        sa,
+        sb,
         ra,
         rb,
         c,

@@ -159,6 +159,8 @@ def _chain_fast_ok(unit: DotUnit) -> bool:
         and unit.term_rounding == RoundMode.toward_zero
         and unit.c_inside
         and not unit.odd_even
+        and unit.product_limit is None
+        and unit.exact_zero == "positive"
         and unit.frac_bits >= 2 * operand_man(unit)
         and (unit.outer is None or unit.outer.kind == "float")
     )
@@ -198,6 +200,8 @@ def _blas_exact_ok(unit: DotUnit, A: np.ndarray, B: np.ndarray) -> bool:
         or unit.chunk is not None
         or unit.accumulator.kind == "int"
         or unit.underflow_zero != "signed"  # the combine kernels keep the sign of an underflow
+        or unit.exact_zero != "positive"  # and make an exact zero sum +0
+        or unit.product_limit is not None
     ):
         return False
     if not (np.isfinite(A).all() and np.isfinite(B).all()):

@@ -307,6 +307,7 @@ def _chain_fast_ok(unit: DotUnit, man: int) -> bool:
         and unit.c_inside
         and not unit.odd_even
         and not unit.pairwise
+        and unit.product_limit is None
         and unit.frac_bits >= 2 * man
         and (unit.outer is None or unit.outer.kind == "float")
     )
@@ -404,6 +405,7 @@ def _blas_blocks(
         or unit.chunk is not None
         or not unit.subnormals_in
         or unit.underflow_zero != "signed"
+        or unit.product_limit is not None
         or acc.kind == "int"
         or A.format.block_size != B.format.block_size
     ):
@@ -483,6 +485,11 @@ def _dispatch(
     cname: str,
     matmul: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
+    if unit.exact_zero != "positive":
+        raise ValueError(
+            f"unit={unit.name}: exact_zero={unit.exact_zero!r} follows the signs of zero "
+            "operands, which MX elements do not carry here; use numsim.datapath.matmul or dot"
+        )
     if unit.group is not None:
         out, over = _group_run(unit, a, b, ra, rb, c, shape, cname, matmul)
     elif isinstance(unit.in_format, IntFormat):

@@ -223,6 +223,23 @@ def _build(gpu: str, inp: str, row: _Row) -> DotUnit:
 
 _RNE = RoundMode.nearest_even
 _FP32_RNE = Accumulator.floating(_F32, _RNE)
+#: AMD CDNA3 (MI300) ``mfma`` with FP16, BF16, XF32 and FP8 operands (MMA-Sim
+#: ``mmasim/simulator/amd.py`` and ``arithmetic.py``, ``amd_fused_dot_rd_add``): products aligned
+#: at their largest exponent (zero operands at -126 joining it), truncated to 24 fraction bits;
+#: c added late at ``E = max(e, e_c)``, the product sum floored to 31 and c to 24 fraction bits;
+#: RNE to FP32; a product of 2**128 or more is +-Inf (NaN with both signs) whatever c.
+_CDNA3 = {
+    "c_inside": False,
+    "c_entry": "late",
+    "out_rounding": _RNE,
+    "zero_exponent": -126,
+    "late_frac_bits": (31, 24),
+    "late_rounding": RoundMode.toward_negative,
+    "product_limit": 128,
+}
+_FNUZ = {"e4m3fnuz": _formats.fp8_e4m3fnuz, "e5m2fnuz": _formats.fp8_e5m2fnuz}
+#: CDNA3 FP8 operand pairs (``mfma`` ``fp8_fp8``, ``fp8_bf8``, ``bf8_fp8``, ``bf8_bf8``).
+_FNUZ_PAIRS = tuple((a, b) for a in _FNUZ for b in _FNUZ)
 #: Presets outside the NVIDIA table (module docstring).
 _OTHERS: dict[str, DotUnit] = {
     u.name: u
@@ -230,7 +247,7 @@ _OTHERS: dict[str, DotUnit] = {
         DotUnit("ocp-mx-exact", _F32, 32, None, out_rounding=_RNE, accumulator=Accumulator.exact()),
         DotUnit("ocp-mx-fp32acc", _F32, 32, None, out_rounding=_RNE, accumulator=_FP32_RNE),
         DotUnit("mxdotp", fp9_e5m3, 8, None, out_rounding=_RNE),
-        DotUnit("fma-fp32", _F32, 1, None, out_rounding=_RNE),
+        DotUnit("fma-fp32", _F32, 1, None, out_rounding=_RNE, exact_zero="ieee"),
         DotUnit(
             "fp8-chunked",
             _formats.fp8_e5m2,
@@ -268,26 +285,23 @@ _OTHERS: dict[str, DotUnit] = {
             )
             for k, n, name in (("fp16", 4, "fp16"), ("bf16", 4, "bf16"), ("bf16", 2, "bf16-n2"))
         ),
-        DotUnit("mi300-fp16", _formats.fp16, 8, 24, c_inside=False, out_rounding=_RNE),
-        DotUnit("mi300-bf16", _formats.bf16, 8, 24, c_inside=False, out_rounding=_RNE),
-        DotUnit("mi300-xf32", _formats.tf32, 4, 24, c_inside=False, out_rounding=_RNE),
-        DotUnit(
-            "mi300-e4m3fnuz",
-            _formats.fp8_e4m3fnuz,
-            16,
-            24,
-            c_inside=False,
-            odd_even=True,
-            out_rounding=_RNE,
+        *(
+            DotUnit(f"mi300-{k}", _IN[k] if k != "xf32" else _formats.tf32, n, 24, **_CDNA3)
+            for k, n in (("fp16", 8), ("bf16", 8), ("xf32", 4))
         ),
-        DotUnit(
-            "mi300-e5m2fnuz",
-            _formats.fp8_e5m2fnuz,
-            16,
-            24,
-            c_inside=False,
-            odd_even=True,
-            out_rounding=_RNE,
+        *(
+            DotUnit(
+                f"mi300-{a}" if a == b else f"mi300-{a}x{b}",
+                _FNUZ[a],
+                16,
+                24,
+                b_format=None if a == b else _FNUZ[b],
+                odd_even=True,
+                odd_even_rounding=RoundMode.toward_negative,
+                late_c_drop=25,
+                **_CDNA3,
+            )
+            for a, b in _FNUZ_PAIRS
         ),
     ]
 }

@@ -25,11 +25,26 @@ One invocation of a unit computes ``d = c + sum(a_i * b_i)`` over a block of ``n
    (``floor(log2|S|)`` against c's exponent from step 3; on a tie, c) is put on the grid
    ``2**(e - frac_bits)`` of the larger one's exponent ``e`` by ``term_rounding``, the larger
    is kept whole, and the two are added exactly. With ``frac_bits=None`` c is added exactly.
+   With ``late_frac_bits = (F_S, F_c)`` (AMD CDNA3) the late addition is instead at the common
+   exponent ``E = max(e, e_c)``, where ``e`` is the alignment exponent of the products (eta of
+   step 4, not the exponent of their sum; with ``odd_even`` the larger of the two groups') and
+   ``e_c`` c's exponent from step 3 (a zero c at ``zero_exponent``): ``S`` goes on the grid
+   ``2**(E - F_S)`` and c on ``2**(E - F_c)``, both by ``late_rounding``, and the two are added
+   exactly; with ``late_c_drop = d`` a c with ``e_c < E - d`` is taken as zero. With
+   ``odd_even_rounding`` the two odd/even group sums (each on the grid ``2**(e_g - frac_bits)``
+   of its own eta ``e_g``) are first put on the grid ``2**(max(e_0, e_1) - frac_bits)`` by that
+   rounding and then added (instead of added exactly).
 7. The exact sum is rounded once to ``out_format`` by ``out_rounding``; a result whose exponent
    exceeds the format's ``emax`` (or rounds beyond max) is +-Inf. Subnormal results are kept
    unless ``subnormals_out`` is False (then they become a zero of the same sign). An exact zero
-   sum is +0; a non-zero sum whose block result is a zero keeps its sign, or is +0 with
+   sum is +0 (with ``exact_zero="ieee"``: -0 when c and every product are zeros of negative
+   sign, as IEEE 754 §6.3 gives ``-0 + -0 = -0``; a product's sign is the exclusive or of its
+   factors'); a non-zero sum whose block result is a zero keeps its sign, or is +0 with
    ``underflow_zero="positive"`` (NVIDIA).
+
+With ``product_limit = L`` (AMD CDNA3) a block whose operands are all finite but which has a
+product with ``|a_i * b_i| >= 2**L`` is +Inf when every such product is positive, -Inf when
+every one is negative, NaN when both occur; c and the other products do not matter.
 
 Where the caller's ``c`` enters (``c_entry``): ``"inside"`` (the accumulator input of the first
 block, ``c_inside=True``: the bare ``mma``/``wgmma``/``tcgen05.mma`` instruction), ``"late"``
@@ -109,6 +124,10 @@ C_ENTRIES = ("inside", "late", "epilogue")
 ELEMENT_EXPONENTS = ("in_format", "own")
 #: Alignment exponents of a product group (``DotUnit.group_exponent``).
 GROUP_EXPONENTS = ("scales",)
+#: Signs of an exact zero block sum (``DotUnit.exact_zero``).
+EXACT_ZEROS = ("positive", "ieee")
+#: Roundings of the CDNA3 late addition and of the odd/even group sums.
+LATE_ROUNDINGS = (RoundMode.toward_zero, RoundMode.nearest_even, RoundMode.toward_negative)
 
 
 def _as_float_format(value: Any, argument: str) -> FloatFormat:
@@ -284,6 +303,27 @@ class DotUnit:
             term. MMA-Sim ``nv_fused_dot_add_with_block_scale`` (``kind::mxf4nvf4``: 16).
         group_exponent: alignment exponent of a group: ``"scales"``, the sum of the two block
             scales' exponents (the group sum is not normalised); required with ``group``.
+        late_frac_bits: ``(F_S, F_c)``: a late c (``c_inside=False``) is added at the common
+            exponent ``E = max(e, e_c)`` of the products' alignment exponent ``e`` and c's
+            exponent, the product sum on the grid ``2**(E - F_S)``, c on ``2**(E - F_c)``
+            (module docstring, step 6). AMD CDNA3: ``(31, 24)`` (MMA-Sim
+            ``amd_fused_dot_rd_add``; the MATLAB-tensor-core ``Generic_BFMA_TC.m``,
+            ``AddTwoNonNormSums``). None: the smaller partial on the larger one's grid.
+        late_rounding: how the two partials of ``late_frac_bits`` go on their grids:
+            ``toward_zero``, ``nearest_even`` or ``toward_negative`` (floor: CDNA3). None:
+            ``term_rounding``.
+        odd_even_rounding: with ``odd_even``: each group sum is put on the grid
+            ``2**(max(e_0, e_1) - frac_bits)`` by this rounding before the two are added
+            (CDNA3 FP8: ``toward_negative``; required with ``late_frac_bits``). None: the group
+            sums are added exactly.
+        late_c_drop: with ``late_frac_bits``: c is taken as zero when ``e_c < E - late_c_drop``
+            (CDNA3 FP8: 25). None: never.
+        product_limit: ``L``: a block with a finite product ``|a_i b_i| >= 2**L`` is +-Inf (NaN
+            when such products have both signs), whatever c (CDNA3: 128, the FP32 range; MMA-Sim
+            ``amd_fused_dot_rd_add``). None: no limit (the sum is rounded as it is).
+        exact_zero: sign of an exact zero block sum: ``"positive"`` (+0) or ``"ieee"`` (-0 when
+            c and every product are -0, IEEE 754 §6.3: the sequential FMA of ``fma-fp32``, libm
+            ``fmaf`` in MMA-Sim ``amd.py``).
     """
 
     name: str  #: label, returned by ``str()``
@@ -311,6 +351,12 @@ class DotUnit:
     element_exponents: str = "in_format"  #: MX element exponents: in_format | own
     group: int | None = None  #: MX: products summed exactly in runs of group (None: none)
     group_exponent: str | None = None  #: alignment exponent of a group: scales
+    late_frac_bits: tuple[int, int] | None = None  #: (F_S, F_c) of a late c at E = max(e, e_c)
+    late_rounding: RoundMode | None = None  #: rounding of the late partials (None: term_rounding)
+    odd_even_rounding: RoundMode | None = None  #: odd/even group sums' rounding (None: exact)
+    late_c_drop: int | None = None  #: c taken as 0 when e_c < E - late_c_drop
+    product_limit: int | None = None  #: a product >= 2**L in magnitude makes the block +-Inf/NaN
+    exact_zero: str = "positive"  #: sign of an exact zero block sum: positive | ieee
 
     def __post_init__(self) -> None:
         fin = self.in_format
@@ -346,6 +392,7 @@ class DotUnit:
         self._check_accumulators()
         self._check_silicon_knobs()
         self._check_block_scale_knobs()
+        self._check_amd_knobs()
 
     def _check_ints(self) -> None:
         """Types and ranges of the scalar fields."""
@@ -519,6 +566,80 @@ class DotUnit:
                 f"group={g}: needs a float unit with frac_bits, c_inside=True, a chain "
                 f"accumulator and no odd_even, pairwise or chunk (frac_bits={self.frac_bits}, "
                 f"c_inside={self.c_inside}, accumulator={self.accumulator}, chunk={self.chunk})"
+            )
+
+    def _check_amd_knobs(self) -> None:
+        """``late_frac_bits``, ``late_rounding``, ``odd_even_rounding``, ``late_c_drop``,
+        ``product_limit`` and ``exact_zero``."""
+        is_float = isinstance(self.in_format, FloatFormat)
+        lf = self.late_frac_bits
+        if lf is not None:
+            if (
+                not isinstance(lf, tuple)
+                or len(lf) != 2
+                or not all(_is_int(v) and 0 <= v <= 48 for v in lf)
+            ):
+                raise ValueError(
+                    f"late_frac_bits={lf!r}: expected a tuple (F_S, F_c) of two ints in [0, 48]"
+                )
+            if not is_float or self.c_inside or self.frac_bits is None or self.pairwise:
+                raise ValueError(
+                    f"late_frac_bits={lf}: needs a float unit with c_inside=False, frac_bits set "
+                    f"and pairwise=False (c_inside={self.c_inside}, frac_bits={self.frac_bits}, "
+                    f"pairwise={self.pairwise})"
+                )
+            if max(lf) + 4 + self.n.bit_length() > _SUM_BITS:
+                raise ValueError(
+                    f"late_frac_bits={lf}, n={self.n}: the late sum needs more than the "
+                    f"{_SUM_BITS} bits of the int64 accumulator"
+                )
+        for arg in ("late_rounding", "odd_even_rounding"):
+            v = getattr(self, arg)
+            if v is None:
+                continue
+            mode = RoundMode.parse(v, arg)
+            object.__setattr__(self, arg, mode)
+            if mode not in LATE_ROUNDINGS:
+                raise ValueError(
+                    f"{arg}={mode.name}: expected toward_zero, nearest_even or toward_negative"
+                )
+        if lf is not None and self.odd_even and self.odd_even_rounding is None:
+            raise ValueError(
+                f"late_frac_bits={lf} with odd_even=True needs odd_even_rounding (the two group "
+                "sums go on the grid of the larger eta before the late addition)"
+            )
+        if self.late_rounding is not None and lf is None:
+            raise ValueError(
+                f"late_rounding={self.late_rounding.name}: only a unit with late_frac_bits has one"
+            )
+        if self.odd_even_rounding is not None and (not self.odd_even or lf is None):
+            raise ValueError(
+                f"odd_even_rounding={self.odd_even_rounding.name}: needs odd_even=True and "
+                f"late_frac_bits (odd_even={self.odd_even}, late_frac_bits={lf})"
+            )
+        d = self.late_c_drop
+        if d is not None:
+            if not _is_int(d) or not 0 <= d <= 1000:
+                raise ValueError(f"late_c_drop={d!r}: expected an int in [0, 1000] or None")
+            if lf is None:
+                raise ValueError(f"late_c_drop={d}: only a unit with late_frac_bits drops c")
+        pl = self.product_limit
+        if pl is not None:
+            if not _is_int(pl) or not -1000 <= pl <= 1000:
+                raise ValueError(f"product_limit={pl!r}: expected an int in [-1000, 1000] or None")
+            if not is_float or self.pairwise:
+                raise ValueError(
+                    f"product_limit={pl}: needs a float unit that is not pairwise (a pairwise "
+                    "tree rounds every product to its output format)"
+                )
+        if self.exact_zero not in EXACT_ZEROS:
+            raise ValueError(
+                f"exact_zero={self.exact_zero!r}: expected one of {', '.join(EXACT_ZEROS)}"
+            )
+        if self.exact_zero == "ieee" and (not is_float or self.pairwise or self.group is not None):
+            raise ValueError(
+                "exact_zero='ieee' needs a float unit that is neither pairwise (its tree adds "
+                "IEEE zeros already) nor grouped"
             )
 
     def __str__(self) -> str:

@@ -391,9 +391,11 @@ def verify_set(root: str | Path, limit: int = 8) -> SetCheck:
     return res
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``numsim golden verify DIR``: exit 0 when the set verifies, 1 when not, 2 on bad usage."""
-    parser = argparse.ArgumentParser(
+def build_parser() -> argparse.ArgumentParser:
+    """The ``numsim golden verify`` argument parser (usage errors in one line)."""
+    from ..cli_args import Parser
+
+    parser = Parser(
         prog="numsim golden verify",
         description="Check a golden vector set against its manifest (sha256 and presence of every "
         "file), check every header against numsim's generator, and recompute every expected output "
@@ -405,6 +407,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--limit", type=int, default=8, help="mismatches shown per file (default 8)"
     )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``numsim golden verify DIR``: exit 0 when the set verifies, 1 when not, 2 on bad usage."""
+    parser = build_parser()
     args = parser.parse_args(argv)
     if not Path(args.dir).is_dir():
         print(f"numsim golden verify: dir={args.dir!r}: not a directory", file=sys.stderr)

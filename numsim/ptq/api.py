@@ -209,18 +209,19 @@ def _weight_operand(export: Any, quantizer: Any) -> Any:
 
 def _install(torch: Any, module: Any, prod: _Product | None, qb: Any) -> None:
     """Give a quantized layer its forward: on the unit (``prod.unit``) or float with quantized
-    inputs."""
+    inputs. Either product is computed outside autograd, so a result that autograd records refuses
+    backward with a ``RuntimeError`` instead of silently carrying no gradient."""
     if prod is None:
         return
     if prod.unit is not None:
-        patch_forward(torch, lambda a, _m: prod.product(a, qb), module)
+        patch_forward(torch, lambda a, _m: prod.product(a, qb), module, no_backward=True)
     else:
 
         def float_mm(a: np.ndarray, m: Any) -> np.ndarray:
             w = m.weight.detach().float().reshape(m.weight.shape[0], -1).cpu().numpy()
             return prod.fake(a).astype(np.float32) @ w.T
 
-        patch_forward(torch, float_mm, module)
+        patch_forward(torch, float_mm, module, no_backward=True)
 
 
 def _eager_attention(model: Any) -> None:
@@ -331,7 +332,13 @@ def quantize_model(
     Returns:
         ``(qmodel, report)``: the copy whose quantized weights are the decoded codes (rounded to the
         model's dtype only where a value does not fit it: ``report`` marks such layers not exact),
-        and a :class:`PTQReport` holding the codes.
+        and a :class:`PTQReport` holding the codes. Backward: without ``datapath`` and
+        ``input_format`` the copy is an ordinary torch model (autograd differentiates it at the
+        quantized weights, e.g. for fine-tuning). With either, its quantized layers (and, with a
+        datapath, its attention products) are computed outside autograd; when autograd records
+        (grad mode on and an input or parameter requires grad) their outputs require grad and
+        ``backward`` raises ``RuntimeError``, never a silently missing gradient. Run such a model
+        under ``torch.no_grad()``.
 
     Raises:
         TypeError: not a module, bad calibration type, options the method does not take.

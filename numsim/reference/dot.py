@@ -8,8 +8,11 @@ kernels in ``numsim._kernels.dot``. Never imports numba.
 Values are ``Fraction`` or the floats ``math.nan`` / ``+-math.inf``; float results are output
 *codes* (so that the sign of a zero is kept) or their decoded values; integer units give the exact
 register value. The NVIDIA knobs of :class:`~numsim.datapath.DotUnit` (``zero_exponent``,
-``underflow_zero``, ``c_format``, ``b_format``, ``c_entry="epilogue"``) are modelled here from
-their definitions (MMA-Sim, arXiv 2511.10909), not from the kernels. Scaled operands (MX
+``underflow_zero``, ``c_format``, ``b_format``, ``c_entry="epilogue"``) and the AMD CDNA3 ones
+(``late_frac_bits``, ``late_rounding``, ``odd_even_rounding``, ``late_c_drop``,
+``product_limit``; ``exact_zero``) are modelled here from their definitions (MMA-Sim, arXiv
+2511.10909), not from the kernels. A negative zero operand or c is given as the float ``-0.0``
+(it matters only with ``exact_zero="ieee"``). Scaled operands (MX
 blocks) are given as element values plus per-element scale values: the product is
 ``a * sa * b * sb`` and its raw exponent ``e(a) + e(sa) + e(b) + e(sb)``.
 """
@@ -67,7 +70,10 @@ def _special(terms: Sequence[tuple[Value, Value]], c: Value) -> float | None:
 
 
 def _on_grid(t: Fraction, q: Fraction, mode: RoundMode) -> Fraction:
-    """``t`` rounded in magnitude to a multiple of ``q``: truncation or ties-to-even."""
+    """``t`` rounded to a multiple of ``q``: truncation or ties-to-even of the magnitude, or
+    toward minus infinity (``toward_negative``: the largest multiple of ``q`` not above ``t``)."""
+    if mode == RoundMode.toward_negative:
+        return math.floor(t / q) * q
     units = abs(t) / q
     k = math.floor(units) if mode == RoundMode.toward_zero else round(units)
     return (k * q) if t > 0 else -(k * q)
@@ -141,6 +147,9 @@ def block_sum(
     special = _special(pairs, c)  # other pairwise formats settle specials before the tree
     if special is not None:
         return special
+    limit = _product_limit(unit, pairs, sa, sb)
+    if limit is not None:
+        return limit
     if unit.pairwise:  # every position is a leaf of the tree, a zero product included
         return _pairwise_sum(unit, [_leaf(x, y, s, t) for (x, y), s, t in zip(pairs, sa, sb)], c)
     emin_a = unit.in_format.emin if a_emin is None else a_emin
@@ -172,9 +181,94 @@ def block_sum(
     fc = Fraction(c)
     if unit.c_inside:
         return _aligned(unit, groups[0], fc, c_joins=True)
+    if unit.late_frac_bits is not None:
+        return _late_at_common_exponent(unit, groups if unit.odd_even else groups[:1], fc)
     return _late(
         unit, _aligned(unit, groups[0], Fraction(0)) + _aligned(unit, groups[1], Fraction(0)), fc
     )
+
+
+def _product_limit(
+    unit: DotUnit, pairs: list[tuple[Value, Value]], sa: Sequence[Fraction], sb: Sequence[Fraction]
+) -> float | None:
+    """+-Inf or NaN when a product reaches ``2**product_limit`` in magnitude (both signs: NaN),
+    else None (``product_limit``: CDNA3's products beyond the FP32 range)."""
+    if unit.product_limit is None:
+        return None
+    lim = pow2(unit.product_limit)
+    signs = set()
+    for (x, y), s, t in zip(pairs, sa, sb):
+        p = Fraction(x) * s * Fraction(y) * t
+        if abs(p) >= lim:
+            signs.add(p > 0)
+    if not signs:
+        return None
+    if len(signs) == 2:
+        return math.nan
+    return math.inf if signs.pop() else -math.inf
+
+
+def _eta(unit: DotUnit, prods: list[tuple[Fraction, int]]) -> int | None:
+    """Alignment exponent of a group of products (step 4, without c), None when it is empty."""
+    if not prods:
+        return None
+    eta = max(e for _, e in prods)
+    return eta if unit.min_exp is None else max(eta, unit.min_exp)
+
+
+def _late_at_common_exponent(
+    unit: DotUnit, groups: list[list[tuple[Fraction, int]]], c: Fraction
+) -> Fraction:
+    """Step 6 with ``late_frac_bits = (F_S, F_c)``: the product sum and c at ``E = max(e, e_c)``.
+
+    Each group is aligned at its own eta ``e_g`` (grid ``2**(e_g - F)``); with
+    ``odd_even_rounding`` each group sum is then put on the grid ``2**(max e_g - F)`` by it. The
+    sum ``S`` (exponent ``e = max e_g``) goes on ``2**(E - F_S)``, c on ``2**(E - F_c)``, both by
+    ``late_rounding`` (``term_rounding`` when None); c counts as zero when ``late_c_drop = d``
+    and ``e_c < E - d``. A zero c has exponent ``zero_exponent`` (no exponent when None)."""
+    assert unit.late_frac_bits is not None and unit.frac_bits is not None
+    fs, fc = unit.late_frac_bits
+    etas = [_eta(unit, g) for g in groups]
+    sums = [_aligned(unit, g, Fraction(0)) for g in groups]
+    known = [e for e in etas if e is not None]
+    e = max(known) if known else None
+    if e is not None and unit.odd_even_rounding is not None:
+        q = pow2(e - unit.frac_bits)
+        sums = [_on_grid(t, q, unit.odd_even_rounding) for t in sums]
+    S = sum(sums, Fraction(0))
+    if c != 0:
+        ec: int | None = _exp(c, unit.c_format.emin)
+    else:
+        ec = unit.zero_exponent
+    exps = [x for x in (e, ec) if x is not None]
+    if not exps:
+        return S + c
+    E = max(exps)
+    mode = unit.late_rounding if unit.late_rounding is not None else unit.term_rounding
+    s_part = _on_grid(S, pow2(E - fs), mode)
+    drop = unit.late_c_drop is not None and ec is not None and ec < E - unit.late_c_drop
+    c_part = Fraction(0) if drop or c == 0 else _on_grid(c, pow2(E - fc), mode)
+    return s_part + c_part
+
+
+def _is_neg_zero(v: Value) -> bool:
+    """True for the float ``-0.0`` (a negative zero operand or c)."""
+    return isinstance(v, float) and v == 0 and math.copysign(1.0, v) < 0
+
+
+def _ieee_zero(a: Sequence[Value], b: Sequence[Value], c: Value) -> bool:
+    """True when c and every product ``a_i * b_i`` are zeros of negative sign (the sign of a
+    product is the exclusive or of its factors'; ``exact_zero="ieee"``)."""
+    if not _is_neg_zero(c):
+        return False
+    for x, y in zip(a, b):
+        if x != 0 and y != 0:
+            return False
+        neg_x = _is_neg_zero(x) or (x != 0 and x < 0)
+        neg_y = _is_neg_zero(y) or (y != 0 and y < 0)
+        if neg_x == neg_y:
+            return False
+    return True
 
 
 def _group_terms(
@@ -402,7 +496,8 @@ def dot_result(
     chunk = unit.chunk or K
     int_lsb = pow2(-2 * getattr(fin, "frac_bits", 0))
     overflows = 0
-    fc: Value = c if _is_special(c) else Fraction(c)
+    ieee_zero = unit.exact_zero == "ieee"
+    fc: Value = c if _is_special(c) or (ieee_zero and _is_neg_zero(c)) else Fraction(c)
     outer: Value | _Register = fc
     if outer_def is not None and outer_def.kind == "int":
         outer = _Register(outer_def, Fraction(fc), int_lsb)
@@ -420,7 +515,11 @@ def dot_result(
                 acc.add(sum((Fraction(x) * Fraction(y) for x, y in zip(*blk)), Fraction(0)))
             elif acc_def.kind == "chain":
                 code = block_code(unit, block_sum(unit, *blk, acc, *sc))
+                if ieee_zero and code == 0 and _ieee_zero(*blk, acc):
+                    code = unit.out_format.sign_mask  # -0 + -0 = -0 (IEEE 754 section 6.3)
                 acc = decode(unit.out_format, code)
+                if ieee_zero and code == unit.out_format.sign_mask:
+                    acc = -0.0  # the sign of a zero result reaches the next block
             elif acc_def.kind == "float":
                 d = decode(
                     unit.out_format, block_code(unit, block_sum(unit, *blk, Fraction(0), *sc))

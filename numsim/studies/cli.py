@@ -57,6 +57,63 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
+def _check_scheduler(address: str) -> str | None:
+    """Why ``--scheduler address`` cannot name a Dask scheduler (None when it can): a known
+    protocol and, for network protocols, a host and a port. Checked before ``distributed``
+    builds a client, whose failed construction leaves a traceback at interpreter exit."""
+    try:
+        from distributed.comm.addressing import parse_address, parse_host_port
+        from distributed.comm.registry import backends
+    except ImportError:  # the executor says that dask.distributed is missing
+        return None
+    try:
+        scheme, location = parse_address(address)
+        if scheme not in backends:
+            return f"unknown protocol {scheme!r} (expected one of {', '.join(sorted(backends))})"
+        if scheme != "inproc":
+            parse_host_port(location)
+    except (ValueError, TypeError) as e:
+        return str(e)
+    return None
+
+
+def _check_args(args: argparse.Namespace) -> str | None:
+    """The one-line reason the arguments of ``numsim report`` are refused before any study runs,
+    or None. ``--out`` must be a new folder, an empty one or an earlier report (its contents are
+    replaced: a folder of other files is refused rather than deleted)."""
+    import os
+    from pathlib import Path
+
+    if not args.out:
+        return "--out '': expected a folder path"
+    out = Path(args.out)
+    if out.is_dir() and any(out.iterdir()) and not (out / "manifest.json").is_file():
+        return (
+            f"--out {args.out}: holds files and is not a numsim report (no manifest.json); the "
+            "report replaces the folder, so give a new or empty folder"
+        )
+    if out.is_dir() and out.resolve() in (Path.cwd(), *Path.cwd().parents):
+        return f"--out {args.out}: is the current folder or one above it; give another folder"
+    cpus = os.cpu_count() or 1
+    if not 1 <= args.jobs <= 4 * cpus:
+        return f"--jobs {args.jobs}: expected an int in 1..{4 * cpus} (4 x the {cpus} CPUs here)"
+    if args.scheduler is not None:
+        why = _check_scheduler(args.scheduler)
+        if why is not None:
+            return (
+                f"--scheduler {args.scheduler}: {why}; expected a Dask scheduler address such as "
+                "tcp://host:8786"
+            )
+    if args.cache is not None:
+        cache = Path(args.cache)
+        if not args.cache or (cache.exists() and not cache.is_dir()):
+            return f"--cache {args.cache!r}: expected a folder path"
+        base = next(p for p in (cache.absolute(), *cache.absolute().parents) if p.exists())
+        if not base.is_dir() or not os.access(base, os.W_OK | os.X_OK):
+            return f"--cache {args.cache}: cannot create it ({base} is not a writable folder)"
+    return None
+
+
 def _terminate(signum: int, frame: Any) -> None:
     raise SystemExit(128 + signum)
 
@@ -75,6 +132,10 @@ def run(args: argparse.Namespace) -> int:
             f"numsim report: needs {' and '.join(missing)}: pip install 'numsim[report]'",
             file=sys.stderr,
         )
+        return 2
+    why = _check_args(args)
+    if why is not None:
+        print(f"numsim report: {why}", file=sys.stderr)
         return 2
     # SIGTERM unwinds like Ctrl-C, so the temporary report folder is removed (finished points stay
     # cached)
@@ -101,6 +162,10 @@ def run(args: argparse.Namespace) -> int:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"numsim report: {msg}", file=sys.stderr)
         return 2
+    except OSError as e:  # a folder removed or made unwritable during the run, disk full
+        where = f" ({e.filename})" if e.filename else ""
+        print(f"numsim report: {e.strerror or e}{where}", file=sys.stderr)
+        return 1
     finally:
         if main:
             signal.signal(signal.SIGTERM, previous)

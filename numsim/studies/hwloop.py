@@ -130,7 +130,7 @@ def _digits(point: Mapping[str, Any]) -> dict[str, float]:
     spec = _spec("digits-cnn")
     n = point["images"]
     x = spec.eval_inputs[:n]
-    labels = models._digits_data()[3][:n]
+    labels = models.digits_data()[3][:n]
     with torch.no_grad():
         ref = spec.model(x).double()
         with emulate(spec.model, point["unit"], **operands(point["unit"])) as m:
@@ -146,17 +146,15 @@ def _digits(point: Mapping[str, Any]) -> dict[str, float]:
 
 
 def _minilm(point: Mapping[str, Any]) -> dict[str, float]:
-    import torch
-
     from ..datapath import emulate
     from ..ptq import models
 
     spec = _spec("minilm")
     n, t = point["sentences"], point["tokens"]
     batch = {k: v[:n, :t] for k, v in spec.eval_inputs.items()}
-    ref = models._embed(torch, spec.model, batch).numpy().astype(np.float64)
+    ref = models.sentence_embeddings(spec.model, batch).numpy().astype(np.float64)
     with emulate(spec.model, point["unit"], **operands(point["unit"])) as m:
-        emb = models._embed(torch, m, batch).numpy().astype(np.float64)
+        emb = models.sentence_embeddings(m, batch).numpy().astype(np.float64)
     cos = np.sum(ref * emb, axis=1) / (np.linalg.norm(ref, axis=1) * np.linalg.norm(emb, axis=1))
     return {"cosine_mean": float(np.mean(cos)), "cosine_min": float(np.min(cos))}
 

@@ -9,7 +9,10 @@ the same model and format. Optional datapath points run every quantized product 
 models with attention, the attention ``torch.matmul`` products) on a bit-exact tensor-core
 model in the loop.
 
-A method is ``name`` or ``name:base`` (QEP and AXE wrap a base method, e.g. ``qep:ed``).
+A method is ``name`` or ``name:base`` (QEP and AXE wrap a base method, e.g. ``qep:gptq``;
+QEP takes ``gptq`` or ``rtn``, AXE ``gptq`` or ``gpfq``). MiniLM's points can be limited to
+some formats and methods (``minilm_formats``, ``minilm_methods``): one of its points costs
+minutes on two cores where a digits CNN point costs seconds.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ FORMATS: dict[str, tuple[str, str | None]] = {
     "MXINT8": ("mxint8", None),
     "NVFP4": ("nvfp4", None),
     "MX4": ("mx4", None),
+    "MX6": ("mx6", None),
     "b4int3": ("b4int3", None),
     "INT4-channel": ("int4", "channel"),
 }
@@ -39,7 +43,10 @@ class Params:
 
     models: tuple[str, ...] = ("minilm", "digits-cnn")
     formats: tuple[str, ...] = tuple(FORMATS)  #: labels of :data:`FORMATS`
-    methods: tuple[str, ...] = ("rtn", "gptq", "gpfq", "ed", "qep:gptq", "qep:ed")
+    methods: tuple[str, ...] = ("rtn", "gptq", "gpfq", "ed", "qep:gptq", "qep:rtn")
+    #: MiniLM's formats and methods, subsets of ``formats`` and ``methods`` (() = all of them)
+    minilm_formats: tuple[str, ...] = ()
+    minilm_methods: tuple[str, ...] = ()
     calibration_minilm: int = 48  #: calibration sentences (48 = the whole calibration pool)
     calibration_digits: int = 512  #: calibration training images
     seed: int = 0  #: calibration sample seed
@@ -59,8 +66,9 @@ QUICK = Params(
     calibration_digits=128,
     datapath_methods=("rtn",),
 )
-#: The committed report.
-FULL = Params()
+#: The committed report: every format and method on the digits CNN, MiniLM at MXFP4 with RTN,
+#: GPTQ and ED (``Params()`` runs MiniLM on the whole grid).
+FULL = Params(minilm_formats=("MXFP4",), minilm_methods=("rtn", "gptq", "ed"))
 
 
 def available() -> str | None:
@@ -81,6 +89,7 @@ def points(p: Params) -> list[dict[str, Any]]:
     from ..datapath.presets import get as get_unit
     from ..ptq import METHODS
     from ..ptq import models as M
+    from ..ptq.methods import AXE_BASES, QEP_BASES
 
     for m in (*p.models, *([p.datapath_model] if p.datapath_methods else [])):
         if m not in M.names():
@@ -88,18 +97,28 @@ def points(p: Params) -> list[dict[str, Any]]:
     for f in (*p.formats, *([p.datapath_format] if p.datapath_methods else [])):
         if f not in FORMATS:
             raise ValueError(f"formats: {f!r}: expected labels from {list(FORMATS)}")
+    bases = {"qep": QEP_BASES, "axe": AXE_BASES}
     for t in (*p.methods, *p.datapath_methods):
         name, opt = _method(t)
         if name not in METHODS or opt.get("base", "rtn") not in METHODS:
             raise ValueError(f"methods: {t!r}: expected NAME or NAME:BASE from {sorted(METHODS)}")
+        if "base" in opt and opt["base"] not in bases.get(name, ()):
+            raise ValueError(
+                f"methods: {t!r}: {name} takes no base {opt['base']!r}; expected "
+                + (f"one of {list(bases[name])}" if name in bases else "no base")
+            )
+    for field, grid in (("minilm_formats", p.formats), ("minilm_methods", p.methods)):
+        extra = [x for x in getattr(p, field) if x not in grid]
+        if extra:
+            raise ValueError(f"{field}: {extra}: expected a subset of {list(grid)}")
     if p.datapath_methods:
         get_unit(p.datapath)  # KeyError naming the preset
     calib = {"minilm": p.calibration_minilm, "digits-cnn": p.calibration_digits}
     pts = [
         {"model": m, "format": f, "method": t, "calibration": calib[m], "seed": p.seed}
         for m in p.models
-        for f in p.formats
-        for t in p.methods
+        for f in (p.minilm_formats or p.formats if m == "minilm" else p.formats)
+        for t in (p.minilm_methods or p.methods if m == "minilm" else p.methods)
     ]
     pts += [
         {
@@ -130,7 +149,7 @@ def model_outputs(spec: Any, model: Any) -> np.ndarray:
     from ..ptq import models as M
 
     if spec.name == "minilm":
-        return M._embed(torch, model, spec.eval_inputs).numpy()
+        return M.sentence_embeddings(model, spec.eval_inputs).numpy()
     with torch.no_grad():
         return model(spec.eval_inputs).numpy()
 
@@ -150,6 +169,7 @@ def _spec(name: str) -> Any:
 def compute(point: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One row: quantize, evaluate on held-out data, time the quantization."""
     import torch
+    from threadpoolctl import threadpool_limits  # a dependency of scikit-learn (ptq extra)
 
     from ..ptq import quantize_model
 
@@ -158,23 +178,27 @@ def compute(point: Mapping[str, Any]) -> list[dict[str, Any]]:
     name, opts = _method(point["method"])
     cal = spec.calibration(point["calibration"], point["seed"])
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the study's workers share the cores
+    # the study's workers share the cores: one torch thread and one BLAS thread each (a
+    # multi-threaded BLAS on an oversubscribed machine is many times slower on the methods'
+    # small products)
+    torch.set_num_threads(1)
     try:
-        t = time.perf_counter()
-        q, rep = quantize_model(
-            spec.model,
-            cal,
-            weight_format=fmt,
-            method=name,
-            granularity=gran,
-            datapath=point.get("datapath"),
-            input_format=point.get("input_format"),
-            **opts,
-        )
-        seconds = time.perf_counter() - t
-        ref = model_outputs(spec, spec.model)
-        out = model_outputs(spec, q)
-        metrics = spec.evaluate(q)
+        with threadpool_limits(limits=1, user_api="blas"):
+            t = time.perf_counter()
+            q, rep = quantize_model(
+                spec.model,
+                cal,
+                weight_format=fmt,
+                method=name,
+                granularity=gran,
+                datapath=point.get("datapath"),
+                input_format=point.get("input_format"),
+                **opts,
+            )
+            seconds = time.perf_counter() - t
+            ref = model_outputs(spec, spec.model)
+            out = model_outputs(spec, q)
+            metrics = spec.evaluate(q)
     finally:
         torch.set_num_threads(threads)
     return [
