@@ -237,6 +237,19 @@ def _exact_values(fmt: Any, rng: np.random.Generator, shape: tuple[int, ...]) ->
     return np.array([float(v) for v in flat], np.float64).reshape(shape)
 
 
+def _exact_in(fmt: Any, v: float) -> bool:
+    """``v`` is a value of ``fmt`` (NaN where the format has one), by the reference codec."""
+    if math.isnan(v):
+        return bool(getattr(fmt, "has_nan", False))
+    if math.isinf(v):
+        return bool(getattr(fmt, "has_inf", False))
+    try:
+        code = ref_codec.encode(fmt, _value(v), negative_zero=math.copysign(1, v) < 0)
+    except ValueError:
+        return False
+    return ref_codec.decode(fmt, code) == _value(v)
+
+
 def _ref_result(unit: Any, a: list[float], b: list[float]) -> float:
     """The reference result of one dot product, as the float the API returns."""
     r, _ = ref_dot.dot_result(unit, [_value(v) for v in a], [_value(v) for v in b])
@@ -260,9 +273,10 @@ def _same(got: float, want: float) -> bool:
     seed=st.integers(0, 2**16),
     layout=st.sampled_from(["c", "f", "strided", "reversed", "big"]),
     hostile=st.sampled_from([None, None, "k-mismatch", "inexact"]),
+    dtype=st.sampled_from(["f8", "f8", "f4", "f2", "i8"]),
 )
 def test_dot_and_matmul_random_presets(
-    name: str, lead: tuple, K: int, seed: int, layout: str, hostile: str | None
+    name: str, lead: tuple, K: int, seed: int, layout: str, hostile: str | None, dtype: str
 ) -> None:
     unit = dp.get(name)
     fmt_a, fmt_b = unit.in_format, unit.operand_b_format
@@ -273,17 +287,26 @@ def test_dot_and_matmul_random_presets(
         b = b[..., : max(K - 1, 0)] if K else np.zeros((*lead, 1))
     elif hostile == "inexact" and a.size:
         a.reshape(-1)[0] = 1.0 + 2.0**-40  # below every input format's precision
+    with np.errstate(all="ignore"):
+        a = a.astype(dtype)  # float16 may round or overflow a value: then it is inexact
+    inexact = dtype != "i8" and not all(_exact_in(fmt_a, v) for v in a.reshape(-1).tolist())
+    if hostile == "inexact":  # the cast may have rounded it back: the values decide
+        hostile = None
     av = a.astype(a.dtype.newbyteorder(">")) if layout == "big" else _layout(a, layout)
     keep = a.copy()
     try:
         got = dp.dot(av, b, unit)
+    except TypeError as e:
+        assert dtype == "i8" and str(e).startswith("a: dtype int64"), e
+        return
     except ValueError as e:
-        assert hostile is not None or K == 0, e
+        assert hostile is not None or K == 0 or inexact, e
         assert any(w in str(e) for w in ("K", "a:", "b:", "exact", "shape")), e
         np.testing.assert_array_equal(a, keep)
         return
-    assert hostile is None and K > 0, f"{hostile}: accepted"
+    assert hostile is None and K > 0 and dtype != "i8" and not inexact, f"{hostile}: accepted"
     np.testing.assert_array_equal(av, keep)
+    a = a.astype(np.float64)
     assert got.shape == lead
     for idx in np.ndindex(*lead):
         if math.prod(lead) > 6:
