@@ -99,7 +99,13 @@ class BlockArray:
         codes, ``element.total_bits`` each, padding included]. Blocks are in C order of the array
         with the block axis moved last; every section is a bit stream as :mod:`numsim.packing`
         describes.
+
+        Raises:
+            ValueError, TypeError: the arrays were changed after construction so that an
+                invariant no longer holds (checked again here, as decode does: bytes of a
+                BlockArray that disagrees with its own shape would unpack to other values).
         """
+        validate_block_array(self)
         fmt = self.format
         parts = []
         if fmt.tensor_scale:

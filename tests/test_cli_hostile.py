@@ -127,6 +127,13 @@ def test_report_numbers_names_and_addresses(
     assert not (tmp_path / "rep").exists()
 
 
+def test_report_param_beyond_memory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A study size that cannot be allocated is one line, not a MemoryError traceback."""
+    argv = ["report", "--quick", "--no-progress", "--study", "datapath"]
+    argv += ["--param", "datapath.trials=99999999999999", "--cache", str(tmp_path / "c")]
+    assert "out of memory" in _refused([*argv, "--out", str(tmp_path / "r")], capsys)
+
+
 def test_report_unreachable_scheduler(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Nothing listens on port 9 (discard) here: refused after the connect timeout."""
     msg = _refused(

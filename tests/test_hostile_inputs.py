@@ -270,3 +270,18 @@ def test_nvfp4_float64_beyond_fp32_tensor_scale() -> None:
         numsim.quantize(x, "nvfp4")
     with pytest.raises(ValueError, match="overflows float32"):
         numsim.nvfp4_tensor_scale(1e300)
+
+
+def test_pack_rechecks_invariants() -> None:
+    """pack() of a BlockArray whose arrays were replaced after construction is refused, as
+    decode() is: its bytes would unpack to other values (it packed them silently before)."""
+    for field, bad in (("scales", "short"), ("shape", (4, 64)), ("micro", "missing")):
+        b = _blk("mx9")
+        value = {"short": b.scales[:1], "missing": None}.get(bad, bad)  # type: ignore[call-overload]
+        object.__setattr__(b, field, value)
+        with pytest.raises((ValueError, TypeError), match=field):
+            b.pack()
+    b = _blk("mxfp4_e2m1")
+    b.codes[...] = 0xFF  # in place, beyond the 4-bit codes
+    with pytest.raises(ValueError, match="codes"):
+        b.pack()

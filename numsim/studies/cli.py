@@ -162,6 +162,12 @@ def run(args: argparse.Namespace) -> int:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"numsim report: {msg}", file=sys.stderr)
         return 2
+    except MemoryError as e:  # a --param size (trials, batch) beyond this machine's memory
+        print(
+            f"numsim report: out of memory ({e}); lower the sizes given with --param",
+            file=sys.stderr,
+        )
+        return 2
     except OSError as e:  # a folder removed or made unwritable during the run, disk full
         where = f" ({e.filename})" if e.filename else ""
         print(f"numsim report: {e.strerror or e}{where}", file=sys.stderr)
