@@ -1063,13 +1063,21 @@ def _amd_operands(unit: DotUnit, finite: bool) -> tuple[np.ndarray, np.ndarray, 
     return A, np.ascontiguousarray(B), C, cs
 
 
-@pytest.mark.parametrize("name", AMD_FAST)
-def test_amd_fast_paths_equal_general_and_reference(name: str) -> None:
-    """``amdfast.pairwise_matmul`` / ``late_matmul_f32`` (taken: ``_matmul_fast`` returns a
-    result on finite operands) equal the general kernel on every pair of random and corner
-    rows (specials included: the late path hands those to the general kernel), and the
-    Fraction reference on the matching pairs."""
-    unit = dp.get(name)
+#: Late units outside ``late_matmul_f32`` (RZ result, nearest-even terms, flushed results with
+#: FP16 output): they take ``amdfast.late_matmul``, the general kernel's block function.
+AMD_LATE_OTHERS = [
+    replace(dp.get("mi300-fp16"), name="late-rz", out_rounding="toward_zero"),
+    replace(dp.get("mi300-e4m3fnuz"), name="late-rne-terms", term_rounding="nearest_even"),
+    replace(dp.get("mi300-bf16"), name="late-fp16-out", out_format=F.fp16, subnormals_out=False),
+]
+
+
+@pytest.mark.parametrize("unit", [dp.get(n) for n in AMD_FAST] + AMD_LATE_OTHERS, ids=str)
+def test_amd_fast_paths_equal_general_and_reference(unit: DotUnit) -> None:
+    """``amdfast.pairwise_matmul`` / ``late_matmul_f32`` / ``late_matmul`` (taken:
+    ``_matmul_fast`` returns a result on finite operands) equal the general kernel on every pair
+    of random and corner rows (specials included: the late path hands those to the general
+    kernel), and the Fraction reference on the matching pairs."""
     A, B, C, cs = _amd_operands(unit, finite=True)
     fast = dp_api._matmul_fast(unit, A, B, C)
     assert fast is not None
