@@ -20,8 +20,10 @@ from timing import bench
 import numsim
 from numsim import datapath as dp
 
-#: (preset, operand format of A, of B).
+#: (preset, operand format of A, of B); ``b200-fp16`` is a reference row: the vectorized NVIDIA
+#: kernel whose quiet-machine throughput benchmarks/README.md records.
 ROWS = (
+    ("b200-fp16", "fp16", "fp16"),
     ("mi100-fp16", "fp16", "fp16"),
     ("mi100-bf16", "bf16", "bf16"),
     ("mi210-fp16", "fp16", "fp16"),

@@ -502,7 +502,9 @@ def test_blas_exact_path_refuses_wide_spans() -> None:
     ids=str,
 )
 def test_signed_zeros_on_every_path(unit: DotUnit) -> None:
-    """Exact zero sums give +0 (the model's rule), whatever the signs of zero operands and of C."""
+    """Exact zero sums give +0 (the model's rule), whatever the signs of zero operands and of C;
+    with ``exact_zero="ieee"`` (``fma-fp32``) -0 when C and every product are -0 (the reference
+    gets the zeros' signs as floats)."""
     K = 2 * (unit.chunk or unit.n) + 1
     A = np.array([[-0.0] * K, [0.0] * K, [1.0, -1.0] * (K // 2) + [-0.0]])
     B = np.full((K, 2), -0.0)
@@ -512,12 +514,16 @@ def test_signed_zeros_on_every_path(unit: DotUnit) -> None:
     general, _ = dp_api._matmul_general(unit, A, B, C)
     _same_bits(fast, general)
     _same_bits(dp.matmul(A, B, unit), dp_api._matmul_general(unit, A, B, None)[0])  # C absent
+
+    def signed(x: float) -> Any:
+        return Fraction(x) if x != 0 else float(x)
+
     for i in range(3):
         for j in range(2):
             want = _ref_f32_bits(
                 unit,
                 ref_dot.dot_code(
-                    unit, [Fraction(x) for x in A[i]], [Fraction(y) for y in B[:, j]], Fraction(0)
+                    unit, [signed(x) for x in A[i]], [signed(y) for y in B[:, j]], -0.0
                 ),
             )
             assert int(fast[i : i + 1, j].view(np.uint32)[0]) == want, (i, j)
@@ -1019,3 +1025,116 @@ def test_int_gemm_path_hypothesis(
     want, want_over = _int_general(unit, A, B, C)
     np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(over, want_over)
+
+
+# ---------------------------------------------------------------------------------------------
+# AMD matrix-core fast paths (_kernels/amdfast.py): pairwise FP32 trees and CDNA3 late c
+# ---------------------------------------------------------------------------------------------
+AMD_FAST = [
+    "mi100-fp16",
+    "mi100-bf16",
+    "mi210-fp16",
+    "mi210-bf16",
+    "mi210-bf16-n2",
+    "mi300-fp16",
+    "mi300-bf16",
+    "mi300-xf32",
+    "mi300-e4m3fnuz",
+    "mi300-e5m2fnuz",
+    "mi300-e4m3fnuzxe5m2fnuz",
+    "mi300-e5m2fnuzxe4m3fnuz",
+]
+
+
+def _amd_operands(unit: DotUnit, finite: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
+    """``A`` [R, K], ``B`` [K, R] and ``C`` [R, R] from the random and corner rows of
+    ``test_datapath.cases`` (row ``i`` of A with column ``i`` of B and ``C[i, i]`` is case ``i``;
+    the other entries pair rows of different cases); with ``finite``, the cases without NaN or
+    Inf operands."""
+    from test_datapath import _as_f64, cases
+
+    cs = cases(unit, seed=sum(map(ord, unit.name)) + 7)
+    if finite:
+        cs = [t for t in cs if all(np.isfinite(_as_f64(t[0]))) and all(np.isfinite(_as_f64(t[1])))]
+    A = np.array([_as_f64(a) for a, _, _ in cs])
+    B = np.array([_as_f64(b) for _, b, _ in cs]).T
+    c = np.array([float(t[2]) for t in cs], np.float32)
+    C = np.tile(c[:, None], (1, len(cs)))
+    return A, np.ascontiguousarray(B), C, cs
+
+
+#: Late units outside ``late_matmul_f32`` (RZ result, nearest-even terms, flushed results with
+#: FP16 output): they take ``amdfast.late_matmul``, the general kernel's block function.
+AMD_LATE_OTHERS = [
+    replace(dp.get("mi300-fp16"), name="late-rz", out_rounding="toward_zero"),
+    replace(dp.get("mi300-e4m3fnuz"), name="late-rne-terms", term_rounding="nearest_even"),
+    replace(dp.get("mi300-bf16"), name="late-fp16-out", out_format=F.fp16, subnormals_out=False),
+]
+
+
+@pytest.mark.parametrize("unit", [dp.get(n) for n in AMD_FAST] + AMD_LATE_OTHERS, ids=str)
+def test_amd_fast_paths_equal_general_and_reference(unit: DotUnit) -> None:
+    """``amdfast.pairwise_matmul`` / ``late_matmul_f32`` / ``late_matmul`` (taken:
+    ``_matmul_fast`` returns a result on finite operands) equal the general kernel on every pair
+    of random and corner rows (specials included: the late path hands those to the general
+    kernel), and the Fraction reference on the matching pairs."""
+    A, B, C, cs = _amd_operands(unit, finite=True)
+    fast = dp_api._matmul_fast(unit, A, B, C)
+    assert fast is not None
+    general, _ = dp_api._matmul_general(unit, A, B, C)
+    _same_bits(fast, general)
+    got = np.where(np.isnan(fast), 0x7FC00000, fast.view(np.uint32))  # NaN as the reference's
+    for i, (a, b, c) in enumerate(cs):
+        want = _ref_f32_bits(unit, ref_dot.dot_code(unit, a, b, c))
+        assert int(got[i, i]) == want, (i, a, b, c)
+    A, B, C, _ = _amd_operands(unit, finite=False)
+    _same_bits(dp.matmul(A, B, unit, C), dp_api._matmul_general(unit, A, B, C)[0])
+
+
+@pytest.mark.parametrize("name", ["mi300-bf16", "mi300-xf32"])
+def test_amd_late_fast_path_product_limit(name: str) -> None:
+    """Products at and beyond 2**128 on the fast late path (the limit check is skipped only when
+    max|A| max|B| < 2**128): +Inf, -Inf and NaN as the general kernel and the reference give
+    them, also when a later block of the chain is ordinary."""
+    unit = dp.get(name)
+    K = 3 * unit.n
+    big = 2.0**127
+    A = np.zeros((3, K))
+    A[:, 0] = big
+    A[:, 1] = big
+    A[:, -1] = 1.0
+    B = np.zeros((K, 3))
+    B[0] = [2.0, -2.0, 2.0]
+    B[1] = [-1.5, 1.5, -2.0]
+    B[-1] = 1.0
+    C = np.full((3, 3), 1.0, np.float32)
+    fast = dp_api._matmul_fast(unit, A, B, C)
+    assert fast is not None
+    _same_bits(fast, dp_api._matmul_general(unit, A, B, C)[0])
+    assert fast[0, 0] == np.inf and fast[0, 1] == -np.inf and np.isnan(fast[0, 2])
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_hypothesis_amd_fast_paths(data: Any) -> None:
+    """Random finite codes of every exponent (signed zeros, subnormals, near-overflow) and random
+    FP32 C through the AMD fast paths and the general kernel, bit for bit."""
+    unit = dp.get(data.draw(st.sampled_from(AMD_FAST)))
+    fa, fb = unit.in_format, unit.operand_b_format
+    M, N = data.draw(st.integers(1, 4)), data.draw(st.integers(1, 4))
+    K = data.draw(st.integers(1, 3 * unit.n + 1))
+
+    def mat(fmt: F.FloatFormat, shape: tuple[int, int]) -> np.ndarray:
+        codes = data.draw(
+            hnp.arrays(np.int64, shape, elements=st.integers(0, (1 << fmt.total_bits) - 1))
+        )
+        v = np.array([float(numsim.decode(np.array([c]), fmt)[0]) for c in codes.reshape(-1)])
+        return np.where(np.isfinite(v), v, 1.0).reshape(shape)
+
+    A, B = mat(fa, (M, K)), mat(fb, (K, N))
+    cb = data.draw(hnp.arrays(np.uint32, (M, N)))
+    C = cb.view(np.float32)
+    C = np.where(np.isfinite(C), C, np.float32(2.0))
+    fast = dp_api._matmul_fast(unit, A, B, C)
+    assert fast is not None
+    _same_bits(fast, dp_api._matmul_general(unit, A, B, C)[0])

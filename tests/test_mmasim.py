@@ -136,40 +136,15 @@ def _rates() -> dict:
 def _reason(meta: dict) -> str:
     """What numsim lacks to reproduce kernel ``meta`` (README sections)."""
     name, _out = _preset(meta)
-    fa, fb = meta["a_format"], meta["b_format"]
-    if fa == "fp64":
+    if meta["a_format"] == "fp64":
         return "FP64 kernel (sequential binary64 FMA): no FP64 unit, numsim's carrier is FP32"
     if name.endswith(("-mxf8f6f4", "-mxf4nvf4")):
         return f"missing preset {name!r} (block-scaled kind::{name.split('-')[1]}; README N4-N5)"
-    if fa != fb and meta["instruction"] == "mfma":
-        return f"missing mixed-operand preset {name!r} (a {fa}, b {fb}; README G4, A4)"
-    if name == "mi210-bf16-n2":
-        return "missing preset mi210-bf16-n2 (CDNA2 runs the pre-_1k BF16 mfma on pairs; README A2)"
-    if name == "fma-fp32":
-        return (
-            "IEEE signed zero of an exact zero sum (-0 + -0 = -0 in an FMA); numsim gives +0 "
-            "(README G6)"
-        )
     if name.startswith("h100-"):
         return (
             "every product of a block is zero next to huge operands: MMA-Sim truncates c at the "
             "zero products' exponent (-126 + e_other), an H200 does not; numsim follows the "
             "silicon (tests/test_h200.py; README G2)"
-        )
-    if name.startswith("mi100-"):
-        return (
-            "CDNA1 sums a pairwise tree of FP32 RNE additions, c last; numsim's preset is exact "
-            "(README A1)"
-        )
-    if name.startswith("mi210-"):
-        return (
-            "a product that overflows FP32 is an Inf inside the tree (+Inf + -Inf = NaN) "
-            "(README A2)"
-        )
-    if name.startswith("mi300-"):
-        return (
-            "late c: the product sum at the largest product exponent, floored to 31 and c to 24 "
-            "fraction bits below max(e, e_c); zero operands join the maximum (README A3-A4, G2)"
         )
     return f"preset {name!r} did not match every output at the last measurement (match_rates.json)"
 

@@ -4,8 +4,9 @@ Modules: :mod:`core` (unpack, round, pack), :mod:`lower` (format descriptors as 
 :mod:`codec` (element encode / decode), :mod:`block` (block formats), :mod:`golden` (golden
 vector streams) and the dot units: :mod:`dotbase` (parameters, constants, result rounding),
 :mod:`operands`, :mod:`kulisch` (exact accumulator), :mod:`dot` (the general float unit),
-:mod:`intunit` (integer units), :mod:`fastdot` (vectorized and float64 fast paths) and
-:mod:`mxdot` (MX grouped units and exact block sums).
+:mod:`intunit` (integer units), :mod:`fastdot` (vectorized and float64 fast paths),
+:mod:`amdfast` (the AMD matrix-core presets) and :mod:`mxdot` (MX grouped units and exact block
+sums).
 
 Rounding
 --------
@@ -58,6 +59,17 @@ rounding changes these too.
   ``kind::mxf4nvf4`` vectors) and the hand-derived ``test_mxf4nvf4_*`` cases of
   tests/test_datapath.py.
 
+* ``amdfast.pairwise_matmul`` (FP32 pairwise trees with RNE: ``mi100-*``, ``mi210-*``): every
+  product exact in float64 and converted to float32 by the hardware (RNE), every node one IEEE
+  binary32 addition (RNE of the exact sum, IEEE signed zeros and specials). Twin:
+  ``dot._pairwise_f32`` (round-to-odd sums, ``fastdot._f32_round``). Held by
+  ``test_amd_fast_paths_equal_general_and_reference`` (also against the reference, on random and
+  corner rows) and ``test_hypothesis_amd_fast_paths``.
+* ``amdfast._late_block`` (``late_matmul_f32``; the ``mi300-*`` presets): branch-free truncated
+  alignment as ``fastdot._fast_sum``, the late partials through ``dotbase._place``, and the
+  exact late sum (an integer below ``2**53`` times a power of two) rounded to FP32 by the
+  hardware float64-to-float32 conversion. Twin: ``dot._late_common`` then
+  ``dotbase._round_out``. Held by the same tests and ``test_amd_late_fast_path_product_limit``.
 * ``datapath._lower.int_matmul`` (integer units without chunks): no rounding, but the register is
   skipped: where ``|c| + sum |a_i b_i|`` (float64, exact below ``2**53``) stays below ``2**(P-1)``
   no partial sum leaves the P-bit register, so the result is the exact float64 BLAS sum with no

@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from .._kernels.amdfast import late_matmul, late_matmul_f32, pairwise_matmul
 from .._kernels.core import K_FINITE
-from .._kernels.dotbase import ACC_CHAIN
+from .._kernels.dotbase import ACC_CHAIN, NO_LIMIT
 from .._kernels.fastdot import combine_blocks, combine_f32, matmul_fast
 from .._kernels.lower import lower
 from .._kernels.operands import lsb_span
@@ -166,6 +167,43 @@ def _chain_fast_ok(unit: DotUnit) -> bool:
     )
 
 
+def _pairwise_fast_ok(unit: DotUnit) -> bool:
+    """True when the unit is an FP32 pairwise tree with round-to-nearest-even, chained along K
+    (the AMD CDNA1/CDNA2 presets): :func:`numsim._kernels.amdfast.pairwise_matmul` applies."""
+    return (
+        unit.pairwise
+        and unit.out_format == fp32
+        and unit.out_rounding == RoundMode.nearest_even
+        and unit.accumulator.kind == "chain"
+        and unit.chunk is None
+    )
+
+
+def _late_fast_ok(unit: DotUnit) -> bool:
+    """True when the unit is a chained CDNA3-style late-c unit (``late_frac_bits``) that
+    :func:`numsim._kernels.amdfast.late_matmul` runs (finite operands are checked there)."""
+    return (
+        unit.late_frac_bits is not None
+        and unit.accumulator.kind == "chain"
+        and unit.chunk is None
+        and unit.exact_zero == "positive"
+    )
+
+
+def _late_f32_ok(unit: DotUnit) -> bool:
+    """True when ``amdfast.late_matmul_f32`` serves the late unit (every ``mi300-*`` preset)."""
+    return (
+        unit.out_format == fp32
+        and unit.out_rounding == RoundMode.nearest_even
+        and unit.subnormals_out
+        and unit.underflow_zero == "signed"
+        and unit.term_rounding == RoundMode.toward_zero
+        and unit.raw_product_exponent
+        and unit.frac_bits is not None
+        and unit.frac_bits >= 2 * operand_man(unit)
+    )
+
+
 def _lsb_span(x: np.ndarray) -> tuple[int, int]:
     """``(top, low)`` of the non-zero finite values of ``x``: every one is a multiple of ``2**low``
     below ``2**top`` in magnitude; ``(0, 0)`` for none."""
@@ -230,6 +268,25 @@ def _matmul_fast(unit: DotUnit, A: np.ndarray, B: np.ndarray, C: Any) -> np.ndar
         cbits = np.where((cbits & 0x7F800000) == 0, cbits & 0x80000000, cbits)
     p, pa, po = formats_of(unit)
     prm = params(unit)
+    if _pairwise_fast_ok(unit):
+        c32 = cbits.astype(np.uint32).view(np.float32)
+        bt = np.ascontiguousarray(B.T)
+        return pairwise_matmul(A, bt, c32, unit.n, int(unit.subnormals_out))
+    if _late_fast_ok(unit):
+        am, ae, ak = split(A, man, fin.emin, False)
+        bm, be, bk = split(np.ascontiguousarray(B.T), man, fb.emin, False)
+        if (ak > K_FINITE).any() or (bk > K_FINITE).any():
+            return None
+        # |a_i b_i| <= max|A| max|B| (exact in float64): below the limit no product reaches it
+        if (
+            unit.product_limit is not None
+            and np.abs(A).max() * np.abs(B).max() < 2.0**unit.product_limit
+        ):
+            prm = prm._replace(prod_limit=NO_LIMIT)
+        if _late_f32_ok(unit):
+            c32 = cbits.astype(np.uint32).view(np.float32)
+            return late_matmul_f32(am, ae, bm, be, c32, p, prm)
+        return late_matmul(am, ae, bm, be, cbits, lower(fp32), p, prm).astype(np.float32)
     if _chain_fast_ok(unit):
         am, ae, ak = split(A, man, fin.emin, False)
         bm, be, bk = split(np.ascontiguousarray(B.T), man, fb.emin, False)

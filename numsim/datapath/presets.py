@@ -61,38 +61,38 @@ Others:
 - ``mxdotp``: MXDOTP (arXiv 2505.13159; pulp-platform/cvfpu): blocks of 8 FP8 products (FP9 E5M3
   internal format) summed exactly
   together with the FP32 accumulator ("early accumulation"), one RNE rounding per block.
-- ``fma-fp32``: IEEE 754 sequential fused multiply-add in FP32 (``d = RNE(c + a*b)`` per product),
-  the behaviour the Fasi et al. suite expects of A100's binary64 DMMA (Fasi et al., PeerJ CS
-  7:e330), in FP32.
+- ``fma-fp32``: IEEE 754 sequential fused multiply-add in FP32 (``d = RNE(c + a*b)`` per product,
+  an exact zero -0 only for ``-0 + -0``: ``exact_zero="ieee"``), the FP32 ``mfma`` of CDNA1-3
+  (MMA-Sim ``amd.py``, libm ``fmaf``) and the behaviour the Fasi et al. suite expects of A100's
+  binary64 DMMA (Fasi et al., PeerJ CS 7:e330), in FP32.
 - ``int8-acc{P}`` / ``int8-acc{P}-sat``: int8 products added one by one into a P-bit register that
   wraps (or saturates); every overflow is counted (P = 2N + ceil(log2 K) bits never
   overflow).
 - ``fp8-chunked``: Wang et al. 2018 (arXiv 1812.08011): E5M2 products (exact in FP16), FP16 RNE
   accumulation in chunks of 64, chunk sums added in FP16 RNE.
-- AMD (MATLAB-tensor-core models/MI100MC.m, MI210MC.m, MI300*MC.m; from the summaries of the
-  published MATLAB models, not measured here):
+- AMD: microsoft/MMA-Sim (``mmasim/simulator/amd.py``, ``arithmetic.py``; validated bit for bit
+  on MI100, MI210/MI250 and MI300, arXiv 2511.10909), which every AMD ``mfma`` kernel with a
+  preset reproduces bit for bit (tests/test_mmasim.py); where the MATLAB-tensor-core models
+  (``models/MI100MC.m``, ``MI210MC.m``, ``MI300AMC.m``/``MI300XMC.m`` and
+  ``models/tools/Generic_BFMA_TC.m``) differ, numsim follows MMA-Sim (docs/semantics.md):
 
   - ``mi100-fp16`` (N = 4) and ``mi100-bf16`` (N = 2): every product rounded to FP32 (RNE), the
-    block summed as a binary tree of FP32 RNE additions, c added last; subnormals kept. This is
-    microsoft/MMA-Sim ``mma_sim/amd.py`` (validated bit for bit on MI100); ``MI100MC.m`` sums
-    each block exactly with one rounding instead.
+    block summed as a binary tree of FP32 RNE additions, c added last; subnormals kept
+    (``MI100MC.m`` sums each block exactly with one rounding instead).
   - ``mi210-fp16``, ``mi210-bf16`` (aliases ``mi250-*``, ``mi250x-*``): pairwise summation with
     RNE, FTZ of input and output subnormals, a product beyond the FP32 range an Inf leaf of the
-    tree (MMA-Sim; ``MI210MC.m`` settles it before the tree). ``mi210-bf16-n2``: the same on
-    pairs, the pre-``_1k`` BF16 instructions (MMA-Sim; ``MI210MC.m`` uses quads).
-  - ``mi300-fp16``, ``mi300-bf16`` (N = 8, F = 23 + neab = 24): products aligned and summed
-    first, c added late with the smaller partial truncated onto the larger one's grid, RNE;
-    ``mi300-xf32`` the same with N = 4 (XF32 is the TF32 format, E8M10).
-  - ``mi300-e4m3fnuz``, ``mi300-e5m2fnuz`` (N = 16): FNUZ inputs, odd/even grouping, then as
-    the MI300 FP16 unit. Aliases ``mi300a-*``, ``mi300x-*``.
-
-  **Provisional** where those models are silent: MI210's block size (N = 4 for both inputs, as CDNA2
-  runs BF16 at the FP16 rate), its tree order (neighbours paired, c added after the tree) and how a
-  product below the FP32 normal range is limited (rounded to FP32, then flushed); MI300's
-  choice of the partial to truncate (by exponent, ``floor(log2|S|)`` for the product sum; c on a
-  tie), truncation as "round-down" (toward zero in magnitude), the two FP8 group sums added
-  exactly, and F = 24 for FP8 and XF32. Each is a ``DotUnit`` knob, so a corrected reading is one
-  ``dataclasses.replace`` away.
+    tree (``MI210MC.m`` settles it before the tree). ``mi210-bf16-n2``: the same on pairs, the
+    pre-``_1k`` BF16 instructions (``MI210MC.m`` uses quads).
+  - ``mi300-fp16``, ``mi300-bf16`` (N = 8), ``mi300-xf32`` (N = 4, TF32 operands): zero operands
+    at exponent -126 join the alignment maximum; products truncated to 24 fraction bits below
+    their largest exponent ``e``; c added late at ``E = max(e, e_c)``, the product sum floored
+    to 31 and c to 24 fraction bits below ``E``; RNE to FP32; a product of ``2**128`` or more
+    is +-Inf (NaN with both signs) whatever c.
+  - ``mi300-e4m3fnuz``, ``mi300-e5m2fnuz`` and the mixed ``mi300-e4m3fnuzxe5m2fnuz``,
+    ``mi300-e5m2fnuzxe4m3fnuz`` (N = 16; FNUZ operands, each in its own format): the even- and
+    odd-indexed products aligned as two groups, each group sum floored to 24 fraction bits below
+    the larger group exponent, then as MI300 FP16, with c dropped when ``e_c < E - 25``.
+    Aliases ``mi300a-*``, ``mi300x-*``.
 """
 
 from __future__ import annotations

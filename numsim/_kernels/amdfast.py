@@ -1,0 +1,239 @@
+"""Fast paths of the AMD matrix-core units (``mi100-*``, ``mi210-*``, ``mi300-*``), each held bit
+for bit to the general kernel (:mod:`numsim._kernels.dot`) and to the Fraction reference by
+tests/test_fast_paths.py.
+
+* :func:`pairwise_matmul`: FP32 pairwise trees with round-to-nearest-even (CDNA1/CDNA2). Every
+  product of two operands of at most 24 significand bits is exact in float64, so its FP32 value
+  is one float64-to-float32 conversion (IEEE round to nearest even), and every node of the tree
+  is one IEEE binary32 addition, which is round to nearest even of the exact sum with IEEE signed
+  zeros and specials: the arithmetic of ``dot._pairwise_f32`` without its round-to-odd detour.
+* :func:`late_matmul`: the CDNA3 late-c blocks (``late_frac_bits``) on finite operands over
+  cache-sized tiles. With truncated terms, raw product exponents, ``F >= 2 man`` and an FP32
+  round-to-nearest-even result (every ``mi300-*`` preset) a block is :func:`_late_block`: the
+  branch-free aligned sums of ``fastdot._fast_sum`` per odd/even group (loops from index 0 that
+  LLVM vectorizes), the late partials placed by ``dotbase._place``, and the result rounded by
+  the hardware float64-to-float32 conversion of the exact late sum (an integer below ``2**53``
+  times a power of two inside float64's normal range, so the conversion is the one rounding of
+  the exact value). Other units take the general kernel's block (``dot._late_common``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from .core import K_FINITE, decode_value
+from .dot import _late_common, _limit_flags
+from .dotbase import NO_DROP, NO_FLOOR, NO_LIMIT, _place, _round_out, _special_code, unpack_in
+
+
+@njit(inline="always")
+def _flush32(v, subnormals):
+    """``v`` (float32) with a subnormal flushed to a zero of its sign when ``subnormals == 0``."""
+    if subnormals == 0 and abs(v) < np.float32(2.0**-126):
+        return np.float32(math.copysign(0.0, v))
+    return v
+
+
+@njit(inline="always")
+def _tree(a, b, lo, hi, v, subnormals):
+    """FP32 value of the pairwise tree over products lo..hi-1 (``v``: scratch of at least
+    ``hi - lo`` float32)."""
+    m = hi - lo
+    for i in range(m):
+        x = a[lo + i] * b[lo + i]  # exact in float64 (finite operands), IEEE specials otherwise
+        if x == 0.0:
+            v[i] = np.float32(0.0)  # an exactly zero product is +0: fma(a, b, +0)
+        else:
+            v[i] = _flush32(np.float32(x), subnormals)
+    while m > 1:
+        h = m // 2
+        for j in range(h):
+            v[j] = _flush32(v[2 * j] + v[2 * j + 1], subnormals)
+        if m % 2:
+            v[h] = v[m - 1]
+        m -= h
+    return v[0]
+
+
+@njit(parallel=True, cache=True)
+def pairwise_matmul(A, BT, C, n, subnormals):
+    """``C + A @ B`` (``BT``: B transposed; float64 operand values) on an FP32 pairwise unit with
+    round-to-nearest-even: per block of ``n`` products the tree, then ``acc = RNE(acc + tree)``
+    (flushed when ``subnormals == 0``), ``acc`` starting at C (float32). Returns float32."""
+    M, K = A.shape
+    N = BT.shape[0]
+    out = np.empty((M, N), np.float32)
+    TI = 8
+    for t in prange((M + TI - 1) // TI):
+        v = np.empty(max(n, 1), np.float32)
+        for i in range(t * TI, min(t * TI + TI, M)):
+            a = A[i]
+            for j in range(N):
+                b = BT[j]
+                acc = C[i, j]
+                for lo in range(0, K, n):
+                    hi = min(lo + n, K)
+                    acc = _flush32(acc + _tree(a, b, lo, hi, v, subnormals), subnormals)
+                out[i, j] = acc
+    return out
+
+
+@njit(inline="always")
+def _group_sum(am, ae, bm, be, start, step, zj, z, sh0):
+    """``(S, eta)`` of products start, start+step, .. of the slices: truncated terms on the grid
+    ``2**(eta - F)`` (``sh0 = F - 2 man``), branch-free; eta is NO_FLOOR for an empty group."""
+    n = am.size
+    eta = NO_FLOOR
+    for i in range(start, n, step):
+        if zj:
+            za = z if am[i] == 0 else 0
+            zb = z if bm[i] == 0 else 0
+            eta = max(eta, ae[i] + za + be[i] + zb)
+        else:
+            eta = max(eta, ae[i] + be[i] if am[i] * bm[i] != 0 else NO_FLOOR)
+    S = 0
+    for i in range(start, n, step):
+        prod = am[i] * bm[i]
+        d = min(max(eta - ae[i] - be[i], 0), 63)
+        u = (abs(prod) << sh0) >> d
+        S += -u if prod < 0 else u
+    return S, eta
+
+
+@njit(inline="always")
+def _signed(S, sh, mode):
+    """The signed ``S * 2**sh`` rounded to an integer by ``mode`` (``dotbase._place``)."""
+    neg = 1 if S < 0 else 0
+    u = _place(abs(S), sh, neg, mode)
+    return -u if neg else u
+
+
+@njit(inline="always")
+def _late_block(am, ae, bm, be, c, p, prm, sh0):
+    """FP32 value (float64) of one late-c block (the arithmetic of ``dot._late_common``) on the
+    slices ``am``.. of one block; ``c`` unpacked."""
+    ck, cs, cE, csig, cP = c
+    F = prm.frac_bits
+    zj = prm.zero_join == 1
+    z = prm.zero_exp
+    if prm.odd_even:
+        S0, e0 = _group_sum(am, ae, bm, be, 0, 2, zj, z, sh0)
+        S1, e1 = _group_sum(am, ae, bm, be, 1, 2, zj, z, sh0)
+        if e0 == NO_FLOOR:
+            S, e = S1, e1
+        elif e1 == NO_FLOOR:
+            S, e = S0, e0
+        else:
+            e = max(e0, e1)
+            S = _signed(S0, e0 - e, prm.oe_mode) + _signed(S1, e1 - e, prm.oe_mode)
+    else:
+        S, e = _group_sum(am, ae, bm, be, 0, 1, zj, z, sh0)
+    if ck == K_FINITE:
+        ec = max(cE, prm.c_emin)
+    elif zj:
+        ec = z
+    else:
+        ec = NO_FLOOR
+    E = max(e, ec)
+    if E == NO_FLOOR:
+        return 0.0
+    fs = prm.late_fs
+    fc = prm.late_fc
+    G = max(fs, fc)
+    T = 0
+    if e != NO_FLOOR:
+        T = _signed(S, (e - F) - (E - fs), prm.late_mode) << (G - fs)
+    if ck == K_FINITE and not (prm.c_drop != NO_DROP and ec < E - prm.c_drop):
+        u = _place(csig, cE - cP - E + fc, cs, prm.late_mode)
+        T += (-u if cs else u) << (G - fc)
+    lsb = E - G
+    if abs(T) < (1 << 53) and -1000 < lsb < 900:
+        return np.float64(np.float32(math.ldexp(np.float64(T), lsb)))  # one RNE of the exact sum
+    code = _round_out(1 if T < 0 else 0, abs(T), lsb, p, prm.out_mode, prm.subnormals_out)
+    return decode_value(code, p)
+
+
+@njit(parallel=True, cache=True)
+def late_matmul_f32(am, ae, btm, bte, C, p, prm):
+    """:func:`late_matmul` for units that :func:`_late_block` serves (FP32 RNE results, truncated
+    terms, raw exponents, ``F >= 2 man``, signed zeros); ``C``: float32 values, ``p``: lowered
+    FP32. Returns float32."""
+    M = am.shape[0]
+    N = btm.shape[0]
+    K = am.shape[1]
+    out = np.empty((M, N), np.float32)
+    sh0 = prm.frac_bits - 2 * prm.man_in
+    lim = prm.prod_limit
+    TI = 8
+    TJ = 64
+    for t in prange((M + TI - 1) // TI):
+        for j0 in range(0, N, TJ):
+            for i in range(t * TI, min(t * TI + TI, M)):
+                a_m = am[i]
+                a_e = ae[i]
+                for j in range(j0, min(j0 + TJ, N)):
+                    b_m = btm[j]
+                    b_e = bte[j]
+                    acc = np.float32(C[i, j])
+                    for lo in range(0, K, prm.n):
+                        if not np.isfinite(acc):  # an Inf or NaN accumulator stays
+                            break
+                        hi = min(lo + prm.n, K)
+                        if lim != NO_LIMIT:
+                            lp, ln = _limit_flags(a_m, a_e, b_m, b_e, lo, hi, prm)
+                            if lp or ln:
+                                code = _special_code(False, lp, ln, p)
+                                acc = np.float32(decode_value(code, p))
+                                continue
+                        c = unpack_in(np.int64(np.float32(acc).view(np.int32)) & 0xFFFFFFFF, p)
+                        acc = np.float32(
+                            _late_block(
+                                a_m[lo:hi], a_e[lo:hi], b_m[lo:hi], b_e[lo:hi], c, p, prm, sh0
+                            )
+                        )
+                    out[i, j] = acc
+    return out
+
+
+@njit(parallel=True, cache=True)
+def late_matmul(am, ae, btm, bte, cbits, fc, p, prm):
+    """``C + A @ B`` on a chained unit with ``late_frac_bits`` and finite operands (split as
+    ``(m, e)``; B transposed); ``cbits``: C as codes of ``fc``. Returns float64 values."""
+    M = am.shape[0]
+    N = btm.shape[0]
+    K = am.shape[1]
+    out = np.empty((M, N), np.float64)
+    TI = 8
+    TJ = 64
+    for t in prange((M + TI - 1) // TI):
+        for j0 in range(0, N, TJ):
+            for i in range(t * TI, min(t * TI + TI, M)):
+                a_m = am[i]
+                a_e = ae[i]
+                for j in range(j0, min(j0 + TJ, N)):
+                    b_m = btm[j]
+                    b_e = bte[j]
+                    code = cbits[i, j]
+                    c = unpack_in(code, fc)
+                    f = fc
+                    for lo in range(0, K, prm.n):
+                        if c[0] > K_FINITE:  # an Inf or NaN accumulator stays (finite operands)
+                            break
+                        hi = min(lo + prm.n, K)
+                        if prm.prod_limit != NO_LIMIT:
+                            lp, ln = _limit_flags(a_m, a_e, b_m, b_e, lo, hi, prm)
+                            if lp or ln:
+                                code = _special_code(False, lp, ln, p)
+                                c = unpack_in(code, p)
+                                f = p
+                                continue
+                        code = _late_common(a_m, a_e, b_m, b_e, lo, hi, c, p, prm)
+                        if prm.underflow_pos and code == p.sign_mask:
+                            code = 0
+                        c = unpack_in(code, p)
+                        f = p
+                    out[i, j] = decode_value(code, f)
+    return out
