@@ -219,6 +219,22 @@ def test_qep_alpha_zero_and_matched_inputs_are_the_base(base: str, opts: dict[st
     )
 
 
+@pytest.mark.parametrize("base", ["rtn", "gptq"])
+def test_qep_on_nvfp4_keeps_the_original_tensor_scale(base: str) -> None:
+    """QEP moves the weights before its base quantizes them; NVFP4's FP32 tensor scale must still
+    be the original weights' (quantize_model exports with it), so the result encodes exactly."""
+    W, X, Xq = _problem(6, d_out=6, d_in=32)
+    W[0, 0] = 8.0  # the amax: moved weights would take another tensor scale
+    q = weight_quantizer("nvfp4")
+    Q = run_method("qep", W, _stats(X, Xq), q, base=base, alpha=1.0)
+    ba = q.for_tensor(W).export(Q)
+    assert float(ba.tensor_scale) == float(numsim.nvfp4_tensor_scale(8.0))
+    np.testing.assert_array_equal(np.asarray(numsim.decode(ba), np.float64), Q)
+    # a quantizer already bound to a tensor keeps its statistic: RTN of W / 2 on W's tensor scale
+    want = numsim.quantize(0.5 * W, "nvfp4", axis=1, tensor_amax=8.0)
+    np.testing.assert_array_equal(run_method("rtn", 0.5 * W, None, q.for_tensor(W)), want)
+
+
 def test_qep_target_is_least_squares_and_pythagoras_holds() -> None:
     W, X, Xq = _problem(5, n=300)
     st = _stats(X, Xq)

@@ -148,7 +148,13 @@ def test_table_reading_and_figure() -> None:
     assert "| digits-cnn | float | MXFP4 | gptq | 0.1000 | +50.0 % | 1.5 |" in lines
     assert "| minilm | float | INT4-channel | gptq | 0.0500 | — | 1.5 |" in lines
     title, text = ptq.reading(ROWS)
-    assert "50 to 50 % on digits-cnn" in title and "meets the 40 % target" in title  # gptq only
+    assert "+50 to +50 % on digits-cnn" in title and "meets the 40 % cut" in title  # gptq only
+    assert "negative" not in text
+    # a method worse than RTN: 1 - 0.30 / 0.20 = -50 %, and the text says what the sign means
+    worse = [*ROWS, _row("minilm", "MXFP4", "rtn", 0.20), _row("minilm", "MXFP4", "ed", 0.30)]
+    title2, text2 = ptq.reading(worse)
+    assert "-50 to -50 % on minilm" in title2 and "not met everywhere" in title2
+    assert "a negative one is a larger error than RTN's" in text2
     assert "QEP beats its base method in 1 of 1" in text
     fig = render.FIGURES["ptq"](ROWS)
     assert fig.png.startswith(b"\x89PNG") and fig.title == title

@@ -209,7 +209,7 @@ class _Scales:
 def rtn(W: np.ndarray, q: WeightQuantizer) -> np.ndarray:
     """Round to nearest: ``q.quantize(W)``."""
     W = _check_w(W)
-    return _check_q(q).for_tensor(W).quantize(W)
+    return _bound(_check_q(q), W).quantize(W)
 
 
 def gptq(
@@ -236,7 +236,7 @@ def gptq(
     W, H, q = _check_w(W), None, _check_q(q)
     H = _check_gram(stats.H, W.shape[1], "H")
     _gptq_options(damp, act_order, block_size, scale_policy)
-    return _gptq(W, H, q.for_tensor(W), damp, act_order, block_size, scale_policy)[0]
+    return _gptq(W, H, _bound(q, W), damp, act_order, block_size, scale_policy)[0]
 
 
 def _gptq_options(damp: Any, act_order: Any, block_size: Any, scale_policy: Any) -> None:
@@ -365,7 +365,7 @@ def gpfq(W: np.ndarray, stats: LayerStats, q: WeightQuantizer) -> np.ndarray:
     W, q = _check_w(W), _check_q(q)
     H = _check_gram(stats.H, W.shape[1], "H")
     G = _check_gram(stats.G, W.shape[1], "G")
-    return _greedy(W, H, G, q.for_tensor(W), "static")
+    return _greedy(W, H, G, _bound(q, W), "static")
 
 
 def ed(
@@ -382,7 +382,7 @@ def ed(
         scale_policy: ``"provisional"``, ``"static"`` or ``"dynamic"``.
         data_free: Floyd-Steinberg on ``W`` alone (``stats`` unused, may be None).
     """
-    W, q = _check_w(W), _check_q(q).for_tensor(W)
+    W, q = _check_w(W), _bound(_check_q(q), W)
     _check_choice(scale_policy, _ED_POLICIES, "scale_policy")
     if _check_bool(data_free, "data_free"):
         return _floyd_steinberg(W, q, scale_policy)
@@ -523,6 +523,9 @@ def qep(
     alpha = _check_float(alpha, "alpha", 0.0, 1.0)
     damp = _check_float(damp, "damp")
     _check_base_options("qep", base, base_options)
+    # NVFP4: the tensor scale of the ORIGINAL weights (as quantize_model exports with), not of
+    # the moved ones
+    q = _bound(_check_q(q), _check_w(W))
     Wc = qep_target(W, stats, alpha, damp)
     if base == "rtn":
         return rtn(Wc, q)
@@ -648,7 +651,7 @@ def axe(
         base_options: GPTQ's ``damp``, ``act_order``, ``block_size`` (``scale_policy`` must be
             ``"static"``).
     """
-    W, q = _check_w(W), _check_q(q).for_tensor(W)
+    W, q = _check_w(W), _bound(_check_q(q), W)
     _check_choice(base, AXE_BASES, "base")
     bits = _check_int(accumulator_bits, "accumulator_bits", 3, 62)
     ibits = _check_int(input_bits, "input_bits", 1, 24)
@@ -750,6 +753,13 @@ METHODS: dict[str, Method] = {
 
 #: Options without a usable default.
 _REQUIRED = {"axe": ("accumulator_bits",)}
+
+
+def _bound(q: WeightQuantizer, W: np.ndarray) -> WeightQuantizer:
+    """``q`` with its tensor statistic fixed from ``W`` (:meth:`WeightQuantizer.for_tensor`),
+    unless it is fixed already: a wrapper that moves the weights before its base method (QEP)
+    binds the original ones, which the export of the result uses."""
+    return q if q.tensor_amax is not None else q.for_tensor(W)
 
 
 def _check_base_options(name: str, base: str, options: dict[str, Any]) -> None:

@@ -257,6 +257,7 @@ def figure(rows: list[dict[str, Any]]) -> Any:
     width = 0.8 / max(len(meths), 1)
     cmap = plt.get_cmap("tab10")
     for ax, model in zip(axes[:, 0], models):
+        fmts = list(dict.fromkeys(r["format"] for r in rows if r["model"] == model))
         for j, meth in enumerate(meths):
             val = {
                 r["format"]: r["reduction_vs_rtn"]
@@ -298,17 +299,19 @@ def reading(rows: list[dict[str, Any]]) -> tuple[str, str]:
     models = list(dict.fromkeys(r["model"] for r in rows))
     parts = []
     hits = []
+    worse = False
     for m in models:
         rng = _four_bit_range(rows, m, TARGET_METHODS)
         if rng is None:
             continue
         hits.append(rng[0] >= TARGET)
-        parts.append(f"{100 * rng[0]:.0f} to {100 * rng[1]:.0f} % on {m}")
+        parts.append(f"{100 * rng[0]:+.0f} to {100 * rng[1]:+.0f} % on {m}")
+        worse |= rng[0] < 0
     meets = all(hits) and bool(hits)
     title = (
-        "At 4 bits GPTQ, GPFQ and ED cut RTN's held-out output error by "
+        "At 4 bits GPTQ, GPFQ and ED change RTN's held-out output error by "
         + "; ".join(parts)
-        + (" (meets the 40 % target)" if meets else " (the 40 % target is not met everywhere)")
+        + (" (meets the 40 % cut)" if meets else " (the 40 % cut is not met everywhere)")
     )
     qep = []
     for r in rows:
@@ -334,6 +337,11 @@ def reading(rows: list[dict[str, Any]]) -> tuple[str, str]:
         "held-out inputs the calibration never saw. Weights only (activations float), except the "
         "datapath rows of the table. "
     )
+    if worse:
+        text += (
+            "A positive change is a cut (the target is +40 %); a negative one is a larger error "
+            "than RTN's. "
+        )
     if qep:
         text += f"QEP beats its base method in {sum(qep)} of {len(qep)} (model, format) cells. "
     return title, text
