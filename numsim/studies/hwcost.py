@@ -96,7 +96,7 @@ def compute(point: Mapping[str, Any]) -> list[dict[str, Any]]:
     else:
         unit = dp.get(point["set"])
         params = rtl.params("int_mac", "int8", dot=unit)
-        w = accumulator.WEIGHTS["minilm_int8_per_channel"](384)
+        w = accumulator.per_channel_weights(384, 0, "gaussian", 0, 0)[0]
         x = accumulator.int8_per_tensor(data.sample("gaussian", (384, 16), point["seed"] + 384))
         over = accumulator.run_int(w, x, unit.accumulator.bits, unit.accumulator.overflow)[
             "overflow_rate"
