@@ -124,7 +124,7 @@ class Params:
     bits: tuple[int, ...] = (12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 24, 26)
     batch: int = 64  #: activation columns
     seed: int = 0
-    calibration: int = 256  #: activation samples whose Hessian AXE's GPTQ uses
+    calibration: int = 4096  #: activation samples whose Hessian AXE's GPTQ uses (> K: full rank)
     axe_ks: tuple[int, ...] = ()  #: the Ks AXE weights run at; () = every K of ``ks``
 
 
@@ -208,7 +208,7 @@ def compute(point: Mapping[str, Any]) -> list[dict[str, Any]]:
     w_float = minilm_rows(k)
     rows = []
     for bits in point["bits"]:
-        w, scale = WEIGHTS[name](k, bits, acts, point["seed"], point.get("calibration", 256))
+        w, scale = WEIGHTS[name](k, bits, acts, point["seed"], point.get("calibration", 4096))
         bound = int(np.max(np.abs(w).sum(axis=1)) * np.max(np.abs(x)))
         d, over = register_matmul(w, x, bits, point["overflow"])
         rows.append(
