@@ -37,6 +37,11 @@ from .packing import packed_size
 from .packing import unpack as _unpack
 from .policies import Overflow, RoundMode, ScaleRule
 
+#: The empty value table passed to the block kernels when they write no values (read-only, as
+#: :func:`float64_values` tables are, so both calls have one Numba type).
+_NO_VALUES = np.empty(0, np.float64)
+_NO_VALUES.flags.writeable = False
+
 
 @dataclass(frozen=True, eq=False)
 class BlockArray:
@@ -464,8 +469,14 @@ def encode_block(
         nsub = bs // fmt.sub_block_size if fmt.sub_block_size else 0
         micro_flat = np.zeros((bits.shape[0], nsub), np.uint8)
         fused = values_out is not None and elem.total_bits <= 16
-        values = float64_values(elem) if fused else np.empty(0, np.float64)
-        vout = np.empty(bits.shape, values_out) if fused else np.empty((0, 0), np.float32)
+        # unfused placeholders typed as a fused call's arrays (the read-only value table, the
+        # input's float dtype), so fused and plain encodes share one Numba specialization
+        values = float64_values(elem) if fused else _NO_VALUES
+        vout = (
+            np.empty(bits.shape, values_out)
+            if fused
+            else np.empty((0, 0), np.float32 if source.dtype == "float32" else np.float64)
+        )
         if table.size and not nsub:
             arith_float = (
                 isinstance(elem, _formats.FloatFormat)

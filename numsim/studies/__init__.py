@@ -64,7 +64,7 @@ STUDIES: dict[str, Study] = {
             "formats",
             "Formats: quantization error against bits per value",
             formats,
-            quick=formats.Params(rows=64, cols=1024),
+            quick=formats.Params(rows=64, cols=1024, minilm_sentences=16, real_rows=512),
             full=formats.Params(rows=1024, cols=1024),
         ),
         Study(
@@ -80,7 +80,7 @@ STUDIES: dict[str, Study] = {
             "accumulator",
             "Integer accumulators: overflow and error against width",
             accumulator,
-            quick=accumulator.Params(bits=(12, 14, 16, 18, 20, 22), batch=16),
+            quick=accumulator.Params(bits=(12, 14, 16, 18, 20, 22, 24), batch=16, axe_ks=(384,)),
             full=accumulator.Params(bits=tuple(range(10, 27)), batch=32),
         ),
         Study(

@@ -3,16 +3,20 @@
 For every registered element and block format and (block formats) every power-of-two scale rule,
 quantize seeded Gaussian, Laplace and Student-t(3) tensors and the embedded MiniLM weight, and
 record the SQNR, the RMS and maximum absolute error and the bits per value with the scale
-overhead. Element formats get one power-of-two tensor scale from the exponent bits of the tensor
-maximum (the OCP floor rule applied to the whole tensor; an FP32 scale word per tensor is counted
-in the bits). Blocks run along the last axis.
+overhead. With the ``ptq`` extra the study adds real all-MiniLM-L6-v2 tensors read from the
+packaged model (:func:`data.minilm_layer`): the six Linear weights of one encoder layer and the
+inputs of those Linear layers for one batch of sentences (``minilm_layer_weights``,
+``minilm_activations``), cut into rows of 384 along the GEMM reduction axis; ``real_rows`` takes
+a seeded subsample of those rows (quick mode). Element formats get one power-of-two tensor scale
+from the exponent bits of the tensor maximum (the OCP floor rule applied to the whole tensor; an
+FP32 scale word per tensor is counted in the bits). Blocks run along the last axis.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -25,15 +29,27 @@ from . import data
 SCALE_RULES = ("floor", "ceil", "even")
 
 
+SYNTHETIC = ("gaussian", "laplace", "student_t3", "minilm_weight")
+
+
+def default_distributions() -> tuple[str, ...]:
+    """The synthetic tensors and the embedded weight, and the real MiniLM tensors where the
+    ``ptq`` extra is installed (:func:`data.model_available`)."""
+    return SYNTHETIC + (data.MODEL if data.model_available() is None else ())
+
+
 @dataclass(frozen=True)
 class Params:
     """Parameters of the ``formats`` study."""
 
-    distributions: tuple[str, ...] = ("gaussian", "laplace", "student_t3", "minilm_weight")
+    distributions: tuple[str, ...] = field(default_factory=default_distributions)
     rows: int = 256  #: synthetic tensor shape (rows, cols); blocks along cols
     cols: int = 1024
     seed: int = 0
     formats: tuple[str, ...] = ()  #: () = every registered signed format
+    minilm_layer: int = 0  #: encoder layer of the real MiniLM tensors
+    minilm_sentences: int = 48  #: evaluation sentences whose activations are taken
+    real_rows: int = 0  #: seeded subsample of the real tensors' 384-long rows; 0: all
 
 
 def signed_formats() -> list[str]:
@@ -42,16 +58,37 @@ def signed_formats() -> list[str]:
 
 
 def points(p: Params) -> list[dict[str, Any]]:
+    known = data.DISTRIBUTIONS + data.REAL + data.MODEL
     for d in p.distributions:
-        if d not in data.DISTRIBUTIONS + data.REAL:
+        if d not in known:
+            raise ValueError(f"distributions: {d!r}: expected names from {known}")
+    if any(d in data.MODEL for d in p.distributions):
+        why = data.model_available()
+        if why:
+            raise ValueError(f"distributions: {data.MODEL} {why}")
+        if not 0 <= p.minilm_layer <= 5:
+            raise ValueError(f"minilm_layer: {p.minilm_layer!r}: expected an int in [0, 5]")
+        if not 1 <= p.minilm_sentences <= 48:
             raise ValueError(
-                f"distributions: {d!r}: expected names from {data.DISTRIBUTIONS + data.REAL}"
+                f"minilm_sentences: {p.minilm_sentences!r}: expected an int in [1, 48]"
             )
+        if p.real_rows < 0:
+            raise ValueError(f"real_rows: {p.real_rows!r}: expected 0 (all) or a positive int")
     fmts = list(p.formats) or signed_formats()
     for f in fmts:
         F.get(f)  # KeyError with close matches for an unknown name
     return [
-        {"distribution": d, "format": f, "shape": [p.rows, p.cols], "seed": p.seed}
+        {
+            "distribution": d,
+            "format": f,
+            "shape": [p.rows, p.cols],
+            "seed": p.seed,
+            **(
+                {"layer": p.minilm_layer, "sentences": p.minilm_sentences, "rows": p.real_rows}
+                if d in data.MODEL
+                else {}
+            ),
+        }
         for d in p.distributions
         for f in fmts
     ]
@@ -71,24 +108,52 @@ def errors(x: np.ndarray, q: np.ndarray) -> dict[str, float]:
     }
 
 
+def crest_factor(x: np.ndarray) -> float:
+    """``max|x| / rms(x)`` (float64): how far the largest value sits above the typical one, the
+    quantity a single scale per tensor (or block) must span."""
+    x = x.astype(np.float64)
+    rms = math.sqrt(float(np.mean(x**2)))
+    return float(np.max(np.abs(x))) / rms if rms else math.nan
+
+
 def tensor_scaled(x: np.ndarray, fmt: F.FloatFormat | F.IntFormat) -> np.ndarray:
     """``x`` quantized to ``fmt`` under one power-of-two tensor scale 2^k, k = e(max|x|) - emax,
-    with e the unbiased exponent read from the bits (frexp), never a float log2."""
+    with e the unbiased exponent read from the bits (frexp), never a float log2; float64.
+
+    A float32 ``x`` is scaled in float32 when that is exact (no value leaves the float32 range
+    or loses bits to its subnormals: checked by scaling back), so the element kernels compiled
+    for float32 serve (one fewer Numba specialization per code width on a cold cache); the
+    quantized values are the same as from the float64 path, since the input values are."""
     k = math.frexp(float(np.max(np.abs(x))))[1] - 1 - fmt.emax
-    return np.ldexp(quantize(np.ldexp(x.astype(np.float64), -k), fmt), k)
+    if x.dtype == np.float32:
+        with np.errstate(over="ignore", under="ignore"):
+            y = np.ldexp(x, -k)
+        if np.array_equal(np.ldexp(y.astype(np.float64), k), x.astype(np.float64)):
+            return np.ldexp(np.asarray(quantize(y, fmt), np.float64), k)
+    return np.ldexp(np.asarray(quantize(np.ldexp(x.astype(np.float64), -k), fmt), np.float64), k)
 
 
 def compute(point: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Rows of one (distribution, format) point: one per scale rule."""
     dist, name = point["distribution"], point["format"]
-    x = data.tensor(dist, tuple(point["shape"]), point["seed"]).astype(np.float32)
+    real = {k: point[k] for k in ("layer", "sentences", "rows") if k in point}
+    x = data.tensor(dist, tuple(point["shape"]), point["seed"], **real).astype(np.float32)
     f = F.get(name)
-    base = {"distribution": dist, "format": name, "values": int(x.size)}
+    base = {
+        "distribution": dist,
+        "format": name,
+        "values": int(x.size),
+        "crest_factor": crest_factor(x),
+    }
     rows = []
     if isinstance(f, F.BlockFormat):
         rules = [None] if f.scale != F.e8m0 and name == "nvfp4" else list(SCALE_RULES)
+        # microexponent formats have no float32 fast path; their float32 general kernel would be
+        # one more Numba specialization on a cold cache, while float64 input (the same values)
+        # takes the one the PTQ and hwcost studies compile anyway
+        xin = x.astype(np.float64) if f.sub_block_size else x
         for rule in rules:
-            q = quantize(x, f, axis=-1, scale_rule=rule)
+            q = quantize(xin, f, axis=-1, scale_rule=rule)
             rows.append(
                 {
                     **base,

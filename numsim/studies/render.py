@@ -189,11 +189,44 @@ def formats_reading(rows: list[Row]) -> tuple[str, str]:
                 f"{max(bl, key=lambda kv: kv[1])[0][0]}, "
                 f"{max(v for _, v in bl):.1f} dB)."
             )
+    real = ""
+    tensors = [d for d in ("minilm_layer_weights", "minilm_activations") if d in dists]
+    if tensors:
+        parts_real = []
+        for d in tensors:
+            sub = [r for r in rows if r["distribution"] == d]
+            best = _best(rows, d, 4.6)
+            i8 = next((r for r in sub if r["format"] == "int8"), None)
+            mx8 = next(
+                (r for r in sub if r["format"] == "mxint8" and r["scale_rule"] == "floor"), None
+            )
+            crest = sub[0].get("crest_factor")
+            text = d.replace("minilm_", "MiniLM ").replace("_", " ")
+            text += f" ({sub[0]['values']:,d} values" + (
+                f", max/rms {crest:.0f})" if crest else ")"
+            )
+            if best:
+                text += (
+                    f": best up to 4.6 bits/value {best['format']} ({best['scale_rule']}, "
+                    f"{_fmt_db(best['sqnr_db'])})"
+                )
+            if i8 and mx8:
+                text += (
+                    f"; int8 with one tensor scale {_fmt_db(i8['sqnr_db'])} against MXINT8's "
+                    f"{_fmt_db(mx8['sqnr_db'])} (a scale per 32 values)"
+                )
+            parts_real.append(text)
+        real = (
+            " Real all-MiniLM-L6-v2 tensors of one encoder layer (its six Linear weights; the "
+            "inputs of those layers for one batch of sentences, padding dropped; both cut into "
+            "rows of 384 along the reduction axis): " + "; ".join(parts_real) + "."
+        )
     reading = (
         f"On {main.replace('_', ' ')} the best format is, "
         + "; ".join(parts)
         + "."
         + heavy
+        + real
         + " The largest spread between the floor, ceil and even scale rules per distribution: "
         + "; ".join(spread)
         + ". Element formats carry one FP32 power-of-two tensor scale "
@@ -310,60 +343,115 @@ def datapath_reading(rows: list[Row]) -> tuple[str, str]:
 # ------------------------------------------------------------------------------------- accumulator
 
 
+AXE = "minilm_int8_axe"
+
+
+def _acc_style(weights: str, mode: str) -> tuple[str, str]:
+    """Line style and marker of one (weight set, overflow mode) curve."""
+    if weights == AXE:
+        return ":", "x"
+    return ("-" if mode == "wrap" else "--"), "."
+
+
 def accumulator_figure(rows: list[Row]) -> Figure:
-    """Overflow rate and SQNR against accumulator bits; wrap solid, saturate dashed."""
+    """Overflow rate, register SQNR and layer SQNR against accumulator bits; round-to-nearest
+    weights wrap (solid) or saturate (dashed); AXE weights dotted."""
     plt = _plt()
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(13, 4.8))
-    groups = list(dict.fromkeys((r["weights"], r["k"], r["activations"]) for r in rows))
+    fig, (a1, a2, a3) = plt.subplots(1, 3, figsize=(18, 5.2))
+    groups = list(dict.fromkeys((r["k"], r["activations"]) for r in rows))
     finite = [r["sqnr_db"] for r in rows if math.isfinite(r["sqnr_db"])]
     ceiling = (max(finite) if finite else 0) + 10
     for i, g in enumerate(groups):
-        for mode, ls in (("wrap", "-"), ("saturate", "--")):
-            pts = sorted(
-                (
-                    r
-                    for r in rows
-                    if (r["weights"], r["k"], r["activations"]) == g and r["overflow"] == mode
-                ),
-                key=lambda r: r["bits"],
-            )
-            if not pts:
-                continue
-            lab = f"K={g[1]}, {g[2].replace('_', ' ')} act., {mode}"
-            bits = [r["bits"] for r in pts]
-            a1.plot(
-                bits, [r["overflow_rate"] for r in pts], ls=ls, marker=".", color=f"C{i}", label=lab
-            )
-            a2.plot(
-                bits,
-                [min(r["sqnr_db"], ceiling) for r in pts],
-                ls=ls,
-                marker=".",
-                color=f"C{i}",
-                label=lab,
-            )
+        for w in dict.fromkeys(r["weights"] for r in rows):
+            # AXE weights never overflow, so wrapping and saturating coincide: one curve
+            for mode in ("wrap",) if w == AXE else ("wrap", "saturate"):
+                pts = sorted(
+                    (
+                        r
+                        for r in rows
+                        if (r["k"], r["activations"]) == g
+                        and r["weights"] == w
+                        and r["overflow"] == mode
+                    ),
+                    key=lambda r: r["bits"],
+                )
+                if not pts:
+                    continue
+                ls, mk = _acc_style(w, mode)
+                lab = f"K={g[0]}, {g[1].replace('_', ' ')} act., " + (
+                    "AXE weights" if w == AXE else f"RTN weights, {mode}"
+                )
+                bits = [r["bits"] for r in pts]
+                kw = {"ls": ls, "marker": mk, "color": f"C{i}", "label": lab}
+                a1.plot(bits, [r["overflow_rate"] for r in pts], **kw)
+                if w != AXE:
+                    a2.plot(bits, [min(r["sqnr_db"], ceiling) for r in pts], **kw)
+                a3.plot(bits, [r["layer_sqnr_db"] for r in pts], **kw)
     a1.set_xlabel("accumulator width P (bits)")
     a1.set_ylabel("overflow rate (fraction of outputs)")
+    a1.set_title("register overflow", fontsize=10)
     a1.grid(alpha=0.3)
-    a1.legend(fontsize=7)
+    a1.legend(fontsize=6.5)
     a2.axhline(ceiling, color="gray", lw=0.8)
     a2.annotate("exact (no overflow)", (a2.get_xlim()[0], ceiling), fontsize=7, va="bottom")
     a2.set_xlabel("accumulator width P (bits)")
-    a2.set_ylabel("SQNR of the int8 GEMM (dB)")
+    a2.set_ylabel("SQNR against the exact integer product (dB)")
+    a2.set_title("register alone (RTN weights)", fontsize=10)
     a2.grid(alpha=0.3)
+    a3.set_xlabel("accumulator width P (bits)")
+    a3.set_ylabel("layer SQNR against the float weights (dB)")
+    a3.set_title("layer output (weight rounding + register)", fontsize=10)
+    a3.grid(alpha=0.3)
     title, reading = accumulator_reading(rows)
     fig.suptitle(title, fontsize=11)
     return Figure("accumulator", title, reading, _png(fig))
 
 
+def _axe_reading(rows: list[Row]) -> str:
+    """Sentences on the AXE rows: no overflow, and layer SQNR against RTN per width."""
+    axe = [r for r in rows if r["weights"] == AXE]
+    if not axe:
+        return (
+            " Accumulator-aware (AXE) weights were not run here: they need the ptq extra (torch)."
+        )
+    over = sum(r["overflow_rate"] > 0 for r in axe)
+    g = (axe[0]["k"], axe[0]["activations"])
+    per = []
+    for r in sorted(
+        (r for r in axe if (r["k"], r["activations"]) == g and r["overflow"] == "wrap"),
+        key=lambda r: r["bits"],
+    ):
+        rtn = {
+            q["overflow"]: q["layer_sqnr_db"]
+            for q in rows
+            if q["weights"] != AXE and (q["k"], q["activations"], q["bits"]) == (*g, r["bits"])
+        }
+        if rtn:
+            per.append(
+                f"P = {r['bits']}: AXE {r['layer_sqnr_db']:.1f} dB, RTN saturating "
+                f"{rtn.get('saturate', math.nan):.1f} dB, "
+                f"wrapping {rtn.get('wrap', math.nan):.1f} dB"
+            )
+    ks = sorted({r["k"] for r in axe})
+    return (
+        f" AXE weights (GPTQ base, constrained so that no int8 input can overflow a signed P-bit "
+        f"register; run at K = {', '.join(map(str, ks))}) overflowed in {over} of {len(axe)} "
+        "cases, as constructed, but pay for it in the weights: they keep the worst case within P "
+        "bits, while the round-to-nearest weights only have to survive the activations actually "
+        f"seen. Layer SQNR against the float weights (K = {g[0]}, "
+        f"{g[1].replace('_', ' ')} activations): " + "; ".join(per) + "."
+    )
+
+
 def accumulator_reading(rows: list[Row]) -> tuple[str, str]:
-    groups = list(dict.fromkeys((r["weights"], r["k"], r["activations"]) for r in rows))
+    rtn_rows = [r for r in rows if r["weights"] != AXE]
+    groups = list(dict.fromkeys((r["weights"], r["k"], r["activations"]) for r in rtn_rows))
     safe = []
     for g in groups:
         pts = sorted(
             (
                 r
-                for r in rows
+                for r in rtn_rows
                 if (r["weights"], r["k"], r["activations"]) == g and r["overflow"] == "wrap"
             ),
             key=lambda r: r["bits"],
@@ -389,12 +477,12 @@ def accumulator_reading(rows: list[Row]) -> tuple[str, str]:
         else "Overflow rate against accumulator width"
     )
     pairs = []
-    for r in rows:
+    for r in rtn_rows:
         if r["overflow"] == "wrap" and 0 < r["overflow_rate"] < 1:
             s = next(
                 (
                     q
-                    for q in rows
+                    for q in rtn_rows
                     if q["overflow"] == "saturate"
                     and q["bits"] == r["bits"]
                     and q["k"] == r["k"]
@@ -416,15 +504,20 @@ def accumulator_reading(rows: list[Row]) -> tuple[str, str]:
             f"{_fmt_db(r['sqnr_db'])} wrapping."
         )
     reading = (
-        "Smallest wrapping width without any overflow, per case: "
+        "Left: the fraction of outputs whose register overflowed; middle: the SQNR of the "
+        "register's result against the exact integer product of the same int8 weights (the "
+        "register alone); right: the SQNR of the dequantized result against the float weights "
+        "times the same int8 activations (the layer output a model sees). "
+        "Smallest wrapping width without any overflow for round-to-nearest (RTN) weights, per "
+        "case: "
         + "; ".join(
             f"K = {g[1]}, {g[2].replace('_', ' ')} activations: {ok} bits (worst case {wc})"
             for g, ok, wc in safe
         )
         + "."
         + cmp
-        + " Weights: the embedded MiniLM query weight, int8 per output channel. "
-        "Accumulator-aware (AXE) weights are not in this round: they need the PTQ package."
+        + " Weights: the embedded MiniLM query weight, int8 per output channel."
+        + _axe_reading(rows)
     )
     return title, reading
 
