@@ -3,7 +3,10 @@ linear layers (calibration forwards included), the same with a datapath preset i
 and the digits CNN's training.
 
 Usage: ``python benchmarks/bench_ptq.py [--calibration 16] [--format mxfp4_e2m1]
-[--presets h100-e4m3,ocp-mx-exact,mi300-e4m3fnuz] [--skip-datapath]``. Each row is one run
+[--presets h100-e4m3,ocp-mx-exact,mi300-e4m3fnuz] [--skip-datapath] [--skip-digits]
+[--blas-threads 1]``. Torch runs on one thread and the BLAS under numpy on ``--blas-threads``
+(as the ``ptq`` study's points do: a multi-threaded BLAS on an oversubscribed machine is many
+times slower on the methods' small products). Each row is one run
 (no repetitions: a run takes tens of seconds to minutes); the first run also pays numba's
 compilation, so a warm-up RTN run goes first. With a datapath, inputs are MXFP8 E4M3 blocks for
 an MX preset and per-tensor FP8 (E4M3, or E4M3FNUZ for AMD) with INT4 per-channel weights for
@@ -21,6 +24,7 @@ from collections.abc import Callable
 
 import numba
 import torch
+from threadpoolctl import threadpool_limits
 
 from numsim.ptq import models, quantize_model
 
@@ -60,12 +64,14 @@ def main() -> None:
     ap.add_argument("--presets", default=",".join(DATAPATH_FORMATS))
     ap.add_argument("--skip-datapath", action="store_true")
     ap.add_argument("--skip-digits", action="store_true")
+    ap.add_argument("--blas-threads", type=int, default=1, help="threads of numpy's BLAS")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    threadpool_limits(limits=args.blas_threads, user_api="blas")
     print(
         f"python {platform.python_version()}, torch {torch.__version__}, numba "
-        f"{numba.__version__}, {os.cpu_count()} cores; MiniLM calibration {args.calibration} "
-        "sentences"
+        f"{numba.__version__}, {os.cpu_count()} cores, BLAS threads {args.blas_threads}; MiniLM "
+        f"calibration {args.calibration} sentences"
     )
     spec = models.get("minilm")
     cal = spec.calibration(args.calibration, 0)
