@@ -66,7 +66,8 @@ rounding changes these too.
   ``test_amd_fast_paths_equal_general_and_reference`` (also against the reference, on random and
   corner rows) and ``test_hypothesis_amd_fast_paths``.
 * ``amdfast._late_block`` (``late_matmul_f32``; the ``mi300-*`` presets): branch-free truncated
-  alignment as ``fastdot._fast_sum``, the late partials through ``dotbase._place``, and the
+  alignment as ``fastdot._fast_sum``, the late partials through ``dotbase._place`` (floor, the
+  CDNA3 rounding, as an arithmetic right shift of the two's-complement partial), and the
   exact late sum (an integer below ``2**53`` times a power of two) rounded to FP32 by the
   hardware float64-to-float32 conversion. Twin: ``dot._late_common`` then
   ``dotbase._round_out``. Held by the same tests and ``test_amd_late_fast_path_product_limit``.

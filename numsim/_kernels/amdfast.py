@@ -11,7 +11,8 @@ tests/test_fast_paths.py.
   cache-sized tiles. With truncated terms, raw product exponents, ``F >= 2 man`` and an FP32
   round-to-nearest-even result (every ``mi300-*`` preset) a block is :func:`_late_block`: the
   branch-free aligned sums of ``fastdot._fast_sum`` per odd/even group (loops from index 0 that
-  LLVM vectorizes), the late partials placed by ``dotbase._place``, and the result rounded by
+  LLVM vectorizes), the late partials placed by ``dotbase._place`` (floor: an arithmetic right
+  shift of the two's-complement partial), and the result rounded by
   the hardware float64-to-float32 conversion of the exact late sum (an integer below ``2**53``
   times a power of two inside float64's normal range, so the conversion is the one rounding of
   the exact value). Other units take the general kernel's block (``dot._late_common``).
@@ -24,7 +25,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .core import K_FINITE, decode_value
+from .core import K_FINITE, TOWARD_NEGATIVE, decode_value
 from .dot import _late_common, _limit_flags
 from .dotbase import NO_DROP, NO_FLOOR, NO_LIMIT, _place, _round_out, _special_code, unpack_in
 
@@ -105,7 +106,13 @@ def _group_sum(am, ae, bm, be, start, step, zj, z, sh0):
 
 @njit(inline="always")
 def _signed(S, sh, mode):
-    """The signed ``S * 2**sh`` rounded to an integer by ``mode`` (``dotbase._place``)."""
+    """The signed ``S * 2**sh`` rounded to an integer by ``mode`` (``dotbase._place``); floor
+    (``toward_negative``, every ``mi300-*`` preset) is an arithmetic right shift of the
+    two's-complement ``S``."""
+    if sh >= 0:
+        return S << sh
+    if mode == TOWARD_NEGATIVE:
+        return S >> min(-sh, 63)
     neg = 1 if S < 0 else 0
     u = _place(abs(S), sh, neg, mode)
     return -u if neg else u
@@ -147,11 +154,12 @@ def _late_block(am, ae, bm, be, c, p, prm, sh0):
     if e != NO_FLOOR:
         T = _signed(S, (e - F) - (E - fs), prm.late_mode) << (G - fs)
     if ck == K_FINITE and not (prm.c_drop != NO_DROP and ec < E - prm.c_drop):
-        u = _place(csig, cE - cP - E + fc, cs, prm.late_mode)
-        T += (-u if cs else u) << (G - fc)
+        T += _signed(-csig if cs else csig, cE - cP - E + fc, prm.late_mode) << (G - fc)
     lsb = E - G
-    if abs(T) < (1 << 53) and -1000 < lsb < 900:
-        return np.float64(np.float32(math.ldexp(np.float64(T), lsb)))  # one RNE of the exact sum
+    if abs(T) < (1 << 53) and -900 < lsb < 900:
+        # T * 2**lsb is exact in float64 (normal range); its conversion is one RNE of the sum
+        scale = np.int64((lsb + 1023) << 52).view(np.float64)
+        return np.float64(np.float32(np.float64(T) * scale))
     code = _round_out(1 if T < 0 else 0, abs(T), lsb, p, prm.out_mode, prm.subnormals_out)
     return decode_value(code, p)
 
