@@ -573,3 +573,15 @@ def test_hwloop_figure_names_the_worst_preset() -> None:
     assert "mi300-e4m3fnuz (AMD)" in fig.title
     assert "from 0 (fma-fp32) to 0.03 (mi300-e4m3fnuz)" in fig.reading
     assert fig.png.startswith(b"\x89PNG")
+
+
+def test_report_refuses_a_folder_of_other_files(tmp_path: Path) -> None:
+    """``report()`` replaces ``out``: called from Python on a folder of someone's files (no
+    manifest.json) it refuses before any study runs and deletes nothing."""
+    keep = tmp_path / "keep.txt"
+    keep.write_text("mine")
+    with pytest.raises(studies.StudyError, match="not a numsim report"):
+        studies.report(tmp_path, quick=True, names=["formats"])
+    assert keep.read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+    with pytest.raises(studies.StudyError, match="expected a folder path"):
+        studies.report("", quick=True, names=["formats"])

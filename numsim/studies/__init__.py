@@ -198,8 +198,18 @@ def run_study(study: Study, p: Any, executor: Executor) -> tuple[list[dict[str, 
 
 
 def _writable_parent(out: Path) -> Path:
+    """A new temporary folder beside ``out`` for the report to be written into, after checking
+    that ``out`` may be replaced: a new folder, an empty one or an earlier report (a folder of
+    other files is refused rather than deleted, and so are the current folder and those above)."""
     if out.exists() and not out.is_dir():
         raise StudyError(f"--out {out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / "manifest.json").is_file():
+        raise StudyError(
+            f"--out {out}: holds files and is not a numsim report (no manifest.json); the "
+            "report replaces the folder, so give a new or empty folder"
+        )
+    if out.is_dir() and out.resolve() in (Path.cwd(), *Path.cwd().parents):
+        raise StudyError(f"--out {out}: is the current folder or one above it; give another folder")
     parent = out.resolve().parent
     if not parent.is_dir():
         raise StudyError(f"--out {out}: its parent folder {parent} does not exist")
@@ -241,6 +251,8 @@ def report(
         raise StudyError(
             "; ".join(f"study {n!r} cannot run here: {why}" for n, why in missing.items())
         )
+    if not str(out):
+        raise StudyError("--out '': expected a folder path")
     out = Path(out)
     tmp = _writable_parent(out)
     own = executor is None

@@ -79,21 +79,10 @@ def _check_scheduler(address: str) -> str | None:
 
 def _check_args(args: argparse.Namespace) -> str | None:
     """The one-line reason the arguments of ``numsim report`` are refused before any study runs,
-    or None. ``--out`` must be a new folder, an empty one or an earlier report (its contents are
-    replaced: a folder of other files is refused rather than deleted)."""
+    or None (``--out`` is checked by :func:`numsim.studies.report`, before any study runs too)."""
     import os
     from pathlib import Path
 
-    if not args.out:
-        return "--out '': expected a folder path"
-    out = Path(args.out)
-    if out.is_dir() and any(out.iterdir()) and not (out / "manifest.json").is_file():
-        return (
-            f"--out {args.out}: holds files and is not a numsim report (no manifest.json); the "
-            "report replaces the folder, so give a new or empty folder"
-        )
-    if out.is_dir() and out.resolve() in (Path.cwd(), *Path.cwd().parents):
-        return f"--out {args.out}: is the current folder or one above it; give another folder"
     cpus = os.cpu_count() or 1
     if not 1 <= args.jobs <= 4 * cpus:
         return f"--jobs {args.jobs}: expected an int in 1..{4 * cpus} (4 x the {cpus} CPUs here)"
