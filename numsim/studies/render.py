@@ -117,6 +117,7 @@ def formats_figure(rows: list[Row]) -> Figure:
     axes.flat[0].legend(fontsize=7, loc="upper left")
     title, reading = formats_reading(rows)
     fig.suptitle(title, fontsize=11)
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
     return Figure("formats", title, reading, _png(fig))
 
 
