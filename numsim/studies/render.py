@@ -219,7 +219,8 @@ def formats_reading(rows: list[Row]) -> tuple[str, str]:
             parts_real.append(text)
         real = (
             " Real all-MiniLM-L6-v2 tensors of one encoder layer (its six Linear weights; the "
-            "inputs of those layers for one batch of sentences, padding dropped; both cut into "
+            "inputs of those layers for the first minilm_sentences evaluation sentences (see the "
+            "manifest), padding dropped; both cut into "
             "rows of 384 along the reduction axis): " + "; ".join(parts_real) + "."
         )
     reading = (
