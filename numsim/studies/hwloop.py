@@ -150,6 +150,11 @@ def _minilm(point: Mapping[str, Any]) -> dict[str, float]:
     from ..ptq import models
 
     spec = _spec("minilm")
+    # eager attention: its products are torch.matmul calls that run on the unit (the fused sdpa
+    # kernel would bypass it, and emulate refuses it)
+    cfg = getattr(spec.model, "config", None)
+    if getattr(cfg, "_attn_implementation", None) not in (None, "eager"):
+        spec.model.set_attn_implementation("eager")
     n, t = point["sentences"], point["tokens"]
     batch = {k: v[:n, :t] for k, v in spec.eval_inputs.items()}
     ref = models.sentence_embeddings(spec.model, batch).numpy().astype(np.float64)
