@@ -832,6 +832,7 @@ def merge_previous(old: Path, new: Path, order: Sequence[str]) -> dict[str, Any]
                 (new / rel).write_bytes((old / rel).read_bytes())
     studies = {n: nm["studies"].get(n) or om["studies"][n] for n in names}
     points = sum(s["stats"]["points"] for s in studies.values() if "stats" in s)
+    md_head = re.sub(r" \(kept from the previous report: [^)]*\)", "", md_head, count=1)
     md_head = re.sub(r"\d+ points\.", f"{points} points.", md_head, count=1)
     md_head = md_head.replace(
         "points.", f"points (kept from the previous report: {', '.join(keep)}).", 1
