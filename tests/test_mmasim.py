@@ -134,12 +134,10 @@ def _rates() -> dict:
 
 
 def _reason(meta: dict) -> str:
-    """What numsim lacks to reproduce kernel ``meta`` (README sections)."""
+    """Why numsim does not reproduce kernel ``meta`` bit for bit (README sections)."""
     name, _out = _preset(meta)
     if meta["a_format"] == "fp64":
         return "FP64 kernel (sequential binary64 FMA): no FP64 unit, numsim's carrier is FP32"
-    if name.endswith(("-mxf8f6f4", "-mxf4nvf4")):
-        return f"missing preset {name!r} (block-scaled kind::{name.split('-')[1]}; README N4-N5)"
     if name.startswith("h100-"):
         return (
             "every product of a block is zero next to huge operands: MMA-Sim truncates c at the "
