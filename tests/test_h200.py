@@ -16,8 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_mmasim import _NAN, _values
+from test_mmasim import _expected_bits as _recorded
+from test_mmasim import _result_bits as _bits
 
-import numsim
 from numsim import datapath
 
 DATA = Path(__file__).parent / "data" / "h200"
@@ -25,8 +27,6 @@ MMASIM = Path(__file__).parent / "data" / "mmasim"
 
 #: Operand format (as recorded) -> preset suffix.
 _SUFFIX = {"fp16": "fp16", "bf16": "bf16", "tf32": "tf32", "fp8_e4m3": "e4m3", "fp8_e5m2": "e5m2"}
-#: Any NaN, whatever its payload (NaN payloads are outside numsim's model).
-_NAN = np.uint64(1 << 40)
 
 
 @lru_cache(maxsize=1)
@@ -39,29 +39,6 @@ def _meta() -> dict:
 def _arrays() -> dict[str, np.ndarray]:
     with np.load(DATA / "h200.npz") as z:
         return {k: z[k] for k in z.files}
-
-
-def _values(bits: np.ndarray, fmt: str) -> np.ndarray:
-    """float64 values of bit patterns: IEEE views for FP32/TF32/FP16, numsim's codec otherwise."""
-    if fmt in ("fp32", "tf32"):
-        return bits.astype(np.uint32).view(np.float32).astype(np.float64)
-    if fmt == "fp16":
-        return bits.astype(np.uint16).view(np.float16).astype(np.float64)
-    if fmt == "bf16":
-        return (bits.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
-    return np.asarray(numsim.decode(bits.astype(np.uint8), fmt), dtype=np.float64)
-
-
-def _bits(d: np.ndarray, fmt: str) -> np.ndarray:
-    """Bit patterns of numsim's float32 results in ``fmt`` (FP32 or FP16; NaN -> ``_NAN``)."""
-    d = np.asarray(d, dtype=np.float32)
-    with np.errstate(over="ignore"):  # FP16-mode results are FP16 values; only +-Inf "overflow"
-        bits = d.view(np.uint32) if fmt == "fp32" else d.astype(np.float16).view(np.uint16)
-    return np.where(np.isnan(d), _NAN, bits.astype(np.uint64))
-
-
-def _recorded(bits: np.ndarray, fmt: str) -> np.ndarray:
-    return np.where(np.isnan(_values(bits, fmt)), _NAN, bits.astype(np.uint64))
 
 
 def _preset(kernel: dict) -> str:
