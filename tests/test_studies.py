@@ -640,3 +640,10 @@ def test_hwloop_minilm_runs_on_eager_attention() -> None:
 
     (r,) = hwloop.compute({"model": "minilm", "unit": "a100-bf16", "sentences": 2, "tokens": 8})
     assert 0.99 < r["cosine_min"] <= r["cosine_mean"] < 1.0
+
+
+def test_negative_seed_is_refused_up_front() -> None:
+    """A negative seed names its parameter before any point runs (numpy would refuse it later,
+    in the middle of a sweep, without saying which parameter)."""
+    with pytest.raises(studies.StudyError, match=r"datapath\.seed=-1: expected an integer >= 0"):
+        studies.params(studies.STUDIES["datapath"], True, {"seed": "-1"})

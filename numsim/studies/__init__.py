@@ -151,7 +151,7 @@ def params(study: Study, quick: bool, overrides: Mapping[str, str] | None = None
     """The study's parameter set with ``overrides`` (field name -> text) applied.
 
     Raises:
-        StudyError: an unknown field or a value of the wrong type.
+        StudyError: an unknown field, a value of the wrong type or a negative seed.
     """
     base = study.quick if quick else study.full
     fields = {f.name: f for f in dataclasses.fields(base)}
@@ -162,6 +162,8 @@ def params(study: Study, quick: bool, overrides: Mapping[str, str] | None = None
                 f"parameter {study.name}.{key}: unknown; expected one of {', '.join(fields)}"
             )
         changes[key] = _coerce(study.name, fields[key], getattr(base, key), text)
+        if key == "seed" and changes[key] < 0:  # numpy's generators take no negative seeds
+            raise StudyError(f"parameter {study.name}.seed={text}: expected an integer >= 0")
     return dataclasses.replace(base, **changes)
 
 
