@@ -9,6 +9,11 @@ and writes ``OUTDIR/h200_mma.npz`` (outputs of each instruction: on the MMA-Sim 
 tests/data/mmasim, and on fresh seeded random operands), ``OUTDIR/h200_gemm.npz`` (whole GEMMs
 through PyTorch / cuBLAS) and ``OUTDIR/h200_meta.json`` (GPU, driver, library versions, the SASS
 each instruction became, and a layout self-check on small integers whose sums are exact).
+
+    python tests/data/h200/record.py --commit OUTDIR
+
+(no GPU needed) then writes the committed subset, ``h200.npz`` and ``meta.json`` beside this file:
+the first tiles of every instruction and slices of the GEMMs (:func:`commit`).
 """
 
 from __future__ import annotations
@@ -316,5 +321,81 @@ def main(outdir: str) -> None:
     print("\n".join(meta["sass"][:80]))
 
 
+#: Tiles of each operand mode kept in the committed subset.
+KEEP_TILES = {"mma": 32, "wgmma": 8}
+#: GEMM -> (rows of A and D kept, columns of B and D kept) in the committed subset.
+KEEP_GEMMS = {
+    "e4m3_10240x32x16_fast0": (2048, 16),
+    "e4m3_10240x32x16_fast1": (2048, 16),
+    "e4m3_256x4096x64_fast0": (16, 16),
+    "e4m3_256x4096x64_fast1": (16, 16),
+    "e4m3_2048x4096x2048_fast0": (16, 16),
+    "e4m3_2048x4096x2048_fast1": (16, 16),
+    "fp16_2048x4096x2048": (16, 16),
+    "fp16_1024x1024x1024": (32, 32),
+    "bf16_2048x4096x2048": (16, 16),
+    "bf16_1024x1024x1024": (32, 32),
+    "tf32_2048x4096x2048": (16, 16),
+    "tf32_256x4096x64": (16, 16),
+}
+_CALLS = {
+    "e4m3": "torch._scaled_mm(A, B, scale_a=1, scale_b=1, out_dtype=float32, use_fast_accum={})",
+    "fp16": "torch.matmul (reduced-precision reductions off)",
+    "bf16": "torch.matmul (reduced-precision reductions off)",
+    "tf32": "torch.matmul of TF32-exact float32 operands, allow_tf32=True",
+}
+
+
+def commit(outdir: str, recorded: str = "2026-12-04") -> None:
+    """Write the committed subset of the recording in ``outdir`` beside this file."""
+    out = Path(outdir)
+    meta = json.loads((out / "h200_meta.json").read_text())
+    arrays = {}
+    with np.load(out / "h200_mma.npz") as z:
+        for name, (instr, *_rest) in KERNELS.items():
+            for mode in ("normal", "bits"):
+                for key in ("A", "BT", "C", "D"):
+                    arrays[f"{name}/{mode}/{key}"] = z[f"{name}/{mode}/{key}"][: KEEP_TILES[instr]]
+            for c in range(3):
+                arrays[f"{name}/mmasim{c}/D"] = z[f"{name}/mmasim{c}/D"]
+    gemms = {}
+    with np.load(out / "h200_gemm.npz") as g:
+        for key, (rows, cols) in KEEP_GEMMS.items():
+            arrays[f"{key}/A"] = g[f"{key}/A"][:rows]
+            arrays[f"{key}/BT"] = g[f"{key}/BT"][:cols]
+            arrays[f"{key}/D"] = g[f"{key}/D"][:rows, :cols]
+            fmt = key.split("_")[0]
+            gemms[key] = {
+                "recorded_as": key,
+                "kept": f"first {rows} rows of A and D, first {cols} columns of B and D",
+                "call": _CALLS[fmt].format(key.endswith("fast1")),
+                "cuda_kernels": [
+                    k
+                    for k in meta["gemm_kernels"][key]
+                    if not k.startswith(("cuda", "cu", "Activity", "Lazy", "Runtime", "INVALID"))
+                ],
+            }
+    np.savez_compressed(HERE / "h200.npz", **arrays)
+    keep = {k: v for k, v in meta.items() if k not in ("layout_self_check", "gemm_kernels")}
+    kernels = {
+        n: dict(
+            zip(("instruction", "rows", "k", "a_format", "b_format", "d_format", "mmasim_id"), v)
+        )
+        for n, v in KERNELS.items()
+    }
+    committed = {
+        **keep,
+        "recorded": recorded,
+        "layout_self_check": meta["layout_self_check"],
+        "kernels": kernels,
+        "tiles_kept": KEEP_TILES,
+        "gemms": gemms,
+    }
+    (HERE / "meta.json").write_text(json.dumps(committed, indent=1))
+
+
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if sys.argv[1:2] == ["--commit"]:
+        commit(sys.argv[2])
+    else:
+        main(sys.argv[1])
