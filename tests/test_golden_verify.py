@@ -278,6 +278,9 @@ _SLOW_WRITE = """
 import os, signal, sys, time
 from pathlib import Path
 signal.signal(signal.SIGINT, signal.default_int_handler)  # as interactive (not inherited SIG_IGN)
+for name in ("SIGTERM", "SIGHUP"):  # default, also when the test runs under nohup (SIGHUP ignored)
+    if hasattr(signal, name):
+        signal.signal(getattr(signal, name), signal.SIG_DFL)
 from numsim.golden.vectors import atomic_write
 real = os.replace
 def slow(a, b):

@@ -280,6 +280,8 @@ def _matmul_fast(unit: DotUnit, A: np.ndarray, B: np.ndarray, C: Any) -> np.ndar
         # |a_i b_i| <= max|A| max|B| (exact in float64): below the limit no product reaches it
         if (
             unit.product_limit is not None
+            and A.size
+            and B.size
             and np.abs(A).max() * np.abs(B).max() < 2.0**unit.product_limit
         ):
             prm = prm._replace(prod_limit=NO_LIMIT)
