@@ -16,10 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_mmasim import _NAN, _values
 from test_mmasim import _expected_bits as _recorded
 from test_mmasim import _result_bits as _bits
+from test_mmasim import _values
 
+import numsim
 from numsim import datapath
 
 DATA = Path(__file__).parent / "data" / "h200"
@@ -173,10 +174,7 @@ _GEMMS = [
 def _gemm_bits(unit: str, a: np.ndarray, b: np.ndarray, fmt: str) -> np.ndarray:
     d = datapath.matmul(a, b, datapath.get(unit))
     if fmt == "bf16":  # FP32 accumulator -> BF16 output, nearest even, as the library's epilogue
-        d = np.asarray(d, dtype=np.float32)
-        bits = d.view(np.uint32).astype(np.uint64)
-        bits = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
-        return np.where(np.isnan(d), _NAN, bits)
+        return numsim.encode(np.asarray(d, dtype=np.float32), "bf16").astype(np.uint64)
     return _bits(d, fmt)
 
 
