@@ -16,6 +16,7 @@ from . import profiles as _profiles
 from ._inputs import as_array, as_source, parse_policies, to_float_dtype, to_output
 from ._kernels import codec as _k
 from ._kernels.lower import lower
+from ._kernels.threads import SMALL_VALUES, serial
 from ._tables import encode_table, quantize_value_table, table_ok, value_table
 from .block import BlockArray, decode_block, encode_block
 from .formats import BlockFormat, FloatFormat, IntFormat
@@ -153,21 +154,23 @@ def _encode_element(
     pol = parse_policies(rounding, overflow, nan, seed, random_bits, sr_bits, source.bits.shape)
     bits = np.ascontiguousarray(source.bits).reshape(-1)
     out = np.empty(bits.size, dtype=fmt.code_dtype)
-    if source.dtype == "float32" and pol.mode != RoundMode.stochastic and table_ok(fmt):
-        nerr = _k.encode_table(bits, encode_table(fmt, pol.mode, pol.overflow, pol.nan), out)
-    else:
-        nerr = _k.encode_array(
-            bits,
-            source.src,
-            lower(fmt),
-            int(pol.mode),
-            int(pol.overflow),
-            int(pol.nan),
-            pol.seed,
-            pol.rbits,
-            pol.rand,
-            out,
-        )
+    table = source.dtype == "float32" and pol.mode != RoundMode.stochastic and table_ok(fmt)
+    with serial(bits.size < SMALL_VALUES):  # small calls: no thread start-up
+        if table:
+            nerr = _k.encode_table(bits, encode_table(fmt, pol.mode, pol.overflow, pol.nan), out)
+        else:
+            nerr = _k.encode_array(
+                bits,
+                source.src,
+                lower(fmt),
+                int(pol.mode),
+                int(pol.overflow),
+                int(pol.nan),
+                pol.seed,
+                pol.rbits,
+                pol.rand,
+                out,
+            )
     if nerr:
         raise ValueError(
             f"x contains {nerr} NaN value(s) but format {fmt} has no NaN; pass nan='zero' (or "
@@ -210,10 +213,11 @@ def decode(codes: Any, format: Any = None) -> Any:
         )
     flat = np.ascontiguousarray(arr).reshape(-1).astype(fmt.code_dtype, copy=False)
     out = np.empty(flat.size, dtype=fmt.decode_dtype)
-    if fmt.total_bits <= 16:
-        _k.gather(flat, value_table(fmt), out)
-    else:
-        _k.decode_array(flat, lower(fmt), out)
+    with serial(flat.size < SMALL_VALUES):
+        if fmt.total_bits <= 16:
+            _k.gather(flat, value_table(fmt), out)
+        else:
+            _k.decode_array(flat, lower(fmt), out)
     return to_output(out.reshape(arr.shape), given.torch)
 
 
@@ -315,7 +319,9 @@ def _quantize_fast(
         return None
     bits = np.ascontiguousarray(source.bits).reshape(-1)
     out = np.empty(bits.size, np.float32)
-    nnan = _k.quantize_table(bits, quantize_value_table(fmt, pol.mode, pol.overflow, pol.nan), out)
+    table = quantize_value_table(fmt, pol.mode, pol.overflow, pol.nan)
+    with serial(bits.size < SMALL_VALUES):
+        nnan = _k.quantize_table(bits, table, out)
     if nnan and not fmt.has_nan:
         raise ValueError(
             f"x contains {nnan} NaN value(s) but format {fmt} has no NaN; pass nan='zero' (or "

@@ -70,6 +70,7 @@ import numpy as np
 
 from .. import formats as _formats
 from .._inputs import as_array, widened
+from .._kernels.threads import SMALL_MACS, serial
 from ..block import BlockArray
 from ..codec import decode, encode, quantize
 from ..formats import BlockFormat, FloatFormat, IntFormat
@@ -280,8 +281,14 @@ class _Product:
         return np.asarray(qa, np.float64)
 
     def product(self, a: np.ndarray, qb: Any) -> np.ndarray:
-        """float32 ``a @ B`` for a [M, K] and a quantized B (from :meth:`weight_operand`)."""
-        a = np.ascontiguousarray(a, dtype=np.float32)
+        """float32 ``a @ B`` for a [M, K] and a quantized B (from :meth:`weight_operand`); a
+        small product (an attention head's, say) runs its kernels on one thread
+        (:func:`numsim._kernels.threads.serial`)."""
+        n = (qb[0] if isinstance(qb, tuple) else qb).shape[1]
+        with serial(a.shape[0] * a.shape[1] * n < SMALL_MACS):
+            return self._product(np.ascontiguousarray(a, dtype=np.float32), qb)
+
+    def _product(self, a: np.ndarray, qb: Any) -> np.ndarray:
         qa = self.input_operand(a)
         if self.unit is None:
             raise ValueError("no unit: products on quantized operands need a DotUnit")
@@ -305,8 +312,10 @@ class _Product:
         return np.asarray(matmul(qa, qb, self.unit), np.float32)
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """float32 ``a @ b`` for a [M, K] and b [K, N]."""
-        return self.product(a, self.weight_operand(np.ascontiguousarray(b, dtype=np.float32)))
+        """float32 ``a @ b`` for a [M, K] and b [K, N] (small ones on one thread, as
+        :meth:`product`)."""
+        with serial(a.shape[0] * a.shape[1] * b.shape[1] < SMALL_MACS):
+            return self.product(a, self.weight_operand(np.ascontiguousarray(b, dtype=np.float32)))
 
 
 def block_weight_operand(ba: BlockArray) -> BlockArray:

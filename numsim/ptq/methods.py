@@ -44,15 +44,16 @@ from typing import Any
 
 import numpy as np
 
-from .quantizers import ScaleState, WeightQuantizer, serial_kernels
+from .._kernels.threads import serial
+from .quantizers import ScaleState, WeightQuantizer
 
 
 def _serial(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Run ``fn`` under :func:`~numsim.ptq.quantizers.serial_kernels`."""
+    """Run ``fn`` with numsim's kernels on one thread (:func:`numsim._kernels.threads.serial`)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with serial_kernels():
+        with serial():
             return fn(*args, **kwargs)
 
     return wrapper

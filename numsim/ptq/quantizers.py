@@ -28,16 +28,14 @@ Every rounding goes through numsim's public codec (``numsim.encode`` / ``numsim.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-import numba
 import numpy as np
 
 import numsim
 from numsim import formats as _formats
+from numsim._kernels.threads import serial
 from numsim.block import BlockArray, decode_block
 from numsim.codec import value_table
 from numsim.formats import BlockFormat, FloatFormat, IntFormat
@@ -131,7 +129,7 @@ class WeightQuantizer:
         """
         Wg = _check_matrix(Wg, "Wg")
         if self.is_block:
-            with serial_kernels():
+            with serial():
                 return self._fit_block(Wg)
         amax = (
             np.max(np.abs(Wg), axis=1)
@@ -181,7 +179,7 @@ class WeightQuantizer:
         step = state.step[:, cols]
         if not np.all(np.isfinite(V)):
             raise ValueError("V: NaN or Inf values cannot be rounded onto a weight format")
-        with serial_kernels():
+        with serial():
             return self._round_on(V, state, step)
 
     def _round_on(self, V: np.ndarray, state: ScaleState, step: np.ndarray) -> np.ndarray:
@@ -246,7 +244,7 @@ class WeightQuantizer:
                 (use :meth:`for_tensor` with the original weights).
         """
         Q = _check_matrix(Q, "Q")
-        with serial_kernels():  # the searches below make many small codec calls
+        with serial():  # the searches below make many small codec calls
             if self.is_block:
                 return self._export_block(Q)
             return self._export_element(Q)
@@ -442,22 +440,6 @@ def weight_quantizer(
     elif group_size is not None:
         raise ValueError(f"group_size={group_size!r}: only granularity='group' takes a group size")
     return WeightQuantizer(fmt, granularity, group_size, scale)
-
-
-@contextlib.contextmanager
-def serial_kernels() -> Iterator[None]:
-    """Run numsim's kernels on one thread inside the block (restored after).
-
-    A column loop calls the codec thousands of times on a few hundred values; a parallel kernel's
-    thread start-up then costs far more than the work (measured: 1 ms against 33 ms a call on a
-    shared 2-core machine). Numba's thread count is per calling thread.
-    """
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(before)
 
 
 def _check_matrix(W: Any, name: str) -> np.ndarray:
