@@ -270,8 +270,9 @@ def _matmul_fast(unit: DotUnit, A: np.ndarray, B: np.ndarray, C: Any) -> np.ndar
     prm = params(unit)
     if _pairwise_fast_ok(unit):
         c32 = cbits.astype(np.uint32).view(np.float32)
-        bt = np.ascontiguousarray(B.T)
-        return pairwise_matmul(A, bt, c32, unit.n, int(unit.subnormals_out))
+        return pairwise_matmul(
+            np.ascontiguousarray(A), np.ascontiguousarray(B), c32, unit.n, int(unit.subnormals_out)
+        )
     if _late_fast_ok(unit):
         am, ae, ak = split(A, man, fin.emin, False)
         bm, be, bk = split(np.ascontiguousarray(B.T), man, fb.emin, False)
