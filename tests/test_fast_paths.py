@@ -1091,6 +1091,18 @@ def test_amd_fast_paths_equal_general_and_reference(unit: DotUnit) -> None:
     _same_bits(dp.matmul(A, B, unit, C), dp_api._matmul_general(unit, A, B, C)[0])
 
 
+def test_evens_first_order() -> None:
+    """``amdfast.evens_first`` puts each block's even positions before its odd ones (hand
+    written: blocks of 4 over K = 7 are 0 1 2 3 | 4 5 6), rows alike; K = 0 stays empty."""
+    from numsim._kernels.amdfast import evens_first
+
+    x = np.arange(14).reshape(2, 7)
+    np.testing.assert_array_equal(evens_first(x, 4)[0], [0, 2, 1, 3, 4, 6, 5])
+    np.testing.assert_array_equal(evens_first(x, 4)[1], [7, 9, 8, 10, 11, 13, 12])
+    np.testing.assert_array_equal(evens_first(x, 16)[0], [0, 2, 4, 6, 1, 3, 5])
+    assert evens_first(np.zeros((3, 0), np.int64), 16).shape == (3, 0)
+
+
 @pytest.mark.parametrize("name", ["mi300-bf16", "mi300-xf32"])
 def test_amd_late_fast_path_product_limit(name: str) -> None:
     """Products at and beyond 2**128 on the fast late path (the limit check is skipped only when

@@ -38,47 +38,73 @@ def _flush32(v, subnormals):
     return v
 
 
-@njit(inline="always")
-def _tree(a, b, lo, hi, v, subnormals):
-    """FP32 value of the pairwise tree over products lo..hi-1 (``v``: scratch of at least
-    ``hi - lo`` float32)."""
-    m = hi - lo
-    for i in range(m):
-        x = a[lo + i] * b[lo + i]  # exact in float64 (finite operands), IEEE specials otherwise
-        if x == 0.0:
-            v[i] = np.float32(0.0)  # an exactly zero product is +0: fma(a, b, +0)
-        else:
-            v[i] = _flush32(np.float32(x), subnormals)
-    while m > 1:
-        h = m // 2
-        for j in range(h):
-            v[j] = _flush32(v[2 * j] + v[2 * j + 1], subnormals)
-        if m % 2:
-            v[h] = v[m - 1]
-        m -= h
-    return v[0]
-
-
 @njit(parallel=True, cache=True)
-def pairwise_matmul(A, BT, C, n, subnormals):
-    """``C + A @ B`` (``BT``: B transposed; float64 operand values) on an FP32 pairwise unit with
+def pairwise_matmul(A, B, C, n, subnormals):
+    """``C + A @ B`` (float64 operand values, B not transposed) on an FP32 pairwise unit with
     round-to-nearest-even: per block of ``n`` products the tree, then ``acc = RNE(acc + tree)``
-    (flushed when ``subnormals == 0``), ``acc`` starting at C (float32). Returns float32."""
+    (flushed when ``subnormals == 0``), ``acc`` starting at C (float32). Returns float32.
+
+    Each product of two operands of at most 24 significand bits is exact in float64, so its FP32
+    value is one conversion; an exactly zero product is +0 (``fma(a, b, +0)``). The tree adds
+    products ``2q`` and ``2q + 1`` level by level (an odd last one moves up unchanged). The work
+    runs across a tile of ``TJ`` output columns at once: every step is the same IEEE operation
+    on ``TJ`` independent lanes (rows of B from index 0), so LLVM vectorizes it.
+    """
     M, K = A.shape
-    N = BT.shape[0]
+    N = B.shape[1]
     out = np.empty((M, N), np.float32)
     TI = 8
-    for t in prange((M + TI - 1) // TI):
-        v = np.empty(max(n, 1), np.float32)
-        for i in range(t * TI, min(t * TI + TI, M)):
-            a = A[i]
-            for j in range(N):
-                b = BT[j]
-                acc = C[i, j]
-                for lo in range(0, K, n):
-                    hi = min(lo + n, K)
-                    acc = _flush32(acc + _tree(a, b, lo, hi, v, subnormals), subnormals)
-                out[i, j] = acc
+    TJ = 64
+    nb = max(n, 1)
+    tiles_j = (N + TJ - 1) // TJ
+    tiles = ((M + TI - 1) // TI) * tiles_j
+    for t in prange(tiles):
+        i0 = (t // tiles_j) * TI
+        j0 = (t % tiles_j) * TJ
+        i1 = min(i0 + TI, M)
+        w = min(TJ, N - j0)
+        acc = np.empty((TI, TJ), np.float32)
+        v = np.empty((nb, TJ), np.float32)
+        for i in range(i0, i1):
+            ci = C[i, j0 : j0 + w]
+            ai = acc[i - i0]
+            for j in range(w):
+                ai[j] = ci[j]
+        for lo in range(0, K, nb):
+            m0 = min(nb, K - lo)
+            for i in range(i0, i1):
+                ai = acc[i - i0]
+                for q in range(m0):
+                    a = A[i, lo + q]
+                    bq = B[lo + q, j0 : j0 + w]
+                    vq = v[q]
+                    for j in range(w):
+                        x = a * bq[j]  # exact in float64 (finite operands), IEEE specials else
+                        f = _flush32(np.float32(x), subnormals)
+                        vq[j] = np.float32(0.0) if x == 0.0 else f
+                m = m0
+                while m > 1:
+                    h = m // 2
+                    for q in range(h):
+                        v0 = v[2 * q]
+                        v1 = v[2 * q + 1]
+                        vq = v[q]
+                        for j in range(w):
+                            vq[j] = _flush32(v0[j] + v1[j], subnormals)
+                    if m % 2:
+                        vh = v[h]
+                        vl = v[m - 1]
+                        for j in range(w):
+                            vh[j] = vl[j]
+                    m -= h
+                v0 = v[0]
+                for j in range(w):
+                    ai[j] = _flush32(ai[j] + v0[j], subnormals)
+        for i in range(i0, i1):
+            ai = acc[i - i0]
+            oi = out[i, j0 : j0 + w]
+            for j in range(w):
+                oi[j] = ai[j]
     return out
 
 
@@ -118,6 +144,22 @@ def _signed(S, sh, mode):
     return -u if neg else u
 
 
+def evens_first(x: np.ndarray, n: int) -> np.ndarray:
+    """``x`` [R, K] with the columns of every block of ``n`` (the last one may be shorter)
+    reordered as the block's even positions, then its odd positions: the odd/even groups of
+    :func:`_late_block` become two contiguous slices, whose loops from index 0 LLVM vectorizes
+    (strided loops it does not). Exact integer sums and maxima do not depend on the order."""
+    K = x.shape[1]
+    idx = np.concatenate(
+        [
+            np.concatenate([np.arange(lo, min(lo + n, K), 2), np.arange(lo + 1, min(lo + n, K), 2)])
+            for lo in range(0, K, n)
+        ]
+        or [np.zeros(0, np.int64)]
+    )
+    return np.ascontiguousarray(x[:, idx])
+
+
 @njit(inline="always")
 def _late_block(am, ae, bm, be, c, p, prm, sh0):
     """FP32 value (float64) of one late-c block (the arithmetic of ``dot._late_common``) on the
@@ -126,9 +168,10 @@ def _late_block(am, ae, bm, be, c, p, prm, sh0):
     F = prm.frac_bits
     zj = prm.zero_join == 1
     z = prm.zero_exp
-    if prm.odd_even:
-        S0, e0 = _group_sum(am, ae, bm, be, 0, 2, zj, z, sh0)
-        S1, e1 = _group_sum(am, ae, bm, be, 1, 2, zj, z, sh0)
+    if prm.odd_even:  # the block's products come evens first (:func:`evens_first`)
+        h = (am.size + 1) // 2
+        S0, e0 = _group_sum(am[:h], ae[:h], bm[:h], be[:h], 0, 1, zj, z, sh0)
+        S1, e1 = _group_sum(am[h:], ae[h:], bm[h:], be[h:], 0, 1, zj, z, sh0)
         if e0 == NO_FLOOR:
             S, e = S1, e1
         elif e1 == NO_FLOOR:
@@ -168,7 +211,8 @@ def _late_block(am, ae, bm, be, c, p, prm, sh0):
 def late_matmul_f32(am, ae, btm, bte, C, p, prm):
     """:func:`late_matmul` for units that :func:`_late_block` serves (FP32 RNE results, truncated
     terms, raw exponents, ``F >= 2 man``, signed zeros); ``C``: float32 values, ``p``: lowered
-    FP32. Returns float32."""
+    FP32. With ``prm.odd_even`` the operand columns come in :func:`evens_first` order. Returns
+    float32."""
     M = am.shape[0]
     N = btm.shape[0]
     K = am.shape[1]

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .._kernels.amdfast import late_matmul, late_matmul_f32, pairwise_matmul
+from .._kernels.amdfast import evens_first, late_matmul, late_matmul_f32, pairwise_matmul
 from .._kernels.core import K_FINITE
 from .._kernels.dotbase import ACC_CHAIN, NO_LIMIT
 from .._kernels.fastdot import combine_blocks, combine_f32, matmul_fast
@@ -270,8 +270,9 @@ def _matmul_fast(unit: DotUnit, A: np.ndarray, B: np.ndarray, C: Any) -> np.ndar
     prm = params(unit)
     if _pairwise_fast_ok(unit):
         c32 = cbits.astype(np.uint32).view(np.float32)
-        bt = np.ascontiguousarray(B.T)
-        return pairwise_matmul(A, bt, c32, unit.n, int(unit.subnormals_out))
+        return pairwise_matmul(
+            np.ascontiguousarray(A), np.ascontiguousarray(B), c32, unit.n, int(unit.subnormals_out)
+        )
     if _late_fast_ok(unit):
         am, ae, ak = split(A, man, fin.emin, False)
         bm, be, bk = split(np.ascontiguousarray(B.T), man, fb.emin, False)
@@ -287,6 +288,8 @@ def _matmul_fast(unit: DotUnit, A: np.ndarray, B: np.ndarray, C: Any) -> np.ndar
             prm = prm._replace(prod_limit=NO_LIMIT)
         if _late_f32_ok(unit):
             c32 = cbits.astype(np.uint32).view(np.float32)
+            if prm.odd_even:  # the groups as contiguous slices (amdfast.evens_first)
+                am, ae, bm, be = (evens_first(x, unit.n) for x in (am, ae, bm, be))
             return late_matmul_f32(am, ae, bm, be, c32, p, prm)
         return late_matmul(am, ae, bm, be, cbits, lower(fp32), p, prm).astype(np.float32)
     if _chain_fast_ok(unit):
