@@ -489,3 +489,21 @@ def test_real_rows_keeps_all_rows_when_the_count_differs() -> None:
     np.testing.assert_array_equal(ptq_api._real_rows(rows, mask), rows[[0, 2, 3, 5]])
     np.testing.assert_array_equal(ptq_api._real_rows(rows, mask[:4]), rows)
     np.testing.assert_array_equal(ptq_api._real_rows(rows, None), rows)
+
+
+def test_sentence_file_calibration_pool_and_unchanged_evaluation_set() -> None:
+    import hashlib
+
+    from numsim.ptq import models
+
+    texts = models.sentences()
+    assert len(texts) == models.CALIBRATION_TEXTS + models.EVALUATION_TEXTS == 354 + 48
+    assert len(set(texts)) == len(texts)  # no sentence twice, so none in both parts
+    assert all(6 <= len(t.split()) <= 40 for t in texts)
+    # the 48 held-out sentences are the last 48 of the file as first shipped (96 sentences),
+    # whose sha256 (joined by newlines) was taken from that file
+    held_out = "\n".join(texts[models.CALIBRATION_TEXTS :]).encode()
+    assert (
+        hashlib.sha256(held_out).hexdigest()
+        == "74ad504b95094fda76cd96d30b5193a37aea6bb3c7c5d1dc6a33cf22df7f7693"
+    )

@@ -47,7 +47,7 @@ class Params:
     #: MiniLM's formats and methods, subsets of ``formats`` and ``methods`` (() = all of them)
     minilm_formats: tuple[str, ...] = ()
     minilm_methods: tuple[str, ...] = ()
-    calibration_minilm: int = 48  #: calibration sentences (48 = the whole calibration pool)
+    calibration_minilm: int = 354  #: calibration sentences (354 = the whole calibration pool)
     calibration_digits: int = 512  #: calibration training images
     seed: int = 0  #: calibration sample seed
     #: datapath points: the model, the weight format and the input format run on ``datapath``
