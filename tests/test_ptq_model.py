@@ -436,3 +436,74 @@ def test_digits_data_is_the_stratified_split() -> None:
     assert np.all(np.abs(np.bincount(yte, minlength=10) - per_class / 4) < 1)
     again = models.digits_data()
     assert np.array_equal(again[1], xte) and np.array_equal(again[3], yte)
+
+
+class _EmbedLinear(torch.nn.Module):
+    """Token embedding with small integer entries -> Linear: the Gram matrices of the Linear's
+    inputs are sums of integer products, exact in float64 in any order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(3)
+        self.emb = torch.nn.Embedding(10, 8)
+        self.fc = torch.nn.Linear(8, 6)
+        with torch.no_grad():
+            self.emb.weight.copy_(torch.randint(-3, 4, (10, 8), generator=g).float())
+            self.emb.weight[0] = 5.0  # the padding token: far from every real row
+            self.fc.weight.copy_(torch.randn(6, 8, generator=g))
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.emb(input_ids))
+
+
+def test_padding_rows_stay_out_of_the_statistics() -> None:
+    # Three sentences padded with token 0 into one batch must calibrate exactly like the same
+    # sentences run one at a time without padding: same H, so the same GPTQ weights and the same
+    # reported error. The positional call (no dict, so no attention_mask) keeps the padding rows
+    # and must differ, which shows the padding would change the result.
+    sents = [[1, 2, 3], [4, 5, 6, 7, 8], [9, 3]]
+    ids = torch.zeros(3, 5, dtype=torch.long)
+    mask = torch.zeros(3, 5, dtype=torch.long)
+    for i, s in enumerate(sents):
+        ids[i, : len(s)] = torch.tensor(s)
+        mask[i, : len(s)] = 1
+    padded = [{"input_ids": ids, "attention_mask": mask}]
+    singles = [
+        {"input_ids": torch.tensor([s]), "attention_mask": torch.ones(1, len(s), dtype=torch.long)}
+        for s in sents
+    ]
+    model = _EmbedLinear().eval()
+    kw = {"weight_format": "int4", "granularity": "channel", "method": "gptq"}
+    qp, rp = ptq.quantize_model(model, padded, **kw)
+    qs, rs = ptq.quantize_model(model, singles, **kw)
+    qt, rt = ptq.quantize_model(model, [(ids, mask)], **kw)
+    assert torch.equal(qp.fc.weight, qs.fc.weight)
+    assert rp.layers[0].rel_error == pytest.approx(rs.layers[0].rel_error, rel=1e-12)
+    assert not torch.equal(qt.fc.weight, qs.fc.weight)
+    assert rt.layers[0].rel_error != pytest.approx(rs.layers[0].rel_error, rel=1e-6)
+
+
+def test_real_rows_keeps_all_rows_when_the_count_differs() -> None:
+    rows = np.arange(12.0).reshape(6, 2)
+    mask = np.array([True, False, True, True, False, True])
+    np.testing.assert_array_equal(ptq_api._real_rows(rows, mask), rows[[0, 2, 3, 5]])
+    np.testing.assert_array_equal(ptq_api._real_rows(rows, mask[:4]), rows)
+    np.testing.assert_array_equal(ptq_api._real_rows(rows, None), rows)
+
+
+def test_sentence_file_calibration_pool_and_unchanged_evaluation_set() -> None:
+    import hashlib
+
+    from numsim.ptq import models
+
+    texts = models.sentences()
+    assert len(texts) == models.CALIBRATION_TEXTS + models.EVALUATION_TEXTS == 354 + 48
+    assert len(set(texts)) == len(texts)  # no sentence twice, so none in both parts
+    assert all(6 <= len(t.split()) <= 40 for t in texts)
+    # the 48 held-out sentences are the last 48 of the file as first shipped (96 sentences),
+    # whose sha256 (joined by newlines) was taken from that file
+    held_out = "\n".join(texts[models.CALIBRATION_TEXTS :]).encode()
+    assert (
+        hashlib.sha256(held_out).hexdigest()
+        == "74ad504b95094fda76cd96d30b5193a37aea6bb3c7c5d1dc6a33cf22df7f7693"
+    )

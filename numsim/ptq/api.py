@@ -257,6 +257,28 @@ def _matmuls_on_unit(torch: Any, model: Any, unit: DotUnit, fmt: Any, scaling: A
     model.forward = forward
 
 
+def _token_mask(torch: Any, batch: Any) -> np.ndarray | None:
+    """The flattened ``attention_mask`` of a dict batch as booleans (True: a real token), or None
+    when the batch is not a dict or carries no ``attention_mask`` tensor."""
+    if not isinstance(batch, dict):
+        return None
+    mask = batch.get("attention_mask")
+    if not isinstance(mask, torch.Tensor):
+        return None
+    return mask.detach().reshape(-1).cpu().numpy() != 0
+
+
+def _real_rows(rows: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """The rows of real tokens: a Linear's input rows are the (batch, token) positions flattened
+    in the mask's order, so when the row count equals the mask's size only the rows the mask
+    keeps are returned; otherwise (no mask, a Conv2d, a layer called on other shapes or more than
+    once per forward) all rows. Padding positions carry no text, and their rows would otherwise
+    pull the layer's statistics towards inputs the model never uses."""
+    if mask is None or rows.shape[0] != mask.size:
+        return rows
+    return rows[mask]
+
+
 def _group_stats(
     torch: Any,
     float_model: Any,
@@ -268,15 +290,18 @@ def _group_stats(
     transform: Any,
 ) -> None:
     """Accumulate the group's Grams: each batch through the float model (X), then the quantized copy
-    (X~)."""
+    (X~). Rows of padding positions are left out (see :func:`_token_mask` and :func:`_real_rows`).
+    """
     xs: list[dict[str, np.ndarray]] = []
     graph.capture(torch, float_model, batches, {n: m[0] for n, m in mods.items()}, stop, xs.append)
     it = iter(xs)
+    masks = iter([_token_mask(torch, b) for b in batches])
 
     def add(xq: dict[str, np.ndarray]) -> None:
         x = next(it)
+        mask = next(masks)
         for n in mods:
-            grams[n].add(xq[n], x[n])
+            grams[n].add(_real_rows(xq[n], mask), _real_rows(x[n], mask))
 
     graph.capture(torch, qmodel, batches, {n: m[1] for n, m in mods.items()}, stop, add, transform)
 
@@ -308,7 +333,12 @@ def quantize_model(
     Args:
         model: a ``torch.nn.Module``.
         calibration: iterable of batches: a tensor (``model(x)``), a tuple (``model(*b)``) or a dict
-            of tensors (``model(**b)``, e.g. token ids and attention mask).
+            of tensors (``model(**b)``, e.g. token ids and attention mask). Padding is left out of
+            the statistics: when a dict batch holds an ``attention_mask`` tensor and a layer's
+            input has as many rows (the (batch, token) positions flattened) as the mask has
+            entries, only the rows where the mask is nonzero enter the layer's Gram matrices (and
+            its reported error); otherwise every row does. (An input quantizer with a per-tensor
+            scale still sees the padding rows, as it does in the returned model's forward.)
         weight_format: numsim format of the weights (block formats block along ``d_in``).
         method: a name in ``numsim.ptq.METHODS``.
         input_format: also quantize the inputs of quantized layers (the datapath hook's quantizer);

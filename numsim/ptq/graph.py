@@ -7,7 +7,8 @@ norms, softmax, attention products) simply runs as part of the forward. For each
 calibration set runs through the float model (X) and the partially quantized copy (X~); the
 forward stops by exception once every layer of the group has run (when no layer is called twice
 per forward), and the float64 Gram matrices ``H = X~^T X~``, ``G = X~^T X`` and ``F = X^T X``
-are accumulated batch by batch (``F`` gives the report's output error without keeping X).
+are accumulated batch by batch (``F`` gives the report's output error without keeping X);
+:func:`numsim.ptq.quantize_model` leaves the rows of padding positions out of them.
 
 Inputs are turned into rows ``[n, d_in]``: a Linear's input reshaped to ``(-1, in_features)``; a
 Conv2d's input unfolded (im2col) with the reduction axis ordered ``(C_in, kh, kw)`` exactly as
