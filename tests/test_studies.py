@@ -647,3 +647,38 @@ def test_negative_seed_is_refused_up_front() -> None:
     in the middle of a sweep, without saying which parameter)."""
     with pytest.raises(studies.StudyError, match=r"datapath\.seed=-1: expected an integer >= 0"):
         studies.params(studies.STUDIES["datapath"], True, {"seed": "-1"})
+
+
+def test_size_beyond_memory_is_refused_up_front(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A --param size whose points cannot fit in memory names the parameter, its value and the
+    largest value that fits, before any point runs or any folder is made (not a MemoryError half
+    way through a sweep)."""
+    monkeypatch.setattr(cli, "_memory_bytes", lambda: 2 << 30)  # 1 GiB per point allowed
+    out = tmp_path / "rep"
+    args = ("--quick", "--study", "formats", "--param", "formats.rows=1000000000000")
+    assert _report(tmp_path, *args, "--out", str(out)) == 2
+    err = capsys.readouterr().err
+    # quick cols = 1024; 64 bytes per value (formats.point_bytes): 2**30 / 64 / 1024 = 16384 rows
+    assert "parameter formats.rows=1000000000000: one point would hold about" in err
+    assert "expected at most 16,384 with the other parameters as given" in err
+    assert "half of the 2.0 GiB of memory here" in err
+    assert not out.exists() and not (tmp_path / "cache").exists()
+    # the limit itself fits and one more does not
+    fmts = studies.STUDIES["formats"]
+    assert studies.params(fmts, True, {"rows": "16384"}).rows == 16384
+    with pytest.raises(studies.StudyError, match=r"formats\.rows=16385: .*at most 16,384"):
+        studies.params(fmts, True, {"rows": "16385"})
+    # a tuple size is judged by its largest entry: 128 bytes x 32 trials x K <= 2**30 -> K <= 2**18
+    dpath = studies.STUDIES["datapath"]
+    with pytest.raises(studies.StudyError, match=r"datapath\.ks=262145: .*at most 262,144"):
+        studies.params(dpath, True, {"ks": "16,262145"})
+    # of two sizes given, the one furthest beyond its limit is named
+    with pytest.raises(studies.StudyError, match=r"datapath\.trials=10000000000: "):
+        studies.params(dpath, True, {"ks": "4096", "trials": "10000000000"})
+    # default sizes are never refused, whatever the machine
+    monkeypatch.setattr(cli, "_memory_bytes", lambda: 1)
+    for s in studies.STUDIES.values():
+        studies.params(s, True)
+        studies.params(s, False)
