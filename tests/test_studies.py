@@ -401,6 +401,28 @@ def test_local_processes_give_the_in_process_results(tmp_path: Path) -> None:
     assert two == one
 
 
+def test_studies_run_concurrently_on_workers_with_the_in_process_rows(tmp_path: Path) -> None:
+    """map_many queues the points of several studies together (interleaved); every study gets
+    the rows it gets alone in this process, in point order, and its own counts; a second call
+    reads them all from the cache."""
+    names = ("accumulator", "formats")
+    work = [
+        (n, studies.STUDIES[n].module.compute, studies.STUDIES[n].points(TINY[n][0])) for n in names
+    ]
+    with _ex(tmp_path / "one") as ex:
+        alone = [ex.map(*w)[0] for w in work]
+    with _ex(tmp_path / "two", jobs=2) as ex:
+        both = ex.map_many(work)
+        again = ex.map_many(work)
+    for (rows, stats), ref, (_, _, pts) in zip(both, alone, work):
+        assert rows == ref
+        assert stats.computed == stats.points == len(pts) and stats.cached == 0
+        assert stats.compute_s > 0 and stats.wall_s > 0
+    for (rows, stats), ref in zip(again, alone):
+        assert rows == ref
+        assert stats.cached == stats.points and stats.computed == 0
+
+
 def _report(tmp_path: Path, *args: str) -> int:
     return cli.main(["report", "--no-progress", "--cache", str(tmp_path / "cache"), *args])
 

@@ -322,6 +322,14 @@ def report(
     try:
         results = []
         t_all = time.perf_counter()
+        runnable = [s for s in studies if s.name not in missing]
+        # all studies at once: on workers, different studies compute (and compile) concurrently
+        ran = dict(
+            zip(
+                [s.name for s in runnable],
+                ex.map_many([(s.name, s.module.compute, pts[s.name]) for s in runnable]),
+            )
+        )
         for s in studies:
             p = sets[s.name]
             entry: dict[str, Any] = {
@@ -332,7 +340,7 @@ def report(
             if s.name in missing:
                 entry["skipped"] = missing[s.name]
             else:
-                per_point, stats = ex.map(s.name, s.module.compute, pts[s.name])
+                per_point, stats = ran[s.name]
                 entry["rows"] = [r for rows in per_point for r in rows]
                 entry["stats"] = {
                     "points": stats.points,
