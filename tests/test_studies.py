@@ -512,7 +512,12 @@ def test_quick_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
         assert {f"{n}.png", f"{n}.csv"} <= set(man["files"])
         assert man["studies"][n]["stats"]["computed"] == man["studies"][n]["stats"]["points"]
     assert {"numsim", "numpy", "numba", "python"} <= set(man["versions"])
+    # the default --jobs: one worker per CPU (at most 4), the studies queued together
+    jobs = min(os.cpu_count() or 1, 4)
+    assert man["executor"] == (f"local processes ({jobs})" if jobs > 1 else "in process")
+    assert man["studies_concurrent"] is (jobs > 1)
     md = (out / "index.md").read_text()
+    assert ("the studies ran concurrently" in md) is (jobs > 1)
     assert md.count("![") == len(names)
     assert (out / "index.html").read_text().count("data:image/png;base64,") == len(names)
     (out / "stale.txt").write_text("from the previous report")

@@ -354,6 +354,7 @@ def report(
         meta = {
             "mode": "quick" if quick else "full",
             "executor": ex.kind,
+            "studies_concurrent": len(runnable) > 1 and ex.kind != "in process",
             "versions": render.versions(),
             "wall_s": round(time.perf_counter() - t_all, 3),
         }
