@@ -42,10 +42,13 @@ def run(jobs: int | None, numba_dir: Path, work: Path) -> dict:
     cmd += ["--cache", str(work / "points"), "--out", str(work / "out")]
     if jobs is not None:
         cmd += ["--jobs", str(jobs)]
+    work.mkdir(parents=True)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     load0 = os.getloadavg()[0]
     t = time.perf_counter()
-    subprocess.run(cmd, env=env, check=True, capture_output=True)
+    res = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True)
+    if res.returncode:
+        sys.exit(f"{' '.join(cmd)} failed ({res.returncode}):\n{res.stderr}")
     wall = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
