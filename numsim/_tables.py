@@ -41,7 +41,9 @@ def _check_small(fmt: ElementFormat) -> None:
 def value_table(fmt: ElementFormat) -> np.ndarray:
     """Every code's value in ``fmt.decode_dtype`` (read-only), for formats of at most 16 bits."""
     _check_small(fmt)
-    codes = np.arange(1 << fmt.total_bits, dtype=fmt.code_dtype)
+    # uint32 codes for every format: one decode_array specialization per value dtype (each is
+    # seconds of Numba compilation on a cold cache), whatever the format's code dtype
+    codes = np.arange(1 << fmt.total_bits, dtype=np.uint32)
     table = np.empty(codes.size, dtype=fmt.decode_dtype)
     _k.decode_array(codes, lower(fmt), table)
     return _frozen(table)

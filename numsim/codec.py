@@ -153,12 +153,16 @@ def _encode_element(
     source = as_source(x)
     pol = parse_policies(rounding, overflow, nan, seed, random_bits, sr_bits, source.bits.shape)
     bits = np.ascontiguousarray(source.bits).reshape(-1)
-    out = np.empty(bits.size, dtype=fmt.code_dtype)
     table = source.dtype == "float32" and pol.mode != RoundMode.stochastic and table_ok(fmt)
     with serial(bits.size < SMALL_VALUES):  # small calls: no thread start-up
         if table:
+            out = np.empty(bits.size, dtype=fmt.code_dtype)
             nerr = _k.encode_table(bits, encode_table(fmt, pol.mode, pol.overflow, pol.nan), out)
         else:
+            # element codes (at most 32 bits) go through a uint32 buffer: one encode_array
+            # specialization per input dtype (a parallel kernel, tens of seconds of Numba
+            # compilation on a cold cache) instead of one per input and code dtype
+            buf = np.empty(bits.size, dtype=np.uint32)
             nerr = _k.encode_array(
                 bits,
                 source.src,
@@ -169,8 +173,9 @@ def _encode_element(
                 pol.seed,
                 pol.rbits,
                 pol.rand,
-                out,
+                buf,
             )
+            out = buf.astype(fmt.code_dtype, copy=False)
     if nerr:
         raise ValueError(
             f"x contains {nerr} NaN value(s) but format {fmt} has no NaN; pass nan='zero' (or "

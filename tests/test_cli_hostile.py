@@ -128,10 +128,15 @@ def test_report_numbers_names_and_addresses(
 
 
 def test_report_param_beyond_memory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A study size that cannot be allocated is one line, not a MemoryError traceback."""
+    """A study size that cannot fit in memory is refused up front in one line naming the
+    parameter, its value and the largest value that fits (not a MemoryError traceback, and no
+    folder or cache is made)."""
     argv = ["report", "--quick", "--no-progress", "--study", "datapath"]
     argv += ["--param", "datapath.trials=99999999999999", "--cache", str(tmp_path / "c")]
-    assert "out of memory" in _refused([*argv, "--out", str(tmp_path / "r")], capsys)
+    msg = _refused([*argv, "--out", str(tmp_path / "r")], capsys)
+    assert "parameter datapath.trials=99999999999999: one point would hold about" in msg
+    assert "expected at most" in msg and "GiB of memory here" in msg
+    assert not (tmp_path / "r").exists() and not (tmp_path / "c").exists()
 
 
 def test_report_unreachable_scheduler(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -401,6 +401,28 @@ def test_local_processes_give_the_in_process_results(tmp_path: Path) -> None:
     assert two == one
 
 
+def test_studies_run_concurrently_on_workers_with_the_in_process_rows(tmp_path: Path) -> None:
+    """map_many queues the points of several studies together (interleaved); every study gets
+    the rows it gets alone in this process, in point order, and its own counts; a second call
+    reads them all from the cache."""
+    names = ("accumulator", "formats")
+    work = [
+        (n, studies.STUDIES[n].module.compute, studies.STUDIES[n].points(TINY[n][0])) for n in names
+    ]
+    with _ex(tmp_path / "one") as ex:
+        alone = [ex.map(*w)[0] for w in work]
+    with _ex(tmp_path / "two", jobs=2) as ex:
+        both = ex.map_many(work)
+        again = ex.map_many(work)
+    for (rows, stats), ref, (_, _, pts) in zip(both, alone, work):
+        assert rows == ref
+        assert stats.computed == stats.points == len(pts) and stats.cached == 0
+        assert stats.compute_s > 0 and stats.wall_s > 0
+    for (rows, stats), ref in zip(again, alone):
+        assert rows == ref
+        assert stats.cached == stats.points and stats.computed == 0
+
+
 def _report(tmp_path: Path, *args: str) -> int:
     return cli.main(["report", "--no-progress", "--cache", str(tmp_path / "cache"), *args])
 
@@ -490,7 +512,12 @@ def test_quick_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
         assert {f"{n}.png", f"{n}.csv"} <= set(man["files"])
         assert man["studies"][n]["stats"]["computed"] == man["studies"][n]["stats"]["points"]
     assert {"numsim", "numpy", "numba", "python"} <= set(man["versions"])
+    # the default --jobs: one worker per CPU (at most 4), the studies queued together
+    jobs = min(os.cpu_count() or 1, 4)
+    assert man["executor"] == (f"local processes ({jobs})" if jobs > 1 else "in process")
+    assert man["studies_concurrent"] is (jobs > 1)
     md = (out / "index.md").read_text()
+    assert ("the studies ran concurrently" in md) is (jobs > 1)
     assert md.count("![") == len(names)
     assert (out / "index.html").read_text().count("data:image/png;base64,") == len(names)
     (out / "stale.txt").write_text("from the previous report")
@@ -647,3 +674,38 @@ def test_negative_seed_is_refused_up_front() -> None:
     in the middle of a sweep, without saying which parameter)."""
     with pytest.raises(studies.StudyError, match=r"datapath\.seed=-1: expected an integer >= 0"):
         studies.params(studies.STUDIES["datapath"], True, {"seed": "-1"})
+
+
+def test_size_beyond_memory_is_refused_up_front(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A --param size whose points cannot fit in memory names the parameter, its value and the
+    largest value that fits, before any point runs or any folder is made (not a MemoryError half
+    way through a sweep)."""
+    monkeypatch.setattr(cli, "_memory_bytes", lambda: 2 << 30)  # 1 GiB per point allowed
+    out = tmp_path / "rep"
+    args = ("--quick", "--study", "formats", "--param", "formats.rows=1000000000000")
+    assert _report(tmp_path, *args, "--out", str(out)) == 2
+    err = capsys.readouterr().err
+    # quick cols = 1024; 64 bytes per value (formats.point_bytes): 2**30 / 64 / 1024 = 16384 rows
+    assert "parameter formats.rows=1000000000000: one point would hold about" in err
+    assert "expected at most 16,384 with the other parameters as given" in err
+    assert "half of the 2.0 GiB of memory here" in err
+    assert not out.exists() and not (tmp_path / "cache").exists()
+    # the limit itself fits and one more does not
+    fmts = studies.STUDIES["formats"]
+    assert studies.params(fmts, True, {"rows": "16384"}).rows == 16384
+    with pytest.raises(studies.StudyError, match=r"formats\.rows=16385: .*at most 16,384"):
+        studies.params(fmts, True, {"rows": "16385"})
+    # a tuple size is judged by its largest entry: 128 bytes x 32 trials x K <= 2**30 -> K <= 2**18
+    dpath = studies.STUDIES["datapath"]
+    with pytest.raises(studies.StudyError, match=r"datapath\.ks=262145: .*at most 262,144"):
+        studies.params(dpath, True, {"ks": "16,262145"})
+    # of two sizes given, the one furthest beyond its limit is named
+    with pytest.raises(studies.StudyError, match=r"datapath\.trials=10000000000: "):
+        studies.params(dpath, True, {"ks": "4096", "trials": "10000000000"})
+    # default sizes are never refused, whatever the machine
+    monkeypatch.setattr(cli, "_memory_bytes", lambda: 1)
+    for s in studies.STUDIES.values():
+        studies.params(s, True)
+        studies.params(s, False)

@@ -92,6 +92,15 @@ Float32 operations that a format prescribes (NVFP4's scale division and products
 round in the hardware on the general and the fast NVFP4 paths alike: they model the format's
 arithmetic and stand in for no general rounding (tests/test_block.py holds them to the reference).
 
+Specializations
+---------------
+Numba compiles a kernel once per argument type signature, and a constant passed from one kernel
+to another (``kul_round(k, False, ...)``, ``_round_out(..., 1)``) is typed as a literal
+(``Literal[bool](False)``, ``Literal[int](1)``): a second specialization of the callee, and of
+everything it inlines, next to the one for plain ``bool`` / ``int64`` arguments. Each costs seconds
+to minutes on a cold cache, so kernels pass such constants as ``np.bool_(False)`` /
+``np.int64(1)`` (and flags as ``bool``, not an int), which share the plain specialization.
+
 Numba's cache
 -------------
 ``cache=True`` keys a cached kernel on the source of the file that defines it, but kernels inline

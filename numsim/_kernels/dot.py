@@ -151,7 +151,7 @@ def _late_common(am, ae, bm, be, lo, hi, c, p, prm):
     for g in range(step):
         if not _has_terms(am, bm, lo + g, hi, step, prm):
             continue
-        Sg, lsb = _grid_sum(am, ae, bm, be, lo + g, hi, step, False, c, prm)
+        Sg, lsb = _grid_sum(am, ae, bm, be, lo + g, hi, step, np.bool_(False), c, prm)
         eg = lsb + F
         if e == NO_FLOOR:
             S, e = Sg, eg
@@ -237,7 +237,7 @@ def _block_to_kul(a, b, lo, hi, c, k, prm):
         if cfin:
             kul_add(k, cs, csig, cE - cP)
         return
-    cin = prm.c_inside and cfin
+    cin = prm.c_inside != 0 and cfin  # a bool, as the other _grid_sum calls pass
     step = 2 if prm.odd_even else 1
     for g in range(step):
         S, lsb = _grid_sum(am, ae, bm, be, lo + g, hi, step, cin, c, prm)
@@ -345,11 +345,12 @@ def _pairwise(a, b, lo, hi, c, p, prm, k):
     ck, cs, cE, csig, cP = c
     m = hi - lo
     v = np.empty(m, np.int64)
+    no = np.bool_(False)  # not a literal (one kul_round specialization; see the package doc)
     for i in range(m):
         prod = am[lo + i] * bm[lo + i]
         if prod != 0:
             kul_add(k, 1 if prod < 0 else 0, abs(prod), ae[lo + i] + be[lo + i] - 2 * prm.man_in)
-        v[i] = kul_round(k, False, False, False, p, prm.out_mode, prm.subnormals_out)
+        v[i] = kul_round(k, no, no, no, p, prm.out_mode, prm.subnormals_out)
     while m > 1:
         h = m // 2
         for j in range(h):
@@ -389,11 +390,12 @@ def _block(a, b, lo, hi, c, p, prm, k):
     elif prm.late_fs >= 0:
         code = _late_common(am, ae, bm, be, lo, hi, c, p, prm)
     elif not prm.exact and not prm.odd_even and (prm.c_inside or ck != K_FINITE):
-        S, lsb = _grid_sum(am, ae, bm, be, lo, hi, 1, ck == K_FINITE, c, prm)
+        S, lsb = _grid_sum(am, ae, bm, be, lo, hi, np.int64(1), ck == K_FINITE, c, prm)
         code = _round_out(1 if S < 0 else 0, abs(S), lsb, p, prm.out_mode, prm.subnormals_out)
     else:
         _block_to_kul(a, b, lo, hi, c, k, prm)
-        code = kul_round(k, False, False, False, p, prm.out_mode, prm.subnormals_out)
+        no = np.bool_(False)
+        code = kul_round(k, no, no, no, p, prm.out_mode, prm.subnormals_out)
     code = _zero_sign(code, p, prm)
     if prm.ieee_zero and code == 0 and _all_negative_zeros(am, ak, bm, bk, lo, hi, ck, cs):
         return p.sign_mask  # -0 + -0 = -0 (IEEE 754 section 6.3)

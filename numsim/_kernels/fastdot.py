@@ -142,7 +142,7 @@ def _outer_add(k, x, px, y, py, p, mode):
             s = _odd64(a, b)
             v = _f32_round(s, mode, 1) if s != 0.0 else 0.0  # an exact zero sum is +0
             return np.int64(np.float32(v).view(np.int32)) & 0xFFFFFFFF
-    return add_round(k, x, px, y, py, p, mode)
+    return add_round(k, x, px, y, py, p, mode, np.int64(1))
 
 
 @njit(parallel=True, cache=True)
@@ -277,4 +277,6 @@ def combine_blocks(acc, S, p, pa, prm):
                     acc[r, j] = d + a  # Inf / NaN: IEEE addition (Inf + -Inf is NaN)
                     continue
                 sign, mag, lsb = _odd_sum(a, d)
-                acc[r, j] = decode_value(_round_out(sign, mag, lsb, pa, prm.acc_mode, 1), pa)
+                acc[r, j] = decode_value(
+                    _round_out(sign, mag, lsb, pa, prm.acc_mode, np.int64(1)), pa
+                )

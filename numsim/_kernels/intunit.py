@@ -100,7 +100,7 @@ def int_row(a, b, c, sexp, snan, pc, po, prm, k):
         kul_add(k, 1 if r < 0 else 0, abs(r), prm.int_lsb + sexp[ci])
         if prm.outer_kind == ACC_FLOAT:  # round(outer + r * scale): one rounding
             of = po
-            ocode = kul_round(k, nan, pinf, ninf, po, prm.outer_mode, 1)
+            ocode = kul_round(k, nan, pinf, ninf, po, prm.outer_mode, np.int64(1))
     if prm.outer_kind == ACC_INT:
         return float(outer) * 2.0**prm.int_lsb, over
     if prm.outer_kind == ACC_EXACT:

@@ -35,6 +35,7 @@ __all__ = [
     "Study",
     "StudyError",
     "cache_key",
+    "memory_limit",
     "params",
     "report",
     "run_study",
@@ -164,7 +165,66 @@ def params(study: Study, quick: bool, overrides: Mapping[str, str] | None = None
         changes[key] = _coerce(study.name, fields[key], getattr(base, key), text)
         if key == "seed" and changes[key] < 0:  # numpy's generators take no negative seeds
             raise StudyError(f"parameter {study.name}.seed={text}: expected an integer >= 0")
-    return dataclasses.replace(base, **changes)
+    p = dataclasses.replace(base, **changes)
+    _check_memory(study, p, changes)
+    return p
+
+
+def memory_limit() -> int:
+    """Bytes one study point may hold: half of this machine's physical memory (the rule of
+    ``numsim golden --count``)."""
+    from ..cli import _memory_bytes
+
+    return _memory_bytes() // 2
+
+
+def _largest(study: Study, p: Any, name: str, limit: int) -> int:
+    """The largest value of the size parameter ``name`` (other parameters as in ``p``) whose point
+    fits in ``limit`` bytes (0 if none does); a tuple parameter is judged by its largest entry."""
+    as_tuple = isinstance(getattr(p, name), tuple)
+
+    def fits(v: int) -> bool:
+        q = dataclasses.replace(p, **{name: (v,) if as_tuple else v})
+        return study.module.point_bytes(q) <= limit
+
+    lo, hi = 0, 1
+    while fits(hi):
+        lo, hi = hi, hi * 2
+    while hi - lo > 1:  # fits(lo), not fits(hi)
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+    return lo
+
+
+def _check_memory(study: Study, p: Any, changes: Mapping[str, Any]) -> None:
+    """Refuse overridden sizes whose points would not fit in memory, before anything runs (an
+    allocation failing mid-study is a late, unclear error).
+
+    Raises:
+        StudyError: naming the parameter, its value and the largest value that fits here.
+    """
+    fields = getattr(study.module, "SIZE_FIELDS", ())
+    sized = [k for k in fields if k in changes]
+    if not sized:
+        return
+    limit = memory_limit()
+    need = study.module.point_bytes(p)
+    if need <= limit:
+        return
+    # the overridden size parameter that is furthest beyond what fits names the error
+    best = None
+    for name in sized:
+        v = getattr(p, name)
+        v = max(v, default=0) if isinstance(v, tuple) else v
+        top = _largest(study, p, name, limit)
+        if v > top and (best is None or v / max(top, 1) > best[1] / max(best[2], 1)):
+            best = (name, v, top)
+    name, v, top = best or (sized[0], getattr(p, sized[0]), 0)
+    raise StudyError(
+        f"parameter {study.name}.{name}={v}: one point would hold about {need / 2**30:,.1f} GiB; "
+        f"expected at most {top:,d} with the other parameters as given (half of the "
+        f"{2 * limit / 2**30:.1f} GiB of memory here)"
+    )
 
 
 def parse_overrides(items: Sequence[str], studies: Sequence[Study]) -> dict[str, dict[str, str]]:
@@ -262,6 +322,14 @@ def report(
     try:
         results = []
         t_all = time.perf_counter()
+        runnable = [s for s in studies if s.name not in missing]
+        # all studies at once: on workers, different studies compute (and compile) concurrently
+        ran = dict(
+            zip(
+                [s.name for s in runnable],
+                ex.map_many([(s.name, s.module.compute, pts[s.name]) for s in runnable]),
+            )
+        )
         for s in studies:
             p = sets[s.name]
             entry: dict[str, Any] = {
@@ -272,7 +340,7 @@ def report(
             if s.name in missing:
                 entry["skipped"] = missing[s.name]
             else:
-                per_point, stats = ex.map(s.name, s.module.compute, pts[s.name])
+                per_point, stats = ran[s.name]
                 entry["rows"] = [r for rows in per_point for r in rows]
                 entry["stats"] = {
                     "points": stats.points,
@@ -286,6 +354,7 @@ def report(
         meta = {
             "mode": "quick" if quick else "full",
             "executor": ex.kind,
+            "studies_concurrent": len(runnable) > 1 and ex.kind != "in process",
             "versions": render.versions(),
             "wall_s": round(time.perf_counter() - t_all, 3),
         }

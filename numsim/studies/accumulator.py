@@ -128,6 +128,18 @@ class Params:
     axe_ks: tuple[int, ...] = ()  #: the Ks AXE weights run at; () = every K of ``ks``
 
 
+#: Parameters that set the memory one point holds (checked against the machine's memory up front).
+SIZE_FIELDS = ("ks", "batch", "calibration")
+
+
+def point_bytes(p: Params) -> int:
+    """Bytes one point holds at its peak, estimated generously: 64 per value of the largest
+    ``[K, batch]`` activations, ``[calibration, K]`` AXE calibration sample, ``[K, K]`` Hessian and
+    ``[rows, batch]`` outputs (the MiniLM weight gives at most 1536 rows)."""
+    k = max(p.ks, default=0)
+    return 64 * (k * (p.batch + p.calibration + k) + 1536 * p.batch)
+
+
 def points(p: Params) -> list[dict[str, Any]]:
     for w in p.weights:
         if w not in WEIGHTS:

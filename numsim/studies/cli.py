@@ -6,6 +6,17 @@ import argparse
 import sys
 from typing import Any
 
+#: Most local workers ``--jobs`` starts by default (each pays numsim's import and, on a cold Numba
+#: cache, the compilation of the kernels its points need).
+DEFAULT_JOBS_MAX = 4
+
+
+def default_jobs() -> int:
+    """``--jobs`` when not given: the CPUs here, at most :data:`DEFAULT_JOBS_MAX`."""
+    import os
+
+    return max(1, min(os.cpu_count() or 1, DEFAULT_JOBS_MAX))
+
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``report`` subcommand to the ``numsim`` argument parser."""
@@ -39,7 +50,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="a Dask scheduler address (tcp://host:8786); default: local processes",
     )
     p.add_argument(
-        "--jobs", type=int, default=1, help="local worker processes (default 1: in this process)"
+        "--jobs",
+        type=int,
+        default=None,
+        help="local worker processes; the studies run on them concurrently (default: the CPUs "
+        f"here, at most {DEFAULT_JOBS_MAX}; 1: in this process, one study after the other)",
     )
     p.add_argument(
         "--cache",
@@ -84,7 +99,7 @@ def _check_args(args: argparse.Namespace) -> str | None:
     from pathlib import Path
 
     cpus = os.cpu_count() or 1
-    if not 1 <= args.jobs <= 4 * cpus:
+    if args.jobs is not None and not 1 <= args.jobs <= 4 * cpus:
         return f"--jobs {args.jobs}: expected an int in 1..{4 * cpus} (4 x the {cpus} CPUs here)"
     if args.scheduler is not None:
         why = _check_scheduler(args.scheduler)
@@ -134,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
         studies = select(args.study)
         overrides = parse_overrides(args.param, studies)
         with Executor(
-            jobs=args.jobs,
+            jobs=default_jobs() if args.jobs is None else args.jobs,
             scheduler=args.scheduler,
             cache_dir=args.cache,
             progress=not args.no_progress,

@@ -98,6 +98,16 @@ def points(p: Params) -> list[dict[str, Any]]:
     ]
 
 
+#: Parameters that set the memory one point holds (checked against the machine's memory up front).
+SIZE_FIELDS = ("ks", "trials")
+
+
+def point_bytes(p: Params) -> int:
+    """Bytes one point holds at its peak, estimated generously: 128 per operand pair of the largest
+    ``[trials, K]`` (samples, float32 and float64 operands, codes, products, the unit's results)."""
+    return 128 * p.trials * max(p.ks, default=0)
+
+
 def operand_format(unit: dp.DotUnit) -> Any:
     """The format the study quantizes the unit's operands to."""
     base = unit.name.split("-promote")[0]

@@ -194,26 +194,69 @@ class Executor:
         Each computed point is cached as soon as it finishes, so a killed run loses at most the
         points in flight.
         """
-        t0 = time.perf_counter()
-        keys = [cache_key(study, p) for p in points]
-        loaded = [self._load(study, k) for k in keys]
-        results: list[list[Row] | None] = [e[0] if e else None for e in loaded]
-        todo = [i for i, r in enumerate(results) if r is None]
-        stats = RunStats(
-            points=len(points),
-            cached=len(points) - len(todo),
-            keys=keys,
-            cached_s=sum(e[1] for e in loaded if e),
-        )
-        bar = _bar(len(points), study, self.progress)
-        bar.update(stats.cached)
+        return self.map_many([(study, fn, points)])[0]
 
-        def finish(i: int, rows: list[Row], seconds: float) -> None:
-            self._store(study, keys[i], points[i], rows, seconds)
-            results[i] = rows
-            stats.computed += 1
-            stats.compute_s += seconds
-            bar.update(1)
+    def map_many(
+        self, studies: Sequence[tuple[str, PointFn, Sequence[Mapping[str, Any]]]]
+    ) -> list[tuple[list[list[Row]], RunStats]]:
+        """:meth:`map` for several studies (name, point function, points) at once.
+
+        In this process (``jobs=1``) the studies run one after the other. On workers, the points
+        of all studies are queued together, interleaved across the studies (the first point of
+        each, then the second of each, ...), so the workers compute, and on a cold Numba cache
+        compile, the kernels of different studies at the same time. The rows do not depend on
+        where or in which order a point runs. A study's ``wall_s`` is then the time from the start
+        of the call to its last point (the studies' wall times overlap); ``compute_s`` is still
+        the sum of its own points' times.
+        """
+        if self._client is None and self.jobs == 1:
+            return [self._run([study])[0] for study in studies]
+        return self._run(studies)
+
+    def _run(
+        self, studies: Sequence[tuple[str, PointFn, Sequence[Mapping[str, Any]]]]
+    ) -> list[tuple[list[list[Row]], RunStats]]:
+        t0 = time.perf_counter()
+        keys = [[cache_key(name, p) for p in pts] for name, _, pts in studies]
+        loaded = [[self._load(name, k) for k in ks] for (name, _, _), ks in zip(studies, keys)]
+        results: list[list[list[Row] | None]] = [[e[0] if e else None for e in ls] for ls in loaded]
+        todo_by = [[i for i, r in enumerate(rs) if r is None] for rs in results]
+        # interleaved across studies: (study index, point index)
+        todo = [
+            (s, by[j])
+            for j in range(max((len(by) for by in todo_by), default=0))
+            for s, by in enumerate(todo_by)
+            if j < len(by)
+        ]
+        stats = [
+            RunStats(
+                points=len(pts),
+                cached=len(pts) - len(by),
+                keys=ks,
+                cached_s=sum(e[1] for e in ls if e),
+            )
+            for (_, _, pts), by, ks, ls in zip(studies, todo_by, keys, loaded)
+        ]
+        bars = [
+            _bar(len(pts), name, self.progress, position=s)
+            for s, (name, _, pts) in enumerate(studies)
+        ]
+        left = [len(by) for by in todo_by]
+        for bar, st, n in zip(bars, stats, left):
+            bar.update(st.cached)
+            if not n:  # all cached
+                st.wall_s = time.perf_counter() - t0
+
+        def finish(s: int, i: int, rows: list[Row], seconds: float) -> None:
+            name, _, pts = studies[s]
+            self._store(name, keys[s][i], pts[i], rows, seconds)
+            results[s][i] = rows
+            stats[s].computed += 1
+            stats[s].compute_s += seconds
+            bars[s].update(1)
+            left[s] -= 1
+            if not left[s]:
+                stats[s].wall_s = time.perf_counter() - t0
 
         try:
             if not todo:
@@ -222,32 +265,39 @@ class Executor:
                 from distributed import as_completed
 
                 futs = {
-                    self._client.submit(_timed, fn, dict(points[i]), pure=False): i for i in todo
+                    self._client.submit(
+                        _timed, studies[s][1], dict(studies[s][2][i]), pure=False
+                    ): (s, i)
+                    for s, i in todo
                 }
                 for fut in as_completed(futs, loop=self._client.loop):
                     rows, seconds = fut.result()
-                    finish(futs[fut], rows, seconds)
+                    finish(*futs[fut], rows, seconds)
             elif self.jobs == 1 or len(todo) == 1:
-                for i in todo:
-                    rows, seconds = _timed(fn, points[i])
-                    finish(i, rows, seconds)
+                for s, i in todo:
+                    rows, seconds = _timed(studies[s][1], studies[s][2][i])
+                    finish(s, i, rows, seconds)
             else:
                 pool = self._local_pool()
-                lfuts = {pool.submit(_timed, fn, dict(points[i])): i for i in todo}
+                lfuts = {
+                    pool.submit(_timed, studies[s][1], dict(studies[s][2][i])): (s, i)
+                    for s, i in todo
+                }
                 for lfut in cf.as_completed(lfuts):
                     rows, seconds = lfut.result()
-                    finish(lfuts[lfut], rows, seconds)
+                    finish(*lfuts[lfut], rows, seconds)
         finally:
-            bar.close()
-        stats.wall_s = time.perf_counter() - t0
-        return [r for r in results if r is not None], stats
+            for bar in bars:
+                bar.close()
+        return [([r for r in rs if r is not None], st) for rs, st in zip(results, stats)]
 
 
-def _bar(total: int, desc: str, enabled: bool) -> Any:
+def _bar(total: int, desc: str, enabled: bool, position: int = 0) -> Any:
     from tqdm import tqdm
 
     return tqdm(
         total=total,
+        position=position,
         desc=f"{desc:12s}",
         unit="pt",
         disable=not enabled,

@@ -94,6 +94,17 @@ def points(p: Params) -> list[dict[str, Any]]:
     ]
 
 
+#: Parameters that set the memory one point holds (checked against the machine's memory up front).
+SIZE_FIELDS = ("rows", "cols")
+
+
+def point_bytes(p: Params) -> int:
+    """Bytes one point holds at its peak, estimated generously: 64 per value of the ``rows`` x
+    ``cols`` tensor (the float32 tensor, its float64 copy, the quantized copy, the error and the
+    codec's intermediate codes and bits)."""
+    return 64 * p.rows * p.cols
+
+
 def errors(x: np.ndarray, q: np.ndarray) -> dict[str, float]:
     """SQNR (dB), RMS and max absolute error of ``q`` against ``x`` (float64 sums)."""
     x = x.astype(np.float64)

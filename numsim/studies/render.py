@@ -712,7 +712,13 @@ def write_report(out: Path, results: list[dict[str, Any]], meta: dict[str, Any])
         f"# numsim co-design report ({meta['mode']})",
         "",
         (
-            f"numsim {meta['versions']['numsim']}; executor: {meta['executor']}; "
+            f"numsim {meta['versions']['numsim']}; executor: {meta['executor']}"
+            + (
+                " (the studies ran concurrently: their wall times in the manifest overlap)"
+                if meta.get("studies_concurrent")
+                else ""
+            )
+            + "; "
             f"{sum(r['stats']['points'] for r in results if 'stats' in r)} points. "
             "Each figure's data is the CSV beside it; `manifest.json` has the parameters, "
             "versions, timings "
