@@ -101,9 +101,11 @@ STUDIES: dict[str, Study] = {
             "hwloop",
             "Hardware in the loop: model quality with every GEMM on a datapath preset",
             hwloop,
+            # quick: a CDNA2 preset for AMD; the CDNA3 kernel (amdfast.late_matmul_f32) would
+            # add about 45 CPU-s of Numba compilation to a cold quick report
             quick=hwloop.Params(
                 models=("digits-cnn",),
-                units=("a100-bf16", "h100-fp16", "mi300-e4m3fnuz"),
+                units=("a100-bf16", "h100-fp16", "mi210-fp16"),
                 images=32,
             ),
             full=hwloop.Params(),
