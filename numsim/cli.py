@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -13,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from . import formats as F
-from .cli_args import Parser
+from .cli_args import Parser, memory_bytes
 from .codec import decode, encode, quantize
 from .studies import cli as studies_cli
 from .studies.data import load_demo_tensor
@@ -267,19 +266,11 @@ GOLDEN_CASE_BYTES = {
 }
 
 
-def _memory_bytes() -> int:
-    """Physical memory of this machine in bytes (16 GiB where the system does not say)."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX systems
-        return 16 << 30
-
-
 def count_limit(unit: str) -> int:
     """The largest ``numsim golden --count`` for ``unit`` whose cases fit in half of this
     machine's memory (no limit for a unit that ignores the count)."""
     per_case = GOLDEN_CASE_BYTES.get(unit, 16384)
-    return _memory_bytes() // 2 // per_case if per_case else sys.maxsize
+    return memory_bytes() // 2 // per_case if per_case else sys.maxsize
 
 
 def golden_main(args: argparse.Namespace) -> int:
@@ -301,7 +292,7 @@ def golden_main(args: argparse.Namespace) -> int:
                 print(
                     f"numsim golden: --count={args.count}: at most {limit:,d} for {ps.unit} "
                     f"(about {GOLDEN_CASE_BYTES[ps.unit] // 1024} KiB per case are held in memory: "
-                    f"half of the {_memory_bytes() / 2**30:.1f} GiB here)",
+                    f"half of the {memory_bytes() / 2**30:.1f} GiB here)",
                     file=sys.stderr,
                 )
                 return 2

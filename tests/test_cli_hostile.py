@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from numsim import cli
+from numsim import cli, cli_args
 from numsim.golden import verify
 
 ROOT = Path(__file__).parents[1]
@@ -155,7 +155,7 @@ def test_golden(tmp_path: Path, afile: Path, capsys: pytest.CaptureFixture[str])
     limit = cli.count_limit("mx_dot")
     assert f"--count={huge}: at most {limit:,d} for mx_dot" in msg
     # the limit is what half the memory holds, at the bytes per case the table gives
-    assert limit * cli.GOLDEN_CASE_BYTES["mx_dot"] <= cli._memory_bytes() // 2
+    assert limit * cli.GOLDEN_CASE_BYTES["mx_dot"] <= cli_args.memory_bytes() // 2
     # 'all' is refused by its first unit with a limit below the count
     assert "at most" in _refused(["golden", "all", "--count", str(huge), *out], capsys)
     assert "expected an int >= 0" in _refused(["golden", "mx_dot", "--count", "-1", *out], capsys)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from numsim import cli, studies
+from numsim import cli, cli_args, studies
 from numsim.codec import quantize
 from numsim.studies import accumulator, data, datapath, executor, formats, hwcost
 
@@ -682,7 +682,7 @@ def test_size_beyond_memory_is_refused_up_front(
     """A --param size whose points cannot fit in memory names the parameter, its value and the
     largest value that fits, before any point runs or any folder is made (not a MemoryError half
     way through a sweep)."""
-    monkeypatch.setattr(cli, "_memory_bytes", lambda: 2 << 30)  # 1 GiB per point allowed
+    monkeypatch.setattr(cli_args, "memory_bytes", lambda: 2 << 30)  # 1 GiB per point allowed
     out = tmp_path / "rep"
     args = ("--quick", "--study", "formats", "--param", "formats.rows=1000000000000")
     assert _report(tmp_path, *args, "--out", str(out)) == 2
@@ -705,7 +705,7 @@ def test_size_beyond_memory_is_refused_up_front(
     with pytest.raises(studies.StudyError, match=r"datapath\.trials=10000000000: "):
         studies.params(dpath, True, {"ks": "4096", "trials": "10000000000"})
     # default sizes are never refused, whatever the machine
-    monkeypatch.setattr(cli, "_memory_bytes", lambda: 1)
+    monkeypatch.setattr(cli_args, "memory_bytes", lambda: 1)
     for s in studies.STUDIES.values():
         studies.params(s, True)
         studies.params(s, False)

@@ -175,9 +175,9 @@ def params(study: Study, quick: bool, overrides: Mapping[str, str] | None = None
 def memory_limit() -> int:
     """Bytes one study point may hold: half of this machine's physical memory (the rule of
     ``numsim golden --count``)."""
-    from ..cli import _memory_bytes
+    from ..cli_args import memory_bytes
 
-    return _memory_bytes() // 2
+    return memory_bytes() // 2
 
 
 def _largest(study: Study, p: Any, name: str, limit: int) -> int:
