@@ -41,7 +41,11 @@ def load() -> tuple[Any, dict[str, Any]]:
         texts, padding="max_length", truncation=True, max_length=64, return_tensors="pt"
     )
     batch = {k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
-    return st[0].auto_model.eval(), batch
+    model = st[0].auto_model.eval()
+    # eager attention: its products are torch.matmul calls, which run on the unit (emulate refuses
+    # the fused scaled_dot_product_attention rather than compute it in float)
+    model.set_attn_implementation("eager")
+    return model, batch
 
 
 def embed(torch: Any, model: Any, batch: dict[str, Any]) -> np.ndarray:
