@@ -109,12 +109,12 @@ def pairwise_matmul(A, B, C, n, subnormals):
 
 
 @njit(inline="always")
-def _group_sum(am, ae, bm, be, start, step, zj, z, sh0):
-    """``(S, eta)`` of products start, start+step, .. of the slices: truncated terms on the grid
+def _group_sum(am, ae, bm, be, zj, z, sh0):
+    """``(S, eta)`` of the products of the slices: truncated terms on the grid
     ``2**(eta - F)`` (``sh0 = F - 2 man``), branch-free; eta is NO_FLOOR for an empty group."""
     n = am.size
     eta = NO_FLOOR
-    for i in range(start, n, step):
+    for i in range(n):
         if zj:
             za = z if am[i] == 0 else 0
             zb = z if bm[i] == 0 else 0
@@ -122,7 +122,7 @@ def _group_sum(am, ae, bm, be, start, step, zj, z, sh0):
         else:
             eta = max(eta, ae[i] + be[i] if am[i] * bm[i] != 0 else NO_FLOOR)
     S = 0
-    for i in range(start, n, step):
+    for i in range(n):
         prod = am[i] * bm[i]
         d = min(max(eta - ae[i] - be[i], 0), 63)
         u = (abs(prod) << sh0) >> d
@@ -170,8 +170,8 @@ def _late_block(am, ae, bm, be, c, p, prm, sh0):
     z = prm.zero_exp
     if prm.odd_even:  # the block's products come evens first (:func:`evens_first`)
         h = (am.size + 1) // 2
-        S0, e0 = _group_sum(am[:h], ae[:h], bm[:h], be[:h], 0, 1, zj, z, sh0)
-        S1, e1 = _group_sum(am[h:], ae[h:], bm[h:], be[h:], 0, 1, zj, z, sh0)
+        S0, e0 = _group_sum(am[:h], ae[:h], bm[:h], be[:h], zj, z, sh0)
+        S1, e1 = _group_sum(am[h:], ae[h:], bm[h:], be[h:], zj, z, sh0)
         if e0 == NO_FLOOR:
             S, e = S1, e1
         elif e1 == NO_FLOOR:
@@ -180,7 +180,7 @@ def _late_block(am, ae, bm, be, c, p, prm, sh0):
             e = max(e0, e1)
             S = _signed(S0, e0 - e, prm.oe_mode) + _signed(S1, e1 - e, prm.oe_mode)
     else:
-        S, e = _group_sum(am, ae, bm, be, 0, 1, zj, z, sh0)
+        S, e = _group_sum(am, ae, bm, be, zj, z, sh0)
     if ck == K_FINITE:
         ec = max(cE, prm.c_emin)
     elif zj:
