@@ -602,6 +602,49 @@ def test_hwloop_figure_names_the_worst_preset() -> None:
     assert fig.png.startswith(b"\x89PNG")
 
 
+def test_hwloop_title_names_the_worst_preset_of_each_model() -> None:
+    """The two models' losses are different metrics (logit error, 1 - cosine): the title names
+    each model's worst preset, or one preset when it is the worst on both."""
+    from numsim.studies import hwloop
+
+    def digits(unit: str, err: float) -> dict:
+        return {
+            "model": "digits-cnn",
+            "unit": unit,
+            "family": hwloop.family(unit),
+            "samples": 8,
+            "accuracy": 0.9,
+            "float_accuracy": 0.9,
+            "argmax_agreement": 1.0,
+            "rel_logit_error": err,
+            "seconds": 0.5,
+        }
+
+    def minilm(unit: str, cos: float) -> dict:
+        return {
+            "model": "minilm",
+            "unit": unit,
+            "family": hwloop.family(unit),
+            "samples": 4,
+            "cosine_mean": cos,
+            "cosine_min": cos,
+            "seconds": 0.5,
+        }
+
+    # the digits loss (0.03) is larger than MiniLM's (0.01), but each model has its own worst
+    rows = [
+        digits("a100-bf16", 0.001),
+        digits("int8-acc16", 0.03),
+        minilm("int8-acc32", 0.999),
+        minilm("h100-e4m3", 0.99),
+    ]
+    title, _ = hwloop.reading(rows)
+    assert "int8-acc16 on digits-cnn" in title and "h100-e4m3 on minilm" in title
+    rows[-1] = minilm("int8-acc16", 0.99)
+    title, _ = hwloop.reading(rows)
+    assert "int8-acc16 (integer) loses the most on both models" in title
+
+
 def test_report_refuses_a_folder_of_other_files(tmp_path: Path) -> None:
     """``report()`` replaces ``out``: called from Python on a folder of someone's files (no
     manifest.json) it refuses before any study runs and deletes nothing."""
