@@ -578,23 +578,28 @@ def test_hwloop_bad_parameters() -> None:
         hwloop.points(hwloop.Params(tokens=1))
 
 
+def _hwloop_digits_row(unit: str, err: float) -> dict:
+    """A hand-made ``hwloop`` row of digits-cnn with relative logit error ``err``."""
+    from numsim.studies import hwloop
+
+    return {
+        "model": "digits-cnn",
+        "unit": unit,
+        "family": hwloop.family(unit),
+        "samples": 8,
+        "accuracy": 0.9,
+        "float_accuracy": 0.9,
+        "argmax_agreement": 1.0,
+        "rel_logit_error": err,
+        "macs": 1,
+        "seconds": 0.5,
+    }
+
+
 def test_hwloop_figure_names_the_worst_preset() -> None:
     from numsim.studies import hwloop
 
-    def row(unit: str, err: float) -> dict:
-        return {
-            "model": "digits-cnn",
-            "unit": unit,
-            "family": hwloop.family(unit),
-            "samples": 8,
-            "accuracy": 0.9,
-            "float_accuracy": 0.9,
-            "argmax_agreement": 1.0,
-            "rel_logit_error": err,
-            "macs": 1,
-            "seconds": 0.5,
-        }
-
+    row = _hwloop_digits_row
     rows = [row("fma-fp32", 0.0), row("mi300-e4m3fnuz", 0.03), row("a100-bf16", 0.003)]
     fig = hwloop.figure(rows)
     assert "mi300-e4m3fnuz (AMD)" in fig.title
@@ -607,18 +612,7 @@ def test_hwloop_title_names_the_worst_preset_of_each_model() -> None:
     each model's worst preset, or one preset when it is the worst on both."""
     from numsim.studies import hwloop
 
-    def digits(unit: str, err: float) -> dict:
-        return {
-            "model": "digits-cnn",
-            "unit": unit,
-            "family": hwloop.family(unit),
-            "samples": 8,
-            "accuracy": 0.9,
-            "float_accuracy": 0.9,
-            "argmax_agreement": 1.0,
-            "rel_logit_error": err,
-            "seconds": 0.5,
-        }
+    digits = _hwloop_digits_row
 
     def minilm(unit: str, cos: float) -> dict:
         return {
