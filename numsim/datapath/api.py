@@ -10,7 +10,12 @@ import numpy as np
 from .._kernels.amdfast import evens_first, late_matmul, late_matmul_f32, pairwise_matmul
 from .._kernels.core import K_FINITE
 from .._kernels.dotbase import ACC_CHAIN, NO_LIMIT
-from .._kernels.fastdot import combine_blocks, combine_f32, matmul_fast
+from .._kernels.fastdot import (
+    combine_blocks,
+    combine_f32,
+    fma_matmul_f32,
+    matmul_fast,
+)
 from .._kernels.lower import lower
 from .._kernels.operands import lsb_span
 from ..formats import FloatFormat, fp32
@@ -204,6 +209,38 @@ def _late_f32_ok(unit: DotUnit) -> bool:
     )
 
 
+def _fma_fast_ok(unit: DotUnit) -> bool:
+    """True when the unit is the sequential IEEE FP32 fused multiply-add (``fma-fp32``): FP32
+    operands, one product per block, every step ``acc = fl32(acc + a * b)`` with round to nearest
+    even, IEEE signed zeros and subnormals; :func:`numsim._kernels.fastdot.fma_matmul_f32`
+    computes it."""
+    return (
+        unit.in_format == fp32
+        and unit.operand_b_format == fp32
+        and unit.c_format == fp32
+        and unit.out_format == fp32
+        and unit.n == 1
+        and unit.frac_bits is None
+        and unit.accumulator.kind == "chain"
+        and unit.out_rounding == RoundMode.nearest_even
+        and unit.subnormals_in
+        and unit.subnormals_out
+        and unit.min_exp is None
+        and unit.zero_exponent is None
+        and unit.underflow_zero == "signed"
+        and unit.exact_zero == "ieee"
+        and unit.c_placement in ("inside", "epilogue")
+        and not unit.odd_even
+        and not unit.pairwise
+        and unit.chunk is None
+        and unit.outer is None
+        and unit.product_limit is None
+        and unit.late_frac_bits is None
+        and unit.group is None
+        and unit.element_exponents == "in_format"
+    )
+
+
 def _lsb_span(x: np.ndarray) -> tuple[int, int]:
     """``(top, low)`` of the non-zero finite values of ``x``: every one is a multiple of ``2**low``
     below ``2**top`` in magnitude; ``(0, 0)`` for none."""
@@ -298,6 +335,9 @@ def _matmul_fast(unit: DotUnit, A: np.ndarray, B: np.ndarray, C: Any) -> np.ndar
         if (ak > K_FINITE).any() or (bk > K_FINITE).any():
             return None
         return matmul_fast(am, ae, bm, be, cbits, lower(fp32), p, po, prm).astype(np.float32)
+    if _fma_fast_ok(unit):
+        c32 = cbits.astype(np.uint32).view(np.float32)
+        return fma_matmul_f32(np.ascontiguousarray(A), np.ascontiguousarray(B), c32)
     if not _blas_exact_ok(unit, A, B):
         return None
     acc = (
