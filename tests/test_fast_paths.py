@@ -415,6 +415,27 @@ def test_fast_chain_path_equals_general(unit: DotUnit, wide: bool) -> None:
     _same_bits(fast, general)
 
 
+@pytest.mark.parametrize("wide", [True, False], ids=["wide", "normal"])
+@pytest.mark.parametrize(
+    "name", ["h100-e4m3", "b200-e4m3", "h100-fp16", "t4-fp16", "ada-e4m3xe5m2", "mi300-fp16"]
+)
+def test_batched_products_equal_matmul_per_slice(name: str, wide: bool) -> None:
+    """``api.batched_elements`` (one ``bmm_fast`` call for the chained truncating units, the loop
+    for others such as ``mi300-fp16``) == ``matmul`` of each slice, bit for bit."""
+    unit = dp.get(name)
+    rng = np.random.default_rng(sum(map(ord, name)) + wide)
+    G, M, K, N = 5, 7, 2 * unit.n + 3, 6
+    A = _random_values(rng, unit.in_format, (G, M, K), wide)
+    B = _random_values(rng, unit.operand_b_format, (G, K, N), wide)
+    if wide:
+        A[0, 0, :] = 0.0
+        B[1, :, 0] = float(unit.operand_b_format.max)
+    got = dp_api.batched_elements(A, B, unit)
+    assert got.shape == (G, M, N) and got.dtype == np.float32
+    for g in range(G):
+        _same_bits(got[g], dp.matmul(A[g], B[g], unit))
+
+
 BLAS_UNITS = [
     dp.get("ocp-mx-exact"),
     dp.get("ocp-mx-fp32acc"),

@@ -3,6 +3,7 @@
 
 * :func:`matmul_fast`: chained truncating units with raw product exponents, one branch-free
   aligned sum per block (:func:`_fast_sum`) that LLVM vectorizes.
+  :func:`bmm_fast` runs the same rows for a batch of small products in one call.
 * :func:`combine_blocks`, :func:`combine_f32`: the exact units when float64 BLAS sums every block
   exactly; results are rounded from a round-to-odd float64 sum (:func:`_odd_sum`, :func:`_odd64`,
   :func:`_f32_round`).
@@ -167,6 +168,26 @@ def matmul_fast(am, ae, btm, bte, cbits, fc, p, po, prm):
                         am[i], ae[i], btm[j], bte[j], cbits[i, j], fc, p, po, prm, k
                     )
                     out[i, j] = decode_value(code, f)
+    return out
+
+
+@njit(parallel=True, cache=True)
+def bmm_fast(am, ae, btm, bte, fc, p, po, prm):
+    """A batch of products ``[G, M, K] @ [G, K, N]`` (B given transposed: [G, N, K]) on the fast
+    chained path with no accumulator input (c = +0): ``out[g]`` is :func:`matmul_fast` of slice
+    ``g`` with zero C bits, output for output (one call for many small products, the attention
+    heads of a transformer, say)."""
+    G, M, _ = am.shape
+    N = btm.shape[1]
+    out = np.empty((G, M, N), np.float64)
+    for t in prange(G * M):
+        g = t // M
+        i = t - g * M
+        k = np.empty(KUL_SIZE, np.int64)
+        kul_clear(k)
+        for j in range(N):
+            code, f = _fast_row(am[g, i], ae[g, i], btm[g, j], bte[g, j], 0, fc, p, po, prm, k)
+            out[g, i, j] = decode_value(code, f)
     return out
 
 

@@ -11,6 +11,7 @@ from .._kernels.amdfast import evens_first, late_matmul, late_matmul_f32, pairwi
 from .._kernels.core import K_FINITE
 from .._kernels.dotbase import ACC_CHAIN, NO_LIMIT
 from .._kernels.fastdot import (
+    bmm_fast,
     combine_blocks,
     combine_f32,
     fma_matmul_f32,
@@ -18,6 +19,7 @@ from .._kernels.fastdot import (
 )
 from .._kernels.lower import lower
 from .._kernels.operands import lsb_span
+from .._kernels.threads import SMALL_MACS, serial
 from ..formats import FloatFormat, fp32
 from ..policies import RoundMode
 from ._lower import (
@@ -142,6 +144,53 @@ def matmul(
     else:
         out, over = _matmul_general(unit, fa, fb, C)
     return (out, over) if return_overflows else out
+
+
+def batched_elements(A: np.ndarray, B: np.ndarray, unit: DotUnit) -> np.ndarray:
+    """``A[g] @ B[g]`` on ``unit`` for each g, from element values the caller produced by
+    quantization (exact in the unit's formats, so not validated again), with no C.
+
+    ``A`` [G, M, K], ``B`` [G, K, N] float64; returns [G, M, N] float32, bit for bit
+    ``np.stack([matmul(A[g], B[g], unit) for g in range(G)])``. Truncating chained units (every
+    NVIDIA preset) with finite operands take one batched kernel call
+    (:func:`numsim._kernels.fastdot.bmm_fast`): the operands are split once and there is one
+    call instead of G; other units run :func:`matmul` per slice.
+    """
+    unit = check_unit(unit)
+    G, M, K = A.shape
+    N = B.shape[2]
+    if G == 0:
+        return np.zeros((0, M, N), np.float32)
+    fin = unit.in_format
+    if (
+        isinstance(fin, FloatFormat)
+        and unit.subnormals_in
+        and unit.c_placement == "inside"
+        and _chain_fast_ok(unit)
+        and G * M * N > 0
+        and K > 0
+    ):
+        man = operand_man(unit)
+        fb = unit.operand_b_format
+        am, ae, ak = split(A.reshape(G * M, K), man, fin.emin, False)
+        bm, be, bk = split(
+            np.ascontiguousarray(B.transpose(0, 2, 1)).reshape(G * N, K), man, fb.emin, False
+        )
+        if not ((ak > K_FINITE).any() or (bk > K_FINITE).any()):
+            p, _, po = formats_of(unit)
+            out = bmm_fast(
+                am.reshape(G, M, K),
+                ae.reshape(G, M, K),
+                bm.reshape(G, N, K),
+                be.reshape(G, N, K),
+                lower(fp32),
+                p,
+                po,
+                params(unit),
+            )
+            return out.astype(np.float32)
+    with serial(M * K * N < SMALL_MACS):  # small slices on one thread, as the hook runs them
+        return np.stack([np.asarray(matmul(A[g], B[g], unit), np.float32) for g in range(G)])
 
 
 def _matmul_general(
