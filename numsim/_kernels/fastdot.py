@@ -3,9 +3,13 @@
 
 * :func:`matmul_fast`: chained truncating units with raw product exponents, one branch-free
   aligned sum per block (:func:`_fast_sum`) that LLVM vectorizes.
+  :func:`bmm_fast` runs the same rows for a batch of small products in one call.
 * :func:`combine_blocks`, :func:`combine_f32`: the exact units when float64 BLAS sums every block
   exactly; results are rounded from a round-to-odd float64 sum (:func:`_odd_sum`, :func:`_odd64`,
   :func:`_f32_round`).
+* :func:`fma_matmul_f32`: the sequential IEEE FP32 fused multiply-add chain (``fma-fp32``): the
+  product of two FP32 values is exact in float64, and ``c + a * b`` rounded to odd in float64
+  then to FP32 is the single rounding of the exact ``c + a * b``.
 """
 
 from __future__ import annotations
@@ -167,6 +171,26 @@ def matmul_fast(am, ae, btm, bte, cbits, fc, p, po, prm):
     return out
 
 
+@njit(parallel=True, cache=True)
+def bmm_fast(am, ae, btm, bte, fc, p, po, prm):
+    """A batch of products ``[G, M, K] @ [G, K, N]`` (B given transposed: [G, N, K]) on the fast
+    chained path with no accumulator input (c = +0): ``out[g]`` is :func:`matmul_fast` of slice
+    ``g`` with zero C bits, output for output (one call for many small products, the attention
+    heads of a transformer, say)."""
+    G, M, _ = am.shape
+    N = btm.shape[1]
+    out = np.empty((G, M, N), np.float64)
+    for t in prange(G * M):
+        g = t // M
+        i = t - g * M
+        k = np.empty(KUL_SIZE, np.int64)
+        kul_clear(k)
+        for j in range(N):
+            code, f = _fast_row(am[g, i], ae[g, i], btm[g, j], bte[g, j], 0, fc, p, po, prm, k)
+            out[g, i, j] = decode_value(code, f)
+    return out
+
+
 # ----------------------------------------------------------------------------------------------
 # round-to-odd float64 sums
 # ----------------------------------------------------------------------------------------------
@@ -280,3 +304,63 @@ def combine_blocks(acc, S, p, pa, prm):
                 acc[r, j] = decode_value(
                     _round_out(sign, mag, lsb, pa, prm.acc_mode, np.int64(1)), pa
                 )
+
+
+# ----------------------------------------------------------------------------------------------
+# sequential FP32 fused multiply-add
+# ----------------------------------------------------------------------------------------------
+@njit(parallel=True, cache=True)
+def fma_matmul_f32(A, B, C):
+    """``C + A @ B`` as a chain of IEEE FP32 fused multiply-adds along K (round to nearest even).
+
+    ``acc = fl32(acc + a_k * b_k)`` for k = 0 .. K - 1 from ``acc = C``: the product of two FP32
+    values (24-bit significands, exponents -149 .. 127) is exact in float64 and the TwoSum of
+    ``acc + a_k b_k`` is exact (the magnitudes stay far inside float64's range), so the sum rounded
+    to odd at 53 bits (:func:`_odd64`) and then to FP32 by the hardware conversion is the one
+    rounding of the exact sum (Boldo & Melquiond 2008: 53 >= 24 + 2), subnormal results and
+    overflow to Inf included. Signed zeros follow IEEE addition in float64 (an exact zero sum is
+    +0 unless both terms are -0) and so does a product with Inf or NaN (``acc + a_k b_k`` in
+    float64, then rounded; Inf - Inf is NaN). A NaN result is the canonical quiet NaN.
+
+    Args:
+        A: [M, K] float64 values exact in FP32.
+        B: [K, N] float64 values exact in FP32.
+        C: [M, N] float32 accumulator inputs.
+
+    Returns:
+        [M, N] float32 results.
+    """
+    M, K = A.shape
+    N = B.shape[1]
+    out = np.empty((M, N), np.float32)
+    TI = 8  # rows per tile: each row of B is read once per tile
+    TJ = 256  # columns per tile: the tile's accumulators stay in L1
+    for t in prange((M + TI - 1) // TI):
+        i0 = t * TI
+        i1 = min(i0 + TI, M)
+        acc = np.empty((TI, TJ), np.float64)
+        for j0 in range(0, N, TJ):
+            j1 = min(j0 + TJ, N)
+            w = j1 - j0
+            for i in range(i0, i1):
+                ar = acc[i - i0]
+                cr = C[i]
+                for j in range(w):
+                    ar[j] = np.float64(cr[j0 + j])
+            for k in range(K):
+                br = B[k, j0:j1]
+                for i in range(i0, i1):
+                    a = A[i, k]
+                    ar = acc[i - i0]
+                    for j in range(w):
+                        x = ar[j]
+                        p = a * br[j]
+                        s = _odd64(x, p)
+                        # a non-finite operand makes s non-finite (finite sums cannot overflow)
+                        ar[j] = np.float64(np.float32(s if np.isfinite(s) else x + p))
+            for i in range(i0, i1):
+                ar = acc[i - i0]
+                for j in range(w):
+                    v = ar[j]
+                    out[i, j0 + j] = np.float32(np.nan) if np.isnan(v) else np.float32(v)
+    return out

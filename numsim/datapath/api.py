@@ -10,9 +10,16 @@ import numpy as np
 from .._kernels.amdfast import evens_first, late_matmul, late_matmul_f32, pairwise_matmul
 from .._kernels.core import K_FINITE
 from .._kernels.dotbase import ACC_CHAIN, NO_LIMIT
-from .._kernels.fastdot import combine_blocks, combine_f32, matmul_fast
+from .._kernels.fastdot import (
+    bmm_fast,
+    combine_blocks,
+    combine_f32,
+    fma_matmul_f32,
+    matmul_fast,
+)
 from .._kernels.lower import lower
 from .._kernels.operands import lsb_span
+from .._kernels.threads import SMALL_MACS, serial
 from ..formats import FloatFormat, fp32
 from ..policies import RoundMode
 from ._lower import (
@@ -139,6 +146,53 @@ def matmul(
     return (out, over) if return_overflows else out
 
 
+def batched_elements(A: np.ndarray, B: np.ndarray, unit: DotUnit) -> np.ndarray:
+    """``A[g] @ B[g]`` on ``unit`` for each g, from element values the caller produced by
+    quantization (exact in the unit's formats, so not validated again), with no C.
+
+    ``A`` [G, M, K], ``B`` [G, K, N] float64; returns [G, M, N] float32, bit for bit
+    ``np.stack([matmul(A[g], B[g], unit) for g in range(G)])``. Truncating chained units (every
+    NVIDIA preset) with finite operands take one batched kernel call
+    (:func:`numsim._kernels.fastdot.bmm_fast`): the operands are split once and there is one
+    call instead of G; other units run :func:`matmul` per slice.
+    """
+    unit = check_unit(unit)
+    G, M, K = A.shape
+    N = B.shape[2]
+    if G == 0:
+        return np.zeros((0, M, N), np.float32)
+    fin = unit.in_format
+    if (
+        isinstance(fin, FloatFormat)
+        and unit.subnormals_in
+        and unit.c_placement == "inside"
+        and _chain_fast_ok(unit)
+        and G * M * N > 0
+        and K > 0
+    ):
+        man = operand_man(unit)
+        fb = unit.operand_b_format
+        am, ae, ak = split(A.reshape(G * M, K), man, fin.emin, False)
+        bm, be, bk = split(
+            np.ascontiguousarray(B.transpose(0, 2, 1)).reshape(G * N, K), man, fb.emin, False
+        )
+        if not ((ak > K_FINITE).any() or (bk > K_FINITE).any()):
+            p, _, po = formats_of(unit)
+            out = bmm_fast(
+                am.reshape(G, M, K),
+                ae.reshape(G, M, K),
+                bm.reshape(G, N, K),
+                be.reshape(G, N, K),
+                lower(fp32),
+                p,
+                po,
+                params(unit),
+            )
+            return out.astype(np.float32)
+    with serial(M * K * N < SMALL_MACS):  # small slices on one thread, as the hook runs them
+        return np.stack([np.asarray(matmul(A[g], B[g], unit), np.float32) for g in range(G)])
+
+
 def _matmul_general(
     unit: DotUnit, A: np.ndarray, B: np.ndarray, C: Any
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -201,6 +255,38 @@ def _late_f32_ok(unit: DotUnit) -> bool:
         and unit.raw_product_exponent
         and unit.frac_bits is not None
         and unit.frac_bits >= 2 * operand_man(unit)
+    )
+
+
+def _fma_fast_ok(unit: DotUnit) -> bool:
+    """True when the unit is the sequential IEEE FP32 fused multiply-add (``fma-fp32``): FP32
+    operands, one product per block, every step ``acc = fl32(acc + a * b)`` with round to nearest
+    even, IEEE signed zeros and subnormals; :func:`numsim._kernels.fastdot.fma_matmul_f32`
+    computes it."""
+    return (
+        unit.in_format == fp32
+        and unit.operand_b_format == fp32
+        and unit.c_format == fp32
+        and unit.out_format == fp32
+        and unit.n == 1
+        and unit.frac_bits is None
+        and unit.accumulator.kind == "chain"
+        and unit.out_rounding == RoundMode.nearest_even
+        and unit.subnormals_in
+        and unit.subnormals_out
+        and unit.min_exp is None
+        and unit.zero_exponent is None
+        and unit.underflow_zero == "signed"
+        and unit.exact_zero == "ieee"
+        and unit.c_placement in ("inside", "epilogue")
+        and not unit.odd_even
+        and not unit.pairwise
+        and unit.chunk is None
+        and unit.outer is None
+        and unit.product_limit is None
+        and unit.late_frac_bits is None
+        and unit.group is None
+        and unit.element_exponents == "in_format"
     )
 
 
@@ -298,6 +384,9 @@ def _matmul_fast(unit: DotUnit, A: np.ndarray, B: np.ndarray, C: Any) -> np.ndar
         if (ak > K_FINITE).any() or (bk > K_FINITE).any():
             return None
         return matmul_fast(am, ae, bm, be, cbits, lower(fp32), p, po, prm).astype(np.float32)
+    if _fma_fast_ok(unit):
+        c32 = cbits.astype(np.uint32).view(np.float32)
+        return fma_matmul_f32(np.ascontiguousarray(A), np.ascontiguousarray(B), c32)
     if not _blas_exact_ok(unit, A, B):
         return None
     acc = (

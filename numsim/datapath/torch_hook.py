@@ -74,7 +74,7 @@ from .._kernels.threads import SMALL_MACS, serial
 from ..block import BlockArray
 from ..codec import decode, encode, quantize
 from ..formats import BlockFormat, FloatFormat, IntFormat
-from .api import matmul
+from .api import batched_elements, matmul
 from .mx import mx_matmul
 from .presets import get
 from .unit import DotUnit
@@ -311,6 +311,64 @@ class _Product:
             return scaled_matmul(qa[0], qa[1], qb[0], qb[1], self._groups(a.shape[1]), self.unit)
         return np.asarray(matmul(qa, qb, self.unit), np.float32)
 
+    def batched(self, a3: np.ndarray, b3: np.ndarray) -> np.ndarray:
+        """float32 ``a3[g] @ b3[g]`` for a3 [G, M, K] and b3 [G, K, N], bit for bit the stack of
+        ``self(a3[g], b3[g])``.
+
+        Element formats cast with no scale or scaled per channel or per group quantize each row
+        of A and each column of B on its own, so the G slices are quantized in one call each and
+        multiplied by :func:`numsim.datapath.api.batched_elements` (one kernel call for the
+        NVIDIA units), with the same FP32 epilogue per K group as :func:`scaled_matmul`. Block
+        formats and per-tensor scales (one scale per slice) take the loop over slices.
+        """
+        G, M, K = a3.shape
+        N = b3.shape[2]
+        if (
+            self.unit is None
+            or isinstance(self.fa, BlockFormat)
+            or any(sc is not None and sc.granularity == "tensor" for sc in (self.sa, self.sb))
+            or G == 0
+            or K == 0
+        ):
+            return np.stack([self(x, w) for x, w in zip(a3, b3)]).reshape(G, M, N)
+        with serial(G * M * K * N < SMALL_MACS):
+            a2 = np.ascontiguousarray(a3, dtype=np.float32).reshape(G * M, K)
+            bt = np.ascontiguousarray(np.transpose(b3, (0, 2, 1)), dtype=np.float32)
+            qa = self.input_operand(a2)
+            if self.sb is not None:  # rows of B^T are the columns of B (weight_operand)
+                e, s = scale_rows(bt.reshape(G * N, K), self.fb, self.sb)
+                qb: Any = (
+                    np.transpose(e.reshape(G, N, K), (0, 2, 1)),
+                    np.transpose(s.reshape(G, N, -1), (0, 2, 1)),
+                )
+            else:
+                qb = np.transpose(
+                    np.asarray(
+                        quantize(bt, self.fb, rounding="nearest_even", overflow="saturate"),
+                        np.float64,
+                    ),
+                    (0, 2, 1),
+                )
+            if not isinstance(qa, tuple) and not isinstance(qb, tuple):
+                return batched_elements(np.asarray(qa, np.float64).reshape(G, M, K), qb, self.unit)
+            groups = self._groups(K)
+            ea, sa = (
+                (qa[0].reshape(G, M, K), qa[1].reshape(G, M, -1))
+                if isinstance(qa, tuple)
+                else (np.asarray(qa, np.float64).reshape(G, M, K), np.ones((G, 1, 1)))
+            )
+            eb, sb = qb if isinstance(qb, tuple) else (qb, np.ones((G, 1, 1)))
+            sa32 = np.broadcast_to(sa.astype(np.float32), (G, sa.shape[1], len(groups)))
+            sb32 = np.broadcast_to(sb.astype(np.float32), (G, len(groups), sb.shape[2]))
+            out = np.zeros((G, M, N), np.float32)
+            for i, g in enumerate(groups):
+                d = batched_elements(
+                    np.ascontiguousarray(ea[:, :, g]), np.ascontiguousarray(eb[:, g, :]), self.unit
+                )
+                alpha = sa32[:, :, i : i + 1] * sb32[:, i : i + 1, :]  # float32: one rounding
+                out = out + alpha * d
+            return out
+
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """float32 ``a @ b`` for a [M, K] and b [K, N] (small ones on one thread, as
         :meth:`product`)."""
@@ -466,7 +524,7 @@ def _matmul(torch: Any, prod: _Product, name: str = "torch.matmul") -> Any:
         lead = torch.broadcast_shapes(a.shape[:-2], b.shape[:-2])
         a3 = _f32(a.expand(*lead, *a.shape[-2:]).reshape(-1, *a.shape[-2:]))
         b3 = _f32(b.expand(*lead, *b.shape[-2:]).reshape(-1, *b.shape[-2:]))
-        y = np.stack([prod(x, w) for x, w in zip(a3, b3)]).reshape(*lead, a.shape[-2], -1)
+        y = prod.batched(a3, b3).reshape(*lead, a.shape[-2], -1)
         return no_grad_of(torch, torch.from_numpy(y).to(a.dtype), a, b)
 
     return mm
