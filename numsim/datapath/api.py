@@ -219,18 +219,18 @@ def _lane_operands(m: np.ndarray, e: np.ndarray, zero_exp: int) -> tuple[np.ndar
 
 def _late_lanes_ok(prm: Any) -> bool:
     """True when ``amdfast.late_lanes_f32`` serves a unit that :func:`_late_f32_ok` admits
-    (``mi300-fp16``, ``mi300-bf16``, ``mi300-xf32``); ``prm``: its lowered parameters, the product
-    limit already dropped where no product reaches it.
+    (every ``mi300-*`` preset); ``prm``: its lowered parameters, the product limit already dropped
+    where no product reaches it.
 
     The kernel's bounds: zero operands join the alignment maximum (so every block has an
-    ``eta``), no odd/even groups, a floor late rounding with ``F <= F_S`` and ``F_c <= F_S``; the
+    ``eta``), floor late and odd/even roundings with ``F <= F_S`` and ``F_c <= F_S``; the
     block sum ``S < n 2**(F + 2)`` fits an int32, c's signed 24-bit significand shifted left by at
     most ``F_c - 23`` too, and the late sum ``|T| < n 2**(F_S + 2) + 2**(F_S + 1)`` stays below
     ``2**53``, so its float64 value is exact."""
     F = prm.frac_bits
     return (
         prm.zero_join == 1
-        and not prm.odd_even
+        and (not prm.odd_even or prm.oe_mode == TOWARD_NEGATIVE)
         and prm.prod_limit == NO_LIMIT
         and prm.min_exp == NO_FLOOR
         and prm.late_mode == TOWARD_NEGATIVE
