@@ -17,7 +17,8 @@ tests/test_fast_paths.py.
   times a power of two inside float64's normal range, so the conversion is the one rounding of
   the exact value). Other units take the general kernel's block (``dot._late_common``).
 * :func:`late_lanes_f32`: the same blocks (every ``mi300-*`` preset without a live product limit)
-  with every step across 64 output columns (lanes), as :func:`pairwise_matmul` runs its trees.
+  with every step across 64 output columns (lanes), as :func:`pairwise_matmul` runs its trees;
+  :func:`late_matmul_f32` keeps the GEMMs where some product may reach the limit.
 """
 
 from __future__ import annotations

@@ -197,7 +197,8 @@ def _late_fast_ok(unit: DotUnit) -> bool:
 
 
 def _late_f32_ok(unit: DotUnit) -> bool:
-    """True when ``amdfast.late_matmul_f32`` serves the late unit (every ``mi300-*`` preset)."""
+    """True when ``amdfast.late_matmul_f32`` serves the late unit (every ``mi300-*`` preset;
+    ``amdfast.late_lanes_f32`` takes it instead where :func:`_late_lanes_ok`)."""
     return (
         unit.out_format == fp32
         and unit.out_rounding == RoundMode.nearest_even
