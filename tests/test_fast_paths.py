@@ -1260,6 +1260,51 @@ def test_amd_late_fast_path_product_limit(name: str) -> None:
     assert fast[0, 0] == np.inf and fast[0, 1] == -np.inf and np.isnan(fast[0, 2])
 
 
+@pytest.mark.parametrize(
+    "name", ["mi300-fp16", "mi300-bf16", "mi300-xf32", "mi300-e4m3fnuz", "mi300-e5m2fnuzxe4m3fnuz"]
+)
+def test_amd_late_lanes_equal_general(name: str) -> None:
+    """``amdfast.late_lanes_f32`` (the block's work across lanes of 64 output columns; the FP8
+    presets with odd/even groups) is taken for these presets and equals the general kernel bit
+    for bit over two column tiles (the second partial), a partial row tile, a short last block,
+    operands over many binades with zeros, and C with zeros of both signs, subnormals, huge
+    values, infinities and NaN; products below ``2**-126`` against subnormal and zero c (bf16,
+    tf32); products near ``2**127`` whose sums overflow FP32 to Inf (below the product limit)."""
+    unit = dp.get(name)
+    from numsim._kernels.dotbase import NO_LIMIT
+
+    # the product limit is dropped where max|A| max|B| < 2**128, as below
+    assert dp_api._late_lanes_ok(dp_lower.params(unit)._replace(prod_limit=NO_LIMIT))
+    fmt, fb = unit.in_format, unit.operand_b_format
+    rng = np.random.default_rng(sum(map(ord, name)))
+    M, K, N = 11, 3 * unit.n + 3, 70
+    ea = (max(fmt.emin, -30), min(fmt.emax - 2, 30))  # finite after quantization
+    eb = (max(fb.emin, -30), min(fb.emax - 2, 20))
+    A = rng.standard_normal((M, K)) * np.exp2(rng.integers(*ea, (M, K)))
+    B = rng.standard_normal((K, N)) * np.exp2(rng.integers(*eb, (K, N)))
+    A[rng.random((M, K)) < 0.15] = 0.0
+    B[rng.random((K, N)) < 0.15] = -0.0
+    if fmt.emax > 100:  # bf16, tf32: a block of products 2**126 .. 2**127 overflows FP32
+        A[0, : unit.n] = 2.0**100
+        B[: unit.n, :5] = 2.0**26 * 1.5
+        B[: unit.n, 5:10] = -(2.0**26) * 1.5
+    if fmt.emin < -100:  # products below 2**-126: a subnormal or zero c sets E = max(eta, -126)
+        A[3] = rng.standard_normal(K) * np.exp2(rng.integers(-78, -64, K))
+        B[:, 20:30] = rng.standard_normal((K, 10)) * np.exp2(rng.integers(-78, -64, (K, 10)))
+    A = numsim.quantize(A, fmt).astype(np.float64)
+    B = numsim.quantize(B, fb).astype(np.float64)
+    C = (rng.standard_normal((M, N)) * np.exp2(rng.integers(-150, 40, (M, N)))).astype(np.float32)
+    C[1, :7] = [0.0, -0.0, np.inf, -np.inf, 2.0**-140, -(2.0**-149), 3.0e38]
+    C[2, ::3] = 0.0
+    C[3, 20:30] = [0.0, -0.0, 2.0**-140, -(2.0**-130), 2.0**-126, np.nan, 1.0, -(2.0**-149), 0, 0]
+    assert np.abs(A).max() * np.abs(B).max() < 2.0**128  # no live product limit: lanes taken
+    fast = dp_api._matmul_fast(unit, A, B, C)
+    assert fast is not None
+    _same_bits(fast, dp_api._matmul_general(unit, A, B, C)[0])
+    if fmt.emax > 100:
+        assert np.isinf(fast[0, :10]).all() and (fast[0, :5] > 0).all()
+
+
 @settings(max_examples=60, deadline=None)
 @given(data=st.data())
 def test_hypothesis_amd_fast_paths(data: Any) -> None:

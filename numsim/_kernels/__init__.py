@@ -80,6 +80,11 @@ rounding changes these too.
   exact late sum (an integer below ``2**53`` times a power of two) rounded to FP32 by the
   hardware float64-to-float32 conversion. Twin: ``dot._late_common`` then
   ``dotbase._round_out``. Held by the same tests and ``test_amd_late_fast_path_product_limit``.
+* ``amdfast.late_lanes_f32`` (every ``mi300-*`` preset without a live product limit): the same
+  block arithmetic with every step across 64 output columns, in int32 (block sums below
+  ``2**31``) and float64 (the exact late sum); the floors of the odd/even group sums and of the
+  late product sum arithmetic right shifts, c's from its FP32 bits. Twin: ``_late_block`` /
+  ``dot._late_common``. Held by the same tests and ``test_amd_late_lanes_equal_general``.
 * ``datapath._lower.int_matmul`` (integer units without chunks): no rounding, but the register is
   skipped: where ``|c| + sum |a_i b_i|`` (float64, exact below ``2**53``) stays below ``2**(P-1)``
   no partial sum leaves the P-bit register, so the result is the exact float64 BLAS sum with no

@@ -16,6 +16,9 @@ tests/test_fast_paths.py.
   the hardware float64-to-float32 conversion of the exact late sum (an integer below ``2**53``
   times a power of two inside float64's normal range, so the conversion is the one rounding of
   the exact value). Other units take the general kernel's block (``dot._late_common``).
+* :func:`late_lanes_f32`: the same blocks (every ``mi300-*`` preset without a live product limit)
+  with every step across 64 output columns (lanes), as :func:`pairwise_matmul` runs its trees;
+  :func:`late_matmul_f32` keeps the GEMMs where some product may reach the limit.
 """
 
 from __future__ import annotations
@@ -288,4 +291,134 @@ def late_matmul(am, ae, btm, bte, cbits, fc, p, prm):
                         c = unpack_in(code, p)
                         f = p
                     out[i, j] = decode_value(code, f)
+    return out
+
+
+@njit(inline="always")
+def _lane_group(a_m, a_e, bm, be, q0, q1, step, j0, w, eta, S, sh0):
+    """``eta`` and ``S`` (int32 lanes ``0 .. w - 1``) of the products ``q0, q0 + step, .. < q1``
+    of the row ``a_m``, ``a_e`` with the rows of ``bm``, ``be`` over the columns ``j0 ..
+    j0 + w - 1``: ``eta`` the largest product exponent (a zero operand's exponent included), ``S``
+    the truncated terms on ``2**(eta - F)`` (``sh0 = F - 2 man``); every loop runs over the
+    lanes from index 0."""
+    x = a_e[q0]
+    eq = be[q0, j0 : j0 + w]
+    for j in range(w):
+        eta[j] = x + eq[j]
+    for q in range(q0 + step, q1, step):
+        x = a_e[q]
+        eq = be[q, j0 : j0 + w]
+        for j in range(w):
+            eta[j] = max(eta[j], x + eq[j])
+    for j in range(w):
+        S[j] = 0
+    for q in range(q0, q1, step):
+        a = a_m[q]
+        x = a_e[q]
+        mq = bm[q, j0 : j0 + w]
+        eq = be[q, j0 : j0 + w]
+        for j in range(w):
+            prod = a * mq[j]
+            u = (abs(prod) << sh0) >> min(eta[j] - x - eq[j], 31)
+            S[j] += -u if prod < 0 else u
+
+
+@njit(parallel=True, cache=True)
+def late_lanes_f32(am, ae, bm, be, C, prm):
+    """:func:`late_matmul_f32` with the work of every block across lanes of output columns.
+
+    ``am``, ``ae`` [M, K] and ``bm``, ``be`` [K, N] (B not transposed) are int32 significands and
+    exponents, the exponents with ``zero_exp`` already added for a zero operand (the zero-join
+    units); ``C``: float32 values. For units with ``zero_join``, floor late (and odd/even)
+    roundings, ``F_S >= F`` and ``F_S >= F_c``, no live product limit and bounds that
+    :func:`numsim.datapath.api._late_lanes_ok` checks, every step of a block is one integer or
+    float64 operation on ``TJ`` independent lanes (rows of B from index 0), so LLVM vectorizes
+    it:
+
+    * ``eta = max_i (e_a_i + e_b_i)`` (a zero operand at ``zero_exp`` joins it);
+    * ``S = sum_i trunc(a_i b_i 2**(F - 2 man - (eta - e_a_i - e_b_i)))``, below ``n 2**(F + 2)``
+      (an int32 when that is below ``2**31``); with ``odd_even`` the even- and odd-indexed
+      products as two groups (:func:`_lane_group` with a step of 2), each sum floored onto the
+      grid of the larger eta (an arithmetic right shift);
+    * c from its FP32 bits: ``e_c = max(e, c_emin)`` (``zero_exp`` for a zero c), ``E =
+      max(eta, e_c)``; the product sum floored to ``2**(E - F_S)`` (an arithmetic right shift
+      by ``E - eta - (F_S - F)``, or exact when that is not positive), c floored to
+      ``2**(E - F_c)`` (a shift of its signed 24-bit significand), c dropped when ``e_c < E -
+      c_drop``;
+    * the exact late sum ``T 2**(E - F_S)`` (``|T|`` below ``2**53``, ``E - F_S`` inside float64's
+      normal range) rounded to FP32 by the float64-to-float32 conversion (round to nearest even
+      of the exact value, subnormals and overflow to Inf included), as :func:`_late_block`.
+
+    An Inf or NaN accumulator stays. Returns float32.
+    """
+    M, K = am.shape
+    N = bm.shape[1]
+    out = np.empty((M, N), np.float32)
+    n = max(prm.n, 1)
+    F = prm.frac_bits
+    sh0 = F - 2 * prm.man_in
+    up = prm.late_fs - F
+    fc = prm.late_fc
+    cscale = np.float64(1 << (prm.late_fs - fc))
+    G = prm.late_fs
+    z = prm.zero_exp
+    cemin = prm.c_emin
+    drop = prm.c_drop
+    step = 2 if prm.odd_even else 1
+    TI = 8
+    TJ = 64
+    tiles_j = (N + TJ - 1) // TJ
+    tiles = ((M + TI - 1) // TI) * tiles_j
+    for t in prange(tiles):
+        i0 = (t // tiles_j) * TI
+        j0 = (t % tiles_j) * TJ
+        i1 = min(i0 + TI, M)
+        w = min(TJ, N - j0)
+        acc = np.empty((TI, TJ), np.float32)
+        eta = np.empty(TJ, np.int32)
+        S = np.empty(TJ, np.int32)
+        eta1 = np.empty(TJ, np.int32)
+        S1 = np.empty(TJ, np.int32)
+        for i in range(i0, i1):
+            ci = C[i, j0 : j0 + w]
+            ai = acc[i - i0]
+            for j in range(w):
+                ai[j] = ci[j]
+        for lo in range(0, K, n):
+            m0 = min(n, K - lo)
+            for i in range(i0, i1):
+                ai = acc[i - i0]
+                _lane_group(am[i], ae[i], bm, be, lo, lo + m0, step, j0, w, eta, S, sh0)
+                if step == 2 and m0 > 1:  # the odd group, each floored to the larger eta
+                    _lane_group(am[i], ae[i], bm, be, lo + 1, lo + m0, 2, j0, w, eta1, S1, sh0)
+                    for j in range(w):
+                        e = max(eta[j], eta1[j])
+                        S[j] = (S[j] >> min(e - eta[j], 31)) + (S1[j] >> min(e - eta1[j], 31))
+                        eta[j] = e
+                for j in range(w):
+                    cv = ai[j]
+                    cb = np.int32(np.float32(cv).view(np.int32))
+                    f = (cb >> 23) & 0xFF
+                    frac = cb & 0x7FFFFF
+                    ec = z if (cb & 0x7FFFFFFF) == 0 else max(f - 127, cemin)
+                    e = eta[j]
+                    E = max(e, ec)
+                    D = E - e
+                    xs = np.float64(S[j] >> min(max(D - up, 0), 31)) * np.float64(
+                        1 << max(up - D, 0)
+                    )
+                    sig = frac | (0x800000 if f != 0 else 0)
+                    sc = -sig if cb < 0 else sig
+                    k = max(f, 1) - 150 + fc - E
+                    tc = (sc << max(k, 0)) if k >= 0 else (sc >> min(-k, 31))
+                    if ec < E - drop:
+                        tc = 0
+                    scale = np.int64((E - G + 1023) << 52).view(np.float64)
+                    v = np.float32((xs + np.float64(tc) * cscale) * scale)
+                    ai[j] = cv if f == 0xFF else v
+        for i in range(i0, i1):
+            ai = acc[i - i0]
+            oi = out[i, j0 : j0 + w]
+            for j in range(w):
+                oi[j] = ai[j]
     return out

@@ -7,9 +7,15 @@ from typing import Any
 
 import numpy as np
 
-from .._kernels.amdfast import evens_first, late_matmul, late_matmul_f32, pairwise_matmul
-from .._kernels.core import K_FINITE
-from .._kernels.dotbase import ACC_CHAIN, NO_LIMIT
+from .._kernels.amdfast import (
+    evens_first,
+    late_lanes_f32,
+    late_matmul,
+    late_matmul_f32,
+    pairwise_matmul,
+)
+from .._kernels.core import K_FINITE, TOWARD_NEGATIVE
+from .._kernels.dotbase import ACC_CHAIN, NO_FLOOR, NO_LIMIT
 from .._kernels.fastdot import (
     bmm_fast,
     combine_blocks,
@@ -245,7 +251,8 @@ def _late_fast_ok(unit: DotUnit) -> bool:
 
 
 def _late_f32_ok(unit: DotUnit) -> bool:
-    """True when ``amdfast.late_matmul_f32`` serves the late unit (every ``mi300-*`` preset)."""
+    """True when ``amdfast.late_matmul_f32`` serves the late unit (every ``mi300-*`` preset;
+    ``amdfast.late_lanes_f32`` takes it instead where :func:`_late_lanes_ok`)."""
     return (
         unit.out_format == fp32
         and unit.out_rounding == RoundMode.nearest_even
@@ -287,6 +294,40 @@ def _fma_fast_ok(unit: DotUnit) -> bool:
         and unit.late_frac_bits is None
         and unit.group is None
         and unit.element_exponents == "in_format"
+    )
+
+
+def _lane_operands(m: np.ndarray, e: np.ndarray, zero_exp: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(m, e)`` of :func:`split` as contiguous int32 arrays for ``amdfast.late_lanes_f32``, with
+    ``zero_exp`` added to the exponent of a zero operand (its place in the alignment maximum)."""
+    e = np.where(m == 0, e + zero_exp, e)
+    return np.ascontiguousarray(m, np.int32), np.ascontiguousarray(e, np.int32)
+
+
+def _late_lanes_ok(prm: Any) -> bool:
+    """True when ``amdfast.late_lanes_f32`` serves a unit that :func:`_late_f32_ok` admits
+    (every ``mi300-*`` preset); ``prm``: its lowered parameters, the product limit already dropped
+    where no product reaches it.
+
+    The kernel's bounds: zero operands join the alignment maximum (so every block has an
+    ``eta``), floor late and odd/even roundings with ``F <= F_S`` and ``F_c <= F_S``; the
+    block sum ``S < n 2**(F + 2)`` fits an int32, c's signed 24-bit significand shifted left by at
+    most ``F_c - 23`` too, and the late sum ``|T| < n 2**(F_S + 2) + 2**(F_S + 1)`` stays below
+    ``2**53``, so its float64 value is exact."""
+    F = prm.frac_bits
+    return (
+        prm.zero_join == 1
+        and (not prm.odd_even or prm.oe_mode == TOWARD_NEGATIVE)
+        and prm.prod_limit == NO_LIMIT
+        and prm.min_exp == NO_FLOOR
+        and prm.late_mode == TOWARD_NEGATIVE
+        and prm.c_emin == fp32.emin
+        and -800 < prm.zero_exp < 800
+        and F <= prm.late_fs
+        and prm.late_fc <= prm.late_fs
+        and 23 <= prm.late_fc <= 29
+        and max(prm.n, 1) << (F + 2) <= 2**31
+        and (max(prm.n, 1) + 1) << (prm.late_fs + 2) <= 2**53
     )
 
 
@@ -374,6 +415,10 @@ def _matmul_fast(unit: DotUnit, A: np.ndarray, B: np.ndarray, C: Any) -> np.ndar
             prm = prm._replace(prod_limit=NO_LIMIT)
         if _late_f32_ok(unit):
             c32 = cbits.astype(np.uint32).view(np.float32)
+            if _late_lanes_ok(prm):  # the block's work across lanes of output columns
+                a32 = _lane_operands(am, ae, prm.zero_exp)
+                b32 = _lane_operands(bm.T, be.T, prm.zero_exp)
+                return late_lanes_f32(*a32, *b32, c32, prm)
             if prm.odd_even:  # the groups as contiguous slices (amdfast.evens_first)
                 am, ae, bm, be = (evens_first(x, unit.n) for x in (am, ae, bm, be))
             return late_matmul_f32(am, ae, bm, be, c32, p, prm)
