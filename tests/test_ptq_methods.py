@@ -91,6 +91,46 @@ def test_ed_lowers_the_mismatched_error_against_rtn(fmt: str, policy: str) -> No
     assert np.mean(ratios) < 0.95 and max(ratios) < 1.0, ratios
 
 
+@pytest.mark.parametrize("fmt", ["int4", "mxfp4_e2m1"])
+@pytest.mark.parametrize("method", ["gpfq", "ed"])
+def test_ridge_is_gpfq_on_rows_augmented_by_sqrt_lambda_identity(fmt: str, method: str) -> None:
+    # damp adds lam = damp * mean(diag H) to diag H and diag G: the same as appending the rows
+    # sqrt(lam) I to both X and X~, which GPFQ's residual form (the slow twin) runs directly.
+    W, X, Xq = _problem(4, d_out=6, d_in=64, n=80, noise=0.3)  # n close to d_in: ill-posed
+    q = weight_quantizer(fmt)
+    groups = q.groups(W.shape[1])
+    states = [q.fit(W[:, g]) for g in groups]
+    damp = 0.1
+    lam = damp * np.mean(np.sum(Xq * Xq, axis=0))
+    aug = np.sqrt(lam) * np.eye(W.shape[1])
+    Xa, Xqa = np.vstack([X, aug]), np.vstack([Xq, aug])
+    expected = R.gpfq_residual(W, Xa, Xqa, q, states, groups)
+    opts = {"scale_policy": "static"} if method == "ed" else {}
+    got = run_method(method, W, _stats(X, Xq), q, damp=damp, **opts)
+    assert np.mean(got == expected) > 0.99  # the same up to rounding ties of the two sum orders
+    plain = run_method(method, W, _stats(X, Xq), q, **opts)
+    assert not np.array_equal(got, plain)
+    # damp = 0 is the published method, the residual form without augmented rows
+    np.testing.assert_array_equal(
+        run_method(method, W, _stats(X, Xq), q, damp=0.0, **opts),
+        R.gpfq_residual(W, X, Xq, q, states, groups),
+    )
+
+
+@pytest.mark.parametrize("method", ["gpfq", "ed"])
+def test_ridge_without_limit_is_rtn_and_bad_damp_is_refused(method: str) -> None:
+    # lam -> inf: every target tends to w_t itself, so the result is round to nearest
+    W, X, Xq = _problem(5, d_in=64, noise=0.3)
+    q = weight_quantizer("mxfp4_e2m1")
+    np.testing.assert_array_equal(
+        run_method(method, W, _stats(X, Xq), q, damp=1e9), run_method("rtn", W, None, q)
+    )
+    with pytest.raises(ValueError, match="damp"):
+        run_method(method, W, _stats(X, Xq), q, damp=-0.1)
+    with pytest.raises(ValueError, match="damp=0.1: data_free"):
+        run_method("ed", W, None, q, data_free=True, damp=0.1)
+
+
 def test_ed_data_free_carries_the_error_along_the_row() -> None:
     W, _, _ = _problem(3, d_in=64)
     q = weight_quantizer(

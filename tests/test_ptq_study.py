@@ -152,6 +152,8 @@ def test_table_reading_and_figure() -> None:
     title2, text2 = ptq.reading(worse)
     assert "-50 to -50 % on minilm" in title2 and "not met everywhere" in title2
     assert "a negative one is a larger error than RTN's" in text2
+    # MiniLM below the 40 % cut: the reading carries the diagnosis; without MiniLM rows it does not
+    assert "Why MiniLM misses it" in text2 and "Why MiniLM" not in text
     assert "QEP beats its base method in 1 of 1" in text
     fig = render.FIGURES["ptq"](ROWS)
     assert fig.png.startswith(b"\x89PNG") and fig.title == title

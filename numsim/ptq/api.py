@@ -15,6 +15,7 @@ import difflib
 import fnmatch
 import inspect
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -279,6 +280,72 @@ def _real_rows(rows: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     return rows[mask]
 
 
+#: Default limit, in bytes, of the float-path inputs :func:`quantize_model` keeps in memory.
+FLOAT_INPUT_CACHE = 2 * 2**30
+
+
+class _CacheFull(Exception):
+    """Raised while collecting the float-path inputs once they exceed the limit."""
+
+
+def _float_inputs(
+    torch: Any,
+    float_model: Any,
+    batches: list[Any],
+    fmods: dict[str, Any],
+    limit: int,
+) -> list[dict[str, np.ndarray]] | None:
+    """Every quantized layer's float-path input X, from ONE float forward per batch.
+
+    The float model never changes, so the X a layer group sees is the same whichever group is
+    being calibrated; keeping it saves re-running the float model up to every group (about half
+    the calibration forwards). Per batch, layer name -> rows with the padding rows already left
+    out (:func:`_real_rows`); layers that read one tensor (a group of Linears) share one array.
+
+    Memory: the rows are kept as float32 when the model computes in float32 (the same values as
+    the float64 rows the Gram matrices are built from, so the results are bit-identical), i.e.
+    about ``real rows x (sum of the distinct input widths) x 4 B``; for MiniLM (6 layers, widths
+    384 + 384 + 384 + 1536 per layer) that is about 64 KiB per token, 0.26 GB for 4000 tokens.
+    Returns None, with a warning, once the kept rows would exceed ``limit`` bytes; the caller then
+    re-runs the float model per group (the slower path, same results).
+    """
+    xs: list[dict[str, np.ndarray]] = []
+    masks = iter([_token_mask(torch, b) for b in batches])
+    seen: set[int] = set()
+    total = [0]
+
+    def keep(x: dict[str, np.ndarray]) -> None:
+        mask = next(masks)
+        by_source: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        out: dict[str, np.ndarray] = {}
+        for n, r in x.items():
+            hit = by_source.get(id(r))
+            if hit is None or hit[0] is not r:
+                hit = (r, _real_rows(r, mask))
+                by_source[id(r)] = hit
+            out[n] = hit[1]
+            if id(hit[1]) not in seen:
+                seen.add(id(hit[1]))
+                total[0] += hit[1].nbytes
+        if total[0] > limit:
+            raise _CacheFull
+        xs.append(out)
+
+    try:
+        graph.capture(torch, float_model, batches, fmods, False, keep, compact=True)
+    except _CacheFull:
+        warnings.warn(
+            f"quantize_model: the float-path inputs exceed float_input_cache={limit} bytes "
+            f"(over {total[0]} bytes after {len(xs) + 1} of {len(batches)} batches); the float "
+            "model is re-run for every layer group instead (same results, slower). Raise "
+            "float_input_cache to keep them.",
+            ResourceWarning,
+            stacklevel=3,
+        )
+        return None
+    return xs
+
+
 def _group_stats(
     torch: Any,
     float_model: Any,
@@ -288,20 +355,35 @@ def _group_stats(
     grams: dict[str, graph.Grams],
     stop: bool,
     transform: Any,
+    float_inputs: list[dict[str, np.ndarray]] | None = None,
 ) -> None:
-    """Accumulate the group's Grams: each batch through the float model (X), then the quantized copy
-    (X~). Rows of padding positions are left out (see :func:`_token_mask` and :func:`_real_rows`).
+    """Accumulate the group's Grams: each batch's float-path rows X (from ``float_inputs``, or,
+    when None, a float forward up to the group), then the quantized copy's (X~). Rows of padding
+    positions are left out (see :func:`_token_mask` and :func:`_real_rows`).
     """
-    xs: list[dict[str, np.ndarray]] = []
-    graph.capture(torch, float_model, batches, {n: m[0] for n, m in mods.items()}, stop, xs.append)
-    it = iter(xs)
     masks = iter([_token_mask(torch, b) for b in batches])
+    if float_inputs is None:
+        xs: list[dict[str, np.ndarray]] = []
+        graph.capture(
+            torch, float_model, batches, {n: m[0] for n, m in mods.items()}, stop, xs.append
+        )
+        it = iter(xs)
+
+        def float_rows(mask: np.ndarray | None) -> dict[str, np.ndarray]:
+            x = next(it)
+            return {n: _real_rows(x[n], mask) for n in mods}
+
+    else:
+        cached = iter(float_inputs)
+
+        def float_rows(mask: np.ndarray | None) -> dict[str, np.ndarray]:
+            return next(cached)
 
     def add(xq: dict[str, np.ndarray]) -> None:
-        x = next(it)
         mask = next(masks)
+        x = float_rows(mask)
         for n in mods:
-            grams[n].add(_real_rows(xq[n], mask), _real_rows(x[n], mask))
+            grams[n].add(_real_rows(xq[n], mask), x[n])
 
     graph.capture(torch, qmodel, batches, {n: m[1] for n, m in mods.items()}, stop, add, transform)
 
@@ -321,6 +403,7 @@ def quantize_model(
     scale: str = "float",
     input_scaling: Scaling | str | None = None,
     attention: bool = True,
+    float_input_cache: int = FLOAT_INPUT_CACHE,
     progress: Callable[[int, int, str], None] | None = None,
     **options: Any,
 ) -> tuple[Any, PTQReport]:
@@ -356,6 +439,11 @@ def quantize_model(
             ``input_scaling``) on the unit, in the calibration forwards and in the returned model
             (which gets an instance ``forward`` for it; Hugging Face models are switched to their
             eager attention, whose products are ``torch.matmul`` calls).
+        float_input_cache: bytes the float-path inputs of all layers may take in memory (see
+            :func:`_float_inputs`: about real rows x distinct input widths x 4 B for a float32
+            model): they come from one float forward per batch; 0 (or more rows than that, with a
+            ``ResourceWarning``) re-runs the float model up to each layer group instead. Both
+            paths give identical results.
         progress: called as ``progress(layers done, layers in all, name)`` after each layer.
         **options: options of ``method`` (``METHODS[method].options``).
 
@@ -395,6 +483,14 @@ def quantize_model(
         # run_method
         raise TypeError(
             f"method {method!r} takes the options {sorted(METHODS[method].options)}; got {bad}"
+        )
+    if (
+        isinstance(float_input_cache, bool)
+        or not isinstance(float_input_cache, int)
+        or float_input_cache < 0
+    ):
+        raise ValueError(
+            f"float_input_cache={float_input_cache!r}: expected a number of bytes >= 0"
         )
     quantizer = weight_quantizer(
         weight_format, granularity=granularity, group_size=group_size, scale=scale
@@ -437,6 +533,15 @@ def quantize_model(
     transform = prod.fake if prod is not None else None
     if unit is not None and attention:
         _matmuls_on_unit(torch, qmodel, unit, input_format, in_scaling)
+    float_inputs = None
+    if float_input_cache > 0:
+        float_inputs = _float_inputs(
+            torch,
+            float_model,
+            batches,
+            {lay.name: fmods[lay.name] for lay in layers},
+            float_input_cache,
+        )
     reports: list[LayerReport] = []
     codes: dict[str, Any] = {}
     for g in sorted({lay.group for lay in layers}):
@@ -452,6 +557,7 @@ def quantize_model(
             grams,
             not repeated,
             transform,
+            None if float_inputs is None else [{n: x[n] for n in names} for x in float_inputs],
         )
         t_stats = (time.perf_counter() - t_g) / len(names)
         for n in names:

@@ -107,6 +107,19 @@ def record_order(
     return layers, any(c > 1 for c in calls.values())
 
 
+def _signature(torch: Any, module: Any) -> Any:
+    """What, besides the input tensor, decides a layer's rows: nothing for a Linear (all Linears
+    reading one tensor get the same rows), the unfold geometry for a Conv2d."""
+    if isinstance(module, torch.nn.Conv2d):
+        return (module.kernel_size, module.dilation, module.padding, module.stride)
+    return None
+
+
+def _exact_in_float32(torch: Any, x: Any) -> bool:
+    """Whether every value of tensor ``x`` is a float32 value (its dtype is float32 or narrower)."""
+    return x.dtype in (torch.float32, torch.float16, torch.bfloat16)
+
+
 def capture(
     torch: Any,
     model: Any,
@@ -115,24 +128,42 @@ def capture(
     stop: bool,
     on_batch: Callable[[dict[str, np.ndarray]], None],
     transform: Callable[[np.ndarray], np.ndarray] | None = None,
+    compact: bool = False,
 ) -> None:
     """Run ``batches`` through ``model`` and hand the rows of ``modules``' inputs to ``on_batch``.
 
-    ``on_batch`` gets, per batch, name -> rows (all calls of a layer in that batch stacked).
-    ``transform`` maps the rows first (the input quantizer). With ``stop`` the forward ends once
-    every module has been called.
+    ``on_batch`` gets, per batch, name -> rows (all calls of a layer in that batch stacked; a
+    layer called once gets its rows as they are). Layers that read the same tensor object with
+    the same row layout (a Linear group such as attention q/k/v) get the same array, computed (and
+    ``transform``-ed) once; receivers must not modify it. ``transform`` maps the rows first (the
+    input quantizer). With ``stop`` the forward ends once every module has been called. With
+    ``compact`` the rows of an input whose dtype is float32 or narrower are float32 arrays (the
+    same values, half the memory of float64); other inputs stay float64.
     """
     got: dict[str, list[np.ndarray]] = {}
+    # (id of the input tensor, row layout) -> (the tensor, kept alive so the id stays its, rows)
+    memo: dict[tuple[int, Any], tuple[Any, np.ndarray]] = {}
 
     def make(name: str, module: Any) -> Callable[..., None]:
         def pre(_: Any, args: tuple[Any, ...]) -> None:
-            r = rows(torch, module, args[0])
-            if np.isnan(r).any():
-                raise ValueError(
-                    f"the input of layer {name!r} holds NaN (NaN in the calibration data or "
-                    "produced by the model)"
-                )
-            got.setdefault(name, []).append(transform(r) if transform is not None else r)
+            x = args[0]
+            key = (id(x), _signature(torch, module))
+            hit = memo.get(key)
+            if hit is not None and hit[0] is x:
+                r = hit[1]
+            else:
+                r = rows(torch, module, x)
+                if np.isnan(r).any():
+                    raise ValueError(
+                        f"the input of layer {name!r} holds NaN (NaN in the calibration data or "
+                        "produced by the model)"
+                    )
+                if transform is not None:
+                    r = transform(r)
+                if compact and transform is None and _exact_in_float32(torch, x):
+                    r = r.astype(np.float32)
+                memo[key] = (x, r)
+            got.setdefault(name, []).append(r)
             if stop and len(got) == len(modules):
                 raise _Stop
 
@@ -142,11 +173,13 @@ def capture(
     try:
         for i, batch in enumerate(batches):
             got.clear()
+            memo.clear()
             run_batch(torch, model, batch, i)
+            memo.clear()
             missing = sorted(set(modules) - set(got))
             if missing:
                 raise ValueError(f"calibration batch {i}: layers {missing} were not called")
-            on_batch({n: np.concatenate(v) for n, v in got.items()})
+            on_batch({n: v[0] if len(v) == 1 else np.concatenate(v) for n, v in got.items()})
     finally:
         for h in handles:
             h.remove()
@@ -167,8 +200,11 @@ class Grams:
         return cls(np.zeros((d, d)), np.zeros((d, d)), np.zeros((d, d)))
 
     def add(self, xq: np.ndarray, x: np.ndarray) -> None:
+        """Add one batch's rows (float32 rows are widened to float64 first, exactly)."""
         if xq.shape != x.shape:
             raise ValueError(f"float and quantized inputs differ in shape: {x.shape} vs {xq.shape}")
+        xq = np.asarray(xq, np.float64)
+        x = np.asarray(x, np.float64)
         self.H += xq.T @ xq
         self.G += xq.T @ x
         self.F += x.T @ x

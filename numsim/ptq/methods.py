@@ -17,7 +17,9 @@ factor cancels). Methods, vectorized over output rows, looping over input column
 * ``gpfq``: Lybrand & Saab (JMLR 2021), Zhang, Zhou & Saab (arXiv 2201.11113): greedy path
   following on the mismatched objective ``||X W^T - X~ Q^T||``, in the Gram form of Brevitas
   ``src/brevitas/graph/gpfq.py``: ``q_t = Q((sum_{j<=t} G_tj w_j - sum_{j<t} H_tj q_j) / H_tt)``;
-  scales fixed from the original weights.
+  scales fixed from the original weights. Option ``damp`` (default 0, as published) adds the ridge
+  ``damp * mean(diag H)`` to the diagonals of ``H`` and ``G`` (:func:`ridge`), the analogue of
+  GPTQ's dampening; ``ed`` takes the same option.
 * ``ed``: error diffusion (Khodamoradi, Denolf, Dellinger, arXiv 2410.11203). The paper's method
   section could not be consulted; this is a RECONSTRUCTION: GPFQ steps (the "error diffusion"
   the same authors' MX paper, arXiv 2310.10537, builds on GPFQ), with the block scale chosen
@@ -361,11 +363,36 @@ def _gptq(
     return Q, work
 
 
-def gpfq(W: np.ndarray, stats: LayerStats, q: WeightQuantizer) -> np.ndarray:
-    """GPFQ in Gram form (module docstring), scales fitted from the original weights."""
+def ridge(H: np.ndarray, G: np.ndarray, damp: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(H + lam I, G + lam I)`` with ``lam = damp * mean(diag H)`` (copies; ``damp = 0``: the
+    inputs unchanged).
+
+    Why: the greedy steps of GPFQ and ED then minimize ``||X W^T - X~ Q^T||^2 + lam ||W - Q||^2``
+    (the calibration rows augmented by ``sqrt(lam) I`` on both paths), the ridge that GPTQ's
+    damping adds to its objective (arXiv 2210.17323, section 4, "dampening"). It keeps columns
+    whose inputs are nearly constant or nearly collinear with others (MiniLM's LayerNorm outputs
+    have both) from being pushed far from ``W`` by the correction for other columns' error, an
+    extrapolation that fits the calibration rows but not unseen inputs. ``lam -> inf`` gives RTN.
+    """
+    lam = float(damp) * float(np.mean(np.diag(H))) if damp else 0.0
+    if lam == 0.0:
+        return H, G
+    eye = lam * np.eye(H.shape[0])
+    return H + eye, G + eye
+
+
+def gpfq(W: np.ndarray, stats: LayerStats, q: WeightQuantizer, *, damp: float = 0.0) -> np.ndarray:
+    """GPFQ in Gram form (module docstring), scales fitted from the original weights.
+
+    Args:
+        damp: ridge ``damp * mean(diag H)`` on the diagonals of ``H`` and ``G`` (:func:`ridge`);
+            0 (the default) is GPFQ as published.
+    """
     W, q = _check_w(W), _check_q(q)
+    damp = _check_float(damp, "damp")
     H = _check_gram(stats.H, W.shape[1], "H")
     G = _check_gram(stats.G, W.shape[1], "G")
+    H, G = ridge(H, G, damp)
     return _greedy(W, H, G, _bound(q, W), "static")
 
 
@@ -376,21 +403,28 @@ def ed(
     *,
     scale_policy: str = "provisional",
     data_free: bool = False,
+    damp: float = 0.0,
 ) -> np.ndarray:
     """Error diffusion, reconstructed (module docstring; the paper's update rule is not known).
 
     Args:
         scale_policy: ``"provisional"``, ``"static"`` or ``"dynamic"``.
         data_free: Floyd-Steinberg on ``W`` alone (``stats`` unused, may be None).
+        damp: ridge ``damp * mean(diag H)`` on the diagonals of ``H`` and ``G`` (:func:`ridge`);
+            0 (the default): none, the paper's setting is hyperparameter-free.
     """
     W, q = _check_w(W), _bound(_check_q(q), W)
     _check_choice(scale_policy, _ED_POLICIES, "scale_policy")
+    damp = _check_float(damp, "damp")
+    if data_free and damp:
+        raise ValueError(f"damp={damp}: data_free=True uses no statistics to damp; expected 0")
     if _check_bool(data_free, "data_free"):
         return _floyd_steinberg(W, q, scale_policy)
     if stats is None:
         raise ValueError("stats=None: ed needs LayerStats unless data_free=True")
     H = _check_gram(stats.H, W.shape[1], "H")
     G = _check_gram(stats.G, W.shape[1], "G")
+    H, G = ridge(H, G, damp)
     return _greedy(W, H, G, q, scale_policy)
 
 
@@ -650,7 +684,7 @@ def axe(
             group or block need the tile to be that group (None then means the group).
         input_bits, input_signed: the integer input range.
         base_options: GPTQ's ``damp``, ``act_order``, ``block_size`` (``scale_policy`` must be
-            ``"static"``).
+            ``"static"``), or GPFQ's ``damp``.
     """
     W, q = _check_w(W), _bound(_check_q(q), W)
     _check_choice(base, AXE_BASES, "base")
@@ -680,6 +714,7 @@ def axe(
     bound = _AccumulatorBound(W, q, states, groups, bits, tile, xmin, xmax)
     if base == "gpfq":
         G = _check_gram(stats.G, W.shape[1], "G")
+        H, G = ridge(H, G, _check_float(base_options.get("damp", 0.0), "damp"))
         return _greedy(W, H, G, q, "static", bound)
     opts = {
         "damp": 0.01,
@@ -706,7 +741,7 @@ METHODS: dict[str, Method] = {
         Method(
             "ed",
             ed,
-            {"scale_policy": "provisional", "data_free": False},
+            {"scale_policy": "provisional", "data_free": False, "damp": 0.0},
             True,
             "Khodamoradi, Denolf, Dellinger, arXiv 2410.11203 (reconstructed as GPFQ steps with a "
             "block-scale "
@@ -715,7 +750,7 @@ METHODS: dict[str, Method] = {
         Method(
             "gpfq",
             gpfq,
-            {},
+            {"damp": 0.0},
             True,
             "Zhang, Zhou, Saab, arXiv 2201.11113; Xilinx/brevitas src/brevitas/graph/gpfq.py",
         ),
