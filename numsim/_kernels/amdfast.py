@@ -313,7 +313,7 @@ def _lane_group(a_m, a_e, bm, be, q0, q1, step, j0, w, eta, S, sh0):
     for j in range(w):
         S[j] = 0
     for q in range(q0, q1, step):
-        a = a_m[q]
+        a = np.int64(a_m[q])  # int64 products (as Numba promotes; numpy scalars would not)
         x = a_e[q]
         mq = bm[q, j0 : j0 + w]
         eq = be[q, j0 : j0 + w]
@@ -413,7 +413,7 @@ def late_lanes_f32(am, ae, bm, be, C, prm):
                     tc = (sc << max(k, 0)) if k >= 0 else (sc >> min(-k, 31))
                     if ec < E - drop:
                         tc = 0
-                    scale = np.int64((E - G + 1023) << 52).view(np.float64)
+                    scale = np.int64(np.int64(E - G + 1023) << 52).view(np.float64)
                     v = np.float32((xs + np.float64(tc) * cscale) * scale)
                     ai[j] = cv if f == 0xFF else v
         for i in range(i0, i1):
