@@ -356,6 +356,7 @@ def _group_stats(
     stop: bool,
     transform: Any,
     float_inputs: list[dict[str, np.ndarray]] | None = None,
+    cache: graph.PrefixCache | None = None,
 ) -> None:
     """Accumulate the group's Grams: each batch's float-path rows X (from ``float_inputs``, or,
     when None, a float forward up to the group), then the quantized copy's (X~). Rows of padding
@@ -385,7 +386,92 @@ def _group_stats(
         for n in mods:
             grams[n].add(_real_rows(xq[n], mask), x[n])
 
-    graph.capture(torch, qmodel, batches, {n: m[1] for n, m in mods.items()}, stop, add, transform)
+    graph.capture(
+        torch,
+        qmodel,
+        batches,
+        {n: m[1] for n, m in mods.items()},
+        stop,
+        add,
+        transform,
+        cache=cache,
+    )
+
+
+def _calibrate(
+    torch: Any,
+    method: str,
+    options: dict[str, Any],
+    quantizer: Any,
+    prod: _Product | None,
+    float_model: Any,
+    qmodel: Any,
+    batches: list[Any],
+    layers: list[graph.Layer],
+    repeated: bool,
+    fmods: dict[str, Any],
+    qmods: dict[str, Any],
+    transform: Any,
+    float_inputs: list[dict[str, np.ndarray]] | None,
+    cache: graph.PrefixCache | None,
+    progress: Callable[[int, int, str], None] | None,
+) -> tuple[list[LayerReport], dict[str, Any]]:
+    """The group-by-group loop of :func:`quantize_model`: statistics, method, installation."""
+    reports: list[LayerReport] = []
+    codes: dict[str, Any] = {}
+    for g in sorted({lay.group for lay in layers}):
+        names = [lay.name for lay in layers if lay.group == g]
+        grams = {n: graph.Grams.zeros(_weight2d(fmods[n]).shape[1]) for n in names}
+        t_g = time.perf_counter()
+        _group_stats(
+            torch,
+            float_model,
+            qmodel,
+            batches,
+            {n: (fmods[n], qmods[n]) for n in names},
+            grams,
+            not repeated,
+            transform,
+            None if float_inputs is None else [{n: x[n] for n in names} for x in float_inputs],
+            cache,
+        )
+        t_stats = (time.perf_counter() - t_g) / len(names)
+        for n in names:
+            t = time.perf_counter()
+            W = _weight2d(fmods[n])
+            st = grams[n]
+            Q = np.asarray(
+                run_method(method, W, LayerStats(st.H, st.G, st.n), quantizer, **options),
+                np.float64,
+            )
+            if Q.shape != W.shape or np.isnan(Q).any():
+                raise ValueError(f"layer {n!r}: method {method!r} returned shape {Q.shape} or NaN")
+            export = quantizer.for_tensor(W).export(Q)
+            m = qmods[n]
+            wq = torch.from_numpy(Q.reshape(tuple(m.weight.shape))).to(m.weight.dtype)
+            exact = bool(np.array_equal(wq.double().reshape(Q.shape).numpy(), Q))
+            with torch.no_grad():
+                m.weight.copy_(wq)
+            _install(
+                torch,
+                m,
+                prod,
+                _weight_operand(export, quantizer) if prod is not None and prod.unit else None,
+            )
+            codes[n] = export
+            reports.append(
+                LayerReport(
+                    n,
+                    tuple(m.weight.shape),
+                    method,
+                    graph.relative_output_error(W, Q, st),
+                    exact,
+                    t_stats + time.perf_counter() - t,
+                )
+            )
+            if progress is not None:
+                progress(len(reports), len(layers), n)
+    return reports, codes
 
 
 def quantize_model(
@@ -404,6 +490,7 @@ def quantize_model(
     input_scaling: Scaling | str | None = None,
     attention: bool = True,
     float_input_cache: int = FLOAT_INPUT_CACHE,
+    prefix_cache: bool = True,
     progress: Callable[[int, int, str], None] | None = None,
     **options: Any,
 ) -> tuple[Any, PTQReport]:
@@ -444,6 +531,11 @@ def quantize_model(
             model): they come from one float forward per batch; 0 (or more rows than that, with a
             ``ResourceWarning``) re-runs the float model up to each layer group instead. Both
             paths give identical results.
+        prefix_cache: keep the outputs of the quantized copy's submodules that ran before the
+            layer group being calibrated, so that later groups' forwards start from them instead
+            of re-running the model from its inputs (:class:`numsim.ptq.graph.PrefixCache`;
+            about one activation per batch and block in memory). Only used when no layer is
+            called twice per forward. Both settings give identical results.
         progress: called as ``progress(layers done, layers in all, name)`` after each layer.
         **options: options of ``method`` (``METHODS[method].options``).
 
@@ -492,6 +584,8 @@ def quantize_model(
         raise ValueError(
             f"float_input_cache={float_input_cache!r}: expected a number of bytes >= 0"
         )
+    if not isinstance(prefix_cache, bool):
+        raise TypeError(f"prefix_cache={prefix_cache!r}: expected True or False")
     quantizer = weight_quantizer(
         weight_format, granularity=granularity, group_size=group_size, scale=scale
     )
@@ -542,59 +636,35 @@ def quantize_model(
             {lay.name: fmods[lay.name] for lay in layers},
             float_input_cache,
         )
-    reports: list[LayerReport] = []
-    codes: dict[str, Any] = {}
-    for g in sorted({lay.group for lay in layers}):
-        names = [lay.name for lay in layers if lay.group == g]
-        grams = {n: graph.Grams.zeros(_weight2d(fmods[n]).shape[1]) for n in names}
-        t_g = time.perf_counter()
-        _group_stats(
+    cache = (
+        graph.prefix_cache(
+            torch, qmodel, float_model, batches[0], [qmods[lay.name] for lay in layers]
+        )
+        if prefix_cache and not repeated
+        else None
+    )
+    try:
+        reports, codes = _calibrate(
             torch,
+            method,
+            options,
+            quantizer,
+            prod,
             float_model,
             qmodel,
             batches,
-            {n: (fmods[n], qmods[n]) for n in names},
-            grams,
-            not repeated,
+            layers,
+            repeated,
+            fmods,
+            qmods,
             transform,
-            None if float_inputs is None else [{n: x[n] for n in names} for x in float_inputs],
+            float_inputs,
+            cache,
+            progress,
         )
-        t_stats = (time.perf_counter() - t_g) / len(names)
-        for n in names:
-            t = time.perf_counter()
-            W = _weight2d(fmods[n])
-            st = grams[n]
-            Q = np.asarray(
-                run_method(method, W, LayerStats(st.H, st.G, st.n), quantizer, **options),
-                np.float64,
-            )
-            if Q.shape != W.shape or np.isnan(Q).any():
-                raise ValueError(f"layer {n!r}: method {method!r} returned shape {Q.shape} or NaN")
-            export = quantizer.for_tensor(W).export(Q)
-            m = qmods[n]
-            wq = torch.from_numpy(Q.reshape(tuple(m.weight.shape))).to(m.weight.dtype)
-            exact = bool(np.array_equal(wq.double().reshape(Q.shape).numpy(), Q))
-            with torch.no_grad():
-                m.weight.copy_(wq)
-            _install(
-                torch,
-                m,
-                prod,
-                _weight_operand(export, quantizer) if prod is not None and prod.unit else None,
-            )
-            codes[n] = export
-            reports.append(
-                LayerReport(
-                    n,
-                    tuple(m.weight.shape),
-                    method,
-                    graph.relative_output_error(W, Q, st),
-                    exact,
-                    t_stats + time.perf_counter() - t,
-                )
-            )
-            if progress is not None:
-                progress(len(reports), len(layers), n)
+    finally:
+        if cache is not None:
+            cache.close()
     qmodel.train(model.training)
     fmt_name = getattr(wfmt, "name", str(wfmt))
     in_name = (

@@ -120,6 +120,123 @@ def _exact_in_float32(torch: Any, x: Any) -> bool:
     return x.dtype in (torch.float32, torch.float16, torch.bfloat16)
 
 
+def call_counts(torch: Any, model: Any, batch: Any) -> dict[Any, int]:
+    """How many times one forward of ``batch`` calls each submodule of ``model`` (module -> calls;
+    modules not called are absent)."""
+    counts: dict[Any, int] = {}
+
+    def pre(module: Any, _args: Any) -> None:
+        counts[module] = counts.get(module, 0) + 1
+
+    handles = [m.register_forward_pre_hook(pre) for m in model.modules()]
+    try:
+        run_batch(torch, model, batch, 0)
+    finally:
+        for h in handles:
+            h.remove()
+    return counts
+
+
+def _clone(torch: Any, out: Any) -> Any:
+    """A copy of a module output made of tensors (a tensor, or a tuple / list of tensors and
+    plain constants); :data:`_UNCACHEABLE` for anything else."""
+    if isinstance(out, torch.Tensor):
+        return out.clone()
+    if type(out) in (tuple, list) and all(
+        x is None or isinstance(x, (torch.Tensor, bool, int, float, str)) for x in out
+    ):
+        return type(out)(x.clone() if isinstance(x, torch.Tensor) else x for x in out)
+    return _UNCACHEABLE
+
+
+_UNCACHEABLE = object()
+
+
+class PrefixCache:
+    """Outputs of the quantized copy's submodules that later groups' calibration forwards reuse
+    instead of recomputing them.
+
+    Why: each layer group's statistics need the quantized copy's forward up to that group, and
+    without this cache every group re-runs the whole prefix from the embeddings (for MiniLM's 24
+    groups about 12 full forwards). Between group ``g``'s forward and any later one only layers of
+    groups ``>= g`` change. A submodule whose call returned, in group ``g``'s forward, before any
+    layer of group ``g`` was called holds only layers of earlier groups (groups are numbered in
+    call order and, with ``stop``, no layer is called twice), and its inputs came from modules
+    that ran before it; so every later forward of the same batch computes exactly the same output
+    for it. That output is kept (a copy, so that in-place operations of the caller cannot change
+    it) and returned (another copy) instead of running the module again; its own forward hooks
+    still run. The deterministic CPU forward makes the results bit-identical to re-running the
+    prefix (tests/test_ptq_prefix_cache.py).
+
+    Only submodules that one forward calls exactly once (:func:`call_counts`), that are not
+    quantized layers (their forward is replaced as they are quantized) and that have no instance
+    ``forward`` are wrapped; a module returning anything but tensors (or tuples and lists of
+    tensors and constants) is never cached. When a module's output is kept, the kept outputs of
+    the modules inside it are dropped (they cannot be called again before it), so the memory held
+    is about one activation per batch per completed block. :meth:`close` removes the wrappers.
+    """
+
+    def __init__(self, torch: Any, model: Any, candidates: list[Any]) -> None:
+        self.torch = torch
+        self.batch = 0
+        self.open = True  #: no layer of the current group has been called in this forward yet
+        self.kept: dict[tuple[int, int], Any] = {}
+        self.inner: dict[int, list[int]] = {}
+        self.wrapped: list[Any] = []
+        index = {id(m): i for i, m in enumerate(candidates)}
+        for i, m in enumerate(candidates):
+            self.inner[i] = [index[id(c)] for c in m.modules() if c is not m and id(c) in index]
+            self.wrapped.append(m)
+            m.forward = self._wrap(i, m.forward)
+
+    def _wrap(self, i: int, inner: Callable[..., Any]) -> Callable[..., Any]:
+        def forward(*args: Any, **kwargs: Any) -> Any:
+            hit = self.kept.get((i, self.batch))
+            if hit is not None:
+                return _clone(self.torch, hit)
+            out = inner(*args, **kwargs)
+            if self.open:
+                kept = _clone(self.torch, out)
+                if kept is not _UNCACHEABLE:
+                    self.kept[(i, self.batch)] = kept
+                    for j in self.inner[i]:
+                        self.kept.pop((j, self.batch), None)
+            return out
+
+        return forward
+
+    def start(self, batch: int) -> None:
+        """A forward of batch index ``batch`` begins."""
+        self.batch, self.open = batch, True
+
+    def close(self) -> None:
+        """Remove the wrappers and the kept outputs."""
+        for m in self.wrapped:
+            del m.forward
+        self.wrapped, self.kept = [], {}
+
+
+def prefix_cache(
+    torch: Any, model: Any, counted: Any, batch: Any, layers: Sequence[Any]
+) -> PrefixCache:
+    """A :class:`PrefixCache` over ``model``'s submodules (see there which are wrapped).
+
+    The calls are counted on one forward of ``batch`` through ``counted``, a model of the same
+    structure (the float original: ``model``'s own forward may refuse layers it has not quantized
+    yet, e.g. a convolution inside a datapath emulation), matched by module name; ``layers``:
+    the quantized layers of ``model``."""
+    counts = call_counts(torch, counted, batch)
+    # a module shared under several names counts every call of the object under each name
+    by_name = {n: counts.get(m, 0) for n, m in counted.named_modules(remove_duplicate=False)}
+    skip = {id(m) for m in layers}
+    candidates = [
+        m
+        for n, m in model.named_modules()
+        if m is not model and id(m) not in skip and by_name.get(n) == 1 and "forward" not in vars(m)
+    ]
+    return PrefixCache(torch, model, candidates)
+
+
 def capture(
     torch: Any,
     model: Any,
@@ -129,6 +246,7 @@ def capture(
     on_batch: Callable[[dict[str, np.ndarray]], None],
     transform: Callable[[np.ndarray], np.ndarray] | None = None,
     compact: bool = False,
+    cache: PrefixCache | None = None,
 ) -> None:
     """Run ``batches`` through ``model`` and hand the rows of ``modules``' inputs to ``on_batch``.
 
@@ -138,7 +256,8 @@ def capture(
     ``transform``-ed) once; receivers must not modify it. ``transform`` maps the rows first (the
     input quantizer). With ``stop`` the forward ends once every module has been called. With
     ``compact`` the rows of an input whose dtype is float32 or narrower are float32 arrays (the
-    same values, half the memory of float64); other inputs stay float64.
+    same values, half the memory of float64); other inputs stay float64. ``cache``: a
+    :class:`PrefixCache` of ``model`` (only with ``stop``, ``modules`` being the next group).
     """
     got: dict[str, list[np.ndarray]] = {}
     # (id of the input tensor, row layout) -> (the tensor, kept alive so the id stays its, rows)
@@ -146,6 +265,8 @@ def capture(
 
     def make(name: str, module: Any) -> Callable[..., None]:
         def pre(_: Any, args: tuple[Any, ...]) -> None:
+            if cache is not None:
+                cache.open = False
             x = args[0]
             key = (id(x), _signature(torch, module))
             hit = memo.get(key)
@@ -174,6 +295,8 @@ def capture(
         for i, batch in enumerate(batches):
             got.clear()
             memo.clear()
+            if cache is not None:
+                cache.start(i)
             run_batch(torch, model, batch, i)
             memo.clear()
             missing = sorted(set(modules) - set(got))
