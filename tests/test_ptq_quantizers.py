@@ -237,3 +237,33 @@ def test_bad_weights_refused() -> None:
         q.round(np.ones(3), st, 4)
     with pytest.raises(ValueError, match="shape"):
         q.round(np.ones(2), st, 0)
+
+
+@pytest.mark.parametrize(
+    "fmt,kw",
+    [(f, {}) for f in BLOCKS]
+    + [
+        (f, {"granularity": g})
+        for f in ["int4", "int8", "fp8_e4m3", "fp4_e2m1", *MINIFLOATS]
+        for g in ["channel", "tensor"]
+    ],
+    ids=str,
+)
+def test_round_column_equals_numsim_quantize_of_the_column(fmt: Any, kw: dict[str, Any]) -> None:
+    """The methods' unchecked per-column entry gives numsim.quantize's values on the state's
+    step (states fitted on other values, so columns saturate and round at the grid's ends)."""
+    q = weight_quantizer(fmt, **kw)
+    W = _weights(3, (9, 70))
+    V = 3 * _weights(4, (9, 70))  # up to 3x the fitted range: saturation
+    V[:, 5] = 0.0
+    for g in q.groups(W.shape[1]):
+        state = q.fit(W[:, g])
+        for j in range(g.stop - g.start):
+            v = V[:, g.start + j]
+            want = q.round(v, state, j)  # numsim.quantize (NVFP4: its float32 quotient)
+            if state.block_scale is None:
+                step = state.step[:, j]
+                want = np.asarray(numsim.quantize(v / step, q.element), np.float64) * step
+            np.testing.assert_array_equal(q.round_column(v, state, j), want)
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        q.round_column(np.full(9, np.nan), q.fit(W[:, q.groups(70)[0]]), 0)

@@ -346,7 +346,7 @@ def _gptq(
             )
             state, j = scales.get(perm[c], current)
             w = W1[:, i] if bound is None else bound.project(perm[c], W1[:, i], state, j)
-            qv = q.round(w, state, j)
+            qv = q.round_column(w, state, j)
             if bound is not None:
                 bound.record(perm[c], qv)
             err[:, i] = (w - qv) / U[c, c]
@@ -472,7 +472,7 @@ def _greedy(
         state, j = scales.get(t, current)
         if bound is not None:
             arg = bound.project(t, arg, state, j)
-        qt = q.round(arg, state, j)
+        qt = q.round_column(arg, state, j)
         if bound is not None:
             bound.record(t, qt)
         return qt
@@ -510,7 +510,7 @@ def _floyd_steinberg(W: np.ndarray, q: WeightQuantizer, policy: str) -> np.ndarr
                 )
 
             state, j = scales.get(t, current)
-            Q[:, t] = q.round(arg, state, j)
+            Q[:, t] = q.round_column(arg, state, j)
             carry = arg - Q[:, t]
     return q.quantize(Q) if policy == "dynamic" else Q
 

@@ -35,6 +35,10 @@ import numpy as np
 
 import numsim
 from numsim import formats as _formats
+from numsim import profiles as _profiles
+from numsim._inputs import parse_policies
+from numsim._kernels import codec as _kcodec
+from numsim._kernels.lower import SOURCES, lower
 from numsim._kernels.threads import serial
 from numsim.block import BlockArray, decode_block
 from numsim.codec import value_table
@@ -181,6 +185,23 @@ class WeightQuantizer:
             raise ValueError("V: NaN or Inf values cannot be rounded onto a weight format")
         with serial():
             return self._round_on(V, state, step)
+
+    def round_column(self, v: np.ndarray, state: ScaleState, j: int) -> np.ndarray:
+        """:meth:`round` without its checks, for the per-column loops of the methods, which
+        call it thousands of times per layer on values they computed themselves: ``v`` must be
+        a finite float64 vector of ``d_out`` values and ``j`` a column of the group (the
+        methods' inputs are validated once per layer instead). Element formats skip numsim's
+        public ``quantize`` (argument parsing and checks cost more than the rounding of a few
+        hundred values) and call the same encode and decode kernels it calls with the same
+        (default, OCP) policies, so every value is identical (tests/test_ptq_quantizers.py).
+        Only the finiteness check is kept: NaN or Inf raise ``ValueError`` as in :meth:`round`."""
+        if not np.isfinite(v).all():
+            raise ValueError("v: NaN or Inf values cannot be rounded onto a weight format")
+        step = state.step[:, j]
+        if state.block_scale is not None:
+            with serial():
+                return self._round_on(v[:, None], state, step[:, None])[:, 0]
+        return _round_element(v / step, self.element) * step
 
     def _round_on(self, V: np.ndarray, state: ScaleState, step: np.ndarray) -> np.ndarray:
         """The body of :meth:`round_group` (``step``: the state's columns)."""
@@ -453,6 +474,38 @@ def _check_matrix(W: Any, name: str) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name}: contains NaN or Inf; weights must be finite")
     return arr
+
+
+_ROUNDERS: dict[Any, tuple[Any, ...]] = {}
+
+
+def _round_element(x: np.ndarray, elem: FloatFormat | IntFormat) -> np.ndarray:
+    """``numsim.quantize(x, elem)`` of a finite float64 array, as float64, without the public
+    entry's argument handling: the kernels and arguments that ``numsim.quantize`` uses for
+    float64 input into an element format of at most 16 bits under the default profile (encode
+    to codes, then decode through the format's value table)."""
+    args = _ROUNDERS.get(elem)
+    if args is None:
+        prof = _profiles.get("ocp")
+        pol = parse_policies(prof.rounding, prof.overflow, prof.nan, None, None, 32, ())
+        args = (
+            SOURCES["float64"][1],
+            lower(elem),
+            int(pol.mode),
+            int(pol.overflow),
+            int(pol.nan),
+            pol.seed,
+            pol.rbits,
+            pol.rand,
+        )
+        _ROUNDERS[elem] = args
+    bits = np.ascontiguousarray(x, np.float64).reshape(-1).view(np.uint64)
+    buf = np.empty(bits.size, np.uint32)
+    with serial():
+        _kcodec.encode_array(bits, *args, buf)  # finite input: no NaN to refuse
+        out = np.empty(bits.size, elem.decode_dtype)
+        _kcodec.gather(buf.astype(elem.code_dtype, copy=False), value_table(elem), out)
+    return out.reshape(np.shape(x)).astype(np.float64)
 
 
 def _fp32(x: np.ndarray) -> np.ndarray:
