@@ -4,7 +4,15 @@ and the digits CNN's training.
 
 Usage: ``python benchmarks/bench_ptq.py [--calibration 16] [--format mxfp4_e2m1]
 [--presets h100-e4m3,ocp-mx-exact,mi300-e4m3fnuz] [--skip-datapath] [--skip-digits]
-[--blas-threads 1]``. Torch runs on one thread and the BLAS under numpy on ``--blas-threads``
+[--blas-threads 1] [--points MXFP4/rtn,MXFP4/qep:gptq,NVFP4/gptq]``.
+
+``--points`` runs MiniLM points of the ``ptq`` study instead, each as the study runs it
+(``numsim.studies.ptq.compute``: quantization, then the held-out evaluation) at
+``--calibration`` sentences (the study's default is 128), and prints per point the quantization
+seconds (the study's ``seconds`` column), the evaluation seconds and the output error; the first
+point also pays numba's compilation (from the disk cache once it is warm).
+
+Torch runs on one thread and the BLAS under numpy on ``--blas-threads``
 (as the ``ptq`` study's points do: a multi-threaded BLAS on an oversubscribed machine is many
 times slower on the methods' small products). Each row is one run
 (no repetitions: a run takes tens of seconds to minutes); the first run also pays numba's
@@ -57,6 +65,36 @@ def digits_training_seconds() -> float:
                 os.environ["NUMSIM_CACHE"] = old
 
 
+def study_points(calibration: int, points: list[str]) -> None:
+    """Time MiniLM points of the ``ptq`` study (its ``compute``, thread settings included)."""
+    from numsim.studies import ptq as study
+
+    t = time.perf_counter()
+    study._spec("minilm")
+    print(
+        f"python {platform.python_version()}, torch {torch.__version__}, numba "
+        f"{numba.__version__}, {os.cpu_count()} cores; MiniLM loaded in "
+        f"{time.perf_counter() - t:.1f} s; calibration {calibration} sentences; load average "
+        f"{os.getloadavg()[0]:.2f}"
+    )
+    print("| format | method | quantization s | evaluation s | rel. output error | load |")
+    print("|---|---|---:|---:|---:|---:|")
+    total = 0.0
+    for text in points:
+        fmt, _, method = text.partition("/")
+        point = {"model": "minilm", "format": fmt, "method": method, "calibration": calibration}
+        t = time.perf_counter()
+        row = study.compute({**point, "seed": 0})[0]
+        wall = time.perf_counter() - t
+        total += wall
+        print(
+            f"| {fmt} | {method} | {row['seconds']:.1f} | {wall - row['seconds']:.1f} | "
+            f"{row['rel_output_error']:.4f} | {os.getloadavg()[0]:.2f} |",
+            flush=True,
+        )
+    print(f"all points: {total:.1f} s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calibration", type=int, default=16, help="MiniLM calibration sentences")
@@ -65,7 +103,11 @@ def main() -> None:
     ap.add_argument("--skip-datapath", action="store_true")
     ap.add_argument("--skip-digits", action="store_true")
     ap.add_argument("--blas-threads", type=int, default=1, help="threads of numpy's BLAS")
+    ap.add_argument("--points", default="", help="study points FORMAT/METHOD, comma-separated")
     args = ap.parse_args()
+    if args.points:
+        study_points(args.calibration, args.points.split(","))
+        return
     torch.set_num_threads(1)
     threadpool_limits(limits=args.blas_threads, user_api="blas")
     print(

@@ -12,7 +12,8 @@ model in the loop.
 A method is ``name`` or ``name:base`` (QEP and AXE wrap a base method, e.g. ``qep:gptq``;
 QEP takes ``gptq`` or ``rtn``, AXE ``gptq`` or ``gpfq``). MiniLM's points can be limited to
 some formats and methods (``minilm_formats``, ``minilm_methods``): one of its points costs
-minutes on two cores where a digits CNN point costs seconds.
+10 to 45 s of one core at 128 sentences (benchmarks/README.md) where a digits CNN point costs
+seconds.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class Params:
     minilm_formats: tuple[str, ...] = ()
     minilm_methods: tuple[str, ...] = ()
     #: calibration sentences (of the 354 of the calibration pool; their cost grows linearly with
-    #: the count: 128 sentences, about 2,000 tokens, already cost minutes per point on two cores)
+    #: the count: 128 sentences, about 2,000 tokens, cost 10 to 45 s per point on one core)
     calibration_minilm: int = 128
     calibration_digits: int = 512  #: calibration training images
     seed: int = 0  #: calibration sample seed
