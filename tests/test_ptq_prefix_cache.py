@@ -139,3 +139,38 @@ def test_minilm_identical_with_and_without_the_cache(minilm, method: str) -> Non
 def test_digits_identical_with_and_without_the_cache() -> None:
     digits = models.get("digits-cnn")
     _same_results(digits.model, digits.calibration(96, 0), weight_format="nvfp4", method="gptq")
+
+
+class _InPlaceHead(torch.nn.Module):
+    """``fc`` reads the block's normalized input, which is then changed IN PLACE and read again
+    by ``head``: one tensor object, two different values."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.norm = torch.nn.LayerNorm(8)
+        self.fc = torch.nn.Linear(8, 8)
+        self.head = torch.nn.Linear(8, 3)
+
+    def forward(self, x):  # type: ignore[no-untyped-def]
+        out = self.norm(x)
+        out += torch.tanh(self.fc(out))
+        return self.head(out)
+
+
+def test_in_place_change_between_two_readers_splits_the_group() -> None:
+    from numsim.ptq import graph
+
+    torch.manual_seed(2)
+    net = _InPlaceHead().eval()
+    batch = torch.randn(5, 8)
+    names = {net.fc: "fc", net.head: "head"}
+    layers, _ = graph.record_order(torch, net, batch, names)
+    assert [(lay.name, lay.group) for lay in layers] == [("fc", 0), ("head", 1)]
+    # the rows handed to head are its input when it is called (read by a plain forward hook)
+    seen = {}
+    h = net.head.register_forward_hook(lambda m, a, o: seen.update(x=a[0].detach().clone()))
+    got: list = []
+    graph.capture(torch, net, [batch], {"fc": net.fc, "head": net.head}, False, got.append)
+    h.remove()
+    np.testing.assert_array_equal(got[0]["head"], seen["x"].double().numpy())
+    assert not np.array_equal(got[0]["head"], got[0]["fc"])

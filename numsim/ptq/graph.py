@@ -2,7 +2,8 @@
 
 The order of the quantizable layers (Linear, Conv2d) is the order in which a forward calls them,
 recorded with hooks on one calibration batch; layers whose input is the same tensor object form
-one group (attention q/k/v, conv branches after one tensor). Everything else (residual adds,
+one group (attention q/k/v, conv branches after one tensor), unless an in-place operation
+changed that tensor between the calls (torch's version counter). Everything else (residual adds,
 norms, softmax, attention products) simply runs as part of the forward. For each group the
 calibration set runs through the float model (X) and the partially quantized copy (X~); the
 forward stops by exception once every layer of the group has run (when no layer is called twice
@@ -89,7 +90,8 @@ def record_order(
         calls[module] = calls.get(module, 0) + 1
         if calls[module] == 1:
             order.append(module)
-            inputs.append(args[0])
+            # the version counter tells an in-place change of the same tensor apart
+            inputs.append((args[0], getattr(args[0], "_version", None)))
 
     handles = [m.register_forward_pre_hook(pre) for m in names]
     try:
@@ -100,7 +102,10 @@ def record_order(
     layers: list[Layer] = []
     group_of: list[int] = []
     for i, m in enumerate(order):
-        same = next((j for j in range(i) if inputs[j] is inputs[i]), None)
+        same = next(
+            (j for j in range(i) if inputs[j][0] is inputs[i][0] and inputs[j][1] == inputs[i][1]),
+            None,
+        )
         g = group_of[same] if same is not None else (max(group_of) + 1 if group_of else 0)
         group_of.append(g)
         layers.append(Layer(names[m], g))
@@ -261,14 +266,15 @@ def capture(
     """
     got: dict[str, list[np.ndarray]] = {}
     # (id of the input tensor, row layout) -> (the tensor, kept alive so the id stays its, rows)
-    memo: dict[tuple[int, Any], tuple[Any, np.ndarray]] = {}
+    memo: dict[tuple[Any, ...], tuple[Any, np.ndarray]] = {}
 
     def make(name: str, module: Any) -> Callable[..., None]:
         def pre(_: Any, args: tuple[Any, ...]) -> None:
             if cache is not None:
                 cache.open = False
             x = args[0]
-            key = (id(x), _signature(torch, module))
+            # an in-place operation between two readers changes the version, not the object
+            key = (id(x), getattr(x, "_version", None), _signature(torch, module))
             hit = memo.get(key)
             if hit is not None and hit[0] is x:
                 r = hit[1]
