@@ -23,8 +23,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .core import K_FINITE, K_INF, K_NAN, TOWARD_ZERO, decode_value
+from .core import K_FINITE, K_INF, K_NAN, K_ZERO, TOWARD_ZERO, decode_value
 from .dotbase import C_EMIN, NO_FLOOR, _place, _round_out, fast_bit_length, unpack_in
+from .fastdot import _f32_round, _fast_row, _fast_sum
 from .kulisch import KUL_SIZE, kul_add, kul_clear, kul_round
 
 #: Alignment exponent of a group that does not join the maximum (a zero scale without
@@ -252,3 +253,98 @@ def exact_total(S, c, p, mode, subnormals):
                 code = kul_round(k, False, False, False, p, mode, subnormals)
             out[i, j] = decode_value(code, p)
     return out
+
+
+@njit(cache=True)
+def chain_blocks(acc, S, ua, la, ub, lb, am, ae, btm, bte, i0, lo, p, prm, k):
+    """One block of the BLAS fast path of a truncating chained unit, ``acc`` updated in place.
+
+    ``acc`` [R, N]: the running results (FP32 values as float64) of rows ``i0 .. i0 + R - 1``;
+    ``S``: the exact float64 sums of their block ``lo .. lo + n - 1``. Per row of a (and of b,
+    ``ub``, ``lb``): ``ua`` bounds the block's product exponents from above (zero elements at
+    ``zero_exp`` when zeros join the maximum) and ``la`` is the lowest ``e + tz(m)`` over its
+    non-zero elements, so that every product of the block is a multiple of
+    ``2**(la + lb - 2 man_in)``. The alignment maximum ``eta`` of the block is at most
+    ``ehi = max(ua + ub, c's exponent, min_exp)``; when ``ehi <= la + lb + F - 2 man_in`` and c
+    (a zero or a normal FP32 value; its lowest set bit from its bits) is a multiple of
+    ``2**(ehi - F)``, no term loses a bit to
+    the truncation, so the block's sum on the grid ``2**(eta - F)`` is ``c + S`` exactly (the
+    caller checks that it fits 53 bits) and the result is that sum rounded once
+    (:func:`fastdot._f32_round`; a result rounded to zero is +0 with ``underflow_pos``). The
+    other blocks (and non-finite accumulators) run through the chain kernel itself
+    (``fastdot._fast_row`` on the block's elements). The first loop over a row has no branches
+    and vectorizes. Serial: it alternates with BLAS calls (:func:`fastdot.combine_f32`).
+    """
+    R, N = S.shape
+    F = prm.frac_bits
+    sh0 = F - 2 * prm.man_in
+    cshift = F - p.man_bits
+    hi = lo + prm.n
+    zterm = prm.zero_exp if prm.zero_join else NO_FLOOR
+    slow = np.empty(N, np.bool_)
+    for r in range(R):
+        i = i0 + r
+        ar = acc[r]
+        sr = S[r]
+        uar = ua[i]
+        lar = la[i]
+        nslow = 0
+        for j in range(N):
+            a = ar[j]
+            bits = np.int64(np.float32(a).view(np.int32))
+            ef = (bits >> 23) & 0xFF
+            E = ef - 127
+            normal = (ef > 0) & (ef < 255)
+            sig = (bits & 0x7FFFFF) | 0x800000
+            # trailing zeros of the significand: the exponent of its lowest set bit (exact)
+            tz = ((np.int64(np.float32(sig & -sig).view(np.int32)) >> 23) & 0xFF) - 127
+            ct = max(E, prm.c_emin) if normal else zterm
+            ehi = max(max(uar + ub[j], ct), prm.min_exp)
+            ok = (ehi <= lar + lb[j] + sh0) & ((a == 0.0) | (normal & (ehi <= E + tz + cshift)))
+            x = a + sr[j]  # exact where ok
+            v = _f32_round(x, prm.out_mode, prm.subnormals_out) if x != 0.0 else 0.0
+            v = v + 0.0 if prm.underflow_pos else v
+            ar[j] = v if ok else a
+            slow[j] = not ok
+            nslow += not ok
+        if nslow:
+            ami, aei = am[i, lo:hi], ae[i, lo:hi]
+            for j in range(N):
+                if slow[j]:
+                    code = np.int64(np.float32(ar[j]).view(np.int32)) & 0xFFFFFFFF
+                    ar[j] = _chain_block(ami, aei, btm[j, lo:hi], bte[j, lo:hi], code, p, prm, k)
+    return acc
+
+
+@njit(inline="always")
+def _chain_block(am, ae, bm, be, code, p, prm, k):
+    """One block of ``fastdot._fast_row`` (its chain accumulator, no chunk) from the
+    accumulator's code in ``p``: the aligned, truncated sum of ``fastdot._fast_sum`` rounded
+    as ``_fast_row`` rounds it, decoded; a NaN or Inf accumulator goes to ``_fast_row``."""
+    ck, cs, cE, csig, cP = unpack_in(code, p)
+    if ck == K_NAN or ck == K_INF:
+        c2, f = _fast_row(am, ae, bm, be, code, p, p, p, prm, k)
+        return decode_value(c2, f)
+    sh0 = prm.frac_bits - 2 * prm.man_in
+    S, lsb, nonempty = _fast_sum(
+        am, ae, bm, be, ck == K_FINITE, ck == K_ZERO, cs, cE, csig, cP, prm, sh0
+    )
+    mag = abs(S)
+    if prm.out_mode == TOWARD_ZERO and mag != 0:
+        P = fast_bit_length(mag) - 1
+        E = P + lsb
+        if p.emin <= E <= p.emax:
+            man = p.man_bits
+            sig = mag >> (P - man) if P >= man else mag << (man - P)
+            out = (
+                ((E + p.exp_bias) << man) | (sig & ((1 << man) - 1)) | (p.sign_mask if S < 0 else 0)
+            )
+            return decode_value(out, p)
+    out = (
+        _round_out(1 if S < 0 else 0, mag, lsb, p, prm.out_mode, prm.subnormals_out)
+        if nonempty
+        else 0
+    )
+    if prm.underflow_pos and out == p.sign_mask:
+        out = 0
+    return decode_value(out, p)
