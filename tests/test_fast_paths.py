@@ -1106,6 +1106,52 @@ def test_mx_chain_blas_truncation_hand_derived() -> None:
         _same_bits(fast, _mx_general(unit, A, B, C))
 
 
+@pytest.mark.parametrize("mode", ["normal", "bits", "wide"])
+@pytest.mark.parametrize("fmt_name", ["mxfp4_e2m1", "nvfp4", "mxfp6_e3m2"])
+def test_mx_group_blas_path_equals_general(fmt_name: str, mode: str) -> None:
+    """``b200-mxf4nvf4`` from BLAS group sums (``mx._group_blas``, ``mxdot.group_blocks``) ==
+    the row-pair kernel (``group_rows``, held to the reference) on every output and the
+    reference on a sample. K = 160 leaves a last block of two groups; C holds the catalog of
+    :func:`_c_matrix` (Inf, NaN, FP32 subnormals, near-max values) and rows of 2**30 and
+    2**-30 times the terms' size (c's grid truncates the terms, or a term cuts c); a NaN scale
+    and a zero scale; "wide" scales spread the groups' exponents so that terms truncate one
+    another. Both branches of ``group_blocks`` run: the exact float64 sum and
+    ``_group_block``."""
+    unit, fmt = dp.get("b200-mxf4nvf4"), F.get(fmt_name)
+    rng = np.random.default_rng(sum(map(ord, fmt_name + mode)))
+    M, N, K = 8, 7, 160
+    A = _mx_operand(rng, fmt, M, K, mode, 1)
+    B = _mx_operand(rng, fmt, N, K, mode, 0)
+    nan_scale = 0xFF if fmt.scale.name == "e8m0" else 0x7F
+    A.scales[3, 1] = nan_scale
+    B.scales[4, 2] = 0
+    C = _c_matrix(rng, (M, N), specials=True)
+    C[0] = np.float32(2.0**30) * rng.standard_normal(N).astype(np.float32)
+    C[1] = np.float32(2.0**-30) * rng.standard_normal(N).astype(np.float32)
+    calls = []
+    orig = dp_mx._group_blas
+
+    def spy(*args: Any) -> Any:
+        out = orig(*args)
+        calls.append(out is not None)
+        return out
+
+    dp_mx._group_blas = spy
+    try:
+        fast = dp.mx_matmul(A, B, unit, C)
+    finally:
+        dp_mx._group_blas = orig
+    # FP6 E3M2 terms need up to 51 bits each on the grid: the sum check refuses (group_matmul)
+    assert calls == [fmt_name != "mxfp6_e3m2"], "the group BLAS path refused or was taken"
+    general = _mx_general(unit, A, B, C)
+    _same_bits(fast, general)
+    assert np.isnan(general[3]).all()
+    for i, j in [(0, 0), (1, N - 1), (2, 4), (M - 1, 2)]:
+        assert int(general[i, j].view(np.uint32)) == _mx_reference(unit, A, B, C, i, j) or (
+            np.isnan(general[i, j])
+        ), (i, j)
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     case=st.sampled_from(MX_FAST),

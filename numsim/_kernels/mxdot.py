@@ -10,6 +10,13 @@
   sum is exact), in a loop that LLVM vectorizes; the GEMM kernel tiles the output so
   that the operand rows stay in cache. Twin: the Fraction reference (there is no other kernel
   for groups); :func:`group_rows` and :func:`group_matmul` share :func:`_group_row`.
+* :func:`chain_blocks`, :func:`group_blocks`: one block of the BLAS fast paths of the
+  truncating chained units (``b200-mxf8f6f4``) and the grouped units (``b200-mxf4nvf4``): the
+  block's exact sums come from BLAS; where cheap exponent bounds show that the truncation to
+  ``F`` fractional bits removes nothing, the result is c plus the sums rounded once, and the
+  other blocks run through the kernels above (``fastdot._fast_row``'s block, :func:`_group_block`)
+  on the same operands. Twins: ``fastdot.matmul_fast`` / :func:`group_matmul` and the general
+  kernel, held by tests/test_fast_paths.py.
 * :func:`exact_total`: the exact accumulator of the MX fast path of the exact units: per output,
   c plus the exact float64 block sums (from float64 BLAS over the scale blocks, times the exact
   power-of-two scales) summed exactly, in one int64 when their bits span at most 62 (the sum of
@@ -347,4 +354,122 @@ def _chain_block(am, ae, bm, be, code, p, prm, k):
     )
     if prm.underflow_pos and out == p.sign_mask:
         out = 0
+    return decode_value(out, p)
+
+
+@njit(cache=True)
+def group_blocks(acc, G, sa, sb, pa, pb, i0, j0, lsb0, p, prm):
+    """One block of ``gpn`` groups of the BLAS fast path of a grouped unit, ``acc`` updated in
+    place.
+
+    ``acc`` [R, N]: the running results (FP32 values as float64) of rows ``i0 .. i0 + R - 1``;
+    ``G`` [gpn, R, N]: the exact group sums (from BLAS) of groups ``j0 .. j0 + gpn - 1``;
+    ``sa``, ``sb``: ``(sig, exp, join, nan)`` per row and group as for :func:`group_rows`; ``pa``,
+    ``pb``: ``2**exp`` as float64. The block's alignment maximum ``eta`` comes from the joins and
+    c as in :func:`_group_block`; when every non-zero group term (a multiple of
+    ``2**(exp_a + exp_b + lsb0)``) and c (a zero or a normal FP32 value) are multiples of
+    ``2**(eta - F)``, the truncation removes nothing and the result is c plus the terms, summed
+    exactly in float64 (the caller checks that the sum fits 53 bits on that grid) and rounded
+    once (``fastdot._f32_round``; +0 for a result rounded to zero with ``underflow_pos``). The
+    other blocks (NaN scales, Inf / NaN / subnormal c, a truncated term) run through
+    :func:`_group_block` on the same group sums. The loops over a row's outputs run per group
+    on contiguous arrays without branches on data, so that they vectorize; serial, as it
+    alternates with BLAS calls."""
+    gpn, R, N = G.shape
+    sga, sea, sza, sna = sa
+    sgb, seb, szb, snb = sb
+    F = prm.frac_bits
+    zterm = prm.zero_exp if prm.zero_join else NO_FLOOR
+    scale = 2.0**lsb0
+    # b's per-group values for this block, group-major (contiguous along the outputs)
+    zb = np.empty((gpn, N), np.int64)
+    eb = np.empty((gpn, N), np.int64)
+    fb = np.empty((gpn, N), np.float64)
+    wb = np.empty((gpn, N), np.float64)
+    badb = np.zeros(N, np.bool_)
+    for g in range(gpn):
+        for j in range(N):
+            zb[g, j] = szb[j, j0 + g]
+            eb[g, j] = seb[j, j0 + g]
+            fb[g, j] = sgb[j, j0 + g]
+            wb[g, j] = pb[j, j0 + g] * scale
+            badb[j] |= snb[j, j0 + g]
+    eta = np.empty(N, np.int64)
+    ok = np.empty(N, np.bool_)
+    tot = np.empty(N, np.float64)
+    Gs = np.empty(gpn, np.int64)
+    for r in range(R):
+        i = i0 + r
+        ar = acc[r]
+        bada = False
+        for g in range(gpn):
+            bada |= sna[i, j0 + g]
+        for j in range(N):
+            eta[j] = NO_FLOOR
+        for g in range(gpn):
+            za = sza[i, j0 + g]
+            zr = zb[g]
+            for j in range(N):
+                eta[j] = max(eta[j], za + zr[j])
+        for j in range(N):
+            a = ar[j]
+            bits = np.int64(np.float32(a).view(np.int32))
+            ef = (bits >> 23) & 0xFF
+            E = ef - 127
+            normal = (ef > 0) & (ef < 255)
+            sig = (bits & 0x7FFFFF) | 0x800000
+            tz = ((np.int64(np.float32(sig & -sig).view(np.int32)) >> 23) & 0xFF) - 127
+            et = max(eta[j], NO_FLOOR)
+            et = max(et, max(E, C_EMIN) if normal else (zterm if a == 0.0 else NO_FLOOR))
+            empty = et == NO_FLOOR
+            et = max(et, prm.min_exp)
+            eta[j] = et
+            ok[j] = ((a == 0.0) | (normal & (et - F <= E - 23 + tz))) & ~empty & ~badb[j]
+            tot[j] = a
+        for g in range(gpn):
+            ea = sea[i, j0 + g] + lsb0
+            fa = np.float64(sga[i, j0 + g])
+            wa = pa[i, j0 + g]
+            Gr = G[g, r]
+            er, fr, wr = eb[g], fb[g], wb[g]
+            for j in range(N):
+                t = np.float64(Gr[j]) * (fa * fr[j])
+                ok[j] &= (t == 0.0) | (ea + er[j] >= eta[j] - F)
+                tot[j] += t * (wa * wr[j])
+        nslow = 0
+        for j in range(N):
+            x = tot[j]
+            v = _f32_round(x, prm.out_mode, prm.subnormals_out) if x != 0.0 else 0.0
+            v = v + 0.0 if prm.underflow_pos else v
+            good = ok[j] and not bada
+            ar[j] = v if good else ar[j]
+            ok[j] = good
+            nslow += not good
+        if nslow:
+            for j in range(N):
+                if not ok[j]:
+                    ar[j] = _group_slow(ar[j], G, r, j, i, sa, sb, j0, Gs, lsb0, p, prm)
+    return acc
+
+
+@njit(inline="always")
+def _group_slow(a, G, r, j, i, sa, sb, j0, Gs, lsb0, p, prm):
+    """The result of one block of :func:`_group_row` from the accumulator value ``a`` and the
+    group sums ``G[:, r, j]`` (decoded)."""
+    gpn = G.shape[0]
+    code = np.int64(np.float32(a).view(np.int32)) & 0xFFFFFFFF
+    c = unpack_in(code, p)
+    nan = c[0] == K_NAN
+    for g in range(gpn):
+        nan = nan or sa[3][i, j0 + g] or sb[3][j, j0 + g]
+        Gs[g] = np.int64(G[g, r, j])
+    if nan:
+        out = p.nan_code
+    elif c[0] == K_INF:
+        out = p.inf_code | (p.sign_mask if c[1] else 0)
+    else:
+        S, lsb, empty = _group_block(Gs, j0, j0 + gpn, i, j, sa, sb, c, lsb0, prm)
+        out = 0 if empty else _round_rz(S, lsb, p, prm)
+        if prm.underflow_pos and out == p.sign_mask:
+            out = 0
     return decode_value(out, p)

@@ -27,9 +27,13 @@ exactly:
   (:mod:`numsim._kernels.mxdot`).
 
 ``mx_matmul`` takes a fast path where one applies (each held bit for bit to the general kernel
-and the reference by tests/test_fast_paths.py): truncating chained units run the vectorized
-kernel of :func:`numsim.datapath.matmul` on the scaled operands; exact units get their block
-sums from float64 BLAS (:func:`_blas_blocks`); grouped units have one tiled kernel.
+and the reference by tests/test_fast_paths.py): truncating chained units (``b200-mxf8f6f4``)
+get their block sums from float64 BLAS and round c plus the sum once wherever the truncation
+provably removes nothing, the other blocks on the chain kernel (:func:`_chain_blas`; else the
+vectorized kernel of :func:`numsim.datapath.matmul` on the scaled operands); exact units get
+their block sums from float64 BLAS (:func:`_blas_blocks`); grouped units (``b200-mxf4nvf4``)
+get their group sums from float32 / float64 BLAS the same way (:func:`_group_blas`; else one
+tiled kernel).
 """
 
 from __future__ import annotations
@@ -44,7 +48,14 @@ from .._kernels.fastdot import combine_blocks, combine_f32, matmul_fast
 from .._kernels.intunit import int_rows
 from .._kernels.kulisch import KUL_SIZE
 from .._kernels.lower import lower
-from .._kernels.mxdot import DROPPED, chain_blocks, exact_total, group_matmul, group_rows
+from .._kernels.mxdot import (
+    DROPPED,
+    chain_blocks,
+    exact_total,
+    group_blocks,
+    group_matmul,
+    group_rows,
+)
 from .._kernels.operands import lsb_span, scaled_rows, split_operands
 from .._tables import code_classes, float64_values
 from ..block import BlockArray, validate_block_array
@@ -287,10 +298,72 @@ def _group_run(
     fa, fb = qa.astype(ftype), qb.astype(ftype)
     args = (sa, sb, g, cbits, lower(fp32), p, lsb0, prm)
     if matmul:
-        out = group_matmul(fa, fb, *args)
+        blas = _group_blas(unit, qa, qb, sa, sb, ma * mb, fea + feb, cbits, p, lsb0, prm)
+        out = blas if blas is not None else group_matmul(fa, fb, *args)
     else:
         out = group_rows(fa, fb, ra, rb, *args)
     return out.astype(np.float32).reshape(shape), np.zeros(shape, np.int64)
+
+
+def _group_blas(
+    unit: DotUnit,
+    qa: np.ndarray,
+    qb: np.ndarray,
+    sa: tuple[np.ndarray, ...],
+    sb: tuple[np.ndarray, ...],
+    qmax: int,
+    fe: int,
+    cbits: np.ndarray,
+    p: Any,
+    lsb0: int,
+    prm: Any,
+) -> np.ndarray | None:
+    """A grouped unit's GEMM from BLAS group sums (:func:`numsim._kernels.mxdot.group_blocks`),
+    or None.
+
+    The group sums are integers: one float32 GEMM per group of ``g`` element columns when every
+    partial sum stays below ``2**24`` (exact in float32), else float64 (below ``2**53``, checked by
+    :func:`_group_check`). A block's terms and c, when none is truncated, are multiples of
+    ``2**(eta - F)`` below ``2**(eta - F + bits)`` with ``bits = F + bit_length(qmax * g) + 2 -
+    fe + bit_length(gpn) + 1`` (a term is at most ``qmax * g * 2**(2 + eta - fe)``, c below
+    ``2**(eta + 1)``), so their float64 sum is exact when ``bits <= 53`` (checked here).
+    """
+    g = unit.group
+    assert g is not None and unit.frac_bits is not None
+    gpn = unit.n // g
+    bits = unit.frac_bits + (qmax * g).bit_length() + 2 - fe + gpn.bit_length() + 1
+    if (
+        bits > 53
+        or unit.out_format != fp32
+        or unit.out_rounding not in (RoundMode.nearest_even, RoundMode.toward_zero)
+        or unit.accumulator.kind != "chain"
+        or unit.chunk is not None
+        or unit.outer is not None
+    ):
+        return None
+    if max(np.abs(sa[1]).max(initial=0), np.abs(sb[1]).max(initial=0)) > 400:
+        return None
+    ftype = np.float32 if qmax * g < 2**24 else np.float64
+    fa, fbt = qa.astype(ftype), np.ascontiguousarray(qb.T.astype(ftype))
+    M, Kp = qa.shape
+    N = qb.shape[0]
+    pa, pb = np.ldexp(1.0, sa[1]), np.ldexp(1.0, sb[1])
+    acc = cbits.astype(np.uint32).view(np.float32).astype(np.float64)
+    rows = max(1, _PANEL // (N * gpn))
+    buf = np.empty((gpn, min(rows, M), N), ftype)  # reused: fresh pages are slow
+    for i0 in range(0, M, rows):
+        i1 = min(i0 + rows, M)
+        G = buf[:, : i1 - i0]
+        acc_v = acc[i0:i1]
+        ng = Kp // g
+        for j0 in range(0, ng, gpn):
+            cnt = min(gpn, ng - j0)  # the last block may hold fewer groups
+            for t in range(cnt):
+                k0 = (j0 + t) * g
+                np.matmul(fa[i0:i1, k0 : k0 + g], fbt[k0 : k0 + g], out=G[t])
+            group_blocks(acc_v, G[:cnt], sa, sb, pa, pb, i0, j0, lsb0, p, prm)
+    acc[np.isnan(acc)] = np.nan  # the kernel's NaN
+    return acc
 
 
 #: Output entries times block sums per panel of the BLAS fast path (cache-sized pieces).
@@ -327,9 +400,10 @@ def _fast_matmul(
 ) -> np.ndarray | None:
     """``mx_matmul`` on a fast path, or None (then the general kernel runs).
 
-    * Truncating chained units (NVIDIA presets, ``b200-mxf8f6f4``): the scaled operands (element
-      significand times scale significand, exponents added) through the vectorized kernel of
-      :func:`numsim.datapath.matmul` (``fastdot.matmul_fast``), when every operand is finite.
+    * Truncating chained units (NVIDIA presets, ``b200-mxf8f6f4``), when every operand is
+      finite: :func:`_chain_blas`, or the scaled operands (element significand times scale
+      significand, exponents added) through the vectorized kernel of
+      :func:`numsim.datapath.matmul` (``fastdot.matmul_fast``).
     * Exact units (``frac_bits=None``: ``ocp-mx-*``, ``mxdotp``): :func:`_blas_blocks`.
     """
     cbits = c_bits(C, shape, cname)
