@@ -1036,6 +1036,122 @@ def test_mx_fast_specials_fall_back_or_agree() -> None:
         assert np.isnan(general[1]).all() and np.isnan(general[:, 2]).all()
 
 
+#: Element format pairs of ``kind::mxf8f6f4`` (A x B, mixed ones included).
+CHAIN_PAIRS = [
+    ("mxfp8_e4m3", "mxfp8_e4m3"),
+    ("mxfp8_e5m2", "mxfp4_e2m1"),
+    ("mxfp6_e3m2", "mxfp6_e2m3"),
+    ("mxfp4_e2m1", "mxfp8_e4m3"),
+]
+
+
+@pytest.mark.parametrize("mode", ["normal", "bits", "wide"])
+@pytest.mark.parametrize("fa,fb", CHAIN_PAIRS)
+def test_mx_chain_blas_path_equals_general(fa: str, fb: str, mode: str) -> None:
+    """``b200-mxf8f6f4`` from float64 block sums (``mx._chain_blas``) == the general kernel on
+    every output and the reference on a sample. C holds the catalog of :func:`_c_matrix` (zeros,
+    FP32 subnormals, near-max values, Inf, NaN) and rows of values 2**20 and 2**-20 times the
+    products' size, so that blocks take both branches of ``mxdot.chain_blocks``: the exact sum
+    (nothing truncated) and the chain kernel (c's grid truncates small products, or c itself
+    is cut by a larger product)."""
+    unit = dp.get("b200-mxf8f6f4")
+    rng = np.random.default_rng(sum(map(ord, fa + fb + mode)))
+    M, N, K = 8, 7, 4 * 32
+    A = _mx_operand(rng, F.get(fa), M, K, mode, 1)
+    B = _mx_operand(rng, F.get(fb), N, K, mode, 0)
+    C = _c_matrix(rng, (M, N), specials=True)
+    C[0] = np.float32(2.0**20) * rng.standard_normal(N).astype(np.float32)
+    C[1] = np.float32(2.0**-20) * rng.standard_normal(N).astype(np.float32)
+    C[2] = np.float32(np.pi)
+    a = dp_mx._float_operand(A, unit)
+    b = dp_mx._float_operand(B, unit)
+    cbits = dp_mx.c_bits(C, (M, N), "C")
+    fast = dp_mx._chain_blas(unit, A, B, a[:3], b[:3], a[3], cbits)
+    general = _mx_general(unit, A, B, C)
+    # E5M2 blocks of every code span 2**-16 .. 2**16, more than a slice's float64 budget
+    if mode == "normal" or (mode == "bits" and "e5m2" not in fa + fb):
+        assert fast is not None, "the chain BLAS path refused"
+    if fast is not None:
+        _same_bits(fast, general)
+    _same_bits(dp.mx_matmul(A, B, unit, C), general)
+    for i, j in [(0, 0), (1, N - 1), (2, 3), (M - 1, 2)]:
+        assert int(general[i, j].view(np.uint32)) == _mx_reference(unit, A, B, C, i, j) or (
+            np.isnan(general[i, j])
+        ), (i, j)
+
+
+def test_mx_chain_blas_truncation_hand_derived() -> None:
+    """One block of 32 E4M3 products under unit scales on ``b200-mxf8f6f4`` (F = 25): a = [1,
+    2**-9, 0, ...] and b = [1, 1, 0, ...] with c = 2**20. The alignment maximum is c's exponent
+    20, the grid 2**(20 - 25) = 2**-5: the product 2**-9 truncates to 0, so the result is
+    RZ(2**20 + 1) = 2**20 + 1 (exact in FP32); with c = 2**10 the grid is 2**-15 and the result
+    RZ(2**10 + 1 + 2**-9) = 2**10 + 1 (FP32 keeps 2**-13 at 2**10: 2**-9 stays, so it is
+    2**10 + 1 + 2**-9). Both from the BLAS path, the general kernel and by hand."""
+    unit = dp.get("b200-mxf8f6f4")
+    fmt = F.get("mxfp8_e4m3")
+    x = np.zeros((1, 32), np.float32)
+    x[0, :2] = [1.0, 2.0**-9]
+    y = np.zeros((32, 1), np.float32)
+    y[:2, 0] = [1.0, 1.0]
+    A = numsim.encode(x, fmt, axis=1)
+    B = numsim.encode(y, fmt, axis=0)
+    assert numsim.decode(A)[0, 1] == 2.0**-9  # the smallest E4M3 subnormal under scale 2**0
+    for c, want in [(2.0**20, 2.0**20 + 1), (2.0**10, 2.0**10 + 1 + 2.0**-9)]:
+        C = np.full((1, 1), c, np.float32)
+        a = dp_mx._float_operand(A, unit)
+        b = dp_mx._float_operand(B, unit)
+        fast = dp_mx._chain_blas(unit, A, B, a[:3], b[:3], a[3], dp_mx.c_bits(C, (1, 1), "C"))
+        assert fast is not None
+        assert fast[0, 0] == np.float32(want)
+        _same_bits(fast, _mx_general(unit, A, B, C))
+
+
+@pytest.mark.parametrize("mode", ["normal", "bits", "wide"])
+@pytest.mark.parametrize("fmt_name", ["mxfp4_e2m1", "nvfp4", "mxfp6_e3m2"])
+def test_mx_group_blas_path_equals_general(fmt_name: str, mode: str) -> None:
+    """``b200-mxf4nvf4`` from BLAS group sums (``mx._group_blas``, ``mxdot.group_blocks``) ==
+    the row-pair kernel (``group_rows``, held to the reference) on every output and the
+    reference on a sample. K = 160 leaves a last block of two groups; C holds the catalog of
+    :func:`_c_matrix` (Inf, NaN, FP32 subnormals, near-max values) and rows of 2**30 and
+    2**-30 times the terms' size (c's grid truncates the terms, or a term cuts c); a NaN scale
+    and a zero scale; "wide" scales spread the groups' exponents so that terms truncate one
+    another. Both branches of ``group_blocks`` run: the exact float64 sum and
+    ``_group_block``."""
+    unit, fmt = dp.get("b200-mxf4nvf4"), F.get(fmt_name)
+    rng = np.random.default_rng(sum(map(ord, fmt_name + mode)))
+    M, N, K = 8, 7, 160
+    A = _mx_operand(rng, fmt, M, K, mode, 1)
+    B = _mx_operand(rng, fmt, N, K, mode, 0)
+    nan_scale = 0xFF if fmt.scale.name == "e8m0" else 0x7F
+    A.scales[3, 1] = nan_scale
+    B.scales[4, 2] = 0
+    C = _c_matrix(rng, (M, N), specials=True)
+    C[0] = np.float32(2.0**30) * rng.standard_normal(N).astype(np.float32)
+    C[1] = np.float32(2.0**-30) * rng.standard_normal(N).astype(np.float32)
+    calls = []
+    orig = dp_mx._group_blas
+
+    def spy(*args: Any) -> Any:
+        out = orig(*args)
+        calls.append(out is not None)
+        return out
+
+    dp_mx._group_blas = spy
+    try:
+        fast = dp.mx_matmul(A, B, unit, C)
+    finally:
+        dp_mx._group_blas = orig
+    # FP6 E3M2 terms need up to 51 bits each on the grid: the sum check refuses (group_matmul)
+    assert calls == [fmt_name != "mxfp6_e3m2"], "the group BLAS path refused or was taken"
+    general = _mx_general(unit, A, B, C)
+    _same_bits(fast, general)
+    assert np.isnan(general[3]).all()
+    for i, j in [(0, 0), (1, N - 1), (2, 4), (M - 1, 2)]:
+        assert int(general[i, j].view(np.uint32)) == _mx_reference(unit, A, B, C, i, j) or (
+            np.isnan(general[i, j])
+        ), (i, j)
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     case=st.sampled_from(MX_FAST),

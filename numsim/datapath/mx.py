@@ -27,9 +27,13 @@ exactly:
   (:mod:`numsim._kernels.mxdot`).
 
 ``mx_matmul`` takes a fast path where one applies (each held bit for bit to the general kernel
-and the reference by tests/test_fast_paths.py): truncating chained units run the vectorized
-kernel of :func:`numsim.datapath.matmul` on the scaled operands; exact units get their block
-sums from float64 BLAS (:func:`_blas_blocks`); grouped units have one tiled kernel.
+and the reference by tests/test_fast_paths.py): truncating chained units (``b200-mxf8f6f4``)
+get their block sums from float64 BLAS and round c plus the sum once wherever the truncation
+provably removes nothing, the other blocks on the chain kernel (:func:`_chain_blas`; else the
+vectorized kernel of :func:`numsim.datapath.matmul` on the scaled operands); exact units get
+their block sums from float64 BLAS (:func:`_blas_blocks`); grouped units (``b200-mxf4nvf4``)
+get their group sums from float32 / float64 BLAS the same way (:func:`_group_blas`; else one
+tiled kernel).
 """
 
 from __future__ import annotations
@@ -42,8 +46,16 @@ import numpy as np
 from .._kernels.core import K_FINITE
 from .._kernels.fastdot import combine_blocks, combine_f32, matmul_fast
 from .._kernels.intunit import int_rows
+from .._kernels.kulisch import KUL_SIZE
 from .._kernels.lower import lower
-from .._kernels.mxdot import DROPPED, exact_total, group_matmul, group_rows
+from .._kernels.mxdot import (
+    DROPPED,
+    chain_blocks,
+    exact_total,
+    group_blocks,
+    group_matmul,
+    group_rows,
+)
 from .._kernels.operands import lsb_span, scaled_rows, split_operands
 from .._tables import code_classes, float64_values
 from ..block import BlockArray, validate_block_array
@@ -286,10 +298,72 @@ def _group_run(
     fa, fb = qa.astype(ftype), qb.astype(ftype)
     args = (sa, sb, g, cbits, lower(fp32), p, lsb0, prm)
     if matmul:
-        out = group_matmul(fa, fb, *args)
+        blas = _group_blas(unit, qa, qb, sa, sb, ma * mb, fea + feb, cbits, p, lsb0, prm)
+        out = blas if blas is not None else group_matmul(fa, fb, *args)
     else:
         out = group_rows(fa, fb, ra, rb, *args)
     return out.astype(np.float32).reshape(shape), np.zeros(shape, np.int64)
+
+
+def _group_blas(
+    unit: DotUnit,
+    qa: np.ndarray,
+    qb: np.ndarray,
+    sa: tuple[np.ndarray, ...],
+    sb: tuple[np.ndarray, ...],
+    qmax: int,
+    fe: int,
+    cbits: np.ndarray,
+    p: Any,
+    lsb0: int,
+    prm: Any,
+) -> np.ndarray | None:
+    """A grouped unit's GEMM from BLAS group sums (:func:`numsim._kernels.mxdot.group_blocks`),
+    or None.
+
+    The group sums are integers: one float32 GEMM per group of ``g`` element columns when every
+    partial sum stays below ``2**24`` (exact in float32), else float64 (below ``2**53``, checked by
+    :func:`_group_check`). A block's terms and c, when none is truncated, are multiples of
+    ``2**(eta - F)`` below ``2**(eta - F + bits)`` with ``bits = F + bit_length(qmax * g) + 2 -
+    fe + bit_length(gpn) + 1`` (a term is at most ``qmax * g * 2**(2 + eta - fe)``, c below
+    ``2**(eta + 1)``), so their float64 sum is exact when ``bits <= 53`` (checked here).
+    """
+    g = unit.group
+    assert g is not None and unit.frac_bits is not None
+    gpn = unit.n // g
+    bits = unit.frac_bits + (qmax * g).bit_length() + 2 - fe + gpn.bit_length() + 1
+    if (
+        bits > 53
+        or unit.out_format != fp32
+        or unit.out_rounding not in (RoundMode.nearest_even, RoundMode.toward_zero)
+        or unit.accumulator.kind != "chain"
+        or unit.chunk is not None
+        or unit.outer is not None
+    ):
+        return None
+    if max(np.abs(sa[1]).max(initial=0), np.abs(sb[1]).max(initial=0)) > 400:
+        return None
+    ftype = np.float32 if qmax * g < 2**24 else np.float64
+    fa, fbt = qa.astype(ftype), np.ascontiguousarray(qb.T.astype(ftype))
+    M, Kp = qa.shape
+    N = qb.shape[0]
+    pa, pb = np.ldexp(1.0, sa[1]), np.ldexp(1.0, sb[1])
+    acc = cbits.astype(np.uint32).view(np.float32).astype(np.float64)
+    rows = max(1, _PANEL // (N * gpn))
+    buf = np.empty((gpn, min(rows, M), N), ftype)  # reused: fresh pages are slow
+    for i0 in range(0, M, rows):
+        i1 = min(i0 + rows, M)
+        G = buf[:, : i1 - i0]
+        acc_v = acc[i0:i1]
+        ng = Kp // g
+        for j0 in range(0, ng, gpn):
+            cnt = min(gpn, ng - j0)  # the last block may hold fewer groups
+            for t in range(cnt):
+                k0 = (j0 + t) * g
+                np.matmul(fa[i0:i1, k0 : k0 + g], fbt[k0 : k0 + g], out=G[t])
+            group_blocks(acc_v, G[:cnt], sa, sb, pa, pb, i0, j0, lsb0, p, prm)
+    acc[np.isnan(acc)] = np.nan  # the kernel's NaN
+    return acc
 
 
 #: Output entries times block sums per panel of the BLAS fast path (cache-sized pieces).
@@ -326,9 +400,10 @@ def _fast_matmul(
 ) -> np.ndarray | None:
     """``mx_matmul`` on a fast path, or None (then the general kernel runs).
 
-    * Truncating chained units (NVIDIA presets, ``b200-mxf8f6f4``): the scaled operands (element
-      significand times scale significand, exponents added) through the vectorized kernel of
-      :func:`numsim.datapath.matmul` (``fastdot.matmul_fast``), when every operand is finite.
+    * Truncating chained units (NVIDIA presets, ``b200-mxf8f6f4``), when every operand is
+      finite: :func:`_chain_blas`, or the scaled operands (element significand times scale
+      significand, exponents added) through the vectorized kernel of
+      :func:`numsim.datapath.matmul` (``fastdot.matmul_fast``).
     * Exact units (``frac_bits=None``: ``ocp-mx-*``, ``mxdotp``): :func:`_blas_blocks`.
     """
     cbits = c_bits(C, shape, cname)
@@ -337,10 +412,117 @@ def _fast_matmul(
     if _chain_fast_ok(unit, man):
         if (a[2] > K_FINITE).any() or (b[2] > K_FINITE).any():
             return None
+        blas = _chain_blas(unit, A, B, a, b, man, cbits)
+        if blas is not None:
+            return blas
         p, _, po = formats_of(unit)
         out = matmul_fast(a[0], a[1], b[0], b[1], cbits, lower(fp32), p, po, params(unit, man))
         return out.astype(np.float32)
     return _blas_blocks(unit, A, B, cbits)
+
+
+def _row_bounds(m: np.ndarray, e: np.ndarray, L: int, prm: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Per row and slice of ``L`` scaled elements ``m * 2**(e - man)``: ``(u, low)``, an upper
+    bound of the exponents with which the slice's elements enter a product's exponent (a zero at
+    ``e + zero_exp`` when zeros join the alignment maximum, else not at all) and the lowest
+    ``e + tz(m)`` over its non-zero elements (a large int when there is none)."""
+    R, K = m.shape
+    mm, ee = m.reshape(R, K // L, L), e.reshape(R, K // L, L)
+    zero = mm == 0
+    big = 1 << 30
+    if prm.zero_join:
+        u = (ee + np.where(zero, prm.zero_exp, 0)).max(axis=2)
+    else:
+        u = np.where(zero, -big, ee).max(axis=2)
+    mag = np.abs(mm)
+    tz = np.frexp((mag & -mag).astype(np.float64))[1] - 1  # trailing zeros (exact: powers of 2)
+    low = np.where(zero, big, ee + tz).min(axis=2)
+    return u.astype(np.int64), low.astype(np.int64)
+
+
+def _chain_blas(
+    unit: DotUnit,
+    A: BlockArray,
+    B: BlockArray,
+    a: tuple[np.ndarray, np.ndarray, np.ndarray],
+    b: tuple[np.ndarray, np.ndarray, np.ndarray],
+    man: int,
+    cbits: np.ndarray,
+) -> np.ndarray | None:
+    """A truncating chained unit (``b200-mxf8f6f4``) from float64 BLAS block sums, or None.
+
+    The truncation to ``F`` fraction bits below the block's alignment maximum ``eta`` removes
+    nothing when every product and c are multiples of ``2**(eta - F)``; then the block's result is
+    c plus the exact sum of its products, rounded once. The sums come from one float64 GEMM per
+    block of ``n`` of unscaled elements times the power-of-two scales (exact as in
+    :func:`_blas_blocks`); per output and block, :func:`numsim._kernels.mxdot.chain_blocks`
+    checks the condition from cheap per-row bounds of the exponents and runs the few blocks that
+    fail it through the chain kernel itself, so every result is the chain kernel's. ``c + S`` is
+    exact in float64: both are multiples of ``2**(eta - F)`` below ``2**(eta + 2 man + 3 +
+    bit_length(n))`` (checked against 53 bits).
+    """
+    L = unit.n
+    bs = A.format.block_size
+    if (
+        unit.chunk is not None
+        or unit.outer is not None
+        or bs != B.format.block_size
+        or bs % L
+        or unit.out_format != fp32
+        or unit.out_rounding not in (RoundMode.nearest_even, RoundMode.toward_zero)
+        or unit.frac_bits + 2 * man + 4 + L.bit_length() > 53
+    ):
+        return None
+    ua_, ub_ = _unscaled(A), _unscaled(B)
+    if ua_ is None or ub_ is None:
+        return None
+    (va, ea), (vb, eb) = ua_, ub_
+    if max(np.abs(ea).max(), np.abs(eb).max()) > 400:
+        return None
+    if not (_slices_exact(va, L) and _slices_exact(vb, L)):
+        return None
+    p, _, _ = formats_of(unit)
+    prm = params(unit, man)
+    am, ae = np.ascontiguousarray(a[0]), np.ascontiguousarray(a[1])
+    bm, be = np.ascontiguousarray(b[0]), np.ascontiguousarray(b[1])
+    ua, la = _row_bounds(am, ae, L, prm)
+    ub, lb = _row_bounds(bm, be, L, prm)
+    M, Kp = va.shape
+    N = vb.shape[0]
+    acc = cbits.astype(np.uint32).view(np.float32).astype(np.float64)
+    rows = max(1, _PANEL // N)
+    sa, sb = np.ldexp(1.0, ea), np.ldexp(1.0, eb)  # exact powers of two [rows, blocks]
+    vbt = np.ascontiguousarray(vb.T)
+    buf = np.empty((min(rows, M), N))  # reused: fresh pages are slow
+    k = np.empty(KUL_SIZE, np.int64)
+    for i0 in range(0, M, rows):
+        i1 = min(i0 + rows, M)
+        part = buf[: i1 - i0]
+        acc_v = acc[i0:i1]
+        for s in range(Kp // L):
+            blk = s * L // bs
+            np.matmul(va[i0:i1, s * L : (s + 1) * L], vbt[s * L : (s + 1) * L], out=part)
+            part *= sa[i0:i1, blk, None]
+            part *= sb[None, :, blk]
+            chain_blocks(
+                acc_v,
+                part,
+                ua[:, s],
+                la[:, s],
+                ub[:, s],
+                lb[:, s],
+                am,
+                ae,
+                bm,
+                be,
+                i0,
+                s * L,
+                p,
+                prm,
+                k,
+            )
+    acc[np.isnan(acc)] = np.nan  # the chain kernel's NaN
+    return acc.astype(np.float32)
 
 
 def _unscaled(x: BlockArray) -> tuple[np.ndarray, np.ndarray] | None:
