@@ -226,18 +226,18 @@ def _chain_lanes_tile(am, ae, bm, be, acc, i0, i1, j0, w, prm, pmin, pmax, pman,
             ai = acc[i - i0]
             x = a_e[lo]
             eq = be[lo, j0 : j0 + w]
-            for j in range(w):
-                eta[j] = x + eq[j]
+            for j in range(w):  # int32 lanes (eight to a vector; the sums stay far inside)
+                eta[j] = np.int32(x + eq[j])
             for q in range(lo + 1, hi):
                 x = a_e[q]
                 eq = be[q, j0 : j0 + w]
                 for j in range(w):
-                    eta[j] = max(eta[j], x + eq[j])
+                    eta[j] = max(eta[j], np.int32(x + eq[j]))
             for j in range(w):  # c joins the maximum: its exponent from its float64 bits
                 cv = ai[j]
                 f = (np.float64(cv).view(np.int64) >> 52) & 0x7FF
                 ec = zc if cv == 0.0 else max(f - 1023, cemin)
-                eta[j] = max(max(eta[j], ec), floor)
+                eta[j] = np.int32(max(max(eta[j], ec), floor))
                 S[j] = 0
             for q in range(lo, hi):
                 a = np.int64(a_m[q])
@@ -300,7 +300,7 @@ def chain_lanes_f32(am, ae, bm, be, C, prm, pmin, pmax, pman):
         i1 = min(i0 + TI, M)
         w = min(TJ, N - j0)
         acc = np.empty((TI, TJ), np.float64)
-        eta = np.empty(TJ, np.int64)
+        eta = np.empty(TJ, np.int32)
         S = np.empty(TJ, np.int64)
         for i in range(i0, i1):
             acc[i - i0, :w] = C[i, j0 : j0 + w]
@@ -330,7 +330,7 @@ def chain_lanes_bmm(am, ae, bm, be, prm, pmin, pmax, pman):
         i1 = min(i0 + TI, M)
         w = min(TJ, N - j0)
         acc = np.zeros((TI, TJ), np.float64)
-        eta = np.empty(TJ, np.int64)
+        eta = np.empty(TJ, np.int32)
         S = np.empty(TJ, np.int64)
         _chain_lanes_tile(
             am[g], ae[g], bm[g], be[g], acc, i0, i1, j0, w, prm, pmin, pmax, pman, eta, S
