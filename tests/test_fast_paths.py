@@ -1393,3 +1393,23 @@ def test_chain_lanes_equal_matmul_fast(unit: DotUnit, wide: bool) -> None:
     got3 = dp_api.batched_elements(A3, B3, unit)
     for g in range(3):
         _same_bits(got3[g], dp.matmul(A3[g], B3[g], unit))
+
+
+@pytest.mark.parametrize("fmt", [F.fp8_e4m3, F.fp16, F.bf16], ids=str)
+def test_lane_operands_equal_split(fmt: F.FloatFormat) -> None:
+    """``fastdot.lane_operands`` == ``_lower.split`` as int32, a zero's exponent replaced, in one
+    pass; an Inf or a NaN anywhere clears the ``finite`` flag."""
+    from numsim._kernels.fastdot import lane_operands
+
+    rng = np.random.default_rng(fmt.total_bits)
+    x = _random_values(rng, fmt, (37, 29), wide=True)
+    m, e, _ = dp_lower.split(x, fmt.man_bits, fmt.emin, False)
+    gm, ge, fin = lane_operands(x, fmt.man_bits, fmt.emin, -77)
+    assert fin and gm.dtype == np.int32 and ge.dtype == np.int32
+    np.testing.assert_array_equal(gm, m)
+    np.testing.assert_array_equal(ge, np.where(m == 0, -77, e))
+    assert (m == 0).any() and (m != 0).any()
+    for special in (np.inf, -np.inf, np.nan):
+        y = x.copy()
+        y[5, 7] = special
+        assert not lane_operands(y, fmt.man_bits, fmt.emin, -77)[2]

@@ -19,7 +19,16 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .core import K_FINITE, K_INF, K_NAN, K_ZERO, NEAREST_EVEN, TOWARD_ZERO, decode_value
+from .core import (
+    K_FINITE,
+    K_INF,
+    K_NAN,
+    K_ZERO,
+    NEAREST_EVEN,
+    TOWARD_ZERO,
+    decode_value,
+    unpack,
+)
 from .dotbase import ACC_CHAIN, NO_FLOOR, _place, _round_out, fast_bit_length, unpack_in
 from .kulisch import KUL_SIZE, add_round, kul_clear
 
@@ -198,6 +207,32 @@ def bmm_fast(am, ae, btm, bte, fc, p, po, prm):
 #: (no ``zero_join``): below every real product exponent, so such a product never sets ``eta``
 #: and its alignment shift saturates (its term is zero anyway).
 NO_EXP = -(1 << 20)
+
+
+@njit(parallel=True, cache=True)
+def lane_operands(x, man, emin, zexp):
+    """``(m, e, finite)`` of a C-contiguous float64 ``x`` [R, C] for the lane kernels in one
+    pass: int32 ``m``, ``e`` as :func:`numsim._kernels.operands.split_operands` gives them
+    (``x = m 2**(e - man)``, ``e`` clamped to ``emin``), the exponent of a zero ``m`` replaced by
+    ``zexp``; ``finite``: no Inf or NaN (else the caller takes another path)."""
+    R, C = x.shape
+    m = np.empty((R, C), np.int32)
+    e = np.empty((R, C), np.int32)
+    bad = np.zeros(R, np.bool_)
+    for r in prange(R):
+        for c in range(C):
+            k, s, E, sig, P = unpack(np.float64(x[r, c]).view(np.int64), 11, 52, 1023)
+            mag = 0
+            ee = zexp
+            if k == K_FINITE:
+                ee = max(E, emin)
+                mag = sig >> (P - man + ee - E)
+                ee = ee if mag != 0 else zexp
+            elif k != K_ZERO:
+                bad[r] = True
+            m[r, c] = -mag if s else mag
+            e[r, c] = ee
+    return m, e, not bad.any()
 
 
 @njit(inline="always")

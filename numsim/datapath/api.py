@@ -24,6 +24,7 @@ from .._kernels.fastdot import (
     combine_blocks,
     combine_f32,
     fma_matmul_f32,
+    lane_operands,
     matmul_fast,
 )
 from .._kernels.lower import lower
@@ -182,14 +183,21 @@ def batched_elements(A: np.ndarray, B: np.ndarray, unit: DotUnit) -> np.ndarray:
         man = operand_man(unit)
         fb = unit.operand_b_format
         if _chain_lanes_ok(unit):
-            am, ae, ak = split(A.reshape(G * M, K), man, fin.emin, False)
-            bm, be, bk = split(B.reshape(G * K, N), man, fb.emin, False)
-            if not ((ak > K_FINITE).any() or (bk > K_FINITE).any()):
-                prm = params(unit)
-                am, ae = _lanes_operand(am.reshape(G, M, K), ae.reshape(G, M, K), prm)
-                bm, be = _lanes_operand(bm.reshape(G, K, N), be.reshape(G, K, N), prm)
+            prm = params(unit)
+            am, ae, afin = _lanes_operand(A.reshape(G * M, K), man, fin.emin, prm)
+            bm, be, bfin = _lanes_operand(B.reshape(G * K, N), man, fb.emin, prm)
+            if afin and bfin:
                 out = unit.out_format
-                return chain_lanes_bmm(am, ae, bm, be, prm, out.emin, out.emax, out.man_bits)
+                return chain_lanes_bmm(
+                    am.reshape(G, M, K),
+                    ae.reshape(G, M, K),
+                    bm.reshape(G, K, N),
+                    be.reshape(G, K, N),
+                    prm,
+                    out.emin,
+                    out.emax,
+                    out.man_bits,
+                )
         am, ae, ak = split(A.reshape(G * M, K), man, fin.emin, False)
         bm, be, bk = split(
             np.ascontiguousarray(B.transpose(0, 2, 1)).reshape(G * N, K), man, fb.emin, False
@@ -264,12 +272,15 @@ def _chain_lanes_ok(unit: DotUnit) -> bool:
     )
 
 
-def _lanes_operand(m: np.ndarray, e: np.ndarray, prm: Any) -> tuple[np.ndarray, np.ndarray]:
-    """``(m, e)`` of :func:`split` as contiguous int32 arrays for the chained lane kernels, the
-    exponent of a zero operand replaced by ``zero_exp`` (units with ``zero_join``: a zero product
-    joins the alignment maximum there) or ``fastdot.NO_EXP`` (it never sets it)."""
+def _lanes_operand(
+    x: np.ndarray, man: int, emin: int, prm: Any
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """``(m, e, finite)`` of a 2-D float64 operand for the chained lane kernels
+    (:func:`numsim._kernels.fastdot.lane_operands`: :func:`split` as int32 arrays in one pass),
+    the exponent of a zero operand replaced by ``zero_exp`` (units with ``zero_join``: a zero
+    product joins the alignment maximum there) or ``fastdot.NO_EXP`` (it never sets it)."""
     z = prm.zero_exp if prm.zero_join else NO_EXP
-    return np.ascontiguousarray(m, np.int32), np.ascontiguousarray(np.where(m == 0, z, e), np.int32)
+    return lane_operands(np.ascontiguousarray(x, np.float64), man, emin, z)
 
 
 def _pairwise_fast_ok(unit: DotUnit) -> bool:
@@ -469,15 +480,17 @@ def _matmul_fast(unit: DotUnit, A: np.ndarray, B: np.ndarray, C: Any) -> np.ndar
             return late_matmul_f32(am, ae, bm, be, c32, p, prm)
         return late_matmul(am, ae, bm, be, cbits, lower(fp32), p, prm).astype(np.float32)
     if _chain_lanes_ok(unit):
-        am, ae, ak = split(A, man, fin.emin, False)
-        bm, be, bk = split(B, man, fb.emin, False)
-        if (ak > K_FINITE).any() or (bk > K_FINITE).any():
+        am, ae, afin = _lanes_operand(A, man, fin.emin, prm)
+        bm, be, bfin = _lanes_operand(B, man, fb.emin, prm)
+        if not (afin and bfin):
             return None
         c64 = cbits.astype(np.uint32).view(np.float32).astype(np.float64)
         out = unit.out_format
         return chain_lanes_f32(
-            *_lanes_operand(am, ae, prm),
-            *_lanes_operand(bm, be, prm),
+            am,
+            ae,
+            bm,
+            be,
             c64,
             prm,
             out.emin,
