@@ -4,6 +4,9 @@
 * :func:`matmul_fast`: chained truncating units with raw product exponents, one branch-free
   aligned sum per block (:func:`_fast_sum`) that LLVM vectorizes.
   :func:`bmm_fast` runs the same rows for a batch of small products in one call.
+* :func:`chain_lanes_f32`, :func:`chain_lanes_bmm`: the same units (no chunks, RZ block results)
+  with every step of a block across 64 output columns, so that the block's scalar work
+  vectorizes too; :func:`lane_operands` prepares their int32 operands.
 * :func:`combine_blocks`, :func:`combine_f32`: the exact units when float64 BLAS sums every block
   exactly; results are rounded from a round-to-odd float64 sum (:func:`_odd_sum`, :func:`_odd64`,
   :func:`_f32_round`).
