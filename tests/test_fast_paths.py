@@ -1367,14 +1367,14 @@ def test_chain_lanes_equal_general_and_reference(unit: DotUnit) -> None:
 @pytest.mark.parametrize("unit", CHAIN_LANES, ids=str)
 def test_chain_lanes_equal_matmul_fast(unit: DotUnit, wide: bool) -> None:
     """The lane kernel equals the per-output ``matmul_fast`` kernel on products spanning several
-    tiles (M = 19: three row tiles; N = 150: two full lane tiles and a partial one; K not a
+    tiles (M = 19: three row tiles; N = 300: two full tiles of 128 lanes and a partial one; K not a
     multiple of n), with C holding specials, near-maximum values (results overflowing to Inf)
     and subnormals; the batched kernel equals the same products slice by slice."""
     from numsim._kernels.fastdot import matmul_fast
     from numsim._kernels.lower import lower
 
     rng = np.random.default_rng(sum(map(ord, unit.name)) + 3 * wide)
-    M, K, N = 19, 2 * unit.n + 7, 150
+    M, K, N = 19, 2 * unit.n + 7, 300
     A = _random_values(rng, unit.in_format, (M, K), wide)
     B = _random_values(rng, unit.operand_b_format, (K, N), wide)
     A[3, :] = 0.0  # an all-zero row: empty blocks

@@ -5,7 +5,7 @@
   aligned sum per block (:func:`_fast_sum`) that LLVM vectorizes.
   :func:`bmm_fast` runs the same rows for a batch of small products in one call.
 * :func:`chain_lanes_f32`, :func:`chain_lanes_bmm`: the same units (no chunks, RZ block results)
-  with every step of a block across 64 output columns, so that the block's scalar work
+  with every step of a block across output columns, so that the block's scalar work
   vectorizes too; :func:`lane_operands` prepares their int32 operands.
 * :func:`combine_blocks`, :func:`combine_f32`: the exact units when float64 BLAS sums every block
   exactly; results are rounded from a round-to-odd float64 sum (:func:`_odd_sum`, :func:`_odd64`,
@@ -302,7 +302,7 @@ def _chain_lanes_tile(am, ae, bm, be, acc, i0, i1, j0, w, prm, pmin, pmax, pman,
 @njit(parallel=True, cache=True)
 def chain_lanes_f32(am, ae, bm, be, C, prm, pmin, pmax, pman):
     """:func:`matmul_fast` for chained truncating units with a truncating (RZ) block result,
-    every step of a block across lanes of output columns.
+    every step of a block across lanes of output columns (128 to a tile).
 
     ``am``, ``ae`` [M, K] and ``bm``, ``be`` [K, N] (B not transposed) are int32 significands and
     exponents of :func:`numsim.datapath._lower.split`, the exponent of a zero operand replaced by
@@ -330,7 +330,7 @@ def chain_lanes_f32(am, ae, bm, be, C, prm, pmin, pmax, pman):
     N = bm.shape[1]
     out = np.empty((M, N), np.float32)
     TI = 8
-    TJ = 64
+    TJ = 128  # 128 lanes measured about 10% faster than 64 on MiniLM's shapes
     tiles_j = (N + TJ - 1) // TJ
     for t in prange(((M + TI - 1) // TI) * tiles_j):
         i0 = (t // tiles_j) * TI
