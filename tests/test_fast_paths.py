@@ -1445,3 +1445,87 @@ def test_hypothesis_amd_fast_paths(data: Any) -> None:
     fast = dp_api._matmul_fast(unit, A, B, C)
     assert fast is not None
     _same_bits(fast, dp_api._matmul_general(unit, A, B, C)[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# chained truncation across lanes of output columns (fastdot.chain_lanes_f32 / chain_lanes_bmm)
+# ---------------------------------------------------------------------------------------------
+CHAIN_LANES = [u for u in FAST_CHAIN if dp_api._chain_lanes_ok(u)]
+
+
+def test_chain_lanes_serve_the_nvidia_presets() -> None:
+    """Every chained NVIDIA preset without ``promote`` chunks takes the lane kernel; the chunked
+    preset, RNE block results and flushed results keep ``matmul_fast``."""
+    for name in ["h100-e4m3", "b200-e4m3", "h100-e5m2", "b200-e5m2", "a100-bf16", "t4-fp16"]:
+        assert dp_api._chain_lanes_ok(dp.get(name)), name
+    assert not dp_api._chain_lanes_ok(dp.get("h100-e4m3-promote128"))
+    assert not dp_api._chain_lanes_ok(replace(dp.get("h100-e4m3"), out_rounding="nearest_even"))
+    assert not dp_api._chain_lanes_ok(replace(dp.get("b200-e4m3"), subnormals_out=False))
+    assert len(CHAIN_LANES) >= 10
+
+
+@pytest.mark.parametrize("unit", CHAIN_LANES, ids=str)
+def test_chain_lanes_equal_general_and_reference(unit: DotUnit) -> None:
+    """``matmul`` on the lane kernel equals the general kernel on every pair of random and
+    corner rows of ``test_datapath.cases`` (finite operands; C with subnormals, near-maximum
+    values, Inf and NaN) and the Fraction reference on the matching pairs."""
+    A, B, C, cs = _amd_operands(unit, finite=True)
+    fast = dp.matmul(A, B, unit, C)  # finite operands: the lane kernel (C late in an epilogue)
+    general, _ = dp_api._matmul_general(unit, A, B, C)
+    _same_bits(fast, general)
+    got = np.where(np.isnan(fast), 0x7FC00000, fast.view(np.uint32))
+    for i, (a, b, c) in enumerate(cs):
+        want = _ref_f32_bits(unit, ref_dot.dot_code(unit, a, b, c))
+        assert int(got[i, i]) == want, (i, a, b, c)
+
+
+@pytest.mark.parametrize("wide", [True, False], ids=["wide", "normal"])
+@pytest.mark.parametrize("unit", CHAIN_LANES, ids=str)
+def test_chain_lanes_equal_matmul_fast(unit: DotUnit, wide: bool) -> None:
+    """The lane kernel equals the per-output ``matmul_fast`` kernel on products spanning several
+    tiles (M = 19: three row tiles; N = 300: two full tiles of 128 lanes and a partial one; K not a
+    multiple of n), with C holding specials, near-maximum values (results overflowing to Inf)
+    and subnormals; the batched kernel equals the same products slice by slice."""
+    from numsim._kernels.fastdot import matmul_fast
+    from numsim._kernels.lower import lower
+
+    rng = np.random.default_rng(sum(map(ord, unit.name)) + 3 * wide)
+    M, K, N = 19, 2 * unit.n + 7, 300
+    A = _random_values(rng, unit.in_format, (M, K), wide)
+    B = _random_values(rng, unit.operand_b_format, (K, N), wide)
+    A[3, :] = 0.0  # an all-zero row: empty blocks
+    C = _c_matrix(rng, (M, N), specials=True, fp16=unit.c_format == F.fp16)
+    unit = replace(unit, c_entry="inside")  # C inside: the kernels' accumulator input
+    got = dp_api._matmul_fast(unit, A, B, C)
+    man = dp_lower.operand_man(unit)
+    am, ae, _ = dp_lower.split(A, man, unit.in_format.emin, False)
+    bm, be, _ = dp_lower.split(np.ascontiguousarray(B.T), man, unit.operand_b_format.emin, False)
+    p, _, po = dp_lower.formats_of(unit)
+    cbits = dp_lower.c_bits(C, (M, N), "C", unit.c_format)
+    want = matmul_fast(am, ae, bm, be, cbits, lower(F.fp32), p, po, dp_lower.params(unit))
+    _same_bits(got, want.astype(np.float32))
+    A3 = A[:18].reshape(3, 6, K)
+    B3 = np.stack([B, B[:, ::-1], -B])[:, :, :70]
+    got3 = dp_api.batched_elements(A3, B3, unit)
+    for g in range(3):
+        _same_bits(got3[g], dp.matmul(A3[g], B3[g], unit))
+
+
+@pytest.mark.parametrize("fmt", [F.fp8_e4m3, F.fp16, F.bf16], ids=str)
+def test_lane_operands_equal_split(fmt: F.FloatFormat) -> None:
+    """``fastdot.lane_operands`` == ``_lower.split`` as int32, a zero's exponent replaced, in one
+    pass; an Inf or a NaN anywhere clears the ``finite`` flag."""
+    from numsim._kernels.fastdot import lane_operands
+
+    rng = np.random.default_rng(fmt.total_bits)
+    x = _random_values(rng, fmt, (37, 29), wide=True)
+    m, e, _ = dp_lower.split(x, fmt.man_bits, fmt.emin, False)
+    gm, ge, fin = lane_operands(x, fmt.man_bits, fmt.emin, -77)
+    assert fin and gm.dtype == np.int32 and ge.dtype == np.int32
+    np.testing.assert_array_equal(gm, m)
+    np.testing.assert_array_equal(ge, np.where(m == 0, -77, e))
+    assert (m == 0).any() and (m != 0).any()
+    for special in (np.inf, -np.inf, np.nan):
+        y = x.copy()
+        y[5, 7] = special
+        assert not lane_operands(y, fmt.man_bits, fmt.emin, -77)[2]

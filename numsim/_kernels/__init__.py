@@ -49,6 +49,14 @@ rounding changes these too.
   ``test_signed_zeros_on_every_path``.
 * ``fastdot.bmm_fast``: ``_fast_row`` per output of a batch of products (no new rounding).
   Held by ``test_batched_products_equal_matmul_per_slice``.
+* ``fastdot._chain_lanes_tile`` (``chain_lanes_f32``, ``chain_lanes_bmm``: the chained
+  truncating units across lanes of output columns): terms truncated by shifts as in
+  ``_fast_sum``; c truncated onto the block's grid and the block result truncated (RZ) to the
+  output format by float64 ``trunc`` of the exact sum scaled by powers of two (normal or
+  subnormal grid, Inf above ``emax``). Twins: ``matmul_fast`` (``dotbase._place`` and
+  ``dotbase._round_out``) and the general kernel. Held by ``test_chain_lanes_equal_matmul_fast``,
+  ``test_chain_lanes_equal_general_and_reference``, ``test_fast_chain_path_equals_general`` and
+  ``test_batched_products_equal_matmul_per_slice``.
 * ``fastdot._odd_sum``: a round-to-odd float64 sum handed to ``dotbase._round_out``
   (``combine_blocks``). Twin: ``kulisch.kul_round`` (the exact total, one rounding). Held by
   ``test_blas_exact_path_equals_general``.

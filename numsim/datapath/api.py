@@ -17,16 +17,20 @@ from .._kernels.amdfast import (
 from .._kernels.core import K_FINITE, TOWARD_NEGATIVE
 from .._kernels.dotbase import ACC_CHAIN, NO_FLOOR, NO_LIMIT
 from .._kernels.fastdot import (
+    NO_EXP,
     bmm_fast,
+    chain_lanes_bmm,
+    chain_lanes_f32,
     combine_blocks,
     combine_f32,
     fma_matmul_f32,
+    lane_operands,
     matmul_fast,
 )
 from .._kernels.lower import lower
 from .._kernels.operands import lsb_span
 from .._kernels.threads import SMALL_MACS, serial
-from ..formats import FloatFormat, fp32
+from ..formats import FloatFormat, Specials, fp32
 from ..policies import RoundMode
 from ._lower import (
     c_bits,
@@ -178,6 +182,22 @@ def batched_elements(A: np.ndarray, B: np.ndarray, unit: DotUnit) -> np.ndarray:
     ):
         man = operand_man(unit)
         fb = unit.operand_b_format
+        if _chain_lanes_ok(unit):
+            prm = params(unit)
+            am, ae, afin = _lanes_operand(A.reshape(G * M, K), man, fin.emin, prm)
+            bm, be, bfin = _lanes_operand(B.reshape(G * K, N), man, fb.emin, prm)
+            if afin and bfin:
+                out = unit.out_format
+                return chain_lanes_bmm(
+                    am.reshape(G, M, K),
+                    ae.reshape(G, M, K),
+                    bm.reshape(G, K, N),
+                    be.reshape(G, K, N),
+                    prm,
+                    out.emin,
+                    out.emax,
+                    out.man_bits,
+                )
         am, ae, ak = split(A.reshape(G * M, K), man, fin.emin, False)
         bm, be, bk = split(
             np.ascontiguousarray(B.transpose(0, 2, 1)).reshape(G * N, K), man, fb.emin, False
@@ -225,6 +245,42 @@ def _chain_fast_ok(unit: DotUnit) -> bool:
         and unit.frac_bits >= 2 * operand_man(unit)
         and (unit.outer is None or unit.outer.kind == "float")
     )
+
+
+def _chain_lanes_ok(unit: DotUnit) -> bool:
+    """True when :func:`numsim._kernels.fastdot.chain_lanes_f32` serves a unit that
+    :func:`_chain_fast_ok` admits (every NVIDIA preset without ``promote`` chunks): no chunks or
+    outer accumulator, block results truncated (RZ) into an IEEE-style format with subnormals that
+    float64 holds, and every block sum with c, below ``(n + 2) 2**(F + 2)``, exact in float64."""
+    out = unit.out_format
+    F = unit.frac_bits
+    return (
+        _chain_fast_ok(unit)
+        and F is not None
+        and unit.chunk is None
+        and unit.outer is None
+        and unit.out_rounding == RoundMode.toward_zero
+        and unit.subnormals_out
+        and isinstance(out, FloatFormat)
+        and out.specials == Specials.ieee
+        and out.subnormals
+        and out.man_bits <= 52
+        and -1000 < out.emin - out.man_bits
+        and out.emax < 1000
+        and F <= 60
+        and (unit.n + 2) << (F + 2) <= 2**53
+    )
+
+
+def _lanes_operand(
+    x: np.ndarray, man: int, emin: int, prm: Any
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """``(m, e, finite)`` of a 2-D float64 operand for the chained lane kernels
+    (:func:`numsim._kernels.fastdot.lane_operands`: :func:`split` as int32 arrays in one pass),
+    the exponent of a zero operand replaced by ``zero_exp`` (units with ``zero_join``: a zero
+    product joins the alignment maximum there) or ``fastdot.NO_EXP`` (it never sets it)."""
+    z = prm.zero_exp if prm.zero_join else NO_EXP
+    return lane_operands(np.ascontiguousarray(x, np.float64), man, emin, z)
 
 
 def _pairwise_fast_ok(unit: DotUnit) -> bool:
@@ -423,6 +479,24 @@ def _matmul_fast(unit: DotUnit, A: np.ndarray, B: np.ndarray, C: Any) -> np.ndar
                 am, ae, bm, be = (evens_first(x, unit.n) for x in (am, ae, bm, be))
             return late_matmul_f32(am, ae, bm, be, c32, p, prm)
         return late_matmul(am, ae, bm, be, cbits, lower(fp32), p, prm).astype(np.float32)
+    if _chain_lanes_ok(unit):
+        am, ae, afin = _lanes_operand(A, man, fin.emin, prm)
+        bm, be, bfin = _lanes_operand(B, man, fb.emin, prm)
+        if not (afin and bfin):
+            return None
+        c64 = cbits.astype(np.uint32).view(np.float32).astype(np.float64)
+        out = unit.out_format
+        return chain_lanes_f32(
+            am,
+            ae,
+            bm,
+            be,
+            c64,
+            prm,
+            out.emin,
+            out.emax,
+            out.man_bits,
+        )
     if _chain_fast_ok(unit):
         am, ae, ak = split(A, man, fin.emin, False)
         bm, be, bk = split(np.ascontiguousarray(B.T), man, fb.emin, False)
