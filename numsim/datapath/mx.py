@@ -28,9 +28,10 @@ exactly:
 
 ``mx_matmul`` takes a fast path where one applies (each held bit for bit to the general kernel
 and the reference by tests/test_fast_paths.py): truncating chained units (``b200-mxf8f6f4``)
-get their block sums from float64 BLAS and round c plus the sum once wherever the truncation
-provably removes nothing, the other blocks on the chain kernel (:func:`_chain_blas`; else the
-vectorized kernel of :func:`numsim.datapath.matmul` on the scaled operands); exact units get
+run the scaled operands on the lane kernel of :func:`numsim.datapath.matmul` where its bounds
+hold (:func:`_chain_lanes`), else get their block sums from float64 BLAS and round c plus the
+sum once wherever the truncation provably removes nothing, the other blocks on the chain kernel
+(:func:`_chain_blas`; else the vectorized kernel on the scaled operands); exact units get
 their block sums from float64 BLAS (:func:`_blas_blocks`); grouped units (``b200-mxf4nvf4``)
 get their group sums from float32 / float64 BLAS the same way (:func:`_group_blas`; else one
 tiled kernel).
@@ -401,8 +402,9 @@ def _fast_matmul(
     """``mx_matmul`` on a fast path, or None (then the general kernel runs).
 
     * Truncating chained units (NVIDIA presets, ``b200-mxf8f6f4``), when every operand is
-      finite: :func:`_chain_blas`, or the scaled operands (element significand times scale
-      significand, exponents added) through the vectorized kernel of
+      finite: :func:`_chain_lanes` (RZ block results into FP32, no chunks: about 1.5x the
+      BLAS path on MiniLM's shapes), :func:`_chain_blas`, or the scaled operands (element
+      significand times scale significand, exponents added) through the vectorized kernel of
       :func:`numsim.datapath.matmul` (``fastdot.matmul_fast``).
     * Exact units (``frac_bits=None``: ``ocp-mx-*``, ``mxdotp``): :func:`_blas_blocks`.
     """
