@@ -1047,6 +1047,35 @@ CHAIN_PAIRS = [
 
 @pytest.mark.parametrize("mode", ["normal", "bits", "wide"])
 @pytest.mark.parametrize("fa,fb", CHAIN_PAIRS)
+def test_mx_chain_lanes_path_equals_general(fa: str, fb: str, mode: str) -> None:
+    """``b200-mxf8f6f4`` on the lane kernel (``mx._chain_lanes``: scaled MX operands through
+    ``fastdot.chain_lanes_f32``) == the general kernel on every output and the reference on a
+    sample, with C's catalog of :func:`_c_matrix` (zeros, FP32 subnormals, near-max values, Inf,
+    NaN), large and tiny c rows, and "wide" scales over the whole E8M0 range; ``mx_matmul``
+    takes this path."""
+    unit = dp.get("b200-mxf8f6f4")
+    rng = np.random.default_rng(sum(map(ord, "lanes" + fa + fb + mode)))
+    M, N, K = 8, 7, 3 * 32 + 5  # K padded to whole blocks
+    A = _mx_operand(rng, F.get(fa), M, K, mode, 1)
+    B = _mx_operand(rng, F.get(fb), N, K, mode, 0)
+    C = _c_matrix(rng, (M, N), specials=True)
+    C[0] = np.float32(2.0**20) * rng.standard_normal(N).astype(np.float32)
+    C[1] = np.float32(2.0**-20) * rng.standard_normal(N).astype(np.float32)
+    a = dp_mx._float_operand(A, unit)
+    b = dp_mx._float_operand(B, unit)
+    assert dp_mx._chain_lanes_ok(unit, a[:3], b[:3])
+    fast = dp_mx._chain_lanes(unit, a[:3], b[:3], a[3], dp_mx.c_bits(C, (M, N), "C"))
+    general = _mx_general(unit, A, B, C)
+    _same_bits(fast, general)
+    _same_bits(dp.mx_matmul(A, B, unit, C), general)
+    for i, j in [(0, 0), (1, N - 1), (2, 3), (M - 1, 2)]:
+        assert int(general[i, j].view(np.uint32)) == _mx_reference(unit, A, B, C, i, j) or (
+            np.isnan(general[i, j])
+        ), (i, j)
+
+
+@pytest.mark.parametrize("mode", ["normal", "bits", "wide"])
+@pytest.mark.parametrize("fa,fb", CHAIN_PAIRS)
 def test_mx_chain_blas_path_equals_general(fa: str, fb: str, mode: str) -> None:
     """``b200-mxf8f6f4`` from float64 block sums (``mx._chain_blas``) == the general kernel on
     every output and the reference on a sample. C holds the catalog of :func:`_c_matrix` (zeros,
