@@ -71,10 +71,17 @@ def _timed(fn: PointFn, point: Mapping[str, Any]) -> tuple[list[Row], float]:
 
 
 def _worker_init() -> None:
-    """Local worker processes share the cores: one numba thread each."""
+    """Local worker processes share the cores: one Numba thread and one BLAS thread each (two
+    workers with two BLAS threads each oversubscribe the cores, and the many small GEMMs of the
+    block-scaled datapath paths then run several times slower)."""
     import numba
 
     numba.set_num_threads(1)
+    try:
+        from threadpoolctl import threadpool_limits  # the ptq extra's; else BLAS keeps its threads
+    except ImportError:
+        return
+    threadpool_limits(limits=1, user_api="blas")
 
 
 @dataclass
