@@ -304,6 +304,25 @@ def test_hwcost_row(tmp_path: Path) -> None:
     assert row["cells"] > 0 and 0 <= row["quality"] <= 1 and row["yosys"].startswith("Yosys")
 
 
+def test_source_fingerprint_follows_the_code_not_the_caches(tmp_path: Path) -> None:
+    (tmp_path / "pkg" / "__pycache__").mkdir(parents=True)
+    (tmp_path / "pkg" / "a.py").write_text("x = 1\n")
+    (tmp_path / "pkg" / "data.txt").write_text("words\n")
+    fp = executor.source_fingerprint(tmp_path / "pkg")
+    (tmp_path / "pkg" / "__pycache__" / "a.nbi").write_bytes(b"numba cache")
+    assert executor.source_fingerprint(tmp_path / "pkg") == fp
+    (tmp_path / "pkg" / "a.py").write_text("x = 2\n")
+    assert executor.source_fingerprint(tmp_path / "pkg") != fp
+    (tmp_path / "pkg" / "a.py").write_text("x = 1\n")
+    assert executor.source_fingerprint(tmp_path / "pkg") == fp
+    (tmp_path / "pkg" / "data.txt").rename(tmp_path / "pkg" / "data2.txt")
+    assert executor.source_fingerprint(tmp_path / "pkg") != fp
+    # the running numsim's version carries its own code's fingerprint
+    from numsim import __version__
+
+    assert executor.numsim_version().startswith(f"{__version__}+src.")
+
+
 def test_cache_keys() -> None:
     p = {"distribution": "gaussian", "format": "fp8_e4m3", "shape": [4, 64], "seed": 0}
     k = executor.cache_key("formats", p)

@@ -5,13 +5,15 @@ function that turns one point into tidy rows. :class:`Executor` runs the points 
 in the on-disk cache, in local processes (``concurrent.futures``; ``jobs=1`` runs in this
 process) or on a Dask ``distributed`` cluster given by its scheduler address, and writes each
 finished point to the cache at once, atomically. The cache key is the sha256 of the study name,
-the point's parameters and the numsim version, so an interrupted run recomputes nothing that
-finished, and any change of a parameter or of the version computes afresh.
+the point's parameters and the numsim version with a fingerprint of its code
+(:func:`numsim_version`), so an interrupted run recomputes nothing that finished, and any change
+of a parameter, of the version or of the code computes afresh.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import functools
 import hashlib
 import json
 import multiprocessing
@@ -34,10 +36,29 @@ class StudyError(ValueError):
     """Bad study input (unknown study or parameter, unreachable scheduler, unwritable folder)."""
 
 
+def source_fingerprint(*roots: Path) -> str:
+    """sha256 (hex) of the names and bytes of every file under ``roots``, ``__pycache__`` left
+    out (compiled and Numba-cached files change without the code changing)."""
+    h = hashlib.sha256()
+    for root in roots:
+        for f in sorted(root.rglob("*")):
+            if f.is_file() and "__pycache__" not in f.relative_to(root).parts:
+                h.update(f"{root.name}/{f.relative_to(root).as_posix()}".encode() + b"\0")
+                h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+@functools.cache
 def numsim_version() -> str:
+    """numsim's version and a fingerprint of the code that computes the points: every file of
+    the numsim package (its data included) and of the RTL models beside it. Code changed under
+    the same version number (between releases, in a checkout) gives other cache keys, so a point
+    computed by older code is never served as the current code's result."""
     from .. import __version__
 
-    return __version__
+    package = Path(__file__).resolve().parent.parent
+    roots = [r for r in (package, package.parent / "rtl_models") if r.is_dir()]
+    return f"{__version__}+src.{source_fingerprint(*roots)[:16]}"
 
 
 def cache_key(study: str, point: Mapping[str, Any], version: str | None = None) -> str:
