@@ -32,6 +32,14 @@ CASES = {
         "dp.mx_matmul(numsim.encode(A, 'mxfp8_e4m3', axis=1), "
         "numsim.encode(B, 'mxfp8_e4m3', axis=0), dp.get('ocp-mx-exact'))"
     ),
+    "mx_matmul mxfp8_e4m3 b200-mxf8f6f4": (
+        "dp.mx_matmul(numsim.encode(A, 'mxfp8_e4m3', axis=1), "
+        "numsim.encode(B, 'mxfp8_e4m3', axis=0), dp.get('b200-mxf8f6f4'))"
+    ),
+    "mx_matmul nvfp4 b200-mxf4nvf4": (
+        "dp.mx_matmul(numsim.encode(A, 'nvfp4', axis=1), "
+        "numsim.encode(B, 'nvfp4', axis=0), dp.get('b200-mxf4nvf4'))"
+    ),
 }
 
 _CHILD = """
