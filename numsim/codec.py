@@ -140,6 +140,32 @@ def _encode(
     return _encode_element(x, fmt, rounding, overflow, nan, seed, random_bits, sr_bits)
 
 
+def element_codes(
+    bits: np.ndarray, src: Any, fmt: FloatFormat | IntFormat, pol: Any
+) -> tuple[np.ndarray, int]:
+    """Codes of the flat input ``bits`` (a source of :data:`numsim._kernels.lower.SOURCES`) in
+    the element format ``fmt`` under the parsed policies ``pol``, and the count of NaN inputs
+    refused: the general element encoder, without argument handling (for callers that parse
+    their arguments once, such as the per-column rounding of numsim.ptq). Codes of at most 32
+    bits go through a uint32 buffer: one ``encode_array`` specialization per input dtype (a
+    parallel kernel, tens of seconds of Numba compilation on a cold cache) instead of one per
+    input and code dtype."""
+    buf = np.empty(bits.size, dtype=np.uint32)
+    nerr = _k.encode_array(
+        bits,
+        src,
+        lower(fmt),
+        int(pol.mode),
+        int(pol.overflow),
+        int(pol.nan),
+        pol.seed,
+        pol.rbits,
+        pol.rand,
+        buf,
+    )
+    return buf.astype(fmt.code_dtype, copy=False), nerr
+
+
 def _encode_element(
     x: Any,
     fmt: FloatFormat | IntFormat,
@@ -159,23 +185,7 @@ def _encode_element(
             out = np.empty(bits.size, dtype=fmt.code_dtype)
             nerr = _k.encode_table(bits, encode_table(fmt, pol.mode, pol.overflow, pol.nan), out)
         else:
-            # element codes (at most 32 bits) go through a uint32 buffer: one encode_array
-            # specialization per input dtype (a parallel kernel, tens of seconds of Numba
-            # compilation on a cold cache) instead of one per input and code dtype
-            buf = np.empty(bits.size, dtype=np.uint32)
-            nerr = _k.encode_array(
-                bits,
-                source.src,
-                lower(fmt),
-                int(pol.mode),
-                int(pol.overflow),
-                int(pol.nan),
-                pol.seed,
-                pol.rbits,
-                pol.rand,
-                buf,
-            )
-            out = buf.astype(fmt.code_dtype, copy=False)
+            out, nerr = element_codes(bits, source.src, fmt, pol)
     if nerr:
         raise ValueError(
             f"x contains {nerr} NaN value(s) but format {fmt} has no NaN; pass nan='zero' (or "

@@ -1045,6 +1045,17 @@ CHAIN_PAIRS = [
 ]
 
 
+def _mx_matmul_and_reference_agree(unit: Any, A: Any, B: Any, C: np.ndarray, general: Any) -> None:
+    """``mx_matmul`` (whatever path it takes) equals the general kernel's ``general`` bit for
+    bit, and the general kernel equals the Fraction reference on four sampled outputs."""
+    M, N = general.shape
+    _same_bits(dp.mx_matmul(A, B, unit, C), general)
+    for i, j in [(0, 0), (1, N - 1), (2, 3), (M - 1, 2)]:
+        assert int(general[i, j].view(np.uint32)) == _mx_reference(unit, A, B, C, i, j) or (
+            np.isnan(general[i, j])
+        ), (i, j)
+
+
 @pytest.mark.parametrize("mode", ["normal", "bits", "wide"])
 @pytest.mark.parametrize("fa,fb", CHAIN_PAIRS)
 def test_mx_chain_lanes_path_equals_general(fa: str, fb: str, mode: str) -> None:
@@ -1067,11 +1078,7 @@ def test_mx_chain_lanes_path_equals_general(fa: str, fb: str, mode: str) -> None
     fast = dp_mx._chain_lanes(unit, a[:3], b[:3], a[3], dp_mx.c_bits(C, (M, N), "C"))
     general = _mx_general(unit, A, B, C)
     _same_bits(fast, general)
-    _same_bits(dp.mx_matmul(A, B, unit, C), general)
-    for i, j in [(0, 0), (1, N - 1), (2, 3), (M - 1, 2)]:
-        assert int(general[i, j].view(np.uint32)) == _mx_reference(unit, A, B, C, i, j) or (
-            np.isnan(general[i, j])
-        ), (i, j)
+    _mx_matmul_and_reference_agree(unit, A, B, C, general)
 
 
 @pytest.mark.parametrize("mode", ["normal", "bits", "wide"])
@@ -1102,11 +1109,7 @@ def test_mx_chain_blas_path_equals_general(fa: str, fb: str, mode: str) -> None:
         assert fast is not None, "the chain BLAS path refused"
     if fast is not None:
         _same_bits(fast, general)
-    _same_bits(dp.mx_matmul(A, B, unit, C), general)
-    for i, j in [(0, 0), (1, N - 1), (2, 3), (M - 1, 2)]:
-        assert int(general[i, j].view(np.uint32)) == _mx_reference(unit, A, B, C, i, j) or (
-            np.isnan(general[i, j])
-        ), (i, j)
+    _mx_matmul_and_reference_agree(unit, A, B, C, general)
 
 
 def test_mx_chain_blas_truncation_hand_derived() -> None:

@@ -83,6 +83,18 @@ def _group_block(Gs, j0, j1, ia, ib, sa, sb, c, lsb0, prm):
 
 
 @njit(inline="always")
+def _f32_parts(a):
+    """Of the FP32 value ``a`` (held in a float64), from its bits: the unbiased exponent ``E``,
+    whether it is normal, and ``tz``, the exponent of the lowest set bit of its 24-bit
+    significand (trailing zeros, exact: a power of two converts exactly)."""
+    bits = np.int64(np.float32(a).view(np.int32))
+    ef = (bits >> 23) & 0xFF
+    sig = (bits & 0x7FFFFF) | 0x800000
+    tz = ((np.int64(np.float32(sig & -sig).view(np.int32)) >> 23) & 0xFF) - 127
+    return ef - 127, (ef > 0) & (ef < 255), tz
+
+
+@njit(inline="always")
 def _round_rz(S, lsb, p, prm):
     """Code of ``S * 2**lsb``: a truncated (RZ) result in the normal range packed directly from
     its top ``man + 1`` bits (as ``fastdot._fast_row`` does), everything else by
@@ -298,13 +310,7 @@ def chain_blocks(acc, S, ua, la, ub, lb, am, ae, btm, bte, i0, lo, p, prm, k):
         nslow = 0
         for j in range(N):
             a = ar[j]
-            bits = np.int64(np.float32(a).view(np.int32))
-            ef = (bits >> 23) & 0xFF
-            E = ef - 127
-            normal = (ef > 0) & (ef < 255)
-            sig = (bits & 0x7FFFFF) | 0x800000
-            # trailing zeros of the significand: the exponent of its lowest set bit (exact)
-            tz = ((np.int64(np.float32(sig & -sig).view(np.int32)) >> 23) & 0xFF) - 127
+            E, normal, tz = _f32_parts(a)
             ct = max(E, prm.c_emin) if normal else zterm
             ehi = max(max(uar + ub[j], ct), prm.min_exp)
             ok = (ehi <= lar + lb[j] + sh0) & ((a == 0.0) | (normal & (ehi <= E + tz + cshift)))
@@ -413,12 +419,7 @@ def group_blocks(acc, G, sa, sb, pa, pb, i0, j0, lsb0, p, prm):
                 eta[j] = max(eta[j], za + zr[j])
         for j in range(N):
             a = ar[j]
-            bits = np.int64(np.float32(a).view(np.int32))
-            ef = (bits >> 23) & 0xFF
-            E = ef - 127
-            normal = (ef > 0) & (ef < 255)
-            sig = (bits & 0x7FFFFF) | 0x800000
-            tz = ((np.int64(np.float32(sig & -sig).view(np.int32)) >> 23) & 0xFF) - 127
+            E, normal, tz = _f32_parts(a)
             et = max(eta[j], NO_FLOOR)
             et = max(et, max(E, C_EMIN) if normal else (zterm if a == 0.0 else NO_FLOOR))
             empty = et == NO_FLOOR

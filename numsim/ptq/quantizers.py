@@ -29,6 +29,7 @@ Every rounding goes through numsim's public codec (``numsim.encode`` / ``numsim.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -38,10 +39,10 @@ from numsim import formats as _formats
 from numsim import profiles as _profiles
 from numsim._inputs import parse_policies
 from numsim._kernels import codec as _kcodec
-from numsim._kernels.lower import SOURCES, lower
+from numsim._kernels.lower import SOURCES
 from numsim._kernels.threads import serial
 from numsim.block import BlockArray, decode_block
-from numsim.codec import value_table
+from numsim.codec import element_codes, value_table
 from numsim.formats import BlockFormat, FloatFormat, IntFormat
 
 _GRANULARITIES = ("tensor", "channel", "group")
@@ -476,35 +477,23 @@ def _check_matrix(W: Any, name: str) -> np.ndarray:
     return arr
 
 
-_ROUNDERS: dict[Any, tuple[Any, ...]] = {}
+@cache
+def _ocp_policies() -> Any:
+    """The parsed default (OCP profile) policies of ``numsim.quantize``, parsed once."""
+    prof = _profiles.get("ocp")
+    return parse_policies(prof.rounding, prof.overflow, prof.nan, None, None, 32, ())
 
 
 def _round_element(x: np.ndarray, elem: FloatFormat | IntFormat) -> np.ndarray:
     """``numsim.quantize(x, elem)`` of a finite float64 array, as float64, without the public
-    entry's argument handling: the kernels and arguments that ``numsim.quantize`` uses for
-    float64 input into an element format of at most 16 bits under the default profile (encode
-    to codes, then decode through the format's value table)."""
-    args = _ROUNDERS.get(elem)
-    if args is None:
-        prof = _profiles.get("ocp")
-        pol = parse_policies(prof.rounding, prof.overflow, prof.nan, None, None, 32, ())
-        args = (
-            SOURCES["float64"][1],
-            lower(elem),
-            int(pol.mode),
-            int(pol.overflow),
-            int(pol.nan),
-            pol.seed,
-            pol.rbits,
-            pol.rand,
-        )
-        _ROUNDERS[elem] = args
+    entry's argument handling: the encoder ``numsim.quantize`` runs for float64 input into an
+    element format of at most 16 bits under the default profile
+    (:func:`numsim.codec.element_codes`), then the format's value table."""
     bits = np.ascontiguousarray(x, np.float64).reshape(-1).view(np.uint64)
-    buf = np.empty(bits.size, np.uint32)
     with serial():
-        _kcodec.encode_array(bits, *args, buf)  # finite input: no NaN to refuse
+        codes, _ = element_codes(bits, SOURCES["float64"][1], elem, _ocp_policies())
         out = np.empty(bits.size, elem.decode_dtype)
-        _kcodec.gather(buf.astype(elem.code_dtype, copy=False), value_table(elem), out)
+        _kcodec.gather(codes, value_table(elem), out)
     return out.reshape(np.shape(x)).astype(np.float64)
 
 
