@@ -88,9 +88,10 @@ class FloatFormat:
         elif not _is_int(self.bias):
             raise ValueError(f"bias={self.bias!r}: expected an int")
         object.__setattr__(self, "specials", Specials(self.specials))
-        if self.total_bits > 32:
+        if self.total_bits > 32 and not self.is_binary64:
             raise ValueError(
-                f"{self.exp_bits=} + {self.man_bits=} + sign: at most 32 bits expected"
+                f"{self.exp_bits=} + {self.man_bits=} + sign: at most 32 bits expected "
+                "(or the IEEE binary64 layout, fp64)"
             )
         if self.specials == Specials.ieee and self.man_bits == 0:
             raise ValueError("specials='ieee' needs man_bits >= 1 to tell Inf from NaN")
@@ -102,7 +103,7 @@ class FloatFormat:
             )
         if self.max_code_magnitude <= 0:
             raise ValueError(f"{self!r} has no finite nonzero code")
-        if self.emax + 1 > 1023 or self.emin - self.man_bits < -1074:
+        if not self.is_binary64 and (self.emax + 1 > 1023 or self.emin - self.man_bits < -1074):
             raise ValueError(f"{self!r}: values must be exact in float64")
         if not self.name:
             s = "" if self.signed else "u"
@@ -116,6 +117,21 @@ class FloatFormat:
         return self.name
 
     # -- derived properties -------------------------------------------------------------------
+    @property
+    def is_binary64(self) -> bool:
+        """True for the IEEE 754 binary64 layout (:data:`fp64`): the one format wider than 32
+        bits, an FP64 unit's operand format; the element kernels (codes of at most 32 bits) do
+        not take it."""
+        return (
+            self.exp_bits == 11
+            and self.man_bits == 52
+            and self.bias == 1023
+            and self.signed
+            and self.specials == Specials.ieee
+            and self.subnormals
+            and self.has_zero
+        )
+
     @property
     def total_bits(self) -> int:
         """Bits of one code."""
@@ -483,7 +499,9 @@ def _is_int(v: object) -> bool:
 
 
 def _code_dtype(bits: int) -> str:
-    return "uint8" if bits <= 8 else "uint16" if bits <= 16 else "uint32"
+    return (
+        "uint8" if bits <= 8 else "uint16" if bits <= 16 else "uint32" if bits <= 32 else "uint64"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -505,6 +523,10 @@ bf16 = FloatFormat(8, 7, name="bf16")
 fp16 = FloatFormat(5, 10, name="fp16")
 tf32 = FloatFormat(8, 10, name="tf32")
 fp32 = FloatFormat(8, 23, name="fp32")
+#: IEEE 754 binary64: the operand and result format of the FP64 FMA unit (``fma-fp64``). Not an
+#: element-codec format (the codec kernels take codes of at most 32 bits), so it is not among
+#: :func:`names`; :func:`get` resolves ``"fp64"``.
+fp64 = FloatFormat(11, 52, name="fp64")
 int8 = IntFormat(8, name="int8")
 int4 = IntFormat(4, name="int4")
 
@@ -617,7 +639,7 @@ _ALIASES = {
     "float32": "fp32",
     "single": "fp32",
 }
-_REGISTRY: dict[str, Format] = {f.name: f for f in [*_ELEMENTS, *_BLOCKS]}
+_REGISTRY: dict[str, Format] = {f.name: f for f in [*_ELEMENTS, *_BLOCKS, fp64]}
 
 
 def names(kind: str = "all") -> list[str]:

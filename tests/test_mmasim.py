@@ -78,6 +78,8 @@ _NAN = np.uint64(1 << 40)
 
 def _values(bits: np.ndarray, fmt: str) -> np.ndarray:
     """float64 values of stored bit patterns of ``fmt`` (IEEE views; numsim's codec for FP8)."""
+    if fmt == "fp64":
+        return bits.astype(np.uint64).view(np.float64)
     if fmt in ("fp32", "tf32"):
         return bits.astype(np.uint32).view(np.float32).astype(np.float64)
     if fmt == "fp16":
@@ -88,7 +90,12 @@ def _values(bits: np.ndarray, fmt: str) -> np.ndarray:
 
 
 def _result_bits(d: np.ndarray, fmt: str) -> np.ndarray:
-    """Bit patterns of numsim's float32 results in the kernel's output format (NaN -> ``_NAN``)."""
+    """Bit patterns of numsim's results in the kernel's output format (NaN -> ``_NAN``): float32
+    results of the FP32 carrier, float64 ones of the FP64 unit (checked to be float64: a result
+    silently narrowed to float32 must fail)."""
+    if fmt == "fp64":
+        assert d.dtype == np.float64, d.dtype
+        return np.where(np.isnan(d), _NAN, d.view(np.uint64))
     d = np.asarray(d, dtype=np.float32)
     with np.errstate(over="ignore"):  # FP16 results are exact in float16; only +-Inf "overflows"
         bits = d.view(np.uint32) if fmt == "fp32" else d.astype(np.float16).view(np.uint16)
@@ -136,8 +143,6 @@ def _rates() -> dict:
 def _reason(meta: dict) -> str:
     """Why numsim does not reproduce kernel ``meta`` bit for bit (README sections)."""
     name, _out = _preset(meta)
-    if meta["a_format"] == "fp64":
-        return "FP64 kernel (sequential binary64 FMA): no FP64 unit, numsim's carrier is FP32"
     if name.startswith("h100-"):
         return (
             "every product of a block is zero next to huge operands: MMA-Sim truncates c at the "
@@ -172,7 +177,9 @@ def _unit(meta: dict) -> datapath.DotUnit:
 def _numsim_result(meta: dict, call: dict[str, np.ndarray]) -> np.ndarray:
     """numsim's output for one stored call of a kernel."""
     unit = _unit(meta)
-    cvals = _values(call["C"], meta["c_format"]).astype(np.float32)
+    cvals = _values(call["C"], meta["c_format"])
+    if meta["c_format"] != "fp64":  # FP32-carrier units take C as float32, the FP64 unit float64
+        cvals = cvals.astype(np.float32)
     if "block_scale" not in meta["instruction"]:
         A = _values(call["A"], meta["a_format"])
         B = _values(call["BT"], meta["b_format"]).T

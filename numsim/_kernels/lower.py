@@ -40,7 +40,12 @@ class Elem(NamedTuple):
 
 @cache
 def lower(fmt: FloatFormat | IntFormat) -> Elem:
-    """Lower an element format descriptor."""
+    """Lower an element format descriptor (codes of at most 32 bits: ValueError for fp64)."""
+    if isinstance(fmt, FloatFormat) and fmt.total_bits > 32:
+        raise ValueError(
+            f"format={fmt}: the element kernels take codes of at most 32 bits; {fmt} is only the "
+            "operand format of the sequential binary64 FMA unit (fma-fp64)"
+        )
     if isinstance(fmt, IntFormat):
         return Elem(
             1,

@@ -16,6 +16,7 @@ import numpy as np
 from .._inputs import as_array, is_torch, widened
 from .._kernels.dot import float_rows
 from .._kernels.dotbase import K_NEG_ZERO, NO_DROP, NO_FLOOR, NO_LIMIT, DotParams
+from .._kernels.fma64 import fma_matmul_f64, fma_rows_f64
 from .._kernels.intunit import int_rows
 from .._kernels.lower import Elem, lower
 from .._kernels.operands import first_inexact, split_operands
@@ -151,10 +152,53 @@ def check_exact(x: np.ndarray, fmt: FloatFormat | IntFormat, argument: str) -> N
 
 
 def operand(x: Any, fmt: FloatFormat | IntFormat, argument: str) -> np.ndarray:
-    """A validated float64 operand array."""
+    """A validated float64 operand array (every float64 value, NaN and Inf included, is exact in
+    the binary64 format ``fp64``: nothing to check there)."""
     arr = as_float64(x, argument)
-    check_exact(arr, fmt, argument)
+    if not is_fp64(fmt):
+        check_exact(arr, fmt, argument)
     return arr
+
+
+def is_fp64(fmt: FloatFormat | IntFormat | None) -> bool:
+    """True for the binary64 format (the FP64 FMA unit's; ``DotUnit`` admits it nowhere else)."""
+    return isinstance(fmt, FloatFormat) and fmt.total_bits > 32
+
+
+def c_f64(c: Any, shape: tuple[int, ...], argument: str) -> np.ndarray:
+    """``c`` as a contiguous float64 array broadcast to ``shape`` (+0 when ``c`` is None): the
+    accumulator input of the FP64 FMA unit (any float64 value; narrower floats widen exactly)."""
+    if c is None:
+        return np.zeros(shape, np.float64)
+    arr = as_float64(c, argument)
+    try:
+        arr = np.broadcast_to(arr, shape)
+    except ValueError:
+        raise ValueError(
+            f"{argument}: shape {arr.shape} does not broadcast to the result shape {shape}"
+        ) from None
+    return np.ascontiguousarray(arr, np.float64)
+
+
+def fma64_matmul(A: np.ndarray, B: np.ndarray, c: Any, cname: str = "C") -> np.ndarray:
+    """``c + A @ B`` (validated float64 A [M, K], B [K, N]) on the FP64 FMA unit: float64
+    [M, N] (:func:`numsim._kernels.fma64.fma_matmul_f64`)."""
+    shape = (A.shape[0], B.shape[1])
+    return fma_matmul_f64(
+        np.ascontiguousarray(A, np.float64),
+        np.ascontiguousarray(B, np.float64),
+        c_f64(c, shape, cname),
+    )
+
+
+def reject_fp64(unit: DotUnit, where: str) -> None:
+    """ValueError when ``unit`` is the FP64 FMA unit and ``where`` (a consumer that carries FP32
+    values or FP32 codes) cannot run it without truncating its results."""
+    if is_fp64(unit.in_format):
+        raise ValueError(
+            f"unit={unit.name}: {where} carries FP32 values; the FP64 FMA unit runs only through "
+            "numsim.datapath.dot / matmul (float64 in and out)"
+        )
 
 
 def c_bits(c: Any, shape: tuple[int, ...], argument: str, fmt: FloatFormat = fp32) -> np.ndarray:
@@ -442,4 +486,9 @@ def dot_product(unit: DotUnit, a: Any, b: Any, c: Any) -> tuple[np.ndarray, np.n
     if K == 0:
         raise ValueError("K = 0: a and b must hold at least one product")
     lead, ra, rb = pair_rows(fa.shape, fb.shape)
+    if is_fp64(unit.in_format):  # the FP64 FMA unit (DotUnit admits FP64 nowhere else)
+        A = np.ascontiguousarray(fa.reshape(-1, K))
+        B = np.ascontiguousarray(fb.reshape(-1, K))
+        out = fma_rows_f64(A, B, ra, rb, c_f64(c, lead, "c").reshape(-1))
+        return out.reshape(lead), np.zeros(lead, np.int64)
     return run(unit, fa.reshape(-1, K), fb.reshape(-1, K), ra, rb, c, lead)

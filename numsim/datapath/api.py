@@ -37,16 +37,18 @@ from ._lower import (
     check_dense,
     dot_product,
     epilogue,
+    fma64_matmul,
     formats_of,
     int_gemm_ok,
     int_matmul,
     operand,
     operand_man,
     params,
+    reject_fp64,
     run,
     split,
 )
-from .unit import DotUnit, check_unit
+from .unit import DotUnit, check_unit, is_fma64
 
 
 def dot(
@@ -141,6 +143,9 @@ def matmul(
     if fa.shape[1] == 0:
         raise ValueError("K = 0: A and B must hold at least one product per output")
     M, N = fa.shape[0], fb.shape[1]
+    if is_fma64(unit):  # binary64 in and out: the FP64 FMA chain
+        out = fma64_matmul(fa, fb, C)
+        return (out, np.zeros((M, N), np.int64)) if return_overflows else out
     late = unit.c_entry == "epilogue"
     if late and C is not None:
         c_bits(C, (M, N), "C", unit.c_format)  # validate C before the K loop runs
@@ -167,6 +172,7 @@ def batched_elements(A: np.ndarray, B: np.ndarray, unit: DotUnit) -> np.ndarray:
     call instead of G; other units run :func:`matmul` per slice.
     """
     unit = check_unit(unit)
+    reject_fp64(unit, "batched_elements (quantized FP32 products)")
     G, M, K = A.shape
     N = B.shape[2]
     if G == 0:

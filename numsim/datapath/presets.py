@@ -65,6 +65,18 @@ Others:
   an exact zero -0 only for ``-0 + -0``: ``exact_zero="ieee"``), the FP32 ``mfma`` of CDNA1-3
   (MMA-Sim ``amd.py``, libm ``fmaf``) and the behaviour the Fasi et al. suite expects of A100's
   binary64 DMMA (Fasi et al., PeerJ CS 7:e330), in FP32.
+- ``fma-fp64``: the same sequential fused multiply-add in IEEE binary64 (``acc = C``, then
+  ``acc = RNE_64(acc + a_k * b_k)`` for k = 0 .. K - 1, one rounding per step, subnormals kept,
+  IEEE signed zeros and specials); A, B, C and D are float64 (``numsim.datapath.dot`` /
+  ``matmul`` take and return float64; the FP32 consumers refuse it). C is the first accumulator
+  (no epilogue). It is MMA-Sim's model of every FP64 kernel (``acc = fma(a, b, acc)`` with libm's
+  ``fma``; microsoft/MMA-Sim ``mmasim/simulator/nv_ptx.py``, the float64 branch, and
+  ``mmasim/simulator/amd.py``, ``operation_type = "fma"``, ``group_size = 1``), 12 kernels, all
+  reproduced bit for bit (tests/test_mmasim.py): NVIDIA ``mma.m8n8k4.f64.f64.f64.f64`` on Ampere,
+  Ada Lovelace, Hopper, Blackwell and RTX Blackwell, ``mma.m16n8k4``, ``m16n8k8`` and ``m16n8k16``
+  ``.f64`` on Hopper (``mmasim/isa/nv_ptx/nv_mma.py``, the sm_80 and sm_90a f64 lists); AMD
+  ``mfma_f64_16x16x4f64`` and ``mfma_f64_4x4x4f64`` on CDNA2, ``mfma_f64_16x16x4_f64`` and
+  ``mfma_f64_4x4x4_4b_f64`` on CDNA3 (``mmasim/isa/amd.py``).
 - ``int8-acc{P}`` / ``int8-acc{P}-sat``: int8 products added one by one into a P-bit register that
   wraps (or saturates); every overflow is counted (P = 2N + ceil(log2 K) bits never
   overflow).
@@ -248,6 +260,16 @@ _OTHERS: dict[str, DotUnit] = {
         DotUnit("ocp-mx-fp32acc", _F32, 32, None, out_rounding=_RNE, accumulator=_FP32_RNE),
         DotUnit("mxdotp", fp9_e5m3, 8, None, out_rounding=_RNE),
         DotUnit("fma-fp32", _F32, 1, None, out_rounding=_RNE, exact_zero="ieee"),
+        DotUnit(
+            "fma-fp64",
+            _formats.fp64,
+            1,
+            None,
+            out_format=_formats.fp64,
+            c_format=_formats.fp64,
+            out_rounding=_RNE,
+            exact_zero="ieee",
+        ),
         DotUnit(
             "fp8-chunked",
             _formats.fp8_e5m2,

@@ -393,6 +393,43 @@ class DotUnit:
         self._check_silicon_knobs()
         self._check_block_scale_knobs()
         self._check_amd_knobs()
+        if self._fp64_fields():
+            self._check_fp64()
+
+    def _fp64_fields(self) -> list[str]:
+        """Names of the format fields wider than FP32 (binary64: the FP64 FMA unit only)."""
+        fields = ("in_format", "b_format", "out_format", "c_format")
+        return [
+            f
+            for f in fields
+            if isinstance(getattr(self, f), FloatFormat) and getattr(self, f).total_bits > 32
+        ]
+
+    def _check_fp64(self) -> None:
+        """A unit with an FP64 format is the sequential binary64 FMA (:func:`is_fma64`) or a
+        ValueError naming the first offending argument."""
+        f64 = _formats.fp64
+        for arg in ("in_format", "b_format", "out_format", "c_format"):
+            fmt = getattr(self, arg)
+            if fmt is not None and fmt != f64:
+                raise ValueError(
+                    f"{arg}={fmt}: a unit with an FP64 format is the sequential binary64 FMA; "
+                    f"expected {arg}=fp64 (in_format, out_format and c_format all fp64)"
+                )
+        if self.c_entry == "epilogue":
+            raise ValueError(
+                "c_entry='epilogue': the FP64 FMA unit has no epilogue (an epilogue adds c in "
+                "FP32); c enters the chain as its first accumulator (c_entry='inside')"
+            )
+        if not is_fma64(self):
+            fields = ", ".join(self._fp64_fields())
+            raise ValueError(
+                f"{fields}=fp64: only the sequential binary64 FMA unit takes FP64 (n=1, "
+                "frac_bits=None, chain accumulator, out_rounding=nearest_even, subnormals kept, "
+                "zero_exponent=None, underflow_zero='signed', exact_zero='ieee', c inside, no "
+                "odd_even, pairwise, chunk, group, late or product_limit knobs; see the "
+                "'fma-fp64' preset)"
+            )
 
     def _check_ints(self) -> None:
         """Types and ranges of the scalar fields."""
@@ -423,7 +460,10 @@ class DotUnit:
                 raise TypeError(f"{arg}={getattr(self, arg)!r}: expected a bool")
 
     def _check_formats(self) -> None:
-        """The input and output formats are within what the kernels represent exactly."""
+        """The input and output formats are within what the kernels represent exactly (FP64
+        formats: :meth:`_check_fp64`)."""
+        if self._fp64_fields():
+            return
         fin, fout = self.in_format, self.out_format
         if isinstance(fin, IntFormat):
             if not fin.signed or fin.bits > 24:
@@ -504,9 +544,11 @@ class DotUnit:
                 f"underflow_zero={self.underflow_zero!r}: expected one of "
                 f"{', '.join(UNDERFLOW_ZEROS)}"
             )
-        _check_ieee_in_f32(self.c_format, "c_format")
+        fp64 = bool(self._fp64_fields())
+        if not fp64:
+            _check_ieee_in_f32(self.c_format, "c_format")
         fb = self.b_format
-        if fb is not None:
+        if fb is not None and not fp64:
             if not is_float:
                 raise ValueError(f"b_format={fb}: an integer unit has one in_format")
             if (
@@ -674,6 +716,43 @@ class DotUnit:
         """Dot products over the last axis; see :func:`numsim.datapath.dot`."""
         out, over = dot_product(self, a, b, c)
         return (out, over) if return_overflows else out
+
+
+def is_fma64(unit: DotUnit) -> bool:
+    """True when ``unit`` is the sequential IEEE binary64 fused multiply-add (``fma-fp64``): FP64
+    operands, c and result, one product per block, every step ``acc = RNE_64(acc + a * b)`` with
+    IEEE signed zeros and subnormals, c the first accumulator; the one unit that takes FP64
+    (:func:`numsim._kernels.fma64.fma_matmul_f64` computes it). The FP64 analogue of the FP32
+    fast-path predicate of ``fma-fp32``."""
+    f64 = _formats.fp64
+    return (
+        unit.in_format == f64
+        and unit.operand_b_format == f64
+        and unit.c_format == f64
+        and unit.out_format == f64
+        and unit.n == 1
+        and unit.frac_bits is None
+        and unit.accumulator.kind == "chain"
+        and unit.out_rounding == RoundMode.nearest_even
+        and unit.subnormals_in
+        and unit.subnormals_out
+        and unit.min_exp is None
+        and unit.zero_exponent is None
+        and unit.underflow_zero == "signed"
+        and unit.exact_zero == "ieee"
+        and unit.c_placement == "inside"
+        and not unit.odd_even
+        and not unit.pairwise
+        and unit.chunk is None
+        and unit.outer is None
+        and unit.product_limit is None
+        and unit.late_frac_bits is None
+        and unit.late_rounding is None
+        and unit.odd_even_rounding is None
+        and unit.late_c_drop is None
+        and unit.group is None
+        and unit.element_exponents == "in_format"
+    )
 
 
 def check_unit(unit: Any) -> DotUnit:
