@@ -225,6 +225,11 @@ def dot_params(name: str, fmt: Any, dot: Any) -> dict[str, int]:
         raise TypeError(
             f"unit {name}: dot={dot!r}: expected the numsim.datapath.DotUnit this RTL twins"
         )
+    if dot.in_format.total_bits > 32:
+        raise ValueError(
+            f"unit {name}: dot={dot.name}: the RTL builds FP32-result units; the FP64 FMA unit "
+            "has no RTL twin"
+        )
     rne = {RoundMode.toward_zero: 0, RoundMode.nearest_even: 1}
     f = _formats.get(fmt)
     bad = []

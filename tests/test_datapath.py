@@ -1226,3 +1226,73 @@ def test_operand_exactness_check(fmt: Any) -> None:
     for v in bad:
         with pytest.raises(ValueError, match="not exactly representable"):
             dp_lower.check_exact(np.array([0.0, v]), fmt, "x")
+
+
+# --------------------------------------------------------------------------------------------
+# the FP64 FMA unit (fma-fp64): only that unit takes FP64; FP32 consumers refuse it
+# --------------------------------------------------------------------------------------------
+def test_fp64_formats_only_on_the_sequential_fma_unit() -> None:
+    """FP64 in any format field of a unit that is not the binary64 FMA chain: a ValueError that
+    names the argument and the FMA unit; no epilogue (it adds c in FP32)."""
+    fma64 = dp.get("fma-fp64")
+    assert dp.get("FMA-FP64") == fma64 and fma64.c_placement == "inside"
+    with pytest.raises(
+        ValueError,
+        match=r"in_format=fp64: only the sequential binary64 FMA unit .* n=2 \(expected 1\)",
+    ):
+        DotUnit("x", F.fp64, 2, None, out_format=F.fp64, c_format=F.fp64, exact_zero="ieee")
+    with pytest.raises(ValueError, match=r"out_rounding=toward_zero \(expected nearest_even\)"):
+        replace(fma64, out_rounding=RoundMode.toward_zero)
+    with pytest.raises(ValueError, match=r"exact_zero=positive \(expected 'ieee'\)"):
+        replace(fma64, exact_zero="positive")
+    with pytest.raises(ValueError, match=r"out_format=fp32: a unit with an FP64 format"):
+        DotUnit("x", F.fp64, 1, None, out_rounding="nearest_even", exact_zero="ieee")
+    with pytest.raises(ValueError, match=r"in_format=fp32: a unit with an FP64 format"):
+        replace(dp.get("fma-fp32"), out_format="fp64")
+    with pytest.raises(ValueError, match=r"b_format=fp16: a unit with an FP64 format"):
+        replace(fma64, b_format=F.fp16)
+    with pytest.raises(ValueError, match=r"c_entry='epilogue': the FP64 FMA unit has no"):
+        replace(fma64, c_entry="epilogue")
+    with pytest.raises(ValueError, match=r"c_entry='epilogue'"):
+        dp.matmul(np.ones((1, 1)), np.ones((1, 1)), fma64, c_entry="epilogue")
+    with pytest.raises(ValueError, match=r"c_entry='epilogue'"):
+        dp.get("fma-fp64-epilogue")
+    with pytest.raises(ValueError, match=r"format=fp64: expected an IEEE-style format"):
+        dp.Accumulator.floating("fp64")
+
+
+def test_fp64_unit_operand_errors() -> None:
+    """Operands: any float dtype (widened exactly), not ints; C must broadcast."""
+    fma64 = dp.get("fma-fp64")
+    with pytest.raises(TypeError, match="A: dtype int64"):
+        dp.matmul(np.ones((2, 2), np.int64), np.ones((2, 2)), fma64)
+    with pytest.raises(ValueError, match=r"C: shape \(3,\) does not broadcast"):
+        dp.matmul(np.ones((2, 2)), np.ones((2, 2)), fma64, np.ones(3))
+    with pytest.raises(ValueError, match="K mismatch"):
+        dp.dot(np.ones(3), np.ones(2), fma64)
+
+
+def test_fp64_unit_refused_by_fp32_consumers() -> None:
+    """The consumers that carry FP32 values or codes refuse the FP64 unit instead of narrowing
+    its results: MX products, the batched quantized products (PTQ), the scaled products of the
+    torch hook, the RTL parameters and the element codec."""
+    from numsim import rtl
+    from numsim.datapath import torch_hook
+
+    fma64 = dp.get("fma-fp64")
+    blk = numsim.encode(np.ones((2, 32), np.float32), "mxfp8_e4m3", axis=1)
+    with pytest.raises(ValueError, match="unit=fma-fp64: mx_matmul .* carries FP32"):
+        dp.mx_matmul(blk, numsim.encode(np.ones((32, 2), np.float32), "mxfp8_e4m3", axis=0), fma64)
+    with pytest.raises(ValueError, match="unit=fma-fp64: mx_dot"):
+        dp.mx_dot(blk, blk, fma64)
+    with pytest.raises(ValueError, match="unit=fma-fp64: batched_elements"):
+        dp.api.batched_elements(np.ones((1, 2, 2)), np.ones((1, 2, 2)), fma64)
+    with pytest.raises(ValueError, match="unit=fma-fp64: scaled_matmul"):
+        torch_hook.scaled_matmul(
+            np.ones((2, 2)), np.ones((2, 1)), np.ones((2, 2)), np.ones((1, 2)), [slice(0, 2)], fma64
+        )
+    with pytest.raises(ValueError, match="the FP64 FMA unit has no RTL twin"):
+        rtl.dot_params("fp32_acc", "fp32", fma64)
+    with pytest.raises(ValueError, match="format=fp64: the element kernels take codes of at most"):
+        numsim.quantize(np.ones(3), "fp64")
+    assert "fp64" not in F.names()  # not an element-codec format

@@ -664,6 +664,201 @@ def test_hypothesis_fma_fast_path(data: Any, shape: tuple[int, int, int]) -> Non
 
 
 # ---------------------------------------------------------------------------------------------
+# (b2) the binary64 fused multiply-add chain (fma-fp64: _kernels.fma64, llvm.fma.f64 or, with
+# NUMBA_DISABLE_JIT=1, its exact Python evaluation)
+# ---------------------------------------------------------------------------------------------
+FMA64 = dp.get("fma-fp64")
+_MAX64 = float(np.finfo(np.float64).max)
+_TINY64 = 2.0**-1074
+#: FP64 corner values: signed zeros, the smallest and largest subnormals, the smallest normal,
+#: 1 and its neighbours, FP32's range ends, the largest finite value, Inf and NaN.
+_FMA64_CORNERS = np.array(
+    [0.0, -0.0, _TINY64, -_TINY64, 2.0**-1022 - _TINY64, 2.0**-1022, 1.0, -1.0, 2.0]
+    + [1.0 + 2.0**-52, 1.0 - 2.0**-53, -(1.0 + 2.0**-52), 2.0**-53, 2.0**-149, 2.0**128, 3.0]
+    + [2.0**512, -(2.0**-512), _MAX64, -_MAX64, np.inf, -np.inf, np.nan]
+)
+
+
+def _bits64(x: Any) -> np.ndarray:
+    """float64 bit patterns (uint64), every NaN as the canonical quiet NaN."""
+    x = np.asarray(x, np.float64)
+    return np.where(np.isnan(x), np.uint64(0x7FF8000000000000), x.view(np.uint64))
+
+
+def _fma64_1(a: float, b: float, c: float) -> np.ndarray:
+    """Bits of one ``fma-fp64`` step ``RNE_64(a * b + c)`` through ``matmul``."""
+    d = dp.matmul(np.array([[a]]), np.array([[b]]), FMA64, np.array([[c]]))
+    assert d.dtype == np.float64
+    return _bits64(d)[0, 0]
+
+
+def _ref64(a: list[float], b: list[float], c: float) -> int:
+    """Bits of the Fraction reference's ``fma-fp64`` result (NaN canonical)."""
+
+    def v(x: float) -> Any:
+        return Fraction(x) if x != 0 and np.isfinite(x) else float(x)
+
+    code = ref_dot.dot_code(FMA64, [v(x) for x in a], [v(y) for y in b], v(c))
+    return int(_bits64(np.array([code], np.uint64).view(np.float64))[0])
+
+
+def test_fma64_unit_is_the_fp64_twin_of_fma_fp32() -> None:
+    """The preset is fma-fp32's description in binary64 (the validation admits it)."""
+    assert FMA64 == replace(
+        FMA,
+        name="fma-fp64",
+        in_format=F.fp64,
+        out_format=F.fp64,
+        c_format=F.fp64,
+    )
+    assert F.get("fp64") is F.fp64 and (F.fp64.emin, F.fp64.emax, F.fp64.man_bits) == (
+        -1022,
+        1023,
+        52,
+    )
+
+
+def test_fma64_rounds_once() -> None:
+    """Hand derivations. (1) ``(1 + 2**-52)(1 - 2**-52) = 1 - 2**-104``, so ``a * b - 1`` is
+    exactly ``-2**-104`` (a binary64 value): the fused step gives it, while a rounded product is
+    1 (the nearest binary64 of ``1 - 2**-104``) and then ``1 - 1 = 0``. (2) Double rounding:
+    ``c = 1 + 2**-52`` and ``a * b = (1 + 2**-52) 2**-27 * (1 - 2**-52) 2**-26 = 2**-53 -
+    2**-157``; the exact sum lies 2**-157 below the midpoint ``1 + 2**-52 + 2**-53`` between
+    ``1 + 2**-52`` and ``1 + 2**-51``, so one rounding gives ``1 + 2**-52``; rounding the product
+    first gives 2**-53, the sum is then the midpoint and ties to the even ``1 + 2**-51``."""
+    a, b = 1.0 + 2.0**-52, 1.0 - 2.0**-52
+    assert a * b - 1.0 == 0.0  # unfused: two roundings
+    assert _fma64_1(a, b, -1.0) == np.float64(-(2.0**-104)).view(np.uint64)
+    a, b, c = (1.0 + 2.0**-52) * 2.0**-27, (1.0 - 2.0**-52) * 2.0**-26, 1.0 + 2.0**-52
+    assert c + a * b == 1.0 + 2.0**-51  # unfused
+    assert _fma64_1(a, b, c) == np.float64(1.0 + 2.0**-52).view(np.uint64)
+    assert _ref64([a], [b], c) == np.float64(1.0 + 2.0**-52).view(np.uint64)
+
+
+def test_fma64_signed_zeros() -> None:
+    """IEEE 754 §6.3: an exact zero sum is -0 only when both addends are -0 (the product's sign is
+    the exclusive or of its factors'): ``(-0)(+1) + (-0) = -0``, ``(+0)(-1) + (-0) = -0``,
+    ``(+0)(-1) + (+0) = +0``, ``(-0)(+1) + (+0) = +0``, ``1 * 1 + (-1) = +0``; a non-zero sum that
+    underflows keeps its sign (``-2**-1076`` rounds to -0)."""
+    neg, pos = np.uint64(1 << 63), np.uint64(0)
+    assert _fma64_1(-0.0, 1.0, -0.0) == neg
+    assert _fma64_1(0.0, -1.0, -0.0) == neg
+    assert _fma64_1(0.0, -1.0, 0.0) == pos
+    assert _fma64_1(-0.0, 1.0, 0.0) == pos
+    assert _fma64_1(1.0, 1.0, -1.0) == pos
+    assert _fma64_1(-(2.0**-538), 2.0**-538, 0.0) == neg
+    # C absent is +0 (as fma-fp32's): (+0)(-1) + (+0) = +0; with C = -0 it is -0
+    a, b = np.array([[0.0]]), np.array([[-1.0]])
+    assert dp.matmul(a, b, FMA64).view(np.uint64)[0, 0] == pos
+    assert dp.matmul(a, b, FMA64, -0.0).view(np.uint64)[0, 0] == neg
+
+
+def test_fma64_subnormal_and_overflow() -> None:
+    """Hand derivations. Subnormals: ``1.5 * 2**-537 * 2**-538 = 0.75 * 2**-1074`` rounds to the
+    smallest subnormal 2**-1074; ``2**-1075`` is the midpoint between 0 and 2**-1074 and ties to
+    even, +0; ``2**-1022 - 2**-1074`` (the largest subnormal) is exact. Overflow: ``max + 2**969``
+    (a quarter ulp of max, 2**971) rounds back to max; ``max + 2**970`` is the midpoint between max
+    (odd significand) and 2**1024 and ties to the even one, beyond the range: +Inf; the fused
+    ``max * 2 - max = max`` stays finite although ``max * 2`` alone overflows."""
+    assert _fma64_1(1.5 * 2.0**-537, 2.0**-538, 0.0) == np.uint64(1)
+    assert _fma64_1(2.0**-537, 2.0**-538, 0.0) == np.uint64(0)
+    assert _fma64_1(2.0**-1022, 1.0, -_TINY64) == np.float64(2.0**-1022 - _TINY64).view(np.uint64)
+    max_bits = np.float64(_MAX64).view(np.uint64)
+    assert _fma64_1(2.0**969, 1.0, _MAX64) == max_bits
+    assert _fma64_1(2.0**970, 1.0, _MAX64) == np.float64(np.inf).view(np.uint64)
+    assert _fma64_1(-(2.0**970), 1.0, -_MAX64) == np.float64(-np.inf).view(np.uint64)
+    assert _fma64_1(_MAX64, 2.0, -_MAX64) == max_bits
+    assert _ref64([_MAX64], [2.0], -_MAX64) == max_bits
+
+
+def test_fma64_specials() -> None:
+    """IEEE specials: ``Inf * 0`` is NaN, ``Inf - Inf`` is NaN, a NaN C stays NaN, ``Inf * 1 +
+    1`` is +Inf, ``1 * 1 + (-Inf)`` is -Inf; once the chain holds Inf, a finite step keeps it."""
+    nan = np.uint64(0x7FF8000000000000)
+    assert _fma64_1(np.inf, 0.0, 1.0) == nan
+    assert _fma64_1(np.inf, 1.0, -np.inf) == nan
+    assert _fma64_1(1.0, 1.0, np.nan) == nan
+    assert _fma64_1(np.inf, 1.0, 1.0) == np.float64(np.inf).view(np.uint64)
+    assert _fma64_1(1.0, 1.0, -np.inf) == np.float64(-np.inf).view(np.uint64)
+    d = dp.matmul(np.array([[_MAX64, _MAX64, -_MAX64]]), np.array([[1.0], [1.0], [1.0]]), FMA64)
+    assert d[0, 0] == np.inf  # max + max = Inf; Inf - max = Inf
+
+
+def test_fma64_chain_order_matters() -> None:
+    """The chain runs k = 0 .. K - 1, one rounding per step. ``[1, 2**-53, 2**-53]`` (B = 1):
+    ``1 + 2**-53`` is a tie and rounds to the even 1, twice: 1. Reversed, ``2**-53 + 2**-53 =
+    2**-52`` is exact and ``2**-52 + 1 = 1 + 2**-52``. The exact sum is ``1 + 2**-52``."""
+    ones = np.ones((3, 1))
+    fwd = dp.matmul(np.array([[1.0, 2.0**-53, 2.0**-53]]), ones, FMA64)
+    rev = dp.matmul(np.array([[2.0**-53, 2.0**-53, 1.0]]), ones, FMA64)
+    assert fwd[0, 0] == 1.0 and rev[0, 0] == 1.0 + 2.0**-52
+    assert dp.dot([2.0**-53, 2.0**-53, 1.0], [1.0, 1.0, 1.0], FMA64) == 1.0 + 2.0**-52
+
+
+def test_fma64_narrow_operands_widen_exactly() -> None:
+    """float32 (and float16) operands and C are widened exactly; results are float64."""
+    rng = np.random.default_rng(64)
+    A = rng.standard_normal((5, 7)).astype(np.float32)
+    B = rng.standard_normal((7, 3)).astype(np.float16)
+    C = rng.standard_normal((5, 3)).astype(np.float32)
+    got = dp.matmul(A, B, FMA64, C)
+    assert got.dtype == np.float64
+    want = dp.matmul(A.astype(np.float64), B.astype(np.float64), FMA64, C.astype(np.float64))
+    np.testing.assert_array_equal(_bits64(got), _bits64(want))
+    d, over = dp.dot(A, B.T[:1], FMA64, 0.5, return_overflows=True)
+    assert d.dtype == np.float64 and d.shape == (5,) and not over.any()
+
+
+@pytest.mark.parametrize("what", ["corners", "cancel", "subnormal", "overflow", "normal"])
+def test_fma64_matches_reference(what: str) -> None:
+    """Every output of small catalogs, matmul and dot (broadcast rows), against the Fraction
+    reference (numsim.reference.dot, which rounds with its own encoder)."""
+    rng = np.random.default_rng(sum(map(ord, what)) + 64)
+    M, K, N = 4, 6, 3
+
+    def draw(shape: tuple[int, ...]) -> np.ndarray:
+        if what == "corners":
+            return rng.choice(_FMA64_CORNERS, shape)
+        if what == "cancel":
+            return rng.choice(np.array([0.0, -0.0, 1.0, -1.0, _TINY64, 0.5, 2.0**-53]), shape)
+        if what == "subnormal":
+            return rng.standard_normal(shape) * 2.0**-530
+        if what == "overflow":
+            return rng.choice(np.array([_MAX64, -_MAX64, 2.0**1000, 1.5, -(2.0**-30)]), shape)
+        return rng.standard_normal(shape) * 2.0 ** rng.integers(-60, 60, shape)
+
+    A, B, C = draw((M, K)), draw((K, N)), draw((M, N))
+    got = _bits64(dp.matmul(A, B, FMA64, C))
+    for i in range(M):
+        for j in range(N):
+            assert got[i, j] == _ref64(list(A[i]), list(B[:, j]), float(C[i, j])), (what, i, j)
+    rows = _bits64(dp.dot(A[:, None, :], B.T[None, :, :], FMA64, C))
+    np.testing.assert_array_equal(rows, got)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    data=st.data(),
+    shape=st.tuples(st.integers(1, 3), st.integers(1, 8), st.integers(1, 3)),
+)
+def test_hypothesis_fma64_matches_reference(data: Any, shape: tuple[int, int, int]) -> None:
+    """Any float64 operands (subnormals, signed zeros, Inf, NaN; half the draws from the corner
+    catalog): ``fma-fp64`` == the Fraction reference, bit for bit."""
+    M, K, N = shape
+    f64 = st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=True),
+        st.sampled_from([float(x) for x in _FMA64_CORNERS]),
+    )
+    A = data.draw(hnp.arrays(np.float64, (M, K), elements=f64))
+    B = data.draw(hnp.arrays(np.float64, (K, N), elements=f64))
+    C = data.draw(hnp.arrays(np.float64, (M, N), elements=f64))
+    got = _bits64(dp.matmul(A, B, FMA64, C))
+    for i in range(M):
+        for j in range(N):
+            assert got[i, j] == _ref64(list(A[i]), list(B[:, j]), float(C[i, j]))
+
+
+# ---------------------------------------------------------------------------------------------
 # (c) roundings inside the general kernel: FP32 pairwise tree, late c (kul_round_at)
 # ---------------------------------------------------------------------------------------------
 def _f32_bits(x: Any) -> int:

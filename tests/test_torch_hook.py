@@ -392,3 +392,14 @@ def test_batched_matmul_equals_the_product_of_each_slice(name: str, scaling: obj
                 eb, sb = scale_rows(b[i, j].T, fmt, sc)
                 want = scaled_matmul(ea, sa, eb.T, sb.T, _k_groups(32, sc), unit)
             np.testing.assert_array_equal(y[i, j].view(np.uint32), want.view(np.uint32))
+
+
+def test_fp64_unit_is_refused() -> None:
+    """The hook carries FP32 tensors: the FP64 FMA unit is refused, not narrowed."""
+    lin = torch.nn.Linear(4, 2)
+    with (
+        pytest.raises(ValueError, match="unit=fma-fp64: the torch hook"),
+        dp.emulate(lin, "fma-fp64"),
+    ):
+        pass
+    assert "forward" not in vars(lin)

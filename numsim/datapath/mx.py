@@ -63,7 +63,15 @@ from ..block import BlockArray, validate_block_array
 from ..formats import CodeClass, FloatFormat, IntFormat, fp32
 from ..policies import RoundMode
 from . import api as _api
-from ._lower import c_bits, check_exact, formats_of, pair_rows, params, run_split
+from ._lower import (
+    c_bits,
+    check_exact,
+    formats_of,
+    pair_rows,
+    params,
+    reject_fp64,
+    run_split,
+)
 from .unit import Accumulator, DotUnit, check_unit
 
 _FP32_RNE = Accumulator.floating(fp32, "nearest_even")
@@ -774,6 +782,7 @@ def mx_dot(
             the unit's input format, an integer unit with non-integer elements.
     """
     unit = check_unit(unit)
+    reject_fp64(unit, "mx_dot (FP32 results of block-scaled operands)")
     a, b = _check_block(a, "a"), _check_block(b, "b")
     _check_pair(a, b, unit)
     for x, name in ((a, "a"), (b, "b")):
@@ -798,6 +807,7 @@ def mx_matmul(
     overflow counts with ``return_overflows``).
     """
     unit = check_unit(unit)
+    reject_fp64(unit, "mx_matmul (FP32 results of block-scaled operands)")
     A, B = _check_block(A, "A"), _check_block(B, "B")
     _check_pair(A, B, unit)
     if len(A.shape) != 2 or len(B.shape) != 2 or A.axis != 1 or B.axis != 0:

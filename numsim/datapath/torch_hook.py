@@ -74,6 +74,7 @@ from .._kernels.threads import SMALL_MACS, serial
 from ..block import BlockArray
 from ..codec import decode, encode, quantize
 from ..formats import BlockFormat, FloatFormat, IntFormat
+from ._lower import reject_fp64
 from .api import batched_elements, matmul
 from .mx import mx_matmul
 from .presets import get
@@ -174,8 +175,9 @@ def scaled_matmul(
         ea, sa: A's elements [M, K] and scales [M or 1, G or 1].
         eb, sb: B's elements [K, N] and scales [G or 1, N or 1].
         k_groups: the G column ranges of K sharing one scale.
-        unit: the dot unit (elements must be exact in its ``in_format``).
+        unit: the dot unit (elements must be exact in its ``in_format``; not the FP64 unit).
     """
+    reject_fp64(unit, "scaled_matmul (an FP32 scale epilogue)")
     G = len(k_groups)
     sa = np.broadcast_to(sa, (sa.shape[0], G)) if sa.shape[1] == 1 else sa  # one scale for all of K
     sb = np.broadcast_to(sb, (G, sb.shape[1])) if sb.shape[0] == 1 else sb
@@ -206,6 +208,8 @@ class _Product:
         input_scaling: Scaling | str | None = None,
         weight_scaling: Scaling | str | None = None,
     ) -> None:
+        if unit is not None:
+            reject_fp64(unit, "the torch hook (numsim.datapath.emulate, PTQ: FP32 tensors)")
         self.unit = unit
         self.fa = self._fmt(input_format, "input_format")
         self.fb = self._fmt(weight_format, "weight_format", right=True)

@@ -421,14 +421,11 @@ class DotUnit:
                 "c_entry='epilogue': the FP64 FMA unit has no epilogue (an epilogue adds c in "
                 "FP32); c enters the chain as its first accumulator (c_entry='inside')"
             )
-        if not is_fma64(self):
-            fields = ", ".join(self._fp64_fields())
+        bad = _fma64_violations(self)
+        if bad:
             raise ValueError(
-                f"{fields}=fp64: only the sequential binary64 FMA unit takes FP64 (n=1, "
-                "frac_bits=None, chain accumulator, out_rounding=nearest_even, subnormals kept, "
-                "zero_exponent=None, underflow_zero='signed', exact_zero='ieee', c inside, no "
-                "odd_even, pairwise, chunk, group, late or product_limit knobs; see the "
-                "'fma-fp64' preset)"
+                f"{self._fp64_fields()[0]}=fp64: only the sequential binary64 FMA unit takes FP64 "
+                f"(the 'fma-fp64' preset); this unit has {', '.join(bad)}"
             )
 
     def _check_ints(self) -> None:
@@ -718,41 +715,58 @@ class DotUnit:
         return (out, over) if return_overflows else out
 
 
+def _fma64_violations(unit: DotUnit) -> list[str]:
+    """The fields of ``unit`` that keep it from being the sequential binary64 FMA, as
+    ``"field=value (expected ...)"`` strings (empty for that unit)."""
+    f64 = _formats.fp64
+    want: list[tuple[str, Any, bool, str]] = [
+        ("in_format", unit.in_format, unit.in_format == f64, "fp64"),
+        ("b_format", unit.b_format, unit.b_format in (None, f64), "None or fp64"),
+        ("c_format", unit.c_format, unit.c_format == f64, "fp64"),
+        ("out_format", unit.out_format, unit.out_format == f64, "fp64"),
+        ("n", unit.n, unit.n == 1, "1"),
+        ("frac_bits", unit.frac_bits, unit.frac_bits is None, "None"),
+        ("accumulator", unit.accumulator, unit.accumulator.kind == "chain", "chain"),
+        (
+            "out_rounding",
+            unit.out_rounding.name,
+            unit.out_rounding == RoundMode.nearest_even,
+            "nearest_even",
+        ),
+        ("subnormals_in", unit.subnormals_in, unit.subnormals_in, "True"),
+        ("subnormals_out", unit.subnormals_out, unit.subnormals_out, "True"),
+        ("min_exp", unit.min_exp, unit.min_exp is None, "None"),
+        ("zero_exponent", unit.zero_exponent, unit.zero_exponent is None, "None"),
+        ("underflow_zero", unit.underflow_zero, unit.underflow_zero == "signed", "'signed'"),
+        ("exact_zero", unit.exact_zero, unit.exact_zero == "ieee", "'ieee'"),
+        ("c_placement", unit.c_placement, unit.c_placement == "inside", "'inside'"),
+        ("odd_even", unit.odd_even, not unit.odd_even, "False"),
+        ("pairwise", unit.pairwise, not unit.pairwise, "False"),
+        ("chunk", unit.chunk, unit.chunk is None, "None"),
+        ("outer", unit.outer, unit.outer is None, "None"),
+        ("product_limit", unit.product_limit, unit.product_limit is None, "None"),
+        ("late_frac_bits", unit.late_frac_bits, unit.late_frac_bits is None, "None"),
+        ("late_rounding", unit.late_rounding, unit.late_rounding is None, "None"),
+        ("odd_even_rounding", unit.odd_even_rounding, unit.odd_even_rounding is None, "None"),
+        ("late_c_drop", unit.late_c_drop, unit.late_c_drop is None, "None"),
+        ("group", unit.group, unit.group is None, "None"),
+        (
+            "element_exponents",
+            unit.element_exponents,
+            unit.element_exponents == "in_format",
+            "'in_format'",
+        ),
+    ]
+    return [f"{name}={value!s} (expected {exp})" for name, value, ok, exp in want if not ok]
+
+
 def is_fma64(unit: DotUnit) -> bool:
     """True when ``unit`` is the sequential IEEE binary64 fused multiply-add (``fma-fp64``): FP64
     operands, c and result, one product per block, every step ``acc = RNE_64(acc + a * b)`` with
     IEEE signed zeros and subnormals, c the first accumulator; the one unit that takes FP64
     (:func:`numsim._kernels.fma64.fma_matmul_f64` computes it). The FP64 analogue of the FP32
     fast-path predicate of ``fma-fp32``."""
-    f64 = _formats.fp64
-    return (
-        unit.in_format == f64
-        and unit.operand_b_format == f64
-        and unit.c_format == f64
-        and unit.out_format == f64
-        and unit.n == 1
-        and unit.frac_bits is None
-        and unit.accumulator.kind == "chain"
-        and unit.out_rounding == RoundMode.nearest_even
-        and unit.subnormals_in
-        and unit.subnormals_out
-        and unit.min_exp is None
-        and unit.zero_exponent is None
-        and unit.underflow_zero == "signed"
-        and unit.exact_zero == "ieee"
-        and unit.c_placement == "inside"
-        and not unit.odd_even
-        and not unit.pairwise
-        and unit.chunk is None
-        and unit.outer is None
-        and unit.product_limit is None
-        and unit.late_frac_bits is None
-        and unit.late_rounding is None
-        and unit.odd_even_rounding is None
-        and unit.late_c_drop is None
-        and unit.group is None
-        and unit.element_exponents == "in_format"
-    )
+    return not _fma64_violations(unit)
 
 
 def check_unit(unit: Any) -> DotUnit:
