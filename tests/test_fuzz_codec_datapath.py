@@ -230,7 +230,8 @@ GROUPED = [n for n in dp.names() if dp.get(n).group is not None]
 def _exact_values(fmt: Any, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     """Random values exact in ``fmt``: decoded random codes (every code, NaN and Inf included,
     by the reference decoder), as float64."""
-    codes = rng.integers(0, 1 << fmt.total_bits, size=shape)
+    wide = getattr(fmt, "total_bits", 0) > 32  # fp64 (the FMA unit): codes beyond int64
+    codes = rng.integers(0, 1 << fmt.total_bits, size=shape, dtype=np.uint64 if wide else np.int64)
     flat = [ref_codec.decode(fmt, int(c)) for c in codes.reshape(-1)]
     return np.array([float(v) for v in flat], np.float64).reshape(shape)
 
@@ -254,6 +255,8 @@ def _ref_result(unit: Any, a: list[float], b: list[float]) -> float:
     fmt = ref_dot.result_format(unit)
     if fmt is None:
         return float(r)
+    if fmt.total_bits > 32:  # the FP64 FMA unit: the binary64 code is the float64's bits
+        return float(np.array([r], np.uint64).view(np.float64)[0])
     return float(np.array([_ref_f32_bits(unit, r)], np.uint32).view(np.float32)[0])
 
 

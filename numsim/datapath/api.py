@@ -69,7 +69,8 @@ def dot(
             axes broadcast with ``a``'s.
         unit: the dot unit.
         c: accumulator input broadcastable to the leading shape; None for 0. Float units take
-            values exact in ``unit.c_format`` (FP32 unless set); integer units a multiple of the
+            values exact in ``unit.c_format`` (FP32 unless set; the FP64 FMA unit any float64,
+            narrower float dtypes widened exactly, as its operands); integer units a multiple of the
             register's lsb that fits it (or FP32 values when the outer accumulator is a float
             one).
         return_overflows: also return the number of integer-register overflows per result.
@@ -78,8 +79,9 @@ def dot(
 
     Returns:
         Results of the leading shape: float32 for float units (values of the result format),
-        float64 for integer units (the register value, exact below 2**53); with
-        ``return_overflows`` a tuple ``(results, overflows)`` (int64, zeros for float units).
+        float64 for the FP64 FMA unit (``fma-fp64``: binary64 results) and for integer units
+        (the register value, exact below 2**53); with ``return_overflows`` a tuple
+        ``(results, overflows)`` (int64, zeros for float units).
 
     Raises:
         TypeError: unsupported dtypes, ``unit`` not a DotUnit.
@@ -113,6 +115,10 @@ def matmul(
     instruction computes it), ``"late"`` (added to the block sum before its rounding) or
     ``"epilogue"`` (the K loop from a zero accumulator, then one FP32 round-to-nearest-even
     addition of C, as a GEMM library's epilogue with ``beta = 1``).
+
+    The FP64 FMA unit (``fma-fp64``) takes float64 A, B and C (any float dtype, widened exactly:
+    every such value is exact in binary64, NaN and Inf included) and returns float64 [M, N], each
+    output ``acc = fma(a_k, b_k, acc)`` in binary64 from ``acc = C`` (no epilogue).
 
     Args:
         A: [M, K] values exact in ``unit.in_format``.

@@ -42,6 +42,16 @@ One invocation of a unit computes ``d = c + sum(a_i * b_i)`` over a block of ``n
    factors'); a non-zero sum whose block result is a zero keeps its sign, or is +0 with
    ``underflow_zero="positive"`` (NVIDIA).
 
+FP64: a unit with an ``fp64`` (IEEE binary64) format in any of ``in_format``, ``b_format``,
+``out_format`` or ``c_format`` must be the sequential binary64 fused multiply-add (the ``fma-fp64``
+preset; :func:`is_fma64`): all four fp64, ``n = 1``, exact terms, a chain accumulator, RNE,
+subnormals kept, ``exact_zero="ieee"`` and c inside (the first accumulator), so every step is
+``acc = RNE_64(acc + a * b)`` with IEEE specials and signed zeros (steps 1-7 with one product).
+Any other unit is refused (ValueError naming the field): the other kernels carry FP32. There is no
+FP64 epilogue (``c_entry="epilogue"`` is refused: an epilogue adds c in FP32). Operands, c and
+results are float64; :func:`numsim.datapath.dot` and :func:`numsim.datapath.matmul` run it, the
+FP32 consumers (``mx_matmul``, the torch hook and PTQ, the RTL twins) refuse it.
+
 With ``product_limit = L`` (AMD CDNA3) a block whose operands are all finite but which has a
 product with ``|a_i * b_i| >= 2**L`` is +Inf when every such product is positive, -Inf when
 every one is negative, NaN when both occur; c and the other products do not matter.
@@ -252,7 +262,8 @@ class DotUnit:
             smaller of the two is aligned to the larger on the grid of ``frac_bits``).
         min_exp: floor of eta (the models' ``min_exp_limit``); None for no floor.
         out_format: result format (fp32, fp16, bf16 or a reduced FloatFormat such as
-            ``FloatFormat(8, 13)``); results are returned as float32 values.
+            ``FloatFormat(8, 13)``); results are returned as float32 values. ``fp64`` only for
+            the sequential binary64 FMA unit (``fma-fp64``, float64 results; see below).
         out_rounding: final rounding, ``toward_zero`` or ``nearest_even``.
         subnormals_out: False flushes subnormal results to a zero of the same sign.
         subnormals_in: False flushes subnormal a and b (and the caller's c) to zero (FTZ).
