@@ -3,7 +3,8 @@ run.
 
 Usage: ``python benchmarks/bench_datapath.py [--size 1024] [--reps 5]``. Inputs are N(0, 1) values
 quantized to FP8 E4M3 (int8 for the integer unit; MX, NVFP4 and MX9/6/4 blocks of N(0, 1) values
-for the ``mx_matmul`` rows); every numsim row is bit-exact (tests/test_datapath.py holds each
+for the ``mx_matmul`` rows; float64 N(0, 1) values for ``fma-fp64``, to compare with the float64
+BLAS row); every numsim row is bit-exact (tests/test_datapath.py holds each
 path to the Fraction reference). ``--rows REGEX`` runs only the matching rows (and the anchor).
 """
 
@@ -55,6 +56,7 @@ def main() -> None:
     Bi = rng.integers(-128, 128, (n, n)).astype(np.float64)
     G = rng.standard_normal((n, n)).astype(np.float32)
     H = rng.standard_normal((n, n)).astype(np.float32)
+    D64, E64 = rng.standard_normal((n, n)), rng.standard_normal((n, n))
     MA = numsim.encode(A, "mxfp8_e4m3", axis=1)
     MB = numsim.encode(B, "mxfp8_e4m3", axis=0)
     mx_ops = {f: (numsim.encode(G, f, axis=1), numsim.encode(H, f, axis=0)) for f in _MX_FORMATS}
@@ -90,6 +92,7 @@ def main() -> None:
         ),
         unit_row("mxdotp (N=8, exact, early acc.)", "float64 BLAS exact", A, B, "mxdotp"),
         unit_row("int8-acc32 (int8 inputs)", "integer register", Ai, Bi, "int8-acc32"),
+        unit_row("fma-fp64 (float64 inputs)", "binary64 FMA chain", D64, E64, "fma-fp64"),
         *(mx_row(f, u) for f, u in _MX_ROWS),
     ]
     if args.rows:

@@ -41,6 +41,7 @@ from ._lower import (
     formats_of,
     int_gemm_ok,
     int_matmul,
+    is_fp64,
     operand,
     operand_man,
     params,
@@ -48,7 +49,7 @@ from ._lower import (
     run,
     split,
 )
-from .unit import DotUnit, check_unit, is_fma64
+from .unit import DotUnit, check_unit
 
 
 def dot(
@@ -149,7 +150,7 @@ def matmul(
     if fa.shape[1] == 0:
         raise ValueError("K = 0: A and B must hold at least one product per output")
     M, N = fa.shape[0], fb.shape[1]
-    if is_fma64(unit):  # binary64 in and out: the FP64 FMA chain
+    if is_fp64(unit.in_format):  # the FP64 FMA unit (DotUnit admits FP64 nowhere else)
         out = fma64_matmul(fa, fb, C)
         return (out, np.zeros((M, N), np.int64)) if return_overflows else out
     late = unit.c_entry == "epilogue"
