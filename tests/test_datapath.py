@@ -1293,6 +1293,10 @@ def test_fp64_unit_refused_by_fp32_consumers() -> None:
         )
     with pytest.raises(ValueError, match="the FP64 FMA unit has no RTL twin"):
         rtl.dot_params("fp32_acc", "fp32", fma64)
+    from numsim.golden.units import ParamSet  # golden headers carry the RTL parameters
+
+    with pytest.raises(ValueError, match="the FP64 FMA unit has no RTL twin"):
+        ParamSet("fp32_acc", "fp64", F.fp32, dot=fma64).rtl_params()
     with pytest.raises(ValueError, match="format=fp64: the element kernels take codes of at most"):
         numsim.quantize(np.ones(3), "fp64")
     assert "fp64" not in F.names()  # not an element-codec format
