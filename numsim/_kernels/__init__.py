@@ -5,8 +5,8 @@ Modules: :mod:`core` (unpack, round, pack), :mod:`lower` (format descriptors as 
 vector streams) and the dot units: :mod:`dotbase` (parameters, constants, result rounding),
 :mod:`operands`, :mod:`kulisch` (exact accumulator), :mod:`dot` (the general float unit),
 :mod:`intunit` (integer units), :mod:`fastdot` (vectorized and float64 fast paths),
-:mod:`amdfast` (the AMD matrix-core presets) and :mod:`mxdot` (MX grouped units and exact block
-sums).
+:mod:`amdfast` (the AMD matrix-core presets), :mod:`mxdot` (MX grouped units and exact block
+sums) and :mod:`fma64` (the binary64 FMA chain of ``fma-fp64``, the one float64-result unit).
 
 Rounding
 --------
@@ -47,6 +47,13 @@ rounding changes these too.
   ``test_fma_fast_path_equals_general_and_reference``, ``test_fma_fast_path_rounds_once``,
   ``test_fma_fast_path_overflow_and_nan``, ``test_hypothesis_fma_fast_path`` and
   ``test_signed_zeros_on_every_path``.
+* ``fma64.fma_matmul_f64`` / ``fma_rows_f64`` (``fma-fp64``): each step one ``llvm.fma.f64``
+  (the hardware FMA or libm's ``fma``: one IEEE rounding), or with the JIT off the exact
+  ``fma64.fma_exact`` (Fraction sum, CPython's correctly rounded integer division). Twin: the
+  Fraction reference (the general kernels carry FP32 and do not run FP64). Held by
+  ``test_fma64_rounds_once``, ``test_fma64_signed_zeros``, ``test_fma64_subnormal_and_overflow``,
+  ``test_fma64_specials``, ``test_fma64_chain_order_matters``, ``test_fma64_matches_reference``,
+  ``test_hypothesis_fma64_matches_reference`` and tests/test_mmasim.py (the 12 FP64 kernels).
 * ``fastdot.bmm_fast``: ``_fast_row`` per output of a batch of products (no new rounding).
   Held by ``test_batched_products_equal_matmul_per_slice``.
 * ``fastdot._chain_lanes_tile`` (``chain_lanes_f32``, ``chain_lanes_bmm``: the chained
