@@ -50,7 +50,8 @@ def fma_exact(x: float, y: float, z: float) -> float:
     s = Fraction(x) * Fraction(y) + Fraction(z)
     if s == 0:
         p_neg = (math.copysign(1.0, x) < 0) != (math.copysign(1.0, y) < 0)
-        both_neg_zero = x * y == 0 and p_neg and z == 0 and math.copysign(1.0, z) < 0
+        zero_p = x == 0 or y == 0
+        both_neg_zero = zero_p and p_neg and z == 0 and math.copysign(1.0, z) < 0
         return -0.0 if both_neg_zero else 0.0
     try:
         return float(s)
