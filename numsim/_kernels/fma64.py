@@ -6,10 +6,11 @@ to nearest even (IEEE 754-2019 §5.4.1 fusedMultiplyAdd): what MMA-Sim models fo
 tensor/matrix-core kernel (microsoft/MMA-Sim ``mmasim/simulator/nv_ptx.py``, the float64 branch,
 and ``amd.py``, ``operation_type = "fma"``, both calling libm's ``fma``).
 
-The fused multiply-add is LLVM's ``llvm.fma.f64`` intrinsic (LLVM Language Reference: "fused
-multiply-add ... without rounding the intermediate product", one rounding as the IEEE operation):
-the backend emits the hardware instruction (x86 FMA3, AArch64 ``fmadd``) or a call to libm's
-correctly rounded ``fma``. With the JIT off (``NUMBA_DISABLE_JIT=1``) the same kernel runs as
+The fused multiply-add is LLVM's ``llvm.fma.f64`` intrinsic (LLVM Language Reference,
+``llvm.fma.*``: the product is not rounded before the addition, so the result is rounded once, as
+the IEEE operation); unlike a separate multiply and add it is never split, and the backend
+emits the hardware instruction (x86 FMA3, AArch64 ``fmadd``) or a call to libm's correctly
+rounded ``fma``. With the JIT off (``NUMBA_DISABLE_JIT=1``) the same kernel runs as
 Python on :func:`fma_exact`, an exact rational evaluation, so both modes give the same bits.
 """
 
