@@ -8,6 +8,7 @@ arXiv 2511.10909, microsoft/MMA-Sim, where the two differ)::
     d = unit.dot(a, b, c=None)                       # [..., K] -> [...] float32
     D = numsim.datapath.matmul(A, B, unit, C=None)   # [M, K] @ [K, N] -> [M, N] float32
     D = numsim.datapath.matmul(A, B, unit, C, c_entry="epilogue")  # C in an FP32 RNE epilogue
+    D = numsim.datapath.matmul(A, B, numsim.datapath.get("fma-fp64"), C)  # float64 in and out
     numsim.datapath.names()
 """
 
