@@ -544,6 +544,30 @@ def test_preset_names_and_aliases() -> None:
         dp.get("mi250-fp16", out="fp16")
 
 
+def test_hopper_mmasim_variant_keeps_zero_products() -> None:
+    # h100-bf16 (N = 16, F = 25, RZ to FP32): a = -0 everywhere, b = 2**127, c = 1.5 * 2**-31.
+    # MMA-Sim: each zero product has exponent -126 + 127 = 1, so eta = max(1, -31) = 1 and c is
+    # truncated on the grid 2**(1 - 25) = 2**-24, where it is 0: the result is +0. The H200 (and
+    # the plain preset) drops the zero products: eta is c's own exponent and the result is c.
+    a = np.full(16, -0.0, np.float32)
+    b = np.full(16, 2.0**127, np.float32)
+    c = np.float32(1.5 * 2.0**-31)
+    silicon, model = dp.get("h100-bf16"), dp.get("h100-bf16-mmasim")
+    assert model == replace(silicon, name="h100-bf16-mmasim", zero_exponent=-126)
+    assert dp.dot(a, b, silicon, c) == c
+    out = dp.dot(a, b, model, c)
+    assert out == 0 and not np.signbit(out)
+    fp16 = dp.get("h200-e4m3-mmasim", out="fp16")
+    assert (fp16.name, fp16.zero_exponent, fp16.out_format) == (
+        "h200-e4m3-mmasim@fp16",
+        -126,
+        F.fp16,
+    )
+    assert "h100-tf32-mmasim" in dp.names()
+    with pytest.raises(ValueError, match="only the Hopper presets"):
+        dp.get("b200-bf16-mmasim")
+
+
 def dataclass_replace_name(unit: DotUnit, name: str) -> DotUnit:
     """``unit`` renamed."""
     return replace(unit, name=name)

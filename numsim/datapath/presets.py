@@ -12,10 +12,12 @@ microsoft/MMA-Sim ``mmasim/simulator/nv_ptx.py``), which models every ``mma``, `
 where it differs from the MATLAB models (``mmasim/simulator/arithmetic.py``,
 ``nv_fused_dot_add``): a zero operand has exponent -126 and its product joins the alignment
 maximum (``zero_exponent=-126``; not on Hopper, where an H200 drops zero products: outputs
-recorded on the GPU, tests/data/h200), the eta floor is -126 in both output modes (a zero c joins at
--126), a result rounded to zero is +0 (``underflow_zero="positive"``). ``out="fp16"`` is the
-FP16-accumulating instruction: C and D in FP16 (``c_format=fp16``), RNE; the FP8 presets have it
-too (Ada ``mma .f16.e4m3``, Hopper ``wgmma``, Blackwell ``kind::f8f6f4``). Mixed operands:
+recorded on the GPU, tests/data/h200; ``{h100 preset}-mmasim``, e.g. ``h100-bf16-mmasim``, is
+the Hopper unit as MMA-Sim models it, zero products kept), the eta floor is -126 in both output
+modes (a zero c joins at -126), a result rounded to zero is +0 (``underflow_zero="positive"``).
+``out="fp16"`` is the FP16-accumulating instruction: C and D in FP16 (``c_format=fp16``), RNE;
+the FP8 presets have it too (Ada ``mma .f16.e4m3``, Hopper ``wgmma``, Blackwell
+``kind::f8f6f4``). Mixed operands:
 ``{gpu}-e4m3xe5m2`` and ``{gpu}-e5m2xe4m3`` on every GPU with FP8 rows, ``b200-fp16xbf16`` and
 ``b200-bf16xfp16`` (``tcgen05.mma kind::f16``), the row of ``a``'s format with ``b_format``.
 
@@ -153,6 +155,8 @@ _NV_FLOOR = -126
 #: where every product of a block is zero next to huge operands, which MMA-Sim's rule truncates
 #: (tests/test_h200.py, recorded on the GPU); the other GPUs keep MMA-Sim's rule.
 _NV_ZERO_EXP: dict[str, int | None] = {"h100": None}
+#: Names of the Hopper presets' GPU, which have a ``-mmasim`` variant (MMA-Sim's zero products).
+_HOPPER = ("h100", "h200")
 
 
 def _rows(n: int, frac_bits: int, fp16_out: bool, out: FloatFormat = _F32) -> _Row:
@@ -392,6 +396,7 @@ def names() -> list[str]:
         list(_OTHERS)
         + [f"int8-acc{p}" for p in _INT_EXAMPLES]
         + ["int8-acc32-sat", "h100-e4m3-promote128", "b200-e4m3-epilogue"]
+        + [f"h100-{inp}-mmasim" for inp in _inputs("h100")]
     )
     return sorted(out)
 
@@ -405,6 +410,10 @@ def get(name: str, out: str = "fp32") -> DotUnit:
     epilogue adds C with ``beta = 1``: the K loop from a zero accumulator, then one FP32 RNE
     addition of C (``c_entry="epilogue"``); dot products measured on a B200 through a library
     GEMM (FP8, K = 32, FP32 C) match it in every case and the bare instruction in 64 %.
+    ``{preset}-mmasim`` (Hopper only, e.g. ``h100-e4m3-mmasim``) is the Hopper unit as MMA-Sim
+    models it: a product with a zero factor keeps exponent ``-126 + e_other`` and joins the
+    alignment maximum (``zero_exponent=-126``), where the plain ``h100-*`` presets drop it, as
+    outputs recorded on an H200 show (tests/data/h200).
 
     Args:
         name: preset name, see :func:`names`.
@@ -429,6 +438,14 @@ def get(name: str, out: str = "fp32") -> DotUnit:
             chunk=int(promote.group(2)),
             outer=_FP32_RNE,
         )
+    if key.endswith("-mmasim"):
+        base = get(key[: -len("-mmasim")], out)
+        if base.name.partition("-")[0] not in _HOPPER:
+            raise ValueError(
+                f"name={name!r}: only the Hopper presets ({', '.join(_HOPPER)}) differ from "
+                "MMA-Sim; every other NVIDIA preset already is its model"
+            )
+        return replace(base, name=f"{key}@fp16" if out == "fp16" else key, zero_exponent=-126)
     if key.endswith("-epilogue"):
         base = get(key[: -len("-epilogue")], out)
         if base.c_placement != "inside":
