@@ -67,8 +67,9 @@ def _serial(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 _GPTQ_POLICIES = ("static", "lazy", "dynamic")
 _ED_POLICIES = ("provisional", "static", "dynamic")
-#: Default ``scale_cap`` of :func:`ed` (see there).
-ED_SCALE_CAP = float("inf")
+#: Default ``scale_cap`` of :func:`ed` (see there): a provisional power-of-two block scale may
+#: rise by at most one binade above the static one.
+ED_SCALE_CAP = 2.0
 
 
 @dataclass(frozen=True)
@@ -435,13 +436,14 @@ def ed(
         scale_cap: ``"provisional"`` only: the unrounded targets a block's scale is fitted on
             are first clipped, per row, to ``scale_cap`` times the largest magnitude of the
             ORIGINAL weights of the block, so that the provisional scale exceeds the static one
-            by at most about that factor and a target beyond it saturates. ``inf``: no cap (the
-            provisional policy before the cap existed). numsim's choice, not the paper's: the
-            default :data:`ED_SCALE_CAP` was chosen on a validation split of MiniLM's
-            calibration pool (numsim.studies.ptq, ``MINILM_DIAGNOSIS``). Why: an MX scale (E8M0)
+            by at most about that factor (a power-of-two scale by at most one binade at the
+            default 2) and a target beyond the range of that scale saturates. ``inf``: no cap
+            (the provisional policy as it was before the cap). numsim's choice, not the paper's:
+            the default :data:`ED_SCALE_CAP` was chosen on a validation split of MiniLM's
+            calibration pool (``numsim.studies.ptq.MINILM_DIAGNOSIS``). Why: an MX scale (E8M0)
             has no upper bound, so without a cap a block whose diffused targets grow takes a
-            scale up to 2**10 times the static one, its other weights round coarsely, their
-            error is diffused on, and the layer's weights drift by several times their norm at
+            scale up to 2**10 times the static one; its other weights then round coarsely,
+            their error is diffused on, and the weights drift by several times their norm at
             any element width (NVFP4's block scale is bounded by its tensor scale already).
     """
     W, q = _check_w(W), _bound(_check_q(q), W)
