@@ -175,6 +175,8 @@ def test_ed_scale_cap_equals_the_residual_form_twin(fmt: str, cap: float) -> Non
     q = weight_quantizer(fmt)
     got = run_method("ed", W, _stats(X, Xq), q, scale_cap=cap)
     np.testing.assert_array_equal(got, _ed_provisional_residual(W, X, Xq, q, cap))
+    if cap == 2.0:  # the documented default
+        np.testing.assert_array_equal(run_method("ed", W, _stats(X, Xq), q), got)
 
 
 @pytest.mark.parametrize("fmt", ["mxfp4_e2m1", "mxfp6_e2m3"])
@@ -241,6 +243,18 @@ def test_dead_column_takes_its_rounded_weight(method: str, fmt: str) -> None:
     np.testing.assert_array_equal(run_method(method, W, _stats(X0, Xq0), q, **opts)[:, 40], rtn40)
     with pytest.raises(ValueError, match=r"dead=1.5: expected a number in \[0.0, 1.0\]"):
         run_method(method, W, st, q, dead=1.5)
+
+
+def test_axe_on_gpfq_passes_dead_on() -> None:
+    # AXE's clamp keeps every value inside the accumulator bound; the dead column's target is
+    # w_40 either way, so with a generous accumulator its value is RTN's, and not without dead
+    W, X, Xq = _weak_column_problem(2)
+    q = weight_quantizer("int4")
+    st = _stats(X, Xq)
+    opts = {"base": "gpfq", "accumulator_bits": 32}
+    rtn40 = run_method("rtn", W, None, q)[:, 40]
+    np.testing.assert_array_equal(run_method("axe", W, st, q, dead=1e-3, **opts)[:, 40], rtn40)
+    assert not np.array_equal(run_method("axe", W, st, q, **opts)[:, 40], rtn40)
 
 
 def test_ed_data_free_carries_the_error_along_the_row() -> None:

@@ -445,6 +445,8 @@ def ed(
             scale up to 2**10 times the static one; its other weights then round coarsely,
             their error is diffused on, and the weights drift by several times their norm at
             any element width (NVFP4's block scale is bounded by its tensor scale already).
+            Not used by ``"static"`` (the original block's scale), ``"dynamic"`` or
+            ``data_free=True`` (whose provisional scale sees at most half a step of carry).
     """
     W, q = _check_w(W), _bound(_check_q(q), W)
     _check_choice(scale_policy, _ED_POLICIES, "scale_policy")
