@@ -131,6 +131,132 @@ def test_ridge_without_limit_is_rtn_and_bad_damp_is_refused(method: str) -> None
         run_method("ed", W, None, q, data_free=True, damp=0.1)
 
 
+def _ed_provisional_residual(
+    W: np.ndarray, X: np.ndarray, Xq: np.ndarray, q: Any, cap: float
+) -> np.ndarray:
+    """ED's provisional policy in GPFQ's residual form, all rows at once: per block, the GPFQ
+    targets with the block's columns left unrounded give the values the block's scale is fitted
+    on (clipped per row to ``cap`` times the original block's largest magnitude), then the block
+    is rounded column by column on that scale. Independent of the Gram-form sweep it checks."""
+    d_out, d_in = W.shape
+    Q = np.zeros((d_out, d_in))
+    U = np.zeros((X.shape[0], d_out))  # residual of every row, one column per row
+
+    def target(Ures: np.ndarray, t: int) -> np.ndarray:
+        return (Xq[:, t] @ (Ures + np.outer(X[:, t], W[:, t]))) / (Xq[:, t] @ Xq[:, t])
+
+    for g in q.groups(d_in):
+        V = np.zeros((d_out, g.stop - g.start))
+        Uv = U.copy()
+        for t in range(g.start, g.stop):
+            V[:, t - g.start] = target(Uv, t)
+            Uv += np.outer(X[:, t], W[:, t]) - np.outer(Xq[:, t], V[:, t - g.start])
+        lim = cap * np.max(np.abs(W[:, g]), axis=1, keepdims=True)
+        state = q.fit(np.clip(V, -lim, lim))
+        for t in range(g.start, g.stop):
+            Q[:, t] = q.round(target(U, t), state, t - g.start)
+            U += np.outer(X[:, t], W[:, t]) - np.outer(Xq[:, t], Q[:, t])
+    return Q
+
+
+def _weak_column_problem(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fewer rows than columns, and column 40's input 1000 times weaker than the others: the
+    greedy target of column 40 lies far outside the weights' range."""
+    W, X, Xq = _problem(seed, d_out=6, d_in=64, n=48, noise=0.3)
+    X[:, 40] *= 1e-3
+    Xq[:, 40] *= 1e-3
+    return W, X, Xq
+
+
+@pytest.mark.parametrize("fmt", ["mxfp4_e2m1", "mxfp6_e2m3", "mx6"])
+@pytest.mark.parametrize("cap", [1.0, 2.0, np.inf])
+def test_ed_scale_cap_equals_the_residual_form_twin(fmt: str, cap: float) -> None:
+    W, X, Xq = _weak_column_problem(0)
+    q = weight_quantizer(fmt)
+    got = run_method("ed", W, _stats(X, Xq), q, scale_cap=cap)
+    np.testing.assert_array_equal(got, _ed_provisional_residual(W, X, Xq, q, cap))
+    if cap == 2.0:  # the documented default
+        np.testing.assert_array_equal(run_method("ed", W, _stats(X, Xq), q), got)
+
+
+@pytest.mark.parametrize("fmt", ["mxfp4_e2m1", "mxfp6_e2m3"])
+def test_ed_scale_cap_one_keeps_every_scale_at_or_below_the_static_one(fmt: str) -> None:
+    # An E8M0 scale is 2**(floor(log2(amax)) - emax): monotone in the block's largest magnitude,
+    # so values clipped to the original block's amax never take a larger scale than it.
+    W, X, Xq = _weak_column_problem(1)
+    q = weight_quantizer(fmt)
+    st = _stats(X, Xq)
+    groups = q.groups(W.shape[1])
+
+    def log2_ratios(Q: np.ndarray) -> np.ndarray:
+        return np.array(
+            [np.log2(q.fit(Q[:, g]).step[:, 0] / q.fit(W[:, g]).step[:, 0]) for g in groups]
+        )
+
+    capped = log2_ratios(run_method("ed", W, st, q, scale_cap=1.0))
+    free = log2_ratios(run_method("ed", W, st, q, scale_cap=np.inf))
+    assert capped.max() <= 0
+    assert free.max() >= 2  # without the cap the weak column's block takes a larger scale
+    # a cap that never binds changes nothing
+    big = float(2.0 ** (free.max() + 3))
+    np.testing.assert_array_equal(
+        run_method("ed", W, st, q, scale_cap=big), run_method("ed", W, st, q, scale_cap=np.inf)
+    )
+
+
+def test_ed_scale_cap_is_validated() -> None:
+    W, X, Xq = _problem(0)
+    q = weight_quantizer("mxfp4_e2m1")
+    with pytest.raises(ValueError, match=r"scale_cap=0.5: expected a number >= 1"):
+        run_method("ed", W, _stats(X, Xq), q, scale_cap=0.5)
+    with pytest.raises(ValueError, match="scale_cap=nan"):
+        run_method("ed", W, _stats(X, Xq), q, scale_cap=float("nan"))
+    with pytest.raises(TypeError, match="scale_cap=True"):
+        run_method("ed", W, _stats(X, Xq), q, scale_cap=True)
+    # the static policy's scales come from the original weights: any cap leaves it GPFQ
+    np.testing.assert_array_equal(
+        run_method("ed", W, _stats(X, Xq), q, scale_policy="static", scale_cap=1.0),
+        run_method("gpfq", W, _stats(X, Xq), q),
+    )
+
+
+@pytest.mark.parametrize("method", ["gpfq", "ed"])
+@pytest.mark.parametrize("fmt", ["int4", "mxfp4_e2m1"])
+def test_dead_column_takes_its_rounded_weight(method: str, fmt: str) -> None:
+    # diag(H) of column 40 is about 1e-6 of the mean: below dead = 1e-3 it is treated as dead,
+    # its target is w_40 itself, so its value is round to nearest on the static scale
+    W, X, Xq = _weak_column_problem(2)
+    q = weight_quantizer(fmt)
+    st = _stats(X, Xq)
+    opts = {"scale_policy": "static"} if method == "ed" else {}
+    rtn40 = run_method("rtn", W, None, q)[:, 40]
+    np.testing.assert_array_equal(run_method(method, W, st, q, dead=1e-3, **opts)[:, 40], rtn40)
+    assert not np.array_equal(run_method(method, W, st, q, **opts)[:, 40], rtn40)
+    # a threshold below every column's diag(H) / mean changes nothing
+    np.testing.assert_array_equal(
+        run_method(method, W, st, q, dead=1e-9, **opts), run_method(method, W, st, q, **opts)
+    )
+    # an all-zero input column is dead at any threshold (as published: target w_t)
+    X0, Xq0 = X.copy(), Xq.copy()
+    X0[:, 40] = 0.0
+    Xq0[:, 40] = 0.0
+    np.testing.assert_array_equal(run_method(method, W, _stats(X0, Xq0), q, **opts)[:, 40], rtn40)
+    with pytest.raises(ValueError, match=r"dead=1.5: expected a number in \[0.0, 1.0\]"):
+        run_method(method, W, st, q, dead=1.5)
+
+
+def test_axe_on_gpfq_passes_dead_on() -> None:
+    # AXE's clamp keeps every value inside the accumulator bound; the dead column's target is
+    # w_40 either way, so with a generous accumulator its value is RTN's, and not without dead
+    W, X, Xq = _weak_column_problem(2)
+    q = weight_quantizer("int4")
+    st = _stats(X, Xq)
+    opts = {"base": "gpfq", "accumulator_bits": 32}
+    rtn40 = run_method("rtn", W, None, q)[:, 40]
+    np.testing.assert_array_equal(run_method("axe", W, st, q, dead=1e-3, **opts)[:, 40], rtn40)
+    assert not np.array_equal(run_method("axe", W, st, q, **opts)[:, 40], rtn40)
+
+
 def test_ed_data_free_carries_the_error_along_the_row() -> None:
     W, _, _ = _problem(3, d_in=64)
     q = weight_quantizer(

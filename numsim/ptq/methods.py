@@ -19,14 +19,18 @@ factor cancels). Methods, vectorized over output rows, looping over input column
   ``src/brevitas/graph/gpfq.py``: ``q_t = Q((sum_{j<=t} G_tj w_j - sum_{j<t} H_tj q_j) / H_tt)``;
   scales fixed from the original weights. Option ``damp`` (default 0, as published) adds the ridge
   ``damp * mean(diag H)`` to the diagonals of ``H`` and ``G`` (:func:`ridge`), the analogue of
-  GPTQ's dampening; ``ed`` takes the same option.
+  GPTQ's dampening; ``ed`` takes the same option. Option ``dead`` (default 0) treats columns
+  with ``H_tt <= dead * mean(diag H)`` as dead, as the published step must treat ``H_tt = 0``:
+  target ``w_t``, nothing diffused into them.
 * ``ed``: error diffusion (Khodamoradi, Denolf, Dellinger, arXiv 2410.11203). The paper's method
   section could not be consulted; this is a RECONSTRUCTION: GPFQ steps (the "error diffusion"
   the same authors' MX paper, arXiv 2310.10537, builds on GPFQ), with the block scale chosen
   by ``scale_policy``: ``"provisional"`` (from the unrounded targets of the block, which carry
   the error diffused from earlier blocks), ``"static"`` (from the original block; equals
-  ``gpfq``) or ``"dynamic"`` (re-fitted before every column). ``data_free=True`` is the data-free
-  Floyd-Steinberg reading: each column's rounding error is added to the next column of the row.
+  ``gpfq``) or ``"dynamic"`` (re-fitted before every column); option ``scale_cap`` bounds the
+  provisional scale by clipping the targets it is fitted on (:func:`ed`). ``data_free=True`` is
+  the data-free Floyd-Steinberg reading: each column's rounding error is added to the next column
+  of the row.
 * ``qep``: Arai & Ichikawa, arXiv 2504.09629, FujitsuResearch/qep ``src/gptq.py``: the weights are
   first moved to ``W + alpha * W C (H + lambda I)^-1`` with ``C = G^T - H = (X - X~)^T X~``,
   then quantized by the base method on ``H``.
@@ -63,6 +67,9 @@ def _serial(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 _GPTQ_POLICIES = ("static", "lazy", "dynamic")
 _ED_POLICIES = ("provisional", "static", "dynamic")
+#: Default ``scale_cap`` of :func:`ed` (see there): a provisional power-of-two block scale may
+#: rise by at most one binade above the static one.
+ED_SCALE_CAP = 2.0
 
 
 @dataclass(frozen=True)
@@ -381,19 +388,30 @@ def ridge(H: np.ndarray, G: np.ndarray, damp: float) -> tuple[np.ndarray, np.nda
     return H + eye, G + eye
 
 
-def gpfq(W: np.ndarray, stats: LayerStats, q: WeightQuantizer, *, damp: float = 0.0) -> np.ndarray:
+def gpfq(
+    W: np.ndarray,
+    stats: LayerStats,
+    q: WeightQuantizer,
+    *,
+    damp: float = 0.0,
+    dead: float = 0.0,
+) -> np.ndarray:
     """GPFQ in Gram form (module docstring), scales fitted from the original weights.
 
     Args:
         damp: ridge ``damp * mean(diag H)`` on the diagonals of ``H`` and ``G`` (:func:`ridge`);
             0 (the default) is GPFQ as published.
+        dead: columns with ``H_tt <= dead * mean(diag H)`` are treated as dead (:func:`_greedy`):
+            their target is ``w_t``, nothing is diffused into them. 0 (the default): only
+            columns whose input is exactly zero, where the published step divides by zero.
     """
     W, q = _check_w(W), _check_q(q)
     damp = _check_float(damp, "damp")
+    dead = _check_float(dead, "dead", 0.0, 1.0)
     H = _check_gram(stats.H, W.shape[1], "H")
     G = _check_gram(stats.G, W.shape[1], "G")
     H, G = ridge(H, G, damp)
-    return _greedy(W, H, G, _bound(q, W), "static")
+    return _greedy(W, H, G, _bound(q, W), "static", dead=dead)
 
 
 def ed(
@@ -404,6 +422,8 @@ def ed(
     scale_policy: str = "provisional",
     data_free: bool = False,
     damp: float = 0.0,
+    dead: float = 0.0,
+    scale_cap: float = ED_SCALE_CAP,
 ) -> np.ndarray:
     """Error diffusion, reconstructed (module docstring; the paper's update rule is not known).
 
@@ -412,12 +432,34 @@ def ed(
         data_free: Floyd-Steinberg on ``W`` alone (``stats`` unused, may be None).
         damp: ridge ``damp * mean(diag H)`` on the diagonals of ``H`` and ``G`` (:func:`ridge`);
             0 (the default): none, the paper's setting is hyperparameter-free.
+        dead: as :func:`gpfq`'s ``dead`` (0: only exactly-zero inputs).
+        scale_cap: ``"provisional"`` only: the unrounded targets a block's scale is fitted on
+            are first clipped, per row, to ``scale_cap`` times the largest magnitude of the
+            ORIGINAL weights of the block, so that the provisional scale exceeds the static one
+            by at most about that factor (a power-of-two scale by at most one binade at the
+            default 2) and a target beyond the range of that scale saturates. ``inf``: no cap
+            (the provisional policy as it was before the cap). numsim's choice, not the paper's:
+            the default :data:`ED_SCALE_CAP` was chosen on a validation split of MiniLM's
+            calibration pool (``numsim.studies.ptq.MINILM_DIAGNOSIS``). Why: an MX scale (E8M0)
+            has no upper bound, so without a cap a block whose diffused targets grow takes a
+            scale up to 2**10 times the static one; its other weights then round coarsely,
+            their error is diffused on, and the weights drift by several times their norm at
+            any element width (NVFP4's block scale is bounded by its tensor scale already).
+            Not used by ``"static"`` (the original block's scale), ``"dynamic"`` or
+            ``data_free=True`` (whose provisional scale sees at most half a step of carry).
     """
     W, q = _check_w(W), _bound(_check_q(q), W)
     _check_choice(scale_policy, _ED_POLICIES, "scale_policy")
     damp = _check_float(damp, "damp")
+    dead = _check_float(dead, "dead", 0.0, 1.0)
+    if isinstance(scale_cap, bool) or not isinstance(scale_cap, (int, float, np.floating)):
+        raise TypeError(f"scale_cap={scale_cap!r}: expected a number >= 1 (or inf)")
+    if not scale_cap >= 1.0:
+        raise ValueError(f"scale_cap={scale_cap!r}: expected a number >= 1 (or inf)")
     if data_free and damp:
         raise ValueError(f"damp={damp}: data_free=True uses no statistics to damp; expected 0")
+    if data_free and dead:
+        raise ValueError(f"dead={dead}: data_free=True uses no statistics; expected 0")
     if _check_bool(data_free, "data_free"):
         return _floyd_steinberg(W, q, scale_policy)
     if stats is None:
@@ -425,7 +467,7 @@ def ed(
     H = _check_gram(stats.H, W.shape[1], "H")
     G = _check_gram(stats.G, W.shape[1], "G")
     H, G = ridge(H, G, damp)
-    return _greedy(W, H, G, q, scale_policy)
+    return _greedy(W, H, G, q, scale_policy, dead=dead, cap=float(scale_cap))
 
 
 #: Columns per sub-block of :func:`_greedy`'s lazily batched target sums.
@@ -434,15 +476,30 @@ _SWEEP_BLOCK = 64
 
 @_serial
 def _greedy(
-    W: np.ndarray, H: np.ndarray, G: np.ndarray, q: WeightQuantizer, policy: str, bound: Any = None
+    W: np.ndarray,
+    H: np.ndarray,
+    G: np.ndarray,
+    q: WeightQuantizer,
+    policy: str,
+    bound: Any = None,
+    *,
+    dead: float = 0.0,
+    cap: float = np.inf,
 ) -> np.ndarray:
     """GPFQ steps over the columns in natural order, group scales under ``policy``
-    (``"provisional"``: fitted on the block's unrounded targets before its first column)."""
+    (``"provisional"``: fitted on the block's unrounded targets before its first column, clipped
+    per row to ``cap`` times the original block's largest magnitude).
+
+    A column with ``H_tt <= dead * mean(diag H)`` (always one with ``H_tt = 0``) takes the target
+    ``w_t``: a column whose calibration input is (almost) always zero carries no information
+    about how its weight acts on other inputs, and the greedy step, which divides the correction
+    by ``H_tt``, would otherwise give it a target far outside the weights' range."""
     # Columns are kept as rows (QT[t] = Q[:, t]) so that every inner product reads contiguous
     # memory.
     PT = np.tril(G) @ W.T  # PT[t] = sum_{j<=t} G[t, j] W[:, j]
     WT = np.ascontiguousarray(W.T)
     hd = np.diag(H)
+    live = hd > dead * np.mean(hd) if dead else hd > 0
     QT = np.zeros_like(WT)
     scales = _Scales(
         q, W, "static" if policy == "static" else "lazy" if policy == "provisional" else policy
@@ -463,7 +520,7 @@ def _greedy(
             r = base[s0 - g.start : s1 - g.start] - H[s0:s1, g.start : s0] @ XT[: s0 - g.start]
             for t in range(s0, s1):
                 rt = r[t - s0] - H[t, s0:t] @ XT[s0 - g.start : t - g.start]
-                XT[t - g.start] = step(t, rt / hd[t] if hd[t] > 0 else WT[t].copy())
+                XT[t - g.start] = step(t, rt / hd[t] if live[t] else WT[t].copy())
 
     def quantize_column(t: int, arg: np.ndarray) -> np.ndarray:
         def current(gs: slice, t: int = t, arg: np.ndarray = arg) -> np.ndarray:
@@ -481,7 +538,11 @@ def _greedy(
         if policy == "provisional":
             VT = np.zeros((g.stop - g.start, W.shape[0]))
             sweep(g, VT, lambda t, arg: arg)
-            scales.states[k] = q.fit(VT.T)
+            V = VT.T
+            if np.isfinite(cap):
+                lim = cap * np.max(np.abs(W[:, g]), axis=1, keepdims=True)
+                V = np.clip(V, -lim, lim)
+            scales.states[k] = q.fit(V)
         sweep(g, QT[g], quantize_column)
     Q = np.ascontiguousarray(QT.T)
     return q.quantize(Q) if policy == "dynamic" else Q
@@ -715,7 +776,8 @@ def axe(
     if base == "gpfq":
         G = _check_gram(stats.G, W.shape[1], "G")
         H, G = ridge(H, G, _check_float(base_options.get("damp", 0.0), "damp"))
-        return _greedy(W, H, G, q, "static", bound)
+        dead = _check_float(base_options.get("dead", 0.0), "dead", 0.0, 1.0)
+        return _greedy(W, H, G, q, "static", bound, dead=dead)
     opts = {
         "damp": 0.01,
         "act_order": False,
@@ -741,7 +803,13 @@ METHODS: dict[str, Method] = {
         Method(
             "ed",
             ed,
-            {"scale_policy": "provisional", "data_free": False, "damp": 0.0},
+            {
+                "scale_policy": "provisional",
+                "data_free": False,
+                "damp": 0.0,
+                "dead": 0.0,
+                "scale_cap": ED_SCALE_CAP,
+            },
             True,
             "Khodamoradi, Denolf, Dellinger, arXiv 2410.11203 (reconstructed as GPFQ steps with a "
             "block-scale "
@@ -750,7 +818,7 @@ METHODS: dict[str, Method] = {
         Method(
             "gpfq",
             gpfq,
-            {"damp": 0.0},
+            {"damp": 0.0, "dead": 0.0},
             True,
             "Zhang, Zhou, Saab, arXiv 2201.11113; Xilinx/brevitas src/brevitas/graph/gpfq.py",
         ),
