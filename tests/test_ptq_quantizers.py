@@ -365,3 +365,23 @@ def test_round_column_nvfp4_quotients_on_fp32_midpoints() -> None:
     s = state.block_scale * state.tensor_scale  # exact: 4 + 24 bits
     np.testing.assert_array_equal(on_tie, (2 * s).astype(np.float32))  # one rounding of exact
     np.testing.assert_array_equal(above, (3 * s).astype(np.float32))
+
+
+@pytest.mark.parametrize("scale", [1.0, 2.0**-130, 2.0**100, -1.0])
+def test_nvfp4_float32_weights_encode_as_their_float64_values(scale: float) -> None:
+    """Weights that float32 holds exactly (a float32 model's) are encoded from float32 (numsim's
+    NVFP4 fast path): the values and codes are numsim's encoding of the float64 matrix (the
+    general encoder); scale -1: one value float32 cannot hold (the float64 path)."""
+    W = (abs(scale) * _weights(13, (8, 40))).astype(np.float32).astype(np.float64)
+    if scale < 0:
+        W[3, 5] *= 1 + 2.0**-40
+    q = weight_quantizer("nvfp4").for_tensor(W)
+    amax = float(np.max(np.abs(W)))
+    expected = numsim.quantize(W, "nvfp4", axis=1, tensor_amax=amax)
+    assert expected.dtype == np.float64  # the general float64 encoder
+    np.testing.assert_array_equal(q.quantize(W), expected)
+    ref = numsim.encode(W, "nvfp4", axis=1, tensor_amax=amax)
+    blk = q.export(q.quantize(W))
+    np.testing.assert_array_equal(blk.codes, ref.codes)
+    np.testing.assert_array_equal(blk.scales, ref.scales)
+    assert blk.tensor_scale == ref.tensor_scale
