@@ -571,6 +571,7 @@ def _div_fp32(v: np.ndarray, d: np.ndarray, rnd: Callable[..., np.ndarray]) -> n
     not a power of two) is exact in float64, so a float64 ``v`` other than it lies at least one
     ulp of ``m * d`` away, which puts ``v / d`` more than half a float64 ulp of ``m`` from ``m``,
     and the float64 quotient is not ``m``. (For FP32 ``v`` this is Figueroa's condition for
-    division, 53 >= 2 * 24 + 2; the argument above holds for any float64 ``v``.) Quotients that
-    underflow or overflow float64 lie far outside FP32's range, and round alike either way."""
+    division, 53 >= 2 * 24 + 2; the argument above holds for any float64 ``v``.) A quotient that
+    underflows float64 rounds to zero, as the exact one does; above float64's range (``|v| / d
+    > 2**1024``, far beyond any weight over its step) the float64 quotient is Inf."""
     return np.copysign(rnd(np.abs(v) / d, _FP32), v)
