@@ -21,6 +21,7 @@ from timing import bench
 
 import numsim
 from numsim import datapath as dp
+from numsim.datapath import api as dp_api
 
 #: MX operand formats of the ``mx_matmul`` rows (MXFP8 E4M3 reuses the FP8 inputs).
 _MX_FORMATS = ("mxfp4_e2m1", "nvfp4", "mx9", "mx6", "mx4")
@@ -39,6 +40,16 @@ _MX_ROWS = (
     ("mx6", "ocp-mx-exact"),
     ("mx4", "ocp-mx-exact"),
 )
+
+
+def _truncation_path(unit: str) -> str:
+    """The path label of a chained truncating preset: the one ``numsim.datapath.matmul``'s
+    dispatch takes for it (numsim.datapath.api): the lane kernel (``fastdot.chain_lanes_f32``)
+    where ``_chain_lanes_ok`` admits the unit, else the per-block vectorized sums
+    (``fastdot.matmul_fast``; e.g. ``promote`` chunks)."""
+    if dp_api._chain_lanes_ok(dp.get(unit)):
+        return "lane kernel (chained truncation)"
+    return "vectorized truncation"
 
 
 def main() -> None:
@@ -81,9 +92,14 @@ def main() -> None:
     rows: list[tuple[str, str, Callable[[], object], int]] = [
         ("float32 BLAS (numpy matmul)", "anchor", lambda: A @ B, args.reps),
         ("float64 BLAS (numpy matmul)", "anchor", lambda: A64 @ B64, args.reps),
-        unit_row("h100-e4m3 (N=32, F=13, RZ)", "vectorized truncation", A, B, "h100-e4m3"),
-        unit_row("h100-e4m3-promote128", "vectorized truncation", A, B, "h100-e4m3-promote128"),
-        unit_row("b200-e4m3 (N=32, F=25, RZ)", "vectorized truncation", A, B, "b200-e4m3"),
+        *(
+            unit_row(label, _truncation_path(unit), A, B, unit)
+            for label, unit in (
+                ("h100-e4m3 (N=32, F=13, RZ)", "h100-e4m3"),
+                ("h100-e4m3-promote128", "h100-e4m3-promote128"),
+                ("b200-e4m3 (N=32, F=25, RZ)", "b200-e4m3"),
+            )
+        ),
         unit_row(
             "ocp-mx-exact (exact over K, one rounding)", "float64 BLAS exact", A, B, "ocp-mx-exact"
         ),

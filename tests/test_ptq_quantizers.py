@@ -267,3 +267,121 @@ def test_round_column_equals_numsim_quantize_of_the_column(fmt: Any, kw: dict[st
             np.testing.assert_array_equal(q.round_column(v, state, j), want)
     with pytest.raises(ValueError, match="NaN or Inf"):
         q.round_column(np.full(9, np.nan), q.fit(W[:, q.groups(70)[0]]), 0)
+
+
+def _fp32_rne(x: Fraction) -> Fraction:
+    """``x`` rounded to FP32, nearest even, by hand (normal and subnormal range; the callers
+    stay below FP32's largest value)."""
+    a = abs(x)
+    if a == 0:
+        return a
+    e = a.numerator.bit_length() - a.denominator.bit_length()  # 2**e <= a < 2**(e+2)
+    while Fraction(2) ** (e + 1) <= a:
+        e += 1
+    while Fraction(2) ** e > a:
+        e -= 1
+    ulp = Fraction(2) ** (max(e, -126) - 23)
+    assert a < Fraction(2) ** 128
+    return (1 if x > 0 else -1) * round(a / ulp) * ulp  # Fraction rounds half to even
+
+
+def _nvfp4_reference(v: np.ndarray, state: Any) -> np.ndarray:
+    """NVIDIA's NVFP4 quantizer on a fixed state, from exact fractions: E2M1(FP32(v / step))
+    (E2M1 by numsim's codec, of an FP32 value), then FP32(element * block scale * s2); a step of
+    0 (the scale underflowed) gives 0."""
+    step = state.step[:, 0]
+    out = np.zeros(v.shape)
+    for r in range(v.size):
+        if step[r] == 0:
+            continue
+        quot = float(_fp32_rne(Fraction(v[r]) / Fraction(step[r])))
+        e = float(numsim.quantize(np.array([quot]), "fp4_e2m1")[0])
+        prod = Fraction(e) * Fraction(state.block_scale[r]) * Fraction(state.tensor_scale)
+        out[r] = float(_fp32_rne(prod))
+    return out
+
+
+def _check_nvfp4_column(q: Any, v: np.ndarray, state: Any, j: int) -> None:
+    got = q.round_column(v, state, j)
+    np.testing.assert_array_equal(got, _nvfp4_reference(v, state))
+    np.testing.assert_array_equal(got, q.round(v, state, j))  # numsim.quantize's roundings
+
+
+@pytest.mark.parametrize("scale", [1.0, 2.0**100, 2.0**-100, 2.0**-120])
+def test_round_column_nvfp4_against_exact_fractions(scale: float) -> None:
+    """NVFP4's per-column rounding (its own FP32 and E2M1 roundings without numsim.quantize's
+    checks) against a hand reference: random columns up to 3x the fitted range (saturation), a
+    zero column, rows fitted on zeros, at large and small tensor scales."""
+    W = scale * _weights(6, (9, 48))
+    W[4] = 0.0
+    V = 3 * scale * _weights(7, (9, 48))
+    V[:, 3] = 0.0
+    q = weight_quantizer("nvfp4").for_tensor(W)
+    for g in q.groups(W.shape[1]):
+        state = q.fit(W[:, g])
+        for j in range(g.stop - g.start):
+            _check_nvfp4_column(q, V[:, g.start + j], state, j)
+
+
+def test_round_column_nvfp4_zero_steps_of_an_underflowing_scale() -> None:
+    """A tensor scale so small that the FP32 product of some block scales with it underflows to
+    0: those rows round to 0, the others on their (subnormal) step."""
+    W = 2.0**-136 * _weights(8, (9, 16)) * np.exp2(-3.0 * np.arange(9))[:, None]
+    q = weight_quantizer("nvfp4").for_tensor(W)
+    state = q.fit(W)
+    assert np.any(state.step[:, 0] == 0) and np.any(state.step[:, 0] > 0)
+    for j in range(16):
+        _check_nvfp4_column(q, 1.5 * W[:, j], state, j)
+
+
+def test_round_column_nvfp4_quotients_on_fp32_midpoints() -> None:
+    """Quotients by the step exactly on an FP32 midpoint (ties to even) and one float64 ulp of
+    the value above or below it (FP32 must round to that side), among them midpoints next to
+    E2M1 ties, where the FP32 rounding decides the element; random midpoints in E2M1's range."""
+    rng = np.random.default_rng(11)
+    W = _weights(12, (64, 16)) * np.exp2(rng.integers(-6, 6, (64, 1)))
+    q = weight_quantizer("nvfp4").for_tensor(W)
+    state = q.fit(W)
+    step = state.step[:, 0]
+    near_ties = [0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0]
+    for j in range(16):
+        v = np.empty(64)
+        for r in range(64):
+            t = near_ties[(r + j) % len(near_ties)]
+            if (r + j) % 3 == 0:
+                t = float(np.float32(rng.uniform(0.2, 6.5)))
+            side = np.float32(np.inf if (r + j) % 2 else -np.inf)
+            m = (t + float(np.nextafter(np.float32(t), side))) / 2  # an FP32 midpoint next to t
+            exact = m * step[r]  # 25 + 24 bits: exact in float64
+            v[r] = exact if r % 4 == 0 else np.nextafter(exact, np.inf if r % 4 == 1 else -np.inf)
+            if (r + j) % 5 == 0:
+                v[r] = -v[r]
+        _check_nvfp4_column(q, v, state, j)
+    # by hand: 2.5 + 2**-23 is the FP32 midpoint of 2.5 and 2.5 + 2**-22; on it FP32 rounds to
+    # the even 2.5, which E2M1 rounds to the even 2; just above it to 2.5 + 2**-22, E2M1 to 3
+    m = 2.5 + 2.0**-23
+    v = m * step
+    on_tie, above = q.round_column(v, state, 0), q.round_column(np.nextafter(v, np.inf), state, 0)
+    s = state.block_scale * state.tensor_scale  # exact: 4 + 24 bits
+    np.testing.assert_array_equal(on_tie, (2 * s).astype(np.float32))  # one rounding of exact
+    np.testing.assert_array_equal(above, (3 * s).astype(np.float32))
+
+
+@pytest.mark.parametrize("scale", [1.0, 2.0**-130, 2.0**100, -1.0])
+def test_nvfp4_float32_weights_encode_as_their_float64_values(scale: float) -> None:
+    """Weights that float32 holds exactly (a float32 model's) are encoded from float32 (numsim's
+    NVFP4 fast path): the values and codes are numsim's encoding of the float64 matrix (the
+    general encoder); scale -1: one value float32 cannot hold (the float64 path)."""
+    W = (abs(scale) * _weights(13, (8, 40))).astype(np.float32).astype(np.float64)
+    if scale < 0:
+        W[3, 5] *= 1 + 2.0**-40
+    q = weight_quantizer("nvfp4").for_tensor(W)
+    amax = float(np.max(np.abs(W)))
+    expected = numsim.quantize(W, "nvfp4", axis=1, tensor_amax=amax)
+    assert expected.dtype == np.float64  # the general float64 encoder
+    np.testing.assert_array_equal(q.quantize(W), expected)
+    ref = numsim.encode(W, "nvfp4", axis=1, tensor_amax=amax)
+    blk = q.export(q.quantize(W))
+    np.testing.assert_array_equal(blk.codes, ref.codes)
+    np.testing.assert_array_equal(blk.scales, ref.scales)
+    assert blk.tensor_scale == ref.tensor_scale

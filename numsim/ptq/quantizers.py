@@ -28,6 +28,7 @@ Every rounding goes through numsim's public codec (``numsim.encode`` / ``numsim.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
@@ -39,7 +40,7 @@ from numsim import formats as _formats
 from numsim import profiles as _profiles
 from numsim._inputs import parse_policies
 from numsim._kernels import codec as _kcodec
-from numsim._kernels.lower import SOURCES
+from numsim._kernels.lower import SOURCES, lower
 from numsim._kernels.threads import serial
 from numsim.block import BlockArray, decode_block
 from numsim.codec import element_codes, value_table
@@ -191,36 +192,37 @@ class WeightQuantizer:
         """:meth:`round` without its checks, for the per-column loops of the methods, which
         call it thousands of times per layer on values they computed themselves: ``v`` must be
         a finite float64 vector of ``d_out`` values and ``j`` a column of the group (the
-        methods' inputs are validated once per layer instead). Element formats skip numsim's
-        public ``quantize`` (argument parsing and checks cost more than the rounding of a few
-        hundred values) and call the same encode and decode kernels it calls with the same
-        (default, OCP) policies, so every value is identical (tests/test_ptq_quantizers.py).
+        methods' inputs are validated once per layer instead). It skips numsim's public
+        ``quantize`` (argument parsing and checks cost more than the rounding of a few hundred
+        values) and calls the same encode and decode kernels it calls with the same (default,
+        OCP) policies, so every value is identical (tests/test_ptq_quantizers.py): one element
+        rounding for element and power-of-two block formats; for NVFP4 the three of
+        :func:`_nvfp4_values` (FP32 of the quotient, E2M1, FP32 of the product).
         Only the finiteness check is kept: NaN or Inf raise ``ValueError`` as in :meth:`round`."""
         if not np.isfinite(v).all():
             raise ValueError("v: NaN or Inf values cannot be rounded onto a weight format")
         step = state.step[:, j]
         if state.block_scale is not None:
-            with serial():
-                return self._round_on(v[:, None], state, step[:, None])[:, 0]
+            return _nvfp4_values(
+                v, step, state.block_scale, state.tensor_scale, self.element, _round_element
+            )
         return _round_element(v / step, self.element) * step
 
     def _round_on(self, V: np.ndarray, state: ScaleState, step: np.ndarray) -> np.ndarray:
         """The body of :meth:`round_group` (``step``: the state's columns)."""
         if state.block_scale is None:
             return np.asarray(numsim.quantize(V / step, self.element), np.float64) * step
-        # NVFP4 (numsim's NVIDIA reference quantizer): element = E2M1(float32(v / sdec)),
-        # value = float32(element * scale * s2).
-        live = step > 0
-        quot = _div_fp32(np.where(live, V, 0.0), np.where(live, step, 1.0))
-        e = np.asarray(numsim.quantize(quot, self.element), np.float64)
-        return np.where(live, _fp32(e * state.block_scale[:, None] * state.tensor_scale), 0.0)
+        return _nvfp4_values(
+            V, step, state.block_scale[:, None], state.tensor_scale, self.element, _quantize
+        )
 
     def quantize(self, W: np.ndarray) -> np.ndarray:
         """Round to nearest: the decoded values of ``W``'s numsim encoding (float64)."""
         W = _check_matrix(W, "W")
         if self.is_block:
             kw = {"tensor_amax": self._tensor_amax(W)} if self.format.tensor_scale else {}
-            return np.asarray(numsim.quantize(W, self.format, axis=1, **kw), np.float64)
+            x = _as_float32_if_exact(W) if not self.format.pow2_scale else W
+            return np.asarray(numsim.quantize(x, self.format, axis=1, **kw), np.float64)
         Q = np.empty_like(W)
         for g in self.groups(W.shape[1]):
             Q[:, g] = self.round_group(W[:, g], self.fit(W[:, g]))
@@ -398,7 +400,8 @@ class WeightQuantizer:
 
     def _encode(self, W: np.ndarray) -> BlockArray:
         kw = {"tensor_amax": self._tensor_amax(W)} if self.format.tensor_scale else {}
-        return numsim.encode(W, self.format, axis=1, **kw)
+        x = _as_float32_if_exact(W) if not self.format.pow2_scale else W
+        return numsim.encode(x, self.format, axis=1, **kw)
 
     def describe(self) -> str:
         """A short name, e.g. ``"int4/channel/float"`` or ``"mxfp4_e2m1"``."""
@@ -464,6 +467,17 @@ def weight_quantizer(
     return WeightQuantizer(fmt, granularity, group_size, scale)
 
 
+def _as_float32_if_exact(W: np.ndarray) -> np.ndarray:
+    """``W`` as float32 when that holds every value exactly (weights of a float32 model, values
+    already on an FP32-scaled grid such as NVFP4's), else ``W`` itself. A code depends only on
+    the value encoded, so the codes are the same; float32 input takes numsim's NVFP4 fast path
+    (one fused kernel for codes and values, a few times faster than the general one and a
+    smaller Numba compilation on first use) instead of the general float64 encoder."""
+    with np.errstate(over="ignore"):  # beyond float32: not exact, W itself
+        W32 = W.astype(np.float32)
+    return W32 if np.array_equal(W32, W) else W
+
+
 def _check_matrix(W: Any, name: str) -> np.ndarray:
     """``W`` as a finite float64 2-D array."""
     arr = np.asarray(W)
@@ -487,14 +501,44 @@ def _ocp_policies() -> Any:
 def _round_element(x: np.ndarray, elem: FloatFormat | IntFormat) -> np.ndarray:
     """``numsim.quantize(x, elem)`` of a finite float64 array, as float64, without the public
     entry's argument handling: the encoder ``numsim.quantize`` runs for float64 input into an
-    element format of at most 16 bits under the default profile
-    (:func:`numsim.codec.element_codes`), then the format's value table."""
+    element format under the default profile
+    (:func:`numsim.codec.element_codes`), then the decoder ``numsim.decode`` runs (the value
+    table up to 16 bits, the arithmetic decoder above: FP32)."""
     bits = np.ascontiguousarray(x, np.float64).reshape(-1).view(np.uint64)
     with serial():
         codes, _ = element_codes(bits, SOURCES["float64"][1], elem, _ocp_policies())
         out = np.empty(bits.size, elem.decode_dtype)
-        _kcodec.gather(codes, value_table(elem), out)
+        if elem.total_bits <= 16:
+            _kcodec.gather(codes, value_table(elem), out)
+        else:
+            _kcodec.decode_array(codes, lower(elem), out)
     return out.reshape(np.shape(x)).astype(np.float64)
+
+
+def _quantize(x: np.ndarray, elem: FloatFormat | IntFormat) -> np.ndarray:
+    """``numsim.quantize(x, elem)`` as float64: the public entry with all its checks (the
+    rounder of :meth:`WeightQuantizer.round_group`; :func:`_round_element` is the same rounding
+    without them)."""
+    return np.asarray(numsim.quantize(x, elem), np.float64)
+
+
+def _nvfp4_values(
+    V: np.ndarray,
+    step: np.ndarray,
+    block_scale: np.ndarray,
+    s2: float,
+    elem: FloatFormat | IntFormat,
+    rnd: Callable[..., np.ndarray],
+) -> np.ndarray:
+    """NVFP4 values of ``V`` on fixed steps, as numsim's NVIDIA reference quantizer computes them:
+    element = E2M1(float32(v / step)), value = float32(element * block_scale * s2); 0 where the
+    step is 0 (the block scale times ``s2`` underflowed: the block is zero). ``block_scale``
+    broadcasts against ``V``; ``rnd(x, format)`` rounds to nearest even as ``numsim.quantize``
+    does (:func:`_quantize` or :func:`_round_element`: the same values)."""
+    live = step > 0
+    quot = _div_fp32(np.where(live, V, 0.0), np.where(live, step, 1.0), rnd)
+    e = rnd(quot, elem)
+    return np.where(live, rnd(e * block_scale * s2, _FP32), 0.0)
 
 
 def _fp32(x: np.ndarray) -> np.ndarray:
@@ -516,17 +560,18 @@ def _element_scale(amax: np.ndarray, elem: FloatFormat | IntFormat, kind: str) -
     return np.where(amax > 0, s, 1.0)
 
 
-def _div_fp32(v: np.ndarray, d: np.ndarray) -> np.ndarray:
-    """``v / d`` rounded once to FP32 (nearest even) from the exact quotient; ``d`` holds FP32
-    values > 0. The float64 quotient rounds to the same FP32 value unless it lands exactly on an
-    FP32 midpoint; there the exact sign of ``|v| - m * d`` (``m * d`` is exact: 25 + 24 bits)
-    decides."""
-    q = np.abs(v) / d
-    lo = np.asarray(numsim.quantize(q, _FP32, rounding="toward_zero"), np.float64)
-    hi = np.asarray(numsim.quantize(q, _FP32, rounding="toward_positive"), np.float64)
-    out = _fp32(q)
-    mid = (lo != hi) & (q - lo == hi - q)
-    if np.any(mid):
-        diff = np.abs(v[mid]) - q[mid] * d[mid]
-        out[mid] = np.where(diff > 0, hi[mid], np.where(diff < 0, lo[mid], out[mid]))
-    return np.copysign(out, v)
+def _div_fp32(v: np.ndarray, d: np.ndarray, rnd: Callable[..., np.ndarray]) -> np.ndarray:
+    """``v / d`` rounded once to FP32 (nearest even) from the exact quotient; ``v`` finite float64,
+    ``d`` FP32 values > 0; ``rnd(x, format)`` rounds as ``numsim.quantize`` does.
+
+    Rounding the float64 quotient to FP32 gives exactly that. A second rounding differs from one
+    rounding of the exact quotient only where the float64 quotient lands on an FP32 midpoint
+    ``m`` (at most 25 significant bits) that the exact quotient misses, and here it cannot: for a
+    power-of-two ``d`` the float64 quotient is exact; otherwise ``m * d`` (at most 25 + 24 bits,
+    not a power of two) is exact in float64, so a float64 ``v`` other than it lies at least one
+    ulp of ``m * d`` away, which puts ``v / d`` more than half a float64 ulp of ``m`` from ``m``,
+    and the float64 quotient is not ``m``. (For FP32 ``v`` this is Figueroa's condition for
+    division, 53 >= 2 * 24 + 2; the argument above holds for any float64 ``v``.) A quotient that
+    underflows float64 rounds to zero, as the exact one does; above float64's range (``|v| / d
+    > 2**1024``, far beyond any weight over its step) the float64 quotient is Inf."""
+    return np.copysign(rnd(np.abs(v) / d, _FP32), v)
