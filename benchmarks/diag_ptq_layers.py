@@ -11,7 +11,9 @@ over the static scale of the block of ``W`` (how far a provisional scale rose).
 
 Usage: ``python benchmarks/diag_ptq_layers.py [--calibration 32] [--format mxfp6_e2m3]
 [--methods rtn,gpfq,ed] [--include 'encoder.layer.*.output.dense'] [--exclude '*attention*']
-[--split held-out] [--option scale_cap=inf]`` (``--option`` goes to every method but RTN).
+[--split held-out] [--option scale_cap=inf] [--granularity channel] [--no-facts]``
+(``--option`` goes to every method but RTN; a method may carry its own options,
+``gptq/act_order=True``; ``--include '*' --exclude ''`` quantizes every layer as the study does).
 """
 
 from __future__ import annotations
@@ -31,10 +33,18 @@ def _option(text: str) -> tuple[str, Any]:
     key, _, value = text.partition("=")
     if not value:
         raise argparse.ArgumentTypeError(f"--option {text!r}: expected KEY=VALUE")
+    if value in ("True", "False"):
+        return key, value == "True"
     try:
         return key, float(value)
     except ValueError:
         return key, value
+
+
+def _variant(text: str) -> tuple[str, dict[str, Any]]:
+    """``NAME`` or ``NAME/KEY=VALUE/...``: a method and its own options."""
+    name, *opts = text.split("/")
+    return name, dict(_option(o) for o in opts)
 
 
 def layer_facts(W: np.ndarray, H: np.ndarray, n: int, Q: np.ndarray, fmt: str) -> str:
@@ -69,6 +79,8 @@ def main() -> None:
     ap.add_argument("--exclude", default="*attention*")
     ap.add_argument("--split", choices=("held-out", "validation"), default="held-out")
     ap.add_argument("--option", type=_option, action="append", default=[])
+    ap.add_argument("--granularity", default=None, help="weight scale granularity (INT4: channel)")
+    ap.add_argument("--no-facts", action="store_true", help="only the error, no per-layer facts")
     args = ap.parse_args()
     torch.set_num_threads(1)
     spec = models.get("minilm")
@@ -110,8 +122,9 @@ def main() -> None:
 
     api.run_method = recording  # the diagnostic reads what quantize_model hands each method
     try:
-        for method in args.methods.split(","):
-            opts = dict(args.option) if method != "rtn" else {}
+        for variant in args.methods.split(","):
+            method, own = _variant(variant)
+            opts = {**dict(args.option), **own} if method != "rtn" else {}
             seen.clear()
             qm, rep = quantize_model(
                 spec.model,
@@ -119,12 +132,15 @@ def main() -> None:
                 weight_format=args.format,
                 method=method,
                 include=args.include,
-                exclude=args.exclude,
+                exclude=args.exclude or None,
+                granularity=args.granularity,
                 **opts,
             )
             err = relative_error(ref, embed(qm))
-            print(f"{method} {opts or ''}: {args.split} error {err:.4f}")
+            print(f"{method} {opts or ''}: {args.split} error {err:.4f}", flush=True)
             for lay, (W, st, Q) in zip(rep.layers, seen):
+                if args.no_facts:
+                    break
                 print(f"  {lay.name}: {layer_facts(W, st.H, st.n, Q, args.format)}")
     finally:
         api.run_method = run_method

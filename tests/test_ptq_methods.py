@@ -509,6 +509,154 @@ def test_axe_groupwise_tile_must_be_the_group() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# Act-order (GPFQ, ED)
+# ---------------------------------------------------------------------------------------------
+def _outlier_problem(seed: int, d_in: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(W, X, X~)`` with two outlier inputs (20x and 8x) in the middle of the row, each
+    followed by a weak column correlated with it (the MiniLM FFN-output pattern)."""
+    W, X, Xq = _problem(seed, d_out=6, d_in=d_in, n=300)
+    rng = np.random.default_rng(seed + 100)
+    for c, k in ((20, 20.0), (41, 8.0)):
+        X[:, c] *= k
+        X[:, c + 1] = 0.05 * X[:, c] + 0.2 * X[:, c + 1]
+    Xq = X + 0.1 * rng.standard_normal(X.shape)
+    return W, X, Xq
+
+
+def _gpfq_residual_in_order(
+    W: np.ndarray, X: np.ndarray, Xq: np.ndarray, q: Any, order: list[int]
+) -> np.ndarray:
+    """GPFQ's residual form visiting the columns in ``order``, each rounded on the scale fitted
+    to its ORIGINAL group of ``W`` (independent of the Gram-form code)."""
+    groups = q.groups(W.shape[1])
+    states = [q.fit(W[:, g]) for g in groups]
+    where = {t: (k, t - g.start) for k, g in enumerate(groups) for t in range(g.start, g.stop)}
+    Q = np.zeros_like(W)
+    for r in range(W.shape[0]):
+        u = np.zeros(X.shape[0])
+        for t in order:
+            nrm = float(Xq[:, t] @ Xq[:, t])
+            arg = float(Xq[:, t] @ (u + W[r, t] * X[:, t])) / nrm if nrm > 0 else W[r, t]
+            v = np.zeros(W.shape[0])
+            v[r] = arg
+            k, j = where[t]
+            Q[r, t] = q.round(v, states[k], j)[r]
+            u = u + W[r, t] * X[:, t] - Q[r, t] * Xq[:, t]
+    return Q
+
+
+@pytest.mark.parametrize("fmt", ["int4", "mxfp4_e2m1", "mx6", "nvfp4"])
+def test_act_order_on_a_decreasing_diagonal_is_natural_order_bit_for_bit(fmt: str) -> None:
+    W, X, Xq = _problem(12, d_out=6, d_in=96, n=300)
+    by_energy = np.argsort(-np.sum(Xq * Xq, axis=0), kind="stable")
+    X, Xq = X[:, by_energy], Xq[:, by_energy]  # diag(H) now non-increasing
+    st, q = _stats(X, Xq), weight_quantizer(fmt)
+    assert np.all(np.diff(np.diag(st.H)) <= 0)
+    natural = run_method("gpfq", W, st, q)
+    np.testing.assert_array_equal(run_method("gpfq", W, st, q, act_order=True), natural)
+    np.testing.assert_array_equal(
+        run_method("ed", W, st, q, scale_policy="static", act_order=True), natural
+    )
+
+
+@pytest.mark.parametrize("fmt", ["int4", "mxfp4_e2m1", "mx6"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_act_order_equals_the_residual_form_in_decreasing_energy_order(fmt: str, seed: int) -> None:
+    W, X, Xq = _outlier_problem(seed)
+    st, q = _stats(X, Xq), weight_quantizer(fmt)
+    energy = [float(Xq[:, t] @ Xq[:, t]) for t in range(W.shape[1])]
+    order = sorted(range(W.shape[1]), key=lambda t: -energy[t])  # Python's sort is stable
+    assert order[:2] == [20, 41]
+    expected = _gpfq_residual_in_order(W, X, Xq, q, order)
+    got = run_method("gpfq", W, st, q, act_order=True)
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(
+        run_method("ed", W, st, q, scale_policy="static", act_order=True), expected
+    )
+    # the order matters here: natural order is the residual form in natural order, and differs
+    natural = run_method("gpfq", W, st, q)
+    np.testing.assert_array_equal(
+        natural, _gpfq_residual_in_order(W, X, Xq, q, list(range(W.shape[1])))
+    )
+    assert not np.array_equal(got, natural)
+
+
+def test_act_order_moves_the_weak_column_after_an_outlier_less() -> None:
+    """Natural order hands the outlier's rounding error to the weak correlated column after it;
+    act-order rounds the weak column last, on its own target."""
+    W, X, Xq = _outlier_problem(3)
+    st, q = _stats(X, Xq), weight_quantizer("int4")
+    nat = run_method("gpfq", W, st, q)
+    act = run_method("gpfq", W, st, q, act_order=True)
+    change = np.linalg.norm(nat[:, 21] - W[:, 21]), np.linalg.norm(act[:, 21] - W[:, 21])
+    assert change[1] < change[0]
+
+
+def test_act_order_permutation_round_trips() -> None:
+    d = np.array([3.0, 7.0, 3.0, 0.0, 9.0, 7.0])
+    perm = M.act_order_permutation(np.diag(d))
+    assert perm.tolist() == [4, 1, 5, 0, 2, 3]  # decreasing, ties in original order
+    np.testing.assert_array_equal(np.arange(6)[perm][np.argsort(perm)], np.arange(6))
+    # one group per row (int4 per channel): relabelling the inputs relabels the result exactly
+    W, X, Xq = _outlier_problem(4)
+    sigma = np.random.default_rng(5).permutation(64)
+    q = weight_quantizer("int4")
+    Q = run_method("gpfq", W, _stats(X, Xq), q, act_order=True)
+    Qs = run_method("gpfq", W[:, sigma], _stats(X[:, sigma], Xq[:, sigma]), q, act_order=True)
+    np.testing.assert_array_equal(Qs, Q[:, sigma])
+
+
+def test_act_order_options_are_validated() -> None:
+    W, X, Xq = _outlier_problem(6)
+    st, q = _stats(X, Xq), weight_quantizer("mxfp4_e2m1")
+    with pytest.raises(TypeError, match="act_order='yes'"):
+        run_method("gpfq", W, st, q, act_order="yes")
+    with pytest.raises(TypeError, match="act_order=1"):
+        run_method("ed", W, st, q, scale_policy="static", act_order=1)
+    for policy in ("provisional", "dynamic"):
+        with pytest.raises(ValueError, match=f"scale_policy='{policy}'.*expected 'static'"):
+            run_method("ed", W, st, q, scale_policy=policy, act_order=True)
+    with pytest.raises(ValueError, match="act_order=True.*data_free"):
+        run_method("ed", W, None, q, scale_policy="static", data_free=True, act_order=True)
+
+
+def test_axe_on_gpfq_passes_act_order_on_and_keeps_its_bound() -> None:
+    W, X, Xq = _outlier_problem(7)
+    st, q = _stats(X, Xq), weight_quantizer("int4")
+    P = _datatype_bound(64, 8, 4, True) - 4
+    free = run_method("axe", W, st, q, base="gpfq", accumulator_bits=60, act_order=True)
+    np.testing.assert_array_equal(free, run_method("gpfq", W, st, q, act_order=True))
+    Q = run_method("axe", W, st, q, base="gpfq", accumulator_bits=P, act_order=True)
+    Qint = Q / q.integer_scale(q.fit(W))[:, None]
+    hi, lo = R.axe_sums(Qint, 64, -128, 127)
+    A = 2 ** (P - 1) - 1
+    assert all(v <= A for v in hi.ravel()) and all(v >= -A for v in lo.ravel())
+
+
+def test_quantize_model_hands_act_order_to_the_method(monkeypatch: pytest.MonkeyPatch) -> None:
+    torch = pytest.importorskip("torch")
+    import dataclasses
+
+    from numsim import ptq
+
+    seen: list[dict[str, Any]] = []
+    gpfq = M.METHODS["gpfq"]
+
+    def recording(W: Any, stats: Any, q: Any, **options: Any) -> np.ndarray:
+        seen.append(options)
+        return gpfq.fn(W, stats, q, **options)
+
+    monkeypatch.setitem(M.METHODS, "gpfq", dataclasses.replace(gpfq, fn=recording))
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(16, 8), torch.nn.ReLU(), torch.nn.Linear(8, 4))
+    cal = [torch.randn(32, 16)]
+    ptq.quantize_model(model, cal, weight_format="int4", method="gpfq", act_order=True)
+    assert seen == [{"act_order": True}] * 2
+    with pytest.raises(ValueError, match="act_order=True"):
+        ptq.quantize_model(model, cal, weight_format="int4", method="ed", act_order=True)
+
+
+# ---------------------------------------------------------------------------------------------
 # Validation
 # ---------------------------------------------------------------------------------------------
 def test_method_registry_and_option_errors() -> None:

@@ -110,6 +110,29 @@ def test_registered_with_a_cheap_quick_set_and_the_full_grid() -> None:
     assert {p["datapath"] for p in dp} == {f.datapath} and len(dp) == len(f.datapath_methods)
 
 
+def test_study_method_options_set_gptq_act_order_on_minilm_only() -> None:
+    """The study's own settings: GPTQ with act-order on MiniLM (chosen on a validation split),
+    GPTQ on the digits CNN, the other methods and wrapped bases at their defaults; each setting
+    is an option the method takes and differs from its default (else it would not need one)."""
+    from numsim.ptq import METHODS
+
+    assert ptq._method("gptq", "minilm") == ("gptq", {"act_order": True})
+    assert ptq._method("gptq", "digits-cnn") == ("gptq", {}) and ptq._method("gptq") == ("gptq", {})
+    assert ptq._method("gpfq", "minilm") == ("gpfq", {}) and ptq._method("ed", "minilm") == (
+        "ed",
+        {},
+    )
+    assert ptq._method("qep:gptq", "minilm") == ("qep", {"base": "gptq"})
+    for per_model in ptq.METHOD_OPTIONS.values():
+        for name, opts in per_model.items():
+            assert all(
+                k in METHODS[name].options and METHODS[name].options[k] != v
+                for k, v in opts.items()
+            )
+    ptq._method("gptq", "minilm")[1]["act_order"] = False  # a copy: the setting is unchanged
+    assert ptq.METHOD_OPTIONS["minilm"]["gptq"] == {"act_order": True}
+
+
 def test_relative_error_by_hand() -> None:
     ref = np.array([[3.0, 0.0], [0.0, 4.0]])  # ||ref|| = 5
     out = np.array([[3.0, 1.0], [0.0, 4.0]])  # ||out - ref|| = 1

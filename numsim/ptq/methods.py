@@ -21,7 +21,11 @@ factor cancels). Methods, vectorized over output rows, looping over input column
   ``damp * mean(diag H)`` to the diagonals of ``H`` and ``G`` (:func:`ridge`), the analogue of
   GPTQ's dampening; ``ed`` takes the same option. Option ``dead`` (default 0) treats columns
   with ``H_tt <= dead * mean(diag H)`` as dead, as the published step must treat ``H_tt = 0``:
-  target ``w_t``, nothing diffused into them.
+  target ``w_t``, nothing diffused into them. Option ``act_order`` (default False, as published;
+  ``ed`` takes it too) processes the columns by decreasing ``diag(H)``, as Brevitas
+  ``src/brevitas/graph/gpfq.py`` does with ``act_order=True``: ``H`` and ``G`` permuted on both
+  axes, each step reading the original weights of the columns before it in that order; each
+  group's scale stays that of its ORIGINAL columns, fitted up front from the original weights.
 * ``ed``: error diffusion (Khodamoradi, Denolf, Dellinger, arXiv 2410.11203). The paper's method
   section could not be consulted; this is a RECONSTRUCTION: GPFQ steps (the "error diffusion"
   the same authors' MX paper, arXiv 2310.10537, builds on GPFQ), with the block scale chosen
@@ -395,6 +399,7 @@ def gpfq(
     *,
     damp: float = 0.0,
     dead: float = 0.0,
+    act_order: bool = False,
 ) -> np.ndarray:
     """GPFQ in Gram form (module docstring), scales fitted from the original weights.
 
@@ -404,14 +409,20 @@ def gpfq(
         dead: columns with ``H_tt <= dead * mean(diag H)`` are treated as dead (:func:`_greedy`):
             their target is ``w_t``, nothing is diffused into them. 0 (the default): only
             columns whose input is exactly zero, where the published step divides by zero.
+        act_order: process the columns by decreasing ``diag(H)`` (:func:`act_order_permutation`;
+            Brevitas ``gpfq_mode(act_order=True)``), the outlier inputs first, so that their
+            rounding error is spread over all later columns instead of the few weak ones that
+            follow them in natural order. Scales as without it: each group's, from its original
+            columns. False (the default) is GPFQ as published.
     """
     W, q = _check_w(W), _check_q(q)
     damp = _check_float(damp, "damp")
     dead = _check_float(dead, "dead", 0.0, 1.0)
+    act_order = _check_bool(act_order, "act_order")
     H = _check_gram(stats.H, W.shape[1], "H")
     G = _check_gram(stats.G, W.shape[1], "G")
     H, G = ridge(H, G, damp)
-    return _greedy(W, H, G, _bound(q, W), "static", dead=dead)
+    return _greedy(W, H, G, _bound(q, W), "static", dead=dead, act_order=act_order)
 
 
 def ed(
@@ -424,6 +435,7 @@ def ed(
     damp: float = 0.0,
     dead: float = 0.0,
     scale_cap: float = ED_SCALE_CAP,
+    act_order: bool = False,
 ) -> np.ndarray:
     """Error diffusion, reconstructed (module docstring; the paper's update rule is not known).
 
@@ -447,6 +459,12 @@ def ed(
             any element width (NVFP4's block scale is bounded by its tensor scale already).
             Not used by ``"static"`` (the original block's scale), ``"dynamic"`` or
             ``data_free=True`` (whose provisional scale sees at most half a step of carry).
+        act_order: as :func:`gpfq`'s ``act_order``. A group's scale must then be fixed before
+            any of its columns is processed, and its columns are scattered over the whole
+            sweep, so only ``scale_policy="static"`` is allowed (the scales of the original
+            groups, as GPTQ's ``--static-groups``; ed is then gpfq with act-order); a
+            provisional scale would need the group's targets, which are not known until the
+            sweep has passed all of its columns. Not with ``data_free=True``.
     """
     W, q = _check_w(W), _bound(_check_q(q), W)
     _check_choice(scale_policy, _ED_POLICIES, "scale_policy")
@@ -460,6 +478,15 @@ def ed(
         raise ValueError(f"damp={damp}: data_free=True uses no statistics to damp; expected 0")
     if data_free and dead:
         raise ValueError(f"dead={dead}: data_free=True uses no statistics; expected 0")
+    if _check_bool(act_order, "act_order") and scale_policy != "static":
+        raise ValueError(
+            f"scale_policy={scale_policy!r}: act_order=True fixes every group's scale before "
+            "the sweep (the original group's); expected 'static'"
+        )
+    if act_order and data_free:
+        raise ValueError(
+            "act_order=True: data_free=True has no diag(H) to order by; expected False"
+        )
     if _check_bool(data_free, "data_free"):
         return _floyd_steinberg(W, q, scale_policy)
     if stats is None:
@@ -467,7 +494,9 @@ def ed(
     H = _check_gram(stats.H, W.shape[1], "H")
     G = _check_gram(stats.G, W.shape[1], "G")
     H, G = ridge(H, G, damp)
-    return _greedy(W, H, G, q, scale_policy, dead=dead, cap=float(scale_cap))
+    return _greedy(
+        W, H, G, q, scale_policy, dead=dead, cap=float(scale_cap), act_order=bool(act_order)
+    )
 
 
 #: Columns per sub-block of :func:`_greedy`'s lazily batched target sums.
@@ -485,15 +514,31 @@ def _greedy(
     *,
     dead: float = 0.0,
     cap: float = np.inf,
+    act_order: bool = False,
 ) -> np.ndarray:
     """GPFQ steps over the columns in natural order, group scales under ``policy``
     (``"provisional"``: fitted on the block's unrounded targets before its first column, clipped
     per row to ``cap`` times the original block's largest magnitude).
 
+    ``act_order=True`` (``policy`` must be ``"static"``): the same steps on ``W[:, p]``,
+    ``H[p][:, p]``, ``G[p][:, p]`` with ``p`` = :func:`act_order_permutation`, each column
+    rounded on the scale of its ORIGINAL group, the result put back in the original order. The
+    sweep keeps the group boundaries of natural order as its batching points (positions in the
+    permuted order), so a ``p`` that is the identity gives natural order bit for bit.
+
     A column with ``H_tt <= dead * mean(diag H)`` (always one with ``H_tt = 0``) takes the target
     ``w_t``: a column whose calibration input is (almost) always zero carries no information
     about how its weight acts on other inputs, and the greedy step, which divides the correction
     by ``H_tt``, would otherwise give it a target far outside the weights' range."""
+    scales = _Scales(
+        q, W, "static" if policy == "static" else "lazy" if policy == "provisional" else policy
+    )
+    perm = act_order_permutation(H) if act_order else np.arange(W.shape[1])
+    if act_order:
+        if policy != "static":
+            raise ValueError(f"policy={policy!r}: act_order needs static scales")
+        ix = np.ix_(perm, perm)
+        W, H, G = W[:, perm], H[ix], G[ix]
     # Columns are kept as rows (QT[t] = Q[:, t]) so that every inner product reads contiguous
     # memory.
     PT = np.tril(G) @ W.T  # PT[t] = sum_{j<=t} G[t, j] W[:, j]
@@ -501,9 +546,6 @@ def _greedy(
     hd = np.diag(H)
     live = hd > dead * np.mean(hd) if dead else hd > 0
     QT = np.zeros_like(WT)
-    scales = _Scales(
-        q, W, "static" if policy == "static" else "lazy" if policy == "provisional" else policy
-    )
 
     def sweep(g: slice, XT: np.ndarray, step: Callable[[int, np.ndarray], np.ndarray]) -> None:
         """For t in ``g`` in order: ``XT[t - g.start] = step(t, target_t)``, where target_t =
@@ -526,12 +568,13 @@ def _greedy(
         def current(gs: slice, t: int = t, arg: np.ndarray = arg) -> np.ndarray:
             return np.concatenate([QT[gs.start : t], arg[None, :], WT[t + 1 : gs.stop]]).T
 
-        state, j = scales.get(t, current)
+        c = int(perm[t])  # the original column (t itself in natural order)
+        state, j = scales.get(c, current)  # static under act_order: current() is not called
         if bound is not None:
-            arg = bound.project(t, arg, state, j)
+            arg = bound.project(c, arg, state, j)
         qt = q.round_column(arg, state, j)
         if bound is not None:
-            bound.record(t, qt)
+            bound.record(c, qt)
         return qt
 
     for k, g in enumerate(scales.groups):
@@ -544,8 +587,16 @@ def _greedy(
                 V = np.clip(V, -lim, lim)
             scales.states[k] = q.fit(V)
         sweep(g, QT[g], quantize_column)
-    Q = np.ascontiguousarray(QT.T)
+    Q = np.ascontiguousarray(QT.T[:, np.argsort(perm)]) if act_order else np.ascontiguousarray(QT.T)
     return q.quantize(Q) if policy == "dynamic" else Q
+
+
+def act_order_permutation(H: np.ndarray) -> np.ndarray:
+    """The act-order processing order: column indices by decreasing ``diag(H)``, ties in their
+    original order (a stable sort; Brevitas and IST-DASLab/gptq sort with ``argsort(descending)``,
+    whose order among ties is unspecified). ``perm[t]`` is the original column processed at step
+    ``t``; ``np.argsort(perm)`` undoes it."""
+    return np.argsort(-np.diag(np.asarray(H, dtype=np.float64)), kind="stable")
 
 
 @_serial
@@ -745,7 +796,7 @@ def axe(
             group or block need the tile to be that group (None then means the group).
         input_bits, input_signed: the integer input range.
         base_options: GPTQ's ``damp``, ``act_order``, ``block_size`` (``scale_policy`` must be
-            ``"static"``), or GPFQ's ``damp``.
+            ``"static"``), or GPFQ's ``damp``, ``dead``, ``act_order``.
     """
     W, q = _check_w(W), _bound(_check_q(q), W)
     _check_choice(base, AXE_BASES, "base")
@@ -777,7 +828,8 @@ def axe(
         G = _check_gram(stats.G, W.shape[1], "G")
         H, G = ridge(H, G, _check_float(base_options.get("damp", 0.0), "damp"))
         dead = _check_float(base_options.get("dead", 0.0), "dead", 0.0, 1.0)
-        return _greedy(W, H, G, q, "static", bound, dead=dead)
+        act = _check_bool(base_options.get("act_order", False), "act_order")
+        return _greedy(W, H, G, q, "static", bound, dead=dead, act_order=act)
     opts = {
         "damp": 0.01,
         "act_order": False,
@@ -809,6 +861,7 @@ METHODS: dict[str, Method] = {
                 "damp": 0.0,
                 "dead": 0.0,
                 "scale_cap": ED_SCALE_CAP,
+                "act_order": False,
             },
             True,
             "Khodamoradi, Denolf, Dellinger, arXiv 2410.11203 (reconstructed as GPFQ steps with a "
@@ -818,7 +871,7 @@ METHODS: dict[str, Method] = {
         Method(
             "gpfq",
             gpfq,
-            {"damp": 0.0, "dead": 0.0},
+            {"damp": 0.0, "dead": 0.0, "act_order": False},
             True,
             "Zhang, Zhou, Saab, arXiv 2201.11113; Xilinx/brevitas src/brevitas/graph/gpfq.py",
         ),
