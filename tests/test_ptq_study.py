@@ -112,8 +112,9 @@ def test_registered_with_a_cheap_quick_set_and_the_full_grid() -> None:
 
 def test_study_method_options_set_gptq_act_order_on_minilm_only() -> None:
     """The study's own settings: GPTQ with act-order on MiniLM (chosen on a validation split),
-    GPTQ on the digits CNN, the other methods and wrapped bases at their defaults; each setting
-    is an option the method takes and differs from its default (else it would not need one)."""
+    GPTQ on the digits CNN, the other methods at their defaults, a wrapped base as alone; each
+    setting is an option the method takes and differs from its default (else it would not need
+    one)."""
     from numsim.ptq import METHODS
 
     assert ptq._method("gptq", "minilm") == ("gptq", {"act_order": True})
@@ -122,7 +123,10 @@ def test_study_method_options_set_gptq_act_order_on_minilm_only() -> None:
         "ed",
         {},
     )
-    assert ptq._method("qep:gptq", "minilm") == ("qep", {"base": "gptq"})
+    # a wrapped base runs as the study runs it alone: QEP is compared with the GPTQ row
+    assert ptq._method("qep:gptq", "minilm") == ("qep", {"base": "gptq", "act_order": True})
+    assert ptq._method("qep:gptq", "digits-cnn") == ("qep", {"base": "gptq"})
+    assert ptq._method("qep:rtn", "minilm") == ("qep", {"base": "rtn"})
     for per_model in ptq.METHOD_OPTIONS.values():
         for name, opts in per_model.items():
             assert all(

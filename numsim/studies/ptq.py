@@ -96,7 +96,8 @@ def available() -> str | None:
 #: validation split (calibrated on the study's 512 training images, scored on the other 835)
 #: act-order raised GPTQ's error at MX4 (0.097 to 0.124, RTN 0.188) and NVFP4 (0.039 to 0.041)
 #: while lowering it at MXFP4, b4int3 and INT4-channel. A wrapped base (``qep:gptq``,
-#: ``axe:gptq``) keeps the base method's defaults.
+#: ``axe:gptq``) takes the same settings as the base alone, so that QEP is compared with the
+#: method it wraps.
 METHOD_OPTIONS: dict[str, dict[str, dict[str, Any]]] = {"minilm": {"gptq": {"act_order": True}}}
 
 
@@ -104,9 +105,10 @@ def _method(text: str, model: str | None = None) -> tuple[str, dict[str, Any]]:
     """``(name, options)`` of a study method ``name`` or ``name:base``; with ``model``, the
     study's own settings for that model (:data:`METHOD_OPTIONS`) included."""
     name, _, base = text.partition(":")
-    if base:
-        return name, {"base": base}
-    return name, dict(METHOD_OPTIONS.get(model or "", {}).get(name, {}))
+    settings = METHOD_OPTIONS.get(model or "", {})
+    if base:  # the wrapped base runs as the study runs it alone, so the two rows compare
+        return name, {"base": base, **settings.get(base, {})}
+    return name, dict(settings.get(name, {}))
 
 
 def points(p: Params) -> list[dict[str, Any]]:
