@@ -165,18 +165,23 @@ def is_fp64(fmt: FloatFormat | IntFormat | None) -> bool:
     return isinstance(fmt, FloatFormat) and fmt.total_bits > 32
 
 
+def _broadcast(arr: np.ndarray, shape: tuple[int, ...], argument: str) -> np.ndarray:
+    """``arr`` broadcast to the result ``shape``, or a ValueError naming ``argument``."""
+    try:
+        return np.broadcast_to(arr, shape)
+    except ValueError:
+        raise ValueError(
+            f"{argument}: shape {arr.shape} does not broadcast to the result shape {shape}"
+        ) from None
+
+
 def c_f64(c: Any, shape: tuple[int, ...], argument: str) -> np.ndarray:
     """``c`` as a contiguous float64 array broadcast to ``shape`` (+0 when ``c`` is None): the
     accumulator input of the FP64 FMA unit (any float64 value; narrower floats widen exactly)."""
     if c is None:
         return np.zeros(shape, np.float64)
     arr = as_float64(c, argument)
-    try:
-        arr = np.broadcast_to(arr, shape)
-    except ValueError:
-        raise ValueError(
-            f"{argument}: shape {arr.shape} does not broadcast to the result shape {shape}"
-        ) from None
+    arr = _broadcast(arr, shape, argument)
     return np.ascontiguousarray(arr, np.float64)
 
 
@@ -207,12 +212,7 @@ def c_bits(c: Any, shape: tuple[int, ...], argument: str, fmt: FloatFormat = fp3
     if c is None:
         return np.zeros(shape, np.int64)
     arr = operand(c, fmt, argument)
-    try:
-        arr = np.broadcast_to(arr, shape)
-    except ValueError:
-        raise ValueError(
-            f"{argument}: shape {arr.shape} does not broadcast to the result shape {shape}"
-        ) from None
+    arr = _broadcast(arr, shape, argument)
     return np.ascontiguousarray(arr.astype(np.float32)).view(np.uint32).astype(np.int64)
 
 
