@@ -71,6 +71,9 @@ def _serial(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 _GPTQ_POLICIES = ("static", "lazy", "dynamic")
 _ED_POLICIES = ("provisional", "static", "dynamic")
+#: :class:`_Scales` policy under each ED policy: a provisional scale is fitted by the sweep itself
+#: when its group is reached, so the group starts empty, as under GPTQ's lazy policy.
+_SCALES_POLICY = {"provisional": "lazy", "static": "static", "dynamic": "dynamic"}
 #: Default ``scale_cap`` of :func:`ed` (see there): a provisional power-of-two block scale may
 #: rise by at most one binade above the static one.
 ED_SCALE_CAP = 2.0
@@ -530,9 +533,7 @@ def _greedy(
     ``w_t``: a column whose calibration input is (almost) always zero carries no information
     about how its weight acts on other inputs, and the greedy step, which divides the correction
     by ``H_tt``, would otherwise give it a target far outside the weights' range."""
-    scales = _Scales(
-        q, W, "static" if policy == "static" else "lazy" if policy == "provisional" else policy
-    )
+    scales = _Scales(q, W, _SCALES_POLICY[policy])
     perm = act_order_permutation(H) if act_order else np.arange(W.shape[1])
     if act_order:
         if policy != "static":
@@ -544,7 +545,7 @@ def _greedy(
     PT = np.tril(G) @ W.T  # PT[t] = sum_{j<=t} G[t, j] W[:, j]
     WT = np.ascontiguousarray(W.T)
     hd = np.diag(H)
-    live = hd > dead * np.mean(hd) if dead else hd > 0
+    live = hd > dead * np.mean(hd)  # dead = 0: every column with H_tt > 0
     QT = np.zeros_like(WT)
 
     def sweep(g: slice, XT: np.ndarray, step: Callable[[int, np.ndarray], np.ndarray]) -> None:
@@ -605,9 +606,7 @@ def _floyd_steinberg(W: np.ndarray, q: WeightQuantizer, policy: str) -> np.ndarr
     the same row (row sums are kept up to the last column's error)."""
     Q = np.zeros_like(W)
     carry = np.zeros(W.shape[0])
-    scales = _Scales(
-        q, W, "static" if policy == "static" else "lazy" if policy == "provisional" else policy
-    )
+    scales = _Scales(q, W, _SCALES_POLICY[policy])
     for k, g in enumerate(scales.groups):
         if policy == "provisional":
             V = W[:, g].copy()
