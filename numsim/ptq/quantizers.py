@@ -543,7 +543,7 @@ def _nvfp4_values(
 
 def _fp32(x: np.ndarray) -> np.ndarray:
     """Round to FP32 (nearest even) through numsim, as float64."""
-    return np.asarray(numsim.quantize(np.asarray(x, np.float64), _FP32), np.float64)
+    return _quantize(np.asarray(x, np.float64), _FP32)
 
 
 def _element_scale(amax: np.ndarray, elem: FloatFormat | IntFormat, kind: str) -> np.ndarray:
