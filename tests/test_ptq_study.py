@@ -174,12 +174,29 @@ def test_table_reading_and_figure() -> None:
     assert "| digits-cnn | float | MXFP4 | gptq | 0.1000 | +50.0 % | 1.5 |" in lines
     assert "| minilm | float | INT4-channel | gptq | 0.0500 | — | 1.5 |" in lines
     title, text = ptq.reading(ROWS)
-    assert "+50 to +50 % on digits-cnn" in title and "meets the 40 % cut" in title  # gptq only
+    # the float-path 4-bit rows against RTN: digits-cnn GPTQ at MXFP4 only (1 - 0.10 / 0.20)
+    assert (
+        title
+        == "At 4 bits the 40 % cut of RTN's held-out output error is met by GPTQ on every model"
+    )
+    assert text.startswith(
+        "Change of RTN's error over the 4-bit formats, least to most: "
+        "digits-cnn: GPTQ +50.0 to +50.0 %. "
+    )
     assert "negative" not in text
     # a method worse than RTN: 1 - 0.30 / 0.20 = -50 %, and the text says what the sign means
     worse = [*ROWS, _row("minilm", "MXFP4", "rtn", 0.20), _row("minilm", "MXFP4", "ed", 0.30)]
+    worse += [_row("minilm", "MX4", "rtn", 0.20), _row("minilm", "MX4", "ed", 0.10)]
+    worse += [_row("digits-cnn", "MXFP4", "ed", 0.19), _row("minilm", "MX4", "gpfq", 0.15)]
     title2, text2 = ptq.reading(worse)
-    assert "-50 to -50 % on minilm" in title2 and "not met everywhere" in title2
+    assert title2 == (
+        "At 4 bits the 40 % cut of RTN's held-out output error is met by GPTQ on every model and "
+        "missed by GPFQ on minilm, by ED on digits-cnn and minilm"
+    )
+    assert (
+        "digits-cnn: GPTQ +50.0 to +50.0 %, ED +5.0 to +5.0 %; "
+        "minilm: GPFQ +25.0 to +25.0 %, ED -50.0 to +50.0 %" in text2
+    )
     assert "a negative one is a larger error than RTN's" in text2
     # MiniLM below the 40 % cut: the reading carries the diagnosis; without MiniLM rows it does not
     assert "Why MiniLM misses it" in text2 and "Why MiniLM" not in text
